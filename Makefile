@@ -1,0 +1,42 @@
+# The two commands of the README: `make run` and `make test`. Everything they need is set up here.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: run test lint typecheck pytest install system-deps meilisearch clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+## Serve the portal with demo data on http://127.0.0.1:8000 (SQLite, embedded search, local photos).
+run: install
+	@mkdir -p var
+	$(BIN)/gongzhi db upgrade
+	$(BIN)/gongzhi demo
+	$(BIN)/gongzhi serve --host 127.0.0.1 --port 8000
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check portal api credit search tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install system-deps
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## Lint, type-check and run the whole suite (SQLite always; PostgreSQL and Meilisearch when present).
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The Gongzhi application shell: settings, database, accounts, regions, outbox, audit, pages."""

@@ -1,0 +1,1 @@
+"""Accounts, organisations, roles and the permission rules (fastapi-users underneath)."""

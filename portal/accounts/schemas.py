@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import uuid
+
+from fastapi_users import schemas
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from portal.accounts.models import OrganizationKind, Role
+
+
+class UserRead(schemas.BaseUser[uuid.UUID]):
+    display_name: str
+    role: Role
+    region_code: str | None
+    organization_id: uuid.UUID | None
+
+
+class UserCreate(schemas.BaseUserCreate):
+    """Self-registration: always a citizen. Staff accounts are created by an administrator."""
+
+    email: EmailStr
+    password: str = Field(min_length=8, max_length=128)
+    display_name: str = Field(default="", max_length=64)
+
+
+class UserUpdate(schemas.BaseUserUpdate):
+    password: str | None = Field(default=None, min_length=8, max_length=128)
+    display_name: str | None = Field(default=None, max_length=64)
+
+
+class StaffUserCreate(BaseModel):
+    email: EmailStr
+    password: str = Field(min_length=8, max_length=128)
+    role: Role
+    region_code: str = Field(pattern=r"^\d{6}$")
+    organization_code: str | None = None
+    display_name: str = Field(default="", max_length=64)
+
+
+class OrganizationCreate(BaseModel):
+    kind: OrganizationKind
+    code: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    region_code: str = Field(pattern=r"^\d{6}$")
+    authorisation_number: str | None = Field(default=None, max_length=64)
+    industry: str | None = Field(default=None, max_length=64)
+
+
+class OrganizationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    kind: OrganizationKind
+    code: str
+    name: str
+    region_code: str
+    authorisation_number: str | None
+    industry: str | None
+
+
+class StaffMember(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    email: str
+    display_name: str
+    role: Role
+    region_code: str | None
+    organization_id: uuid.UUID | None

@@ -1,0 +1,78 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+
+from portal import domains
+from portal.accounts.auth import build_cookie_transport, cookie_backend
+from portal.db import Database
+from portal.errors import install_error_handlers
+from portal.middleware import BodySizeLimit, RequestContext, configure_logging
+from portal.outbox.worker import OutboxWorker
+from portal.settings import Settings, get_settings
+from portal.web import ROOT
+
+
+def _operation_id(route: APIRoute) -> str:
+    # Stable, client-friendly operation ids for generated mobile SDKs: "<tag>-<function name>".
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(json_lines=settings.log_json)
+    domains.import_models()
+    domains.import_jobs()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database.from_settings(settings)
+        app.state.database = database
+        stop = asyncio.Event()
+        worker_task = None
+        if settings.run_worker_in_process:
+            worker = OutboxWorker(database, max_attempts=settings.outbox_max_attempts)
+            worker_task = asyncio.create_task(
+                worker.run_forever(stop, poll_seconds=settings.worker_poll_seconds)
+            )
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker_task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker_task
+            await database.dispose()
+
+    app = FastAPI(
+        title="共治 Gongzhi API",
+        version="0.1.0",
+        description="计量社会共治平台：证书查询、投诉举报、信用评价、全文检索。"
+        " Every error is RFC 9457 application/problem+json with a stable `code`.",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.settings = settings
+    cookie_backend.transport = build_cookie_transport(settings)
+
+    install_error_handlers(app)
+    for _, module in domains.modules("routes"):
+        app.include_router(module.router)
+    for _, module in domains.modules("pages"):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+
+    app.add_middleware(
+        BodySizeLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
+    )
+    app.add_middleware(RequestContext)
+    return app

@@ -1,0 +1,1 @@
+"""The audit log: every staff, institution, association and admin action, with before and after."""

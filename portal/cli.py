@@ -1,0 +1,180 @@
+"""``gongzhi``: the command line. Every command reads the same ``GONGZHI_*`` settings as the server,
+so ``GONGZHI_DATABASE_URL=postgresql+asyncpg://… gongzhi db upgrade`` works on any database."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Coroutine
+from typing import Annotated, Any
+
+import typer
+
+from portal import domains
+from portal.accounts.models import OrganizationKind, Role
+from portal.db import Database
+from portal.settings import get_settings
+
+app = typer.Typer(help="共治 Gongzhi: metrology co-governance portal.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+org_app = typer.Typer(
+    help="Verification institutions and industry associations.", no_args_is_help=True
+)
+user_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(org_app, name="org")
+app.add_typer(user_app, name="user")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
+    reload: Annotated[bool, typer.Option(help="Reload on code changes (development).")] = False,
+) -> None:
+    """Serve the portal and the API."""
+    import uvicorn
+
+    uvicorn.run(
+        "portal.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        proxy_headers=True,
+        log_level="warning",
+        access_log=False,  # the app writes its own structured access log with request ids
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "heads",
+) -> None:
+    """Apply migrations (creates the schema on an empty database)."""
+    from portal.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url, revision)
+    typer.echo(f"数据库已升级 / database upgraded: {settings.database_url.split('@')[-1]}")
+
+
+@app.command()
+def demo() -> None:
+    """Load demo data (institutions, instruments, users of every role). Safe to run twice."""
+    from portal.demo import load_demo
+
+    created = asyncio.run(load_demo(get_settings()))
+    typer.echo(
+        "演示数据已加载 / demo data loaded" if created else "演示数据已存在 / already loaded"
+    )
+
+
+@org_app.command("create")
+def org_create(
+    kind: Annotated[OrganizationKind, typer.Option(help="institution or association")],
+    code: Annotated[str, typer.Option(help="Organisation code (unique).")],
+    name: Annotated[str, typer.Option(help="Full name.")],
+    region: Annotated[str, typer.Option(help="GB/T 2260 region code, e.g. 610400.")],
+    authorisation_number: Annotated[str | None, typer.Option(help="计量授权证书号")] = None,
+    industry: Annotated[str | None, typer.Option(help="Industry scope (associations).")] = None,
+) -> None:
+    """Create a verification institution or an industry association."""
+    from portal.accounts.schemas import OrganizationCreate
+    from portal.accounts.service import create_organization
+
+    data = OrganizationCreate(
+        kind=kind,
+        code=code,
+        name=name,
+        region_code=region,
+        authorisation_number=authorisation_number,
+        industry=industry,
+    )
+
+    async def run() -> str:
+        database = Database.from_settings(get_settings())
+        try:
+            async with database.transaction() as session:
+                org = await create_organization(session, data, actor=None)
+                return str(org.id)
+        finally:
+            await database.dispose()
+
+    typer.echo(_run_or_exit(run()))
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Option(help="Login e-mail.")],
+    password: Annotated[str, typer.Option(help="Initial password (8+ characters).")],
+    role: Annotated[Role, typer.Option(help="Role.")],
+    region: Annotated[str, typer.Option(help="GB/T 2260 region code.")],
+    org: Annotated[
+        str | None, typer.Option(help="Organisation code (institution/association).")
+    ] = None,
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+) -> None:
+    """Create an account of any role (staff accounts are never self-registered)."""
+    from portal.accounts.schemas import StaffUserCreate
+    from portal.accounts.service import create_staff_user
+
+    data = StaffUserCreate(
+        email=email,
+        password=password,
+        role=role,
+        region_code=region,
+        organization_code=org,
+        display_name=name,
+    )
+
+    async def run() -> str:
+        database = Database.from_settings(get_settings())
+        try:
+            async with database.transaction() as session:
+                user = await create_staff_user(session, data, actor=None)
+                return str(user.id)
+        finally:
+            await database.dispose()
+
+    typer.echo(_run_or_exit(run()))
+
+
+@app.command()
+def worker() -> None:
+    """Run the outbox worker as its own process (production); stops on SIGTERM or Ctrl-C."""
+    from portal.outbox.worker import OutboxWorker
+
+    settings = get_settings()
+    domains.import_models()
+    domains.import_jobs()
+
+    async def run() -> None:
+        database = Database.from_settings(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await OutboxWorker(database, max_attempts=settings.outbox_max_attempts).run_forever(
+                stop, poll_seconds=settings.worker_poll_seconds
+            )
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
+
+
+def _run_or_exit(coro: Coroutine[Any, Any, str]) -> str:
+    from portal.errors import GongzhiError
+
+    try:
+        return asyncio.run(coro)
+    except GongzhiError as exc:
+        typer.echo(f"错误 / error [{exc.code}]: {exc.detail_zh} / {exc.detail}", err=True)
+        raise typer.Exit(code=1) from exc
+
+
+for _domain, _module in domains.modules("cli"):
+    app.add_typer(_module.app, name=_module.NAME)

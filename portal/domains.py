@@ -1,0 +1,55 @@
+"""The list of domain packages that make up the application.
+
+Adding a capability means adding its package name here, nothing else in the shell. For each
+package the shell imports, when present:
+
+- ``<pkg>.models``  — SQLModel tables (so Alembic and the tests see them)
+- ``<pkg>.routes``  — ``router``: JSON API routes
+- ``<pkg>.pages``   — ``router``: server-rendered portal pages
+- ``<pkg>.jobs``    — outbox handlers and periodic jobs (registered on import)
+- ``<pkg>.demo``    — ``async def load(session, settings) -> bool``: idempotent demo data
+- ``<pkg>.health``  — ``async def check(app) -> dict``: a readiness check for ``/readyz``
+- ``<pkg>.nav``     — ``ITEMS``: links for the portal's navigation and home page
+- ``<pkg>.cli``     — ``app``: a Typer group added to ``gongzhi`` under ``NAME``
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from types import ModuleType
+
+DOMAINS: list[str] = [
+    "portal.regions",
+    "portal.accounts",
+    "portal.audit",
+    "portal.outbox",
+    "portal.health",
+    "portal.pages",
+]
+
+
+def _optional(module: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:  # the domain simply has no such module
+            return None
+        raise
+
+
+def modules(kind: str) -> Iterator[tuple[str, ModuleType]]:
+    for domain in DOMAINS:
+        module = _optional(f"{domain}.{kind}")
+        if module is not None:
+            yield domain, module
+
+
+def import_models() -> None:
+    for _ in modules("models"):
+        pass
+
+
+def import_jobs() -> None:
+    for _ in modules("jobs"):
+        pass

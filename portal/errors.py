@@ -1,0 +1,358 @@
+"""Domain errors and the one handler that renders every error as RFC 9457 problem+json.
+
+Services raise a ``GongzhiError`` subclass; they never raise ``HTTPException``. Each subclass fixes a
+stable machine-readable ``code``, an HTTP status, and a title in English and Chinese. The handlers
+below also turn FastAPI's validation errors, unknown routes, wrong methods and anything unexpected
+into the same shape, so a mobile client has exactly one error format to parse.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://gongzhi.org.cn/problems/"
+
+
+class GongzhiError(Exception):
+    """Base of every domain error. Subclasses set the class attributes; instances may add detail."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    title: ClassVar[str] = "Bad request"
+    title_zh: ClassVar[str] = "请求有误"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        detail_zh: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.detail_zh = detail_zh or self.title_zh
+        self.errors = errors
+        self.headers = headers
+        self.extra = extra
+
+
+class NotFound(GongzhiError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+    title_zh = "未找到"
+
+
+class Unauthenticated(GongzhiError):
+    status = 401
+    code = "not_authenticated"
+    title = "Authentication required"
+    title_zh = "请先登录"
+
+
+class Forbidden(GongzhiError):
+    status = 403
+    code = "forbidden"
+    title = "Not allowed"
+    title_zh = "无权进行此操作"
+
+
+class RegionForbidden(Forbidden):
+    code = "region_forbidden"
+    title = "Outside your region"
+    title_zh = "超出您的管辖区域"
+
+
+class Conflict(GongzhiError):
+    status = 409
+    code = "conflict"
+    title = "Conflict with the current state"
+    title_zh = "与当前状态冲突"
+
+
+class InvalidInput(GongzhiError):
+    status = 422
+    code = "validation_error"
+    title = "The request is not valid"
+    title_zh = "请求内容不符合要求"
+
+
+class PayloadTooLarge(GongzhiError):
+    status = 413
+    code = "payload_too_large"
+    title = "The request body is too large"
+    title_zh = "请求内容过大"
+
+
+class RateLimited(GongzhiError):
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests"
+    title_zh = "请求过于频繁，请稍后再试"
+
+
+class ServiceUnavailable(GongzhiError):
+    status = 503
+    code = "service_unavailable"
+    title = "Service temporarily unavailable"
+    title_zh = "服务暂时不可用"
+
+
+class UnknownRegion(InvalidInput):
+    code = "unknown_region"
+    title = "Unknown administrative division code"
+    title_zh = "行政区划代码不存在"
+
+
+_HTTP_CODES: dict[int, tuple[str, str, str]] = {
+    400: ("bad_request", "Bad request", "请求有误"),
+    401: ("not_authenticated", "Authentication required", "请先登录"),
+    403: ("forbidden", "Not allowed", "无权进行此操作"),
+    404: ("not_found", "Not found", "未找到"),
+    405: ("method_not_allowed", "Method not allowed", "不支持该请求方法"),
+    406: ("not_acceptable", "Not acceptable", "无法提供所需格式"),
+    409: ("conflict", "Conflict", "与当前状态冲突"),
+    413: ("payload_too_large", "The request body is too large", "请求内容过大"),
+    415: ("unsupported_media_type", "Unsupported media type", "不支持的内容类型"),
+    422: ("validation_error", "The request is not valid", "请求内容不符合要求"),
+    429: ("rate_limited", "Too many requests", "请求过于频繁，请稍后再试"),
+}
+
+# fastapi-users reports its errors as upper-case string details; give them stable lower-case codes.
+_FASTAPI_USERS_CODES: dict[str, tuple[str, str]] = {
+    "LOGIN_BAD_CREDENTIALS": ("login_bad_credentials", "邮箱或密码错误"),
+    "LOGIN_USER_NOT_VERIFIED": ("login_user_not_verified", "账号尚未验证"),
+    "REGISTER_USER_ALREADY_EXISTS": ("register_user_already_exists", "该邮箱已注册"),
+    "REGISTER_INVALID_PASSWORD": ("register_invalid_password", "密码不符合要求"),
+    "UPDATE_USER_EMAIL_ALREADY_EXISTS": ("update_user_email_already_exists", "该邮箱已被使用"),
+    "UPDATE_USER_INVALID_PASSWORD": ("update_user_invalid_password", "密码不符合要求"),
+    "RESET_PASSWORD_BAD_TOKEN": ("reset_password_bad_token", "重置链接无效或已过期"),
+    "RESET_PASSWORD_INVALID_PASSWORD": ("reset_password_invalid_password", "密码不符合要求"),
+    "VERIFY_USER_BAD_TOKEN": ("verify_user_bad_token", "验证链接无效或已过期"),
+    "VERIFY_USER_ALREADY_VERIFIED": ("verify_user_already_verified", "账号已验证"),
+}
+
+
+def problem(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    title: str,
+    title_zh: str,
+    detail: str,
+    detail_zh: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "title_zh": title_zh,
+        "detail_zh": detail_zh,
+        "instance": request.url.path,
+    }
+    request_id = getattr(request.state, "request_id", None)
+    if request_id:
+        body["request_id"] = request_id
+        # A 500 is sent by Starlette's outermost middleware, outside RequestContext.
+        headers = {**(headers or {}), "X-Request-ID": request_id}
+    if errors:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _gongzhi_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GongzhiError)
+    return problem(
+        request,
+        status=exc.status,
+        code=exc.code,
+        title=exc.title,
+        title_zh=exc.title_zh,
+        detail=exc.detail,
+        detail_zh=exc.detail_zh,
+        errors=exc.errors,
+        headers=exc.headers,
+        extra=exc.extra,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    raw = exc.errors()
+    if any(err.get("type") == "json_invalid" for err in raw):
+        return problem(
+            request,
+            status=400,
+            code="malformed_json",
+            title="The request body is not valid JSON",
+            title_zh="请求内容不是有效的 JSON",
+            detail="The request body could not be parsed as JSON.",
+            detail_zh="无法解析请求中的 JSON。",
+        )
+    errors = [
+        {
+            "field": _field_path(err.get("loc", ())),
+            "type": err.get("type", "invalid"),
+            "message": err.get("msg", ""),
+        }
+        for err in raw
+    ]
+    return problem(
+        request,
+        status=422,
+        code="validation_error",
+        title="The request is not valid",
+        title_zh="请求内容不符合要求",
+        detail=f"{len(errors)} field(s) are not valid.",
+        detail_zh=f"有 {len(errors)} 项内容不符合要求。",
+        errors=errors,
+    )
+
+
+def _wants_html(request: Request) -> bool:
+    """A browser navigating the portal gets an HTML error page; API clients get problem+json."""
+    path = request.url.path
+    if path.startswith(("/api/", "/open311/")):
+        return False
+    return request.headers.get("accept", "").startswith("text/html")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    if _wants_html(request) and status in (404, 405):
+        from portal.web import render
+
+        return render(request, "error.html", {"status": status}, status_code=status)
+    raw_detail = exc.detail if isinstance(exc.detail, str) else None
+    if raw_detail in _FASTAPI_USERS_CODES:
+        code, title_zh = _FASTAPI_USERS_CODES[raw_detail]
+        title = raw_detail.replace("_", " ").capitalize()
+        return problem(
+            request,
+            status=status,
+            code=code,
+            title=title,
+            title_zh=title_zh,
+            detail=title,
+            detail_zh=title_zh,
+            headers=getattr(exc, "headers", None),
+        )
+    if isinstance(exc.detail, dict) and "code" in exc.detail:
+        # fastapi-users' password validation: {"code": ..., "reason": ...}
+        code, title_zh = _FASTAPI_USERS_CODES.get(
+            str(exc.detail["code"]), (str(exc.detail["code"]).lower(), "请求有误")
+        )
+        reason = str(exc.detail.get("reason", code))
+        return problem(
+            request,
+            status=status,
+            code=code,
+            title=reason,
+            title_zh=title_zh,
+            detail=reason,
+            detail_zh=title_zh,
+        )
+    code, title, title_zh = _HTTP_CODES.get(
+        status, ("http_error" if status < 500 else "internal_error", "Error", "出错了")
+    )
+    if status == 404 and raw_detail == "Not Found":
+        detail, detail_zh = f"No resource at {request.url.path}.", "请求的地址不存在。"
+    else:
+        detail = raw_detail or title
+        detail_zh = title_zh
+    return problem(
+        request,
+        status=status,
+        code=code,
+        title=title,
+        title_zh=title_zh,
+        detail=detail,
+        detail_zh=detail_zh,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def _integrity_error(request: Request, exc: Exception) -> Response:
+    log.warning("integrity_error", error=str(exc).splitlines()[0])
+    return problem(
+        request,
+        status=409,
+        code="conflict",
+        title="Conflict with existing data",
+        title_zh="与已有数据冲突",
+        detail="The change conflicts with data already stored.",
+        detail_zh="提交的内容与已有数据冲突。",
+    )
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    log.error("database_unavailable", error=str(exc).splitlines()[0])
+    return problem(
+        request,
+        status=503,
+        code="database_unavailable",
+        title="Database unavailable",
+        title_zh="数据库暂时不可用",
+        detail="Please retry shortly.",
+        detail_zh="请稍后重试。",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    # Logged with the traceback for operators; the client sees only the request id.
+    log.exception("unhandled_error", path=request.url.path, exc_info=exc)
+    return problem(
+        request,
+        status=500,
+        code="internal_error",
+        title="Internal error",
+        title_zh="服务器内部错误",
+        detail="An unexpected error occurred; it has been logged.",
+        detail_zh="发生了意外错误，已记录。",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(GongzhiError, _gongzhi_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(PoolTimeoutError, _database_unavailable)
+    app.add_exception_handler(OSError, _database_unavailable_or_unexpected)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+async def _database_unavailable_or_unexpected(request: Request, exc: Exception) -> Response:
+    # asyncpg raises ConnectionRefusedError / ConnectionResetError (OSError) when PostgreSQL is
+    # restarting; those are a 503 with Retry-After, not a bug.
+    if isinstance(exc, ConnectionError):
+        return await _database_unavailable(request, exc)
+    return await _unexpected_error(request, exc)

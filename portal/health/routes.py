@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from portal.domains import modules
+from portal.outbox.worker import backlog
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="The process is up")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+async def _check_database(request: Request) -> dict[str, Any]:
+    database = request.app.state.database
+    started = time.perf_counter()
+    async with database.engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+    return {
+        "ok": True,
+        "backend": database.engine.dialect.name,
+        "ms": round((time.perf_counter() - started) * 1000, 1),
+        "outbox": await backlog(database),
+    }
+
+
+async def _check_storage(request: Request) -> dict[str, Any]:
+    storage_dir = request.app.state.settings.storage_dir
+    storage_dir.mkdir(parents=True, exist_ok=True)
+    probe = storage_dir / ".readyz"
+    probe.write_bytes(b"ok")
+    probe.unlink()
+    return {"ok": True, "path": str(storage_dir)}
+
+
+@router.get("/readyz", summary="Database, search engine and storage are reachable, each reported")
+async def readyz(request: Request) -> JSONResponse:
+    checks: dict[str, Any] = {}
+    for name, check in [("database", _check_database), ("storage", _check_storage)]:
+        try:
+            checks[name] = await check(request)
+        except Exception as exc:  # a readiness probe reports failures, it does not raise them
+            checks[name] = {"ok": False, "error": type(exc).__name__, "detail": str(exc)[:200]}
+    for domain, module in modules("health"):
+        try:
+            checks.update(await module.check(request.app))
+        except Exception as exc:
+            checks[domain] = {"ok": False, "error": type(exc).__name__, "detail": str(exc)[:200]}
+    ready = all(check.get("ok") for check in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )

@@ -1,0 +1,1 @@
+"""Transactional outbox: background work written in the same transaction as the change."""

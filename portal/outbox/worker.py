@@ -1,0 +1,146 @@
+"""The outbox worker: claims due events with a lease, runs their handlers, retries with backoff.
+
+Runs inside the server by default (``GONGZHI_RUN_WORKER_IN_PROCESS``) and as ``gongzhi worker`` in
+production, where several may run at once: claims use ``FOR UPDATE SKIP LOCKED`` on PostgreSQL and
+a lease (``locked_until``) everywhere, so an event held by a worker that died is picked up again
+once its lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import or_, update
+from sqlmodel import col, select
+
+from portal.db import Database, utcnow
+from portal.outbox import service
+from portal.outbox.models import OutboxEvent
+
+log = structlog.get_logger(__name__)
+
+LEASE = timedelta(seconds=120)
+MAX_BACKOFF = timedelta(hours=1)
+
+
+def backoff(attempts: int) -> timedelta:
+    """2 s, 4 s, 8 s … capped at an hour."""
+    return min(timedelta(seconds=2**attempts), MAX_BACKOFF)
+
+
+class OutboxWorker:
+    def __init__(self, database: Database, *, max_attempts: int = 12, batch_size: int = 20) -> None:
+        self.database = database
+        self.max_attempts = max_attempts
+        self.batch_size = batch_size
+
+    async def schedule_periodic(self) -> int:
+        """Enqueue the current slot of every periodic job that has not been enqueued yet."""
+        created = 0
+        now = utcnow()
+        async with self.database.transaction() as session:
+            for job in service.periodic_jobs():
+                event = await service.enqueue(
+                    session, job.topic, dict(job.payload), dedupe_key=service.slot_key(job, now)
+                )
+                created += event is not None
+        return created
+
+    async def _claim(self) -> list[uuid.UUID]:
+        now = utcnow()
+        async with self.database.transaction() as session:
+            stmt = (
+                select(OutboxEvent.id)
+                .where(
+                    col(OutboxEvent.processed_at).is_(None),
+                    col(OutboxEvent.failed_at).is_(None),
+                    col(OutboxEvent.available_at) <= now,
+                    or_(
+                        col(OutboxEvent.locked_until).is_(None),
+                        col(OutboxEvent.locked_until) < now,
+                    ),
+                )
+                .order_by(col(OutboxEvent.available_at))
+                .limit(self.batch_size)
+            )
+            if not self.database.is_sqlite:
+                stmt = stmt.with_for_update(skip_locked=True)
+            ids = list((await session.scalars(stmt)).all())
+            if ids:
+                await session.execute(
+                    update(OutboxEvent)
+                    .where(col(OutboxEvent.id).in_(ids))
+                    .values(locked_until=now + LEASE)
+                )
+            return ids
+
+    async def _process(self, event_id: uuid.UUID) -> bool:
+        try:
+            async with self.database.transaction() as session:
+                event = await session.get(OutboxEvent, event_id)
+                if event is None or event.processed_at is not None:
+                    return True
+                fn = service.get_handler(event.topic)
+                if fn is None:
+                    raise LookupError(f"no handler for outbox topic {event.topic!r}")
+                await fn(session, dict(event.payload))
+                event.processed_at = utcnow()
+                event.locked_until = None
+                event.attempts += 1
+            return True
+        except Exception as exc:  # any handler failure is retried later; the worker goes on
+            log.warning("outbox_event_failed", event_id=str(event_id), error=repr(exc)[:500])
+            async with self.database.transaction() as session:
+                event = await session.get(OutboxEvent, event_id)
+                if event is not None:
+                    event.attempts += 1
+                    event.last_error = repr(exc)[:2000]
+                    event.locked_until = None
+                    event.available_at = utcnow() + backoff(event.attempts)
+                    if event.attempts >= self.max_attempts:
+                        event.failed_at = utcnow()
+            return False
+
+    async def run_once(self) -> int:
+        """Process every event that is due now; returns how many succeeded."""
+        done = 0
+        while True:
+            ids = await self._claim()
+            if not ids:
+                return done
+            for event_id in ids:
+                done += await self._process(event_id)
+
+    async def run_forever(self, stop: asyncio.Event, *, poll_seconds: float = 1.0) -> None:
+        log.info("outbox_worker_started")
+        while not stop.is_set():
+            try:
+                await self.schedule_periodic()
+                await self.run_once()
+            except Exception as exc:  # database down: keep the worker alive and try again
+                log.warning("outbox_worker_error", error=repr(exc)[:500])
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+            except TimeoutError:
+                pass
+        log.info("outbox_worker_stopped")
+
+
+async def backlog(database: Database) -> dict[str, int]:
+    """Pending and failed event counts, for /readyz and operators."""
+    from sqlalchemy import func
+
+    async with database.sessionmaker() as session:
+        pending = await session.scalar(
+            select(func.count()).where(
+                col(OutboxEvent.processed_at).is_(None),
+                col(OutboxEvent.failed_at).is_(None),
+            )
+        )
+        failed = await session.scalar(
+            select(func.count()).where(col(OutboxEvent.failed_at).is_not(None))
+        )
+    return {"pending": int(pending or 0), "failed": int(failed or 0)}

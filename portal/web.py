@@ -1,0 +1,65 @@
+"""Server-rendered pages: the Jinja2 environment shared by every domain's ``pages`` module.
+
+Templates live in each package's ``templates/`` folder (``portal/templates`` holds the layout);
+all are searched, so a domain's page can ``{% extends "base.html" %}``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, FileSystemLoader
+
+from portal.domains import DOMAINS, modules
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _template_dirs() -> list[str]:
+    dirs = []
+    for domain in DOMAINS:
+        path = ROOT.joinpath(*domain.split("."), "templates")
+        if path.is_dir():
+            dirs.append(str(path))
+    top = ROOT / "portal" / "templates"
+    if str(top) not in dirs:
+        dirs.append(str(top))
+    return dirs
+
+
+def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Stored in UTC, shown in Asia/Shanghai."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        from datetime import UTC
+
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(SHANGHAI).strftime(fmt)
+
+
+templates = Jinja2Templates(directory=_template_dirs()[-1])
+templates.env.loader = ChoiceLoader([FileSystemLoader(d) for d in _template_dirs()])
+templates.env.filters["local_time"] = local_time
+
+
+def nav_items() -> list[dict[str, str]]:
+    items: list[dict[str, str]] = []
+    for _, module in modules("nav"):
+        items.extend(getattr(module, "ITEMS", []))
+    return items
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200
+) -> HTMLResponse:
+    ctx = {"nav": nav_items(), "user": getattr(request.state, "user", None)}
+    ctx.update(context or {})
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code)

@@ -1,0 +1,221 @@
+"""Test harness: a fresh database per run, built by running the migrations, on SQLite always and
+on PostgreSQL when one is reachable (GONGZHI_TEST_POSTGRES_URL). Tests that take the ``client``,
+``app`` or ``database`` fixture run once per database. Tables other than reference data (regions
+and the like) are emptied after each test.
+
+With GONGZHI_REQUIRE_SERVICES=1 (set by .ci/run) a missing PostgreSQL fails the run instead of
+skipping; without it the skip says why.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from fastapi_users.authentication import JWTStrategy
+from sqlalchemy import text
+
+from portal.accounts.models import Organization, OrganizationKind, Role, User
+from portal.accounts.schemas import OrganizationCreate, StaffUserCreate
+from portal.accounts.service import create_organization, create_staff_user
+from portal.app import create_app
+from portal.db import Database, metadata
+from portal.domains import import_models
+from portal.migrate import upgrade_async
+from portal.settings import Environment, Settings
+
+import_models()
+
+REQUIRE_SERVICES = os.environ.get("GONGZHI_REQUIRE_SERVICES") == "1"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "GONGZHI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+TEST_SECRET = "test-secret-key-that-is-long-enough-for-jwt-signing"
+TEST_PASSWORD = "correct-horse-battery"
+
+
+def service_missing(reason: str) -> None:
+    """Skip with the reason, or fail when CI requires the service."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"GONGZHI_REQUIRE_SERVICES=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+async def _postgres_admin(sql: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+def postgres_async_url(database: str) -> str:
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    return base.replace("postgresql://", "postgresql+asyncpg://", 1) + "/" + database
+
+
+async def create_postgres_database() -> str:
+    """Create an empty PostgreSQL database for this run and return its async URL."""
+    name = f"gongzhi_test_{uuid.uuid4().hex[:12]}"
+    try:
+        await _postgres_admin(f'CREATE DATABASE "{name}"')
+    except (TimeoutError, OSError) as exc:
+        service_missing(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc!r}")
+    return name
+
+
+async def drop_postgres_database(name: str) -> None:
+    await _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_settings(database_url: str, storage: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "env": Environment.test,
+        "database_url": database_url,
+        "storage_dir": storage,
+        "signing_key_file": storage / "signing-key.pem",
+        "secret_key": TEST_SECRET,
+        "run_worker_in_process": False,
+        "base_url": "http://testserver",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "gongzhi.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        await upgrade_async(url)
+        yield url
+        return
+    name = await create_postgres_database()
+    url = postgres_async_url(name)
+    try:
+        await upgrade_async(url)
+        yield url
+    finally:
+        await drop_postgres_database(name)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return make_settings(database_url, tmp_path_factory.mktemp("storage"))
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+def database(app: FastAPI) -> Database:
+    db: Database = app.state.database
+    return db
+
+
+def _data_tables() -> list[str]:
+    return [t.name for t in metadata.sorted_tables if not t.info.get("reference")]
+
+
+async def empty_tables(database: Database) -> None:
+    tables = _data_tables()
+    async with database.engine.begin() as connection:
+        if database.is_sqlite:
+            for name in reversed(tables):
+                await connection.execute(text(f'DELETE FROM "{name}"'))
+        else:
+            joined = ", ".join(f'"{name}"' for name in tables)
+            await connection.execute(text(f"TRUNCATE {joined} CASCADE"))
+
+
+@pytest.fixture
+async def client(app: FastAPI, database: Database) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+    await empty_tables(database)
+
+
+MakeOrg = Callable[..., Awaitable[Organization]]
+MakeUser = Callable[..., Awaitable[User]]
+
+
+@pytest.fixture
+def make_org(database: Database) -> MakeOrg:
+    async def make(
+        kind: OrganizationKind = OrganizationKind.institution,
+        region: str = "610400",
+        code: str | None = None,
+        name: str | None = None,
+        **extra: Any,
+    ) -> Organization:
+        code = code or f"ORG{uuid.uuid4().hex[:8].upper()}"
+        async with database.transaction() as session:
+            return await create_organization(
+                session,
+                OrganizationCreate(
+                    kind=kind,
+                    code=code,
+                    name=name or f"测试机构{code}",
+                    region_code=region,
+                    **extra,
+                ),
+                actor=None,
+            )
+
+    return make
+
+
+@pytest.fixture
+def make_user(database: Database, make_org: MakeOrg) -> MakeUser:
+    async def make(
+        role: Role = Role.citizen,
+        region: str = "610400",
+        org: Organization | None = None,
+        email: str | None = None,
+    ) -> User:
+        if org is None and role in (Role.institution, Role.association):
+            kind = OrganizationKind(role.value)
+            org = await make_org(kind=kind, region=region)
+        async with database.transaction() as session:
+            return await create_staff_user(
+                session,
+                StaffUserCreate(
+                    email=email or f"{role.value}-{uuid.uuid4().hex[:8]}@example.cn",
+                    password=TEST_PASSWORD,
+                    role=role,
+                    region_code=region,
+                    organization_code=org.code if org else None,
+                ),
+                actor=None,
+            )
+
+    return make
+
+
+@pytest.fixture
+def auth_headers(settings: Settings) -> Callable[[User], Awaitable[dict[str, str]]]:
+    """A bearer token for the user, made by the same strategy as /api/v1/auth/jwt/login."""
+    strategy: JWTStrategy[Any, Any] = JWTStrategy(
+        secret=settings.secret_key, lifetime_seconds=settings.jwt_lifetime_seconds
+    )
+
+    async def headers(user: User) -> dict[str, str]:
+        return {"Authorization": f"Bearer {await strategy.write_token(user)}"}
+
+    return headers
