@@ -11,6 +11,7 @@ package the shell imports, when present:
 - ``<pkg>.health``  — ``async def check(app) -> dict``: a readiness check for ``/readyz``
 - ``<pkg>.nav``     — ``ITEMS``: links for the portal's navigation and home page
 - ``<pkg>.cli``     — ``app``: a Typer group added to ``gongzhi`` under ``NAME``
+- ``<pkg>.facts``   — providers of enterprise facts for credit evaluation (portal/facts.py)
 """
 
 from __future__ import annotations

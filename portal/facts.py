@@ -1,0 +1,107 @@
+"""Where the parts of the portal meet: facts about enterprises, keyed by the unified social credit
+code (统一社会信用代码, upper-case, 18 characters).
+
+The certificate registry, the complaint intake and the enforcement notices each know something
+about an enterprise; the credit evaluation needs all of it. Rather than importing each other, a
+domain that knows facts provides a ``facts`` module (see portal/domains.py) with any of:
+
+    async def instrument_facts(session, *, as_of: date, usccs: Sequence[str] | None) -> list[InstrumentFact]
+    async def complaint_facts(session, *, since: datetime, usccs: Sequence[str] | None) -> list[ComplaintFact]
+    async def penalty_facts(session, *, as_of: date, usccs: Sequence[str] | None) -> list[PenaltyFact]
+
+and the functions below gather them. ``usccs=None`` means every enterprise. Providers answer with
+set-based queries (a handful of queries whatever the number of enterprises), never one query per
+enterprise, because a credit run covers a whole association at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.domains import modules
+
+CertificateStatus = Literal[
+    "valid", "expiring", "expired", "failed", "revoked", "superseded", "none"
+]
+
+
+@dataclass(frozen=True)
+class InstrumentFact:
+    """One instrument owned by an enterprise, with its current certificate as of ``as_of``."""
+
+    instrument_id: uuid.UUID
+    owner_uscc: str
+    region_code: str
+    category_code: str
+    status: CertificateStatus  # of the current certificate; "none" if it never had one
+    certificate_number: str | None
+    valid_until: date | None
+    overdue_days: (
+        int  # days past valid_until (or since registration if never verified); 0 if current
+    )
+    failures_24m: int  # 检定结果通知书 (failed verifications) in the 24 months before as_of
+    verifications_24m: int  # all verifications in the 24 months before as_of
+
+
+@dataclass(frozen=True)
+class ComplaintFact:
+    """A complaint or report about an enterprise that staff concluded as substantiated (属实)."""
+
+    case_id: uuid.UUID
+    tracking_number: str
+    business_uscc: str
+    category: str
+    concluded_at: datetime
+
+
+@dataclass(frozen=True)
+class PenaltyFact:
+    """An administrative penalty (行政处罚) still within its public display period on ``as_of``."""
+
+    notice_id: uuid.UUID
+    decision_number: str
+    party_uscc: str
+    penalty_kind: str  # e.g. 警告, 罚款, 没收违法所得, 责令停产停业, 吊销许可证
+    amount: Decimal | None  # yuan
+    decided_on: date
+    display_until: date
+
+
+async def instrument_facts(
+    session: AsyncSession, *, as_of: date, usccs: Sequence[str] | None = None
+) -> list[InstrumentFact]:
+    found: list[InstrumentFact] = []
+    for _, module in modules("facts"):
+        provider = getattr(module, "instrument_facts", None)
+        if provider is not None:
+            found.extend(await provider(session, as_of=as_of, usccs=usccs))
+    return found
+
+
+async def complaint_facts(
+    session: AsyncSession, *, since: datetime, usccs: Sequence[str] | None = None
+) -> list[ComplaintFact]:
+    found: list[ComplaintFact] = []
+    for _, module in modules("facts"):
+        provider = getattr(module, "complaint_facts", None)
+        if provider is not None:
+            found.extend(await provider(session, since=since, usccs=usccs))
+    return found
+
+
+async def penalty_facts(
+    session: AsyncSession, *, as_of: date, usccs: Sequence[str] | None = None
+) -> list[PenaltyFact]:
+    found: list[PenaltyFact] = []
+    for _, module in modules("facts"):
+        provider = getattr(module, "penalty_facts", None)
+        if provider is not None:
+            found.extend(await provider(session, as_of=as_of, usccs=usccs))
+    return found
