@@ -27,7 +27,7 @@ system-deps:
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check portal api credit search tests bench
+	$(BIN)/ruff format --check .
 
 typecheck: install
 	$(BIN)/mypy
