@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
@@ -15,9 +16,16 @@ from portal import domains
 from portal.accounts.auth import build_cookie_transport, cookie_backend
 from portal.db import Database
 from portal.errors import install_error_handlers
-from portal.middleware import BodySizeLimit, RequestContext, configure_logging
+from portal.middleware import (
+    BodySizeLimit,
+    CrossSiteRequestGuard,
+    RequestContext,
+    SecurityHeaders,
+    configure_logging,
+)
 from portal.outbox.worker import OutboxWorker
-from portal.settings import Settings, get_settings
+from portal.ratelimit import RateLimiter
+from portal.settings import Environment, Settings, get_settings
 from portal.web import ROOT
 
 
@@ -62,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=_operation_id,
     )
     app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_storage)
     cookie_backend.transport = build_cookie_transport(settings)
 
     install_error_handlers(app)
@@ -71,8 +80,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
 
+    origins = {o.strip() for o in settings.cors_origins.split(",") if o.strip()}
+    # Added innermost first: RequestContext ends up outermost, so every response has an id.
     app.add_middleware(
         BodySizeLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
     )
+    app.add_middleware(CrossSiteRequestGuard, allowed_origins=origins)
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=sorted(origins),
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Case-Token"],
+        )
+    app.add_middleware(SecurityHeaders, hsts=settings.env is Environment.production)
     app.add_middleware(RequestContext)
     return app

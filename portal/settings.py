@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     jwt_lifetime_seconds: int = 3600
     cookie_lifetime_seconds: int = 8 * 3600
 
+    # Abuse protection
+    rate_limit_storage: str = "async+memory://"
+    login_failures_per_account: str = "10/15 minutes"
+    login_failures_per_ip: str = "50/15 minutes"
+    # Origins allowed to call the API from a browser with credentials (comma-separated);
+    # apps are not browsers and need no CORS.
+    cors_origins: str = ""
+
     # Request limits: JSON bodies are small; multipart uploads carry phone photos.
     max_body_bytes: int = 1 * 1024 * 1024
     max_upload_bytes: int = 20 * 1024 * 1024

@@ -19,9 +19,9 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from fastapi_users.authentication import JWTStrategy
 from sqlalchemy import text
 
+from portal.accounts.auth import PasswordBoundJWTStrategy
 from portal.accounts.models import Organization, OrganizationKind, Role, User
 from portal.accounts.schemas import OrganizationCreate, StaffUserCreate
 from portal.accounts.service import create_organization, create_staff_user
@@ -211,7 +211,7 @@ def make_user(database: Database, make_org: MakeOrg) -> MakeUser:
 @pytest.fixture
 def auth_headers(settings: Settings) -> Callable[[User], Awaitable[dict[str, str]]]:
     """A bearer token for the user, made by the same strategy as /api/v1/auth/jwt/login."""
-    strategy: JWTStrategy[Any, Any] = JWTStrategy(
+    strategy = PasswordBoundJWTStrategy(
         secret=settings.secret_key, lifetime_seconds=settings.jwt_lifetime_seconds
     )
 

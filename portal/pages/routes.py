@@ -11,6 +11,7 @@ from fastapi_users import exceptions as fu_exceptions
 from pydantic import ValidationError
 
 from portal.accounts.auth import COOKIE_NAME, OptionalUser, UserManagerDep, get_cookie_strategy
+from portal.accounts.models import User
 from portal.accounts.schemas import UserCreate
 from portal.settings import Environment, Settings
 from portal.web import render
@@ -25,7 +26,7 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-async def _login_redirect(request: Request, user: object, target: str) -> Response:
+async def _login_redirect(request: Request, user: User, target: str) -> Response:
     settings: Settings = request.app.state.settings
     token = await get_cookie_strategy(request).write_token(user)
     response = RedirectResponse(target, status_code=303)

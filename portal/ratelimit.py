@@ -1,0 +1,62 @@
+"""Rate limiting on the ``limits`` package, shared by every domain.
+
+The storage is a setting: ``async+memory://`` (one process, the default) or ``async+redis://host``
+when several server processes must share their counters. Limits are strings such as
+``"10/15 minutes"``. ``RateLimited`` renders as 429 problem+json with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from fastapi import Request
+from limits import RateLimitItem, parse
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+
+from portal.errors import RateLimited
+
+
+class RateLimiter:
+    def __init__(self, storage_uri: str) -> None:
+        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))  # type: ignore[arg-type]
+
+    async def allowed(self, limit: str | RateLimitItem, *keys: str) -> bool:
+        """Whether one more hit would be within the limit (does not count a hit)."""
+        return await self._limiter.test(_item(limit), *keys)
+
+    async def hit(self, limit: str | RateLimitItem, *keys: str) -> bool:
+        """Count one hit; False if the limit was already reached."""
+        return await self._limiter.hit(_item(limit), *keys)
+
+    async def clear(self, limit: str | RateLimitItem, *keys: str) -> None:
+        await self._limiter.clear(_item(limit), *keys)
+
+    async def retry_after(self, limit: str | RateLimitItem, *keys: str) -> int:
+        stats = await self._limiter.get_window_stats(_item(limit), *keys)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+    async def enforce(self, limit: str | RateLimitItem, *keys: str) -> None:
+        """Count a hit or raise ``RateLimited`` with Retry-After."""
+        if not await self.hit(limit, *keys):
+            seconds = await self.retry_after(limit, *keys)
+            raise RateLimited(
+                f"Too many requests; retry in {seconds} seconds.",
+                detail_zh=f"请求过于频繁，请 {seconds} 秒后再试。",
+                headers={"Retry-After": str(seconds)},
+            )
+
+
+def _item(limit: str | RateLimitItem) -> RateLimitItem:
+    return parse(limit) if isinstance(limit, str) else limit
+
+
+def get_rate_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
+
+
+def client_ip(request: Request) -> str:
+    # uvicorn's proxy_headers has already applied X-Forwarded-For from trusted proxies.
+    return request.client.host if request.client else "unknown"
