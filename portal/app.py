@@ -23,6 +23,7 @@ from portal.middleware import (
     SecurityHeaders,
     configure_logging,
 )
+from portal.openapi import document_problems
 from portal.outbox.worker import OutboxWorker
 from portal.ratelimit import RateLimiter
 from portal.settings import Environment, Settings, get_settings
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     cookie_backend.transport = build_cookie_transport(settings)
 
     install_error_handlers(app)
+    document_problems(app)
     for _, module in domains.modules("routes"):
         app.include_router(module.router)
     for _, module in domains.modules("pages"):

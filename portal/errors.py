@@ -245,6 +245,11 @@ def _wants_html(request: Request) -> bool:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    headers = getattr(exc, "headers", None)
+    if status == 405:
+        allow = _allowed_methods(request, (headers or {}).get("Allow"))
+        if allow:
+            headers = {**(headers or {}), "Allow": allow}
     if _wants_html(request) and status in (404, 405):
         from portal.web import render
 
@@ -261,7 +266,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             title_zh=title_zh,
             detail=title,
             detail_zh=title_zh,
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
     if isinstance(exc.detail, dict) and "code" in exc.detail:
         # fastapi-users' password validation: {"code": ..., "reason": ...}
@@ -294,8 +299,33 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         title_zh=title_zh,
         detail=detail,
         detail_zh=detail_zh,
-        headers=getattr(exc, "headers", None),
+        headers=headers,
     )
+
+
+def _allowed_methods(request: Request, fallback: str | None) -> str | None:
+    """Every method the API serves at this path, from the OpenAPI document. Starlette's own 405
+    names only the methods of the first route that matched, and a path often has several routes
+    (GET and PATCH on /users/me)."""
+    import re
+
+    patterns: list[tuple[re.Pattern[str], str]] | None = getattr(
+        request.app.state, "allow_patterns", None
+    )
+    if patterns is None:
+        patterns = []
+        for template, item in request.app.openapi().get("paths", {}).items():
+            regex = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
+            methods = ", ".join(sorted(m.upper() for m in item if m in _METHODS))
+            patterns.append((re.compile(regex), methods))
+        request.app.state.allow_patterns = patterns
+    for pattern, methods in patterns:
+        if pattern.match(request.url.path):
+            return methods
+    return fallback
+
+
+_METHODS = {"get", "put", "post", "delete", "patch", "options"}
 
 
 async def _integrity_error(request: Request, exc: Exception) -> Response:

@@ -18,7 +18,8 @@ from portal.accounts.schemas import (
     UserUpdate,
 )
 from portal.db import DbSession
-from portal.regions.service import get_region
+from portal.regions.routes import RegionCode
+from portal.regions.service import require_region
 
 router = APIRouter()
 router.include_router(
@@ -72,8 +73,10 @@ async def create_staff_user(
     tags=["regions"],
     summary="Staff accounts in a division and below (regulators of that division)",
 )
-async def list_region_staff(session: DbSession, actor: StaffViewer, code: str) -> list[StaffMember]:
-    await get_region(session, code)
+async def list_region_staff(
+    session: DbSession, actor: StaffViewer, code: RegionCode
+) -> list[StaffMember]:
+    await require_region(session, code)
     authorize(actor, Action.staff_view, region_code=code)
     return [
         StaffMember.model_validate(u) for u in await service.list_staff(session, region_code=code)

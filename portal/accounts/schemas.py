@@ -16,7 +16,10 @@ class UserRead(schemas.BaseUser[uuid.UUID]):
 
 
 class UserCreate(schemas.BaseUserCreate):
-    """Self-registration: always a citizen. Staff accounts are created by an administrator."""
+    """Self-registration: always a citizen. Staff accounts are created by an administrator.
+    Strict: a mobile client that sends ``"is_verified": 0`` has a bug worth a 422."""
+
+    model_config = ConfigDict(strict=True)
 
     email: EmailStr
     password: str = Field(min_length=8, max_length=128)
@@ -24,6 +27,8 @@ class UserCreate(schemas.BaseUserCreate):
 
 
 class UserUpdate(schemas.BaseUserUpdate):
+    model_config = ConfigDict(strict=True)
+
     password: str | None = Field(default=None, min_length=8, max_length=128)
     display_name: str | None = Field(default=None, max_length=64)
 

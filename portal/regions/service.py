@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from portal.errors import UnknownRegion
+from portal.errors import NotFound, UnknownRegion
 from portal.regions.models import Region
 
 
@@ -63,6 +63,24 @@ async def get_region(session: AsyncSession, code: str) -> Region:
     region = await session.get(Region, code)
     if region is None:
         raise UnknownRegion(
+            f"No administrative division has code {code!r}.",
+            detail_zh=f"行政区划代码 {code} 不存在。",
+        )
+    return region
+
+
+class RegionNotFound(NotFound):
+    code = "region_not_found"
+    title = "No such administrative division"
+    title_zh = "行政区划不存在"
+
+
+async def require_region(session: AsyncSession, code: str) -> Region:
+    """For a region named in a URL: an unknown code is a missing resource (404), whereas
+    ``get_region`` treats it as invalid input (422)."""
+    region = await session.get(Region, code)
+    if region is None:
+        raise RegionNotFound(
             f"No administrative division has code {code!r}.",
             detail_zh=f"行政区划代码 {code} 不存在。",
         )

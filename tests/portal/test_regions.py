@@ -27,4 +27,6 @@ async def test_regions_come_from_gb2260_data(client: httpx.AsyncClient) -> None:
 
 
 async def test_unknown_region_is_problem(client: httpx.AsyncClient) -> None:
-    assert_problem(await client.get("/api/v1/regions/999999"), 422, "unknown_region")
+    assert_problem(await client.get("/api/v1/regions/999999"), 404, "region_not_found")
+    assert_problem(await client.get("/api/v1/regions", params={"parent": "999999"}), 404)
+    assert_problem(await client.get("/api/v1/regions/61"), 422, "validation_error")
