@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
-from portal import domains
+from portal import crypto, domains
 from portal.accounts.auth import build_cookie_transport, cookie_backend
 from portal.db import Database
 from portal.errors import install_error_handlers
@@ -39,6 +39,7 @@ def _operation_id(route: APIRoute) -> str:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(json_lines=settings.log_json)
+    crypto.configure(settings)
     domains.import_models()
     domains.import_jobs()
 

@@ -24,6 +24,44 @@ user_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
+keys_app = typer.Typer(help="Keys for personal data at rest.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@app.callback()
+def _configure() -> None:
+    from portal import crypto
+
+    crypto.configure(get_settings())
+
+
+@keys_app.command("generate")
+def keys_generate(
+    key_id: Annotated[str, typer.Argument(help="Id of the new key, e.g. k2.")],
+) -> None:
+    """Print a new data key entry to put first in GONGZHI_DATA_KEYS."""
+    import base64
+    import os
+
+    typer.echo(f"{key_id}:{base64.b64encode(os.urandom(32)).decode()}")
+
+
+@keys_app.command("reencrypt")
+def keys_reencrypt() -> None:
+    """Rewrite all encrypted personal data under the current (first) key of GONGZHI_DATA_KEYS."""
+    from portal.crypto import reencrypt_all
+    from portal.db import metadata
+
+    domains.import_models()
+
+    async def run() -> int:
+        database = Database.from_settings(get_settings())
+        try:
+            return await reencrypt_all(database, metadata)
+        finally:
+            await database.dispose()
+
+    typer.echo(f"重新加密 / re-encrypted: {asyncio.run(run())}")
 
 
 @app.command()

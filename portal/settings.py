@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     secret_key: str = DEFAULT_SECRET_KEY
     signing_key_file: Path = Path("var/signing-key.pem")
     base_url: str = "http://127.0.0.1:8000"
+    # Keys for personal data at rest: "<id>:<base64 32 bytes>,…", newest first (portal/crypto.py).
+    data_keys: str = ""
 
     # Accounts
     jwt_lifetime_seconds: int = 3600
@@ -70,6 +72,8 @@ class Settings(BaseSettings):
                     "GONGZHI_SECRET_KEY must be set to a random value of at least 32 characters "
                     "in production"
                 )
+            if not self.data_keys:
+                raise ValueError("GONGZHI_DATA_KEYS must be set in production (portal/crypto.py)")
         return self
 
     @property
