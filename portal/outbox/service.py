@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
@@ -99,14 +100,17 @@ async def enqueue(
         session.add(event)
         await session.flush()
         return event
-    # A concurrent writer may insert the same key between our check and our insert: a savepoint
-    # keeps the outer transaction usable when the unique constraint says so.
-    try:
-        async with session.begin_nested():
-            session.add(event)
-    except IntegrityError:
+    # A concurrent writer may insert the same key between our check and our insert. INSERT … ON
+    # CONFLICT DO NOTHING settles it in one statement (a savepoint would not do on SQLite, where
+    # pysqlite commits a savepoint opened before the transaction's first write).
+    values = {c.name: getattr(event, c.name) for c in OutboxEvent.__table__.columns}  # type: ignore[attr-defined]
+    insert = sqlite_insert if session.bind.dialect.name == "sqlite" else postgresql_insert
+    result = await session.execute(
+        insert(OutboxEvent).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
         return None
-    return event
+    return await session.get(OutboxEvent, event.id)
 
 
 def slot_key(job: PeriodicJob, now: datetime) -> str:

@@ -153,3 +153,17 @@ async def test_unknown_topic_is_retried_not_lost(
     [event] = await _events(database)
     assert event.processed_at is None
     assert "no handler" in (event.last_error or "")
+
+
+async def test_deduplicated_event_rolls_back_with_its_transaction(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """The first statement of a transaction is a deduplicated enqueue; when the transaction
+    fails, the event must go with it (a SQLite savepoint would have committed it early)."""
+    try:
+        async with database.transaction() as session:
+            assert await outbox.enqueue(session, "test.record", {"n": "x"}, dedupe_key="first")
+            raise RuntimeError("the business change failed")
+    except RuntimeError:
+        pass
+    assert await _events(database) == []
