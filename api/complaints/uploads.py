@@ -30,7 +30,9 @@ class SpooledFile:
     path: Path
     size: int = 0
     head: bytes = b""
-    _hash: Any = dataclass_field(default_factory=hashlib.sha256, repr=False)  # hashlib's type is private
+    _hash: Any = dataclass_field(
+        default_factory=hashlib.sha256, repr=False
+    )  # hashlib's type is private
 
     @property
     def sha256(self) -> str:
