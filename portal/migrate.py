@@ -9,6 +9,7 @@ from typing import Any, Literal
 from alembic import command
 from alembic.config import Config
 
+from portal.crypto import EncryptedString
 from portal.db import UTCDateTime
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -36,4 +37,6 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fal
     """Autogenerate hook: migrations stay independent of application types."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, EncryptedString):
+        return f"sa.String(length={getattr(obj.impl, 'length', None)})"
     return False

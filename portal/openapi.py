@@ -40,6 +40,8 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 _PROBLEM_CONTENT = {
     "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
 }
+# Protocols with an error format of their own (Open311 GeoReport v2) document it themselves.
+NATIVE_ERROR_PREFIXES = ("/open311/",)
 _HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
 
@@ -51,11 +53,17 @@ def document_problems(app: FastAPI) -> None:
             return app.openapi_schema
         schema = generate()
         schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
-        for path_item in schema.get("paths", {}).values():
+        for path, path_item in schema.get("paths", {}).items():
+            native = path.startswith(NATIVE_ERROR_PREFIXES)
             for method, operation in path_item.items():
                 if method not in _HTTP_METHODS:
                     continue
                 responses = operation.setdefault("responses", {})
+                if native:
+                    # FastAPI's own request validation still answers with a problem.
+                    if "422" in responses:
+                        responses["422"]["content"] = dict(_PROBLEM_CONTENT)
+                    continue
                 for status, response in responses.items():
                     if status[0] in "45":
                         response["content"] = dict(_PROBLEM_CONTENT)

@@ -1,8 +1,9 @@
 """Rate limiting on the ``limits`` package, shared by every domain.
 
-The storage is a setting: ``async+memory://`` (one process, the default) or ``async+redis://host``
-when several server processes must share their counters. Limits are strings such as
-``"10/15 minutes"``. ``RateLimited`` renders as 429 problem+json with ``Retry-After``.
+The storage is ``GONGZHI_RATE_LIMIT_STORAGE``: ``memory://`` (one process, the default) or a store
+that several server processes share (``redis://host:6379``, ``memcached://…``). Limits are strings
+such as ``"10/15 minutes"`` or ``"5/minute;30/hour"``. ``RateLimited`` renders as 429
+problem+json with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import math
 import time
 
 from fastapi import Request
-from limits import RateLimitItem, parse
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits import RateLimitItem, parse, parse_many
+from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
 from portal.errors import RateLimited
@@ -20,7 +21,14 @@ from portal.errors import RateLimited
 
 class RateLimiter:
     def __init__(self, storage_uri: str) -> None:
-        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))  # type: ignore[arg-type]
+        uri = storage_uri if storage_uri.startswith("async+") else "async+" + storage_uri
+        # Moving windows are exact in memory; shared stores use the cheaper sliding counter.
+        strategy = (
+            MovingWindowRateLimiter
+            if uri.startswith("async+memory")
+            else SlidingWindowCounterRateLimiter
+        )
+        self._limiter = strategy(storage_from_string(uri))  # type: ignore[arg-type]
 
     async def allowed(self, limit: str | RateLimitItem, *keys: str) -> bool:
         """Whether one more hit would be within the limit (does not count a hit)."""
@@ -37,15 +45,18 @@ class RateLimiter:
         stats = await self._limiter.get_window_stats(_item(limit), *keys)
         return max(1, math.ceil(stats.reset_time - time.time()))
 
-    async def enforce(self, limit: str | RateLimitItem, *keys: str) -> None:
-        """Count a hit or raise ``RateLimited`` with Retry-After."""
-        if not await self.hit(limit, *keys):
-            seconds = await self.retry_after(limit, *keys)
-            raise RateLimited(
-                f"Too many requests; retry in {seconds} seconds.",
-                detail_zh=f"请求过于频繁，请 {seconds} 秒后再试。",
-                headers={"Retry-After": str(seconds)},
-            )
+    async def enforce(self, limits: str | RateLimitItem, *keys: str) -> None:
+        """Count a hit against each limit (``"5/minute;30/hour"``) or raise ``RateLimited``."""
+        items = parse_many(limits) if isinstance(limits, str) else [limits]
+        for item in items:
+            if not await self.hit(item, *keys):
+                seconds = await self.retry_after(item, *keys)
+                raise RateLimited(
+                    f"At most {item}; retry in {seconds} seconds.",
+                    detail_zh=f"请求过于频繁（上限 {item}），请 {seconds} 秒后再试。",
+                    headers={"Retry-After": str(seconds)},
+                    retry_after=seconds,
+                )
 
 
 def _item(limit: str | RateLimitItem) -> RateLimitItem:

@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.accounts.models import User
 from portal.accounts.schemas import UserCreate
 from portal.db import get_session
-from portal.errors import RateLimited
+from portal.errors import RateLimited, Unauthenticated
 from portal.ratelimit import RateLimiter, client_ip
 from portal.settings import Environment, Settings
 
@@ -204,6 +204,23 @@ fastapi_users = FastAPIUsers[User, uuid.UUID](  # type: ignore[type-var]
 current_active_user = fastapi_users.current_user(active=True)
 optional_current_user = fastapi_users.current_user(active=True, optional=True)
 
+
+async def optional_user_rejecting_bad_tokens(
+    request: Request, user: Annotated[User | None, Depends(optional_current_user)]
+) -> User | None:
+    """Anonymous use is allowed, but an app that sends a bearer token that is invalid or expired
+    gets a 401 rather than being served as anonymous: otherwise its user's complaint would be
+    filed without their account and never show under "my cases". A stale portal cookie, by
+    contrast, just means "logged out"."""
+    if user is None and request.headers.get("authorization", "").lower().startswith("bearer "):
+        raise Unauthenticated(
+            "The bearer token is invalid or expired; log in again.",
+            detail_zh="登录凭证无效或已过期，请重新登录。",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return user
+
+
 CurrentUser = Annotated[User, Depends(current_active_user)]
-OptionalUser = Annotated[User | None, Depends(optional_current_user)]
+OptionalUser = Annotated[User | None, Depends(optional_user_rejecting_bad_tokens)]
 UserManagerDep = Annotated[UserManager, Depends(get_user_manager)]

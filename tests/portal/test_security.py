@@ -13,7 +13,7 @@ from tests.support import assert_problem
 @pytest.fixture
 def fresh_limiter(app: FastAPI):
     original = app.state.rate_limiter
-    app.state.rate_limiter = RateLimiter("async+memory://")
+    app.state.rate_limiter = RateLimiter("memory://")
     yield app.state.rate_limiter
     app.state.rate_limiter = original
 
@@ -106,3 +106,14 @@ async def test_cross_site_form_with_cookie_is_refused(client: httpx.AsyncClient)
         headers={"Origin": "https://evil.example"},
     )
     assert app_call.status_code == 201
+
+
+async def test_invalid_bearer_token_is_refused_even_where_anonymous_use_is_allowed(
+    client: httpx.AsyncClient,
+) -> None:
+    assert (await client.get("/")).status_code == 200
+    refused = await client.get("/", headers={"Authorization": "Bearer expired-or-forged"})
+    assert_problem(refused, 401, "not_authenticated")
+    client.cookies.set("gongzhi_session", "stale")
+    assert (await client.get("/")).status_code == 200  # a stale cookie just means logged out
+    client.cookies.clear()

@@ -1,0 +1,523 @@
+"""Open311 GeoReport v2 at /open311/v2/, in .xml and .json (research/complaints.md §1).
+
+Categories are the services. Requests are real-time (POST returns the tracking number as
+``service_request_id``). Extensions: ``page``/``page_size`` on GET requests, multipart ``media``
+(the v2.1 draft) on POST. Errors are the spec's ``errors`` list with the HTTP status. What GET
+requests shows is public, so it carries no free text, no business and no person, and the
+location is rounded to about 100 m; the submitter follows details through the app API.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+from sqlmodel import col, select
+
+from api.complaints import categories, service
+from api.complaints.models import OPEN_STATUSES, Case, CaseSource, CaseStatus, Media
+from api.complaints.ratelimit import client_identity, get_limiter
+from api.complaints.schemas import CaseCreate
+from api.complaints.storage import get_storage, temp_dir
+from api.complaints.uploads import MultipartBody, receive
+from portal.db import DbSession, utcnow
+from portal.errors import GongzhiError
+from portal.regions.models import Region
+from portal.settings import Settings
+from portal.web import SHANGHAI
+
+# Open311 answers, errors included, in the format the path names (.xml or .json; XML when the
+# format is unknown), as the GeoReport v2 specification says; the OpenAPI document says so too.
+_SPEC_FORMATS: dict[str, Any] = {"content": {"text/xml": {}, "application/json": {}}}
+router = APIRouter(
+    prefix="/open311/v2",
+    tags=["open311"],
+    responses={
+        200: {"description": "GeoReport v2 response", **_SPEC_FORMATS},
+        400: {"description": "GeoReport v2 error list", **_SPEC_FORMATS},
+        403: {"description": "GeoReport v2 error list", **_SPEC_FORMATS},
+        404: {"description": "GeoReport v2 error list", **_SPEC_FORMATS},
+        429: {"description": "GeoReport v2 error list", **_SPEC_FORMATS},
+    },
+)
+
+SPEC = "http://wiki.open311.org/GeoReport_v2"
+CHANGESET = "2026-11-27T00:00:00Z"  # bump when the categories change
+FORMATS = {"xml": "text/xml; charset=utf-8", "json": "application/json; charset=utf-8"}
+MAX_REQUESTS = 1000
+_ATTRIBUTE = re.compile(r"^attribute\[(\w+)\](\[\])?$")
+
+# Fields every service takes besides its category's own attributes.
+COMMON_ATTRIBUTES = [
+    categories.Attribute(
+        "case_kind",
+        "类型：举报（可匿名）或投诉（须实名、留电话）",
+        "singlevaluelist",
+        False,
+        [("report", "举报"), ("complaint", "投诉"), ("both", "投诉并举报")],
+    ),
+    categories.Attribute("business_name", "经营者名称", "string", False, max_length=200),
+    categories.Attribute("business_uscc", "统一社会信用代码", "string", False, max_length=18),
+    categories.Attribute("request", "投诉诉求（投诉必填）", "text", False, max_length=2000),
+    categories.Attribute("region_code", "行政区划代码（6 位）", "string", False, max_length=6),
+    categories.Attribute("instrument_token", "检定标志二维码", "string", False, max_length=128),
+    categories.Attribute("certificate_number", "检定证书编号", "string", False, max_length=64),
+]
+_COMMON_CODES = {a.code for a in COMMON_ATTRIBUTES}
+
+
+class Open311Error(Exception):
+    def __init__(self, status: int, description: str) -> None:
+        self.status = status
+        self.description = description
+
+
+def _fmt(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise Open311Error(404, f"Unknown format .{fmt}; use .xml or .json")
+    return fmt
+
+
+def _xml_node(parent: ET.Element, name: str, value: Any) -> None:
+    node = ET.SubElement(parent, name)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _xml_node(node, key, item)
+    elif isinstance(value, list):
+        child = _XML_CHILD.get(name, name.rstrip("s"))
+        for item in value:
+            _xml_node(node, child, item)
+    elif isinstance(value, bool):
+        node.text = "true" if value else "false"
+    elif value is not None:
+        node.text = str(value)
+
+
+_XML_CHILD = {
+    "services": "service",
+    "service_requests": "request",
+    "errors": "error",
+    "attributes": "attribute",
+    "values": "value",
+    "endpoints": "endpoint",
+    "formats": "format",
+}
+
+
+def render(fmt: str, root: str, data: Any, status: int = 200) -> Response:
+    if fmt == "json":
+        import json
+
+        return Response(
+            json.dumps(data, ensure_ascii=False), status_code=status, media_type=FORMATS["json"]
+        )
+    element = ET.Element(root)
+    if isinstance(data, list):
+        child = _XML_CHILD[root]
+        for item in data:
+            _xml_node(element, child, item)
+    else:
+        for key, value in data.items():
+            _xml_node(element, key, value)
+    body = b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(element, encoding="utf-8")
+    return Response(body, status_code=status, media_type=FORMATS["xml"])
+
+
+def error(fmt: str, status: int, description: str) -> Response:
+    fmt = fmt if fmt in FORMATS else "xml"
+    return render(fmt, "errors", [{"code": status, "description": description}], status)
+
+
+def _w3c(moment: datetime | None) -> str | None:
+    return moment.astimezone(SHANGHAI).isoformat(timespec="seconds") if moment else None
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _check_jurisdiction(request: Request, value: str | None) -> None:
+    expected = _settings(request).open311_jurisdiction
+    if value and expected and value != expected:
+        raise Open311Error(404, f"Unknown jurisdiction_id {value}")
+
+
+def _service(category: categories.Category) -> dict[str, Any]:
+    return {
+        "service_code": category.code,
+        "service_name": category.name,
+        "description": category.description,
+        "metadata": True,
+        "type": "realtime",
+        "keywords": category.keywords,
+        "group": "计量",
+    }
+
+
+@router.get("/discovery.{fmt}", summary="Service discovery")
+async def discovery(request: Request, fmt: str) -> Response:
+    try:
+        fmt = _fmt(fmt)
+    except Open311Error as exc:
+        return error("xml", exc.status, exc.description)
+    base = _settings(request).base_url.rstrip("/")
+    return render(
+        fmt,
+        "discovery",
+        {
+            "changeset": CHANGESET,
+            "contact": "12315；各地市场监督管理局",
+            "key_service": f"{base}/ — 向平台管理员申请 Open311 api_key",
+            "max_requests": MAX_REQUESTS,
+            "endpoints": [
+                {
+                    "specification": SPEC,
+                    "url": f"{base}/open311/v2",
+                    "changeset": CHANGESET,
+                    "type": "production",
+                    "formats": ["text/xml", "application/json"],
+                }
+            ],
+        },
+    )
+
+
+@router.get("/services.{fmt}", summary="Service list (the case categories)")
+async def services(request: Request, fmt: str) -> Response:
+    try:
+        fmt = _fmt(fmt)
+        _check_jurisdiction(request, request.query_params.get("jurisdiction_id"))
+    except Open311Error as exc:
+        return error(fmt, exc.status, exc.description)
+    return render(fmt, "services", [_service(c) for c in categories.CATEGORIES])
+
+
+def _attribute(attr: categories.Attribute, order: int) -> dict[str, Any]:
+    return {
+        "variable": True,
+        "code": attr.code,
+        "datatype": attr.datatype,
+        "required": attr.required,
+        "datatype_description": attr.datatype_description,
+        "order": order,
+        "description": attr.description,
+        "values": [{"key": k, "name": n} for k, n in attr.values],
+    }
+
+
+@router.get("/services/{service_code}.{fmt}", summary="Service definition (its attributes)")
+async def service_definition(request: Request, service_code: str, fmt: str) -> Response:
+    try:
+        fmt = _fmt(fmt)
+        _check_jurisdiction(request, request.query_params.get("jurisdiction_id"))
+        category = categories.get(service_code)
+        if category is None:
+            raise Open311Error(404, f"Unknown service_code {service_code}")
+    except Open311Error as exc:
+        return error(fmt, exc.status, exc.description)
+    attrs = [*category.attributes, *COMMON_ATTRIBUTES]
+    return render(
+        fmt,
+        "service_definition",
+        {
+            "service_code": category.code,
+            "attributes": [_attribute(a, i) for i, a in enumerate(attrs, start=1)],
+        },
+    )
+
+
+async def _agency_names(session: Any, codes: set[str]) -> dict[str, str]:
+    if not codes:
+        return {}
+    rows = await session.execute(
+        select(Region.code, Region.full_name).where(col(Region.code).in_(codes))
+    )
+    return {code: f"{name}市场监督管理局" for code, name in rows.all()}
+
+
+def _public_request(case: Case, agency: dict[str, str]) -> dict[str, Any]:
+    category = categories.get(case.category)
+    closed = case.status not in OPEN_STATUSES
+    due = case.acceptance_due if case.status is CaseStatus.received else case.handling_due
+    if case.status is CaseStatus.received and case.acceptance_due is None:
+        due = case.handling_due
+    expected = (
+        datetime.combine(due, time(23, 59, 59), tzinfo=SHANGHAI) if due and not closed else None
+    )
+    notes = service.status_name(case)
+    if case.finding is not None:
+        notes += f"（{service.FINDING_NAMES[case.finding]}）"
+    return {
+        "service_request_id": case.tracking_number,
+        "status": "closed" if closed else "open",
+        "status_notes": notes,
+        "service_name": category.name if category else case.category,
+        "service_code": case.category,
+        "description": "",
+        "agency_responsible": agency.get(case.region_code, ""),
+        "service_notice": "",
+        "requested_datetime": _w3c(case.received_at),
+        "updated_datetime": _w3c(case.closed_at or case.concluded_at or case.updated_at),
+        "expected_datetime": _w3c(expected),
+        "address": "",
+        "address_id": "",
+        "zipcode": "",
+        # About 100 m: enough for a map, not enough to single out a stall or a person.
+        "lat": round(case.lat, 3) if case.lat is not None else "",
+        "long": round(case.lng, 3) if case.lng is not None else "",
+        "media_url": "",
+    }
+
+
+def _parse_date(value: str, name: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise Open311Error(
+            400, f"{name} must be a W3C date-time, e.g. 2026-01-01T00:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=SHANGHAI)
+    return moment.astimezone(UTC)
+
+
+@router.get("/requests.{fmt}", summary="Service requests (public fields only)")
+async def list_requests(request: Request, fmt: str, session: DbSession) -> Response:
+    params = request.query_params
+    try:
+        fmt = _fmt(fmt)
+        _check_jurisdiction(request, params.get("jurisdiction_id"))
+        stmt = select(Case)
+        ids = [i.strip() for i in (params.get("service_request_id") or "").split(",") if i.strip()]
+        if ids:
+            stmt = stmt.where(col(Case.tracking_number).in_(ids[:MAX_REQUESTS]))
+        else:
+            now = utcnow()
+            end = _parse_date(params["end_date"], "end_date") if params.get("end_date") else now
+            start = (
+                _parse_date(params["start_date"], "start_date")
+                if params.get("start_date")
+                else end - timedelta(days=90)
+            )
+            if end < start or end - start > timedelta(days=90):
+                raise Open311Error(400, "start_date..end_date must be a span of at most 90 days")
+            stmt = stmt.where(col(Case.received_at) >= start, col(Case.received_at) <= end)
+            codes = [c.strip() for c in (params.get("service_code") or "").split(",") if c.strip()]
+            if codes:
+                stmt = stmt.where(col(Case.category).in_(codes))
+            statuses = {s.strip() for s in (params.get("status") or "").split(",") if s.strip()}
+            if statuses - {"open", "closed"}:
+                raise Open311Error(400, "status must be open, closed or both (comma separated)")
+            if statuses == {"open"}:
+                stmt = stmt.where(col(Case.status).in_([s.value for s in OPEN_STATUSES]))
+            elif statuses == {"closed"}:
+                stmt = stmt.where(col(Case.status).not_in([s.value for s in OPEN_STATUSES]))
+        try:
+            page = max(1, int(params.get("page") or 1))
+            page_size = min(MAX_REQUESTS, max(1, int(params.get("page_size") or MAX_REQUESTS)))
+        except ValueError:
+            raise Open311Error(400, "page and page_size must be integers") from None
+    except Open311Error as exc:
+        return error(fmt, exc.status, exc.description)
+    rows = list(
+        await session.scalars(
+            stmt.order_by(col(Case.received_at).desc())
+            .limit(page_size)
+            .offset((page - 1) * page_size)
+        )
+    )
+    agency = await _agency_names(session, {c.region_code for c in rows})
+    return render(fmt, "service_requests", [_public_request(c, agency) for c in rows])
+
+
+@router.get("/requests/{service_request_id}.{fmt}", summary="One service request")
+async def get_request(
+    request: Request, service_request_id: str, fmt: str, session: DbSession
+) -> Response:
+    try:
+        fmt = _fmt(fmt)
+        _check_jurisdiction(request, request.query_params.get("jurisdiction_id"))
+        case = await session.scalar(
+            select(Case).where(col(Case.tracking_number) == service_request_id[:24])
+        )
+        if case is None:
+            raise Open311Error(404, f"Unknown service_request_id {service_request_id}")
+    except Open311Error as exc:
+        return error(fmt, exc.status, exc.description)
+    agency = await _agency_names(session, {case.region_code})
+    return render(fmt, "service_requests", [_public_request(case, agency)])
+
+
+@router.get("/tokens/{token}.{fmt}", summary="Request id for a token")
+async def token_lookup(request: Request, token: str, fmt: str, session: DbSession) -> Response:
+    """Requests are real-time, so POST answers with the id directly; for clients that keep the
+    token anyway, the token of a request is its internal id (not a secret)."""
+    try:
+        fmt = _fmt(fmt)
+        _check_jurisdiction(request, request.query_params.get("jurisdiction_id"))
+        import uuid
+
+        try:
+            case_id = uuid.UUID(token)
+        except ValueError:
+            raise Open311Error(404, f"Unknown token {token}") from None
+        number = await session.scalar(select(Case.tracking_number).where(col(Case.id) == case_id))
+        if number is None:
+            raise Open311Error(404, f"Unknown token {token}")
+    except Open311Error as exc:
+        return error(fmt, exc.status, exc.description)
+    return render(fmt, "service_requests", [{"service_request_id": number, "token": token}])
+
+
+async def _read_post(
+    request: Request, settings: Settings
+) -> tuple[dict[str, list[str]], MultipartBody | None]:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/"):
+        body = await receive(
+            request,
+            tmp_dir=temp_dir(settings),
+            max_file_bytes=settings.max_upload_bytes,
+            file_fields=frozenset({"media", "media[]"}),
+            max_files=9,
+        )
+        return body.fields, body
+    form = await request.form()
+    fields: dict[str, list[str]] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            fields.setdefault(key, []).append(value)
+    return fields, None
+
+
+def _case_from_form(
+    fields: dict[str, list[str]], media: list[Any]
+) -> tuple[CaseCreate, str | None]:
+    def one(name: str) -> str | None:
+        values = fields.get(name)
+        return values[0].strip() if values and values[0].strip() else None
+
+    service_code = one("service_code")
+    if not service_code:
+        raise Open311Error(400, "service_code is required")
+    category = categories.get(service_code)
+    if category is None:
+        raise Open311Error(404, f"Unknown service_code {service_code}")
+    attributes: dict[str, Any] = {}
+    for key, values in fields.items():
+        match = _ATTRIBUTE.match(key)
+        if match:
+            attributes[match.group(1)] = values if match.group(2) else values[0]
+    common = {k: attributes.pop(k) for k in list(attributes) if k in _COMMON_CODES}
+    lat, lng, address = one("lat"), one("long"), one("address_string")
+    if not ((lat and lng) or address or one("address_id")):
+        raise Open311Error(400, "A location is required: lat and long, or address_string")
+    name = "".join(part for part in (one("last_name"), one("first_name")) if part) or None
+    phone, email = one("phone"), one("email")
+    person = None
+    if name or phone or email:
+        person = {"name": name, "phone": phone, "email": email}
+    kind = str(common.get("case_kind") or "report")
+    data: dict[str, Any] = {
+        "kind": kind,
+        "category": category.code,
+        "description": one("description") or "",
+        "business": {
+            "name": common.get("business_name") or None,
+            "uscc": common.get("business_uscc") or None,
+            "address": address,
+        },
+        "region_code": common.get("region_code") or None,
+        "instrument_token": common.get("instrument_token") or None,
+        "certificate_number": common.get("certificate_number") or None,
+        "request": common.get("request") or None,
+        "extra": attributes,
+        "complainant": person,
+        "anonymous": person is None and kind == "report",
+        "media": media,
+    }
+    if lat and lng:
+        try:
+            data["location"] = {"lat": float(lat), "lng": float(lng), "address": address}
+        except ValueError:
+            raise Open311Error(400, "lat and long must be numbers (WGS-84)") from None
+    try:
+        return CaseCreate.model_validate(data), one("media_url")
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise Open311Error(400, problems) from None
+
+
+@router.post("/requests.{fmt}", summary="Create a service request (api_key required)")
+async def create_request(request: Request, fmt: str, session: DbSession) -> Response:
+    settings = _settings(request)
+    body: MultipartBody | None = None
+    stored: list[Media] = []
+    try:
+        fmt = _fmt(fmt)
+        keys = {k.strip() for k in settings.open311_api_keys.split(",") if k.strip()}
+        # api_key may come in the query string (some clients) or the form (the spec).
+        query_key = request.query_params.get("api_key")
+        await get_limiter(request).hit("case_client", client_identity(request))
+        fields, body = await _read_post(request, settings)
+        api_key = (fields.get("api_key") or [query_key or ""])[0]
+        if not api_key or api_key not in keys:
+            raise Open311Error(
+                403, "Invalid api_key received -- can't proceed with create_request."
+            )
+        _check_jurisdiction(
+            request,
+            (fields.get("jurisdiction_id") or [request.query_params.get("jurisdiction_id", "")])[0],
+        )
+        for upload in body.files if body else []:
+            ingested = await service.ingest_photo(session, settings, upload, uploader=None)
+            stored.append(await service.get_media(session, ingested.id))
+        data, media_url = _case_from_form(fields, [m.id for m in stored])
+        created, _ = await service.submit_case(
+            session,
+            settings,
+            data,
+            user=None,
+            idempotency_key=request.headers.get("idempotency-key"),
+            source=CaseSource.open311,
+            media_url=media_url[:1000] if media_url else None,
+        )
+    except (Open311Error, GongzhiError) as exc:
+        await session.rollback()
+        storage = get_storage(settings)
+        for media in stored:
+            for key in (media.original_key, media.display_key, media.thumbnail_key):
+                await storage.delete(key)
+        if isinstance(exc, Open311Error):
+            return error(fmt, exc.status, exc.description)
+        status = exc.status if exc.status in (403, 404, 413, 415, 429) else 400
+        response = error(fmt, status, f"{exc.detail} ({exc.code})")
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+    finally:
+        if body is not None:
+            body.discard()
+    notice = f"已受理登记，受理编号 {created.tracking_number}；查询码（仅显示一次，请妥善保存）：{created.access_token}"
+    return render(
+        fmt,
+        "service_requests",
+        [{"service_request_id": created.tracking_number, "service_notice": notice}],
+        201,
+    )
+
+
+@router.api_route(
+    "/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"], include_in_schema=False
+)
+async def not_found(rest: str) -> Response:
+    fmt = "json" if rest.endswith(".json") else "xml"
+    return error(fmt, 404, f"Unknown Open311 resource /{rest}")

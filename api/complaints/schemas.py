@@ -1,0 +1,310 @@
+"""Request and response models of the complaint API."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from api.complaints.models import CaseKind, CaseStatus, CoordSystem, Finding
+
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
+
+
+def normalise_phone(value: str) -> str:
+    phone = re.sub(r"[\s()]", "", value)
+    if phone.startswith("+86"):
+        phone = phone[3:]
+    if not (_MOBILE.match(phone) or _LANDLINE.match(phone)):
+        raise ValueError("not a Chinese mobile (11 digits) or landline (0xx-xxxxxxx) number")
+    return phone
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class BusinessIn(Strict):
+    name: str | None = Field(default=None, max_length=200)
+    uscc: str | None = Field(default=None, max_length=18, description="统一社会信用代码")
+    address: str | None = Field(default=None, max_length=300)
+
+    @field_validator("uscc")
+    @classmethod
+    def _uscc(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from stdnum.cn import uscc
+        from stdnum.exceptions import ValidationError
+
+        try:
+            return str(uscc.validate(value.upper()))
+        except ValidationError:
+            raise ValueError("not a valid unified social credit code") from None
+
+
+class LocationIn(Strict):
+    lat: float = Field(ge=-90, le=90)
+    lng: float = Field(ge=-180, le=180)
+    coord_system: CoordSystem = CoordSystem.wgs84
+    address: str | None = Field(default=None, max_length=300)
+
+
+class PersonIn(Strict):
+    name: str | None = Field(default=None, max_length=64)
+    phone: str | None = Field(default=None, max_length=32)
+    id_number: str | None = Field(default=None, max_length=32)
+    address: str | None = Field(default=None, max_length=300)
+    email: str | None = Field(default=None, max_length=320)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return normalise_phone(value) if value else None
+
+
+class CaseCreate(Strict):
+    kind: Literal["complaint", "report", "both"]
+    category: str = Field(max_length=40)
+    description: str = Field(min_length=5, max_length=4000)
+    business: BusinessIn | None = None
+    location: LocationIn | None = None
+    region_code: str | None = Field(default=None, pattern=r"^\d{6}$")
+    instrument_token: str | None = Field(default=None, max_length=128)
+    certificate_number: str | None = Field(default=None, max_length=64)
+    media: list[uuid.UUID] = Field(default_factory=list, max_length=9)
+    complainant: PersonIn | None = Field(
+        default=None, description="Required for complaints; optional (real-name) for reports"
+    )
+    request: str | None = Field(default=None, max_length=2000, description="诉求 (complaints)")
+    extra: dict[str, Any] = Field(default_factory=dict, description="the category's own fields")
+    anonymous: bool = Field(default=False, description="reports only: no personal data kept")
+
+
+class Deadlines(BaseModel):
+    acceptance_due: date | None = Field(description="受理决定期限 (complaints)")
+    handling_due: date | None = Field(description="调解 (complaints) / 核查 (reports) 期限")
+    handling_basis: Literal["mediation", "verification"]
+    calendar: Literal["chinese-calendar", "weekends-only"]
+    extended: bool = False
+    overdue: bool = False
+
+
+class LinkedCase(BaseModel):
+    tracking_number: str
+    kind: CaseKind
+    status: CaseStatus
+    deadlines: Deadlines
+
+
+class CaseCreated(BaseModel):
+    tracking_number: str
+    access_token: str = Field(description="Shown once: keep it to follow the case")
+    kind: CaseKind
+    status: CaseStatus
+    received_at: datetime
+    deadlines: Deadlines
+    linked: list[LinkedCase] = []
+
+
+class SignedUrls(BaseModel):
+    display: str
+    thumbnail: str
+    expires_at: datetime
+
+
+class SuggestedLocation(BaseModel):
+    lat: float
+    lng: float
+    coord_system: Literal["wgs84"] = "wgs84"
+
+
+class MediaRead(BaseModel):
+    id: uuid.UUID
+    sha256: str
+    content_type: str
+    size: int
+    width: int
+    height: int
+    taken_at: datetime | None
+    suggested_location: SuggestedLocation | None = Field(
+        default=None, description="From the photo's GPS; offered to prefill, never stored"
+    )
+    urls: SignedUrls
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    type: str
+    title: str
+    body: str | None = None
+
+
+class PhotoLinks(BaseModel):
+    id: uuid.UUID
+    width: int
+    height: int
+    urls: SignedUrls
+
+
+class CaseRead(BaseModel):
+    """What the submitter sees: never internal notes, never anyone else's data."""
+
+    tracking_number: str
+    kind: CaseKind
+    category: str
+    category_name: str
+    status: CaseStatus
+    status_name: str
+    received_at: datetime
+    updated_at: datetime
+    description: str
+    business_name: str | None
+    deadlines: Deadlines
+    finding: Finding | None
+    timeline: list[TimelineEntry]
+    photos: list[PhotoLinks]
+    linked_tracking_number: str | None = None
+
+
+class CaseSummary(BaseModel):
+    tracking_number: str
+    kind: CaseKind
+    category: str
+    category_name: str
+    status: CaseStatus
+    status_name: str
+    received_at: datetime
+    deadlines: Deadlines
+
+
+class CaseList(BaseModel):
+    items: list[CaseSummary]
+    total: int
+
+
+class SimilarCase(BaseModel):
+    tracking_number: str
+    kind: CaseKind
+    category: str
+    category_name: str
+    status: CaseStatus
+    received_on: date
+    match: Literal["instrument", "business", "nearby"]
+    distance_m: int | None = None
+
+
+class SimilarList(BaseModel):
+    items: list[SimilarCase]
+
+
+class PartyRead(BaseModel):
+    role: str
+    name: str | None
+    phone: str | None
+    id_number: str | None
+    address: str | None
+    email: str | None
+
+
+class EventRead(BaseModel):
+    at: datetime
+    type: str
+    public: bool
+    actor_id: uuid.UUID | None
+    from_status: str | None
+    to_status: str | None
+    body: str | None
+    data: dict[str, Any]
+
+
+class StaffPhoto(BaseModel):
+    id: uuid.UUID
+    sha256: str
+    content_type: str
+    size: int
+    width: int
+    height: int
+    taken_at: datetime | None
+    urls: SignedUrls
+    original_url: str
+
+
+class StaffCaseRead(BaseModel):
+    id: uuid.UUID
+    tracking_number: str
+    kind: CaseKind
+    category: str
+    category_name: str
+    status: CaseStatus
+    status_name: str
+    source: str
+    description: str
+    request: str | None
+    extra: dict[str, Any]
+    business_name: str | None
+    business_uscc: str | None
+    business_address: str | None
+    lat: float | None
+    lng: float | None
+    region_code: str
+    instrument_token: str | None
+    certificate_number: str | None
+    instrument_id: uuid.UUID | None
+    media_url: str | None
+    anonymous: bool
+    assignee_id: uuid.UUID | None
+    finding: Finding | None
+    reject_reason: str | None
+    linked_tracking_number: str | None
+    merged_into_tracking_number: str | None
+    received_at: datetime
+    accepted_at: datetime | None
+    concluded_at: datetime | None
+    closed_at: datetime | None
+    deadlines: Deadlines
+    parties: list[PartyRead]
+    events: list[EventRead]
+    photos: list[StaffPhoto]
+
+
+class StaffCaseSummary(CaseSummary):
+    id: uuid.UUID
+    region_code: str
+    business_name: str | None
+    overdue: bool
+    assignee_id: uuid.UUID | None
+
+
+class StaffCaseList(BaseModel):
+    items: list[StaffCaseSummary]
+    total: int
+
+
+ActionName = Literal[
+    "accept",
+    "reject",
+    "assign",
+    "note",
+    "mediate",
+    "conclude",
+    "extend",
+    "close",
+    "reopen",
+    "merge",
+]
+
+
+class StaffAction(Strict):
+    action: ActionName
+    reason_code: str | None = Field(default=None, max_length=40, description="reject: legal ground")
+    body: str | None = Field(default=None, max_length=4000, description="note, reason or summary")
+    public: bool = Field(default=False, description="note: a reply the submitter sees")
+    assignee_id: uuid.UUID | None = None
+    finding: Finding | None = None
+    mediation_result: Literal["agreement", "no_agreement", "withdrawn"] | None = None
+    duplicate_of: str | None = Field(default=None, max_length=24, description="merge: target")

@@ -1,0 +1,103 @@
+"""Credit facts from concluded cases; orphaned photos cleaned; masking helpers."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from sqlmodel import select
+
+from api.complaints import service
+from api.complaints.models import Case, Media
+from api.complaints.schemas import StaffAction
+from portal import facts
+from portal.accounts.models import Role
+from portal.db import Database
+from portal.privacy import mask_person_name, mask_phone
+from portal.settings import Settings
+from tests.api.complaints import images
+from tests.api.complaints.conftest import complaint_body, report_body
+
+USCC = "91610402MA6X8Y2K70"
+
+
+async def test_substantiated_cases_become_complaint_facts(
+    client: httpx.AsyncClient, database: Database, settings: Settings, make_user
+) -> None:
+    regulator = await make_user(Role.regulator, region="610400")
+    numbers = []
+    for finding in ("substantiated", "not_substantiated", "partly_substantiated", None):
+        created = await client.post("/api/v1/cases", json=complaint_body())
+        numbers.append(created.json()["tracking_number"])
+        async with database.transaction() as session:
+            case = await session.scalar(select(Case).where(Case.tracking_number == numbers[-1]))
+            assert case is not None
+            await service.apply_action(
+                session, settings, case.id, StaffAction(action="accept"), regulator
+            )
+            if finding:
+                await service.apply_action(
+                    session,
+                    settings,
+                    case.id,
+                    StaffAction.model_validate(
+                        {"action": "conclude", "finding": finding, "body": "结论"}
+                    ),
+                    regulator,
+                )
+    since = datetime.now(UTC) - timedelta(days=1)
+    async with database.transaction() as session:
+        found = await facts.complaint_facts(session, since=since, usccs=[USCC.lower()])
+        assert [(f.tracking_number, f.business_uscc, f.category) for f in found] == [
+            (numbers[0], USCC, "short_weight")
+        ]
+        assert await facts.complaint_facts(session, since=since, usccs=["91350100M000100Y43"]) == []
+        assert (
+            await facts.complaint_facts(session, since=datetime.now(UTC) + timedelta(hours=1)) == []
+        )
+        case = await session.scalar(select(Case).where(Case.tracking_number == numbers[0]))
+        assert case is not None
+        await service.apply_action(
+            session, settings, case.id, StaffAction(action="reopen", body="复核"), regulator
+        )
+        assert await facts.complaint_facts(session, since=since) == []
+
+
+async def test_orphaned_photos_and_stray_files_are_cleaned(
+    client: httpx.AsyncClient, upload, database: Database, settings: Settings
+) -> None:
+    kept = (await upload(images.jpeg(gps=False))).json()["id"]
+    orphan = (await upload(images.jpeg(gps=False))).json()["id"]
+    await client.post("/api/v1/cases", json=report_body(media=[kept]))
+    root = Path(settings.storage_dir) / "photos"
+    stray = root / "display" / "ff" / "ffffffff-0000-4000-8000-000000000000.jpg"
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_bytes(b"left by an upload whose transaction did not commit")
+    old = time.time() - 2 * 3600
+    os.utime(stray, (old, old))
+
+    async with database.transaction() as session:
+        result = await service.cleanup_orphan_media(session, settings)
+    assert result == {"orphans": 0, "stray_files": 1}  # the orphan is still young
+    assert not stray.exists()
+
+    later = datetime.now(UTC) + timedelta(hours=settings.media_orphan_hours + 1)
+    async with database.transaction() as session:
+        result = await service.cleanup_orphan_media(session, settings, now=later)
+        assert result["orphans"] == 1
+        remaining = {str(m) for m in (await session.scalars(select(Media.id))).all()}
+    assert remaining == {kept}
+    names = {p.name.split(".")[0] for p in root.rglob("*") if p.is_file()}
+    assert orphan not in names
+    assert kept in names
+
+
+def test_masking() -> None:
+    assert mask_person_name("张三") == "张*"
+    assert mask_person_name("欧阳娜娜") == "欧***"
+    assert mask_person_name("") == ""
+    assert mask_phone("13812341234") == "138****1234"
+    assert mask_phone("029-88886666") == "029****6666"

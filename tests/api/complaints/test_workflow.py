@@ -1,0 +1,346 @@
+"""The staff workflow: every transition, illegal ones, deadlines, regions and roles, audit,
+notifications through the outbox, the overdue job."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import col, select
+
+from api.complaints import service, workdays
+from api.complaints.models import Case, CaseEvent
+from api.complaints.notify import LoggingSender
+from api.complaints.schemas import CaseCreate, StaffAction
+from portal.accounts.models import Role, User
+from portal.audit.models import AuditEntry
+from portal.db import Database
+from portal.outbox.models import OutboxEvent
+from portal.outbox.worker import OutboxWorker
+from portal.settings import Settings
+from tests.api.complaints.conftest import complaint_body, report_body
+from tests.support import assert_problem
+
+
+async def submit(client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post("/api/v1/cases", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def case_id(database: Database, number: str) -> str:
+    async with database.transaction() as session:
+        found = await session.scalar(select(Case.id).where(Case.tracking_number == number))
+    assert found is not None
+    return str(found)
+
+
+class Staff:
+    def __init__(self, client: httpx.AsyncClient, headers: dict[str, str], cid: str) -> None:
+        self.client, self.headers, self.cid = client, headers, cid
+
+    async def act(self, action: str, **fields: Any) -> httpx.Response:
+        return await self.client.post(
+            f"/api/v1/staff/cases/{self.cid}/actions",
+            json={"action": action, **fields},
+            headers=self.headers,
+        )
+
+    async def ok(self, action: str, **fields: Any) -> dict[str, Any]:
+        response = await self.act(action, **fields)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+@pytest.fixture
+async def regulator(make_user) -> User:
+    return await make_user(Role.regulator, region="610400")
+
+
+async def test_complaint_through_every_step(
+    client: httpx.AsyncClient, database: Database, regulator: User, auth_headers, make_user
+) -> None:
+    created = await submit(client, complaint_body())
+    staff = Staff(
+        client, await auth_headers(regulator), await case_id(database, created["tracking_number"])
+    )
+
+    assert_problem(await staff.act("mediate"), 409, "illegal_transition")
+    assert_problem(
+        await staff.act("conclude", finding="substantiated", body="x"), 409, "illegal_transition"
+    )
+    assert_problem(await staff.act("close"), 409, "illegal_transition")
+    assert_problem(await staff.act("extend", body="x"), 409, "illegal_transition")
+
+    view = await staff.ok("accept", body="已受理，将于五个工作日内联系双方。")
+    assert view["status"] == "accepted"
+    assert view["deadlines"]["handling_due"] is not None
+    assert view["parties"][0]["phone"] == "13800138000"  # staff see the complainant
+
+    qindu = await make_user(Role.regulator, region="610402")
+    view = await staff.ok("assign", assignee_id=str(qindu.id))
+    assert view["assignee_id"] == str(qindu.id)
+    xian = await make_user(Role.regulator, region="610100")
+    assert_problem(await staff.act("assign", assignee_id=str(xian.id)), 422, "case_action_invalid")
+
+    await staff.ok("note", body="内部：商户曾被投诉两次。")
+    await staff.ok("note", body="您好，我们已联系商户。", public=True)
+    view = await staff.ok("mediate", body="约定 11 月 30 日调解。")
+    assert view["status"] == "mediating"
+    assert_problem(await staff.act("conclude", body="无结论"), 422, "case_action_invalid")
+    view = await staff.ok(
+        "conclude",
+        finding="substantiated",
+        body="商户退还差价 12 元。",
+        mediation_result="agreement",
+    )
+    assert view["status"] == "concluded"
+    assert view["finding"] == "substantiated"
+    view = await staff.ok("close")
+    assert view["status"] == "closed"
+    assert_problem(await staff.act("reopen"), 422, "case_action_invalid")
+    view = await staff.ok("reopen", body="投诉人反映商户未履行调解协议。")
+    assert view["status"] == "accepted"
+    assert view["finding"] is None
+
+    tracked = await client.get(
+        f"/api/v1/cases/{created['tracking_number']}",
+        headers={"X-Case-Token": created["access_token"]},
+    )
+    timeline = tracked.json()["timeline"]
+    types = [e["type"] for e in timeline]
+    assert types == [
+        "submitted",
+        "accepted",
+        "reply",
+        "mediating",
+        "concluded",
+        "closed",
+        "reopened",
+    ]
+    assert "内部" not in tracked.text  # internal notes never reach the submitter
+    assert "商户退还差价 12 元" in tracked.text
+
+    async with database.transaction() as session:
+        entries = (
+            await session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.entity_id == staff.cid)
+                .order_by(col(AuditEntry.at))
+            )
+        ).all()
+    actions = [e.action for e in entries if e.action != "case.parties.view"]
+    assert actions == [
+        "case.accept",
+        "case.assign",
+        "case.note",
+        "case.note",
+        "case.mediate",
+        "case.conclude",
+        "case.close",
+        "case.reopen",
+    ]
+    accept = (
+        entries[0]
+        if entries[0].action == "case.accept"
+        else next(e for e in entries if e.action == "case.accept")
+    )
+    assert accept.before is not None
+    assert accept.before["status"] == "received"
+    assert accept.after is not None
+    assert accept.after["status"] == "accepted"
+    assert accept.actor_id == regulator.id
+    assert accept.region_code == "610402"
+    assert any(e.action == "case.parties.view" for e in entries)  # reading PII is audited too
+
+
+async def test_report_reject_reopen_extend_merge(
+    client: httpx.AsyncClient, database: Database, regulator: User, auth_headers
+) -> None:
+    first = await submit(client, report_body())
+    second = await submit(client, report_body())
+    headers = await auth_headers(regulator)
+    a = Staff(client, headers, await case_id(database, first["tracking_number"]))
+    b = Staff(client, headers, await case_id(database, second["tracking_number"]))
+
+    assert_problem(await a.act("reject"), 422, "case_action_invalid")
+    assert_problem(await a.act("reject", reason_code="because"), 422, "case_action_invalid")
+    view = await a.ok("reject", reason_code="no_lead")
+    assert view["status"] == "rejected"
+    assert view["reject_reason"] == "no_lead"
+    view = await a.ok("reopen", body="补充了照片。")
+    assert view["status"] == "received"
+    view = await a.ok("accept")
+    due = date.fromisoformat(view["deadlines"]["handling_due"])
+    assert_problem(await a.act("mediate"), 409, "illegal_transition")  # reports are not mediated
+    assert_problem(await a.act("extend"), 422, "case_action_invalid")
+    view = await a.ok("extend", body="需送检，经负责人批准延长。")
+    assert view["deadlines"]["extended"] is True
+    assert date.fromisoformat(view["deadlines"]["handling_due"]) == workdays.add_working_days(
+        due, 15
+    )
+    assert_problem(await a.act("extend", body="again"), 409, "illegal_transition")
+
+    view = await b.ok("merge", duplicate_of=first["tracking_number"])
+    assert view["status"] == "merged"
+    assert view["merged_into_tracking_number"] == first["tracking_number"]
+    assert_problem(await b.act("accept"), 409, "illegal_transition")
+    assert_problem(await a.act("merge", duplicate_of=first["tracking_number"]), 422)
+    complaint = await submit(client, complaint_body())
+    c = Staff(client, headers, await case_id(database, complaint["tracking_number"]))
+    assert_problem(await c.act("merge", duplicate_of=first["tracking_number"]), 422)
+    view = await b.ok("reopen", body="并非重复。")
+    assert view["status"] == "received"
+    assert view["merged_into_tracking_number"] is None
+
+
+async def test_region_and_role_rules(
+    client: httpx.AsyncClient, database: Database, make_user, auth_headers
+) -> None:
+    created = await submit(client, report_body(region_code="610404"))  # 渭城区
+    cid = await case_id(database, created["tracking_number"])
+    city = await make_user(Role.regulator, region="610400")
+    qindu = await make_user(Role.regulator, region="610402")
+    citizen = await make_user(Role.citizen)
+    institution = await make_user(Role.institution)
+
+    ok = await client.get(f"/api/v1/staff/cases/{cid}", headers=await auth_headers(city))
+    assert ok.status_code == 200
+    assert_problem(
+        await client.get(f"/api/v1/staff/cases/{cid}", headers=await auth_headers(qindu)),
+        403,
+        "region_forbidden",
+    )
+    for user in (citizen, institution):
+        assert_problem(
+            await client.get(f"/api/v1/staff/cases/{cid}", headers=await auth_headers(user)), 403
+        )
+        assert_problem(
+            await client.get("/api/v1/staff/cases", headers=await auth_headers(user)), 403
+        )
+    assert_problem(await client.get("/api/v1/staff/cases"), 401)
+    assert_problem(
+        await client.post(
+            f"/api/v1/staff/cases/{cid}/actions",
+            json={"action": "accept"},
+            headers=await auth_headers(qindu),
+        ),
+        403,
+        "region_forbidden",
+    )
+    # The queue shows each regulator their own region and below.
+    queue = (await client.get("/api/v1/staff/cases", headers=await auth_headers(city))).json()
+    assert [c["tracking_number"] for c in queue["items"]] == [created["tracking_number"]]
+    queue = (await client.get("/api/v1/staff/cases", headers=await auth_headers(qindu))).json()
+    assert queue["items"] == []
+    assert_problem(
+        await client.get(
+            "/api/v1/staff/cases", params={"region": "610100"}, headers=await auth_headers(city)
+        ),
+        403,
+        "region_forbidden",
+    )
+    filtered = await client.get(
+        "/api/v1/staff/cases", params={"status": "accepted"}, headers=await auth_headers(city)
+    )
+    assert filtered.json()["total"] == 0
+
+
+async def test_deadlines_across_national_day_and_the_overdue_job(
+    database: Database, settings: Settings, regulator: User, client: httpx.AsyncClient
+) -> None:
+    # Received Tuesday 30 Sep 2025, 10:00 in Shanghai.
+    received = datetime(2025, 9, 30, 2, 0, tzinfo=UTC)
+    data = CaseCreate.model_validate(complaint_body())
+    async with database.transaction() as session:
+        created, _ = await service.submit_case(
+            session, settings, data, user=None, idempotency_key=None, now=received
+        )
+    assert created.tracking_number.startswith("JL20250930-")
+    assert created.deadlines.acceptance_due == date(2025, 10, 16)
+    assert created.deadlines.calendar == "chinese-calendar"
+
+    async with database.transaction() as session:
+        # 16 Oct is still in time; 17 Oct is overdue.
+        assert await service.flag_overdue(session, today=date(2025, 10, 16)) == 0
+        assert await service.flag_overdue(session, today=date(2025, 10, 17)) == 1
+        assert await service.flag_overdue(session, today=date(2025, 10, 18)) == 0  # flagged once
+        case = await session.scalar(
+            select(Case).where(Case.tracking_number == created.tracking_number)
+        )
+        assert case is not None
+        assert case.overdue
+        events = (await session.scalars(select(CaseEvent).where(CaseEvent.type == "overdue"))).all()
+        assert len(events) == 1
+        assert not events[0].public
+
+    async with database.transaction() as session:
+        case = await session.scalar(
+            select(Case).where(Case.tracking_number == created.tracking_number)
+        )
+        assert case is not None
+        accepted_at = datetime(2025, 10, 17, 1, 0, tzinfo=UTC)  # Friday 17 Oct
+        view = await service.apply_action(
+            session, settings, case.id, StaffAction(action="accept"), regulator, now=accepted_at
+        )
+    # Accepted late; the overdue flag follows the new (mediation) deadline.
+    assert view.deadlines.overdue is False
+    assert view.deadlines.handling_due == workdays.add_working_days(date(2025, 10, 17), 45)
+
+
+async def test_deadline_beyond_the_calendar_data_uses_weekends(
+    database: Database, settings: Settings
+) -> None:
+    _, last = workdays.covered_years()
+    received = datetime(last + 2, 3, 2, 2, 0, tzinfo=UTC)
+    data = CaseCreate.model_validate(report_body())
+    async with database.transaction() as session:
+        created, _ = await service.submit_case(
+            session, settings, data, user=None, idempotency_key=None, now=received
+        )
+    assert created.deadlines.calendar == "weekends-only"
+    start = received.date()
+    due = created.deadlines.handling_due
+    assert due is not None
+    assert due.weekday() < 5
+    weekdays = sum(
+        1
+        for offset in range(1, (due - start).days + 1)
+        if date.fromordinal(start.toordinal() + offset).weekday() < 5
+    )
+    assert weekdays == 15
+
+
+async def test_notifications_go_through_the_outbox(
+    client: httpx.AsyncClient, database: Database, regulator: User, auth_headers
+) -> None:
+    created = await submit(client, complaint_body())
+    staff = Staff(
+        client, await auth_headers(regulator), await case_id(database, created["tracking_number"])
+    )
+    await staff.ok("accept")
+    await staff.ok("note", body="内部备注")  # internal: no notification
+    async with database.transaction() as session:
+        topics = (await session.scalars(select(OutboxEvent.topic))).all()
+    assert topics.count("complaints.notify") == 2
+    LoggingSender.sent.clear()
+    worker = OutboxWorker(database)
+    assert await worker.run_once() >= 2
+    messages = [m for m in LoggingSender.sent if created["tracking_number"] in m["message"]]
+    assert len(messages) == 2
+    assert all(m["phone"] == "13800138000" for m in messages)
+    assert "已受理" in messages[1]["message"]
+    # Idempotent: running the same events again sends nothing new.
+    async with database.transaction() as session:
+        for event in (await session.scalars(select(OutboxEvent))).all():
+            await service.send_notification(session, database_settings(client), event.payload)
+    assert len([m for m in LoggingSender.sent if created["tracking_number"] in m["message"]]) == 2
+
+
+def database_settings(client: httpx.AsyncClient) -> Settings:
+    transport = client._transport
+    app = transport.app  # type: ignore[attr-defined]
+    settings: Settings = app.state.settings
+    return settings
