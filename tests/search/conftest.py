@@ -61,3 +61,24 @@ def corpus_path() -> Path:
     if not path.exists():
         service_missing(f"the regulations corpus is not at {path} (set GONGZHI_REGULATIONS_CORPUS)")
     return path
+
+
+@pytest.fixture
+async def index_engine(app) -> AsyncIterator[SearchEngine]:  # type: ignore[no-untyped-def]
+    """The app's engine (embedded, beside the test database), emptied before each test."""
+    from search import engine as engines
+
+    built = engines.for_settings(app.state.settings)
+    await built.setup()
+    await built.delete(sorted(await built.keys()))
+    return built
+
+
+@pytest.fixture
+def run_worker(database):  # type: ignore[no-untyped-def]
+    from portal.outbox.worker import OutboxWorker
+
+    async def run() -> int:
+        return await OutboxWorker(database).run_once()
+
+    return run
