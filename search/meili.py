@@ -253,8 +253,8 @@ class MeiliEngine:
             filters.append(f"tags = {_quote(query.tag)}")
         return filters
 
-    async def search(self, query: SearchQuery) -> SearchResult:
-        await self._ready_or_setup()
+    def search_body(self, query: SearchQuery) -> dict[str, Any]:
+        """The search request sent to Meilisearch (the benchmark sends it directly too)."""
         q = text.normalize(query.q).strip()
         body: dict[str, Any] = {
             "q": q,
@@ -282,6 +282,11 @@ class MeiliEngine:
             body["sort"] = ["ts:desc", "key:asc"]
             body["attributesToCrop"] = ["summary", "body"]
             body["cropLength"] = 48
+        return body
+
+    async def search(self, query: SearchQuery) -> SearchResult:
+        await self._ready_or_setup()
+        body = self.search_body(query)
         started = time.perf_counter()
         answer = await self._request("POST", f"/indexes/{self.uid}/search", json=body)
         elapsed = (time.perf_counter() - started) * 1000

@@ -77,9 +77,10 @@ def reciprocal_rank(titles: Sequence[str], relevant: set[str], k: int = 10) -> f
 
 
 def precision_at(titles: Sequence[str], relevant: set[str], k: int = 3) -> float:
-    """Relevant documents among the first k, out of what was possible (a known item has one)."""
+    """Distinct relevant titles among the first k, out of what was possible (a known item has
+    one; two versions of the same regulation count once)."""
     best = min(k, len(relevant))
-    return sum(title in relevant for title in titles[:k]) / best
+    return len({title for title in titles[:k] if title in relevant}) / best
 
 
 def all_relevant_titles() -> set[str]:
