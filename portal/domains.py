@@ -10,7 +10,8 @@ package the shell imports, when present:
 - ``<pkg>.demo``    — ``async def load(session, settings) -> bool``: idempotent demo data
 - ``<pkg>.health``  — ``async def check(app) -> dict``: a readiness check for ``/readyz``
 - ``<pkg>.nav``     — ``ITEMS``: links for the portal's navigation and home page
-- ``<pkg>.cli``     — ``app``: a Typer group added to ``gongzhi`` under ``NAME``
+- ``<pkg>.cli``     — ``app``: a Typer group added to ``gongzhi`` under ``NAME`` (and optionally
+  ``EXTRA_GROUPS``: ``{name: typer_app}`` for more groups)
 - ``<pkg>.facts``   — providers of enterprise facts for credit evaluation (portal/facts.py)
 """
 
@@ -28,6 +29,7 @@ DOMAINS: list[str] = [
     "portal.health",
     "portal.pages",
     "api.complaints",
+    "search",
 ]
 
 

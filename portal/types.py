@@ -1,0 +1,28 @@
+"""Field types shared by every domain's schemas and routes."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, WithJsonSchema
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date(value: Any) -> Any:
+    # Pydantic's lax mode reads "0" or 1700000000 as a Unix timestamp; a date in this API is
+    # always written YYYY-MM-DD.
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("a date is written YYYY-MM-DD")
+    if isinstance(value, int | float):
+        raise ValueError("a date is written YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[
+    date,
+    BeforeValidator(_iso_date),
+    WithJsonSchema({"type": "string", "format": "date"}),
+]

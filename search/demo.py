@@ -1,0 +1,178 @@
+"""Demo content for 咸阳: outreach articles, enforcement notices and, when the corpus is present,
+the metrology-related regulations (a subset, so that ``make run`` stays fast)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
+
+from portal.db import utcnow
+from portal.settings import Settings
+from search import service
+from search.models import Article, ArticleStatus, EnforcementNotice
+from search.schemas import NoticeCreate
+
+ARTICLES = [
+    (
+        "买菜时如何识别一台合格的电子秤",
+        "看检定标志、看零位、看显示，三步判断电子计价秤是否合格。",
+        """## 一看检定标志
+
+用于贸易结算的电子计价秤属于**强制检定**的计量器具，应当贴有法定计量检定机构出具的检定合格标志，
+标志上有检定日期和有效期。用手机扫描标志上的二维码，可以在本平台核验证书真伪。
+
+## 二看零位
+
+空秤时显示应为 0.000。若空秤显示负数或不归零，可能被调过。
+
+## 三看显示
+
+顾客一侧的显示屏应清晰可见，单价、重量、金额三项齐全。发现缺斤短两，可拨打 12315 投诉。
+""",
+        ["电子秤", "强制检定", "消费提示"],
+    ),
+    (
+        "加油机作弊的常见手法与识别",
+        "加油机计量作弊多通过加装作弊装置实现，消费者可从几个细节发现异常。",
+        """加油机属于强制检定的工作计量器具，检定周期一般为 6 个月。不法经营者可能通过加装**作弊装置**、
+修改主板程序等方式使加油量少于显示量。
+
+- 加油前确认加油机显示归零；
+- 留意加油机上的检定合格标志和铅封是否完好；
+- 对加油量有疑问，可要求加油站用标准量器现场核验。
+
+咸阳市市场监督管理局定期开展加油机专项检查，查处结果在本平台公示。
+""",
+        ["加油机", "作弊装置"],
+    ),
+    (
+        "出租车计价器：乘客应知道的三件事",
+        "出租汽车计价器须经检定合格方可使用，乘客可以这样保护自己。",
+        """出租汽车计价器是强制检定的计量器具。乘车时请注意：
+
+1. 计价器应在起步时开启，空车牌应放倒；
+2. 计价器上应有有效的检定合格标志；
+3. 下车索要发票，发票上有里程和金额，便于投诉时举证。
+""",
+        ["计价器", "出租车"],
+    ),
+    (
+        "家用血压计需要定期检定吗",
+        "医疗卫生机构使用的血压计属于强制检定范围，家用血压计建议定期校准。",
+        """用于医疗卫生的血压计、血压表属于强制检定目录中的计量器具，医院、诊所使用的血压计应按周期检定。
+家庭自用的电子血压计不在强制检定范围内，但建议每年到计量技术机构校准一次，以免读数偏差影响判断。
+""",
+        ["血压计", "健康"],
+    ),
+    (
+        "什么是强制检定？一文读懂计量器具管理",
+        "《计量法》规定，用于贸易结算、安全防护、医疗卫生、环境监测的计量器具实行强制检定。",
+        """根据《中华人民共和国计量法》，县级以上人民政府计量行政部门对社会公用计量标准器具，
+以及用于贸易结算、安全防护、医疗卫生、环境监测方面列入强制检定目录的工作计量器具，实行**强制检定**。
+未按照规定申请检定或者检定不合格继续使用的，责令停止使用，可以并处罚款。
+""",
+        ["强制检定", "计量法"],
+    ),
+]
+
+NOTICES = [
+    NoticeCreate(
+        title="咸阳市某加油站使用作弊装置案",
+        decision_number="咸市监处罚〔2026〕15号",
+        party_name="咸阳渭城区顺达加油站有限公司",
+        party_uscc="91610404MA6XYK4Q78",
+        violation="在加油机主板上加装作弊装置，致使加油量少于显示量约 1.8%。",
+        legal_basis="《中华人民共和国计量法实施细则》第五十一条、《陕西省计量监督管理条例》",
+        penalty_kind="没收违法所得；罚款",
+        penalty_amount=Decimal("50000"),
+        authority="咸阳市市场监督管理局",
+        region_code="610400",
+        decision_date=utcnow().date() - timedelta(days=40),
+    ),
+    NoticeCreate(
+        title="秦都区某超市使用未经检定电子计价秤案",
+        decision_number="咸秦市监处罚〔2026〕8号",
+        party_name="咸阳秦都惠民生鲜超市有限公司",
+        party_uscc="91610402MA6XN3EX15",
+        violation="使用未经检定的电子计价秤 3 台用于贸易结算。",
+        legal_basis="《中华人民共和国计量法》第九条、第二十六条",
+        penalty_kind="罚款",
+        penalty_amount=Decimal("2000"),
+        authority="咸阳市秦都区市场监督管理局",
+        region_code="610402",
+        decision_date=utcnow().date() - timedelta(days=20),
+    ),
+    NoticeCreate(
+        title="兴平市某出租汽车公司计价器超期未检案",
+        decision_number="兴市监处罚〔2026〕21号",
+        party_name="兴平市安达出租汽车有限公司",
+        party_uscc="91610481MA6XP2T092",
+        violation="所属 12 辆出租汽车计价器超过检定周期仍继续使用。",
+        legal_basis="《中华人民共和国计量法实施细则》第四十三条",
+        penalty_kind="警告；罚款",
+        penalty_amount=Decimal("6000"),
+        authority="兴平市市场监督管理局",
+        region_code="610481",
+        decision_date=utcnow().date() - timedelta(days=10),
+    ),
+    NoticeCreate(
+        title="渭城区某农贸市场摊位缺斤短两案",
+        decision_number="咸渭市监处罚〔2026〕5号",
+        party_name="王某某",
+        violation="经营者使用计量器具短斤缺两，损害消费者利益。",
+        legal_basis="《中华人民共和国计量法实施细则》第五十一条",
+        penalty_kind="通报批评",
+        authority="咸阳市渭城区市场监督管理局",
+        region_code="610404",
+        decision_date=utcnow().date() - timedelta(days=5),
+    ),
+]
+
+# Metrology and enforcement rules a visitor of this portal looks for first.
+REGULATION_KEYWORDS = ("计量", "投诉举报", "行政处罚信息公示", "产品质量法", "消费者权益保护")
+
+
+async def load(session: AsyncSession, settings: Settings) -> bool:
+    created = False
+    if await session.scalar(select(Article.id).limit(1)) is None:
+        now = utcnow()
+        for days, (title, summary, body, tags) in enumerate(ARTICLES):
+            session.add(
+                Article(
+                    title=title,
+                    summary=summary,
+                    body=body,
+                    tags=tags,
+                    author_name="科普编辑 孙老师",
+                    region_code="610400",
+                    status=ArticleStatus.published,
+                    published_at=now - timedelta(days=3 * days + 1),
+                )
+            )
+        await session.flush()
+        ids = list(await session.scalars(select(Article.id)))
+        await service.enqueue_index(session, "article", ids)
+        created = True
+    if await session.scalar(select(EnforcementNotice.id).limit(1)) is None:
+        for notice in NOTICES:
+            published = notice.decision_date + timedelta(days=3)
+            await service.create_notice(
+                session,
+                notice.model_copy(update={"published_on": published}),
+                actor=None,
+                settings=settings,
+            )
+        created = True
+    corpus = settings.regulations_corpus
+    if corpus.exists():
+        rows = [
+            (number, value)
+            for number, value in service.read_jsonl(corpus)
+            if any(k in str(value.get("title", "")) for k in REGULATION_KEYWORDS)
+        ]
+        report = await service.import_regulations(session, rows)
+        created = created or report.created > 0
+    return created

@@ -1,0 +1,440 @@
+"""The embedded engine: SQLite FTS5 in its own file, no server.
+
+It lives in a separate SQLite file (also when the main database is PostgreSQL) so that the index
+can be rebuilt or deleted without touching the data, and so that one engine serves both database
+backends. Tables:
+
+- ``doc``: one row per published document (the fields filters, facets and snippets need);
+- ``doc_fts``: a contentless FTS5 table over CJK bigram tokens (search/text.py) in three columns,
+  title, keywords and body, ranked by bm25 with the title weighted highest.
+
+Query semantics follow Meilisearch's default ``matchingStrategy: last``: documents containing every
+query word come first, then those missing the last word, and so on; within a tier, documents whose
+title holds more query words come first (Meilisearch's ``attribute`` rule), then bm25.
+SQLite calls run in worker threads (one connection per thread, WAL), so searches do not block the
+event loop and read concurrently with a writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+from search import text
+from search.engine import (
+    Hit,
+    SearchDocument,
+    SearchQuery,
+    SearchResult,
+    SearchUnavailable,
+    Suggestion,
+)
+
+T = TypeVar("T")
+
+# Bump when index_tokens() changes: a file built by another version is rebuilt on setup.
+TOKENIZER_VERSION = "bigram-1"
+SCHEMA_VERSION = "2"
+# bm25 weights of the title, keywords and body columns.
+WEIGHTS = (10.0, 4.0, 1.0)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS doc (
+    rowid INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    region TEXT NOT NULL,
+    region_codes TEXT NOT NULL,
+    year INTEGER,
+    date TEXT,
+    ts INTEGER NOT NULL,
+    tags TEXT NOT NULL,
+    category TEXT NOT NULL,
+    url TEXT NOT NULL,
+    title TEXT NOT NULL,
+    pinyin TEXT NOT NULL,
+    initials TEXT NOT NULL,
+    keywords TEXT NOT NULL,
+    -- the long columns last: reading the short ones never walks a body's overflow pages
+    summary TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS doc_ts ON doc (ts DESC, key);
+CREATE INDEX IF NOT EXISTS doc_kind ON doc (kind);
+CREATE INDEX IF NOT EXISTS doc_region ON doc (region);
+CREATE INDEX IF NOT EXISTS doc_year ON doc (year);
+CREATE VIRTUAL TABLE IF NOT EXISTS doc_fts USING fts5 (
+    title, keywords, body, content='', tokenize='unicode61 remove_diacritics 0'
+);
+"""
+
+
+def _fts_values(title: str, keywords: str, summary: str, body: str) -> tuple[str, str, str]:
+    return (
+        text.index_tokens(title),
+        text.index_tokens(keywords),
+        text.index_tokens(summary + "\n" + body),
+    )
+
+
+class EmbeddedEngine:
+    name = "embedded"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._ready = False
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA busy_timeout=30000")
+            self._local.connection = connection
+        return connection
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if not self._ready:
+            await self.setup()
+
+        def call() -> T:
+            try:
+                return fn(self._connection())
+            except sqlite3.OperationalError as exc:
+                raise SearchUnavailable(f"Embedded search index: {exc}") from exc
+
+        return await asyncio.to_thread(call)
+
+    def _setup_sync(self) -> None:
+        connection = self._connection()
+        with self._write_lock:
+            connection.executescript(SCHEMA)
+            row = connection.execute("SELECT value FROM meta WHERE key='tokenizer'").fetchone()
+            if row is not None and row[0] != TOKENIZER_VERSION:
+                # Built by another tokenizer: the tokens no longer match; rebuild the FTS side.
+                self._rebuild_fts(connection)
+            connection.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('tokenizer', ?)",
+                (TOKENIZER_VERSION,),
+            )
+
+    def _rebuild_fts(self, connection: sqlite3.Connection) -> None:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("INSERT INTO doc_fts(doc_fts) VALUES ('delete-all')")
+        rows = connection.execute("SELECT rowid, title, keywords, summary, body FROM doc")
+        for rowid, title, keywords, summary, body in rows.fetchall():
+            connection.execute(
+                "INSERT INTO doc_fts (rowid, title, keywords, body) VALUES (?, ?, ?, ?)",
+                (rowid, *_fts_values(title, keywords, summary, body)),
+            )
+        connection.execute("COMMIT")
+
+    async def setup(self) -> None:
+        if self._ready:
+            return
+        await asyncio.to_thread(self._setup_sync)
+        await asyncio.to_thread(text.warm_up)
+        self._ready = True
+
+    async def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+        self._ready = False
+
+    # -- writing ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _delete_rows(connection: sqlite3.Connection, keys: list[str]) -> None:
+        for key in keys:
+            row = connection.execute(
+                "SELECT rowid, title, keywords, summary, body FROM doc WHERE key = ?", (key,)
+            ).fetchone()
+            if row is None:
+                continue
+            rowid, title, keywords, summary, body = row
+            # A contentless table forgets a row only when given the exact tokens it indexed.
+            connection.execute(
+                "INSERT INTO doc_fts (doc_fts, rowid, title, keywords, body)"
+                " VALUES ('delete', ?, ?, ?, ?)",
+                (rowid, *_fts_values(title, keywords, summary, body)),
+            )
+            connection.execute("DELETE FROM doc WHERE rowid = ?", (rowid,))
+
+    @staticmethod
+    def _insert_rows(connection: sqlite3.Connection, documents: list[SearchDocument]) -> None:
+        for doc in documents:
+            pinyin, initials = text.pinyin_keys(doc.title)
+            cursor = connection.execute(
+                "INSERT INTO doc (key, kind, doc_id, title, summary, keywords, body, url, tags,"
+                " category, region, region_codes, year, date, ts, pinyin, initials)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    doc.key,
+                    doc.kind,
+                    doc.id,
+                    doc.title,
+                    doc.summary,
+                    doc.keywords,
+                    doc.body,
+                    doc.url,
+                    json.dumps(list(doc.tags), ensure_ascii=False),
+                    doc.category,
+                    doc.region,
+                    " " + " ".join(doc.region_codes) + " ",
+                    doc.year,
+                    doc.date.isoformat() if doc.date else None,
+                    doc.ts,
+                    pinyin,
+                    initials,
+                ),
+            )
+            connection.execute(
+                "INSERT INTO doc_fts (rowid, title, keywords, body) VALUES (?, ?, ?, ?)",
+                (cursor.lastrowid, *_fts_values(doc.title, doc.keywords, doc.summary, doc.body)),
+            )
+
+    def _write(self, work: Callable[[sqlite3.Connection], None]) -> Callable[..., None]:
+        def run(connection: sqlite3.Connection) -> None:
+            with self._write_lock:
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    work(connection)
+                except BaseException:
+                    connection.execute("ROLLBACK")
+                    raise
+                connection.execute("COMMIT")
+
+        return run
+
+    async def index(self, documents: list[SearchDocument]) -> None:
+        if not documents:
+            return
+
+        def work(connection: sqlite3.Connection) -> None:
+            self._delete_rows(connection, [doc.key for doc in documents])
+            self._insert_rows(connection, documents)
+
+        await self._run(self._write(work))
+
+    async def delete(self, keys: list[str]) -> None:
+        if keys:
+            await self._run(self._write(lambda c: self._delete_rows(c, keys)))
+
+    async def replace_all(self, batches: AsyncIterator[list[SearchDocument]]) -> int:
+        """One write transaction: readers (WAL) see the old index until it commits."""
+        collected: list[list[SearchDocument]] = [batch async for batch in batches]
+
+        def work(connection: sqlite3.Connection) -> None:
+            connection.execute("DELETE FROM doc")
+            connection.execute("INSERT INTO doc_fts(doc_fts) VALUES ('delete-all')")
+            for batch in collected:
+                self._insert_rows(connection, batch)
+
+        await self._run(self._write(work))
+        await self._run(lambda c: c.execute("INSERT INTO doc_fts(doc_fts) VALUES ('optimize')"))
+        return sum(len(batch) for batch in collected)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _filters(query: SearchQuery) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if query.kind:
+            clauses.append("d.kind = ?")
+            params.append(query.kind)
+        if query.region:
+            if query.region.isdigit():
+                clauses.append("instr(d.region_codes, ?) > 0")
+                params.append(f" {query.region} ")
+            else:
+                clauses.append("d.region = ?")
+                params.append(query.region)
+        if query.date_from:
+            clauses.append("d.date >= ?")
+            params.append(query.date_from.isoformat())
+        if query.date_to:
+            clauses.append("d.date <= ?")
+            params.append(query.date_to.isoformat())
+        if query.tag:
+            clauses.append("EXISTS (SELECT 1 FROM json_each(d.tags) WHERE value = ?)")
+            params.append(query.tag)
+        return (" AND " + " AND ".join(clauses)) if clauses else "", params
+
+    def _search_sync(self, connection: sqlite3.Connection, query: SearchQuery) -> SearchResult:
+        started = time.perf_counter()
+        where, params = self._filters(query)
+        words = list(text.query_words(query.q))
+        expressions = [e for e in (text.fts_word(w) for w in words) if e]
+        # rowid → (sort key, kind, region, year)
+        ranked: dict[int, tuple[tuple[Any, ...], str, str, int | None]] = {}
+        if not expressions:
+            return self._newest_sync(connection, query, where, params, started)
+        weights = ", ".join(str(w) for w in WEIGHTS)
+        title_terms = [[w, *text.synonyms_of(w)] for w in words]
+        for keep in range(len(expressions), 0, -1):
+            # Like Meilisearch's matchingStrategy "last": drop words from the end only while
+            # the documents found so far do not fill the requested page.
+            if len(ranked) >= query.offset + query.per_page:
+                break
+            rows = connection.execute(
+                f"SELECT d.rowid, d.kind, d.region, d.year, d.title, d.ts,"
+                f" bm25(doc_fts, {weights}) FROM doc_fts JOIN doc d ON d.rowid = doc_fts.rowid"
+                f" WHERE doc_fts MATCH ?{where}",
+                [" AND ".join(expressions[:keep]), *params],
+            ).fetchall()
+            tier = len(expressions) - keep
+            for rowid, kind, region, year, title, ts, score in rows:
+                if rowid in ranked:
+                    continue
+                lowered = text.normalize(title)
+                in_title = sum(any(t in lowered for t in alts) for alts in title_terms[:keep])
+                ranked[rowid] = ((tier, -in_title, score, -ts), kind, region, year)
+        order = sorted(ranked, key=lambda rowid: ranked[rowid][0])
+        facets: dict[str, Counter[str]] = {
+            "kind": Counter(),
+            "region": Counter(),
+            "year": Counter(),
+        }
+        for _, kind, region, year in ranked.values():
+            facets["kind"][kind] += 1
+            facets["region"][region] += 1
+            if year is not None:
+                facets["year"][str(year)] += 1
+        page = order[query.offset : query.offset + query.per_page]
+        return SearchResult(
+            hits=self._hits(connection, page, query.q),
+            total=len(ranked),
+            facets={name: dict(counter.most_common()) for name, counter in facets.items()},
+            engine_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def _newest_sync(
+        self,
+        connection: sqlite3.Connection,
+        query: SearchQuery,
+        where: str,
+        params: list[Any],
+        started: float,
+    ) -> SearchResult:
+        """No query words: the newest documents, with facet counts from the database."""
+        page = [
+            row[0]
+            for row in connection.execute(
+                f"SELECT d.rowid FROM doc d WHERE 1 = 1{where} ORDER BY d.ts DESC, d.key"
+                " LIMIT ? OFFSET ?",
+                [*params, query.per_page, query.offset],
+            )
+        ]
+        facets: dict[str, dict[str, int]] = {}
+        for name in ("kind", "region", "year"):
+            rows = connection.execute(
+                f"SELECT d.{name}, count(*) FROM doc d WHERE d.{name} IS NOT NULL{where}"
+                f" GROUP BY d.{name} ORDER BY count(*) DESC",
+                params,
+            ).fetchall()
+            facets[name] = {str(value): count for value, count in rows}
+        return SearchResult(
+            hits=self._hits(connection, page, ""),
+            total=sum(facets["kind"].values()),
+            facets=facets,
+            engine_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    @staticmethod
+    def _hits(connection: sqlite3.Connection, page: list[int], q: str) -> list[Hit]:
+        if not page:
+            return []
+        marks = ",".join("?" * len(page))
+        rows = connection.execute(
+            f"SELECT rowid, kind, doc_id, title, summary, body, url, tags, date, region"
+            f" FROM doc WHERE rowid IN ({marks})",
+            page,
+        ).fetchall()
+        by_rowid = {row[0]: row for row in rows}
+        terms = text.highlight_terms(q) if q else []
+        hits: list[Hit] = []
+        for rowid in page:
+            _, kind, doc_id, title, summary, body, url, tags, day, region = by_rowid[rowid]
+            excerpt = summary or body
+            if terms and not _contains(summary, terms) and _contains(body, terms):
+                excerpt = body
+            hits.append(
+                Hit(
+                    kind=kind,
+                    id=doc_id,
+                    title_html=text.mark(title, terms),
+                    snippet_html=text.snippet(excerpt, terms),
+                    date=date.fromisoformat(day) if day else None,
+                    region=region,
+                    url=url,
+                    tags=json.loads(tags),
+                )
+            )
+        return hits
+
+    async def search(self, query: SearchQuery) -> SearchResult:
+        return await self._run(lambda c: self._search_sync(c, query))
+
+    def _suggest_sync(self, connection: sqlite3.Connection, q: str, limit: int) -> list[Suggestion]:
+        needle = text.normalize(q).strip()
+        if not needle:
+            return []
+        if text.is_pinyin_query(needle):
+            needle = needle.replace(" ", "")
+            rows = connection.execute(
+                "SELECT kind, doc_id, title, url FROM doc"
+                " WHERE instr(pinyin, ?) > 0 OR instr(initials, ?) > 0"
+                " ORDER BY (instr(pinyin, ?) = 1 OR instr(initials, ?) = 1) DESC,"
+                " length(title), ts DESC LIMIT ?",
+                (needle, needle, needle, needle, limit),
+            ).fetchall()
+        else:
+            rows = connection.execute(
+                "SELECT kind, doc_id, title, url FROM doc WHERE instr(lower(title), ?) > 0"
+                " ORDER BY instr(lower(title), ?) = 1 DESC, length(title), ts DESC LIMIT ?",
+                (needle, needle, limit),
+            ).fetchall()
+        return [Suggestion(kind=k, id=i, title=t, url=u) for k, i, t, u in rows]
+
+    async def suggest(self, q: str, *, limit: int = 8) -> list[Suggestion]:
+        return await self._run(lambda c: self._suggest_sync(c, q, limit))
+
+    async def keys(self) -> set[str]:
+        rows = await self._run(lambda c: c.execute("SELECT key FROM doc").fetchall())
+        return {row[0] for row in rows}
+
+    async def stats(self) -> dict[str, Any]:
+        count = await self._run(lambda c: c.execute("SELECT count(*) FROM doc").fetchone()[0])
+        size = self.path.stat().st_size if self.path.exists() else 0
+        return {"documents": int(count), "bytes": size, "path": str(self.path)}
+
+    async def health(self) -> dict[str, Any]:
+        try:
+            stats = await self.stats()
+        except Exception as exc:
+            return {"ok": False, "engine": self.name, "error": str(exc)[:200]}
+        return {"ok": True, "engine": self.name, "documents": stats["documents"]}
+
+
+def _contains(value: str, terms: list[str]) -> bool:
+    lowered = value.lower()
+    return any(term in lowered for term in terms)

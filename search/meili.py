@@ -1,0 +1,389 @@
+"""The Meilisearch engine, spoken to over HTTP.
+
+httpx directly rather than meilisearch-python-sdk: httpx is already the project's HTTP client,
+the dozen endpoints used here (documents, settings, search, tasks, swap) are stable REST calls,
+and owning the calls keeps timeouts, error mapping (a down engine is a 503 ``search_unavailable``,
+never a 500) and waiting for tasks explicit, with no second client library to keep in step with
+the server's versions.
+
+Settings are managed by the code (``index_settings``) and applied at start-up when they differ
+from the server's, so applying them is idempotent. Writes are Meilisearch tasks; ``index`` and
+``delete`` wait for their task and raise if it failed, so an outbox event is marked done only
+once the engine has really applied it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
+
+import httpx
+
+from search import text
+from search.engine import (
+    Hit,
+    SearchDocument,
+    SearchQuery,
+    SearchResult,
+    SearchUnavailable,
+    Suggestion,
+)
+from search.vocabulary import DICTIONARY, synonyms_map
+
+SEARCHED = ["title", "keywords", "summary", "body"]
+FACETS = ["kind", "region", "year"]
+RETRIEVED = ["kind", "id", "title", "url", "tags", "date", "region"]
+EPOCH = date(1970, 1, 1)
+ORDERED_SETTINGS = {"searchableAttributes", "rankingRules"}
+
+
+def index_settings(*, tuned: bool = True) -> dict[str, Any]:
+    """The index settings. ``tuned=False`` is Meilisearch's defaults plus only what the query
+    API needs to run (filters, facets, sort): the baseline of the relevance comparison."""
+    required: dict[str, Any] = {
+        "filterableAttributes": ["kind", "region", "region_codes", "year", "ts", "tags"],
+        "sortableAttributes": ["ts", "key"],
+    }
+    if not tuned:
+        return required
+    return {
+        **required,
+        # The title first: Meilisearch's "attribute" rule ranks a match in the title above one
+        # in the body. pinyin (syllable-aligned suffixes) is searched only by suggest.
+        "searchableAttributes": [*SEARCHED, "pinyin"],
+        "displayedAttributes": ["key", *RETRIEVED, "summary", "body"],
+        # Kanji-only text can be detected as Japanese; the content is Mandarin.
+        "localizedAttributes": [{"attributePatterns": SEARCHED, "locales": ["cmn"]}],
+        "dictionary": sorted(DICTIONARY),
+        "synonyms": synonyms_map(),
+        # 12315 must not find 12345; pinyin keys are matched exactly.
+        "typoTolerance": {"disableOnNumbers": True, "disableOnAttributes": ["pinyin"]},
+        "faceting": {"maxValuesPerFacet": 100},
+        "pagination": {"maxTotalHits": 1000},
+    }
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def as_meili_document(doc: SearchDocument) -> dict[str, Any]:
+    return {
+        "key": doc.key,
+        "kind": doc.kind,
+        "id": doc.id,
+        "title": doc.title,
+        "summary": doc.summary,
+        "keywords": doc.keywords,
+        "body": doc.body,
+        "url": doc.url,
+        "tags": list(doc.tags),
+        "category": doc.category,
+        "region": doc.region,
+        "region_codes": list(doc.region_codes),
+        "year": doc.year,
+        "date": doc.date.isoformat() if doc.date else None,
+        "ts": doc.ts,
+        "pinyin": text.pinyin_suffixes(doc.title),
+    }
+
+
+class MeiliError(RuntimeError):
+    """Meilisearch refused a request or a task failed (a bug or a bad document, not an outage)."""
+
+
+class MeiliEngine:
+    name = "meilisearch"
+
+    def __init__(
+        self, url: str, key: str, index: str, *, timeout: float = 10.0, tuned: bool = True
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.key = key
+        self.uid = index
+        self.timeout = timeout
+        self.tuned = tuned
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = False
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _http(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            # A client's pool belongs to one event loop (the CLI runs several in turn).
+            headers = {"Authorization": f"Bearer {self.key}"} if self.key else {}
+            self._client = httpx.AsyncClient(
+                base_url=self.url, headers=headers, timeout=self.timeout
+            )
+            self._loop = loop
+        return self._client
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._http().request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise SearchUnavailable(f"Meilisearch at {self.url} is unreachable: {exc!r}") from exc
+        if response.status_code >= 500:
+            raise SearchUnavailable(f"Meilisearch answered {response.status_code}")
+        if response.status_code >= 400:
+            raise MeiliError(f"{method} {path}: {response.status_code} {response.text[:500]}")
+        return response.json() if response.content else None
+
+    async def _wait(self, task: dict[str, Any], *, limit_s: float = 120.0) -> dict[str, Any]:
+        uid = task["taskUid"]
+        deadline = time.monotonic() + limit_s
+        delay = 0.01
+        while True:
+            info: dict[str, Any] = await self._request("GET", f"/tasks/{uid}")
+            if info["status"] == "succeeded":
+                return info
+            if info["status"] in ("failed", "canceled"):
+                raise MeiliError(f"task {uid} {info['status']}: {info.get('error')}")
+            if time.monotonic() > deadline:
+                raise SearchUnavailable(f"Meilisearch task {uid} did not finish in {limit_s}s")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    async def _ensure_index(self, uid: str) -> None:
+        try:
+            await self._request("GET", f"/indexes/{uid}")
+        except MeiliError:
+            task = await self._request("POST", "/indexes", json={"uid": uid, "primaryKey": "key"})
+            try:
+                await self._wait(task)
+            except MeiliError as exc:  # created concurrently by another process
+                if "index_already_exists" not in str(exc):
+                    raise
+
+    async def _apply_settings(self, uid: str) -> None:
+        wanted = index_settings(tuned=self.tuned)
+        current = await self._request("GET", f"/indexes/{uid}/settings")
+        changed = {
+            k: v
+            for k, v in wanted.items()
+            if (current.get(k) != v if k in ORDERED_SETTINGS else not _same(current.get(k), v))
+        }
+        if changed:
+            await self._wait(
+                await self._request("PATCH", f"/indexes/{uid}/settings", json=changed),
+                limit_s=600,
+            )
+
+    async def setup(self) -> None:
+        await self._ensure_index(self.uid)
+        await self._apply_settings(self.uid)
+        self._ready = True
+
+    async def _ready_or_setup(self) -> None:
+        if not self._ready:
+            await self.setup()
+
+    async def close(self) -> None:
+        if self._client is not None:
+            try:
+                await self._client.aclose()
+            except RuntimeError:  # its event loop is gone; nothing left to release
+                pass
+        self._client = None
+        self._ready = False
+
+    # -- writing ----------------------------------------------------------------------------
+
+    async def _add(self, uid: str, documents: list[SearchDocument]) -> dict[str, Any]:
+        payload = [as_meili_document(doc) for doc in documents]
+        task: dict[str, Any] = await self._request(
+            "POST", f"/indexes/{uid}/documents", params={"primaryKey": "key"}, json=payload
+        )
+        return task
+
+    async def index(self, documents: list[SearchDocument]) -> None:
+        if not documents:
+            return
+        await self._ready_or_setup()
+        await self._wait(await self._add(self.uid, documents))
+
+    async def delete(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        await self._ready_or_setup()
+        task = await self._request(
+            "POST", f"/indexes/{self.uid}/documents/delete-batch", json=list(keys)
+        )
+        await self._wait(task)
+
+    async def replace_all(self, batches: AsyncIterator[list[SearchDocument]]) -> int:
+        """Build a fresh index beside the live one, then swap them atomically."""
+        await self._ready_or_setup()
+        staging = f"{self.uid}_rebuild"
+        await self._request("DELETE", f"/indexes/{staging}")  # a leftover of a failed rebuild
+        await self._ensure_index(staging)
+        await self._apply_settings(staging)
+        count = 0
+        tasks = []
+        async for batch in batches:
+            tasks.append(await self._add(staging, batch))
+            count += len(batch)
+        for task in tasks:
+            await self._wait(task, limit_s=1800)
+        swap = await self._request("POST", "/swap-indexes", json=[{"indexes": [self.uid, staging]}])
+        await self._wait(swap)
+        await self._wait(await self._request("DELETE", f"/indexes/{staging}"))
+        return count
+
+    # -- reading ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _filters(query: SearchQuery) -> list[str]:
+        filters: list[str] = []
+        if query.kind:
+            filters.append(f"kind = {_quote(query.kind)}")
+        if query.region:
+            field = "region_codes" if query.region.isdigit() else "region"
+            filters.append(f"{field} = {_quote(query.region)}")
+        if query.date_from:
+            filters.append(f"ts >= {(query.date_from - EPOCH).days} AND year IS NOT NULL")
+        if query.date_to:
+            filters.append(f"ts <= {(query.date_to - EPOCH).days} AND year IS NOT NULL")
+        if query.tag:
+            filters.append(f"tags = {_quote(query.tag)}")
+        return filters
+
+    def search_body(self, query: SearchQuery) -> dict[str, Any]:
+        """The search request sent to Meilisearch (the benchmark sends it directly too)."""
+        q = text.normalize(query.q).strip()
+        body: dict[str, Any] = {
+            "q": q,
+            "page": query.page,
+            "hitsPerPage": query.per_page,
+            "filter": self._filters(query),
+            "facets": FACETS,
+            "attributesToRetrieve": RETRIEVED,
+        }
+        if self.tuned:
+            body["attributesToSearchOn"] = SEARCHED
+            body["locales"] = ["cmn"]
+        if q:
+            body.update(
+                {
+                    "attributesToHighlight": ["title", "summary", "body"],
+                    "attributesToCrop": ["summary", "body"],
+                    "cropLength": 48,
+                    "cropMarker": "…",
+                    "highlightPreTag": text.MARK_START,
+                    "highlightPostTag": text.MARK_END,
+                }
+            )
+        else:
+            body["sort"] = ["ts:desc", "key:asc"]
+            body["attributesToCrop"] = ["summary", "body"]
+            body["cropLength"] = 48
+        return body
+
+    async def search(self, query: SearchQuery) -> SearchResult:
+        await self._ready_or_setup()
+        body = self.search_body(query)
+        started = time.perf_counter()
+        answer = await self._request("POST", f"/indexes/{self.uid}/search", json=body)
+        elapsed = (time.perf_counter() - started) * 1000
+        hits = [self._hit(raw) for raw in answer["hits"]]
+        distribution = answer.get("facetDistribution") or {}
+        facets = {
+            name: dict(sorted(distribution.get(name, {}).items(), key=lambda kv: -kv[1]))
+            for name in FACETS
+        }
+        return SearchResult(
+            hits=hits, total=int(answer.get("totalHits", 0)), facets=facets, engine_ms=elapsed
+        )
+
+    @staticmethod
+    def _hit(raw: dict[str, Any]) -> Hit:
+        formatted = raw.get("_formatted") or {}
+        summary = formatted.get("summary") or ""
+        body = formatted.get("body") or ""
+        if text.MARK_START in summary or text.MARK_START not in body:
+            excerpt = summary or body
+        else:
+            excerpt = body
+        return Hit(
+            kind=raw["kind"],
+            id=raw["id"],
+            title_html=text.marked_to_html(formatted.get("title") or raw["title"]),
+            snippet_html=text.marked_to_html(" ".join(excerpt.split())),
+            date=date.fromisoformat(raw["date"]) if raw.get("date") else None,
+            region=raw.get("region") or "",
+            url=raw["url"],
+            tags=list(raw.get("tags") or []),
+        )
+
+    async def suggest(self, q: str, *, limit: int = 8) -> list[Suggestion]:
+        needle = text.normalize(q).strip()
+        if not needle:
+            return []
+        await self._ready_or_setup()
+        if text.is_pinyin_query(needle):
+            needle = needle.replace(" ", "")
+        body: dict[str, Any] = {
+            "q": needle,
+            "limit": limit,
+            "attributesToRetrieve": ["kind", "id", "title", "url"],
+            "attributesToSearchOn": ["title", "pinyin"],
+            "matchingStrategy": "all",
+        }
+        answer = await self._request("POST", f"/indexes/{self.uid}/search", json=body)
+        return [
+            Suggestion(kind=h["kind"], id=h["id"], title=h["title"], url=h["url"])
+            for h in answer["hits"]
+        ]
+
+    async def keys(self) -> set[str]:
+        await self._ready_or_setup()
+        found: set[str] = set()
+        offset = 0
+        while True:
+            page = await self._request(
+                "GET",
+                f"/indexes/{self.uid}/documents",
+                params={"fields": "key", "limit": 1000, "offset": offset},
+            )
+            found.update(doc["key"] for doc in page["results"])
+            offset += len(page["results"])
+            if not page["results"] or offset >= page["total"]:
+                return found
+
+    async def stats(self) -> dict[str, Any]:
+        await self._ready_or_setup()
+        info = await self._request("GET", f"/indexes/{self.uid}/stats")
+        return {"documents": int(info["numberOfDocuments"]), "indexing": info["isIndexing"]}
+
+    async def health(self) -> dict[str, Any]:
+        try:
+            status = await self._request("GET", "/health")
+            stats = await self.stats()
+        except Exception as exc:
+            return {"ok": False, "engine": self.name, "url": self.url, "error": str(exc)[:200]}
+        return {
+            "ok": status.get("status") == "available",
+            "engine": self.name,
+            "url": self.url,
+            "documents": stats["documents"],
+        }
+
+
+def _same(current: Any, wanted: Any) -> bool:
+    """Meilisearch returns lists in its own order; compare without caring about that where the
+    order carries no meaning (searchableAttributes' order does)."""
+    if isinstance(current, dict) and isinstance(wanted, dict):
+        return all(_same(current.get(k), v) for k, v in wanted.items())
+    if isinstance(current, list) and isinstance(wanted, list):
+        if current == wanted:
+            return True
+        try:
+            return sorted(map(repr, current)) == sorted(map(repr, wanted))
+        except TypeError:
+            return False
+    return bool(current == wanted)

@@ -1,0 +1,349 @@
+"""Portal pages: /search, the three document pages, and the editors' and regulators' back office."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from portal.accounts.auth import OptionalUser
+from portal.accounts.models import User
+from portal.accounts.permissions import Action, role_allows
+from portal.db import DbSession
+from portal.errors import GongzhiError, NotFound
+from portal.web import render
+from search import service, text
+from search.engine import KINDS, SearchUnavailable
+from search.models import ArticleStatus
+from search.routes import Engine, SearchQueryDep, run_search
+from search.schemas import ArticleCreate, ArticleUpdate, NoticeCreate
+
+router = APIRouter(include_in_schema=False)
+
+KIND_LABELS = {"article": "科普文章", "notice": "处罚公示", "regulation": "政策法规"}
+HEAD = '<link rel="stylesheet" href="/static/css/search.css">'
+
+
+def _page_query(request: Request, **changes: Any) -> str:
+    params = {k: v for k, v in request.query_params.items() if v}
+    params.update(changes)
+    params = {k: v for k, v in params.items() if v not in (None, "")}
+    return "/search?" + urlencode(params)
+
+
+@router.get("/search")
+async def search_page(
+    request: Request, engine: Engine, user: OptionalUser, query: SearchQueryDep
+) -> Response:
+    context: dict[str, Any] = {
+        "user": user,
+        "query": query,
+        "kinds": KINDS,
+        "kind_labels": KIND_LABELS,
+        "result": None,
+        "error": None,
+        "link": lambda **changes: _page_query(request, **changes),
+    }
+    try:
+        context["result"] = await run_search(engine, query)
+    except SearchUnavailable:
+        context["error"] = "检索服务暂时不可用，请稍后再试。"
+        return render(request, "search/search.html", context, status_code=503)
+    return render(request, "search/search.html", context)
+
+
+@router.get("/articles/{article_id}")
+async def article_page(
+    request: Request, session: DbSession, user: OptionalUser, article_id: uuid.UUID
+) -> Response:
+    try:
+        article = await service.get_article_for(session, article_id, user)
+    except NotFound:
+        return render(request, "error.html", {"status": 404}, status_code=404)
+    return render(
+        request,
+        "search/article.html",
+        {"user": user, "article": article, "body_html": text.render_markdown(article.body)},
+    )
+
+
+@router.get("/notices/{notice_id}")
+async def notice_page(
+    request: Request, session: DbSession, user: OptionalUser, notice_id: uuid.UUID
+) -> Response:
+    try:
+        notice = await service.get_public_notice(session, notice_id)
+    except NotFound:
+        return render(request, "error.html", {"status": 404}, status_code=404)
+    return render(
+        request,
+        "search/notice.html",
+        {"user": user, "notice": notice, "party_name": service.public_party_name(notice)},
+    )
+
+
+@router.get("/regulations/{regulation_id}")
+async def regulation_page(
+    request: Request, session: DbSession, user: OptionalUser, regulation_id: uuid.UUID
+) -> Response:
+    try:
+        regulation = await service.get_regulation(session, regulation_id)
+    except NotFound:
+        return render(request, "error.html", {"status": 404}, status_code=404)
+    return render(
+        request,
+        "search/regulation.html",
+        {
+            "user": user,
+            "regulation": regulation,
+            "body_html": text.render_markdown(regulation.body),
+        },
+    )
+
+
+# -- back office ----------------------------------------------------------------------------
+
+
+class _StaffOnly(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def _staff(request: Request, user: User | None, action: Action) -> User:
+    if user is None:
+        raise _StaffOnly(RedirectResponse(f"/login?next={request.url.path}", status_code=303))
+    if not role_allows(user.role, action):
+        raise _StaffOnly(render(request, "error.html", {"status": 403}, status_code=403))
+    return user
+
+
+def staff_page(action: Action):  # type: ignore[no-untyped-def]
+    async def dependency(request: Request, user: OptionalUser) -> User | Response:
+        try:
+            return _staff(request, user, action)
+        except _StaffOnly as exc:
+            return exc.response
+
+    return Depends(dependency)
+
+
+EditorPage = Annotated[User | Response, staff_page(Action.article_publish)]
+RegulatorPage = Annotated[User | Response, staff_page(Action.notice_publish)]
+
+
+def _tags(raw: str) -> list[str]:
+    return [t for t in (p.strip() for p in raw.replace("，", ",").split(",")) if t]
+
+
+@router.get("/editor/articles")
+async def editor_articles(request: Request, session: DbSession, user: EditorPage) -> Response:
+    if isinstance(user, Response):
+        return user
+    articles = await service.list_articles_for_staff(session, actor=user)
+    return render(
+        request,
+        "search/editor_articles.html",
+        {"user": user, "articles": articles, "message": request.query_params.get("done")},
+    )
+
+
+@router.get("/editor/articles/new")
+async def editor_new(request: Request, user: EditorPage) -> Response:
+    if isinstance(user, Response):
+        return user
+    return render(
+        request, "search/editor_form.html", {"user": user, "article": None, "error": None}
+    )
+
+
+@router.get("/editor/articles/{article_id}")
+async def editor_edit(
+    request: Request, session: DbSession, user: EditorPage, article_id: uuid.UUID
+) -> Response:
+    if isinstance(user, Response):
+        return user
+    try:
+        article = await service.get_article_for(session, article_id, user)
+    except NotFound:
+        return render(request, "error.html", {"status": 404}, status_code=404)
+    return render(
+        request, "search/editor_form.html", {"user": user, "article": article, "error": None}
+    )
+
+
+@router.post("/editor/articles")
+async def editor_save(
+    request: Request,
+    session: DbSession,
+    user: EditorPage,
+    title: Annotated[str, Form(max_length=200)],
+    body: Annotated[str, Form(max_length=200_000)],
+    summary: Annotated[str, Form(max_length=500)] = "",
+    tags: Annotated[str, Form(max_length=300)] = "",
+    article_id: Annotated[str, Form(max_length=40)] = "",
+    intent: Annotated[str, Form(max_length=20)] = "save",
+) -> Response:
+    if isinstance(user, Response):
+        return user
+    article = None
+    try:
+        if article_id:
+            data = ArticleUpdate(title=title, summary=summary, body=body, tags=_tags(tags))
+            article = await service.update_article(session, uuid.UUID(article_id), data, actor=user)
+            if intent == "publish" and article.status is not ArticleStatus.published:
+                article = await service.publish_article(session, article.id, actor=user)
+        else:
+            created = ArticleCreate(
+                title=title,
+                summary=summary,
+                body=body,
+                tags=_tags(tags),
+                publish=intent == "publish",
+            )
+            article = await service.create_article(session, created, actor=user)
+    except (ValidationError, GongzhiError, ValueError) as exc:
+        message = exc.detail_zh if isinstance(exc, GongzhiError) else "请检查标题、正文和标签"
+        draft = {
+            "id": article_id,
+            "title": title,
+            "summary": summary,
+            "body": body,
+            "tags": _tags(tags),
+        }
+        return render(
+            request,
+            "search/editor_form.html",
+            {"user": user, "article": draft, "error": message},
+            status_code=400,
+        )
+    done = "published" if article.status is ArticleStatus.published else "saved"
+    return RedirectResponse(f"/editor/articles?done={done}", status_code=303)
+
+
+@router.post("/editor/articles/{article_id}/withdraw")
+async def editor_withdraw(
+    request: Request,
+    session: DbSession,
+    user: EditorPage,
+    article_id: uuid.UUID,
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    if isinstance(user, Response):
+        return user
+    try:
+        await service.withdraw_article(
+            session, article_id, reason=reason.strip() or "编辑撤回", actor=user
+        )
+    except GongzhiError as exc:
+        return render(request, "error.html", {"status": exc.status}, status_code=exc.status)
+    return RedirectResponse("/editor/articles?done=withdrawn", status_code=303)
+
+
+@router.post("/editor/articles/{article_id}/publish")
+async def editor_publish(
+    request: Request, session: DbSession, user: EditorPage, article_id: uuid.UUID
+) -> Response:
+    if isinstance(user, Response):
+        return user
+    try:
+        await service.publish_article(session, article_id, actor=user)
+    except GongzhiError as exc:
+        return render(request, "error.html", {"status": exc.status}, status_code=exc.status)
+    return RedirectResponse("/editor/articles?done=published", status_code=303)
+
+
+@router.get("/regulator/notices")
+async def regulator_notices(request: Request, session: DbSession, user: RegulatorPage) -> Response:
+    if isinstance(user, Response):
+        return user
+    notices = await service.list_notices_for_staff(session, actor=user)
+    return render(
+        request,
+        "search/regulator_notices.html",
+        {
+            "user": user,
+            "notices": notices,
+            "form": {"region_code": user.region_code or "", "decision_date": date.today()},
+            "error": None,
+            "message": request.query_params.get("done"),
+        },
+    )
+
+
+@router.post("/regulator/notices")
+async def regulator_publish(
+    request: Request,
+    session: DbSession,
+    user: RegulatorPage,
+    title: Annotated[str, Form(max_length=200)],
+    decision_number: Annotated[str, Form(max_length=100)],
+    party_name: Annotated[str, Form(max_length=200)],
+    violation: Annotated[str, Form(max_length=20_000)],
+    legal_basis: Annotated[str, Form(max_length=20_000)],
+    penalty_kind: Annotated[str, Form(max_length=100)],
+    authority: Annotated[str, Form(max_length=200)],
+    region_code: Annotated[str, Form(max_length=6)],
+    decision_date: Annotated[str, Form(max_length=10)],
+    party_uscc: Annotated[str, Form(max_length=30)] = "",
+    penalty_amount: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    if isinstance(user, Response):
+        return user
+    form = dict(await request.form())
+    try:
+        amount = Decimal(penalty_amount) if penalty_amount.strip() else None
+        data = NoticeCreate(
+            title=title,
+            decision_number=decision_number,
+            party_name=party_name,
+            party_uscc=party_uscc or None,
+            violation=violation,
+            legal_basis=legal_basis,
+            penalty_kind=penalty_kind,
+            penalty_amount=amount,
+            authority=authority,
+            region_code=region_code,
+            decision_date=date.fromisoformat(decision_date),
+        )
+        await service.create_notice(session, data, actor=user, settings=request.app.state.settings)
+    except (ValidationError, GongzhiError, ValueError, InvalidOperation) as exc:
+        if isinstance(exc, GongzhiError):
+            message = exc.detail_zh
+        elif isinstance(exc, ValidationError):
+            fields = ", ".join(str(e["loc"][0]) for e in exc.errors())
+            message = f"请检查以下内容：{fields}"
+        else:
+            message = "请检查日期和罚款金额的格式"
+        notices = await service.list_notices_for_staff(session, actor=user)
+        return render(
+            request,
+            "search/regulator_notices.html",
+            {"user": user, "notices": notices, "form": form, "error": message, "message": None},
+            status_code=400,
+        )
+    return RedirectResponse("/regulator/notices?done=published", status_code=303)
+
+
+@router.post("/regulator/notices/{notice_id}/withdraw")
+async def regulator_withdraw(
+    request: Request,
+    session: DbSession,
+    user: RegulatorPage,
+    notice_id: uuid.UUID,
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    if isinstance(user, Response):
+        return user
+    try:
+        await service.withdraw_notice(
+            session, notice_id, reason=reason.strip() or "提前停止公示", actor=user
+        )
+    except GongzhiError as exc:
+        return render(request, "error.html", {"status": exc.status}, status_code=exc.status)
+    return RedirectResponse("/regulator/notices?done=withdrawn", status_code=303)

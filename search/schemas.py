@@ -1,0 +1,192 @@
+"""Request and response models of the search domain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from search.models import ArticleStatus, NoticeStatus
+
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+LongText = Annotated[str, StringConstraints(min_length=1, max_length=200_000)]
+
+
+class ArticleCreate(BaseModel):
+    title: Text200
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    body: LongText
+    tags: list[Tag] = Field(default_factory=list, max_length=10)
+    publish: bool = False
+
+
+class ArticleUpdate(BaseModel):
+    title: Text200 | None = None
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    body: LongText | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=10)
+
+
+class Withdrawal(BaseModel):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=500)]
+
+
+class ArticleRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    title: str
+    summary: str
+    body: str
+    body_html: str
+    tags: list[str]
+    author_name: str
+    region_code: str | None
+    status: ArticleStatus
+    published_at: datetime | None
+    updated_at: datetime
+    url: str
+
+
+class NoticeCreate(BaseModel):
+    title: Text200
+    decision_number: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=3, max_length=100)
+    ]
+    party_name: Text200
+    party_uscc: str | None = Field(default=None, description="统一社会信用代码 (enterprises)")
+    violation: LongText
+    legal_basis: LongText
+    penalty_kind: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+    ]
+    penalty_amount: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
+    authority: Text200
+    region_code: Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+    decision_date: date
+    published_on: date | None = Field(default=None, description="Defaults to today")
+    display_until: date | None = Field(
+        default=None, description="Defaults to the statutory period from the publication date"
+    )
+
+    @field_validator("party_uscc")
+    @classmethod
+    def _uscc(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from stdnum.cn import uscc
+
+        try:
+            return str(uscc.validate(value.strip().upper()))
+        except Exception as exc:
+            raise ValueError("not a valid unified social credit code (统一社会信用代码)") from exc
+
+
+class NoticeUpdate(BaseModel):
+    """A correction (市场监督管理行政处罚信息公示规定 第十二条)."""
+
+    title: Text200 | None = None
+    party_name: Text200 | None = None
+    violation: LongText | None = None
+    legal_basis: LongText | None = None
+    penalty_kind: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+        | None
+    ) = None
+    penalty_amount: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
+    authority: Text200 | None = None
+    display_until: date | None = None
+
+
+class NoticeRead(BaseModel):
+    id: uuid.UUID
+    title: str
+    decision_number: str
+    party_name: str  # masked when the party is a private individual
+    party_uscc: str | None
+    violation: str
+    legal_basis: str
+    penalty_kind: str
+    penalty_amount: Decimal | None
+    authority: str
+    region_code: str
+    decision_date: date
+    published_on: date
+    display_until: date
+    status: NoticeStatus
+    url: str
+
+
+class RegulationImport(BaseModel):
+    """One line of the regulations corpus."""
+
+    id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    category: Annotated[str, StringConstraints(max_length=64)] | None = None
+    region: Annotated[str, StringConstraints(max_length=64)] | None = None
+    date: dt.date | None = None
+    body: Annotated[str, StringConstraints(min_length=1, max_length=2_000_000)]
+
+
+class ArticleImport(ArticleCreate):
+    author: Annotated[str, StringConstraints(max_length=64)] = ""
+    status: ArticleStatus = ArticleStatus.published
+    published_at: datetime | None = None
+    region_code: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] | None = None
+
+
+class RegulationRead(BaseModel):
+    id: uuid.UUID
+    source_id: str
+    title: str
+    category: str
+    region: str | None
+    issued_on: date | None
+    body_html: str
+    url: str
+
+
+class SearchHit(BaseModel):
+    kind: Literal["article", "notice", "regulation"]
+    id: str
+    title: str = Field(description="Escaped HTML; matches wrapped in <mark>")
+    snippet: str = Field(description="Escaped HTML; matches wrapped in <mark>")
+    date: dt.date | None
+    region: str
+    url: str
+    tags: list[str]
+
+
+class SearchResponse(BaseModel):
+    q: str
+    hits: list[SearchHit]
+    total: int
+    page: int
+    per_page: int
+    pages: int
+    facets: dict[str, dict[str, int]]
+    took_ms: float
+    engine: str
+
+
+class SuggestionRead(BaseModel):
+    kind: Literal["article", "notice", "regulation"]
+    id: str
+    title: str
+    url: str
+
+
+class SuggestResponse(BaseModel):
+    q: str
+    suggestions: list[SuggestionRead]
+
+
+class ImportReport(BaseModel):
+    kind: Literal["article", "notice", "regulation"]
+    created: int
+    updated: int

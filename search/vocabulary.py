@@ -1,0 +1,49 @@
+"""The domain vocabulary both engines share: words that must stay whole, and synonyms.
+
+Meilisearch receives them as its ``dictionary`` and ``synonyms`` settings; the embedded engine
+adds the words to jieba (which segments its queries) and expands query words with the synonyms.
+"""
+
+from __future__ import annotations
+
+# Metrology terms that jieba's general dictionary splits or lacks. In Meilisearch a dictionary
+# word becomes one indivisible token, so its parts are no longer found on their own (except as a
+# prefix of the last query word): only words whose parts nobody searches for alone belong here
+# (not 计量器具, which would hide documents from a search for 计量).
+DICTIONARY: list[str] = [
+    "电子秤",
+    "电子计价秤",
+    "计价秤",
+    "加油机",
+    "计价器",
+    "强制检定",
+    "市监局",
+    "血压计",
+    "燃气表",
+    "电能表",
+    "缺斤短两",
+    # Hotlines inside Chinese text ("全国12315平台"): Meilisearch 1.21's segmenter glues digits
+    # to the neighbouring Han characters, so they must be dictionary words to be found.
+    "12315",
+    "12345",
+    "12365",
+]
+
+# Groups of interchangeable terms; every member finds the others.
+SYNONYM_GROUPS: list[list[str]] = [
+    ["市监局", "市场监管局", "市场监督管理局"],
+    ["电子秤", "电子计价秤"],
+    ["加油机", "加油枪"],
+    ["出租车", "出租汽车"],
+    ["计价器", "出租汽车计价器"],
+]
+
+
+def synonyms_map() -> dict[str, list[str]]:
+    """Meilisearch's ``synonyms`` setting: each term maps to the other members of its group."""
+    mapping: dict[str, list[str]] = {}
+    for group in SYNONYM_GROUPS:
+        for term in group:
+            mapping.setdefault(term, [])
+            mapping[term].extend(other for other in group if other != term)
+    return mapping

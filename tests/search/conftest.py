@@ -1,0 +1,84 @@
+"""Search fixtures: a Meilisearch process for the session, engines for the contract suite, and
+the regulations corpus (read from ../shared, never copied into the repository)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from portal.settings import Settings
+from search.embedded import EmbeddedEngine
+from search.engine import SearchEngine
+from search.meili import MeiliEngine
+from tests.conftest import service_missing
+from tests.search.meili import MeiliServer, find_binary
+
+
+@pytest.fixture(scope="session")
+def meili_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeiliServer]:
+    binary = find_binary()
+    if binary is None:
+        service_missing(
+            "Meilisearch binary not found (run scripts/get-meilisearch.sh or set GONGZHI_MEILI_BINARY)"
+        )
+        raise AssertionError("unreachable")
+    server = MeiliServer(binary, tmp_path_factory.mktemp("meili"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def unique_index() -> str:
+    return f"test_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(params=["embedded", "meilisearch"])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SearchEngine]:
+    """A fresh, empty engine of each kind."""
+    built: SearchEngine
+    if request.param == "embedded":
+        built = EmbeddedEngine(tmp_path / "index.sqlite")
+    else:
+        server: MeiliServer = request.getfixturevalue("meili_server")
+        built = MeiliEngine(server.url, server.key, unique_index())
+    await built.setup()
+    yield built
+    if isinstance(built, MeiliEngine):
+        await built._request("DELETE", f"/indexes/{built.uid}")
+    await built.close()
+
+
+@pytest.fixture(scope="session")
+def corpus_path() -> Path:
+    path = Settings().regulations_corpus
+    env = os.environ.get("GONGZHI_REGULATIONS_CORPUS")
+    if env:
+        path = Path(env)
+    if not path.exists():
+        service_missing(f"the regulations corpus is not at {path} (set GONGZHI_REGULATIONS_CORPUS)")
+    return path
+
+
+@pytest.fixture
+async def index_engine(app) -> AsyncIterator[SearchEngine]:  # type: ignore[no-untyped-def]
+    """The app's engine (embedded, beside the test database), emptied before each test."""
+    from search import engine as engines
+
+    built = engines.for_settings(app.state.settings)
+    await built.setup()
+    await built.delete(sorted(await built.keys()))
+    return built
+
+
+@pytest.fixture
+def run_worker(database):  # type: ignore[no-untyped-def]
+    from portal.outbox.worker import OutboxWorker
+
+    async def run() -> int:
+        return await OutboxWorker(database).run_once()
+
+    return run

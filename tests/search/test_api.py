@@ -1,0 +1,281 @@
+"""Articles, notices and regulations through the API, on SQLite and PostgreSQL, with the index
+following the database through the outbox."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import select
+
+from portal.accounts.models import Role
+from portal.audit.models import AuditEntry
+from portal.db import Database
+from portal.facts import penalty_facts
+from portal.outbox.models import OutboxEvent
+from search import service
+from search.engine import SearchEngine
+from search.jobs import expire_notices
+from search.models import EnforcementNotice, NoticeStatus
+from search.schemas import NoticeCreate
+from tests.support import assert_problem
+
+ARTICLE = {
+    "title": "如何识别合格的电子计价秤",
+    "summary": "三步判断电子秤是否合格。",
+    "body": "## 看标志\n\n电子计价秤属于**强制检定**计量器具。<script>alert(1)</script>\n\n[链接](javascript:alert(2))",
+    "tags": ["电子秤", "消费提示"],
+}
+
+
+def notice_payload(**overrides: Any) -> dict[str, Any]:
+    payload = {
+        "title": "某超市使用未经检定电子计价秤案",
+        "decision_number": "咸市监处罚〔2026〕99号",
+        "party_name": "咸阳惠民超市有限公司",
+        "party_uscc": "91610402MA6XN3EX15",
+        "violation": "使用未经检定的电子计价秤用于贸易结算。",
+        "legal_basis": "《中华人民共和国计量法》第九条",
+        "penalty_kind": "罚款",
+        "penalty_amount": "2000",
+        "authority": "咸阳市市场监督管理局",
+        "region_code": "610402",
+        "decision_date": (date.today() - timedelta(days=3)).isoformat(),
+    }
+    payload.update(overrides)
+    return payload
+
+
+async def search(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
+    response = await client.get("/api/v1/search", params=params)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_article_lifecycle_follows_into_the_index(
+    client, index_engine: SearchEngine, make_user, auth_headers, run_worker, database: Database
+) -> None:
+    editor = await make_user(Role.editor)
+    headers = await auth_headers(editor)
+    created = await client.post("/api/v1/articles", json=ARTICLE, headers=headers)
+    assert created.status_code == 201, created.text
+    article = created.json()
+    assert article["status"] == "draft"
+    # Markdown is rendered without raw HTML or javascript: links.
+    assert "<strong>强制检定</strong>" in article["body_html"]
+    assert "<script" not in article["body_html"]
+    assert "&lt;script&gt;" in article["body_html"]
+    assert 'href="javascript' not in article["body_html"]
+
+    await run_worker()
+    assert (await search(client, q="电子秤"))["total"] == 0
+    assert_problem(await client.get(f"/api/v1/articles/{article['id']}"), 404, "article_not_found")
+
+    published = await client.post(f"/api/v1/articles/{article['id']}/publish", headers=headers)
+    assert published.json()["status"] == "published"
+    assert (await search(client, q="电子秤"))["total"] == 0  # not until the worker ran
+    assert await run_worker() >= 1
+    found = await search(client, q="电子秤")
+    assert [h["id"] for h in found["hits"]] == [article["id"]]
+    assert "<mark>" in found["hits"][0]["title"]
+    assert (await client.get(f"/api/v1/articles/{article['id']}")).status_code == 200
+
+    edited = await client.patch(
+        f"/api/v1/articles/{article['id']}", json={"title": "识别合格的加油机"}, headers=headers
+    )
+    assert edited.status_code == 200
+    await run_worker()
+    assert (await search(client, q="加油机"))["total"] == 1
+
+    withdrawn = await client.post(
+        f"/api/v1/articles/{article['id']}/withdraw", json={"reason": "内容需更新"}, headers=headers
+    )
+    assert withdrawn.json()["status"] == "withdrawn"
+    await run_worker()
+    assert (await search(client, q="加油机"))["total"] == 0
+    assert_problem(await client.get(f"/api/v1/articles/{article['id']}"), 404)
+    assert (await client.get(f"/articles/{article['id']}")).status_code == 404
+    # The editor still sees the withdrawn article.
+    own = await client.get(f"/api/v1/articles/{article['id']}", headers=headers)
+    assert own.status_code == 200
+
+    async with database.sessionmaker() as session:
+        actions = set(await session.scalars(select(AuditEntry.action)))
+    assert {"article.create", "article.publish", "article.update", "article.withdraw"} <= actions
+    again = await client.post(
+        f"/api/v1/articles/{article['id']}/withdraw", json={"reason": "再次撤回"}, headers=headers
+    )
+    assert_problem(again, 409, "invalid_status_transition")
+
+
+async def test_only_editors_write_articles(client, index_engine, make_user, auth_headers) -> None:
+    citizen = await make_user(Role.citizen)
+    response = await client.post(
+        "/api/v1/articles", json=ARTICLE, headers=await auth_headers(citizen)
+    )
+    assert_problem(response, 403, "forbidden")
+    assert_problem(await client.post("/api/v1/articles", json=ARTICLE), 401)
+    editor = await make_user(Role.editor)
+    bad = await client.post(
+        "/api/v1/articles", json={**ARTICLE, "title": ""}, headers=await auth_headers(editor)
+    )
+    assert_problem(bad, 422, "validation_error")
+
+
+async def test_regulators_publish_notices_in_their_own_region(
+    client, index_engine, make_user, auth_headers, run_worker
+) -> None:
+    xianyang = await auth_headers(await make_user(Role.regulator, region="610400"))
+    xian = await auth_headers(await make_user(Role.regulator, region="610100"))
+    assert_problem(
+        await client.post("/api/v1/notices", json=notice_payload(), headers=xian),
+        403,
+        "region_forbidden",
+    )
+    created = await client.post("/api/v1/notices", json=notice_payload(), headers=xianyang)
+    assert created.status_code == 201, created.text
+    notice = created.json()
+    # 罚款 of 2,000 yuan is a "lower fine": on display for 3 months.
+    published = date.fromisoformat(notice["published_on"])
+    assert notice["display_until"] == service.add_months(published, 3).isoformat()
+    duplicate = await client.post("/api/v1/notices", json=notice_payload(), headers=xianyang)
+    assert_problem(duplicate, 409, "duplicate_decision_number")
+    invalid = await client.post(
+        "/api/v1/notices",
+        json=notice_payload(decision_number="X-1", party_uscc="91610402MA6XN3EX16"),
+        headers=xianyang,
+    )
+    assert_problem(invalid, 422, "validation_error")
+    serious = await client.post(
+        "/api/v1/notices",
+        json=notice_payload(decision_number="X-2", penalty_kind="警告；罚款"),
+        headers=xianyang,
+    )
+    assert serious.json()["display_until"] == service.add_months(published, 36).isoformat()
+
+    await run_worker()
+    found = await search(client, q="电子秤", kind="notice", region="610400")
+    assert found["total"] == 2
+    assert found["facets"]["region"] == {"秦都区": 2}
+    withdraw = await client.post(
+        f"/api/v1/notices/{notice['id']}/withdraw", json={"reason": "决定被撤销"}, headers=xian
+    )
+    assert_problem(withdraw, 403, "region_forbidden")
+    withdraw = await client.post(
+        f"/api/v1/notices/{notice['id']}/withdraw",
+        json={"reason": "决定被撤销"},
+        headers=xianyang,
+    )
+    assert withdraw.json()["status"] == "withdrawn"
+    await run_worker()
+    assert (await search(client, q="电子秤", kind="notice"))["total"] == 1
+    assert_problem(await client.get(f"/api/v1/notices/{notice['id']}"), 404, "notice_not_found")
+
+
+async def test_notices_expire_automatically(
+    client, index_engine, database: Database, settings, run_worker
+) -> None:
+    today = date.today()
+    async with database.transaction() as session:
+        old = await service.create_notice(
+            session,
+            NoticeCreate.model_validate(
+                notice_payload(
+                    decision_number="OLD-1",
+                    party_name="张三",
+                    party_uscc=None,
+                    decision_date=(today - timedelta(days=120)).isoformat(),
+                    published_on=(today - timedelta(days=100)).isoformat(),
+                )
+            ),
+            actor=None,
+            settings=settings,
+        )
+        current = await service.create_notice(
+            session,
+            NoticeCreate.model_validate(notice_payload(decision_number="NEW-1")),
+            actor=None,
+            settings=settings,
+        )
+    # Past its 3-month display period: never indexed, never shown, even before the job ran.
+    await run_worker()
+    assert (await search(client, kind="notice"))["total"] == 1
+    assert_problem(await client.get(f"/api/v1/notices/{old.id}"), 404)
+    shown = (await client.get(f"/api/v1/notices/{current.id}")).json()
+    assert shown["party_name"] == "咸阳惠民超市有限公司"
+
+    async with database.transaction() as session:
+        await expire_notices(session, {})
+    async with database.sessionmaker() as session:
+        stored = await session.get(EnforcementNotice, old.id)
+        assert stored is not None
+        assert stored.status is NoticeStatus.expired
+        facts = await penalty_facts(session, as_of=today, usccs=["91610402MA6XN3EX15"])
+        assert [f.decision_number for f in facts] == ["NEW-1"]
+        assert facts[0].amount == Decimal("2000.00")
+        assert await penalty_facts(session, as_of=today - timedelta(days=200)) == []
+
+
+async def test_search_api_validation_and_readiness(client, index_engine) -> None:
+    assert_problem(await client.get("/api/v1/search", params={"per_page": 500}), 422)
+    assert_problem(await client.get("/api/v1/search", params={"kind": "blog"}), 422)
+    assert_problem(
+        await client.get(
+            "/api/v1/search", params={"date_from": "2026-02-01", "date_to": "2026-01-01"}
+        ),
+        422,
+        "validation_error",
+    )
+    assert_problem(await client.get("/api/v1/search/suggest", params={"q": ""}), 422)
+    ready = (await client.get("/readyz")).json()
+    assert ready["checks"]["search"]["ok"] is True
+    assert ready["checks"]["search"]["engine"] == "embedded"
+    assert ready["checks"]["search"]["backlog"] == {"pending": 0, "failed": 0}
+
+
+async def test_regulation_import_is_all_or_nothing_and_pages_render(
+    client, index_engine, database: Database, run_worker, tmp_path
+) -> None:
+    rows = [
+        {"id": "r-1", "title": "计量法", "category": "经济法", "region": None,
+         "date": "2018-10-26", "body": "# 计量法\n\n第一条 为了加强计量监督管理，制定本法。"},
+        {"id": "r-2", "title": "浙江省计量监督管理条例", "category": "地方法规",
+         "region": "浙江", "date": "2020-01-01", "body": "第一条 为了加强计量监督管理。"},
+    ]  # fmt: skip
+    async with database.transaction() as session:
+        report = await service.import_regulations(session, enumerate(rows, start=1))
+    assert (report.created, report.updated) == (2, 0)
+    async with database.transaction() as session:
+        again = await service.import_regulations(session, enumerate(rows, start=1))
+    assert (again.created, again.updated) == (0, 0)
+    with pytest.raises(service.ImportFileInvalid, match="Line 2"):
+        async with database.transaction() as session:
+            await service.import_regulations(
+                session, enumerate([{**rows[0], "id": "r-3"}, {"id": "r-4"}], start=1)
+            )
+    assert (await service_counts(database))["regulation"] == 2
+    async with database.sessionmaker() as session:
+        pending = list(await session.scalars(select(OutboxEvent.topic)))
+    assert pending.count(service.INDEX_TOPIC) == 1  # one batch event for the import
+
+    await run_worker()
+    found = await search(client, q="计量法")
+    assert [h["title"] for h in found["hits"]][0] == "<mark>计量法</mark>"
+    page = await client.get("/search", params={"q": "计量", "region": "浙江"})
+    assert page.status_code == 200
+    assert "<mark>计量</mark>" in page.text
+    assert "浙江省" in page.text
+    regulation = await client.get(found["hits"][0]["url"])
+    assert regulation.status_code == 200
+    assert "为了加强计量监督管理" in regulation.text
+    suggestions = (await client.get("/api/v1/search/suggest", params={"q": "jlf"})).json()
+    assert suggestions["suggestions"][0]["title"] == "计量法"
+
+
+async def service_counts(database: Database) -> dict[str, int]:
+    async with database.sessionmaker() as session:
+        return await service.document_counts(session)
