@@ -21,13 +21,13 @@ from collections.abc import Iterator
 from types import ModuleType
 
 DOMAINS: list[str] = [
+    "api.certificates",
     "portal.regions",
     "portal.accounts",
     "portal.audit",
     "portal.outbox",
     "portal.health",
     "portal.pages",
-    "api.certificates",
 ]
 
 

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import IO, Any
 
 from stdnum.cn import uscc as uscc_check
@@ -337,8 +338,29 @@ class CertRow:
 
     def content_hash(self) -> str:
         """Fingerprint of everything the row says: the same row imported again is unchanged."""
-        parts = [str(getattr(self, name)) for name in COLUMNS]
-        return hashlib.sha1("\x1f".join(parts).encode("utf-8"), usedforsecurity=False).hexdigest()
+        text = "\x1f".join(
+            (
+                self.number,
+                self.kind,
+                self.category_code,
+                self.model,
+                self.serial,
+                self.manufacturer,
+                self.owner_name,
+                str(self.owner_uscc),
+                self.owner_type,
+                self.address,
+                self.region_code,
+                self.regulation,
+                self.conclusion,
+                str(self.verified_on),
+                str(self.valid_until),
+                self.verifier,
+                str(self.latitude),
+                str(self.longitude),
+            )
+        )
+        return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -432,6 +454,13 @@ def _float(
     return number
 
 
+@lru_cache(maxsize=4096)
+def check_uscc(value: str) -> tuple[str, bool]:
+    """(compact form, valid): cached, since one enterprise has many instruments in a file."""
+    compact = uscc_check.compact(value).upper()
+    return compact, uscc_check.is_valid(compact)
+
+
 def validate_row(raw: Row, ctx: ValidationContext) -> CertRow | list[FieldError]:
     if "__error__" in raw:
         return [
@@ -479,8 +508,8 @@ def validate_row(raw: Row, ctx: ValidationContext) -> CertRow | list[FieldError]
 
     uscc: str | None = None
     if values["owner_uscc"]:
-        compact = uscc_check.compact(values["owner_uscc"]).upper()
-        if not uscc_check.is_valid(compact):
+        compact, valid = check_uscc(values["owner_uscc"])
+        if not valid:
             errors.append(
                 FieldError(
                     "owner_uscc",

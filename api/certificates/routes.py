@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, 
 from fastapi.responses import Response, StreamingResponse
 
 from api.certificates import service
+from api.certificates.reader import get_reader
 from api.certificates.schemas import (
     CertificateCreate,
     CertificateList,
@@ -101,26 +102,34 @@ async def list_certificates(
 
 
 @router.get(
-    "/api/v1/certificates/{number}",
+    "/api/v1/certificates/{number}",  # noqa: FAST003 - read from path_params on the hot path
     response_model=CertificateRead,
     responses=_NOT_FOUND,
     summary="A certificate with its computed status and history",
+    openapi_extra={
+        "parameters": [
+            {"name": "number", "in": "path", "required": True, "schema": {"type": "string"}},
+            {
+                "name": "institution",
+                "in": "query",
+                "required": False,
+                "description": "Institution code, when several issued the same number",
+                "schema": {"type": "string", "maxLength": 64},
+            },
+        ]
+    },
 )
-async def get_certificate(
-    request: Request,
-    session: DbSession,
-    number: str,
-    institution: Annotated[str | None, Query(max_length=64)] = None,
-) -> Response:
+async def get_certificate(request: Request) -> Response:
+    # The hot path: parameters read by hand (no dependency solving), no session, one query on
+    # the driver (api/certificates/reader.py).
     settings = _settings(request)
-    certificate = await service.lookup_certificate(
-        session, number, settings=settings, institution_code=institution
+    institution = request.query_params.get("institution") or None
+    body = await get_reader(request.app.state).certificate_json(
+        request.path_params["number"],
+        institution=institution[:64] if institution else None,
+        expiring_days=settings.certificate_expiring_days,
     )
-    return cached_json(
-        request,
-        certificate.model_dump_json().encode(),
-        max_age=settings.certificate_lookup_max_age,
-    )
+    return cached_json(request, body, max_age=settings.certificate_lookup_max_age)
 
 
 # --- regulators (declared before /instruments/{token}) ------------------------------------------

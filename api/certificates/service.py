@@ -621,9 +621,9 @@ async def store_rows(
         elif data["values"] is not None:
             updates.append({"_id": data["id"], **data["values"]})
     if new_instruments:
-        await session.execute(insert(I), new_instruments)
+        await bulk_insert(session, I, new_instruments)
     if cert_values:
-        await session.execute(insert(C), cert_values)
+        await bulk_insert(session, C, cert_values)
     if updates:
         from sqlalchemy import bindparam
 
@@ -635,6 +635,51 @@ async def store_rows(
             execution_options={"synchronize_session": False},
         )
     return result
+
+
+def _sqlite_converter(column: Any) -> Any:
+    # The storage formats SQLAlchemy uses on SQLite (Uuid as 32 hex digits, naive UTC datetimes
+    # with microseconds, ISO dates), so rows read back through the ORM are identical.
+    from sqlalchemy import Date, Uuid
+
+    from portal.db import UTCDateTime
+
+    if isinstance(column.type, Uuid):
+        return lambda v: None if v is None else v.hex
+    if isinstance(column.type, UTCDateTime):
+        return lambda v: None if v is None else v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(column.type, Date):
+        return lambda v: None if v is None else v.isoformat()
+    return None
+
+
+async def bulk_insert(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows on the driver: sqlite3 ``executemany`` or PostgreSQL ``COPY``, inside the
+    session's transaction. An import writes two rows per certificate; SQLAlchemy's per-value
+    processing would cost more than the database's own work."""
+    columns = list(rows[0])
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    if connection.dialect.name == "sqlite":
+        placeholders = ", ".join("?" * len(columns))
+        converters = [(c, _sqlite_converter(table.c[c])) for c in columns]
+        plain = [c for c, f in converters if f is None]
+        if len(plain) == len(columns):
+            values = [tuple(row[c] for c in columns) for row in rows]
+        else:
+            values = [
+                tuple(row[c] if f is None else f(row[c]) for c, f in converters) for row in rows
+            ]
+        await driver.executemany(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})", values
+        )
+    elif connection.dialect.name == "postgresql":
+        await driver.copy_records_to_table(
+            table.name, records=[tuple(row[c] for c in columns) for row in rows], columns=columns
+        )
+    else:
+        await session.execute(insert(table), rows)
 
 
 def _field_errors(errors: Iterable[FieldError]) -> list[dict[str, str]]:

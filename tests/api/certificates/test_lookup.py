@@ -7,9 +7,11 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from api.certificates import service
+from api.certificates.schemas import CertificateRead
 from portal.accounts.models import Role, User
 from portal.db import Database
-from tests.api.certificates.conftest import Issue, days, valid_uscc
+from portal.settings import Settings
+from tests.api.certificates.conftest import Issue, cert_body, days, valid_uscc
 from tests.support import assert_problem
 
 
@@ -167,3 +169,33 @@ async def test_find_instrument_ref_for_other_domains(
     assert by_token.owner_name == "李四"  # unmasked: the caller decides who sees it
     assert by_token.category_name == "电子计价秤"
     assert missing is None
+
+
+async def test_fast_path_matches_the_reference_for_every_status(
+    client: httpx.AsyncClient,
+    issue: Issue,
+    institution_user: User,
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+    database: Database,
+    settings: Settings,
+) -> None:
+    """The driver-level reader (the hot route) and service.lookup_certificate agree."""
+    headers = await auth_headers(institution_user)
+    await issue(number="FP-1", owner_name="张三", owner_uscc=None)
+    await issue(number="FP-2", conclusion="不合格", valid_until=None)
+    await issue(number="FP-3", verified_on=days(-400), valid_until=days(-3))
+    await issue(number="FP-4")
+    await client.post("/api/v1/certificates/FP-4/revoke", json={"reason": "误发"}, headers=headers)
+    await issue(number="FP-5", serial="FP-SERIAL")
+    body = {**cert_body(number="FP-6", serial="FP-SERIAL"), "verified_on": days(-10)}
+    await client.post(
+        "/api/v1/certificates/FP-5/correct",
+        json={"reason": "更正", "certificate": body},
+        headers=headers,
+    )
+    for number in ("FP-1", "FP-2", "FP-3", "FP-4", "FP-5", "FP-6"):
+        fast = (await client.get(f"/api/v1/certificates/{number}")).json()
+        async with database.sessionmaker() as session:
+            reference = await service.lookup_certificate(session, number, settings=settings)
+        assert fast == reference.model_dump(mode="json"), number
+        CertificateRead.model_validate(fast)
