@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import IO, Any
 
 import structlog
-from sqlalchemy import Row, exists, func, insert, or_, select, update
+from sqlalchemy import Row, exists, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.certificates import signing
@@ -682,6 +682,10 @@ async def bulk_insert(session: AsyncSession, table: Any, rows: list[dict[str, An
         await session.execute(insert(table), rows)
 
 
+def _is_sqlite(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
 def _field_errors(errors: Iterable[FieldError]) -> list[dict[str, str]]:
     return [
         {"field": e.column, "type": e.code, "message": e.reason, "message_zh": e.reason_zh}
@@ -740,7 +744,7 @@ async def import_file(
     ctx = await validation_context(session, settings)
     batch: list[tuple[int, CertRow]] = []
     errors: list[RowError] = []
-    total = created = unchanged = failed = 0
+    total = created = unchanged = failed = batches = 0
     truncated = False
     actor_id = actor.id if actor is not None else None
 
@@ -754,7 +758,12 @@ async def import_file(
             truncated = True
 
     async def flush() -> None:
-        nonlocal created, unchanged, failed
+        nonlocal created, unchanged, failed, batches
+        batches += 1
+        if batches % 10 == 0 and not _is_sqlite(session):
+            # The tables grow inside this one transaction; fresh statistics keep PostgreSQL on
+            # index lookups for the per-batch queries instead of scans of the growing tables.
+            await session.execute(text("ANALYZE instrument, certificate"))
         stored = await store_rows(
             session, institution_id=institution.id, rows=batch, actor_id=actor_id
         )
