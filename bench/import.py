@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import csv
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -145,6 +146,7 @@ def main() -> None:
         seconds, report = asyncio.run(run_import(url, path))
         again_seconds, again = asyncio.run(run_import(url, path))
     finally:
+        shutil.rmtree(workdir, ignore_errors=True)
         if pg_name:
             from tests.conftest import _postgres_admin
 
