@@ -47,6 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database.from_settings(settings)
         app.state.database = database
+        # Domains that open their own resources (a driver pool for a hot path) close them here.
+        app.state.shutdown_hooks = []
         stop = asyncio.Event()
         worker_task = None
         if settings.run_worker_in_process:
@@ -61,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if worker_task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker_task
+            for hook in app.state.shutdown_hooks:
+                await hook()
             await database.dispose()
 
     app = FastAPI(

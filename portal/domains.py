@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from types import ModuleType
 
 DOMAINS: list[str] = [
+    "api.certificates",
     "portal.regions",
     "portal.accounts",
     "portal.audit",

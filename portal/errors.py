@@ -318,6 +318,9 @@ def _allowed_methods(request: Request, fallback: str | None) -> str | None:
             regex = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
             methods = ", ".join(sorted(m.upper() for m in item if m in _METHODS))
             patterns.append((re.compile(regex), methods))
+        # The most specific template wins (/certificates/import before /certificates/{number}),
+        # as in the document a client reads.
+        patterns.sort(key=lambda entry: entry[0].pattern.count("[^/]+"))
         request.app.state.allow_patterns = patterns
     for pattern, methods in patterns:
         if pattern.match(request.url.path):

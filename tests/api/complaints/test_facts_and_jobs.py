@@ -97,7 +97,7 @@ async def test_orphaned_photos_and_stray_files_are_cleaned(
 
 def test_masking() -> None:
     assert mask_person_name("张三") == "张*"
-    assert mask_person_name("欧阳娜娜") == "欧***"
+    assert mask_person_name("欧阳娜娜") == "欧阳**"  # compound family name kept
     assert mask_person_name("") == ""
     assert mask_phone("13812341234") == "138****1234"
     assert mask_phone("029-88886666") == "029****6666"

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from portal.errors import Conflict, Forbidden, InvalidInput, NotFound
+
+
+class CertificateNotFound(NotFound):
+    code = "certificate_not_found"
+    title = "No certificate has this number"
+    title_zh = "查无此证"
+
+
+class InstrumentNotFound(NotFound):
+    code = "instrument_not_found"
+    title = "No instrument has this sticker token"
+    title_zh = "查无此器具"
+
+
+class AmbiguousCertificateNumber(Conflict):
+    code = "certificate_number_ambiguous"
+    title = "Several institutions issued this number; name the institution"
+    title_zh = "多个检定机构使用了该证书编号，请指定检定机构"
+
+
+class CertificateNumberTaken(Conflict):
+    code = "certificate_number_taken"
+    title = "This number was already issued with different content"
+    title_zh = "该证书编号已用于其他内容，如需更正请出具更正证书"
+
+
+class CertificateAlreadyRevoked(Conflict):
+    code = "certificate_already_revoked"
+    title = "The certificate is already revoked"
+    title_zh = "证书已注销"
+
+
+class CertificateSuperseded(Conflict):
+    code = "certificate_superseded"
+    title = "The certificate was superseded by a correction"
+    title_zh = "证书已被更正证书取代"
+
+
+class InvalidCertificate(InvalidInput):
+    code = "certificate_invalid"
+    title = "The certificate data is not valid"
+    title_zh = "证书内容不符合要求"
+
+
+class UnsupportedImportFile(InvalidInput):
+    code = "import_file_unsupported"
+    title = "Unsupported import file"
+    title_zh = "不支持的导入文件"
+
+
+class NotAnInstitution(Forbidden):
+    code = "not_an_institution"
+    title = "Only a verification institution may do this"
+    title_zh = "仅检定机构可执行此操作"

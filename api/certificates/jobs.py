@@ -1,0 +1,113 @@
+"""Daily overdue scan (a periodic outbox job) and the notifications it queues.
+
+The scan records one warning per (instrument, certificate, stage) and enqueues one
+``certificates.notify`` event; the notifier sends a batch of unsent warnings, marks them sent in
+the same transaction, and enqueues itself again while any remain. Both are idempotent: a second
+scan finds nothing new, a re-run notifier finds nothing unsent.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.certificates import service
+from api.certificates.notify import Notification, get_sender
+from portal.db import utcnow
+from portal.outbox import service as outbox
+from portal.settings import Settings, get_settings
+
+NOTIFY_TOPIC = "certificates.notify"
+
+STAGE_TEXT = {
+    "expiring": "检定证书即将到期，请及时申请周期检定",
+    "expired": "检定证书已过期或检定不合格，须经检定合格后方可使用",
+    "unverified": "尚无检定记录，请申请强制检定",
+}
+
+
+def _settings(payload: dict[str, Any]) -> Settings:
+    return get_settings()
+
+
+@outbox.periodic("certificates-overdue-scan", every=timedelta(days=1))
+async def overdue_scan(session: AsyncSession, payload: dict[str, Any]) -> None:
+    created = await service.scan_overdue(session, settings=_settings(payload))
+    if created:
+        await outbox.enqueue(session, NOTIFY_TOPIC, {})
+
+
+@outbox.handler(NOTIFY_TOPIC)
+async def notify(session: AsyncSession, payload: dict[str, Any]) -> None:
+    await send_pending(session, settings=_settings(payload))
+
+
+async def send_pending(session: AsyncSession, *, settings: Settings) -> int:
+    """Send one batch of unsent warnings; queue the next batch if more remain."""
+    W, I, K = service.W, service.I, service.K  # noqa: E741
+    rows = (
+        await session.execute(
+            select(
+                W.c.id,
+                W.c.stage,
+                W.c.region_code,
+                W.c.valid_until,
+                I.c.owner_name,
+                I.c.owner_uscc,
+                I.c.serial,
+                I.c.address,
+                K.c.name,
+            )
+            .select_from(
+                W.join(I, I.c.id == W.c.instrument_id).join(K, K.c.code == I.c.category_code)
+            )
+            .where(W.c.notified_at.is_(None))
+            .order_by(W.c.created_at, W.c.id)
+            .limit(settings.overdue_notification_batch + 1)
+        )
+    ).all()
+    more = len(rows) > settings.overdue_notification_batch
+    rows = rows[: settings.overdue_notification_batch]
+    if not rows:
+        return 0
+    sender = get_sender(settings)
+    per_region: Counter[tuple[str, str]] = Counter()
+    for row in rows:
+        until = f"（有效期至 {row.valid_until.isoformat()}）" if row.valid_until else ""
+        await sender.send(
+            Notification(
+                recipient_kind="owner",
+                recipient=row.owner_uscc or row.owner_name,
+                subject=f"计量器具检定提醒：{row.name} {row.serial}",
+                body=f"{row.owner_name}：您在 {row.address or row.region_code} 使用的"
+                f"{row.name}（出厂编号 {row.serial}）{STAGE_TEXT[row.stage]}{until}。",
+                reference=str(row.id),
+            )
+        )
+        per_region[(row.region_code, row.stage)] += 1
+    today = service.today_local().isoformat()
+    for region in sorted({region for region, _ in per_region}):
+        counts = {stage: n for (r, stage), n in per_region.items() if r == region}
+        await sender.send(
+            Notification(
+                recipient_kind="regulator",
+                recipient=region,
+                subject=f"辖区计量器具逾期预警 {today}",
+                body="新增预警："
+                + "，".join(
+                    f"{STAGE_TEXT[s].split('，')[0]} {n} 台" for s, n in sorted(counts.items())
+                )
+                + "。详见监管后台逾期器具清单。",
+                reference=f"{region}:{today}:{rows[0].id}",
+            )
+        )
+    await session.execute(
+        update(W).where(W.c.id.in_([row.id for row in rows])).values(notified_at=utcnow())
+    )
+    if more:
+        await outbox.enqueue(session, NOTIFY_TOPIC, {})
+    return len(rows)

@@ -1,0 +1,190 @@
+"""The certificate registry: instrument categories (2020 catalogue), signing keys, instruments,
+certificates with their append-only event history, and overdue warnings.
+
+Institutions are the foundation's ``organization`` rows of kind ``institution``; this package only
+adds their signing keys.
+
+A certificate row is written once and never updated: a correction is a new certificate plus a
+``corrected`` event on the old one, a revocation is a ``revoked`` event. The issue itself is the
+certificate row (its ``created_at`` and ``issued_by``), so a bulk import writes one row per
+certificate. ``instrument.current_certificate_id`` is a maintained pointer to the instrument's
+latest certificate (the lookup and the overdue list read it instead of ranking certificates); it
+has no foreign key because certificates reference instruments and the cycle would complicate
+every insert and delete order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from portal.accounts.models import enum_column
+from portal.db import UTCDateTime, new_id, utcnow
+
+
+class SupervisionMode(StrEnum):
+    p = "P"  # 型式批准 only
+    v = "V"  # 强制检定 only
+    pv = "P+V"
+
+
+class VerificationForm(StrEnum):
+    periodic = "periodic"  # 周期检定
+    initial_scrap = "initial_scrap"  # 只做首次强制检定，失准报废
+    initial_rotation = "initial_rotation"  # 只做首次强制检定，限期使用、到期轮换
+
+
+class InstrumentCategory(SQLModel, table=True):
+    """A kind of instrument from the compulsory catalogue (市场监管总局公告 2020年第42号).
+
+    Reference data loaded by the migration. The verification cycle is configuration
+    (``GONGZHI_VERIFICATION_CYCLE_MONTHS``), not a column, because regulations change it."""
+
+    __tablename__ = "instrument_category"
+    __table_args__ = {"info": {"reference": True}}
+
+    code: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=64)  # second-level name, e.g. 电子计价秤
+    group_name: str = Field(max_length=64)  # first-level name, e.g. 非自动衡器
+    supervision_mode: str = Field(max_length=8)  # P, V or P+V
+    verification_form: str = Field(max_length=32)
+    regulation: str = Field(max_length=128)  # the governing JJG regulation(s)
+    usage: str = Field(max_length=64)  # 贸易结算 / 安全防护 / 医疗卫生 / 环境监测
+    source_doc: str = Field(max_length=64)
+
+
+class SigningKey(SQLModel, table=True):
+    """A public key that signs stickers. ``organization_id`` is None for the portal's own key.
+    Private keys are files (GONGZHI_SIGNING_KEY_FILE, GONGZHI_SIGNING_KEYS_DIR), never rows."""
+
+    __tablename__ = "signing_key"
+
+    kid: str = Field(primary_key=True, max_length=32)
+    organization_id: uuid.UUID | None = Field(
+        default=None, foreign_key="organization.id", index=True
+    )
+    algorithm: str = Field(default="EdDSA", max_length=16)
+    curve: str = Field(default="Ed25519", max_length=16)
+    public_key: str = Field(max_length=64)  # raw 32-byte key, base64url without padding
+    valid_from: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    valid_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class OwnerType(StrEnum):
+    enterprise = "enterprise"
+    individual = "individual"
+
+
+class Instrument(SQLModel, table=True):
+    """A measuring instrument in use, identified by category, manufacturer and serial."""
+
+    __tablename__ = "instrument"
+    __table_args__ = (
+        UniqueConstraint("category_code", "serial", "manufacturer"),
+        Index("ix_instrument_region_current", "region_code", "current_certificate_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    sticker_token: str = Field(max_length=32, unique=True)
+    category_code: str = Field(foreign_key="instrument_category.code", max_length=32)
+    model: str = Field(default="", max_length=100)
+    serial: str = Field(max_length=100, index=True)  # 出厂编号
+    manufacturer: str = Field(default="", max_length=200)
+    owner_name: str = Field(max_length=200)
+    owner_type: OwnerType = Field(sa_column=enum_column(OwnerType))
+    owner_uscc: str | None = Field(default=None, max_length=18, index=True)
+    address: str = Field(default="", max_length=300)
+    region_code: str = Field(foreign_key="region.code", max_length=6)
+    latitude: float | None = None
+    longitude: float | None = None
+    current_certificate_id: uuid.UUID | None = Field(default=None, index=True)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class CertificateKind(StrEnum):
+    certificate = "certificate"  # 检定证书 (合格)
+    notice = "notice"  # 检定结果通知书 (不合格)
+
+
+class Certificate(SQLModel, table=True):
+    """A verification certificate or result notice. Never updated after insert."""
+
+    __tablename__ = "certificate"
+    __table_args__ = (UniqueConstraint("institution_id", "number"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    number: str = Field(max_length=64, index=True)
+    kind: CertificateKind = Field(sa_column=enum_column(CertificateKind))
+    institution_id: uuid.UUID = Field(foreign_key="organization.id")
+    instrument_id: uuid.UUID = Field(foreign_key="instrument.id", index=True)
+    regulation: str = Field(default="", max_length=128)
+    conclusion: str = Field(max_length=100)
+    verified_on: date
+    valid_until: date | None = None
+    verifier: str = Field(default="", max_length=64)
+    issued_by: uuid.UUID | None = Field(default=None)  # the user who issued or imported it
+    # SHA-1 of the normalised row: importing the same row again is recognised as unchanged
+    content_hash: str = Field(max_length=40)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class CertificateEventKind(StrEnum):
+    corrected = "corrected"  # superseded by a new certificate (successor_id)
+    revoked = "revoked"
+
+
+class CertificateEvent(SQLModel, table=True):
+    """Append-only history after the issue: corrections and revocations."""
+
+    __tablename__ = "certificate_event"
+    __table_args__ = (
+        # One revocation and one correction per certificate, even under concurrent requests.
+        UniqueConstraint("certificate_id", "kind"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    certificate_id: uuid.UUID = Field(foreign_key="certificate.id")
+    kind: CertificateEventKind = Field(sa_column=enum_column(CertificateEventKind))
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    actor_id: uuid.UUID | None = None
+    reason: str = Field(default="", max_length=500)
+    successor_id: uuid.UUID | None = Field(default=None, foreign_key="certificate.id")
+
+
+class WarningStage(StrEnum):
+    expiring = "expiring"  # valid_until within the warning window
+    expired = "expired"  # valid_until passed
+    unverified = "unverified"  # registered, never verified
+
+
+class OverdueWarning(SQLModel, table=True):
+    """One warning per instrument, certificate and stage: the daily job adds only new ones."""
+
+    __tablename__ = "overdue_warning"
+    __table_args__ = (UniqueConstraint("instrument_id", "certificate_key", "stage"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    instrument_id: uuid.UUID = Field(foreign_key="instrument.id")
+    # the certificate's id as text, or "none" (a NULL would defeat the unique constraint)
+    certificate_key: str = Field(max_length=36)
+    stage: WarningStage = Field(sa_column=enum_column(WarningStage))
+    region_code: str = Field(max_length=6, index=True)
+    valid_until: date | None = None
+    created_on: date
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    notified_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
+    )

@@ -1,0 +1,295 @@
+"""Portal pages: the sticker landing page, the public lookup, the institution back office (import,
+revoke, stickers) and the regulator's overdue list."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+
+from api.certificates import service, signing
+from api.certificates.errors import CertificateNotFound, InstrumentNotFound
+from api.certificates.schemas import STATUS_ZH, CertificateRead
+from portal.accounts.auth import OptionalUser
+from portal.accounts.models import Role, User
+from portal.accounts.permissions import Action, role_allows
+from portal.db import DbSession
+from portal.errors import GongzhiError
+from portal.settings import Settings
+from portal.web import render
+
+router = APIRouter(include_in_schema=False)
+
+# status → (badge class, badge text)
+BADGES: dict[str, tuple[str, str]] = {
+    "valid": ("ok", "合格有效"),
+    "expiring": ("warn", "即将到期"),
+    "expired": ("bad", "已过期"),
+    "failed": ("bad", "不合格"),
+    "revoked": ("void", "已注销"),
+    "superseded": ("void", "已更正作废"),
+    "none": ("void", "未检定"),
+    "not_found": ("void", "查无此证"),
+    "forged": ("bad", "防伪验证失败"),
+}
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    response = render(request, name, context, status_code=status_code)
+    response.headers["Cache-Control"] = "no-store" if context.get("user") else "public, max-age=60"
+    return response
+
+
+@router.get("/v/{token}")
+async def sticker_landing(
+    request: Request, session: DbSession, user: OptionalUser, token: str
+) -> Response:
+    """What a phone opens after scanning a sticker: one big badge, then the facts."""
+    settings = _settings(request)
+    context: dict[str, Any] = {
+        "user": user,
+        "signature": None,
+        "certificate": None,
+        "expiring_days": settings.certificate_expiring_days,
+    }
+    certificate: CertificateRead | None = None
+    current: CertificateRead | None = None
+    instrument_token: str | None = None
+    status = "not_found"
+    if "." in token:
+        result = await service.verify_sticker(session, token, settings=settings)
+        context["signature"] = result
+        if not result.signature_valid:
+            status = "forged"
+        elif result.certificate is not None:
+            certificate = result.certificate
+            instrument_token = certificate.instrument.sticker_token
+            status = certificate.status.value
+    else:
+        try:
+            instrument = await service.get_instrument(session, token, settings=settings)
+        except InstrumentNotFound:
+            instrument = None
+        if instrument is not None:
+            instrument_token = token
+            certificate = instrument.certificate
+            status = instrument.status
+    if certificate is not None and instrument_token is not None and "." in token:
+        # The sticker may be older than the instrument's latest verification: say so.
+        latest = await service.get_instrument(session, instrument_token, settings=settings)
+        if latest.certificate is not None and latest.certificate.number != certificate.number:
+            current = latest.certificate
+    badge_class, badge_text = BADGES[status]
+    context.update(
+        status=status,
+        badge_class=badge_class,
+        badge_text=badge_text,
+        certificate=certificate,
+        current=current,
+        current_badge=BADGES[current.status.value] if current else None,
+        instrument_token=instrument_token,
+        complaint_url=(
+            f"/complaints/new?instrument_token={quote(instrument_token)}"
+            if instrument_token
+            else None
+        ),
+    )
+    return _page(
+        request,
+        "certificates/sticker.html",
+        context,
+        status_code=404 if status == "not_found" else 200,
+    )
+
+
+@router.get("/certificates")
+async def lookup_page(
+    request: Request,
+    session: DbSession,
+    user: OptionalUser,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    institution: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    settings = _settings(request)
+    context: dict[str, Any] = {"user": user, "q": q or "", "certificate": None, "listing": None}
+    query = (q or "").strip()
+    if query:
+        token = signing.extract_token(query)
+        if "/v/" in query and token:
+            return RedirectResponse(f"/v/{quote(token)}", status_code=303)
+        try:
+            certificate = await service.lookup_certificate(
+                session, query, settings=settings, institution_code=institution
+            )
+            context["certificate"] = certificate
+            context["badge"] = BADGES[certificate.status.value]
+        except CertificateNotFound:
+            listing = await service.list_by_serial(
+                session, serial=query, category=None, limit=50, offset=0, settings=settings
+            )
+            context["listing"] = listing
+            context["badges"] = BADGES
+        except GongzhiError as exc:
+            context["error"] = exc.detail_zh
+    return _page(request, "certificates/lookup.html", context)
+
+
+# --- institution back office --------------------------------------------------------------------
+
+
+def _login(request: Request) -> Response:
+    return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+
+
+def _forbidden(request: Request, user: User) -> Response:
+    return render(request, "error.html", {"status": 403, "user": user}, status_code=403)
+
+
+async def _backoffice(
+    request: Request,
+    session: DbSession,
+    user: User,
+    institution: str | None,
+    extra: dict[str, Any],
+) -> Response:
+    settings = _settings(request)
+    org = await service.acting_institution(session, user, Action.certificate_issue, institution)
+    search = request.query_params.get("q") or None
+    rows = await service.list_institution_certificates(session, org, limit=50, query=search)
+    statuses = await service.statuses_for(session, rows, settings=settings)
+    context = {
+        "user": user,
+        "org": org,
+        "rows": rows,
+        "statuses": statuses,
+        "badges": BADGES,
+        "q": search or "",
+        "institution_param": f"?institution={quote(org.code)}" if user.role == Role.admin else "",
+        **extra,
+    }
+    return _page(request, "certificates/backoffice.html", context)
+
+
+@router.get("/backoffice/certificates")
+async def backoffice(
+    request: Request,
+    session: DbSession,
+    user: OptionalUser,
+    institution: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    if user is None:
+        return _login(request)
+    if not role_allows(user.role, Action.certificate_issue):
+        return _forbidden(request, user)
+    return await _backoffice(request, session, user, institution, {})
+
+
+@router.post("/backoffice/certificates/import")
+async def backoffice_import(
+    request: Request,
+    session: DbSession,
+    user: OptionalUser,
+    file: Annotated[UploadFile, File()],
+    institution: Annotated[str | None, Form(max_length=64)] = None,
+) -> Response:
+    if user is None:
+        return _login(request)
+    if not role_allows(user.role, Action.certificate_issue):
+        return _forbidden(request, user)
+    org = await service.acting_institution(session, user, Action.certificate_issue, institution)
+    try:
+        report = await service.import_file(
+            session,
+            file.file,
+            file.filename or "",
+            institution=org,
+            actor=user,
+            settings=_settings(request),
+        )
+    except GongzhiError as exc:
+        return await _backoffice(
+            request, session, user, institution, {"import_error": exc.detail_zh}
+        )
+    return await _backoffice(request, session, user, institution, {"report": report})
+
+
+@router.post("/backoffice/certificates/{number}/revoke")
+async def backoffice_revoke(
+    request: Request,
+    session: DbSession,
+    user: OptionalUser,
+    number: str,
+    reason: Annotated[str, Form(max_length=500)] = "",
+    institution: Annotated[str | None, Form(max_length=64)] = None,
+) -> Response:
+    if user is None:
+        return _login(request)
+    if not role_allows(user.role, Action.certificate_revoke):
+        return _forbidden(request, user)
+    if len(reason.strip()) < 2:
+        return await _backoffice(
+            request, session, user, institution, {"message_error": "请填写注销原因（至少 2 个字）"}
+        )
+    try:
+        await service.revoke_certificate(
+            session,
+            number,
+            reason=reason,
+            actor=user,
+            settings=_settings(request),
+            institution_code=institution,
+        )
+    except GongzhiError as exc:
+        return await _backoffice(
+            request, session, user, institution, {"message_error": exc.detail_zh}
+        )
+    return await _backoffice(
+        request, session, user, institution, {"message_ok": f"证书 {number} 已注销"}
+    )
+
+
+# --- regulator back office ----------------------------------------------------------------------
+
+
+@router.get("/backoffice/overdue")
+async def overdue_page(
+    request: Request,
+    session: DbSession,
+    user: OptionalUser,
+    region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+    within_days: Annotated[int, Query(ge=0, le=366)] = 30,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> Response:
+    if user is None:
+        return _login(request)
+    if not role_allows(user.role, Action.instrument_overdue_view):
+        return _forbidden(request, user)
+    limit = 100
+    listing = await service.list_overdue(
+        session,
+        actor=user,
+        region=region,
+        within_days=within_days,
+        limit=limit,
+        offset=(page - 1) * limit,
+        settings=_settings(request),
+    )
+    return _page(
+        request,
+        "certificates/overdue.html",
+        {
+            "user": user,
+            "listing": listing,
+            "page": page,
+            "pages": max((listing.total + limit - 1) // limit, 1),
+            "badges": BADGES,
+            "status_zh": STATUS_ZH,
+        },
+    )

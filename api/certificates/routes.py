@@ -1,0 +1,382 @@
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import segno
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, status
+from fastapi.responses import Response, StreamingResponse
+
+from api.certificates import service
+from api.certificates.reader import get_reader
+from api.certificates.schemas import (
+    CertificateCreate,
+    CertificateList,
+    CertificateRead,
+    CorrectionCreate,
+    ImportReport,
+    InstrumentRead,
+    OverdueList,
+    RevokeRequest,
+    TrustList,
+    VerifyRequest,
+    VerifyResult,
+)
+from portal.accounts.models import User
+from portal.accounts.permissions import Action, require
+from portal.db import DbSession, get_database
+from portal.settings import Settings
+
+router = APIRouter(tags=["certificates"])
+
+Issuer = Annotated[User, Depends(require(Action.certificate_issue))]
+Revoker = Annotated[User, Depends(require(Action.certificate_revoke))]
+OverdueViewer = Annotated[User, Depends(require(Action.instrument_overdue_view))]
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "certificate_not_found (problem+json)"}
+}
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def cached_json(request: Request, body: bytes, *, max_age: int) -> Response:
+    """JSON with a strong ETag; a matching If-None-Match gets 304 and no body."""
+    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+# --- public -----------------------------------------------------------------------------------
+
+
+@router.get(
+    "/api/v1/trust-list",
+    response_model=TrustList,
+    summary="Public keys that sign stickers, for offline verification (docs/stickers.md)",
+)
+async def get_trust_list(request: Request, session: DbSession) -> Response:
+    trust = await service.trust_list(session, settings=_settings(request))
+    body = trust.model_dump_json(exclude={"generated_at"}).encode()
+    return cached_json(request, body, max_age=3600)
+
+
+@router.post(
+    "/api/v1/certificates/verify",
+    response_model=VerifyResult,
+    summary="Verify a sticker's signature and get the certificate's status online",
+)
+async def verify(request: Request, session: DbSession, data: VerifyRequest) -> VerifyResult:
+    return await service.verify_sticker(session, data.payload, settings=_settings(request))
+
+
+@router.get(
+    "/api/v1/certificates",
+    response_model=CertificateList,
+    summary="Certificates of the instrument with this serial (出厂编号), newest first",
+)
+async def list_certificates(
+    request: Request,
+    session: DbSession,
+    serial: Annotated[str, Query(min_length=1, max_length=100)],
+    category: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CertificateList:
+    return await service.list_by_serial(
+        session,
+        serial=serial.strip(),
+        category=category,
+        limit=limit,
+        offset=offset,
+        settings=_settings(request),
+    )
+
+
+@router.get(
+    "/api/v1/certificates/{number}",  # noqa: FAST003 - read from path_params on the hot path
+    response_model=CertificateRead,
+    responses=_NOT_FOUND,
+    summary="A certificate with its computed status and history",
+    openapi_extra={
+        "parameters": [
+            {"name": "number", "in": "path", "required": True, "schema": {"type": "string"}},
+            {
+                "name": "institution",
+                "in": "query",
+                "required": False,
+                "description": "Institution code, when several issued the same number",
+                "schema": {"type": "string", "maxLength": 64},
+            },
+        ]
+    },
+)
+async def get_certificate(request: Request) -> Response:
+    # The hot path: parameters read by hand (no dependency solving), no session, one query on
+    # the driver (api/certificates/reader.py).
+    settings = _settings(request)
+    institution = request.query_params.get("institution") or None
+    body = await get_reader(request.app.state).certificate_json(
+        request.path_params["number"],
+        institution=institution[:64] if institution else None,
+        expiring_days=settings.certificate_expiring_days,
+    )
+    return cached_json(request, body, max_age=settings.certificate_lookup_max_age)
+
+
+# --- regulators (declared before /instruments/{token}) ------------------------------------------
+
+
+@router.get(
+    "/api/v1/instruments/overdue",
+    response_model=OverdueList,
+    summary="Instruments in a region whose certificate expired or expires soon, or never had one",
+)
+async def overdue(
+    request: Request,
+    session: DbSession,
+    actor: OverdueViewer,
+    region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+    within_days: Annotated[int, Query(ge=0, le=366)] = 30,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> OverdueList:
+    return await service.list_overdue(
+        session,
+        actor=actor,
+        region=region,
+        within_days=within_days,
+        limit=limit,
+        offset=offset,
+        settings=_settings(request),
+    )
+
+
+CSV_HEADER = [
+    "出厂编号",
+    "器具类别",
+    "型号",
+    "所有人",
+    "统一社会信用代码",
+    "地址",
+    "行政区划代码",
+    "状态",
+    "证书编号",
+    "有效期至",
+    "逾期天数",
+    "器具标识",
+]
+
+
+@router.get(
+    "/api/v1/instruments/overdue.csv",
+    summary="The overdue list as CSV (UTF-8 with BOM, opens in Excel)",
+    response_class=StreamingResponse,
+)
+async def overdue_csv(
+    request: Request,
+    session: DbSession,
+    actor: OverdueViewer,
+    region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+    within_days: Annotated[int, Query(ge=0, le=366)] = 30,
+) -> StreamingResponse:
+    region_code = await service.check_overdue_access(session, actor, region)
+    return overdue_csv_response(request, region_code, within_days)
+
+
+def overdue_csv_response(request: Request, region: str, within_days: int) -> StreamingResponse:
+    settings = _settings(request)
+    database = get_database(request)
+
+    async def rows() -> AsyncIterator[bytes]:
+        # The request's session is closed once the route returns; the export reads with its own.
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_HEADER)
+        yield ("\ufeff" + buffer.getvalue()).encode("utf-8")
+        async with database.sessionmaker() as session:
+            async for item in service.iter_overdue(
+                session, region=region, within_days=within_days, settings=settings
+            ):
+                buffer.seek(0)
+                buffer.truncate()
+                writer.writerow(
+                    [
+                        item.serial,
+                        item.category_name,
+                        item.model,
+                        item.owner_name,
+                        item.owner_uscc or "",
+                        item.address,
+                        item.region_code,
+                        item.status_name,
+                        item.certificate_number or "",
+                        item.valid_until.isoformat() if item.valid_until else "",
+                        item.days_overdue,
+                        item.sticker_token,
+                    ]
+                )
+                yield buffer.getvalue().encode("utf-8")
+
+    filename = f"overdue-{region}.csv"
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get(
+    "/api/v1/instruments/{sticker_token}",
+    response_model=InstrumentRead,
+    summary="An instrument by its sticker token, with its current certificate's status",
+)
+async def get_instrument(request: Request, session: DbSession, sticker_token: str) -> Response:
+    settings = _settings(request)
+    instrument = await service.get_instrument(session, sticker_token, settings=settings)
+    return cached_json(
+        request, instrument.model_dump_json().encode(), max_age=settings.certificate_lookup_max_age
+    )
+
+
+# --- institutions -----------------------------------------------------------------------------
+
+
+@router.post(
+    "/api/v1/certificates",
+    response_model=CertificateRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Issue one certificate (an identical repeat returns 200 and changes nothing)",
+)
+async def issue(
+    request: Request, response: Response, session: DbSession, actor: Issuer, data: CertificateCreate
+) -> CertificateRead:
+    certificate, created = await service.issue_certificate(
+        session, data, actor=actor, settings=_settings(request)
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return certificate
+
+
+@router.post(
+    "/api/v1/certificates/import",
+    response_model=ImportReport,
+    summary="Import certificates from CSV (UTF-8/GB18030), XLSX or JSON Lines",
+)
+async def import_certificates(
+    request: Request,
+    session: DbSession,
+    actor: Issuer,
+    file: Annotated[UploadFile, File(description="CSV, XLSX or JSON Lines")],
+    institution: Annotated[str | None, Form(max_length=64)] = None,
+) -> ImportReport:
+    org = await service.acting_institution(session, actor, Action.certificate_issue, institution)
+    return await service.import_file(
+        session,
+        file.file,
+        file.filename or "",
+        institution=org,
+        actor=actor,
+        settings=_settings(request),
+    )
+
+
+@router.post(
+    "/api/v1/certificates/{number}/revoke",
+    response_model=CertificateRead,
+    summary="Revoke a certificate (注销) with a reason",
+)
+async def revoke(
+    request: Request,
+    session: DbSession,
+    actor: Revoker,
+    number: str,
+    data: RevokeRequest,
+    institution: Annotated[str | None, Query(max_length=64)] = None,
+) -> CertificateRead:
+    return await service.revoke_certificate(
+        session,
+        number,
+        reason=data.reason,
+        actor=actor,
+        settings=_settings(request),
+        institution_code=institution,
+    )
+
+
+@router.post(
+    "/api/v1/certificates/{number}/correct",
+    response_model=CertificateRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Issue a corrected certificate under a new number; the old one becomes superseded",
+)
+async def correct(
+    request: Request, session: DbSession, actor: Issuer, number: str, data: CorrectionCreate
+) -> CertificateRead:
+    return await service.correct_certificate(
+        session,
+        number,
+        data.certificate,
+        reason=data.reason,
+        actor=actor,
+        settings=_settings(request),
+    )
+
+
+async def _sticker(
+    request: Request, session: DbSession, actor: User, number: str, institution: str | None
+) -> segno.QRCode:
+    url = await service.sticker_url(
+        session, number, actor=actor, settings=_settings(request), institution_code=institution
+    )
+    return segno.make(url, error="m", micro=False)
+
+
+@router.get(
+    "/api/v1/certificates/{number}/sticker.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}},
+    summary="The signed QR sticker as SVG",
+)
+async def sticker_svg(
+    request: Request,
+    session: DbSession,
+    actor: Issuer,
+    number: str,
+    institution: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    qr = await _sticker(request, session, actor, number, institution)
+    buffer = io.BytesIO()
+    qr.save(buffer, kind="svg", scale=4, border=4, title=f"检定证书 {number}")
+    return Response(
+        buffer.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "private"}
+    )
+
+
+@router.get(
+    "/api/v1/certificates/{number}/sticker.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+    summary="The signed QR sticker as PNG",
+)
+async def sticker_png(
+    request: Request,
+    session: DbSession,
+    actor: Issuer,
+    number: str,
+    institution: Annotated[str | None, Query(max_length=64)] = None,
+    scale: Annotated[int, Query(ge=2, le=20)] = 8,
+) -> Response:
+    qr = await _sticker(request, session, actor, number, institution)
+    buffer = io.BytesIO()
+    qr.save(buffer, kind="png", scale=scale, border=4)
+    return Response(buffer.getvalue(), media_type="image/png", headers={"Cache-Control": "private"})

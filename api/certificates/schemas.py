@@ -1,0 +1,239 @@
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class CertificateStatus(StrEnum):
+    valid = "valid"
+    expiring = "expiring"
+    expired = "expired"
+    failed = "failed"
+    revoked = "revoked"
+    superseded = "superseded"
+
+
+STATUS_ZH: dict[str, str] = {
+    "valid": "合格有效",
+    "expiring": "即将到期",
+    "expired": "已过期",
+    "failed": "不合格",
+    "revoked": "已注销",
+    "superseded": "已更正作废",
+    "none": "未检定",
+}
+
+KIND_ZH = {"certificate": "检定证书", "notice": "检定结果通知书"}
+
+
+@dataclass(frozen=True)
+class InstrumentRef:
+    """What a citizen scanned, for other domains (complaints): the instrument and its current
+    certificate number. Owner names are as stored (not masked): the caller decides what to show."""
+
+    instrument_id: uuid.UUID
+    sticker_token: str
+    certificate_number: str | None
+    category_code: str
+    category_name: str
+    serial: str
+    owner_name: str
+    owner_uscc: str | None
+    region_code: str
+    address: str
+
+
+class InstitutionSummary(BaseModel):
+    code: str
+    name: str
+    authorisation_number: str | None
+
+
+class InstrumentSummary(BaseModel):
+    sticker_token: str
+    category_code: str
+    category_name: str
+    model: str
+    serial: str
+    manufacturer: str
+    owner_name: str = Field(description="Enterprises in full; individuals masked (张*)")
+    owner_type: str
+    owner_uscc: str | None = Field(description="Enterprises only")
+    region_code: str
+    address: str | None = Field(description="Enterprises only (an individual's may be a home)")
+
+
+class CertificateEventRead(BaseModel):
+    kind: str = Field(description="issued, corrected or revoked")
+    at: datetime
+    reason: str = ""
+    successor_number: str | None = None
+
+
+class CertificateRead(BaseModel):
+    number: str
+    kind: str = Field(description="certificate (检定证书) or notice (检定结果通知书, a failure)")
+    kind_name: str
+    status: CertificateStatus
+    status_name: str
+    days_left: int | None = Field(description="Days until valid_until (negative when expired)")
+    successor_number: str | None = None
+    institution: InstitutionSummary
+    instrument: InstrumentSummary
+    regulation: str
+    conclusion: str
+    verified_on: date
+    valid_until: date | None
+    verifier: str
+    history: list[CertificateEventRead]
+
+
+class CertificateBrief(BaseModel):
+    number: str
+    kind: str
+    status: CertificateStatus
+    status_name: str
+    institution_code: str
+    institution_name: str
+    category_code: str
+    category_name: str
+    serial: str
+    verified_on: date
+    valid_until: date | None
+
+
+class CertificateList(BaseModel):
+    items: list[CertificateBrief]
+    total: int
+    limit: int
+    offset: int
+
+
+class InstrumentRead(BaseModel):
+    instrument: InstrumentSummary
+    status: str = Field(description="Status of the current certificate, or none")
+    status_name: str
+    certificate: CertificateRead | None
+
+
+class CertificateCreate(BaseModel):
+    """One certificate, as an institution issues it. The same fields as an import row."""
+
+    number: str = Field(min_length=1, max_length=64)
+    kind: str | None = Field(default=None, description="certificate or notice; from conclusion")
+    category_code: str = Field(min_length=1, max_length=64)
+    model: str = Field(default="", max_length=100)
+    serial: str = Field(min_length=1, max_length=100)
+    manufacturer: str = Field(default="", max_length=200)
+    owner_name: str = Field(min_length=1, max_length=200)
+    owner_uscc: str | None = Field(default=None, max_length=32)
+    owner_type: str | None = Field(default=None, description="enterprise or individual")
+    address: str = Field(default="", max_length=300)
+    region_code: str = Field(min_length=6, max_length=6)
+    regulation: str = Field(default="", max_length=128)
+    conclusion: str = Field(default="", max_length=100)
+    verified_on: date
+    valid_until: date | None = None
+    verifier: str = Field(default="", max_length=64)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    institution: str | None = Field(
+        default=None, description="Institution code; only administrators may name another"
+    )
+
+
+class RevokeRequest(BaseModel):
+    reason: str = Field(min_length=2, max_length=500)
+
+
+class CorrectionCreate(BaseModel):
+    reason: str = Field(min_length=2, max_length=500)
+    certificate: CertificateCreate
+
+
+class RowError(BaseModel):
+    line: int = Field(description="1-based line (CSV/JSONL) or row (XLSX) in the file")
+    column: str
+    code: str
+    reason: str
+    reason_zh: str
+
+
+class ImportReport(BaseModel):
+    institution: str
+    total_rows: int
+    created: int
+    unchanged: int
+    failed: int
+    errors: list[RowError]
+    errors_truncated: bool = False
+
+
+class VerifyRequest(BaseModel):
+    payload: str = Field(
+        min_length=1, max_length=4096, description="The sticker's URL or its token"
+    )
+
+
+class VerifyResult(BaseModel):
+    signature_valid: bool
+    reason: str | None = None
+    key_id: str | None = None
+    algorithm: str | None = None
+    signed_by: str | None = Field(default=None, description="Institution code, or portal")
+    claims: dict[str, Any] | None = None
+    status: str | None = Field(default=None, description="The certificate's status online")
+    status_name: str | None = None
+    certificate: CertificateRead | None = None
+
+
+class TrustedKey(BaseModel):
+    kid: str
+    kty: str = "OKP"
+    crv: str
+    alg: str
+    x: str = Field(description="Raw public key, base64url (RFC 8037 JWK)")
+    institution_code: str | None = Field(description="None for the portal's own key")
+    institution_name: str
+    valid_from: datetime
+    valid_until: datetime | None
+
+
+class TrustList(BaseModel):
+    issuer: str
+    # Left out of the public response so that its ETag changes only when the keys change.
+    generated_at: datetime | None = None
+    format: str = "gongzhi-sticker/1"
+    keys: list[TrustedKey]
+
+
+class OverdueItem(BaseModel):
+    sticker_token: str
+    category_code: str
+    category_name: str
+    model: str
+    serial: str
+    owner_name: str
+    owner_uscc: str | None
+    address: str
+    region_code: str
+    status: str
+    status_name: str
+    certificate_number: str | None
+    valid_until: date | None
+    days_overdue: int = Field(description="Days past valid_until; negative: days left")
+
+
+class OverdueList(BaseModel):
+    region: str
+    within_days: int
+    as_of: date
+    total: int
+    limit: int
+    offset: int
+    items: list[OverdueItem]

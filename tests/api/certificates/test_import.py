@@ -1,0 +1,260 @@
+"""Bulk import: encodings, XLSX, JSON Lines, Chinese headers, row errors, idempotence, the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+from openpyxl import Workbook
+from sqlalchemy import func, select
+
+from api.certificates.models import Certificate
+from portal.accounts.models import Role, User
+from portal.db import Database
+from portal.settings import Settings
+from tests.api.certificates.conftest import days, valid_uscc
+from tests.support import assert_problem
+
+CN_HEADER = "证书编号,器具类别,型号规格,出厂编号,制造单位,送检单位,统一社会信用代码,使用地址,行政区划代码,检定结论,检定日期,有效期至,检定员"
+
+
+def cn_row(number: str, serial: str, **changes: str) -> str:
+    values = {
+        "number": number,
+        "category": "电子计价秤",
+        "model": "ACS-15",
+        "serial": serial,
+        "maker": "上海友声衡器有限公司",
+        "owner": "咸阳市秦都区人民路农贸市场有限公司",
+        "uscc": valid_uscc(),
+        "address": "人民路农贸市场",
+        "region": "610402",
+        "conclusion": "合格",
+        "verified": days(-10).replace("-", "/"),
+        "until": days(355),
+        "verifier": "陈工",
+    }
+    values.update(changes)
+    return ",".join(values.values())
+
+
+async def _import(
+    client: httpx.AsyncClient, headers: dict[str, str], name: str, content: bytes
+) -> httpx.Response:
+    return await client.post(
+        "/api/v1/certificates/import", files={"file": (name, content)}, headers=headers
+    )
+
+
+async def _count(database: Database) -> int:
+    async with database.sessionmaker() as session:
+        return int(await session.scalar(select(func.count()).select_from(Certificate)) or 0)
+
+
+async def test_gb18030_csv_with_chinese_headers_and_bad_rows(
+    client: httpx.AsyncClient,
+    database: Database,
+    institution_user: User,
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+) -> None:
+    lines = [
+        CN_HEADER,
+        cn_row("G-1", "S1"),
+        cn_row("G-2", "S2", owner="张三", uscc=""),
+        cn_row("G-3", "S3", uscc="91610402MA6XY00019"),  # wrong check digit
+        cn_row("G-4", "S4", category="游标卡尺"),  # not in the catalogue
+        cn_row("G-5", "S5", verified="2026-13-45"),
+        cn_row("G-6", "S6", until=days(-400)),  # before the verification
+        cn_row("", "S7"),
+        cn_row("G-8", "S8", region="999999"),
+    ]
+    content = ("\r\n".join(lines) + "\r\n").encode("gb18030")
+    headers = await auth_headers(institution_user)
+    response = await _import(client, headers, "证书.csv", content)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["total_rows"], report["created"], report["failed"]) == (8, 2, 6)
+    errors = {(e["line"], e["column"], e["code"]) for e in report["errors"]}
+    assert errors == {
+        (4, "owner_uscc", "invalid_uscc"),
+        (5, "category_code", "unknown_category"),
+        (6, "verified_on", "invalid_date"),
+        (7, "valid_until", "valid_until_before_verified_on"),
+        (8, "number", "required"),
+        (9, "region_code", "unknown_region"),
+    }
+    assert all(e["reason_zh"] for e in report["errors"])
+    assert await _count(database) == 2  # none of the bad rows were stored
+    owner = (await client.get("/api/v1/certificates/G-2")).json()["instrument"]
+    assert owner["owner_name"] == "张*"
+
+    again = (await _import(client, headers, "证书.csv", content)).json()
+    assert (again["created"], again["unchanged"], again["failed"]) == (0, 2, 6)
+    assert await _count(database) == 2
+
+
+async def test_utf8_bom_csv_english_headers_default_validity_and_conflict(
+    client: httpx.AsyncClient,
+    database: Database,
+    institution_user: User,
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+    settings: Settings,
+) -> None:
+    csv_text = (
+        "number,kind,category_code,serial,owner_name,owner_uscc,region_code,verified_on,valid_until\n"
+        f"U-1,certificate,fuel-dispenser,N1,中国石化销售股份有限公司陕西咸阳石油分公司,{valid_uscc()},610404,2026-01-15,\n"
+        "U-2,notice,fuel-dispenser,N2,某加油站,,610404,2026-01-15,\n"
+    )
+    headers = await auth_headers(institution_user)
+    report = (await _import(client, headers, "c.csv", b"\xef\xbb\xbf" + csv_text.encode())).json()
+    assert report["created"] == 2, report
+    # no valid_until: the fuel-dispenser cycle (6 months) from the settings
+    assert settings.verification_cycle_months["fuel-dispenser"] == 6
+    u1 = (await client.get("/api/v1/certificates/U-1")).json()
+    assert u1["valid_until"] == "2026-07-14"
+    assert u1["regulation"] == "JJG 443-2023"
+    assert (await client.get("/api/v1/certificates/U-2")).json()["status"] == "failed"
+
+    changed = csv_text.replace("2026-01-15,\nU-2", "2026-01-16,\nU-2")
+    report = (await _import(client, headers, "c.csv", changed.encode())).json()
+    assert (report["created"], report["unchanged"], report["failed"]) == (0, 1, 1)
+    assert report["errors"][0]["code"] == "number_taken"
+    assert report["errors"][0]["line"] == 2
+
+
+async def test_xlsx_and_json_lines(
+    client: httpx.AsyncClient,
+    database: Database,
+    institution_user: User,
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+) -> None:
+    from datetime import date
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(
+        ["证书编号", "器具类别代码", "出厂编号", "送检单位", "行政区划代码", "检定日期", "有效期至"]
+    )
+    sheet.append(
+        ["X-1", "taximeter", 20230001, "王师傅", "610402", date(2026, 3, 1), date(2027, 2, 28)]
+    )
+    sheet.append(["X-2", "taximeter", 20230002, "王师傅", "610402", "not a date", None])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    headers = await auth_headers(institution_user)
+    report = (await _import(client, headers, "book.xlsx", buffer.getvalue())).json()
+    assert (report["created"], report["failed"]) == (1, 1), report
+    assert report["errors"][0]["line"] == 3
+    x1 = (await client.get("/api/v1/certificates/X-1")).json()
+    assert x1["instrument"]["serial"] == "20230001"  # a number cell, not "20230001.0"
+    assert x1["valid_until"] == "2027-02-28"
+
+    jsonl = "\n".join(
+        [
+            json.dumps(
+                {
+                    "number": "J-1",
+                    "category_code": "lensmeter",
+                    "serial": "L1",
+                    "owner_name": "咸阳明视眼镜有限公司",
+                    "region_code": "610404",
+                    "verified_on": days(-5),
+                },
+                ensure_ascii=False,
+            ),
+            "{not json",
+            json.dumps(
+                {
+                    "证书编号": "J-3",
+                    "器具类别": "血压计",
+                    "出厂编号": "B3",
+                    "送检单位": "咸阳市中心医院",
+                    "行政区划代码": "610402",
+                    "检定日期": days(-5),
+                },
+                ensure_ascii=False,
+            ),
+        ]
+    )
+    report = (await _import(client, headers, "rows.jsonl", jsonl.encode())).json()
+    assert (report["created"], report["failed"]) == (2, 1), report
+    assert report["errors"][0]["line"] == 2
+
+
+async def test_unreadable_files_and_roles(
+    client: httpx.AsyncClient,
+    institution_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+) -> None:
+    headers = await auth_headers(institution_user)
+    assert_problem(
+        await _import(client, headers, "a.csv", b"foo,bar\n1,2\n"), 422, "import_file_unsupported"
+    )
+    assert_problem(
+        await _import(client, headers, "a.xlsx", b"PK\x03\x04 broken"),
+        422,
+        "import_file_unsupported",
+    )
+    assert_problem(
+        await _import(client, headers, "a.pdf", b"%PDF-1.4"), 422, "import_file_unsupported"
+    )
+    regulator = await make_user(Role.regulator)
+    assert_problem(
+        await _import(client, await auth_headers(regulator), "a.csv", b"x"), 403, "forbidden"
+    )
+    assert_problem(await _import(client, {}, "a.csv", b"x"), 401)
+
+
+def test_cli_import(tmp_path: Path) -> None:
+    """``gongzhi certificates import`` against a fresh SQLite database, run twice."""
+    env = {
+        **os.environ,
+        "GONGZHI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+        "GONGZHI_SIGNING_KEY_FILE": str(tmp_path / "key.pem"),
+    }
+    gongzhi = str(Path(sys.executable).parent / "gongzhi")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [gongzhi, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    assert run("db", "upgrade").returncode == 0
+    assert (
+        run(
+            "org",
+            "create",
+            "--kind",
+            "institution",
+            "--code",
+            "XYJC",
+            "--name",
+            "咸阳市计量检定测试所",
+            "--region",
+            "610400",
+        ).returncode
+        == 0
+    )
+    path = tmp_path / "certs.csv"
+    path.write_bytes(
+        (
+            "\n".join([CN_HEADER, cn_row("C-1", "S1"), cn_row("C-2", "S2", region="1")]) + "\n"
+        ).encode("gb18030")
+    )
+    first = run("certificates", "import", str(path), "--institution", "XYJC")
+    assert first.returncode == 0, first.stderr
+    assert "created 1" in first.stdout and "failed 1" in first.stdout  # noqa: PT018
+    assert "行 line 3 [region_code]" in first.stdout
+    second = run("certificates", "import", str(path), "--institution", "XYJC")
+    assert "created 0" in second.stdout and "unchanged 1" in second.stdout  # noqa: PT018
+    missing = run("certificates", "import", str(path), "--institution", "NOPE")
+    assert missing.returncode == 1
+    assert "organization_not_found" in missing.stderr

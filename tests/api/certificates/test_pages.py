@@ -1,0 +1,66 @@
+"""The portal pages: lookup, the institution back office (import report, revoke), the
+regulator's overdue list; logged in with the portal's cookie."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import httpx
+
+from portal.accounts.models import Role, User
+from tests.api.certificates.conftest import Issue, days
+from tests.conftest import TEST_PASSWORD
+
+
+async def _login(client: httpx.AsyncClient, user: User) -> None:
+    response = await client.post(
+        "/login", data={"email": user.email, "password": TEST_PASSWORD, "next": "/account"}
+    )
+    assert response.status_code == 303, response.text
+
+
+async def test_lookup_page(client: httpx.AsyncClient, issue: Issue) -> None:
+    await issue(number="W-1", serial="WEB-1", owner_name="赵六", owner_uscc=None)
+    page = await client.get("/certificates", params={"q": "W-1"})
+    assert 'id="status-badge">合格有效<' in page.text
+    assert "赵*" in page.text and "赵六" not in page.text  # noqa: PT018
+    by_serial = await client.get("/certificates", params={"q": "WEB-1"})
+    assert "W-1" in by_serial.text
+    nothing = await client.get("/certificates", params={"q": "NOTHING"})
+    assert "查无此证" in nothing.text
+
+
+async def test_institution_back_office_import_and_revoke(
+    client: httpx.AsyncClient, institution_user: User
+) -> None:
+    assert (await client.get("/backoffice/certificates")).status_code == 303  # to the login
+    await _login(client, institution_user)
+    csv_text = (
+        "证书编号,器具类别,出厂编号,送检单位,行政区划代码,检定日期\n"
+        f"B-1,电子计价秤,BO-1,咸阳市某超市有限公司,610402,{days(-3)}\n"
+        f"B-2,电子计价秤,BO-2,咸阳市某超市有限公司,000000,{days(-3)}\n"
+    )
+    page = await client.post(
+        "/backoffice/certificates/import", files={"file": ("c.csv", csv_text.encode())}
+    )
+    assert page.status_code == 200
+    assert 'id="report-created">1<' in page.text
+    assert 'id="report-failed">1<' in page.text
+    assert "行政区划代码不存在" in page.text
+    revoked = await client.post("/backoffice/certificates/B-1/revoke", data={"reason": "录入错误"})
+    assert "证书 B-1 已注销" in revoked.text
+    assert (await client.get("/api/v1/certificates/B-1")).json()["status"] == "revoked"
+
+
+async def test_regulator_overdue_page(
+    client: httpx.AsyncClient, issue: Issue, make_user: Callable[..., Awaitable[User]]
+) -> None:
+    await issue(number="OD-1", serial="LATE-9", verified_on=days(-400), valid_until=days(-9))
+    citizen = await make_user(Role.citizen)
+    await _login(client, citizen)
+    assert (await client.get("/backoffice/overdue")).status_code == 403
+    regulator = await make_user(Role.regulator, region="610400")
+    await _login(client, regulator)
+    page = await client.get("/backoffice/overdue")
+    assert 'id="overdue-total">1<' in page.text
+    assert "LATE-9" in page.text
