@@ -27,6 +27,7 @@ DOMAINS: list[str] = [
     "portal.outbox",
     "portal.health",
     "portal.pages",
+    "credit",
 ]
 
 
