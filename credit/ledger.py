@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -34,10 +34,13 @@ FORMAT_VERSION = 1
 _ADVISORY_LOCK = 0x63726564  # "cred"
 
 
-def canonical(value: Any) -> bytes:
+def canonical(value: Any, *, check: bool = True) -> bytes:
     """Canonical JSON bytes: sorted keys, UTF-8 (not \\u escapes), ``,`` and ``:`` separators.
-    Floats are refused: decimals travel as strings so every verifier hashes the same bytes."""
-    _refuse_floats(value)
+    Floats are refused: decimals travel as strings so every verifier hashes the same bytes.
+    ``check=False`` skips that walk for values built by code that never makes floats (the
+    scoring's evidence, hashed 100,000 times in a run)."""
+    if check:
+        _refuse_floats(value)
     return json.dumps(
         value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
     ).encode("utf-8")
@@ -60,8 +63,8 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def canonical_hash(value: Any) -> str:
-    return sha256_hex(canonical(value))
+def canonical_hash(value: Any, *, check: bool = True) -> str:
+    return sha256_hex(canonical(value, check=check))
 
 
 def signing_message(hash_hex: str) -> bytes:
@@ -98,6 +101,7 @@ class LedgerWriter:
         self.session = session
         self.key = key
         self._head: tuple[int, str] | None = None
+        self._staged: list[dict[str, Any]] = []
 
     async def _load_head(self) -> tuple[int, str]:
         if self._head is None:
@@ -116,7 +120,7 @@ class LedgerWriter:
             self._head = (int(row[0]), str(row[1])) if row else (0, GENESIS_HASH)
         return self._head
 
-    async def append(
+    async def _row(
         self,
         kind: str,
         *,
@@ -124,12 +128,12 @@ class LedgerWriter:
         at: datetime,
         association: Mapping[str, str] | None,
         payload: dict[str, Any],
-        run_id: uuid.UUID | None = None,
-        uscc: str | None = None,
-        methodology: Mapping[str, Any] | None = None,
-        evidence_hash: str | None = None,
-        flush: bool = True,
-    ) -> LedgerEvent:
+        run_id: uuid.UUID | None,
+        uscc: str | None,
+        methodology: Mapping[str, Any] | None,
+        evidence_hash: str | None,
+        check: bool,
+    ) -> dict[str, Any]:
         prev_seq, prev_hash = await self._load_head()
         seq = prev_seq + 1
         event_id = uuid.uuid4()
@@ -148,26 +152,89 @@ class LedgerWriter:
             "payload": payload,
             "prev_hash": prev_hash,
         }
-        raw = canonical(body)
+        raw = canonical(body, check=check)
         digest = sha256_hex(raw)
-        event = LedgerEvent(
-            seq=seq,
-            id=event_id,
-            kind=kind,
+        self._head = (seq, digest)
+        return {
+            "seq": seq,
+            "id": event_id,
+            "kind": kind,
+            "at": at,
+            "association_id": uuid.UUID(association["id"]) if association else None,
+            "run_id": run_id,
+            "uscc": uscc,
+            "body": raw.decode("utf-8"),
+            "hash": digest,
+            "signature": self.key.sign(signing_message(digest)),
+            "key_id": self.key.key_id,
+        }
+
+    async def append(
+        self,
+        kind: str,
+        *,
+        actor: Actor,
+        at: datetime,
+        association: Mapping[str, str] | None,
+        payload: dict[str, Any],
+        run_id: uuid.UUID | None = None,
+        uscc: str | None = None,
+        methodology: Mapping[str, Any] | None = None,
+        evidence_hash: str | None = None,
+    ) -> LedgerEvent:
+        row = await self._row(
+            kind,
+            actor=actor,
             at=at,
-            association_id=uuid.UUID(association["id"]) if association else None,
+            association=association,
+            payload=payload,
             run_id=run_id,
             uscc=uscc,
-            body=raw.decode("utf-8"),
-            hash=digest,
-            signature=self.key.sign(signing_message(digest)),
-            key_id=self.key.key_id,
+            methodology=methodology,
+            evidence_hash=evidence_hash,
+            check=True,
         )
+        event = LedgerEvent(**row)
         self.session.add(event)
-        self._head = (seq, digest)
-        if flush:
-            await self.session.flush()
+        await self.session.flush()
         return event
+
+    async def stage(
+        self,
+        kind: str,
+        *,
+        actor: Actor,
+        at: datetime,
+        association: Mapping[str, str] | None,
+        payload: dict[str, Any],
+        run_id: uuid.UUID | None = None,
+        uscc: str | None = None,
+        methodology: Mapping[str, Any] | None = None,
+        evidence_hash: str | None = None,
+    ) -> dict[str, Any]:
+        """Like ``append`` but kept as a plain row until ``write_staged``: a publication of
+        100,000 grades writes its events in bulk instead of building ORM objects. The caller
+        builds ``payload`` from ints and strings only (the float check is skipped)."""
+        row = await self._row(
+            kind,
+            actor=actor,
+            at=at,
+            association=association,
+            payload=payload,
+            run_id=run_id,
+            uscc=uscc,
+            methodology=methodology,
+            evidence_hash=evidence_hash,
+            check=False,
+        )
+        self._staged.append(row)
+        return row
+
+    async def write_staged(self, *, chunk: int = 2000) -> None:
+        table = LedgerEvent.__table__  # type: ignore[attr-defined]
+        for start in range(0, len(self._staged), chunk):
+            await self.session.execute(insert(table), self._staged[start : start + chunk])
+        self._staged = []
 
 
 def entry_json(event: LedgerEvent) -> dict[str, Any]:

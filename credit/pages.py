@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from credit import service
 from credit.limiter import client_key, limiter_for
-from credit.models import ObjectionStatus, RunStatus
+from credit.models import ObjectionStatus
 from credit.routes import Now, SettingsDep
 from credit.schemas import (
     EnterpriseCreate,
@@ -168,7 +168,7 @@ async def ratings_page(
             notices=[
                 (r, o)
                 for r, o in await service.list_notices(session)
-                if r.status is RunStatus.notice
+                if service.accepting_objections(r, now)
             ],
             error=error,
         ),

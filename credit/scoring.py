@@ -475,5 +475,6 @@ def evidence_hash(method: Method, uscc: str, as_of: date, breakdown: list[dict[s
             "as_of": as_of.isoformat(),
             "methodology": {"code": method.code, "version": method.version},
             "indicators": breakdown,
-        }
+        },
+        check=False,  # built above from ints and strings only
     )

@@ -984,8 +984,26 @@ async def publish_run(
     actor_ref = Actor.of(actor)
     assoc = association_ref(association)
     mref = methodology_ref(methodology)
-    for score, enterprise in await run_scores(session, run.id):
-        event = await writer.append(
+    # Only the columns the events need: the breakdowns stay in the database.
+    columns: list[Any] = [
+        Score.id,
+        Score.uscc,
+        Score.score,
+        Score.grade,
+        Score.evidence_hash,
+        Enterprise.name,
+    ]
+    published = (
+        await session.execute(
+            select(*columns)
+            .join(Enterprise, col(Enterprise.uscc) == col(Score.uscc))
+            .where(Score.run_id == run.id)
+            .order_by(col(Score.uscc))
+        )
+    ).all()
+    new_ratings: list[dict[str, Any]] = []
+    for score in published:
+        row = await writer.stage(
             "rating.published",
             actor=actor_ref,
             at=now,
@@ -994,9 +1012,8 @@ async def publish_run(
             uscc=score.uscc,
             methodology=mref,
             evidence_hash=score.evidence_hash,
-            flush=False,
             payload={
-                "enterprise_name": enterprise.name,
+                "enterprise_name": score.name,
                 "grade": score.grade,
                 "score": str(score.score),
                 "score_id": str(score.id),
@@ -1004,9 +1021,16 @@ async def publish_run(
                 "valid_until": valid_until.isoformat(),
             },
         )
-        _apply(session, ratings, json.loads(event.body))
+        body = json.loads(row["body"])
+        current = ratings.get(score.uscc)
+        if current is None:
+            state = project(None, body)
+            assert state is not None
+            new_ratings.append({"id": uuid.uuid4(), **state})
+        else:
+            _apply(session, ratings, body)
     digest = await _run_digest(session, run.id)
-    await writer.append(
+    await writer.stage(
         "run.published",
         actor=actor_ref,
         at=now,
@@ -1014,7 +1038,6 @@ async def publish_run(
         run_id=run.id,
         methodology=mref,
         evidence_hash=digest,
-        flush=False,
         payload={
             "enterprise_count": run.enterprise_count,
             "drafts_hash": digest,
@@ -1022,6 +1045,10 @@ async def publish_run(
             "valid_until": valid_until.isoformat(),
         },
     )
+    await writer.write_staged()
+    table = Rating.__table__  # type: ignore[attr-defined]
+    for start in range(0, len(new_ratings), INSERT_CHUNK):
+        await session.execute(insert(table), new_ratings[start : start + INSERT_CHUNK])
     run.status = RunStatus.published
     run.published_at = now
     run.valid_until = valid_until
