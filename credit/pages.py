@@ -380,6 +380,7 @@ async def _render_manage(
     methodology = await service.methodology_for(session, org)
     method = Method.from_definition(methodology.code, methodology.version, methodology.definition)
     runs = await service.list_runs(session, org)
+    members = await service.list_members(session, org)
     return render(
         request,
         "credit/manage.html",
@@ -388,7 +389,8 @@ async def _render_manage(
             association=org,
             methodology=methodology,
             entry_indicators=[i for i in method.indicators if i.kind == "association_entry"],
-            members=await service.list_members(session, org),
+            members=members,
+            member_values={e.uscc: values for e, _, values in members},
             runs=runs,
             objections=await service.list_objections(
                 session, association=org, status=ObjectionStatus.pending
@@ -540,9 +542,22 @@ async def manage_decide(
     decision: Annotated[str, Form(max_length=16)],
     reasons: Annotated[str, Form(max_length=5000)],
 ) -> Response:
+    form = await request.form()
+
     async def action(org: Any) -> str:
         assert user is not None
-        data = ObjectionDecision(decision=decision, reasons=reasons)  # type: ignore[arg-type]
+        indicators = None
+        if decision == "upheld" and form.get("correct_indicators") == "on":
+            methodology = await service.methodology_for(session, org)
+            codes = Method.from_definition(
+                methodology.code, methodology.version, methodology.definition
+            ).entry_codes()
+            indicators = {code: form.get(code) == "on" for code in codes}
+        data = ObjectionDecision(
+            decision=decision,  # type: ignore[arg-type]  # validated by the model
+            reasons=reasons,
+            indicators=indicators,
+        )
         objection = await service.decide_objection(
             session,
             actor=user,

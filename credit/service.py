@@ -339,7 +339,7 @@ async def add_member(
     code = validate_uscc(data.uscc)
     await get_region(session, data.region_code)
     enterprise = await session.get(Enterprise, code)
-    before = None
+    before: dict[str, Any] | None = None
     if enterprise is None:
         enterprise = Enterprise(
             uscc=code,
@@ -349,10 +349,8 @@ async def add_member(
             address=data.address.strip(),
         )
         session.add(enterprise)
-    else:
-        before = {"name": enterprise.name, "address": enterprise.address}
-        enterprise.name = data.name.strip()
-        enterprise.address = data.address.strip() or enterprise.address
+    # An enterprise already known (a member of another association) keeps its registered
+    # details: one association must not rename another's member.
     membership = await _membership(session, association, code)
     if membership is not None and membership.left_on is None:
         raise errors.AlreadyAMember(detail_zh=f"企业 {code} 已是本协会会员。")

@@ -131,3 +131,46 @@ async def test_back_office_needs_an_association(
     )
     assert response.status_code == 422
     assert "不是有效的统一社会信用代码" in response.text
+
+
+async def test_upheld_objection_corrects_indicators_from_the_form(
+    client: httpx.AsyncClient, database: Database, clock: Clock, make_association: MakeAssociation
+) -> None:
+    assoc = await make_association()
+    station = await assoc.add_member("武功县普集加油站", region="610431")
+    run = (await assoc.post("/runs", {})).json()
+    assert run["scores"][0]["grade"] == "B"  # penalties only: 15 / 35 = 42.86
+    await assoc.post(f"/runs/{run['id']}/notice")
+    response = await client.post(
+        "/api/v1/credit/objections",
+        json={
+            "batch_id": run["id"],
+            "uscc": station,
+            "objector_kind": "enterprise",
+            "name": "普集加油站",
+            "contact": "029-36000000",
+            "text": "本站已签署承诺、设立计量管理员并建立制度，材料已报协会。",
+        },
+    )
+    objection_id = response.json()["id"]
+    await _login(client, assoc)
+    assert 'name="correct_indicators"' in (await client.get("/credit/manage")).text
+    response = await client.post(
+        f"/credit/manage/objections/{objection_id}/decision",
+        data={
+            "decision": "upheld",
+            "reasons": "材料核实无误，更正三项填报指标。",
+            "correct_indicators": "on",
+            "self_commitment": "on",
+            "metrology_officer": "on",
+            "management_system": "on",
+        },
+    )
+    assert response.status_code == 303
+    assert "B → AAA" in (await client.get(response.headers["location"])).text
+    members = (await assoc.get("/members")).json()
+    assert members[0]["indicators"] == {
+        "self_commitment": True,
+        "metrology_officer": True,
+        "management_system": True,
+    }

@@ -4,7 +4,7 @@ serious penalty raises. tests/credit/facts.py speaks the contract as the other d
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -40,7 +40,7 @@ def _penalty(owner: str, number: str, kind: str, decided: date) -> PenaltyFact:
         penalty_kind=kind,
         amount=Decimal("30000") if kind == "罚款" else None,
         decided_on=decided,
-        display_until=date(2029, 1, 1),
+        display_until=decided + timedelta(days=3 * 365),
     )
 
 
@@ -169,3 +169,39 @@ async def test_upheld_objection_rescores_from_corrected_facts(
     notice = (await client.get(f"/api/v1/credit/notices/{run['id']}")).json()
     assert notice["scores"][0]["revision"] == 1
     assert notice["objections"][0]["decision_reasons"].startswith("检定所已补录证书")
+
+
+async def test_periodic_jobs_run_through_the_outbox_worker(
+    client: httpx.AsyncClient,
+    database: Database,
+    settings,  # type: ignore[no-untyped-def]
+    clock: Clock,
+    make_association: MakeAssociation,
+    platform_facts: Any,
+    monkeypatch: Any,
+) -> None:
+    from credit import jobs
+    from portal.outbox.worker import OutboxWorker
+
+    # The worker runs on the real clock: publish now, after a 公示 that began two weeks ago.
+    clock.now = datetime.now(UTC) - timedelta(days=14)
+    assoc = await make_association()
+    station = await assoc.add_member("乾县梁山加油站", region="610424")
+    run = (await assoc.post("/runs", {})).json()
+    await assoc.post(f"/runs/{run['id']}/notice")
+    clock.advance(days=14)
+    assert (await assoc.post(f"/runs/{run['id']}/publish")).status_code == 200
+    today = service.local_date(datetime.now(UTC))
+    platform_facts.PENALTIES.append(
+        _penalty(station, "咸市监处罚〔2026〕88号", "吊销许可证件", today)
+    )
+    # The jobs sign with the configured key; here that is the test app's key.
+    monkeypatch.setattr(jobs, "get_settings", lambda: settings)
+    worker = OutboxWorker(database)
+    assert await worker.schedule_periodic() >= 2
+    assert await worker.run_once() >= 2
+    page = (await client.get(f"/api/v1/credit/enterprises/{station}")).json()
+    assert page["ratings"][0]["under_review"] is True
+    assert page["history"][0]["payload"]["penalty_kind"] == "吊销许可证件"
+    async with database.transaction() as session:
+        assert (await verify_stored(session, service.signing_key(settings))).ok

@@ -464,6 +464,15 @@ async def test_role_and_membership_rules(
     )
     assert [m["uscc"] for m in response.json()] == [member]
 
+    # An enterprise in two associations: the second cannot rename it.
+    response = await client.post(
+        "/api/v1/credit/association/members",
+        json={"uscc": member, "name": "改名企图有限公司", "region_code": "610422"},
+        headers=theirs.headers,
+    )
+    assert response.status_code == 201
+    assert response.json()["name"] == "三原县清河加油站有限公司"
+
     # Removing a member ends the membership; later runs leave it out.
     response = await client.delete(
         f"/api/v1/credit/association/members/{member}", headers=mine.headers
