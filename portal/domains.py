@@ -31,6 +31,7 @@ DOMAINS: list[str] = [
     "portal.pages",
     "api.complaints",
     "search",
+    "credit",
 ]
 
 

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = 1.0
     outbox_max_attempts: int = 12
 
+    # Credit evaluation (credit/): 公示 window, validity of a published grade, objection rate limit
+    credit_notice_working_days: int = Field(default=5, ge=0, le=60)
+    credit_validity_years: int = Field(default=3, ge=1, le=10)
+    credit_objection_rate: str = "5/hour"
+    credit_rate_limit_storage: str = "memory://"
+    credit_serious_penalty_points: int = Field(default=3, ge=1)
+
     log_json: bool = Field(default=False, description="JSON log lines instead of console lines")
 
     # Complaints and reports (api/complaints). Statutory numbers follow SAMR Order 20 until

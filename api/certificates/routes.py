@@ -180,6 +180,7 @@ CSV_HEADER = [
     "/api/v1/instruments/overdue.csv",
     summary="The overdue list as CSV (UTF-8 with BOM, opens in Excel)",
     response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
 async def overdue_csv(
     request: Request,

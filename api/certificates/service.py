@@ -77,6 +77,7 @@ from portal.privacy import public_owner_name
 from portal.regions.models import Region
 from portal.regions.service import significant_prefix
 from portal.settings import Settings
+from portal.signing import forget_cached_keys
 from portal.web import SHANGHAI
 
 log = structlog.get_logger(__name__)
@@ -997,7 +998,7 @@ async def create_institution_key(
     path = settings.signing_keys_dir / f"{org.code}.pem"
     if path.exists():
         path.replace(path.with_suffix(f".{utcnow().strftime('%Y%m%d%H%M%S')}.pem"))
-    signing._loaded.pop(path, None)
+    forget_cached_keys()  # the file was just rotated away
     signer = signing.load_or_create_key(path)
     now = utcnow()
     await session.execute(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from portal.signing import load_signing_key
 
 FORMAT_VERSION = 1
 MAX_TOKEN_LENGTH = 2048
@@ -55,36 +56,11 @@ class Signer:
         return raw_public_key(self.private_key.public_key())
 
 
-_loaded: dict[Path, Signer] = {}
-
-
 def load_or_create_key(path: Path) -> Signer:
-    """Load an Ed25519 private key (PKCS#8 PEM), creating it atomically if the file is absent."""
-    path = Path(path)
-    cached = _loaded.get(path)
-    if cached is not None:
-        return cached
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pem = Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        try:
-            # O_EXCL: two processes starting together must end up with the same key.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(pem)
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path} does not hold an Ed25519 private key")
-    signer = Signer(kid=key_id(raw_public_key(key.public_key())), private_key=key)
-    _loaded[path] = signer
-    return signer
+    """The Ed25519 key at ``path`` (PKCS#8 PEM), created atomically on first use by the portal's
+    one key loader (portal/signing.py); the sticker key id is derived here (``key_id``)."""
+    key = load_signing_key(path).private_key
+    return Signer(kid=key_id(raw_public_key(key.public_key())), private_key=key)
 
 
 def _json(data: dict[str, Any]) -> bytes:

@@ -1,0 +1,349 @@
+"""Request and response models of the credit API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from credit.models import ObjectionStatus, ObjectorKind, RatingStatus, RunStatus
+from credit.scoring import GRADES, INDICATOR_KINDS
+
+
+class EnterpriseCreate(BaseModel):
+    """A member to add; the enterprise is created if the platform does not know it yet."""
+
+    uscc: str = Field(min_length=1, max_length=40)
+    name: str = Field(min_length=2, max_length=200)
+    region_code: str = Field(pattern=r"^\d{6}$")
+    address: str = Field(default="", max_length=300)
+    industry: str | None = Field(default=None, max_length=64)
+    joined_on: date | None = None
+
+
+class EnterpriseRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    uscc: str
+    name: str
+    industry: str | None
+    region_code: str
+    address: str
+
+
+class MemberRead(EnterpriseRead):
+    joined_on: date
+    indicators: dict[str, bool] = {}
+
+
+class IndicatorValues(BaseModel):
+    """Association-entered indicators of one member, by indicator code."""
+
+    values: dict[str, bool] = Field(min_length=1, max_length=20)
+    note: str = Field(default="", max_length=500)
+
+
+# --- methodology -----------------------------------------------------------------------------
+
+
+class IndicatorDef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")
+    kind: str
+    name: str = Field(min_length=1, max_length=100)
+    weight: int = Field(ge=1, le=100)
+    params: dict[str, Any] = {}
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in INDICATOR_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(INDICATOR_KINDS)}")
+        return value
+
+
+class MethodologyDefinition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    indicators: list[IndicatorDef] = Field(min_length=1, max_length=30)
+    grades: list[tuple[str, str]] = Field(min_length=9, max_length=9)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MethodologyDefinition:
+        if sum(i.weight for i in self.indicators) != 100:
+            raise ValueError("indicator weights must add up to 100")
+        codes = [i.code for i in self.indicators]
+        if len(set(codes)) != len(codes):
+            raise ValueError("indicator codes must be unique")
+        if [g for g, _ in self.grades] != list(GRADES):
+            raise ValueError(f"grades must be {', '.join(GRADES)} in that order")
+        try:
+            minima = [Decimal(m) for _, m in self.grades]
+        except ArithmeticError as exc:
+            raise ValueError("grade thresholds must be decimal numbers as strings") from exc
+        if any(not Decimal(0) <= m <= Decimal(100) for m in minima):
+            raise ValueError("grade thresholds lie on 0–100")
+        if any(a <= b for a, b in zip(minima, minima[1:], strict=False)) or minima[-1] != 0:
+            raise ValueError("grade thresholds must fall strictly from AAA and C must start at 0")
+        _no_floats(self.model_dump())
+        return self
+
+
+def _no_floats(value: Any) -> None:
+    if isinstance(value, float):
+        raise ValueError('write decimal parameters as strings (e.g. "0.2"), not floats')
+    if isinstance(value, dict):
+        for item in value.values():
+            _no_floats(item)
+    if isinstance(value, list | tuple):
+        for item in value:
+            _no_floats(item)
+
+
+class MethodologyCreate(BaseModel):
+    name: str = Field(min_length=2, max_length=200)
+    definition: MethodologyDefinition
+
+
+class MethodologyRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    code: str
+    version: int
+    name: str
+    association_id: uuid.UUID | None
+    definition: dict[str, Any]
+    definition_hash: str
+    created_at: datetime
+
+
+# --- runs, scores, 公示 ------------------------------------------------------------------------
+
+
+class RunCreate(BaseModel):
+    title: str | None = Field(default=None, max_length=200)
+    as_of: date | None = None
+    methodology_id: uuid.UUID | None = None
+
+
+class RunRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    association_id: uuid.UUID
+    methodology_id: uuid.UUID
+    status: RunStatus
+    title: str
+    as_of: date
+    enterprise_count: int
+    created_at: datetime
+    notice_opened_at: datetime | None
+    notice_closes_at: datetime | None
+    published_at: datetime | None
+    valid_until: date | None
+
+
+class ScoreRead(BaseModel):
+    uscc: str
+    name: str
+    score: Decimal
+    grade: str
+    evidence_hash: str
+    revision: int
+    breakdown: list[dict[str, Any]] | None = None
+
+
+class RunDetail(RunRead):
+    methodology: MethodologyRead
+    scores: list[ScoreRead]
+
+
+class ObjectionCreate(BaseModel):
+    batch_id: uuid.UUID
+    uscc: str = Field(min_length=1, max_length=40)
+    objector_kind: ObjectorKind
+    name: str = Field(min_length=1, max_length=100)
+    contact: str = Field(min_length=5, max_length=100)
+    text: str = Field(min_length=10, max_length=5000)
+
+
+class ObjectionPublic(BaseModel):
+    """What everyone may see of an objection: no name, no contact, no text."""
+
+    id: uuid.UUID
+    batch_id: uuid.UUID
+    uscc: str
+    enterprise_name: str
+    objector_kind: ObjectorKind
+    status: ObjectionStatus
+    lodged_at: datetime
+    decided_at: datetime | None
+    decision_reasons: str | None
+    score_before: Decimal | None
+    score_after: Decimal | None
+    grade_before: str | None
+    grade_after: str | None
+
+
+class ObjectionRead(ObjectionPublic):
+    """The association's view, with the objector's details."""
+
+    objector_name: str
+    objector_contact: str
+    text: str
+
+
+class ObjectionDecision(BaseModel):
+    decision: Literal["upheld", "rejected"]
+    reasons: str = Field(min_length=5, max_length=5000)
+    # When upheld: corrected association-entered indicators; the score is recomputed from the
+    # platform facts as of the batch date and these values.
+    indicators: dict[str, bool] | None = None
+
+
+class NoticeRead(BaseModel):
+    batch_id: uuid.UUID
+    title: str
+    association: dict[str, str]
+    status: RunStatus
+    as_of: date
+    methodology: dict[str, Any]
+    opened_at: datetime | None
+    closes_at: datetime | None
+    accepting_objections: bool
+    scores: list[ScoreRead]
+    objections: list[ObjectionPublic]
+
+
+# --- ratings -----------------------------------------------------------------------------------
+
+
+class RatingRead(BaseModel):
+    uscc: str
+    name: str
+    industry: str | None
+    region_code: str
+    association: dict[str, str]
+    grade: str
+    score: Decimal
+    status: RatingStatus
+    valid_from: date
+    valid_until: date
+    methodology: dict[str, Any]
+    under_review: bool
+    reply: str | None = None
+
+
+class RatingList(BaseModel):
+    items: list[RatingRead]
+    total: int
+    page: int
+    per_page: int
+
+
+class ReviewCreate(BaseModel):
+    outcome: Literal["keep", "downgrade", "cancel"]
+    grade: str | None = None
+    reasons: str = Field(min_length=5, max_length=5000)
+
+    @model_validator(mode="after")
+    def _grade_for_downgrade(self) -> ReviewCreate:
+        if self.outcome == "downgrade" and self.grade not in GRADES:
+            raise ValueError("a downgrade names the new grade (AA … C)")
+        if self.outcome != "downgrade" and self.grade is not None:
+            raise ValueError("only a downgrade names a grade")
+        return self
+
+
+class ReplyCreate(BaseModel):
+    text: str = Field(min_length=5, max_length=2000)
+
+
+class HistoryItem(BaseModel):
+    seq: int
+    kind: str
+    at: str
+    payload: dict[str, Any]
+    hash: str
+
+
+class EnterpriseDetail(BaseModel):
+    enterprise: EnterpriseRead
+    ratings: list[RatingRead]
+    current: RatingRead | None
+    breakdown: list[dict[str, Any]] | None
+    evidence_hash: str | None
+    history: list[HistoryItem]
+    open_notices: list[dict[str, Any]]
+
+
+class LedgerPage(BaseModel):
+    entries: list[dict[str, Any]]
+    next: str | None
+    head: dict[str, Any] | None
+    public_keys: list[dict[str, str]]
+
+
+# --- converters from rows (used by the JSON routes and the pages alike) --------------------------
+
+
+def rating_read(rating: Any, enterprise: Any, association: Any) -> RatingRead:
+    return RatingRead(
+        uscc=enterprise.uscc,
+        name=enterprise.name,
+        industry=enterprise.industry,
+        region_code=enterprise.region_code,
+        association={"code": association.code, "name": association.name},
+        grade=rating.grade,
+        score=rating.score,
+        status=rating.status,
+        valid_from=rating.valid_from,
+        valid_until=rating.valid_until,
+        methodology={"code": rating.methodology_code, "version": rating.methodology_version},
+        under_review=rating.under_review,
+        reply=rating.reply_text,
+    )
+
+
+def score_read(score: Any, enterprise: Any, *, breakdown: bool = False) -> ScoreRead:
+    return ScoreRead(
+        uscc=score.uscc,
+        name=enterprise.name,
+        score=score.score,
+        grade=score.grade,
+        evidence_hash=score.evidence_hash,
+        revision=score.revision,
+        breakdown=score.breakdown if breakdown else None,
+    )
+
+
+def objection_public(objection: Any, enterprise: Any) -> ObjectionPublic:
+    return ObjectionPublic(
+        id=objection.id,
+        batch_id=objection.run_id,
+        uscc=objection.uscc,
+        enterprise_name=enterprise.name,
+        objector_kind=objection.objector_kind,
+        status=objection.status,
+        lodged_at=objection.lodged_at,
+        decided_at=objection.decided_at,
+        decision_reasons=objection.decision_reasons,
+        score_before=objection.score_before,
+        score_after=objection.score_after,
+        grade_before=objection.grade_before,
+        grade_after=objection.grade_after,
+    )
+
+
+def objection_read(objection: Any, enterprise: Any) -> ObjectionRead:
+    return ObjectionRead(
+        **objection_public(objection, enterprise).model_dump(),
+        objector_name=objection.objector_name,
+        objector_contact=objection.objector_contact,
+        text=objection.text,
+    )

@@ -1,0 +1,176 @@
+"""The portal pages, server-rendered: ratings list, enterprise page with its SVG chart, the 公示
+page and its objection form, and the association back office driven through its forms."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from sqlmodel import select
+
+from credit.models import Objection
+from portal.db import Database
+from tests.conftest import TEST_PASSWORD
+from tests.credit.conftest import Association, Clock, MakeAssociation
+
+
+async def _login(client: httpx.AsyncClient, assoc: Association) -> None:
+    response = await client.post(
+        "/login",
+        data={"email": assoc.user.email, "password": TEST_PASSWORD, "next": "/credit/manage"},
+    )
+    assert response.status_code == 303, response.text
+
+
+async def test_back_office_to_public_pages(
+    client: httpx.AsyncClient, database: Database, clock: Clock, make_association: MakeAssociation
+) -> None:
+    assoc = await make_association()
+    station = await assoc.add_member(
+        "泾阳县泾干加油站", region="610423", address="泾干镇东环路 45 号"
+    )
+    await _login(client, assoc)
+
+    # Indicators through the checkbox form, then a run, then the 公示.
+    response = await client.post(
+        f"/credit/manage/members/{station}/indicators",
+        data={"self_commitment": "on", "management_system": "on"},
+    )
+    assert response.status_code == 303
+    response = await client.post("/credit/manage/runs", data={"title": "泾阳 2026 年度评价"})
+    assert response.status_code == 303
+    page = (await client.get(response.headers["location"])).text
+    assert "已生成评价草稿：泾阳 2026 年度评价（1 家）" in page
+    run_id = re.search(r'data-run="([0-9a-f-]+)"', page)
+    assert run_id is not None
+    assert (await client.post(f"/credit/manage/runs/{run_id[1]}/notice")).status_code == 303
+
+    # Publishing during the 公示 is refused with the reason, on the page.
+    response = await client.post(f"/credit/manage/runs/{run_id[1]}/publish")
+    assert response.status_code == 409
+    assert "公示期至 2026-03-10 00:00 结束" in response.text
+
+    # A member of the public objects through the form; the page confirms, contact not shown.
+    client.cookies.clear()
+    notice = await client.get(f"/credit/notices/{run_id[1]}")
+    assert "提出异议" in notice.text
+    response = await client.post(
+        f"/credit/notices/{run_id[1]}/objections",
+        data={
+            "uscc": station,
+            "objector_kind": "public",
+            "name": "孙先生",
+            "contact": "13512345678",
+            "text": "该站夜间加油时油枪显示跳字，请协会核查计量情况。",
+        },
+    )
+    assert response.status_code == 201
+    assert "异议已提交" in response.text
+    assert "13512345678" not in response.text
+    short = await client.post(
+        f"/credit/notices/{run_id[1]}/objections",
+        data={
+            "uscc": station,
+            "objector_kind": "public",
+            "name": "某",
+            "contact": "123",
+            "text": "短",
+        },
+    )
+    assert short.status_code == 422
+    assert "填写的内容不符合要求" in short.text
+
+    # The association decides it in the back office, after the window, and publishes.
+    await _login(client, assoc)
+    clock.advance(days=14)
+    async with database.transaction() as session:
+        objection = (await session.scalars(select(Objection))).one()
+    manage = (await client.get("/credit/manage")).text
+    assert "13512345678" in manage  # the handling association sees the contact
+    response = await client.post(
+        f"/credit/manage/objections/{objection.id}/decision",
+        data={
+            "decision": "rejected",
+            "reasons": "经调取监控与现场检定，油枪计量合格，异议不成立。",
+        },
+    )
+    assert response.status_code == 303
+    response = await client.post(f"/credit/manage/runs/{run_id[1]}/publish")
+    assert response.status_code == 303
+    assert "有效期至" in (await client.get(response.headers["location"])).text
+
+    # Public pages: the list with filters, the enterprise page with grade, validity and chart.
+    client.cookies.clear()
+    listing = await client.get("/credit", params={"q": "泾干"})
+    assert listing.status_code == 200
+    assert "泾阳县泾干加油站" in listing.text
+    assert "泾阳县泾干加油站" not in (await client.get("/credit", params={"grade": "C"})).text
+    assert (await client.get("/credit", params={"region": "abc"})).status_code == 422
+    page = await client.get(f"/credit/enterprises/{station}")
+    assert page.status_code == 200
+    assert (
+        'id="current-grade" class="grade-text">AA · 信用好' in page.text
+    )  # (15 + 5 + 10) / 35 = 85.71
+    assert "2026-03-16 至 2029-03-15" in page.text
+    assert "<svg" in page.text
+    assert "chart-points" in page.text
+    assert "异议不成立：经调取监控与现场检定" in page.text
+    assert (await client.get("/credit/enterprises/91610402XXXXXXXX")).status_code == 422
+    assert (await client.get("/credit/methodology")).status_code == 200
+
+
+async def test_back_office_needs_an_association(
+    client: httpx.AsyncClient, make_association: MakeAssociation
+) -> None:
+    assert (await client.get("/credit/manage")).headers["location"] == "/login?next=/credit/manage"
+    assoc = await make_association()
+    await _login(client, assoc)
+    response = await client.post(
+        "/credit/manage/members",
+        data={"uscc": "91610402123", "name": "代码错误", "region_code": "610402"},
+    )
+    assert response.status_code == 422
+    assert "不是有效的统一社会信用代码" in response.text
+
+
+async def test_upheld_objection_corrects_indicators_from_the_form(
+    client: httpx.AsyncClient, database: Database, clock: Clock, make_association: MakeAssociation
+) -> None:
+    assoc = await make_association()
+    station = await assoc.add_member("武功县普集加油站", region="610431")
+    run = (await assoc.post("/runs", {})).json()
+    assert run["scores"][0]["grade"] == "B"  # penalties only: 15 / 35 = 42.86
+    await assoc.post(f"/runs/{run['id']}/notice")
+    response = await client.post(
+        "/api/v1/credit/objections",
+        json={
+            "batch_id": run["id"],
+            "uscc": station,
+            "objector_kind": "enterprise",
+            "name": "普集加油站",
+            "contact": "029-36000000",
+            "text": "本站已签署承诺、设立计量管理员并建立制度，材料已报协会。",
+        },
+    )
+    objection_id = response.json()["id"]
+    await _login(client, assoc)
+    assert 'name="correct_indicators"' in (await client.get("/credit/manage")).text
+    response = await client.post(
+        f"/credit/manage/objections/{objection_id}/decision",
+        data={
+            "decision": "upheld",
+            "reasons": "材料核实无误，更正三项填报指标。",
+            "correct_indicators": "on",
+            "self_commitment": "on",
+            "metrology_officer": "on",
+            "management_system": "on",
+        },
+    )
+    assert response.status_code == 303
+    assert "B → AAA" in (await client.get(response.headers["location"])).text
+    members = (await assoc.get("/members")).json()
+    assert members[0]["indicators"] == {
+        "self_commitment": True,
+        "metrology_officer": True,
+        "management_system": True,
+    }
