@@ -235,6 +235,30 @@ async def load_documents(
     return documents, deleted
 
 
+async def _audit_and_index(
+    session: AsyncSession,
+    document: Article | EnforcementNotice,
+    kind: Kind,
+    action: str,
+    *,
+    before: dict[str, Any] | None,
+    actor: User,
+) -> None:
+    """Every staff change of a document: audited, and the index told, in the same transaction."""
+    await session.flush()
+    await record(
+        session,
+        actor=actor,
+        action=action,
+        entity_type=kind,
+        entity_id=document.id,
+        region_code=document.region_code,
+        before=before,
+        after=snapshot(document),
+    )
+    await enqueue_index(session, kind, [document.id])
+
+
 async def enqueue_index(session: AsyncSession, kind: Kind, ids: Sequence[uuid.UUID]) -> None:
     """Ask the worker to bring the engine in line with these rows (same transaction)."""
     for start in range(0, len(ids), INDEX_BATCH):
@@ -352,18 +376,9 @@ async def publish_article(session: AsyncSession, article_id: uuid.UUID, *, actor
     article.withdrawn_at = None
     article.withdrawal_reason = None
     article.updated_at = utcnow()
-    await session.flush()
-    await record(
-        session,
-        actor=actor,
-        action="article.publish",
-        entity_type="article",
-        entity_id=article.id,
-        region_code=article.region_code,
-        before=before,
-        after=snapshot(article),
+    await _audit_and_index(
+        session, article, "article", "article.publish", before=before, actor=actor
     )
-    await enqueue_index(session, "article", [article.id])
     return article
 
 
@@ -380,18 +395,9 @@ async def withdraw_article(
     article.withdrawn_at = utcnow()
     article.withdrawal_reason = reason
     article.updated_at = utcnow()
-    await session.flush()
-    await record(
-        session,
-        actor=actor,
-        action="article.withdraw",
-        entity_type="article",
-        entity_id=article.id,
-        region_code=article.region_code,
-        before=before,
-        after=snapshot(article),
+    await _audit_and_index(
+        session, article, "article", "article.withdraw", before=before, actor=actor
     )
-    await enqueue_index(session, "article", [article.id])
     return article
 
 
@@ -547,18 +553,7 @@ async def update_notice(
     for key, value in changes.items():
         setattr(notice, key, value)
     notice.updated_at = utcnow()
-    await session.flush()
-    await record(
-        session,
-        actor=actor,
-        action="notice.update",
-        entity_type="notice",
-        entity_id=notice.id,
-        region_code=notice.region_code,
-        before=before,
-        after=snapshot(notice),
-    )
-    await enqueue_index(session, "notice", [notice.id])
+    await _audit_and_index(session, notice, "notice", "notice.update", before=before, actor=actor)
     return notice
 
 
@@ -575,18 +570,7 @@ async def withdraw_notice(
     notice.withdrawn_at = utcnow()
     notice.withdrawal_reason = reason
     notice.updated_at = utcnow()
-    await session.flush()
-    await record(
-        session,
-        actor=actor,
-        action="notice.withdraw",
-        entity_type="notice",
-        entity_id=notice.id,
-        region_code=notice.region_code,
-        before=before,
-        after=snapshot(notice),
-    )
-    await enqueue_index(session, "notice", [notice.id])
+    await _audit_and_index(session, notice, "notice", "notice.withdraw", before=before, actor=actor)
     return notice
 
 
