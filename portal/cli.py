@@ -182,9 +182,11 @@ def user_create(
 @app.command()
 def worker() -> None:
     """Run the outbox worker as its own process (production); stops on SIGTERM or Ctrl-C."""
+    from portal.middleware import configure_logging
     from portal.outbox.worker import OutboxWorker
 
     settings = get_settings()
+    configure_logging(json_lines=settings.log_json)  # as the server does: one log format
     domains.import_models()
     domains.import_jobs()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 import uuid
 from typing import Any
@@ -248,6 +249,25 @@ class CrossSiteRequestGuard:
         return origin.split("://", 1)[-1] != host and origin not in self.allowed_origins
 
 
+class LineLogger(structlog.PrintLogger):
+    """Writes each entry as one ``write`` of the whole line, then flushes.
+
+    ``gongzhi serve --workers N`` and ``gongzhi worker`` share one stdout (a file or a pipe).
+    ``print`` writes the text and the newline separately, which with unbuffered output
+    (PYTHONUNBUFFERED=1, usual in containers) are two system calls: lines from two processes then
+    interleave and JSON lines break. One write of a line up to PIPE_BUF (4 KiB) is atomic on a
+    pipe, and appends to a file opened with O_APPEND are atomic on local file systems."""
+
+    def msg(self, message: str) -> None:
+        out = sys.stdout  # the current one (tests swap it)
+        with self._lock:
+            out.write(message + "\n")
+            out.flush()
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
 def configure_logging(*, json_lines: bool) -> None:
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -260,4 +280,8 @@ def configure_logging(*, json_lines: bool) -> None:
         if json_lines
         else structlog.dev.ConsoleRenderer(colors=False)
     )
-    structlog.configure(processors=processors, cache_logger_on_first_use=True)
+    structlog.configure(
+        processors=processors,
+        logger_factory=lambda *args: LineLogger(),
+        cache_logger_on_first_use=True,
+    )

@@ -84,3 +84,32 @@ def test_production_refuses_default_secrets(secret: str, tmp_path: Path) -> None
     result = run("db", "upgrade", env=env)
     assert result.returncode != 0
     assert "GONGZHI_SECRET_KEY" in result.stderr
+
+
+def test_worker_writes_json_lines_when_asked_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """Production runs ``gongzhi worker`` beside the server: same log format (GONGZHI_LOG_JSON)."""
+    import json
+    import signal
+    import time
+
+    env = {
+        **os.environ,
+        "GONGZHI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'worker.db'}",
+        "GONGZHI_STORAGE_DIR": str(tmp_path / "storage"),
+        "GONGZHI_LOG_JSON": "true",
+    }
+    assert run("db", "upgrade", env=env).returncode == 0
+    worker = subprocess.Popen(
+        [GONGZHI, "worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        assert worker.stdout is not None
+        started = worker.stdout.readline()  # blocks until the first line: the start event
+        assert json.loads(started)["event"] == "outbox_worker_started"
+    finally:
+        time.sleep(0.2)
+        worker.send_signal(signal.SIGTERM)
+        rest, _ = worker.communicate(timeout=60)
+    assert worker.returncode == 0
+    lines = [json.loads(line) for line in rest.splitlines() if line.strip()]
+    assert lines[-1]["event"] == "outbox_worker_stopped"
