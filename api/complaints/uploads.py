@@ -163,9 +163,15 @@ async def receive(
             name = str(state.get("name", ""))
             fields.setdefault(name, []).append(buffer.decode("utf-8", "replace"))
 
+    finished: list[bool] = []
+
+    def on_end() -> None:
+        finished.append(True)
+
     parser = MultipartParser(
         boundary,
         {
+            "on_end": on_end,
             "on_part_begin": on_part_begin,
             "on_part_data": on_part_data,
             "on_part_end": on_part_end,
@@ -183,6 +189,11 @@ async def receive(
         parser.finalize()
         if errors:
             raise errors[0]
+        if not finished:  # the closing boundary never came: a cut-off upload, not a photo
+            raise MalformedMultipart(
+                "The body ended before the closing boundary.",
+                detail_zh="上传内容不完整（连接中断）。",
+            )
     except Exception as exc:
         fh = state.pop("fh", None)
         if fh is not None:
