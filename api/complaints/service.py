@@ -35,6 +35,7 @@ from api.complaints.errors import (
     RegionRequired,
     UnknownCategory,
     UnsupportedMediaType,
+    storage_error,
 )
 from api.complaints.models import (
     OPEN_STATUSES,
@@ -234,9 +235,14 @@ async def ingest_photo(
         )
         session.add(media)
         await session.flush()
-    except BaseException:
+    except BaseException as exc:
         for key in written:
-            await storage.delete(key)
+            try:
+                await storage.delete(key)
+            except OSError:  # the orphan sweep removes it later
+                pass
+        if isinstance(exc, OSError):
+            raise storage_error(exc) from exc
         raise
     suggested = (
         SuggestedLocation(lat=processed.gps[0], lng=processed.gps[1]) if processed.gps else None

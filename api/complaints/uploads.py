@@ -16,7 +16,7 @@ from typing import IO, Any
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from api.complaints.errors import MalformedMultipart, UploadTooLarge
+from api.complaints.errors import MalformedMultipart, UploadTooLarge, storage_error
 from api.complaints.photos import HEAD_BYTES
 
 MAX_FIELD_BYTES = 64 * 1024
@@ -202,5 +202,7 @@ async def receive(
             spooled.discard()
         if isinstance(exc, MalformedMultipart | UploadTooLarge):
             raise
+        if isinstance(exc, OSError):  # spooling to the storage directory failed: disk full, ...
+            raise storage_error(exc) from exc
         raise MalformedMultipart() from None
     return MultipartBody(fields=fields, files=files)
