@@ -28,7 +28,12 @@ from tests.browser.conftest import free_port
 from tests.conftest import make_settings, service_missing
 from tests.support import assert_problem
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# The server binaries of the installed PostgreSQL (Debian: /usr/lib/postgresql/<major>/bin).
+PG_BIN = max(
+    Path("/usr/lib/postgresql").glob("*/bin"),
+    key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+    default=Path("/usr/lib/postgresql/15/bin"),
+)
 
 
 class Cluster:
