@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -52,7 +53,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stop = asyncio.Event()
         worker_task = None
         if settings.run_worker_in_process:
-            worker = OutboxWorker(database, max_attempts=settings.outbox_max_attempts)
+            worker = OutboxWorker(
+                database,
+                max_attempts=settings.outbox_max_attempts,
+                lease=timedelta(seconds=settings.outbox_lease_seconds),
+            )
             worker_task = asyncio.create_task(
                 worker.run_forever(stop, poll_seconds=settings.worker_poll_seconds)
             )

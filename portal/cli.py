@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Coroutine
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
@@ -197,9 +198,11 @@ def worker() -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         try:
-            await OutboxWorker(database, max_attempts=settings.outbox_max_attempts).run_forever(
-                stop, poll_seconds=settings.worker_poll_seconds
-            )
+            await OutboxWorker(
+                database,
+                max_attempts=settings.outbox_max_attempts,
+                lease=timedelta(seconds=settings.outbox_lease_seconds),
+            ).run_forever(stop, poll_seconds=settings.worker_poll_seconds)
         finally:
             await database.dispose()
 

@@ -14,7 +14,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -379,8 +379,36 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
+    app.add_exception_handler(DBAPIError, _database_disconnect_or_unexpected)
+    try:  # raised unwrapped when a new connection meets a PostgreSQL that is shutting down
+        from asyncpg.exceptions import PostgresError
+    except ImportError:  # pragma: no cover - SQLite-only installation
+        pass
+    else:
+        app.add_exception_handler(PostgresError, _database_disconnect_or_unexpected)
     app.add_exception_handler(OSError, _database_unavailable_or_unexpected)
     app.add_exception_handler(Exception, _unexpected_error)
+
+
+# SQLSTATE classes of a server going away: 08 connection exception, 57P01-57P03 admin shutdown,
+# crash shutdown, cannot connect now (PostgreSQL restarting).
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+async def _database_disconnect_or_unexpected(request: Request, exc: Exception) -> Response:
+    # asyncpg reports a connection closed by a restarting PostgreSQL as a plain DBAPIError
+    # (ConnectionDoesNotExistError, AdminShutdownError); SQLAlchemy marks it invalidated.
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    sqlstate = str(getattr(orig, "sqlstate", None) or "")
+    invalidated = isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if invalidated or sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+        return await _database_unavailable(request, exc)
+    cause = getattr(orig, "__cause__", None)
+    if isinstance(cause, ConnectionError | OSError) or type(cause).__name__.startswith(
+        ("ConnectionDoesNotExist", "AdminShutdown", "CannotConnectNow")
+    ):
+        return await _database_unavailable(request, exc)
+    return await _unexpected_error(request, exc)
 
 
 async def _database_unavailable_or_unexpected(request: Request, exc: Exception) -> Response:

@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     run_worker_in_process: bool = True
     worker_poll_seconds: float = 1.0
     outbox_max_attempts: int = 12
+    outbox_lease_seconds: int = Field(default=120, ge=1)  # a dead worker's job is retried after
 
     # Credit evaluation (credit/): 公示 window, validity of a published grade, objection rate limit
     credit_notice_working_days: int = Field(default=5, ge=0, le=60)

@@ -100,3 +100,26 @@ class InvalidAction(InvalidInput):
     code = "case_action_invalid"
     title = "The action is missing required information"
     title_zh = "操作缺少必要信息"
+
+
+class StorageFull(GongzhiError):
+    status = 507
+    code = "storage_full"
+    title = "The photo store is full; try again later"
+    title_zh = "照片存储空间已满，请稍后再试"
+
+
+class StorageUnavailable(GongzhiError):
+    status = 503
+    code = "storage_unavailable"
+    title = "The photo store cannot be written to; try again later"
+    title_zh = "照片存储暂时不可写入，请稍后再试"
+
+
+def storage_error(exc: OSError) -> GongzhiError:
+    """The problem for a failed write to the photo store (disk full, quota, read-only, ...)."""
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return StorageFull(f"The photo store is full ({exc.strerror}).")
+    return StorageUnavailable(f"The photo store cannot be written to ({exc.strerror}).")

@@ -35,6 +35,7 @@ from api.complaints.errors import (
     RegionRequired,
     UnknownCategory,
     UnsupportedMediaType,
+    storage_error,
 )
 from api.complaints.models import (
     OPEN_STATUSES,
@@ -79,6 +80,7 @@ from portal.audit.service import record
 from portal.db import new_id, utcnow
 from portal.errors import Forbidden
 from portal.outbox.service import enqueue
+from portal.privacy import mask_person_name, mask_phone
 from portal.regions.models import Region
 from portal.regions.service import covers, get_region, significant_prefix
 from portal.settings import Settings
@@ -234,9 +236,14 @@ async def ingest_photo(
         )
         session.add(media)
         await session.flush()
-    except BaseException:
+    except BaseException as exc:
         for key in written:
-            await storage.delete(key)
+            try:
+                await storage.delete(key)
+            except OSError:  # the orphan sweep removes it later
+                pass
+        if isinstance(exc, OSError):
+            raise storage_error(exc) from exc
         raise
     suggested = (
         SuggestedLocation(lat=processed.gps[0], lng=processed.gps[1]) if processed.gps else None
@@ -933,7 +940,10 @@ async def staff_case(
     events = await session.scalars(
         select(CaseEvent).where(col(CaseEvent.case_id) == case.id).order_by(col(CaseEvent.at))
     )
-    if parties:
+    # A complainant's or reporter's identity is for the handling regulator only: an administrator
+    # (allowed everywhere for oversight) sees the case with the persons masked.
+    handling = actor.role == Role.regulator
+    if parties and handling:
         # Reading a complainant's or reporter's identity is itself recorded.
         await record(
             session,
@@ -986,6 +996,15 @@ async def staff_case(
                 id_number=p.id_number,
                 address=p.address,
                 email=p.email,
+            )
+            if handling
+            else PartyRead(
+                role=p.role.value,
+                name=mask_person_name(p.name),
+                phone=mask_phone(p.phone),
+                id_number=None,
+                address=None,
+                email=None,
             )
             for p in parties
         ],

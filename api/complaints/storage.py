@@ -13,6 +13,7 @@ from typing import Protocol
 
 import anyio
 
+from api.complaints.errors import storage_error
 from portal.settings import Settings
 
 CHUNK = 256 * 1024
@@ -124,5 +125,8 @@ def get_storage(settings: Settings) -> PhotoStorage:
 def temp_dir(settings: Settings) -> Path:
     """Uploads are spooled here: inside the storage directory, so the final move is a rename."""
     path = Path(settings.storage_dir) / "tmp"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise storage_error(exc) from exc
     return path

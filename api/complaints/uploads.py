@@ -16,7 +16,7 @@ from typing import IO, Any
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from api.complaints.errors import MalformedMultipart, UploadTooLarge
+from api.complaints.errors import MalformedMultipart, UploadTooLarge, storage_error
 from api.complaints.photos import HEAD_BYTES
 
 MAX_FIELD_BYTES = 64 * 1024
@@ -163,9 +163,15 @@ async def receive(
             name = str(state.get("name", ""))
             fields.setdefault(name, []).append(buffer.decode("utf-8", "replace"))
 
+    finished: list[bool] = []
+
+    def on_end() -> None:
+        finished.append(True)
+
     parser = MultipartParser(
         boundary,
         {
+            "on_end": on_end,
             "on_part_begin": on_part_begin,
             "on_part_data": on_part_data,
             "on_part_end": on_part_end,
@@ -183,6 +189,11 @@ async def receive(
         parser.finalize()
         if errors:
             raise errors[0]
+        if not finished:  # the closing boundary never came: a cut-off upload, not a photo
+            raise MalformedMultipart(
+                "The body ended before the closing boundary.",
+                detail_zh="上传内容不完整（连接中断）。",
+            )
     except Exception as exc:
         fh = state.pop("fh", None)
         if fh is not None:
@@ -191,5 +202,7 @@ async def receive(
             spooled.discard()
         if isinstance(exc, MalformedMultipart | UploadTooLarge):
             raise
+        if isinstance(exc, OSError):  # spooling to the storage directory failed: disk full, ...
+            raise storage_error(exc) from exc
         raise MalformedMultipart() from None
     return MultipartBody(fields=fields, files=files)

@@ -32,8 +32,16 @@ def backoff(attempts: int) -> timedelta:
 
 
 class OutboxWorker:
-    def __init__(self, database: Database, *, max_attempts: int = 12, batch_size: int = 20) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        max_attempts: int = 12,
+        batch_size: int = 20,
+        lease: timedelta = LEASE,
+    ) -> None:
         self.database = database
+        self.lease = lease
         self.max_attempts = max_attempts
         self.batch_size = batch_size
 
@@ -73,7 +81,7 @@ class OutboxWorker:
                 await session.execute(
                     update(OutboxEvent)
                     .where(col(OutboxEvent.id).in_(ids))
-                    .values(locked_until=now + LEASE)
+                    .values(locked_until=now + self.lease)
                 )
             return ids
 

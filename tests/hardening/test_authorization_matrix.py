@@ -1,0 +1,302 @@
+"""Who may see what: a matrix GENERATED from the app's OpenAPI document.
+
+Every operation × anonymous and every role (citizen, institution, regulator, association,
+editor, admin), with staff of their own and of another organisation or region (610402 vs 610102).
+One resource per domain exists (a case in 610402, a certificate of institution A, a credit member
+of association A, an enforcement notice of 610402), so "other region / organisation" is checked on
+things that really exist. The complainant's name and phone are searched for in the JSON of every
+response: only the handling regulator may ever see them.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from portal.accounts.models import OrganizationKind, Role, User
+from tests.api.certificates.conftest import cert_body
+from tests.api.complaints.conftest import complaint_body
+from tests.credit.conftest import new_uscc
+from tests.search.test_api import notice_payload
+
+REPORTER_NAME = "隐私测试人甲乙"
+REPORTER_PHONE = "13912345678"
+
+# Operations anyone may call without logging in. Asserted to be EXACTLY the set of operations an
+# anonymous caller is not refused: a new route is protected unless it is added here on purpose.
+PUBLIC = {
+    "GET /api/v1/trust-list",
+    "POST /api/v1/certificates/verify",
+    "GET /api/v1/certificates",
+    "GET /api/v1/certificates/{number}",
+    "GET /api/v1/instruments/{sticker_token}",
+    "GET /api/v1/regions",
+    "GET /api/v1/regions/{code}",
+    "POST /api/v1/auth/jwt/login",
+    "POST /api/v1/auth/cookie/login",
+    "POST /api/v1/auth/register",
+    "GET /healthz",
+    "GET /readyz",
+    "GET /open311/v2/discovery.{fmt}",
+    "GET /open311/v2/services.{fmt}",
+    "GET /open311/v2/services/{service_code}.{fmt}",
+    "GET /open311/v2/requests.{fmt}",
+    "POST /open311/v2/requests.{fmt}",
+    "GET /open311/v2/requests/{service_request_id}.{fmt}",
+    "GET /open311/v2/tokens/{token}.{fmt}",
+    "GET /api/v1/case-categories",
+    "POST /api/v1/media",  # anonymous reports carry photos
+    "GET /api/v1/media/{media_id}/{variant}",  # signed links
+    "POST /api/v1/cases",  # anonymous reports
+    "GET /api/v1/cases/similar",
+    "GET /api/v1/cases/{tracking_number}",  # with its access token
+    "GET /api/v1/search",
+    "GET /api/v1/search/suggest",
+    "GET /api/v1/articles/{article_id}",  # published articles
+    "GET /api/v1/notices/{notice_id}",
+    "GET /api/v1/regulations/{regulation_id}",
+    "GET /api/v1/credit/ratings",
+    "GET /api/v1/credit/enterprises/{uscc}",
+    "GET /api/v1/credit/notices",
+    "GET /api/v1/credit/notices/{batch_id}",
+    "POST /api/v1/credit/objections",
+    "GET /api/v1/credit/objections/{objection_id}",
+    "GET /api/v1/credit/methodologies",
+    "GET /api/v1/credit/methodologies/{methodology_id}",
+    "GET /api/v1/credit/exports/ratings.csv",
+    "GET /api/v1/credit/exports/ratings.json",
+    "GET /api/v1/credit/feed.json",
+    "GET /api/v1/credit/ledger",
+}
+
+# Operations every logged-in account may call (its own account, its own cases, logging out).
+ANY_ACCOUNT = {
+    "POST /api/v1/auth/jwt/logout",
+    "POST /api/v1/auth/cookie/logout",
+    "GET /api/v1/users/me",
+    "PATCH /api/v1/users/me",
+    "GET /api/v1/users/me/cases",
+}
+
+# The roles allowed on each remaining operation, by path (first match wins). Admin is allowed
+# wherever staff are (it administers the portal) and is the only role on user administration.
+ROLE_RULES: list[tuple[str, set[Role]]] = [
+    (r"^(GET|PATCH|DELETE) /api/v1/users/\{id\}$", {Role.admin}),
+    (r"^POST /api/v1/admin/", {Role.admin}),
+    (r"^GET /api/v1/regions/\{code\}/staff$", {Role.regulator, Role.admin}),
+    (r" /api/v1/staff/", {Role.regulator, Role.admin}),
+    (r" /api/v1/instruments/overdue", {Role.regulator, Role.admin}),
+    # Stickers are printed by the issuing institution only (an administrator has no organisation).
+    (r" /api/v1/certificates/\{number\}/sticker\.", {Role.institution}),
+    (r" /api/v1/certificates", {Role.institution, Role.admin}),
+    (r" /api/v1/articles", {Role.editor, Role.admin}),
+    (r" /api/v1/notices", {Role.regulator, Role.admin}),
+    (r" /api/v1/credit/association/", {Role.association, Role.admin}),
+]
+
+
+def allowed_roles(op: str) -> set[Role] | None:
+    for pattern, roles in ROLE_RULES:
+        if re.search(pattern, op):
+            return roles
+    return None
+
+
+@dataclass
+class Principal:
+    name: str
+    role: Role | None
+    headers: dict[str, str]
+
+
+async def test_authorization_matrix(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    make_user: Callable[..., Awaitable[User]],
+    make_org: Callable[..., Awaitable[Any]],
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+) -> None:
+    # --- principals ---------------------------------------------------------------------------
+    principals = [Principal("anonymous", None, {})]
+    users: dict[str, User] = {}
+    for name, role, region, kind in [
+        ("citizen", Role.citizen, "610402", None),
+        ("institution_a", Role.institution, "610402", OrganizationKind.institution),
+        ("institution_b", Role.institution, "610102", OrganizationKind.institution),
+        ("regulator_a", Role.regulator, "610402", None),
+        ("regulator_b", Role.regulator, "610102", None),
+        ("association_a", Role.association, "610400", OrganizationKind.association),
+        ("association_b", Role.association, "610100", OrganizationKind.association),
+        ("editor", Role.editor, "610400", None),
+        ("admin", Role.admin, "610000", None),
+    ]:
+        org = await make_org(kind=kind, region=region) if kind else None
+        user = await make_user(role, region=region, org=org)
+        users[name] = user
+        principals.append(Principal(name, role, await auth_headers(user)))
+    h = {p.name: p.headers for p in principals}
+
+    # --- one resource per domain --------------------------------------------------------------
+    case = await client.post(
+        "/api/v1/cases",
+        json=complaint_body(complainant={"name": REPORTER_NAME, "phone": REPORTER_PHONE}),
+    )
+    assert case.status_code == 201, case.text
+    tracking, case_token = case.json()["tracking_number"], case.json()["access_token"]
+    queue = (await client.get("/api/v1/staff/cases", headers=h["regulator_a"])).json()
+    items = queue["items"] if isinstance(queue, dict) else queue
+    case_id = next(c["id"] for c in items if c["tracking_number"] == tracking)
+
+    cert = await client.post("/api/v1/certificates", json=cert_body(), headers=h["institution_a"])
+    assert cert.status_code == 201, cert.text
+    cert_number = cert.json()["number"]
+
+    member_uscc = new_uscc("610402")
+    member = await client.post(
+        "/api/v1/credit/association/members",
+        json={"uscc": member_uscc, "name": "矩阵测试加油站", "region_code": "610402"},
+        headers=h["association_a"],
+    )
+    assert member.status_code == 201, member.text
+
+    notice = await client.post("/api/v1/notices", json=notice_payload(), headers=h["regulator_a"])
+    assert notice.status_code == 201, notice.text
+    notice_id = notice.json()["id"]
+
+    params = {
+        "case_id": case_id,
+        "tracking_number": tracking,
+        "number": cert_number,
+        "uscc": member_uscc,
+        "notice_id": notice_id,
+        "id": str(uuid.uuid4()),  # not a real account: admin may DELETE it
+        "code": "610402",
+        "fmt": "json",
+        "variant": "display",
+    }
+
+    # --- the generated matrix -----------------------------------------------------------------
+    document = app.openapi()
+    operations = [
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
+    seen: list[tuple[str, str, int, str]] = []
+
+    async def call(method: str, path: str, who: Principal) -> httpx.Response:
+        # DELETE gets unknown ids: the fixtures must survive for the scoped checks below.
+        values = params if method != "DELETE" else {}
+        url = re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), str(uuid.uuid4())), path)
+        kwargs: dict[str, Any] = {"headers": who.headers}
+        if method in ("POST", "PUT", "PATCH"):
+            kwargs["json"] = {}
+        response = await client.request(method, url, **kwargs)
+        seen.append((f"{method} {path}", who.name, response.status_code, response.text))
+        assert response.status_code < 500, (method, url, who.name, response.text)
+        return response
+
+    anonymous_open = set()
+    failures: list[str] = []
+    for method, path in operations:
+        op = f"{method} {path}"
+        if op in ("POST /api/v1/auth/jwt/logout", "POST /api/v1/auth/cookie/logout"):
+            continue  # would end the session the rest of the matrix uses
+        response = await call(method, path, principals[0])
+        if response.status_code != 401:
+            anonymous_open.add(op)
+        if op in PUBLIC:
+            continue
+        if op in ANY_ACCOUNT:
+            for who in principals[1:]:
+                if (await call(method, path, who)).status_code in (401, 403):
+                    failures.append(f"{op} refused {who.name}")
+            continue
+        roles = allowed_roles(op)
+        if roles is None:
+            failures.append(f"{op}: no rule in ROLE_RULES (add one)")
+            continue
+        for who in principals[1:]:
+            status = (await call(method, path, who)).status_code
+            assert who.role is not None
+            if who.role not in roles and status != 403:
+                failures.append(f"{op} as {who.name}: {status}, expected 403")
+            if who.role in roles and status == 401:
+                failures.append(f"{op} as {who.name}: 401 for a logged-in account")
+            # An allowed role is refused only for another region's / organisation's resource.
+            if who.role in roles and status == 403 and not who.name.endswith("_b"):
+                failures.append(f"{op} as {who.name}: 403 for an allowed role on its own")
+    assert failures == [], "\n".join(failures)
+    assert anonymous_open == PUBLIC - {"POST /api/v1/auth/jwt/logout"}, (
+        "not refused to anonymous callers but not in PUBLIC: "
+        f"{sorted(anonymous_open - PUBLIC)}; in PUBLIC but refused: {sorted(PUBLIC - anonymous_open)}"
+    )
+
+    # --- own vs other region / organisation, on resources that exist ---------------------------
+    scoped: list[tuple[str, str, str, dict[str, Any] | None]] = [
+        ("regulator_b", "GET", f"/api/v1/staff/cases/{case_id}", None),
+        (
+            "regulator_b",
+            "POST",
+            f"/api/v1/staff/cases/{case_id}/actions",
+            {"action": "accept"},
+        ),
+        ("institution_b", "POST", f"/api/v1/certificates/{cert_number}/revoke", {"reason": "越权"}),
+        ("institution_b", "GET", f"/api/v1/certificates/{cert_number}/sticker.svg", None),
+        ("institution_b", "GET", f"/api/v1/certificates/{cert_number}/sticker.png", None),
+        ("association_b", "DELETE", f"/api/v1/credit/association/members/{member_uscc}", None),
+        (
+            "association_b",
+            "PUT",
+            f"/api/v1/credit/association/members/{member_uscc}/indicators",
+            {"values": {"self_commitment": True}},
+        ),
+        (
+            "association_b",
+            "POST",
+            f"/api/v1/credit/association/ratings/{member_uscc}/reply",
+            {"text": "不是我的会员企业"},
+        ),
+        ("regulator_b", "PATCH", f"/api/v1/notices/{notice_id}", {"title": "越权修改的标题"}),
+        ("regulator_b", "POST", f"/api/v1/notices/{notice_id}/withdraw", {"reason": "越权撤回"}),
+    ]
+    for who, method, url, body in scoped:
+        response = await client.request(method, url, json=body, headers=h[who])
+        seen.append((f"{method} {url}", who, response.status_code, response.text))
+        assert response.status_code in (403, 404), (who, method, url, response.text)
+
+    # Lists never show another region's or organisation's items.
+    queue_b = await client.get("/api/v1/staff/cases", headers=h["regulator_b"])
+    assert tracking not in queue_b.text
+    members_b = await client.get("/api/v1/credit/association/members", headers=h["association_b"])
+    assert member_uscc not in members_b.text
+    notices_b = await client.get("/api/v1/notices", headers=h["regulator_b"])
+    assert notice_id not in notices_b.text
+
+    # Another person's case by tracking number: without its token, or with a wrong one.
+    for who in principals:
+        for query in ({}, {"token": "x" * 22}, {"token": case_token[:-1] + "0"}):
+            response = await client.get(
+                f"/api/v1/cases/{tracking}", params=query, headers=who.headers
+            )
+            seen.append(
+                (f"GET /api/v1/cases/{tracking}", who.name, response.status_code, response.text)
+            )
+            assert response.status_code in (401, 403, 404), (who.name, query, response.text)
+
+    # --- the reporter's identity: only the handling regulator ever sees it ----------------------
+    detail = await client.get(f"/api/v1/staff/cases/{case_id}", headers=h["regulator_a"])
+    assert REPORTER_PHONE in detail.text.replace(" ", "") or REPORTER_NAME in detail.text
+    for op, who_name, _status, text in seen:
+        if who_name == "regulator_a":
+            continue
+        compact = text.replace(" ", "")
+        assert REPORTER_NAME not in text, (op, who_name)
+        assert REPORTER_PHONE not in compact, (op, who_name)
