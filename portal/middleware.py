@@ -15,6 +15,7 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -255,9 +256,14 @@ def configure_logging(*, json_lines: bool) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
     ]
-    processors.append(
-        structlog.processors.JSONRenderer(ensure_ascii=False)
-        if json_lines
-        else structlog.dev.ConsoleRenderer(colors=False)
+    if json_lines:
+        # orjson renders the per-request access line several times faster than json.dumps (it
+        # keeps non-ASCII text as UTF-8, like ensure_ascii=False); BytesLogger writes the bytes.
+        processors.append(structlog.processors.JSONRenderer(serializer=orjson.dumps))
+        factory: Any = structlog.BytesLoggerFactory()
+    else:
+        processors.append(structlog.dev.ConsoleRenderer(colors=False))
+        factory = structlog.PrintLoggerFactory()
+    structlog.configure(
+        processors=processors, logger_factory=factory, cache_logger_on_first_use=True
     )
-    structlog.configure(processors=processors, cache_logger_on_first_use=True)

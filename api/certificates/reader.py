@@ -18,11 +18,11 @@ that both give the same document for every status.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.engine import make_url
 
 from api.certificates.errors import AmbiguousCertificateNumber, CertificateNotFound
@@ -203,7 +203,8 @@ def render(rows: list[tuple[Any, ...]], *, today: date, expiring_days: int) -> b
         "verifier": first[7],
         "history": history,
     }
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # the same bytes as json.dumps(ensure_ascii=False, separators=(",", ":")), several times faster
+    return orjson.dumps(document)
 
 
 def get_reader(app_state: Any) -> LookupReader:
