@@ -826,7 +826,7 @@ async def import_file(
     if _is_sqlite(session):
         # The import grows several index B-trees at random places (uuid keys): give SQLite a
         # page cache that holds them (the default is 2 MB); restored below.
-        await session.execute(text("PRAGMA cache_size=-131072"))
+        await session.execute(text("PRAGMA cache_size=-65536"))
     for line, raw in read_rows(stream, filename):
         total += 1
         validated = validate_row(raw, ctx)
