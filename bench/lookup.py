@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import os
 import re
 import secrets
@@ -323,6 +324,8 @@ def main() -> None:
         "GONGZHI_DATABASE_URL": url,
         "GONGZHI_ENV": "production",
         "GONGZHI_SECRET_KEY": secrets.token_hex(32),
+        # production refuses to start without keys for personal data at rest (portal/crypto.py)
+        "GONGZHI_DATA_KEYS": "bench:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "GONGZHI_LOG_JSON": "true",
         "GONGZHI_RUN_WORKER_IN_PROCESS": "false",
         "GONGZHI_SIGNING_KEY_FILE": str(workdir / "key.pem"),

@@ -94,6 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     origins = {o.strip() for o in settings.cors_origins.split(",") if o.strip()}
     # Added innermost first: RequestContext ends up outermost, so every response has an id.
+    # A domain's hot path (a pure ASGI shortcut for its busiest route) sits innermost.
+    for _, module in domains.modules("hotpath"):
+        app.add_middleware(module.HotPath)
     app.add_middleware(
         BodySizeLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
     )

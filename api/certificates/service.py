@@ -513,39 +513,69 @@ async def store_rows(
     if not rows:
         return result
     numbers = list({row.number for _, row in rows})
-    existing: dict[str, tuple[uuid.UUID, str]] = {
-        r.number: (r.id, r.content_hash)
+    serials = list({row.serial for _, row in rows})
+    existing: dict[str, tuple[uuid.UUID, str]] = {}
+    instruments: dict[tuple[str, str, str], dict[str, Any]] = {}
+    connection = await session.connection()
+    if connection.dialect.name == "sqlite":
+        # On the driver: SQLAlchemy would compile a 2,000-parameter IN per batch and convert
+        # every id of the answer; json_each() passes each list as one parameter.
+        import json
+
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        cursor = await driver.execute(
+            "SELECT number, id, content_hash FROM certificate WHERE institution_id = ? "
+            "AND number IN (SELECT value FROM json_each(?))",
+            (institution_id.hex, json.dumps(numbers)),
+        )
+        for number, id_hex, content_hash in await cursor.fetchall():
+            existing[number] = (uuid.UUID(hex=id_hex), content_hash)
+        cursor = await driver.execute(
+            "SELECT i.id, i.category_code, i.serial, i.manufacturer, i.current_certificate_id, "
+            "c.verified_on FROM instrument i LEFT JOIN certificate c "
+            "ON c.id = i.current_certificate_id "
+            "WHERE i.serial IN (SELECT value FROM json_each(?))",
+            (json.dumps(serials),),
+        )
+        for id_hex, category, serial, manufacturer, current, verified_on in await cursor.fetchall():
+            instruments[(category, serial, manufacturer)] = {
+                "id": uuid.UUID(hex=id_hex),
+                "current": uuid.UUID(hex=current) if current else None,
+                "current_on": date.fromisoformat(verified_on) if verified_on else None,
+                "new": False,
+                "values": None,
+            }
+    else:
         for r in (
             await session.execute(
                 select(C.c.number, C.c.id, C.c.content_hash).where(
                     C.c.institution_id == institution_id, C.c.number.in_(numbers)
                 )
             )
-        ).all()
-    }
-    serials = list({row.serial for _, row in rows})
-    instruments: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for r in (
-        await session.execute(
-            select(
-                I.c.id,
-                I.c.category_code,
-                I.c.serial,
-                I.c.manufacturer,
-                I.c.current_certificate_id,
-                C.c.verified_on,
+        ).all():
+            existing[r.number] = (r.id, r.content_hash)
+        for r in (
+            await session.execute(
+                select(
+                    I.c.id,
+                    I.c.category_code,
+                    I.c.serial,
+                    I.c.manufacturer,
+                    I.c.current_certificate_id,
+                    C.c.verified_on,
+                )
+                .select_from(I.outerjoin(C, C.c.id == I.c.current_certificate_id))
+                .where(I.c.serial.in_(serials))
             )
-            .select_from(I.outerjoin(C, C.c.id == I.c.current_certificate_id))
-            .where(I.c.serial.in_(serials))
-        )
-    ).all():
-        instruments[(r.category_code, r.serial, r.manufacturer)] = {
-            "id": r.id,
-            "current": r.current_certificate_id,
-            "current_on": r.verified_on,
-            "new": False,
-            "values": None,
-        }
+        ).all():
+            instruments[(r.category_code, r.serial, r.manufacturer)] = {
+                "id": r.id,
+                "current": r.current_certificate_id,
+                "current_on": r.verified_on,
+                "new": False,
+                "values": None,
+            }
 
     now = utcnow()
     cert_values: list[dict[str, Any]] = []
@@ -648,7 +678,18 @@ def _sqlite_converter(column: Any) -> Any:
     if isinstance(column.type, Uuid):
         return lambda v: None if v is None else v.hex
     if isinstance(column.type, UTCDateTime):
-        return lambda v: None if v is None else v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        # A batch stamps every row with the same instant: format each distinct value once.
+        formatted: dict[datetime, str] = {}
+
+        def utc_text(v: datetime | None) -> str | None:
+            if v is None:
+                return None
+            text = formatted.get(v)
+            if text is None:
+                text = formatted[v] = v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            return text
+
+        return utc_text
     if isinstance(column.type, Date):
         return lambda v: None if v is None else v.isoformat()
     return None
@@ -665,13 +706,14 @@ async def bulk_insert(session: AsyncSession, table: Any, rows: list[dict[str, An
     if connection.dialect.name == "sqlite":
         placeholders = ", ".join("?" * len(columns))
         converters = [(c, _sqlite_converter(table.c[c])) for c in columns]
-        plain = [c for c, f in converters if f is None]
-        if len(plain) == len(columns):
-            values = [tuple(row[c] for c in columns) for row in rows]
-        else:
-            values = [
-                tuple(row[c] if f is None else f(row[c]) for c, f in converters) for row in rows
-            ]
+        converted = [(i, f) for i, (_, f) in enumerate(converters) if f is not None]
+        values: list[Any] = []
+        append = values.append
+        for row in rows:
+            value = list(map(row.__getitem__, columns))
+            for i, f in converted:
+                value[i] = f(value[i])
+            append(value)
         await driver.executemany(
             f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})", values
         )
@@ -781,6 +823,10 @@ async def import_file(
             )
         batch.clear()
 
+    if _is_sqlite(session):
+        # The import grows several index B-trees at random places (uuid keys): give SQLite a
+        # page cache that holds them (the default is 2 MB); restored below.
+        await session.execute(text("PRAGMA cache_size=-65536"))
     for line, raw in read_rows(stream, filename):
         total += 1
         validated = validate_row(raw, ctx)
@@ -793,6 +839,8 @@ async def import_file(
         if len(batch) >= settings.certificate_import_batch_size:
             await flush()
     await flush()
+    if _is_sqlite(session):
+        await session.execute(text("PRAGMA cache_size=-2000"))
     errors.sort(key=lambda e: e.line)
     report = ImportReport(
         institution=institution.code,
