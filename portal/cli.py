@@ -82,6 +82,9 @@ def serve(
         workers=workers,
         reload=reload,
         proxy_headers=True,
+        # Idle keep-alive connections outlive the client's (and a proxy's) so the server is never
+        # the side that closes a connection a client is about to reuse.
+        timeout_keep_alive=get_settings().keep_alive_seconds,
         log_level="warning",
         access_log=False,  # the app writes its own structured access log with request ids
     )

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     secret_key: str = DEFAULT_SECRET_KEY
     signing_key_file: Path = Path("var/signing-key.pem")
     base_url: str = "http://127.0.0.1:8000"
+    keep_alive_seconds: int = 75  # longer than nginx's 60 s upstream keep-alive and apps' pools
     # Keys for personal data at rest: "<id>:<base64 32 bytes>,…", newest first (portal/crypto.py).
     data_keys: str = ""
 
