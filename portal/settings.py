@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///var/gongzhi.db"
     database_pool_size: int = 10
     search_backend: Literal["embedded", "meilisearch"] = "embedded"
+    # While Meilisearch is down: "none" answers 503 search_unavailable; "embedded" keeps an
+    # embedded index in step and answers from it (search/fallback.py).
+    search_fallback: Literal["none", "embedded"] = "none"
     meili_url: str = "http://127.0.0.1:7700"
     meili_key: str = ""
     # Search: the Meilisearch index name; the embedded engine's SQLite file (default: beside a

@@ -149,7 +149,13 @@ def embedded_path(settings: Settings) -> Path:
 
 def _config_key(settings: Settings) -> tuple[str, ...]:
     if settings.search_backend == "meilisearch":
-        return ("meilisearch", settings.meili_url, settings.meili_index, settings.meili_key)
+        return (
+            "meilisearch",
+            settings.meili_url,
+            settings.meili_index,
+            settings.meili_key,
+            settings.search_fallback,
+        )
     return ("embedded", str(embedded_path(settings).resolve()))
 
 
@@ -159,17 +165,22 @@ _by_database: dict[str, SearchEngine] = {}
 
 def build(settings: Settings, *, index: str | None = None) -> SearchEngine:
     """A new engine for these settings (not cached): the benchmarks and tests use this."""
+    from search.embedded import EmbeddedEngine
+
     if settings.search_backend == "meilisearch":
         from search.meili import MeiliEngine
 
-        return MeiliEngine(
+        meili = MeiliEngine(
             settings.meili_url,
             settings.meili_key,
             index or settings.meili_index,
             timeout=settings.meili_timeout_seconds,
         )
-    from search.embedded import EmbeddedEngine
+        if settings.search_fallback == "embedded":
+            from search.fallback import FallbackEngine
 
+            return FallbackEngine(meili, EmbeddedEngine(embedded_path(settings)))
+        return meili
     return EmbeddedEngine(embedded_path(settings))
 
 
