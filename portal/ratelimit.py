@@ -28,7 +28,8 @@ class RateLimiter:
             if uri.startswith("async+memory")
             else SlidingWindowCounterRateLimiter
         )
-        self._limiter = strategy(storage_from_string(uri))  # type: ignore[arg-type]
+        self._storage = storage_from_string(uri)
+        self._limiter = strategy(self._storage)  # type: ignore[arg-type]
 
     async def allowed(self, limit: str | RateLimitItem, *keys: str) -> bool:
         """Whether one more hit would be within the limit (does not count a hit)."""
@@ -40,6 +41,10 @@ class RateLimiter:
 
     async def clear(self, limit: str | RateLimitItem, *keys: str) -> None:
         await self._limiter.clear(_item(limit), *keys)
+
+    async def reset(self) -> None:
+        """Forget every counter (tests, and an operator lifting a lock-out)."""
+        await self._storage.reset()  # type: ignore[misc]
 
     async def retry_after(self, limit: str | RateLimitItem, *keys: str) -> int:
         stats = await self._limiter.get_window_stats(_item(limit), *keys)

@@ -84,7 +84,6 @@ class Settings(BaseSettings):
     credit_notice_working_days: int = Field(default=5, ge=0, le=60)
     credit_validity_years: int = Field(default=3, ge=1, le=10)
     credit_objection_rate: str = "5/hour"
-    credit_rate_limit_storage: str = "memory://"
     credit_serious_penalty_points: int = Field(default=3, ge=1)
 
     log_json: bool = Field(default=False, description="JSON log lines instead of console lines")
