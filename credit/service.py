@@ -16,7 +16,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import chinese_calendar
 from sqlalchemy import func, insert, or_
@@ -60,18 +59,18 @@ from credit.scoring import (
     penalty_points,
     score_all,
 )
-from portal import facts
+from portal import clock, facts
 from portal.accounts.models import Organization, OrganizationKind, Role, User
 from portal.accounts.permissions import Action, OrganizationForbidden, authorize
 from portal.accounts.service import get_organization_by_code
 from portal.audit import service as audit
+from portal.clock import SHANGHAI
 from portal.db import utcnow
 from portal.errors import InvalidInput
 from portal.regions.service import get_region, significant_prefix
 from portal.settings import Settings
 from portal.signing import SigningKey, load_signing_key
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEFAULT_METHODOLOGY_FILE = Path(__file__).parent / "methodologies" / "metrology-integrity-v1.json"
 # Above this many enterprises the providers are asked for every enterprise (usccs=None) and the
 # scoring ignores the others: a 100,000-item IN list is slower than a scan and exceeds the bound
@@ -95,7 +94,7 @@ def validate_uscc(value: str) -> str:
 
 
 def local_date(moment: datetime) -> date:
-    return moment.astimezone(SHANGHAI).date()
+    return clock.local_date(moment)
 
 
 def is_workday(day: date) -> bool:

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
+from portal import clock
 from portal.settings import Settings
 
 # Constraint names are stable across SQLite and PostgreSQL so that migrations can refer to them.
@@ -42,8 +43,8 @@ metadata: MetaData = SQLModel.metadata
 
 
 def utcnow() -> datetime:
-    """Timezone-aware UTC now. Stored as UTC everywhere; shown in Asia/Shanghai."""
-    return datetime.now(UTC)
+    """Timezone-aware UTC now, from the portal's one clock (``portal.clock``)."""
+    return clock.now()
 
 
 class UTCDateTime(TypeDecorator[datetime]):

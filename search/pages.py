@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from portal import clock
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import User
 from portal.accounts.permissions import Action, role_allows
@@ -269,7 +270,7 @@ async def regulator_notices(request: Request, session: DbSession, user: Regulato
         {
             "user": user,
             "notices": notices,
-            "form": {"region_code": user.region_code or "", "decision_date": date.today()},
+            "form": {"region_code": user.region_code or "", "decision_date": clock.today()},
             "error": None,
             "message": request.query_params.get("done"),
         },

@@ -14,7 +14,7 @@ import io
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,16 +24,17 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from portal import clock
 from portal.accounts.models import User
 from portal.accounts.permissions import Action, authorize
 from portal.audit.service import record
+from portal.clock import SHANGHAI
 from portal.db import utcnow
 from portal.errors import Conflict, InvalidInput, NotFound
 from portal.outbox import service as outbox
 from portal.regions.models import Region
 from portal.regions.service import get_region
 from portal.settings import Settings
-from portal.web import SHANGHAI
 from search import text
 from search.engine import NATIONWIDE, Kind, SearchDocument
 from search.models import (
@@ -102,7 +103,7 @@ class ImportFileInvalid(InvalidInput):
 
 def today() -> date:
     """The calendar day in China: display periods end at local midnight."""
-    return datetime.now(SHANGHAI).date()
+    return clock.today()
 
 
 # -- what the public sees -----------------------------------------------------------------

@@ -68,17 +68,18 @@ from api.certificates.schemas import (
     TrustList,
     VerifyResult,
 )
+from portal import clock
 from portal.accounts.models import Organization, OrganizationKind, Role, User
 from portal.accounts.permissions import Action, authorize
 from portal.accounts.service import get_organization_by_code
 from portal.audit import service as audit
+from portal.clock import SHANGHAI
 from portal.db import utcnow
 from portal.privacy import public_owner_name
 from portal.regions.models import Region
 from portal.regions.service import significant_prefix
 from portal.settings import Settings
 from portal.signing import forget_cached_keys
-from portal.web import SHANGHAI
 
 log = structlog.get_logger(__name__)
 
@@ -95,7 +96,7 @@ R = Region.__table__  # type: ignore[attr-defined]
 
 def today_local() -> date:
     """Certificates are dated in China: "today" is the date in Asia/Shanghai."""
-    return datetime.now(SHANGHAI).date()
+    return clock.today()
 
 
 def compute_status(

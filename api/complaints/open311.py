@@ -25,11 +25,11 @@ from api.complaints.ratelimit import client_identity, get_limiter
 from api.complaints.schemas import CaseCreate
 from api.complaints.storage import get_storage, temp_dir
 from api.complaints.uploads import MultipartBody, receive
+from portal.clock import SHANGHAI
 from portal.db import DbSession, utcnow
 from portal.errors import GongzhiError
 from portal.regions.models import Region
 from portal.settings import Settings
-from portal.web import SHANGHAI
 
 # Open311 answers, errors included, in the format the path names (.xml or .json; XML when the
 # format is unknown), as the GeoReport v2 specification says; the OpenAPI document says so too.

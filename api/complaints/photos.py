@@ -25,7 +25,7 @@ import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from api.complaints.errors import ImageTooLarge, ImageUnreadable, UnsupportedMediaType
-from portal.web import SHANGHAI
+from portal.clock import SHANGHAI
 
 pillow_heif.register_heif_opener()
 

@@ -14,7 +14,7 @@ from typing import Literal
 import chinese_calendar
 import structlog
 
-from portal.web import SHANGHAI
+from portal.clock import SHANGHAI
 
 CalendarBasis = Literal["chinese-calendar", "weekends-only"]
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from portal import clock
 from portal.accounts.models import Role
 from portal.audit.models import AuditEntry
 from portal.db import Database
@@ -43,7 +44,7 @@ def notice_payload(**overrides: Any) -> dict[str, Any]:
         "penalty_amount": "2000",
         "authority": "咸阳市市场监督管理局",
         "region_code": "610402",
-        "decision_date": (date.today() - timedelta(days=3)).isoformat(),
+        "decision_date": (clock.today() - timedelta(days=3)).isoformat(),
     }
     payload.update(overrides)
     return payload
@@ -179,7 +180,7 @@ async def test_regulators_publish_notices_in_their_own_region(
 async def test_notices_expire_automatically(
     client, index_engine, database: Database, settings, run_worker
 ) -> None:
-    today = date.today()
+    today = clock.today()
     async with database.transaction() as session:
         old = await service.create_notice(
             session,
