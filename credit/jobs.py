@@ -11,15 +11,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from credit import service
-from portal.outbox.service import periodic
-from portal.settings import get_settings
+from portal.outbox.service import JobContext, periodic
 
 
 @periodic("credit.penalty_watch", every=timedelta(hours=6))
-async def penalty_watch(session: AsyncSession, payload: dict[str, Any]) -> None:
-    await service.flag_serious_penalties(session, settings=get_settings())
+async def penalty_watch(
+    session: AsyncSession, payload: dict[str, Any], context: JobContext
+) -> None:
+    await service.flag_serious_penalties(session, settings=context.settings)
 
 
 @periodic("credit.expiry", every=timedelta(days=1))
-async def expiry(session: AsyncSession, payload: dict[str, Any]) -> None:
-    await service.expire_ratings(session, settings=get_settings())
+async def expiry(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
+    await service.expire_ratings(session, settings=context.settings)

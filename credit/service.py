@@ -17,7 +17,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import chinese_calendar
 from sqlalchemy import func, insert, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,7 +58,7 @@ from credit.scoring import (
     penalty_points,
     score_all,
 )
-from portal import clock, facts
+from portal import clock, facts, workdays
 from portal.accounts.models import Organization, OrganizationKind, Role, User
 from portal.accounts.permissions import Action, OrganizationForbidden, authorize
 from portal.accounts.service import get_organization_by_code
@@ -97,15 +96,6 @@ def local_date(moment: datetime) -> date:
     return clock.local_date(moment)
 
 
-def is_workday(day: date) -> bool:
-    """Chinese working day (statutory holidays and make-up working days); plain weekdays for years
-    the calendar package does not cover yet."""
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        return day.weekday() < 5
-
-
 def notice_closes_at(opened_at: datetime, working_days: int) -> datetime:
     """The 公示 runs for ``working_days`` full working days after the day it opens and ends at
     midnight (Beijing time) after the last of them."""
@@ -115,19 +105,12 @@ def notice_closes_at(opened_at: datetime, working_days: int) -> datetime:
     counted = 0
     while counted < working_days:
         day += timedelta(days=1)
-        counted += is_workday(day)
+        counted += workdays.is_working_day(day)
     return datetime.combine(day + timedelta(days=1), time(0), SHANGHAI).astimezone(UTC)
 
 
-def add_years(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + years, day=28)
-
-
 def validity_end(valid_from: date, years: int) -> date:
-    return add_years(valid_from, years) - timedelta(days=1)
+    return clock.add_years(valid_from, years) - timedelta(days=1)
 
 
 def signing_key(settings: Settings) -> SigningKey:

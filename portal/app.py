@@ -25,6 +25,7 @@ from portal.middleware import (
     configure_logging,
 )
 from portal.openapi import document_problems
+from portal.outbox.service import JobContext
 from portal.outbox.worker import OutboxWorker
 from portal.ratelimit import RateLimiter
 from portal.settings import Environment, Settings, get_settings
@@ -39,6 +40,7 @@ def _operation_id(route: APIRoute) -> str:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    settings.check_domains()
     configure_logging(json_lines=settings.log_json)
     crypto.configure(settings)
     domains.import_models()
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 database,
                 max_attempts=settings.outbox_max_attempts,
                 lease=timedelta(seconds=settings.outbox_lease_seconds),
+                context=JobContext(settings=settings, state=app.state),
             )
             worker_task = asyncio.create_task(
                 worker.run_forever(stop, poll_seconds=settings.worker_poll_seconds)

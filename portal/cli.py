@@ -31,9 +31,12 @@ app.add_typer(keys_app, name="keys")
 
 @app.callback()
 def _configure() -> None:
-    from portal import crypto
+    from portal import clock, crypto
+    from portal.settings import Environment
 
-    crypto.configure(get_settings())
+    settings = get_settings()
+    clock.start_from_environment(production=settings.env is Environment.production)
+    crypto.configure(settings)
 
 
 @keys_app.command("generate")

@@ -12,11 +12,14 @@ suite runs "at 23:30 UTC on the last day of the year" (``GONGZHI_TEST_NOW``, tes
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
+
+from dateutil.relativedelta import relativedelta
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -101,6 +104,33 @@ def today() -> date:
 def local_date(moment: datetime) -> date:
     """The day in China on which ``moment`` falls."""
     return moment.astimezone(SHANGHAI).date()
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day ``months`` later (or earlier), the month's last day where it is shorter:
+    31 January + 1 month is 28 or 29 February, as display periods and verification cycles count."""
+    result: date = day + relativedelta(months=months)
+    return result
+
+
+def add_years(day: date, years: int) -> date:
+    """29 February + 1 year is 28 February."""
+    return add_months(day, 12 * years)
+
+
+TEST_START_VARIABLE = "GONGZHI_TEST_NOW"
+
+
+def start_from_environment(*, production: bool) -> None:
+    """``GONGZHI_TEST_NOW=<ISO moment>`` starts this process's clock at that moment (an
+    ``OffsetClock``): the test suite sets it to run at a chosen hour and passes it on to the
+    servers and workers it starts, so every process shares one calendar. Refused in production."""
+    start = os.environ.get(TEST_START_VARIABLE)
+    if not start:
+        return
+    if production:
+        raise RuntimeError(f"{TEST_START_VARIABLE} is for tests; unset it in production")
+    set_clock(OffsetClock(datetime.fromisoformat(start)))
 
 
 def timestamp() -> float:

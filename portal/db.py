@@ -99,14 +99,15 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 class Database:
     """One engine and its session factory; created by the app's lifespan, the CLI or a test."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, settings: Settings | None = None) -> None:
         self.url = url
+        self.settings = settings  # what the database was opened with, for workers it hands jobs to
         self.engine = create_engine(url, pool_size=pool_size)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        return cls(settings.database_url, pool_size=settings.database_pool_size)
+        return cls(settings.database_url, pool_size=settings.database_pool_size, settings=settings)
 
     @property
     def is_sqlite(self) -> bool:

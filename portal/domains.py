@@ -13,6 +13,7 @@ package the shell imports, when present:
 - ``<pkg>.cli``     — ``app``: a Typer group added to ``gongzhi`` under ``NAME`` (and optionally
   ``EXTRA_GROUPS``: ``{name: typer_app}`` for more groups)
 - ``<pkg>.facts``   — providers of enterprise facts for credit evaluation (portal/facts.py)
+- ``<pkg>.settings`` — ``SETTINGS``: the domain's ``DomainSettings`` subclass (portal/settings.py)
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from portal.settings import DomainSettings
 
 DOMAINS: list[str] = [
     "api.certificates",
@@ -59,3 +64,7 @@ def import_models() -> None:
 def import_jobs() -> None:
     for _ in modules("jobs"):
         pass
+
+
+def settings_classes() -> list[type[DomainSettings]]:
+    return [module.SETTINGS for _, module in modules("settings")]

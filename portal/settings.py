@@ -1,7 +1,10 @@
 """Typed settings, read from ``GONGZHI_*`` environment variables and an optional ``.env`` file.
 
-Statutory numbers live here too (with documented defaults) because the rules change: the complaint
-rules were replaced on 2026-04-15 and nobody should need a code change for the next revision.
+``Settings`` holds the shell's own settings (database, secrets, HTTP, worker). Each domain keeps its
+settings in its own ``settings.py`` as a ``DomainSettings`` subclass named by ``SETTINGS``; they
+read the same ``GONGZHI_`` variables, so moving a setting into its domain changes no deployment.
+Code reaches them with ``settings.of(ComplaintsSettings)`` (or the domain's dependency in
+``portal/deps.py`` style). Statutory numbers live in the domains' settings with their citations.
 """
 
 from __future__ import annotations
@@ -9,9 +12,9 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "change-me-gongzhi-development-secret-key"
@@ -23,10 +26,26 @@ class Environment(StrEnum):
     production = "production"
 
 
+_SOURCES = SettingsConfigDict(
+    env_prefix="GONGZHI_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+)
+
+
+class DomainSettings(BaseSettings):
+    """Base of a domain's settings: the same variables and ``.env`` file as the shell's."""
+
+    model_config = _SOURCES
+
+    def check_production(self, shell: Settings) -> None:
+        """Raise ``ValueError`` for a value that must not run in production."""
+
+
+D = TypeVar("D", bound=DomainSettings)
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="GONGZHI_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
+    model_config = _SOURCES
+    _domains: dict[type[DomainSettings], DomainSettings] = PrivateAttr(default_factory=dict)
 
     env: Environment = Environment.development
     database_url: str = "sqlite+aiosqlite:///var/gongzhi.db"
@@ -151,6 +170,40 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def of(self, kind: type[D]) -> D:
+        """The settings of one domain, read from the environment the first time they are asked for."""
+        found = self._domains.get(kind)
+        if found is None:
+            found = kind()
+            self._domains[kind] = found
+        return found  # type: ignore[return-value]  # keyed by its own class
+
+    def check_domains(self) -> None:
+        """Load every domain's settings now (a bad value fails at start, not on first use) and
+        let each refuse what must not run in production."""
+        from portal.domains import settings_classes
+
+        for kind in settings_classes():
+            domain = self.of(kind)
+            if self.env is Environment.production:
+                domain.check_production(self)
+
+    @classmethod
+    def build(cls, **values: Any) -> Settings:
+        """Settings from explicit values (tests, tools): each value goes to the shell or to the
+        domain that declares it; a name nobody declares is an error, not silently ignored."""
+        from portal.domains import settings_classes
+
+        shell = {k: v for k, v in values.items() if k in cls.model_fields}
+        rest = {k: v for k, v in values.items() if k not in cls.model_fields}
+        settings = cls(**shell)
+        for kind in settings_classes():
+            mine = {k: rest.pop(k) for k in list(rest) if k in kind.model_fields}
+            settings._domains[kind] = kind(**mine)
+        if rest:
+            raise TypeError(f"unknown settings: {sorted(rest)}")
+        return settings
 
 
 @lru_cache

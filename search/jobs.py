@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from portal.outbox import service as outbox
+from portal.outbox.service import JobContext
 from search import engine as engines
 from search import service
 
@@ -25,7 +26,7 @@ def _engine_for(session: AsyncSession) -> engines.SearchEngine:
 
 
 @outbox.handler(service.INDEX_TOPIC)
-async def apply_index(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def apply_index(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
     documents, deleted = await service.load_documents(session, payload["kind"], payload["ids"])
     engine = _engine_for(session)
     await engine.index(documents)
@@ -33,6 +34,8 @@ async def apply_index(session: AsyncSession, payload: dict[str, Any]) -> None:
 
 
 @outbox.periodic("search-expire-notices", every=timedelta(hours=1))
-async def expire_notices(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def expire_notices(
+    session: AsyncSession, payload: dict[str, Any], context: JobContext
+) -> None:
     """Hourly, so a notice leaves public view within the hour after its last display day."""
     await service.expire_notices(session)

@@ -8,7 +8,6 @@ indexes or deletes, so events may run in any order and more than once.
 
 from __future__ import annotations
 
-import calendar
 import gzip
 import io
 import json
@@ -444,12 +443,6 @@ async def list_articles_for_staff(session: AsyncSession, *, actor: User) -> list
 # -- enforcement notices --------------------------------------------------------------------
 
 
-def add_months(day: date, months: int) -> date:
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
 def is_minor_penalty(kind: str, amount: Decimal | None, settings: Settings) -> bool:
     """Only 通报批评 and/or a fine up to the province's "lower amount" (第十三条)."""
     parts = {
@@ -470,7 +463,7 @@ def default_display_until(
         if is_minor_penalty(kind, amount, settings)
         else settings.notice_display_months
     )
-    return add_months(published_on, months)
+    return clock.add_months(published_on, months)
 
 
 async def create_notice(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +35,10 @@ from portal.settings import Environment, Settings
 import_models()
 
 
-def _start_clock() -> None:
-    """``GONGZHI_TEST_NOW=2026-12-31T23:30:00+00:00`` runs the whole suite from that moment on the
-    portal's clock (time keeps flowing), so the suite is shown to pass at any hour and across a
-    year's end; the Makefile's ``pytest-clocks`` target does so for the hours that used to fail."""
-    start = os.environ.get("GONGZHI_TEST_NOW")
-    if start:
-        clock.set_clock(clock.OffsetClock(datetime.fromisoformat(start)))
-
-
-_start_clock()
+# ``GONGZHI_TEST_NOW=2026-12-31T23:30:00+00:00`` runs the whole suite from that moment on the
+# portal's clock (time keeps flowing; servers and workers the tests start inherit the variable),
+# so the suite is shown to pass at any hour and across a year's end (``make pytest-clocks``).
+clock.start_from_environment(production=False)
 
 REQUIRE_SERVICES = os.environ.get("GONGZHI_REQUIRE_SERVICES") == "1"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -102,7 +95,7 @@ def make_settings(database_url: str, storage: Path, **overrides: Any) -> Setting
         "base_url": "http://testserver",
     }
     values.update(overrides)
-    return Settings(**values)
+    return Settings.build(**values)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -13,8 +13,8 @@ from datetime import date
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.certificates.importer import add_months
 from api.certificates.service import SHANGHAI, C, E, I, _aware, compute_status
+from portal import clock
 from portal.facts import InstrumentFact
 from portal.settings import get_settings
 
@@ -63,7 +63,7 @@ async def _facts(
             .where(owner)
         )
     ).all()
-    since = add_months(as_of, -24)
+    since = clock.add_months(as_of, -24)
     counts: dict[uuid.UUID, tuple[int, int]] = {
         r.instrument_id: (int(r.total), int(r.failures))
         for r in (

@@ -22,6 +22,7 @@ from typing import IO, Any
 from stdnum.cn import uscc as uscc_check
 
 from api.certificates.errors import UnsupportedImportFile
+from portal import clock
 
 COLUMNS = (
     "number",
@@ -419,21 +420,9 @@ def parse_date(value: Any) -> date | None:
     return None
 
 
-def add_months(start: date, months: int) -> date:
-    month = start.month - 1 + months
-    year = start.year + month // 12
-    month = month % 12 + 1
-    for day in (start.day, 30, 29, 28):
-        try:
-            return date(year, month, day)
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
-
-
 def default_valid_until(verified_on: date, months: int) -> date:
     """A cycle of N months from the verification day, the last valid day inclusive."""
-    return add_months(verified_on, months) - timedelta(days=1)
+    return clock.add_months(verified_on, months) - timedelta(days=1)
 
 
 def _float(

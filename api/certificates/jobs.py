@@ -19,7 +19,8 @@ from api.certificates import service
 from api.certificates.notify import Notification, get_sender
 from portal.db import utcnow
 from portal.outbox import service as outbox
-from portal.settings import Settings, get_settings
+from portal.outbox.service import JobContext
+from portal.settings import Settings
 
 NOTIFY_TOPIC = "certificates.notify"
 
@@ -30,20 +31,16 @@ STAGE_TEXT = {
 }
 
 
-def _settings(payload: dict[str, Any]) -> Settings:
-    return get_settings()
-
-
 @outbox.periodic("certificates-overdue-scan", every=timedelta(days=1))
-async def overdue_scan(session: AsyncSession, payload: dict[str, Any]) -> None:
-    created = await service.scan_overdue(session, settings=_settings(payload))
+async def overdue_scan(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
+    created = await service.scan_overdue(session, settings=context.settings)
     if created:
         await outbox.enqueue(session, NOTIFY_TOPIC, {})
 
 
 @outbox.handler(NOTIFY_TOPIC)
-async def notify(session: AsyncSession, payload: dict[str, Any]) -> None:
-    await send_pending(session, settings=_settings(payload))
+async def notify(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
+    await send_pending(session, settings=context.settings)
 
 
 async def send_pending(session: AsyncSession, *, settings: Settings) -> int:

@@ -14,11 +14,12 @@ from PIL import Image, ImageDraw
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
-from api.complaints import service, workdays
+from api.complaints import service
 from api.complaints.models import Case
 from api.complaints.schemas import CaseCreate, StaffAction
 from api.complaints.storage import temp_dir
 from api.complaints.uploads import SpooledFile
+from portal import clock
 from portal.accounts.models import User
 from portal.db import utcnow
 from portal.settings import Settings
@@ -160,5 +161,5 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
                 regulator,
                 now=submitted_at + timedelta(days=step),
             )
-    await service.flag_overdue(session, today=workdays.local_date(now))
+    await service.flag_overdue(session, today=clock.local_date(now))
     return True

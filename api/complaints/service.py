@@ -21,7 +21,7 @@ from sqlalchemy import func, or_, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from api.complaints import categories, photos, workdays
+from api.complaints import categories, photos
 from api.complaints.coords import to_wgs84
 from api.complaints.errors import (
     CaseNotFound,
@@ -74,6 +74,7 @@ from api.complaints.schemas import (
 )
 from api.complaints.storage import get_storage
 from api.complaints.uploads import SpooledFile
+from portal import clock, workdays
 from portal.accounts.models import Role, User
 from portal.accounts.permissions import Action, authorize
 from portal.audit.service import record
@@ -311,7 +312,7 @@ async def next_tracking_number(session: AsyncSession, now: datetime) -> str:
     """JL<yyyymmdd>-<nnnnnn>, the day in Asia/Shanghai. One upsert of the day's counter row:
     concurrent submits queue on its row lock (PostgreSQL) or the write lock (SQLite), so no two
     get the same number."""
-    day = workdays.local_date(now).strftime("%Y%m%d")
+    day = clock.local_date(now).strftime("%Y%m%d")
     table = TrackingCounter.__table__  # type: ignore[attr-defined]
     stmt = _insert(session, table).values(day=day, value=1)
     stmt = stmt.on_conflict_do_update(
@@ -371,7 +372,7 @@ async def derive_region(session: AsyncSession, address: str | None) -> str | Non
 
 
 def _deadlines(case: Case) -> Deadlines:
-    start = workdays.local_date(case.received_at)
+    start = clock.local_date(case.received_at)
     dues = [d for d in (case.acceptance_due, case.handling_due) if d is not None]
     calendar = (
         "chinese-calendar"
@@ -572,7 +573,7 @@ async def submit_case(
 
     token = secrets.token_urlsafe(24)
     kinds = [CaseKind.complaint, CaseKind.report] if data.kind == "both" else [CaseKind(data.kind)]
-    received_on = workdays.local_date(now)
+    received_on = clock.local_date(now)
     created: list[Case] = []
     for kind in kinds:
         case = Case(
@@ -826,7 +827,7 @@ async def similar_cases(
             category=case.category,
             category_name=cat.name if cat else case.category,
             status=case.status,
-            received_on=workdays.local_date(case.received_at),
+            received_on=clock.local_date(case.received_at),
             match=match,  # type: ignore[arg-type]
             distance_m=round(distance) if distance is not None else None,
         )
@@ -1083,7 +1084,7 @@ async def apply_action(
     """Apply one staff action through the state machine; audit it; notify the submitter of
     public changes. Illegal transitions are 409 ``illegal_transition``."""
     now = now or utcnow()
-    today = workdays.local_date(now)
+    today = clock.local_date(now)
     case = await _staff_load(session, case_id, actor)
     name = action.action
     if case.status not in TRANSITIONS[name]:

@@ -14,9 +14,17 @@ from typing import Protocol
 import anyio
 
 from api.complaints.errors import storage_error
+from portal import clock
 from portal.settings import Settings
 
 CHUNK = 256 * 1024
+
+
+def _date_by_portal_clock(path: Path) -> None:
+    """A stored file is dated by the portal's clock, like the rows that refer to it, so the orphan
+    sweep (``keys_older_than``, a cutoff on that clock) compares like with like."""
+    moment = clock.timestamp()
+    os.utime(path, (moment, moment))
 
 
 class PhotoStorage(Protocol):
@@ -65,6 +73,7 @@ class LocalPhotoStorage:
         except OSError:  # another file system: copy, then drop the source
             shutil.copyfile(source, target)
             source.unlink(missing_ok=True)
+        _date_by_portal_clock(target)
         self._fsync_dir(target.parent)
 
     def _save_bytes(self, key: str, data: bytes) -> None:
@@ -76,6 +85,7 @@ class LocalPhotoStorage:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(partial, target)
+        _date_by_portal_clock(target)
         self._fsync_dir(target.parent)
 
     async def save_file(self, key: str, source: Path) -> None:

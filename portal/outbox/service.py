@@ -1,7 +1,8 @@
 """Enqueue background work, register handlers and periodic jobs.
 
 - ``enqueue(session, topic, payload)`` inside the business transaction (never after it).
-- ``@handler("topic")`` registers ``async def fn(session, payload)``; it runs in its own transaction
+- ``@handler("topic")`` registers ``async def fn(session, payload, context)``; it runs in its own
+  transaction
   together with marking the event processed, so database effects happen exactly once. Effects
   outside the database (a search engine, an SMS gateway) must be idempotent: an event may run again
   if a worker dies after the effect but before the commit.
@@ -23,8 +24,21 @@ from sqlmodel import select
 
 from portal.db import utcnow
 from portal.outbox.models import OutboxEvent
+from portal.settings import Settings
 
-Handler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a handler may use besides its session and payload: the settings the worker runs
+    with (shell and domains, ``settings.of(...)``) and the state where domains keep their
+    engines (the app's ``state`` when the worker runs in the server, its own otherwise). Time
+    comes from ``portal.clock`` like everywhere else."""
+
+    settings: Settings
+    state: Any
+
+
+Handler = Callable[[AsyncSession, dict[str, Any], JobContext], Awaitable[None]]
 
 _handlers: dict[str, Handler] = {}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
+from types import SimpleNamespace
 
 import structlog
 from sqlalchemy import or_, update
@@ -19,6 +20,7 @@ from sqlmodel import col, select
 from portal.db import Database, utcnow
 from portal.outbox import service
 from portal.outbox.models import OutboxEvent
+from portal.settings import get_settings
 
 log = structlog.get_logger(__name__)
 
@@ -39,8 +41,12 @@ class OutboxWorker:
         max_attempts: int = 12,
         batch_size: int = 20,
         lease: timedelta = LEASE,
+        context: service.JobContext | None = None,
     ) -> None:
         self.database = database
+        self.context = context or service.JobContext(
+            settings=database.settings or get_settings(), state=SimpleNamespace()
+        )
         self.lease = lease
         self.max_attempts = max_attempts
         self.batch_size = batch_size
@@ -94,7 +100,7 @@ class OutboxWorker:
                 fn = service.get_handler(event.topic)
                 if fn is None:
                     raise LookupError(f"no handler for outbox topic {event.topic!r}")
-                await fn(session, dict(event.payload))
+                await fn(session, dict(event.payload), self.context)
                 event.processed_at = utcnow()
                 event.locked_until = None
                 event.attempts += 1

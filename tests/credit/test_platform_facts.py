@@ -12,6 +12,7 @@ import httpx
 
 from credit import service
 from credit.ledger import verify_stored
+from portal import clock as portal_clock
 from portal.db import Database
 from portal.facts import ComplaintFact, InstrumentFact, PenaltyFact
 from tests.credit.conftest import Clock, MakeAssociation
@@ -180,24 +181,22 @@ async def test_periodic_jobs_run_through_the_outbox_worker(
     platform_facts: Any,
     monkeypatch: Any,
 ) -> None:
-    from credit import jobs
     from portal.outbox.worker import OutboxWorker
 
     # The worker runs on the real clock: publish now, after a 公示 that began two weeks ago.
-    clock.now = datetime.now(UTC) - timedelta(days=14)
+    clock.now = portal_clock.now() - timedelta(days=14)
     assoc = await make_association()
     station = await assoc.add_member("乾县梁山加油站", region="610424")
     run = (await assoc.post("/runs", {})).json()
     await assoc.post(f"/runs/{run['id']}/notice")
     clock.advance(days=14)
     assert (await assoc.post(f"/runs/{run['id']}/publish")).status_code == 200
-    today = service.local_date(datetime.now(UTC))
+    today = service.local_date(portal_clock.now())
     platform_facts.PENALTIES.append(
         _penalty(station, "咸市监处罚〔2026〕88号", "吊销许可证件", today)
     )
     # The jobs sign with the configured key; here that is the test app's key.
-    monkeypatch.setattr(jobs, "get_settings", lambda: settings)
-    worker = OutboxWorker(database)
+    worker = OutboxWorker(database)  # runs the jobs with the test app's settings
     assert await worker.schedule_periodic() >= 2
     assert await worker.run_once() >= 2
     page = (await client.get(f"/api/v1/credit/enterprises/{station}")).json()

@@ -15,14 +15,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.service import record
-from portal.outbox.service import handler
+from portal.outbox.service import JobContext, handler
 
 TOPIC = "hardening.slow_effect"
 EFFECT = "hardening.effect"
 
 
 @handler(TOPIC)
-async def slow_effect(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def slow_effect(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
     starts = Path(payload["dir"]) / "starts"
     with starts.open("ab") as fh:
         fh.write(b"x")

@@ -9,7 +9,7 @@ the enterprise's association then reads them through the real facts providers.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -22,9 +22,10 @@ from api.certificates import facts as certificate_facts
 from api.certificates.service import today_local
 from api.complaints import facts as complaint_facts
 from api.complaints.models import Case
-from credit import jobs, service
+from credit import service
 from credit.ledger import verify_stored
 from credit.routes import current_time
+from portal import clock as portal_clock
 from portal import domains, facts
 from portal.accounts.models import OrganizationKind, Role, User
 from portal.db import Database
@@ -51,7 +52,7 @@ class Clock:
 @pytest.fixture
 def clock(app: FastAPI) -> Iterator[Clock]:
     """The credit workflow's clock, on real time (certificates and notices are dated by it)."""
-    clock = Clock(datetime.now(UTC))
+    clock = Clock(portal_clock.now())
     app.dependency_overrides[current_time] = lambda: clock.now
     yield clock
     app.dependency_overrides.pop(current_time, None)
@@ -284,7 +285,7 @@ async def test_providers_answer_for_every_enterprise_with_a_fixed_number_of_quer
 
     async def gather(usccs: list[str] | None) -> tuple[int, tuple[Any, ...]]:
         as_of = today_local()
-        since = datetime.now(UTC) - timedelta(days=730)
+        since = portal_clock.now() - timedelta(days=730)
         async with database.transaction() as session:
             n, found = await _count_statements(
                 database,
@@ -338,7 +339,7 @@ async def test_new_serious_penalty_flags_a_published_grade_through_the_periodic_
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The worker runs on the real clock: publish now, after a 公示 that began two weeks ago.
-    clock.now = datetime.now(UTC) - timedelta(days=14)
+    clock.now = portal_clock.now() - timedelta(days=14)
     await platform.add_member(STATION, "咸阳人民中路加油站有限公司")
     await platform.certificates(STATION, "JD-7501")
     run = await platform.run()
@@ -346,15 +347,14 @@ async def test_new_serious_penalty_flags_a_published_grade_through_the_periodic_
         f"/api/v1/credit/association/runs/{run['id']}/notice", headers=platform.association
     )
     assert notice.status_code == 200, notice.text
-    clock.now = datetime.now(UTC)
+    clock.now = portal_clock.now()
     published = await client.post(
         f"/api/v1/credit/association/runs/{run['id']}/publish", headers=platform.association
     )
     assert published.status_code == 200, published.text
 
     # The jobs sign with the configured key; here that is the test app's key.
-    monkeypatch.setattr(jobs, "get_settings", lambda: settings)
-    worker = OutboxWorker(database)
+    worker = OutboxWorker(database)  # runs the jobs with the test app's settings
 
     # A warning (1 point) is not serious: the grade stays as published.
     await platform.notice(STATION, "咸市监处罚〔2026〕751号", kind="警告", amount=None)

@@ -13,6 +13,7 @@ from portal.audit.models import AuditEntry
 from portal.db import Database, utcnow
 from portal.outbox import service as outbox
 from portal.outbox.models import OutboxEvent
+from portal.outbox.service import JobContext
 from portal.outbox.worker import OutboxWorker, backlog
 
 calls: list[dict[str, Any]] = []
@@ -20,14 +21,14 @@ failures_left = {"count": 0}
 
 
 @outbox.handler("test.record")
-async def _record(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def _record(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
     # A database effect in the handler's transaction: exactly once with the processed mark.
     session.add(AuditEntry(action="test.record", entity_type="test", entity_id=payload["n"]))
     calls.append(payload)
 
 
 @outbox.handler("test.flaky")
-async def _flaky(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def _flaky(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
     if failures_left["count"] > 0:
         failures_left["count"] -= 1
         raise ConnectionError("search engine down")
@@ -35,7 +36,7 @@ async def _flaky(session: AsyncSession, payload: dict[str, Any]) -> None:
 
 
 @outbox.periodic("test-daily", every=timedelta(days=1))
-async def _daily(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def _daily(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
     calls.append({"daily": True})
 
 

@@ -17,6 +17,7 @@ from portal.audit.models import AuditEntry
 from portal.db import Database
 from portal.facts import penalty_facts
 from portal.outbox.models import OutboxEvent
+from portal.outbox.service import JobContext
 from search import service
 from search.engine import SearchEngine
 from search.jobs import expire_notices
@@ -142,7 +143,7 @@ async def test_regulators_publish_notices_in_their_own_region(
     notice = created.json()
     # 罚款 of 2,000 yuan is a "lower fine": on display for 3 months.
     published = date.fromisoformat(notice["published_on"])
-    assert notice["display_until"] == service.add_months(published, 3).isoformat()
+    assert notice["display_until"] == clock.add_months(published, 3).isoformat()
     duplicate = await client.post("/api/v1/notices", json=notice_payload(), headers=xianyang)
     assert_problem(duplicate, 409, "duplicate_decision_number")
     invalid = await client.post(
@@ -156,7 +157,7 @@ async def test_regulators_publish_notices_in_their_own_region(
         json=notice_payload(decision_number="X-2", penalty_kind="警告；罚款"),
         headers=xianyang,
     )
-    assert serious.json()["display_until"] == service.add_months(published, 36).isoformat()
+    assert serious.json()["display_until"] == clock.add_months(published, 36).isoformat()
 
     await run_worker()
     found = await search(client, q="电子秤", kind="notice", region="610400")
@@ -210,7 +211,7 @@ async def test_notices_expire_automatically(
     assert shown["party_name"] == "咸阳惠民超市有限公司"
 
     async with database.transaction() as session:
-        await expire_notices(session, {})
+        await expire_notices(session, {}, JobContext(settings=settings, state=None))
     async with database.sessionmaker() as session:
         stored = await session.get(EnforcementNotice, old.id)
         assert stored is not None

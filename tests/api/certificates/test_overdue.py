@@ -16,6 +16,7 @@ from api.certificates.models import OverdueWarning
 from portal.accounts.models import Role, User
 from portal.db import Database
 from portal.outbox.models import OutboxEvent
+from portal.outbox.service import JobContext
 from portal.settings import Settings
 from tests.api.certificates.conftest import Issue, days
 from tests.support import assert_problem
@@ -93,9 +94,9 @@ async def test_daily_scan_is_idempotent_and_notifies_once(
 ) -> None:
     await _seed(issue)
     async with database.transaction() as session:
-        await jobs.overdue_scan(session, {})
+        await jobs.overdue_scan(session, {}, JobContext(settings=settings, state=None))
     async with database.transaction() as session:
-        await jobs.overdue_scan(session, {})
+        await jobs.overdue_scan(session, {}, JobContext(settings=settings, state=None))
         assert await service.scan_overdue(session, settings=settings) == 0
     async with database.sessionmaker() as session:
         warnings = (await session.scalars(select(OverdueWarning))).all()
@@ -113,22 +114,21 @@ async def test_daily_scan_is_idempotent_and_notifies_once(
     assert queued == 1  # the second scan found nothing new, so queued nothing
 
     RecordingSender.sent = []
-    monkeypatch.setattr(
-        jobs,
-        "get_settings",
-        lambda: settings.model_copy(
+    recording = JobContext(
+        settings=settings.model_copy(
             update={
                 "overdue_notification_sender": f"{__name__}:RecordingSender",
                 "overdue_notification_batch": 3,
             }
         ),
+        state=None,
     )
     async with database.transaction() as session:
-        await jobs.notify(session, {})
+        await jobs.notify(session, {}, recording)
     async with database.transaction() as session:
-        await jobs.notify(session, {})
+        await jobs.notify(session, {}, recording)
     async with database.transaction() as session:
-        assert await jobs.send_pending(session, settings=jobs.get_settings()) == 0
+        assert await jobs.send_pending(session, settings=recording.settings) == 0
     owners = [n for n in RecordingSender.sent if n.recipient_kind == "owner"]
     regulators = {n.recipient for n in RecordingSender.sent if n.recipient_kind == "regulator"}
     assert len(owners) == 5  # each warning once, over two batches

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -13,7 +12,7 @@ from sqlmodel import select
 from api.complaints import service
 from api.complaints.models import Case, Media
 from api.complaints.schemas import StaffAction
-from portal import facts
+from portal import clock, facts
 from portal.accounts.models import Role
 from portal.db import Database
 from portal.privacy import mask_person_name, mask_phone
@@ -48,16 +47,14 @@ async def test_substantiated_cases_become_complaint_facts(
                     ),
                     regulator,
                 )
-    since = datetime.now(UTC) - timedelta(days=1)
+    since = clock.now() - timedelta(days=1)
     async with database.transaction() as session:
         found = await facts.complaint_facts(session, since=since, usccs=[USCC.lower()])
         assert [(f.tracking_number, f.business_uscc, f.category) for f in found] == [
             (numbers[0], USCC, "short_weight")
         ]
         assert await facts.complaint_facts(session, since=since, usccs=["91350100M000100Y43"]) == []
-        assert (
-            await facts.complaint_facts(session, since=datetime.now(UTC) + timedelta(hours=1)) == []
-        )
+        assert await facts.complaint_facts(session, since=clock.now() + timedelta(hours=1)) == []
         case = await session.scalar(select(Case).where(Case.tracking_number == numbers[0]))
         assert case is not None
         await service.apply_action(
@@ -76,7 +73,7 @@ async def test_orphaned_photos_and_stray_files_are_cleaned(
     stray = root / "display" / "ff" / "ffffffff-0000-4000-8000-000000000000.jpg"
     stray.parent.mkdir(parents=True, exist_ok=True)
     stray.write_bytes(b"left by an upload whose transaction did not commit")
-    old = time.time() - 2 * 3600
+    old = clock.timestamp() - 2 * 3600
     os.utime(stray, (old, old))
 
     async with database.transaction() as session:
@@ -84,7 +81,7 @@ async def test_orphaned_photos_and_stray_files_are_cleaned(
     assert result == {"orphans": 0, "stray_files": 1}  # the orphan is still young
     assert not stray.exists()
 
-    later = datetime.now(UTC) + timedelta(hours=settings.media_orphan_hours + 1)
+    later = clock.now() + timedelta(hours=settings.media_orphan_hours + 1)
     async with database.transaction() as session:
         result = await service.cleanup_orphan_media(session, settings, now=later)
         assert result["orphans"] == 1

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 import structlog
 
-from api.complaints import workdays
+from portal import workdays
 
 
 def test_national_day_2025_holiday_and_make_up_days() -> None:

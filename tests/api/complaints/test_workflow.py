@@ -10,10 +10,11 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from api.complaints import service, workdays
+from api.complaints import service
 from api.complaints.models import Case, CaseEvent
 from api.complaints.notify import LoggingSender
 from api.complaints.schemas import CaseCreate, StaffAction
+from portal import workdays
 from portal.accounts.models import Role, User
 from portal.audit.models import AuditEntry
 from portal.db import Database

@@ -1,4 +1,4 @@
-"""Chinese working days: statutory holidays and make-up working days (调休) from the
+"""Chinese working days, the one implementation every deadline uses (complaints, credit 公示): statutory holidays and make-up working days (调休) from the
 ``chinese-calendar`` package, which the State Council's annual notice updates every year.
 
 The package only knows the years it was released with. For a date beyond its data (a deadline in
@@ -8,13 +8,11 @@ warning once per year, so that a deadline is still computed and an operator know
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Literal
 
 import chinese_calendar
 import structlog
-
-from portal.clock import SHANGHAI
 
 CalendarBasis = Literal["chinese-calendar", "weekends-only"]
 
@@ -66,8 +64,3 @@ def add_working_days(start: date, days: int) -> date:
 def basis_for(start: date, due: date) -> CalendarBasis:
     """Whether a deadline between two days was counted with real holiday data."""
     return "chinese-calendar" if in_range(start) and in_range(due) else "weekends-only"
-
-
-def local_date(moment: datetime) -> date:
-    """The Asia/Shanghai calendar day of a UTC moment."""
-    return moment.astimezone(SHANGHAI).date()
