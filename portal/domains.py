@@ -21,10 +21,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from types import ModuleType
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from portal.settings import DomainSettings
+from typing import Any
 
 DOMAINS: list[str] = [
     "api.certificates",
@@ -66,5 +63,7 @@ def import_jobs() -> None:
         pass
 
 
-def settings_classes() -> list[type[DomainSettings]]:
+def settings_classes() -> list[type[Any]]:
+    """Each domain's ``DomainSettings`` subclass (portal/settings.py asks; this module stays free
+    of imports from the shell so that anything may import it)."""
     return [module.SETTINGS for _, module in modules("settings")]
