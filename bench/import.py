@@ -3,7 +3,7 @@
     .venv/bin/python bench/import.py [--rows 100000] [--db sqlite|postgresql]
 
 Writes a GB18030 CSV with Chinese headers (what Chinese Excel saves), then imports it the way
-``gongzhi certificates import`` does (service.import_file in one transaction, batches of
+``gongzhi certificates import`` does (imports.import_file in one transaction, batches of
 GONGZHI_CERTIFICATE_IMPORT_BATCH_SIZE). Prints rows/s, the ratio against parsing the same file
 with the csv module alone (the floor any importer pays), peak memory, and a second run to show
 that re-importing changes nothing. Target: ≥ 20,000 rows/s on SQLite.
@@ -66,7 +66,8 @@ def write_csv(path: Path, rows: int) -> None:
 
 
 async def run_import(url: str, path: Path) -> tuple[float, object]:
-    from api.certificates.service import import_file
+    from api.certificates.imports import import_file
+    from api.certificates.settings import CertificatesSettings
     from portal.accounts.models import Organization
     from portal.db import Database
     from portal.settings import Settings
@@ -83,7 +84,12 @@ async def run_import(url: str, path: Path) -> tuple[float, object]:
             started = time.perf_counter()
             with path.open("rb") as stream:
                 report = await import_file(
-                    session, stream, path.name, institution=org, actor=None, settings=settings
+                    session,
+                    stream,
+                    path.name,
+                    institution=org,
+                    actor=None,
+                    settings=settings.of(CertificatesSettings),
                 )
         return time.perf_counter() - started, report  # includes the commit
     finally:

@@ -127,33 +127,6 @@ class Settings(BaseSettings):
     open311_api_keys: str = ""  # comma-separated keys accepted by POST /open311/v2/requests
     open311_jurisdiction: str = ""  # jurisdiction_id clients must send, empty = single
     notify_sender: Literal["logging"] = "logging"  # SMS gateway adapters plug in here
-    # Certificates (api/certificates): verification cycles in months per catalogue category code,
-    # the "expiring" window, institution signing keys, imports, lookup caching, notifications.
-    verification_cycle_months: dict[str, int] = Field(
-        default_factory=lambda: {
-            "scale-pc": 12,  # 电子计价秤, JJG 539-2016
-            "scale-platform": 12,  # 电子台案秤, JJG 539-2016
-            "scale-truck": 12,  # 电子汽车衡, JJG 539-2016
-            "fuel-dispenser": 6,  # 燃油加油机, JJG 443-2023
-            "gas-dispenser": 6,  # 压缩天然气加气机, JJG 996-2012
-            "taximeter": 12,  # 出租汽车计价器, JJG 517-2016
-            "sphygmomanometer": 12,  # 血压计, JJG 270-2008 / JJG 692-2010
-            "electricity-meter": 96,  # 电能表, JJG 596-2012 (first verification, rotation)
-            "water-meter": 72,  # 水表, JJG 162-2019 (first verification, DN ≤ 50 service life)
-            "gas-meter": 120,  # 燃气表, JJG 577-2012 (first verification, service life)
-            "lensmeter": 12,  # 眼镜片顶焦度计, JJG 580-2005
-            "syringe-pump": 12,  # 医用注射泵, JJF 1259-2018
-            "speed-radar": 12,  # 机动车测速仪, JJG 527-2015
-        }
-    )
-    default_verification_cycle_months: int = 12
-    certificate_expiring_days: int = 30
-    certificate_lookup_max_age: int = 60
-    certificate_import_batch_size: int = 2000
-    certificate_import_max_errors: int = 10000
-    signing_keys_dir: Path = Path("var/keys")
-    overdue_notification_sender: str = "logging"
-    overdue_notification_batch: int = 500
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:

@@ -34,7 +34,8 @@ def import_command(
 ) -> None:
     """Import certificates for an institution; prints the row report. Safe to run twice."""
     from api.certificates.errors import NotAnInstitution
-    from api.certificates.service import import_file
+    from api.certificates.imports import import_file
+    from api.certificates.settings import CertificatesSettings
     from portal.accounts.service import get_organization_by_code
 
     settings = get_settings()
@@ -49,7 +50,12 @@ def import_command(
                     raise NotAnInstitution(detail_zh=f"{org.name} 不是检定机构。")
                 with file.open("rb") as stream:
                     report = await import_file(
-                        session, stream, file.name, institution=org, actor=None, settings=settings
+                        session,
+                        stream,
+                        file.name,
+                        institution=org,
+                        actor=None,
+                        settings=settings.of(CertificatesSettings),
                     )
             elapsed = time.perf_counter() - started
         finally:
@@ -75,7 +81,7 @@ def keygen(
     institution: Annotated[str, typer.Option(help="Institution code.")],
 ) -> None:
     """Create a new Ed25519 signing key for an institution (earlier keys stay in the trust list)."""
-    from api.certificates.service import create_institution_key
+    from api.certificates.stickers import create_institution_key
     from portal.accounts.service import get_organization_by_code
 
     settings = get_settings()
@@ -99,7 +105,8 @@ def keygen(
 @app.command("scan-overdue")
 def scan_overdue() -> None:
     """Record overdue warnings now (the worker also runs this daily)."""
-    from api.certificates.service import scan_overdue as scan
+    from api.certificates.overdue import scan_overdue as scan
+    from api.certificates.settings import CertificatesSettings
 
     settings = get_settings()
 
@@ -107,7 +114,7 @@ def scan_overdue() -> None:
         database = Database.from_settings(settings)
         try:
             async with database.transaction() as session:
-                return await scan(session, settings=settings)
+                return await scan(session, settings=settings.of(CertificatesSettings))
         finally:
             await database.dispose()
 

@@ -14,9 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from stdnum.cn import uscc
 
-from api.certificates import service
+from api.certificates import registry
 from api.certificates.importer import CertRow, validate_row
+from api.certificates.queries import certificates, instruments, today_local
 from api.certificates.schemas import CertificateCreate
+from api.certificates.settings import CertificatesSettings
+from api.certificates.store import store_rows
 from portal.accounts.models import Organization, User
 from portal.db import utcnow
 from portal.settings import Settings
@@ -285,10 +288,10 @@ ROWS: list[tuple[Any, ...]] = [
 
 
 async def load(session: AsyncSession, settings: Settings) -> bool:
-    if await session.scalar(select(service.C.c.id).where(service.C.c.number == ROWS[0][0])):
+    if await session.scalar(select(certificates.c.id).where(certificates.c.number == ROWS[0][0])):
         return False
-    today = service.today_local()
-    ctx = await service.validation_context(session, settings)
+    today = today_local()
+    ctx = await registry.validation_context(session, settings.of(CertificatesSettings))
     orgs = {
         org.code: org
         for org in (
@@ -343,7 +346,7 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
         }
         row = validate_row(raw, ctx)
         assert isinstance(row, CertRow), (number, row)
-        await service.store_rows(
+        await store_rows(
             session,
             institution_id=orgs[inst].id,
             rows=[(1, row)],
@@ -352,17 +355,17 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
             ].id,
         )
         await session.execute(
-            update(service.I)
-            .where(service.I.c.serial == serial, service.I.c.category_code == category)
+            update(instruments)
+            .where(instruments.c.serial == serial, instruments.c.category_code == category)
             .values(sticker_token=token)
         )
 
-    await service.revoke_certificate(
+    await registry.revoke_certificate(
         session,
         "XYJC2026-0006",
         reason="复查发现加油机铅封被破坏，检定结果作废",
         actor=xyjc_user,
-        settings=settings,
+        settings=settings.of(CertificatesSettings),
     )
     correction = CertificateCreate(
         number="XYJC2026-0008",
@@ -378,17 +381,17 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
         verified_on=today - timedelta(days=90),
         verifier="陈工、赵工",
     )
-    await service.correct_certificate(
+    await registry.correct_certificate(
         session,
         "XYJC2026-0007",
         correction,
         reason="更正检定员姓名",
         actor=xyjc_user,
-        settings=settings,
+        settings=settings.of(CertificatesSettings),
     )
     # A scale the market registered this season that no institution has verified yet.
     await session.execute(
-        service.I.insert().values(
+        instruments.insert().values(
             id=uuid.uuid4(),
             sticker_token="DEMO-SCALE-NEVER",
             category_code="scale-pc",

@@ -27,6 +27,18 @@ class CertificateNumberTaken(Conflict):
     title_zh = "该证书编号已用于其他内容，如需更正请出具更正证书"
 
 
+class CertificateNumberInUse(Conflict):
+    code = "certificate_number_in_use"
+    title = "Another institution already issued this number"
+    title_zh = "该证书编号已由其他检定机构使用"
+
+
+class ImportTooLarge(InvalidInput):
+    code = "import_file_too_large"
+    title = "The import file exceeds a size limit (cell, row or sheet)"
+    title_zh = "导入文件超出大小限制（单元格、行或工作表）"
+
+
 class CertificateAlreadyRevoked(Conflict):
     code = "certificate_already_revoked"
     title = "The certificate is already revoked"

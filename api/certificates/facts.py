@@ -13,8 +13,10 @@ from datetime import date
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.certificates.service import SHANGHAI, C, E, I, _aware, compute_status
+from api.certificates.queries import aware, certificates, compute_status, events, instruments
+from api.certificates.settings import CertificatesSettings
 from portal import clock
+from portal.clock import SHANGHAI
 from portal.facts import InstrumentFact
 from portal.settings import get_settings
 
@@ -36,11 +38,15 @@ async def instrument_facts(
 async def _facts(
     session: AsyncSession, *, as_of: date, usccs: Sequence[str] | None
 ) -> list[InstrumentFact]:
-    expiring_days = get_settings().certificate_expiring_days
-    owner = I.c.owner_uscc.is_not(None) if usccs is None else I.c.owner_uscc.in_(usccs)
+    expiring_days = get_settings().of(CertificatesSettings).certificate_expiring_days
+    owner = (
+        instruments.c.owner_uscc.is_not(None)
+        if usccs is None
+        else instruments.c.owner_uscc.in_(usccs)
+    )
     revoked = (
-        select(E.c.at)
-        .where(E.c.certificate_id == C.c.id, E.c.kind == "revoked")
+        select(events.c.at)
+        .where(events.c.certificate_id == certificates.c.id, events.c.kind == "revoked")
         .limit(1)
         .scalar_subquery()
         .label("revoked_at")
@@ -48,18 +54,22 @@ async def _facts(
     rows = (
         await session.execute(
             select(
-                I.c.id,
-                I.c.owner_uscc,
-                I.c.region_code,
-                I.c.category_code,
-                I.c.created_at,
-                C.c.number,
-                C.c.kind,
-                C.c.verified_on,
-                C.c.valid_until,
+                instruments.c.id,
+                instruments.c.owner_uscc,
+                instruments.c.region_code,
+                instruments.c.category_code,
+                instruments.c.created_at,
+                certificates.c.number,
+                certificates.c.kind,
+                certificates.c.verified_on,
+                certificates.c.valid_until,
                 revoked,
             )
-            .select_from(I.outerjoin(C, C.c.id == I.c.current_certificate_id))
+            .select_from(
+                instruments.outerjoin(
+                    certificates, certificates.c.id == instruments.c.current_certificate_id
+                )
+            )
             .where(owner)
         )
     ).all()
@@ -69,22 +79,26 @@ async def _facts(
         for r in (
             await session.execute(
                 select(
-                    C.c.instrument_id,
+                    certificates.c.instrument_id,
                     func.count().label("total"),
-                    func.sum(case((C.c.kind == "notice", 1), else_=0)).label("failures"),
+                    func.sum(case((certificates.c.kind == "notice", 1), else_=0)).label("failures"),
                 )
-                .select_from(C.join(I, I.c.id == C.c.instrument_id))
-                .where(owner, C.c.verified_on > since, C.c.verified_on <= as_of)
-                .group_by(C.c.instrument_id)
+                .select_from(
+                    certificates.join(instruments, instruments.c.id == certificates.c.instrument_id)
+                )
+                .where(
+                    owner, certificates.c.verified_on > since, certificates.c.verified_on <= as_of
+                )
+                .group_by(certificates.c.instrument_id)
             )
         ).all()
     }
     facts = []
     for row in rows:
-        revoked_on = _aware(row.revoked_at).astimezone(SHANGHAI).date() if row.revoked_at else None
+        revoked_on = aware(row.revoked_at).astimezone(SHANGHAI).date() if row.revoked_at else None
         if row.number is None:
             status = "none"
-            registered = _aware(row.created_at).astimezone(SHANGHAI).date()
+            registered = aware(row.created_at).astimezone(SHANGHAI).date()
             overdue = max((as_of - registered).days, 0)
         else:
             computed, _ = compute_status(

@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from stdnum.cn import uscc as uscc_check
 
-from api.certificates.errors import UnsupportedImportFile
+from api.certificates.errors import ImportTooLarge, UnsupportedImportFile
 from portal import clock
 
 COLUMNS = (
@@ -205,12 +205,83 @@ class _Peek(io.RawIOBase):
         return n
 
 
-def read_rows(stream: IO[bytes], filename: str) -> Iterator[tuple[int, Row]]:
+@dataclass(frozen=True)
+class ImportLimits:
+    """Bounds that refuse a file early (issue 11 #14): a cell, a row, the number of rows and
+    columns, and for XLSX the uncompressed size of each XML part (a sheet, the shared strings),
+    checked from the zip directory before openpyxl reads a byte of it."""
+
+    max_cell_chars: int = 2000
+    max_row_chars: int = 20_000
+    max_rows: int = 500_000
+    max_columns: int = 64
+    max_xml_bytes: int = 128 * 1024 * 1024
+
+
+def _too_large(what: str, what_zh: str, line: int | None = None) -> ImportTooLarge:
+    where = f" (line {line})" if line is not None else ""
+    where_zh = f"（第 {line} 行）" if line is not None else ""
+    return ImportTooLarge(f"{what}{where}.", detail_zh=f"{what_zh}{where_zh}。")
+
+
+def _bounded(rows: Iterator[tuple[int, Row]], limits: ImportLimits) -> Iterator[tuple[int, Row]]:
+    count = 0
+    for line, row in rows:
+        count += 1
+        if count > limits.max_rows:
+            raise _too_large(
+                f"More than {limits.max_rows} rows", f"超过 {limits.max_rows} 行的上限"
+            )
+        total = 0
+        for value in row.values():
+            size = len(value) if isinstance(value, str) else 0
+            if size > limits.max_cell_chars:
+                raise _too_large(
+                    f"A cell is longer than {limits.max_cell_chars} characters",
+                    f"单元格超过 {limits.max_cell_chars} 个字符",
+                    line,
+                )
+            total += size
+        if total > limits.max_row_chars:
+            raise _too_large(
+                f"A row is longer than {limits.max_row_chars} characters",
+                f"一行超过 {limits.max_row_chars} 个字符",
+                line,
+            )
+        yield line, row
+
+
+def _check_xlsx_parts(stream: IO[bytes], limits: ImportLimits) -> None:
+    """Refuse an XLSX whose XML parts would expand past the limit (a zip bomb: 1 MB that holds a
+    1 GB cell). zipfile stops reading an entry at its declared size, so the sizes cannot lie."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            for info in archive.infolist():
+                if info.filename.endswith(".xml") and info.file_size > limits.max_xml_bytes:
+                    raise _too_large(
+                        f"{info.filename} expands to {info.file_size} bytes, over the "
+                        f"{limits.max_xml_bytes} byte limit",
+                        f"工作表解压后超过 {limits.max_xml_bytes // (1024 * 1024)} MB 的上限",
+                    )
+    except zipfile.BadZipFile as exc:
+        raise UnsupportedImportFile(
+            "The XLSX file cannot be read.", detail_zh="无法读取该 XLSX 文件。"
+        ) from exc
+    stream.seek(0)
+
+
+def read_rows(
+    stream: IO[bytes], filename: str, limits: ImportLimits | None = None
+) -> Iterator[tuple[int, Row]]:
+    limits = limits or ImportLimits()
     head = stream.read(65536)
     fmt = sniff_format(filename, head)
     if fmt == "xlsx":
         stream.seek(0)
-        yield from _read_xlsx(stream)
+        _check_xlsx_parts(stream, limits)
+        yield from _bounded(_read_xlsx(stream, limits), limits)
         return
     encoding = detect_encoding(head)
     text = io.TextIOWrapper(
@@ -218,9 +289,14 @@ def read_rows(stream: IO[bytes], filename: str) -> Iterator[tuple[int, Row]]:
     )
     try:
         if fmt == "jsonl":
-            yield from _read_jsonl(text)
+            yield from _bounded(_read_jsonl(text, limits), limits)
         else:
-            yield from _read_csv(text)
+            yield from _bounded(_read_csv(text, limits), limits)
+    except csv.Error as exc:  # a field over csv.field_size_limit (128 KiB)
+        raise _too_large(
+            f"A cell is longer than {limits.max_cell_chars} characters",
+            f"单元格超过 {limits.max_cell_chars} 个字符",
+        ) from exc
     except UnicodeDecodeError as exc:
         raise UnsupportedImportFile(
             f"The file is not valid {encoding} text: {exc.reason}.",
@@ -228,7 +304,11 @@ def read_rows(stream: IO[bytes], filename: str) -> Iterator[tuple[int, Row]]:
         ) from exc
 
 
-def _columns(header: list[Any]) -> list[str | None]:
+def _columns(header: list[Any], limits: ImportLimits) -> list[str | None]:
+    if sum(1 for cell in header if cell is not None and str(cell).strip()) > limits.max_columns:
+        raise _too_large(
+            f"More than {limits.max_columns} columns", f"超过 {limits.max_columns} 列的上限", 1
+        )
     columns = [header_key(cell) for cell in header]
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
@@ -243,13 +323,13 @@ def _columns(header: list[Any]) -> list[str | None]:
     return columns
 
 
-def _read_csv(text: IO[str]) -> Iterator[tuple[int, Row]]:
+def _read_csv(text: IO[str], limits: ImportLimits) -> Iterator[tuple[int, Row]]:
     reader = csv.reader(text)
     try:
         header = next(reader)
     except StopIteration:
         return
-    columns = _columns(header)
+    columns = _columns(header, limits)
     for values in reader:
         if not any(v.strip() for v in values):
             continue
@@ -257,8 +337,20 @@ def _read_csv(text: IO[str]) -> Iterator[tuple[int, Row]]:
         yield reader.line_num, row
 
 
-def _read_jsonl(text: IO[str]) -> Iterator[tuple[int, Row]]:
-    for line_no, line in enumerate(text, start=1):
+def _read_jsonl(text: IO[str], limits: ImportLimits) -> Iterator[tuple[int, Row]]:
+    line_no = 0
+    while True:
+        # readline with a limit: a line is never read whole past the row limit
+        line = text.readline(limits.max_row_chars + 2)
+        if not line:
+            return
+        line_no += 1
+        if len(line) > limits.max_row_chars + 1:
+            raise _too_large(
+                f"A row is longer than {limits.max_row_chars} characters",
+                f"一行超过 {limits.max_row_chars} 个字符",
+                line_no,
+            )
         line = line.strip().lstrip("\ufeff")
         if not line:
             continue
@@ -278,7 +370,7 @@ def _read_jsonl(text: IO[str]) -> Iterator[tuple[int, Row]]:
         yield line_no, row
 
 
-def _read_xlsx(stream: IO[bytes]) -> Iterator[tuple[int, Row]]:
+def _read_xlsx(stream: IO[bytes], limits: ImportLimits) -> Iterator[tuple[int, Row]]:
     from zipfile import BadZipFile
 
     from openpyxl import load_workbook
@@ -296,7 +388,7 @@ def _read_xlsx(stream: IO[bytes]) -> Iterator[tuple[int, Row]]:
             header = list(next(rows))
         except StopIteration:
             return
-        columns = _columns(header)
+        columns = _columns(header, limits)
         for line_no, values in enumerate(rows, start=2):
             if not any(v is not None and str(v).strip() for v in values):
                 continue

@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.certificates import service
-from api.certificates.notify import Notification, get_sender
+from api.certificates.overdue import scan_overdue
+from api.certificates.queries import categories, instruments, today_local, warnings
+from api.certificates.settings import CertificatesSettings
 from portal.db import utcnow
+from portal.notify import Notification, load_notifier
 from portal.outbox import service as outbox
 from portal.outbox.service import JobContext
-from portal.settings import Settings
 
 NOTIFY_TOPIC = "certificates.notify"
 
@@ -33,37 +34,38 @@ STAGE_TEXT = {
 
 @outbox.periodic("certificates-overdue-scan", every=timedelta(days=1))
 async def overdue_scan(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
-    created = await service.scan_overdue(session, settings=context.settings)
+    created = await scan_overdue(session, settings=context.settings.of(CertificatesSettings))
     if created:
         await outbox.enqueue(session, NOTIFY_TOPIC, {})
 
 
 @outbox.handler(NOTIFY_TOPIC)
 async def notify(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
-    await send_pending(session, settings=context.settings)
+    await send_pending(session, settings=context.settings.of(CertificatesSettings))
 
 
-async def send_pending(session: AsyncSession, *, settings: Settings) -> int:
+async def send_pending(session: AsyncSession, *, settings: CertificatesSettings) -> int:
     """Send one batch of unsent warnings; queue the next batch if more remain."""
-    W, I, K = service.W, service.I, service.K  # noqa: E741
     rows = (
         await session.execute(
             select(
-                W.c.id,
-                W.c.stage,
-                W.c.region_code,
-                W.c.valid_until,
-                I.c.owner_name,
-                I.c.owner_uscc,
-                I.c.serial,
-                I.c.address,
-                K.c.name,
+                warnings.c.id,
+                warnings.c.stage,
+                warnings.c.region_code,
+                warnings.c.valid_until,
+                instruments.c.owner_name,
+                instruments.c.owner_uscc,
+                instruments.c.serial,
+                instruments.c.address,
+                categories.c.name,
             )
             .select_from(
-                W.join(I, I.c.id == W.c.instrument_id).join(K, K.c.code == I.c.category_code)
+                warnings.join(instruments, instruments.c.id == warnings.c.instrument_id).join(
+                    categories, categories.c.code == instruments.c.category_code
+                )
             )
-            .where(W.c.notified_at.is_(None))
-            .order_by(W.c.created_at, W.c.id)
+            .where(warnings.c.notified_at.is_(None))
+            .order_by(warnings.c.created_at, warnings.c.id)
             .limit(settings.overdue_notification_batch + 1)
         )
     ).all()
@@ -71,7 +73,7 @@ async def send_pending(session: AsyncSession, *, settings: Settings) -> int:
     rows = rows[: settings.overdue_notification_batch]
     if not rows:
         return 0
-    sender = get_sender(settings)
+    sender = load_notifier(settings.overdue_notification_sender, settings)
     per_region: Counter[tuple[str, str]] = Counter()
     for row in rows:
         until = f"（有效期至 {row.valid_until.isoformat()}）" if row.valid_until else ""
@@ -86,7 +88,7 @@ async def send_pending(session: AsyncSession, *, settings: Settings) -> int:
             )
         )
         per_region[(row.region_code, row.stage)] += 1
-    today = service.today_local().isoformat()
+    today = today_local().isoformat()
     for region in sorted({region for region, _ in per_region}):
         counts = {stage: n for (r, stage), n in per_region.items() if r == region}
         await sender.send(
@@ -103,7 +105,9 @@ async def send_pending(session: AsyncSession, *, settings: Settings) -> int:
             )
         )
     await session.execute(
-        update(W).where(W.c.id.in_([row.id for row in rows])).values(notified_at=utcnow())
+        update(warnings)
+        .where(warnings.c.id.in_([row.id for row in rows]))
+        .values(notified_at=utcnow())
     )
     if more:
         await outbox.enqueue(session, NOTIFY_TOPIC, {})

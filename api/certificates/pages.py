@@ -3,21 +3,23 @@ revoke, stickers) and the regulator's overdue list."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
-from api.certificates import service, signing
+from api.certificates import imports, lookup, overdue, registry, stickers
 from api.certificates.errors import CertificateNotFound, InstrumentNotFound
 from api.certificates.schemas import STATUS_ZH, CertificateRead
+from api.certificates.settings import CertificatesSettings
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import Role, User
 from portal.accounts.permissions import Action, role_allows
 from portal.db import DbSession
 from portal.errors import GongzhiError
-from portal.settings import Settings
+from portal.pagination import PageRequest
 from portal.web import render
 
 router = APIRouter(include_in_schema=False)
@@ -36,9 +38,8 @@ BADGES: dict[str, tuple[str, str]] = {
 }
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+def _settings(request: Request) -> CertificatesSettings:
+    return request.app.state.settings.of(CertificatesSettings)
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
@@ -64,7 +65,7 @@ async def sticker_landing(
     instrument_token: str | None = None
     status = "not_found"
     if "." in token:
-        result = await service.verify_sticker(session, token, settings=settings)
+        result = await stickers.verify_sticker(session, token, settings=settings)
         context["signature"] = result
         if not result.signature_valid:
             status = "forged"
@@ -74,7 +75,7 @@ async def sticker_landing(
             status = certificate.status.value
     else:
         try:
-            instrument = await service.get_instrument(session, token, settings=settings)
+            instrument = await lookup.get_instrument(session, token, settings=settings)
         except InstrumentNotFound:
             instrument = None
         if instrument is not None:
@@ -83,7 +84,7 @@ async def sticker_landing(
             status = instrument.status
     if certificate is not None and instrument_token is not None and "." in token:
         # The sticker may be older than the instrument's latest verification: say so.
-        latest = await service.get_instrument(session, instrument_token, settings=settings)
+        latest = await lookup.get_instrument(session, instrument_token, settings=settings)
         if latest.certificate is not None and latest.certificate.number != certificate.number:
             current = latest.certificate
     badge_class, badge_text = BADGES[status]
@@ -121,20 +122,24 @@ async def lookup_page(
     context: dict[str, Any] = {"user": user, "q": q or "", "certificate": None, "listing": None}
     query = (q or "").strip()
     if query:
-        token = signing.extract_token(query)
+        token = stickers.extract_token(query)
         if "/v/" in query and token:
             return RedirectResponse(f"/v/{quote(token)}", status_code=303)
         try:
-            certificate = await service.lookup_certificate(
+            certificate = await lookup.lookup_certificate(
                 session, query, settings=settings, institution_code=institution
             )
             context["certificate"] = certificate
             context["badge"] = BADGES[certificate.status.value]
         except CertificateNotFound:
-            listing = await service.list_by_serial(
-                session, serial=query, category=None, limit=50, offset=0, settings=settings
+            items, total = await lookup.list_by_serial(
+                session,
+                serial=query,
+                category=None,
+                page=PageRequest(page=1, per_page=50),
+                settings=settings,
             )
-            context["listing"] = listing
+            context["listing"] = SimpleNamespace(items=items, total=total)
             context["badges"] = BADGES
         except GongzhiError as exc:
             context["error"] = exc.detail_zh
@@ -160,10 +165,10 @@ async def _backoffice(
     extra: dict[str, Any],
 ) -> Response:
     settings = _settings(request)
-    org = await service.acting_institution(session, user, Action.certificate_issue, institution)
+    org = await registry.acting_institution(session, user, Action.certificate_issue, institution)
     search = request.query_params.get("q") or None
-    rows = await service.list_institution_certificates(session, org, limit=50, query=search)
-    statuses = await service.statuses_for(session, rows, settings=settings)
+    rows = await lookup.list_institution_certificates(session, org, limit=50, query=search)
+    statuses = await lookup.statuses_for(session, rows, settings=settings)
     context = {
         "user": user,
         "org": org,
@@ -203,9 +208,9 @@ async def backoffice_import(
         return _login(request)
     if not role_allows(user.role, Action.certificate_issue):
         return _forbidden(request, user)
-    org = await service.acting_institution(session, user, Action.certificate_issue, institution)
+    org = await registry.acting_institution(session, user, Action.certificate_issue, institution)
     try:
-        report = await service.import_file(
+        report = await imports.import_file(
             session,
             file.file,
             file.filename or "",
@@ -238,7 +243,7 @@ async def backoffice_revoke(
             request, session, user, institution, {"message_error": "请填写注销原因（至少 2 个字）"}
         )
     try:
-        await service.revoke_certificate(
+        await registry.revoke_certificate(
             session,
             number,
             reason=reason,
@@ -265,21 +270,23 @@ async def overdue_page(
     user: OptionalUser,
     region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
     within_days: Annotated[int, Query(ge=0, le=366)] = 30,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
     if user is None:
         return _login(request)
     if not role_allows(user.role, Action.instrument_overdue_view):
         return _forbidden(request, user)
     limit = 100
-    listing = await service.list_overdue(
+    region_code, as_of, items, total = await overdue.list_overdue(
         session,
         actor=user,
         region=region,
         within_days=within_days,
-        limit=limit,
-        offset=(page - 1) * limit,
+        page=PageRequest(page=page, per_page=limit),
         settings=_settings(request),
+    )
+    listing = SimpleNamespace(
+        region=region_code, as_of=as_of, within_days=within_days, items=items, total=total
     )
     return _page(
         request,
@@ -288,7 +295,7 @@ async def overdue_page(
             "user": user,
             "listing": listing,
             "page": page,
-            "pages": max((listing.total + limit - 1) // limit, 1),
+            "pages": max((total + limit - 1) // limit, 1),
             "badges": BADGES,
             "status_zh": STATUS_ZH,
         },

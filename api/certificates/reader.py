@@ -1,8 +1,9 @@
 """The hot path of the public lookup: ``GET /api/v1/certificates/{number}``.
 
-One indexed query (certificate ⋈ instrument ⋈ category ⋈ institution ⟕ events) straight on the
-driver, and the JSON built from plain tuples, because at this request rate the ORM session, the
-SQLAlchemy result machinery and a Pydantic model per request cost more than the query itself.
+The query is the one in api/certificates/queries.py (``BY_NUMBER``), compiled once per dialect
+here and run straight on the driver, and the document is built by the same
+``certificate_document`` the service uses, from plain tuples; at this request rate the ORM
+session, SQLAlchemy's result machinery and a Pydantic model per request cost more than the query.
 
 - SQLite: a read-only ``sqlite3`` connection per process, queried on the event loop thread. A
   point read on an index takes tens of microseconds, less than handing the query to a thread
@@ -11,59 +12,59 @@ SQLAlchemy result machinery and a Pydantic model per request cost more than the 
   first use and closed with the app (``app.state.shutdown_hooks``); asyncpg prepares and caches
   the statement per connection.
 
-``service.lookup_certificate`` is the reference implementation; tests/api/certificates checks
-that both give the same document for every status.
+tests/api/certificates checks that the fast path and ``lookup.lookup_certificate`` give the same
+document for every status.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from datetime import date, datetime
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy.engine import make_url
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect, make_url
 
-from api.certificates.errors import AmbiguousCertificateNumber, CertificateNotFound
-from api.certificates.schemas import KIND_ZH, STATUS_ZH
-from api.certificates.service import compute_status, today_local
+from api.certificates.lookup import ambiguous, not_found
+from api.certificates.queries import (
+    BY_NUMBER,
+    BY_NUMBER_AND_INSTITUTION,
+    ID,
+    INSTITUTION_CODE,
+    certificate_document,
+    today_local,
+)
 from portal.db import Database
-from portal.privacy import public_owner_name
-
-_SQL = """
-SELECT c.id, c.number, c.kind, c.regulation, c.conclusion, c.verified_on, c.valid_until,
-       c.verifier, c.created_at, i.sticker_token, i.category_code, k.name, i.model, i.serial,
-       i.manufacturer, i.owner_name, i.owner_type, i.owner_uscc, i.region_code, i.address,
-       o.code, o.name, o.authorisation_number, e.kind, e.at, e.reason, s.number
-FROM certificate c
-JOIN instrument i ON i.id = c.instrument_id
-JOIN instrument_category k ON k.code = i.category_code
-JOIN organization o ON o.id = c.institution_id
-LEFT JOIN certificate_event e ON e.certificate_id = c.id
-LEFT JOIN certificate s ON s.id = e.successor_id
-WHERE c.number = {p1}{institution}
-ORDER BY c.id, e.at
-LIMIT 40
-"""
-SQLITE_SQL = _SQL.format(p1="?", institution="")
-SQLITE_SQL_INST = _SQL.format(p1="?", institution=" AND o.code = ?")
-PG_SQL = _SQL.format(p1="$1", institution="")
-PG_SQL_INST = _SQL.format(p1="$1", institution=" AND o.code = $2")
 
 
-def _iso_datetime(value: Any) -> str:
-    if isinstance(value, datetime):
-        text = value.isoformat()
-        return text.replace("+00:00", "Z") if text.endswith("+00:00") else text + "Z"
-    # SQLite keeps naive UTC as "YYYY-MM-DD HH:MM:SS[.ffffff]"
-    return str(value).replace(" ", "T") + "Z"
+@dataclass(frozen=True)
+class CompiledQuery:
+    """A select compiled for one driver: its SQL text and how to order its parameters."""
+
+    sql: str
+    names: tuple[str, ...]
+    fixed: dict[str, Any]
+
+    @classmethod
+    def of(cls, stmt: Any, dialect: Dialect) -> CompiledQuery:
+        compiled = stmt.compile(dialect=dialect)
+        return cls(str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
+
+    def args(self, **values: Any) -> list[Any]:
+        merged = {**self.fixed, **values}
+        return [merged[name] for name in self.names]
 
 
-def _date(value: Any) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(value)
+def _compile(dialect: Dialect) -> tuple[CompiledQuery, CompiledQuery]:
+    return CompiledQuery.of(BY_NUMBER, dialect), CompiledQuery.of(
+        BY_NUMBER_AND_INSTITUTION, dialect
+    )
+
+
+SQLITE_QUERIES = _compile(sqlite.dialect(paramstyle="qmark"))
+POSTGRES_QUERIES = _compile(postgresql.asyncpg.dialect(paramstyle="numeric_dollar"))
 
 
 async def _no_reset(connection: Any) -> None:
@@ -114,31 +115,30 @@ class LookupReader:
         return self._sqlite
 
     async def rows(self, number: str, institution: str | None) -> list[tuple[Any, ...]]:
-        if self.is_sqlite:
-            params: tuple[str, ...] = (number, institution) if institution else (number,)
-            sql = SQLITE_SQL_INST if institution else SQLITE_SQL
-            return self._sqlite_connection().execute(sql, params).fetchall()
-        pool = await self._pg_pool()
+        by_number, by_institution = SQLITE_QUERIES if self.is_sqlite else POSTGRES_QUERIES
         if institution:
-            records = await pool.fetch(PG_SQL_INST, number, institution)
+            query, args = (
+                by_institution,
+                by_institution.args(number=number, institution=institution),
+            )
         else:
-            records = await pool.fetch(PG_SQL, number)
-        return [tuple(r) for r in records]
+            query, args = by_number, by_number.args(number=number)
+        if self.is_sqlite:
+            return self._sqlite_connection().execute(query.sql, args).fetchall()
+        pool = await self._pg_pool()
+        return [tuple(r) for r in await pool.fetch(query.sql, *args)]
 
     async def certificate_json(
         self, number: str, *, institution: str | None, expiring_days: int
     ) -> bytes:
         rows = await self.rows(number, institution)
         if not rows:
-            raise CertificateNotFound(
-                f"No certificate has number {number!r}.", detail_zh=f"查无此证：{number}"
-            )
-        if rows[0][0] != rows[-1][0]:
-            raise AmbiguousCertificateNumber(
-                institutions=sorted({r[20] for r in rows}),
-                detail_zh=f"证书编号 {number} 由多个检定机构出具，请以 ?institution= 指定机构代码。",
-            )
-        return render(rows, today=today_local(), expiring_days=expiring_days)
+            raise not_found(number)
+        if rows[0][ID] != rows[-1][ID]:
+            raise ambiguous(number, [r[INSTITUTION_CODE] for r in rows])
+        document = certificate_document(rows, today=today_local(), expiring_days=expiring_days)
+        # the same bytes as json.dumps(ensure_ascii=False, separators=(",", ":")), faster
+        return orjson.dumps(document)
 
     async def aclose(self) -> None:
         if self._sqlite is not None:
@@ -147,72 +147,6 @@ class LookupReader:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
-
-
-def render(rows: list[tuple[Any, ...]], *, today: date, expiring_days: int) -> bytes:
-    first = rows[0]
-    history: list[dict[str, Any]] = [
-        {"kind": "issued", "at": _iso_datetime(first[8]), "reason": "", "successor_number": None}
-    ]
-    revoked = False
-    successor = None
-    for row in rows:
-        if row[23] is None:
-            continue
-        history.append(
-            {
-                "kind": row[23],
-                "at": _iso_datetime(row[24]),
-                "reason": row[25],
-                "successor_number": row[26],
-            }
-        )
-        if row[23] == "revoked":
-            revoked = True
-        elif row[23] == "corrected":
-            successor = row[26]
-    verified_on = _date(first[5])
-    valid_until = _date(first[6])
-    status, days_left = compute_status(
-        kind=first[2],
-        valid_until=valid_until,
-        revoked=revoked,
-        superseded=successor is not None,
-        today=today,
-        expiring_days=expiring_days,
-    )
-    individual = first[16] == "individual"
-    document = {
-        "number": first[1],
-        "kind": first[2],
-        "kind_name": KIND_ZH[first[2]],
-        "status": status.value,
-        "status_name": STATUS_ZH[status.value],
-        "days_left": days_left,
-        "successor_number": successor,
-        "institution": {"code": first[20], "name": first[21], "authorisation_number": first[22]},
-        "instrument": {
-            "sticker_token": first[9],
-            "category_code": first[10],
-            "category_name": first[11],
-            "model": first[12],
-            "serial": first[13],
-            "manufacturer": first[14],
-            "owner_name": public_owner_name(first[15], is_individual=individual),
-            "owner_type": first[16],
-            "owner_uscc": None if individual else first[17],
-            "region_code": first[18],
-            "address": None if individual else first[19],
-        },
-        "regulation": first[3],
-        "conclusion": first[4],
-        "verified_on": verified_on.isoformat() if verified_on else None,
-        "valid_until": valid_until.isoformat() if valid_until else None,
-        "verifier": first[7],
-        "history": history,
-    }
-    # the same bytes as json.dumps(ensure_ascii=False, separators=(",", ":")), several times faster
-    return orjson.dumps(document)
 
 
 def get_reader(app_state: Any) -> LookupReader:

@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import segno
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile, status
 from fastapi.responses import Response, StreamingResponse
 
-from api.certificates import service
+from api.certificates import imports, lookup, registry, stickers
+from api.certificates import overdue as overdue_list
 from api.certificates.reader import get_reader
 from api.certificates.schemas import (
     CertificateCreate,
@@ -19,15 +20,20 @@ from api.certificates.schemas import (
     CorrectionCreate,
     ImportReport,
     InstrumentRead,
+    OverdueItem,
     OverdueList,
     RevokeRequest,
     TrustList,
     VerifyRequest,
     VerifyResult,
 )
+from api.certificates.settings import CertificatesConfig, CertificatesSettings
 from portal.accounts.models import User
 from portal.accounts.permissions import Action, require
 from portal.db import DbSession, get_database
+from portal.deps import SettingsDep
+from portal.exports import safe_cell
+from portal.pagination import Page, PageParams
 from portal.settings import Settings
 
 router = APIRouter(tags=["certificates"])
@@ -35,15 +41,11 @@ router = APIRouter(tags=["certificates"])
 Issuer = Annotated[User, Depends(require(Action.certificate_issue))]
 Revoker = Annotated[User, Depends(require(Action.certificate_revoke))]
 OverdueViewer = Annotated[User, Depends(require(Action.instrument_overdue_view))]
+Number = Annotated[str, Path(max_length=64)]
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "certificate_not_found (problem+json)"}
 }
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def cached_json(request: Request, body: bytes, *, max_age: int) -> Response:
@@ -63,8 +65,8 @@ def cached_json(request: Request, body: bytes, *, max_age: int) -> Response:
     response_model=TrustList,
     summary="Public keys that sign stickers, for offline verification (docs/stickers.md)",
 )
-async def get_trust_list(request: Request, session: DbSession) -> Response:
-    trust = await service.trust_list(session, settings=_settings(request))
+async def get_trust_list(request: Request, session: DbSession, settings: SettingsDep) -> Response:
+    trust = await stickers.trust_list(session, settings=settings)
     body = trust.model_dump_json(exclude={"generated_at"}).encode()
     return cached_json(request, body, max_age=3600)
 
@@ -74,8 +76,10 @@ async def get_trust_list(request: Request, session: DbSession) -> Response:
     response_model=VerifyResult,
     summary="Verify a sticker's signature and get the certificate's status online",
 )
-async def verify(request: Request, session: DbSession, data: VerifyRequest) -> VerifyResult:
-    return await service.verify_sticker(session, data.payload, settings=_settings(request))
+async def verify(
+    session: DbSession, config: CertificatesConfig, data: VerifyRequest
+) -> VerifyResult:
+    return await stickers.verify_sticker(session, data.payload, settings=config)
 
 
 @router.get(
@@ -86,19 +90,15 @@ async def verify(request: Request, session: DbSession, data: VerifyRequest) -> V
 async def list_certificates(
     request: Request,
     session: DbSession,
+    config: CertificatesConfig,
+    page: PageParams,
     serial: Annotated[str, Query(min_length=1, max_length=100)],
     category: Annotated[str | None, Query(max_length=32)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> CertificateList:
-    return await service.list_by_serial(
-        session,
-        serial=serial.strip(),
-        category=category,
-        limit=limit,
-        offset=offset,
-        settings=_settings(request),
+    items, total = await lookup.list_by_serial(
+        session, serial=serial.strip(), category=category, page=page, settings=config
     )
+    return CertificateList.of(items, total=total, request=page, url=request)
 
 
 @router.get(
@@ -122,7 +122,7 @@ async def list_certificates(
 async def get_certificate(request: Request) -> Response:
     # The hot path: parameters read by hand (no dependency solving), no session, one query on
     # the driver (api/certificates/reader.py).
-    settings = _settings(request)
+    settings = request.app.state.settings.of(CertificatesSettings)
     institution = (
         (request.query_params.get("institution") or None)
         if request.scope.get("query_string")
@@ -148,19 +148,21 @@ async def overdue(
     request: Request,
     session: DbSession,
     actor: OverdueViewer,
+    config: CertificatesConfig,
+    page: PageParams,
     region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
     within_days: Annotated[int, Query(ge=0, le=366)] = 30,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> OverdueList:
-    return await service.list_overdue(
-        session,
-        actor=actor,
-        region=region,
+    region_code, as_of, items, total = await overdue_list.list_overdue(
+        session, actor=actor, region=region, within_days=within_days, page=page, settings=config
+    )
+    listed = Page[OverdueItem].of(items, total=total, request=page, url=request)
+    return OverdueList(
+        **listed.model_dump(exclude={"items"}),
+        items=items,
+        region=region_code,
         within_days=within_days,
-        limit=limit,
-        offset=offset,
-        settings=_settings(request),
+        as_of=as_of,
     )
 
 
@@ -193,12 +195,12 @@ async def overdue_csv(
     region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
     within_days: Annotated[int, Query(ge=0, le=366)] = 30,
 ) -> StreamingResponse:
-    region_code = await service.check_overdue_access(session, actor, region)
+    region_code = await overdue_list.check_overdue_access(session, actor, region)
     return overdue_csv_response(request, region_code, within_days)
 
 
 def overdue_csv_response(request: Request, region: str, within_days: int) -> StreamingResponse:
-    settings = _settings(request)
+    settings = request.app.state.settings.of(CertificatesSettings)
     database = get_database(request)
 
     async def rows() -> AsyncIterator[bytes]:
@@ -208,13 +210,14 @@ def overdue_csv_response(request: Request, region: str, within_days: int) -> Str
         writer.writerow(CSV_HEADER)
         yield ("\ufeff" + buffer.getvalue()).encode("utf-8")
         async with database.sessionmaker() as session:
-            async for item in service.iter_overdue(
+            async for item in overdue_list.iter_overdue(
                 session, region=region, within_days=within_days, settings=settings
             ):
                 buffer.seek(0)
                 buffer.truncate()
                 writer.writerow(
-                    [
+                    safe_cell(cell)
+                    for cell in [
                         item.serial,
                         item.category_name,
                         item.model,
@@ -244,11 +247,15 @@ def overdue_csv_response(request: Request, region: str, within_days: int) -> Str
     response_model=InstrumentRead,
     summary="An instrument by its sticker token, with its current certificate's status",
 )
-async def get_instrument(request: Request, session: DbSession, sticker_token: str) -> Response:
-    settings = _settings(request)
-    instrument = await service.get_instrument(session, sticker_token, settings=settings)
+async def get_instrument(
+    request: Request,
+    session: DbSession,
+    config: CertificatesConfig,
+    sticker_token: Annotated[str, Path(max_length=64)],
+) -> Response:
+    instrument = await lookup.get_instrument(session, sticker_token, settings=config)
     return cached_json(
-        request, instrument.model_dump_json().encode(), max_age=settings.certificate_lookup_max_age
+        request, instrument.model_dump_json().encode(), max_age=config.certificate_lookup_max_age
     )
 
 
@@ -262,10 +269,14 @@ async def get_instrument(request: Request, session: DbSession, sticker_token: st
     summary="Issue one certificate (an identical repeat returns 200 and changes nothing)",
 )
 async def issue(
-    request: Request, response: Response, session: DbSession, actor: Issuer, data: CertificateCreate
+    response: Response,
+    session: DbSession,
+    actor: Issuer,
+    config: CertificatesConfig,
+    data: CertificateCreate,
 ) -> CertificateRead:
-    certificate, created = await service.issue_certificate(
-        session, data, actor=actor, settings=_settings(request)
+    certificate, created = await registry.issue_certificate(
+        session, data, actor=actor, settings=config
     )
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -278,20 +289,15 @@ async def issue(
     summary="Import certificates from CSV (UTF-8/GB18030), XLSX or JSON Lines",
 )
 async def import_certificates(
-    request: Request,
     session: DbSession,
     actor: Issuer,
+    config: CertificatesConfig,
     file: Annotated[UploadFile, File(description="CSV, XLSX or JSON Lines")],
     institution: Annotated[str | None, Form(max_length=64)] = None,
 ) -> ImportReport:
-    org = await service.acting_institution(session, actor, Action.certificate_issue, institution)
-    return await service.import_file(
-        session,
-        file.file,
-        file.filename or "",
-        institution=org,
-        actor=actor,
-        settings=_settings(request),
+    org = await registry.acting_institution(session, actor, Action.certificate_issue, institution)
+    return await imports.import_file(
+        session, file.file, file.filename or "", institution=org, actor=actor, settings=config
     )
 
 
@@ -301,19 +307,19 @@ async def import_certificates(
     summary="Revoke a certificate (注销) with a reason",
 )
 async def revoke(
-    request: Request,
     session: DbSession,
     actor: Revoker,
-    number: str,
+    config: CertificatesConfig,
+    number: Number,
     data: RevokeRequest,
     institution: Annotated[str | None, Query(max_length=64)] = None,
 ) -> CertificateRead:
-    return await service.revoke_certificate(
+    return await registry.revoke_certificate(
         session,
         number,
         reason=data.reason,
         actor=actor,
-        settings=_settings(request),
+        settings=config,
         institution_code=institution,
     )
 
@@ -325,23 +331,22 @@ async def revoke(
     summary="Issue a corrected certificate under a new number; the old one becomes superseded",
 )
 async def correct(
-    request: Request, session: DbSession, actor: Issuer, number: str, data: CorrectionCreate
+    session: DbSession,
+    actor: Issuer,
+    config: CertificatesConfig,
+    number: Number,
+    data: CorrectionCreate,
 ) -> CertificateRead:
-    return await service.correct_certificate(
-        session,
-        number,
-        data.certificate,
-        reason=data.reason,
-        actor=actor,
-        settings=_settings(request),
+    return await registry.correct_certificate(
+        session, number, data.certificate, reason=data.reason, actor=actor, settings=config
     )
 
 
 async def _sticker(
-    request: Request, session: DbSession, actor: User, number: str, institution: str | None
+    settings: Settings, session: DbSession, actor: User, number: str, institution: str | None
 ) -> segno.QRCode:
-    url = await service.sticker_url(
-        session, number, actor=actor, settings=_settings(request), institution_code=institution
+    url = await stickers.sticker_url(
+        session, number, actor=actor, settings=settings, institution_code=institution
     )
     return segno.make(url, error="m", micro=False)
 
@@ -353,13 +358,13 @@ async def _sticker(
     summary="The signed QR sticker as SVG",
 )
 async def sticker_svg(
-    request: Request,
+    settings: SettingsDep,
     session: DbSession,
     actor: Issuer,
-    number: str,
+    number: Number,
     institution: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    qr = await _sticker(request, session, actor, number, institution)
+    qr = await _sticker(settings, session, actor, number, institution)
     buffer = io.BytesIO()
     qr.save(buffer, kind="svg", scale=4, border=4, title=f"检定证书 {number}")
     return Response(
@@ -374,14 +379,14 @@ async def sticker_svg(
     summary="The signed QR sticker as PNG",
 )
 async def sticker_png(
-    request: Request,
+    settings: SettingsDep,
     session: DbSession,
     actor: Issuer,
-    number: str,
+    number: Number,
     institution: Annotated[str | None, Query(max_length=64)] = None,
     scale: Annotated[int, Query(ge=2, le=20)] = 8,
 ) -> Response:
-    qr = await _sticker(request, session, actor, number, institution)
+    qr = await _sticker(settings, session, actor, number, institution)
     buffer = io.BytesIO()
     qr.save(buffer, kind="png", scale=scale, border=4)
     return Response(buffer.getvalue(), media_type="image/png", headers={"Cache-Control": "private"})

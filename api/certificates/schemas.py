@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from portal.pagination import Page
+
 
 class CertificateStatus(StrEnum):
     valid = "valid"
@@ -34,7 +36,9 @@ KIND_ZH = {"certificate": "检定证书", "notice": "检定结果通知书"}
 @dataclass(frozen=True)
 class InstrumentRef:
     """What a citizen scanned, for other domains (complaints): the instrument and its current
-    certificate number. Owner names are as stored (not masked): the caller decides what to show."""
+    certificate number. The owner is the public view (portal/privacy.py): an individual's name is
+    masked and their code and address left out, because the answer pre-fills public forms; staff
+    handling a case reach the full record through ``instrument_id``."""
 
     instrument_id: uuid.UUID
     sticker_token: str
@@ -46,6 +50,7 @@ class InstrumentRef:
     owner_uscc: str | None
     region_code: str
     address: str
+    owner_type: str = "enterprise"
 
 
 class InstitutionSummary(BaseModel):
@@ -107,11 +112,7 @@ class CertificateBrief(BaseModel):
     valid_until: date | None
 
 
-class CertificateList(BaseModel):
-    items: list[CertificateBrief]
-    total: int
-    limit: int
-    offset: int
+CertificateList = Page[CertificateBrief]
 
 
 class InstrumentRead(BaseModel):
@@ -229,11 +230,9 @@ class OverdueItem(BaseModel):
     days_overdue: int = Field(description="Days past valid_until; negative: days left")
 
 
-class OverdueList(BaseModel):
+class OverdueList(Page[OverdueItem]):
+    """A page of overdue instruments, with what the list was asked for."""
+
     region: str
     within_days: int
     as_of: date
-    total: int
-    limit: int
-    offset: int
-    items: list[OverdueItem]

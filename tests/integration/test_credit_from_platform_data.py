@@ -19,7 +19,7 @@ from sqlalchemy import event
 from sqlmodel import select
 
 from api.certificates import facts as certificate_facts
-from api.certificates.service import today_local
+from api.certificates.queries import today_local
 from api.complaints import facts as complaint_facts
 from api.complaints.models import Case
 from credit import service

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from stdnum.cn import uscc
 
-from api.certificates.service import today_local
+from api.certificates.queries import today_local
 from portal.accounts.models import Role, User
 
 _serials = itertools.count(1)

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from api.certificates.service import today_local
+from api.certificates.queries import today_local
 from portal.accounts.models import User
 from portal.db import Database
 from portal.facts import instrument_facts

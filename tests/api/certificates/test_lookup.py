@@ -6,8 +6,12 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from api.certificates import service
+from api.certificates import lookup
+from api.certificates.importer import CertRow, validate_row
+from api.certificates.registry import validation_context
 from api.certificates.schemas import CertificateRead
+from api.certificates.settings import CertificatesSettings
+from api.certificates.store import store_rows
 from portal.accounts.models import Role, User
 from portal.db import Database
 from portal.settings import Settings
@@ -126,12 +130,14 @@ async def test_lookup_by_serial_is_exact_and_paginated(
     await issue(number="P-1", serial="XS-42", verified_on=days(-400), valid_until=days(-40))
     await issue(number="P-2", serial="XS-42", verified_on=days(-20))
     await issue(number="P-3", serial="XS-420")
-    page = (await client.get("/api/v1/certificates", params={"serial": "XS-42", "limit": 1})).json()
+    page = (
+        await client.get("/api/v1/certificates", params={"serial": "XS-42", "per_page": 1})
+    ).json()
     assert page["total"] == 2
     assert [i["number"] for i in page["items"]] == ["P-2"]
     second = (
         await client.get(
-            "/api/v1/certificates", params={"serial": "XS-42", "limit": 1, "offset": 1}
+            "/api/v1/certificates", params={"serial": "XS-42", "per_page": 1, "page": 2}
         )
     ).json()
     assert [(i["number"], i["status"]) for i in second["items"]] == [("P-1", "expired")]
@@ -142,11 +148,32 @@ async def test_lookup_by_serial_is_exact_and_paginated(
 
 
 async def test_same_number_at_two_institutions_needs_the_institution(
-    client: httpx.AsyncClient, issue: Issue, make_user: Callable[..., Awaitable[User]]
+    client: httpx.AsyncClient,
+    issue: Issue,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+    database: Database,
+    settings: Settings,
 ) -> None:
+    """A second institution cannot make a number ambiguous (issue 11 #2): it is refused at issue
+    time. Duplicates stored before that rule still answer 409 until the institution is named."""
     other = await make_user(Role.institution)
     first = await issue(number="DUP-1")
-    await issue(user=other, number="DUP-1", serial="OTHER-SERIAL")
+    refused = await client.post(
+        "/api/v1/certificates",
+        json=cert_body(number="DUP-1", serial="OTHER-SERIAL"),
+        headers=await auth_headers(other),
+    )
+    assert_problem(refused, 409, "certificate_number_in_use")
+    assert (await client.get("/api/v1/certificates/DUP-1")).status_code == 200
+
+    async with database.transaction() as session:  # a duplicate from before the rule
+        ctx = await validation_context(session, settings.of(CertificatesSettings))
+        row = validate_row(cert_body(number="DUP-1", serial="OTHER-SERIAL"), ctx)
+        assert isinstance(row, CertRow)
+        await store_rows(
+            session, institution_id=other.organization_id, rows=[(1, row)], actor_id=None
+        )
     assert_problem(
         await client.get("/api/v1/certificates/DUP-1"), 409, "certificate_number_ambiguous"
     )
@@ -161,12 +188,14 @@ async def test_find_instrument_ref_for_other_domains(
     created = await issue(number="R-1", owner_name="李四", owner_uscc=None)
     token = created["instrument"]["sticker_token"]
     async with database.sessionmaker() as session:
-        by_token = await service.find_instrument_ref(session, sticker_token=token)
-        by_number = await service.find_instrument_ref(session, certificate_number="R-1")
-        missing = await service.find_instrument_ref(session, sticker_token="nothing-here")
+        by_token = await lookup.find_instrument_ref(session, sticker_token=token)
+        by_number = await lookup.find_instrument_ref(session, certificate_number="R-1")
+        missing = await lookup.find_instrument_ref(session, sticker_token="nothing-here")
     assert by_token is not None and by_token == by_number  # noqa: PT018
     assert by_token.certificate_number == "R-1"
-    assert by_token.owner_name == "李四"  # unmasked: the caller decides who sees it
+    # masked: the answer pre-fills the public complaint form (issue 11 #4)
+    assert by_token.owner_name == "李*"
+    assert by_token.address == ""
     assert by_token.category_name == "电子计价秤"
     assert missing is None
 
@@ -179,7 +208,7 @@ async def test_fast_path_matches_the_reference_for_every_status(
     database: Database,
     settings: Settings,
 ) -> None:
-    """The driver-level reader (the hot route) and service.lookup_certificate agree."""
+    """The driver-level reader (the hot route) and lookup.lookup_certificate agree."""
     headers = await auth_headers(institution_user)
     await issue(number="FP-1", owner_name="张三", owner_uscc=None)
     await issue(number="FP-2", conclusion="不合格", valid_until=None)
@@ -196,6 +225,8 @@ async def test_fast_path_matches_the_reference_for_every_status(
     for number in ("FP-1", "FP-2", "FP-3", "FP-4", "FP-5", "FP-6"):
         fast = (await client.get(f"/api/v1/certificates/{number}")).json()
         async with database.sessionmaker() as session:
-            reference = await service.lookup_certificate(session, number, settings=settings)
+            reference = await lookup.lookup_certificate(
+                session, number, settings=settings.of(CertificatesSettings)
+            )
         assert fast == reference.model_dump(mode="json"), number
         CertificateRead.model_validate(fast)

@@ -11,8 +11,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from api.certificates import jobs, notify, service
+from api.certificates import jobs
 from api.certificates.models import OverdueWarning
+from api.certificates.overdue import scan_overdue
+from api.certificates.settings import CertificatesSettings
+from portal import notify
 from portal.accounts.models import Role, User
 from portal.db import Database
 from portal.outbox.models import OutboxEvent
@@ -97,7 +100,7 @@ async def test_daily_scan_is_idempotent_and_notifies_once(
         await jobs.overdue_scan(session, {}, JobContext(settings=settings, state=None))
     async with database.transaction() as session:
         await jobs.overdue_scan(session, {}, JobContext(settings=settings, state=None))
-        assert await service.scan_overdue(session, settings=settings) == 0
+        assert await scan_overdue(session, settings=settings.of(CertificatesSettings)) == 0
     async with database.sessionmaker() as session:
         warnings = (await session.scalars(select(OverdueWarning))).all()
         queued = await session.scalar(
@@ -114,21 +117,16 @@ async def test_daily_scan_is_idempotent_and_notifies_once(
     assert queued == 1  # the second scan found nothing new, so queued nothing
 
     RecordingSender.sent = []
-    recording = JobContext(
-        settings=settings.model_copy(
-            update={
-                "overdue_notification_sender": f"{__name__}:RecordingSender",
-                "overdue_notification_batch": 3,
-            }
-        ),
-        state=None,
-    )
+    config = settings.of(CertificatesSettings)
+    monkeypatch.setattr(config, "overdue_notification_sender", f"{__name__}:RecordingSender")
+    monkeypatch.setattr(config, "overdue_notification_batch", 3)
+    recording = JobContext(settings=settings, state=None)
     async with database.transaction() as session:
         await jobs.notify(session, {}, recording)
     async with database.transaction() as session:
         await jobs.notify(session, {}, recording)
     async with database.transaction() as session:
-        assert await jobs.send_pending(session, settings=recording.settings) == 0
+        assert await jobs.send_pending(session, settings=config) == 0
     owners = [n for n in RecordingSender.sent if n.recipient_kind == "owner"]
     regulators = {n.recipient for n in RecordingSender.sent if n.recipient_kind == "regulator"}
     assert len(owners) == 5  # each warning once, over two batches
@@ -137,4 +135,6 @@ async def test_daily_scan_is_idempotent_and_notifies_once(
 
 
 def test_logging_sender_is_the_default(settings: Settings) -> None:
-    assert isinstance(notify.get_sender(settings), notify.LoggingSender)
+    config = settings.of(CertificatesSettings)
+    notifier = notify.load_notifier(config.overdue_notification_sender, config)
+    assert isinstance(notifier, notify.LoggingNotifier)

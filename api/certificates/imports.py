@@ -1,0 +1,167 @@
+"""Importing a CSV/XLSX/JSON Lines file of certificates (files are read by importer.py).
+
+Reading and validating happen in a worker thread, a batch at a time (``anyio.to_thread``): a big
+or hostile file never holds the event loop, so /healthz and every other request keep answering
+while an import runs. The limits of importer.ImportLimits refuse an oversized file early.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import IO
+
+import anyio
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.certificates.importer import (
+    CertRow,
+    FieldError,
+    Row,
+    ValidationContext,
+    read_rows,
+    validate_row,
+)
+from api.certificates.registry import (
+    numbers_used_elsewhere,
+    record_identity_changes,
+    validation_context,
+)
+from api.certificates.schemas import ImportReport, RowError
+from api.certificates.settings import CertificatesSettings
+from api.certificates.store import store_rows
+from portal.accounts.models import Organization, User
+from portal.audit import service as audit
+
+
+def _next_batch(
+    rows: Iterator[tuple[int, Row]], ctx: ValidationContext, size: int
+) -> list[tuple[int, CertRow | list[FieldError]]]:
+    batch: list[tuple[int, CertRow | list[FieldError]]] = []
+    for line, raw in rows:
+        batch.append((line, validate_row(raw, ctx)))
+        if len(batch) >= size:
+            break
+    return batch
+
+
+def _is_sqlite(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+async def import_file(
+    session: AsyncSession,
+    stream: IO[bytes],
+    filename: str,
+    *,
+    institution: Organization,
+    actor: User | None,
+    settings: CertificatesSettings,
+) -> ImportReport:
+    """Import a file in batches. Valid rows are stored, every invalid row is reported with its
+    line, column and reason; rows already stored are counted as unchanged."""
+    ctx = await validation_context(session, settings)
+    errors: list[RowError] = []
+    total = created = unchanged = failed = batches = 0
+    truncated = False
+
+    def add_error(line: int, column: str, code: str, reason: str, reason_zh: str) -> None:
+        nonlocal truncated
+        if len(errors) < settings.certificate_import_max_errors:
+            errors.append(
+                RowError(line=line, column=column, code=code, reason=reason, reason_zh=reason_zh)
+            )
+        else:
+            truncated = True
+
+    async def store(batch: list[tuple[int, CertRow]]) -> None:
+        nonlocal created, unchanged, failed, batches
+        batches += 1
+        if batches % 10 == 0 and not _is_sqlite(session):
+            # The tables grow inside this one transaction; fresh statistics keep PostgreSQL on
+            # index lookups for the per-batch queries instead of scans of the growing tables.
+            await session.execute(text("ANALYZE instrument, certificate"))
+        elsewhere = await numbers_used_elsewhere(
+            session, list({row.number for _, row in batch}), institution.id
+        )
+        for line, row in batch:
+            if row.number in elsewhere:
+                failed += 1
+                add_error(
+                    line,
+                    "number",
+                    "number_in_use",
+                    f"number {row.number} is already used by another institution",
+                    f"证书编号 {row.number} 已由其他检定机构使用",
+                )
+        batch = [(line, row) for line, row in batch if row.number not in elsewhere]
+        stored = await store_rows(
+            session,
+            institution_id=institution.id,
+            rows=batch,
+            actor_id=actor.id if actor is not None else None,
+        )
+        await record_identity_changes(session, stored, actor=actor, institution=institution)
+        created += len(stored.created)
+        unchanged += len(stored.unchanged)
+        failed += len(stored.conflicts)
+        for line, number in stored.conflicts:
+            add_error(
+                line,
+                "number",
+                "number_taken",
+                f"number {number} was already issued with different content; issue a correction",
+                f"证书编号 {number} 已用于其他内容，如需更正请出具更正证书",
+            )
+
+    if _is_sqlite(session):
+        # The import grows several index B-trees at random places (uuid keys): give SQLite a
+        # page cache that holds them (the default is 2 MB); restored below.
+        await session.execute(text("PRAGMA cache_size=-65536"))
+    rows = read_rows(stream, filename, settings.import_limits())
+    size = settings.certificate_import_batch_size
+    try:
+        while True:
+            parsed = await anyio.to_thread.run_sync(_next_batch, rows, ctx, size)
+            if not parsed:
+                break
+            valid: list[tuple[int, CertRow]] = []
+            for line, validated in parsed:
+                total += 1
+                if isinstance(validated, CertRow):
+                    valid.append((line, validated))
+                    continue
+                failed += 1
+                for e in validated:
+                    add_error(line, e.column, e.code, e.reason, e.reason_zh)
+            if valid:
+                await store(valid)
+    finally:
+        if _is_sqlite(session):
+            await session.execute(text("PRAGMA cache_size=-2000"))
+    errors.sort(key=lambda e: e.line)
+    report = ImportReport(
+        institution=institution.code,
+        total_rows=total,
+        created=created,
+        unchanged=unchanged,
+        failed=failed,
+        errors=errors,
+        errors_truncated=truncated,
+    )
+    await audit.record(
+        session,
+        actor=actor,
+        action="certificate.import",
+        entity_type="organization",
+        entity_id=institution.id,
+        region_code=institution.region_code,
+        after={
+            "file": filename[:200],
+            "total_rows": total,
+            "created": created,
+            "unchanged": unchanged,
+            "failed": failed,
+        },
+    )
+    return report

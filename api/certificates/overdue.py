@@ -1,0 +1,244 @@
+"""Overdue instruments: the regulator's list and CSV export, and the daily scan that records
+warnings (sent by jobs.py)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Row, exists, func, insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.certificates.models import WarningStage
+from api.certificates.queries import (
+    aware,
+    categories,
+    certificates,
+    compute_status,
+    events,
+    instruments,
+    today_local,
+    warnings,
+)
+from api.certificates.schemas import STATUS_ZH, OverdueItem
+from api.certificates.settings import CertificatesSettings
+from portal.accounts.models import User
+from portal.accounts.permissions import Action, authorize
+from portal.clock import SHANGHAI
+from portal.db import utcnow
+from portal.pagination import PageRequest
+from portal.regions.service import get_region, significant_prefix
+
+
+def region_range(code: str) -> tuple[str, str]:
+    """[low, high) bounds of every code under ``code``: an indexable prefix test."""
+    prefix = significant_prefix(code)
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+_REVOKED_AT = (
+    select(events.c.at)
+    .where(events.c.certificate_id == certificates.c.id, events.c.kind == "revoked")
+    .limit(1)
+    .scalar_subquery()
+)
+
+
+def _overdue_stmt(region: str | None, horizon: date) -> Any:
+    """Instruments of the region (None: every region) whose current certificate expired, expires
+    by ``horizon``, failed or was revoked, or that never had one."""
+    stmt = (
+        select(
+            instruments.c.id,
+            instruments.c.sticker_token,
+            instruments.c.category_code,
+            categories.c.name.label("category_name"),
+            instruments.c.model,
+            instruments.c.serial,
+            instruments.c.owner_name,
+            instruments.c.owner_uscc,
+            instruments.c.address,
+            instruments.c.region_code,
+            instruments.c.created_at,
+            certificates.c.id.label("certificate_id"),
+            certificates.c.number,
+            certificates.c.kind,
+            certificates.c.verified_on,
+            certificates.c.valid_until,
+            _REVOKED_AT.label("revoked_at"),
+        )
+        .select_from(
+            instruments.join(
+                categories, categories.c.code == instruments.c.category_code
+            ).outerjoin(certificates, certificates.c.id == instruments.c.current_certificate_id)
+        )
+        .where(
+            or_(
+                certificates.c.id.is_(None),
+                certificates.c.kind == "notice",
+                certificates.c.valid_until <= horizon,
+                exists().where(
+                    events.c.certificate_id == certificates.c.id, events.c.kind == "revoked"
+                ),
+            ),
+        )
+    )
+    if region is not None:
+        low, high = region_range(region)
+        stmt = stmt.where(instruments.c.region_code >= low, instruments.c.region_code < high)
+    return stmt
+
+
+def _overdue_status(row: Any, today: date, expiring_days: int) -> tuple[str, int]:
+    if row.certificate_id is None:
+        return "none", (today - aware(row.created_at).astimezone(SHANGHAI).date()).days
+    if row.revoked_at is not None:
+        return "revoked", (today - aware(row.revoked_at).astimezone(SHANGHAI).date()).days
+    if row.kind == "notice":
+        return "failed", (today - row.verified_on).days
+    status, days_left = compute_status(
+        kind=row.kind,
+        valid_until=row.valid_until,
+        revoked=False,
+        superseded=False,
+        today=today,
+        expiring_days=expiring_days,
+    )
+    return status.value, -(days_left or 0)
+
+
+def _overdue_item(row: Any, today: date, expiring_days: int) -> OverdueItem:
+    status, days = _overdue_status(row, today, expiring_days)
+    return OverdueItem(
+        sticker_token=row.sticker_token,
+        category_code=row.category_code,
+        category_name=row.category_name,
+        model=row.model,
+        serial=row.serial,
+        owner_name=row.owner_name,
+        owner_uscc=row.owner_uscc,
+        address=row.address,
+        region_code=row.region_code,
+        status=status,
+        status_name=STATUS_ZH[status],
+        certificate_number=row.number,
+        valid_until=row.valid_until,
+        days_overdue=days,
+    )
+
+
+async def check_overdue_access(session: AsyncSession, actor: User, region: str | None) -> str:
+    """The region asked for (default: the actor's own) once the actor may see its list."""
+    region = region or actor.region_code or ""
+    await get_region(session, region)
+    authorize(actor, Action.instrument_overdue_view, region_code=region)
+    return region
+
+
+async def list_overdue(
+    session: AsyncSession,
+    *,
+    actor: User,
+    region: str | None,
+    within_days: int,
+    page: PageRequest,
+    settings: CertificatesSettings,
+) -> tuple[str, date, list[OverdueItem], int]:
+    """(region, as of, one page of items, total)."""
+    region = await check_overdue_access(session, actor, region)
+    today = today_local()
+    stmt = _overdue_stmt(region, today + timedelta(days=within_days))
+    total = await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = (
+        await session.execute(
+            stmt.order_by(certificates.c.valid_until.asc().nulls_first(), instruments.c.id)
+            .limit(page.limit)
+            .offset(page.offset)
+        )
+    ).all()
+    items = [_overdue_item(r, today, settings.certificate_expiring_days) for r in rows]
+    return region, today, items, total
+
+
+async def iter_overdue(
+    session: AsyncSession,
+    *,
+    region: str,
+    within_days: int,
+    settings: CertificatesSettings,
+    page: int = 2000,
+) -> AsyncIterator[OverdueItem]:
+    """Every overdue instrument of the region, fetched a page at a time (for CSV export)."""
+    today = today_local()
+    stmt = _overdue_stmt(region, today + timedelta(days=within_days))
+    async for chunk in _chunks(session, stmt, page):
+        for r in chunk:
+            yield _overdue_item(r, today, settings.certificate_expiring_days)
+
+
+def _stage(row: Row[Any], today: date) -> WarningStage:
+    if row.certificate_id is None:
+        return WarningStage.unverified
+    if row.revoked_at is not None or row.kind == "notice":
+        return WarningStage.expired
+    if row.valid_until is not None and row.valid_until < today:
+        return WarningStage.expired
+    return WarningStage.expiring
+
+
+async def scan_overdue(
+    session: AsyncSession, *, settings: CertificatesSettings, today: date | None = None
+) -> int:
+    """Record a warning for every instrument that became overdue or is about to; each
+    (instrument, certificate, stage) is warned once, so running twice adds nothing."""
+    today = today or today_local()
+    horizon = today + timedelta(days=settings.certificate_expiring_days)
+    now = utcnow()
+    created = 0
+    known_warnings = select(warnings.c.instrument_id, warnings.c.certificate_key, warnings.c.stage)
+    async for chunk in _chunks(session, _overdue_stmt(None, horizon)):
+        ids = [r.id for r in chunk]
+        known = {
+            (w.instrument_id, w.certificate_key, w.stage)
+            for w in (
+                await session.execute(known_warnings.where(warnings.c.instrument_id.in_(ids)))
+            ).all()
+        }
+        values = []
+        for r in chunk:
+            stage = _stage(r, today)
+            key = str(r.certificate_id) if r.certificate_id else "none"
+            if (r.id, key, stage.value) in known:
+                continue
+            values.append(
+                {
+                    "id": uuid.uuid4(),
+                    "instrument_id": r.id,
+                    "certificate_key": key,
+                    "stage": stage.value,
+                    "region_code": r.region_code,
+                    "valid_until": r.valid_until,
+                    "created_on": today,
+                    "created_at": now,
+                }
+            )
+        if values:
+            await session.execute(insert(warnings), values)
+            created += len(values)
+    return created
+
+
+async def _chunks(session: AsyncSession, stmt: Any, size: int = 2000) -> AsyncIterator[list[Any]]:
+    """The rows of ``stmt`` in instrument id order, ``size`` at a time (keyset paging)."""
+    stmt = stmt.order_by(instruments.c.id)
+    last: uuid.UUID | None = None
+    while True:
+        paged = stmt if last is None else stmt.where(instruments.c.id > last)
+        rows = list((await session.execute(paged.limit(size))).all())
+        if rows:
+            yield rows
+        if len(rows) < size:
+            return
+        last = rows[-1].id
