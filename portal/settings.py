@@ -107,26 +107,8 @@ class Settings(BaseSettings):
 
     log_json: bool = Field(default=False, description="JSON log lines instead of console lines")
 
-    # Complaints and reports (api/complaints). Statutory numbers follow SAMR Order 20 until
-    # Order 121 (in force 2026-04-15) is verified: change them here, not in code.
-    complaint_acceptance_working_days: int = 7  # decide acceptance, from receipt
-    complaint_mediation_working_days: int = 45  # mediation ends, from acceptance
-    report_verification_working_days: int = 15  # verify a report, from receipt
-    report_extension_working_days: int = 15  # one extension, with approval
-    media_max_pixels: int = 110_000_000  # larger images are refused (decompression bombs)
-    media_url_ttl_seconds: int = 24 * 3600  # lifetime of signed photo links
-    media_orphan_hours: int = 24  # uploaded photos never attached to a case are deleted after
-    media_max_concurrent_decodes: int = 2  # per process: bounds memory under load
-    case_rate_limit_client: str = "10/minute;60/hour"  # submissions per client address
-    case_rate_limit_account: str = "5/minute;30/day"  # submissions per account
-    media_rate_limit_client: str = "60/minute;600/hour"  # photo uploads per client address
+    # Shared by every domain's rate limits (portal/ratelimit.py).
     rate_limit_storage: str = "memory://"  # limits storage URI, e.g. redis://host:6379
-    idempotency_ttl_hours: int = 24
-    similar_radius_m: int = 250
-    similar_window_days: int = 30
-    open311_api_keys: str = ""  # comma-separated keys accepted by POST /open311/v2/requests
-    open311_jurisdiction: str = ""  # jurisdiction_id clients must send, empty = single
-    notify_sender: Literal["logging"] = "logging"  # SMS gateway adapters plug in here
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:

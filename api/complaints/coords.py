@@ -38,3 +38,15 @@ def from_wgs84(lat: float, lng: float, system: CoordSystem) -> tuple[float, floa
         point = prcoords.Coords(lat, lng)
         result = prcoords.wgs_gcj(point) if system is CoordSystem.gcj02 else prcoords.wgs_bd(point)
     return result.lat, result.lon
+
+
+# Three decimals of a degree: about 110 m north–south and 90–100 m east–west in China.
+PUBLIC_DECIMALS = 3
+
+
+def public_point(lat: float, lng: float) -> tuple[float, float]:
+    """Where a case may be shown to anyone: its location rounded to about 100 m, enough for a map,
+    not enough to single out a stall or a person. Everything public that is derived from a
+    location (Open311's lat/long, the similar cases' distances) starts from this point, so no
+    number of queries recovers more than it (issue 11 #5)."""
+    return round(lat, PUBLIC_DECIMALS), round(lng, PUBLIC_DECIMALS)

@@ -14,11 +14,14 @@ from PIL import Image, ImageDraw
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
-from api.complaints import service
+from api.complaints.deadlines import flag_overdue
+from api.complaints.intake import submit_case
+from api.complaints.media import ingest_photo
 from api.complaints.models import Case
-from api.complaints.schemas import CaseCreate, StaffAction
+from api.complaints.schemas import STAFF_ACTIONS, CaseCreate
 from api.complaints.storage import temp_dir
 from api.complaints.uploads import SpooledFile
+from api.complaints.workflow import apply_action
 from portal import clock
 from portal.accounts.models import User
 from portal.db import utcnow
@@ -47,7 +50,7 @@ async def _upload(session: AsyncSession, settings: Settings, data: bytes) -> str
     )
     spooled._hash = hashlib.sha256(data)
     try:
-        media = await service.ingest_photo(session, settings, spooled, uploader=None)
+        media = await ingest_photo(session, spooled, settings=settings, uploader=None)
     finally:
         path.unlink(missing_ok=True)
     return str(media.id)
@@ -145,21 +148,27 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
             }
         )
         submitted_at = now - timedelta(days=3 * (len(DEMO_CASES) - index))
-        created, _ = await service.submit_case(
-            session, settings, data, user=citizen, idempotency_key=None, now=submitted_at
+        created, _ = await submit_case(
+            session,
+            data,
+            settings=settings,
+            user=citizen,
+            client="demo",
+            idempotency_key=None,
+            now=submitted_at,
         )
         case = await session.scalar(
             select(Case).where(Case.tracking_number == created.tracking_number)
         )
         assert case is not None
         for step, (action, fields) in enumerate(actions, start=1):
-            await service.apply_action(
+            await apply_action(
                 session,
-                settings,
                 case.id,
-                StaffAction.model_validate({"action": action, **fields}),
-                regulator,
+                STAFF_ACTIONS.validate_python({"action": action, **fields}),
+                settings=settings,
+                actor=regulator,
                 now=submitted_at + timedelta(days=step),
             )
-    await service.flag_overdue(session, today=clock.local_date(now))
+    await flag_overdue(session, today=clock.local_date(now))
     return True

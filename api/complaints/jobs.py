@@ -8,21 +8,24 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.complaints import service
+from api.complaints.deadlines import flag_overdue as flag_overdue_cases
+from api.complaints.intake import expire_idempotency_records
+from api.complaints.media import cleanup_orphan_media
+from api.complaints.notifications import TOPIC, send_notification
 from portal import clock
 from portal.outbox.service import JobContext, handler, periodic
 
 log = structlog.get_logger(__name__)
 
 
-@handler("complaints.notify")
+@handler(TOPIC)
 async def notify(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
-    await service.send_notification(session, context.settings, payload)
+    await send_notification(session, payload, settings=context.settings)
 
 
 @periodic("complaints.flag_overdue", every=timedelta(days=1))
 async def flag_overdue(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
-    flagged = await service.flag_overdue(session, today=clock.today())
+    flagged = await flag_overdue_cases(session, today=clock.today())
     log.info("complaints_overdue_flagged", newly_overdue=flagged)
 
 
@@ -30,5 +33,6 @@ async def flag_overdue(session: AsyncSession, payload: dict[str, Any], context: 
 async def cleanup_media(
     session: AsyncSession, payload: dict[str, Any], context: JobContext
 ) -> None:
-    result = await service.cleanup_orphan_media(session, context.settings)
+    result = await cleanup_orphan_media(session, settings=context.settings)
+    await expire_idempotency_records(session, settings=context.settings)
     log.info("complaints_media_cleanup", **result)

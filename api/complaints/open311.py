@@ -19,15 +19,21 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlmodel import col, select
 
-from api.complaints import categories, service
+from api.complaints import categories
+from api.complaints.coords import public_point
+from api.complaints.intake import submit_case
+from api.complaints.media import get_media, ingest_photo
 from api.complaints.models import OPEN_STATUSES, Case, CaseSource, CaseStatus, Media
-from api.complaints.ratelimit import client_identity, get_limiter
 from api.complaints.schemas import CaseCreate
+from api.complaints.settings import ComplaintsConfig, ComplaintsSettings
 from api.complaints.storage import get_storage, temp_dir
 from api.complaints.uploads import MultipartBody, receive
+from api.complaints.vocabulary import FINDING_NAMES, status_name
 from portal.clock import SHANGHAI
 from portal.db import DbSession, utcnow
+from portal.deps import SettingsDep
 from portal.errors import GongzhiError
+from portal.ratelimit import client_ip, get_rate_limiter
 from portal.regions.models import Region
 from portal.settings import Settings
 
@@ -137,13 +143,8 @@ def _w3c(moment: datetime | None) -> str | None:
     return moment.astimezone(SHANGHAI).isoformat(timespec="seconds") if moment else None
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _check_jurisdiction(request: Request, value: str | None) -> None:
-    expected = _settings(request).open311_jurisdiction
+def _check_jurisdiction(config: ComplaintsSettings, value: str | None) -> None:
+    expected = config.open311_jurisdiction
     if value and expected and value != expected:
         raise Open311Error(404, f"Unknown jurisdiction_id {value}")
 
@@ -161,12 +162,12 @@ def _service(category: categories.Category) -> dict[str, Any]:
 
 
 @router.get("/discovery.{fmt}", summary="Service discovery")
-async def discovery(request: Request, fmt: str) -> Response:
+async def discovery(fmt: str, settings: SettingsDep) -> Response:
     try:
         fmt = _fmt(fmt)
     except Open311Error as exc:
         return error("xml", exc.status, exc.description)
-    base = _settings(request).base_url.rstrip("/")
+    base = settings.base_url.rstrip("/")
     return render(
         fmt,
         "discovery",
@@ -189,10 +190,10 @@ async def discovery(request: Request, fmt: str) -> Response:
 
 
 @router.get("/services.{fmt}", summary="Service list (the case categories)")
-async def services(request: Request, fmt: str) -> Response:
+async def services(request: Request, fmt: str, config: ComplaintsConfig) -> Response:
     try:
         fmt = _fmt(fmt)
-        _check_jurisdiction(request, request.query_params.get("jurisdiction_id"))
+        _check_jurisdiction(config, request.query_params.get("jurisdiction_id"))
     except Open311Error as exc:
         return error(fmt, exc.status, exc.description)
     return render(fmt, "services", [_service(c) for c in categories.CATEGORIES])
@@ -212,10 +213,12 @@ def _attribute(attr: categories.Attribute, order: int) -> dict[str, Any]:
 
 
 @router.get("/services/{service_code}.{fmt}", summary="Service definition (its attributes)")
-async def service_definition(request: Request, service_code: str, fmt: str) -> Response:
+async def service_definition(
+    request: Request, service_code: str, fmt: str, config: ComplaintsConfig
+) -> Response:
     try:
         fmt = _fmt(fmt)
-        _check_jurisdiction(request, request.query_params.get("jurisdiction_id"))
+        _check_jurisdiction(config, request.query_params.get("jurisdiction_id"))
         category = categories.get(service_code)
         if category is None:
             raise Open311Error(404, f"Unknown service_code {service_code}")
@@ -250,9 +253,12 @@ def _public_request(case: Case, agency: dict[str, str]) -> dict[str, Any]:
     expected = (
         datetime.combine(due, time(23, 59, 59), tzinfo=SHANGHAI) if due and not closed else None
     )
-    notes = service.status_name(case)
+    notes = status_name(case)
     if case.finding is not None:
-        notes += f"（{service.FINDING_NAMES[case.finding]}）"
+        notes += f"（{FINDING_NAMES[case.finding]}）"
+    public = (
+        public_point(case.lat, case.lng) if case.lat is not None and case.lng is not None else None
+    )
     return {
         "service_request_id": case.tracking_number,
         "status": "closed" if closed else "open",
@@ -268,9 +274,8 @@ def _public_request(case: Case, agency: dict[str, str]) -> dict[str, Any]:
         "address": "",
         "address_id": "",
         "zipcode": "",
-        # About 100 m: enough for a map, not enough to single out a stall or a person.
-        "lat": round(case.lat, 3) if case.lat is not None else "",
-        "long": round(case.lng, 3) if case.lng is not None else "",
+        "lat": public[0] if public else "",
+        "long": public[1] if public else "",
         "media_url": "",
     }
 
@@ -288,11 +293,13 @@ def _parse_date(value: str, name: str) -> datetime:
 
 
 @router.get("/requests.{fmt}", summary="Service requests (public fields only)")
-async def list_requests(request: Request, fmt: str, session: DbSession) -> Response:
+async def list_requests(
+    request: Request, fmt: str, session: DbSession, config: ComplaintsConfig
+) -> Response:
     params = request.query_params
     try:
         fmt = _fmt(fmt)
-        _check_jurisdiction(request, params.get("jurisdiction_id"))
+        _check_jurisdiction(config, params.get("jurisdiction_id"))
         stmt = select(Case)
         ids = [i.strip() for i in (params.get("service_request_id") or "").split(",") if i.strip()]
         if ids:
@@ -338,11 +345,15 @@ async def list_requests(request: Request, fmt: str, session: DbSession) -> Respo
 
 @router.get("/requests/{service_request_id}.{fmt}", summary="One service request")
 async def get_request(
-    request: Request, service_request_id: str, fmt: str, session: DbSession
+    request: Request,
+    service_request_id: str,
+    fmt: str,
+    session: DbSession,
+    config: ComplaintsConfig,
 ) -> Response:
     try:
         fmt = _fmt(fmt)
-        _check_jurisdiction(request, request.query_params.get("jurisdiction_id"))
+        _check_jurisdiction(config, request.query_params.get("jurisdiction_id"))
         case = await session.scalar(
             select(Case).where(col(Case.tracking_number) == service_request_id[:24])
         )
@@ -355,12 +366,14 @@ async def get_request(
 
 
 @router.get("/tokens/{token}.{fmt}", summary="Request id for a token")
-async def token_lookup(request: Request, token: str, fmt: str, session: DbSession) -> Response:
+async def token_lookup(
+    request: Request, token: str, fmt: str, session: DbSession, config: ComplaintsConfig
+) -> Response:
     """Requests are real-time, so POST answers with the id directly; for clients that keep the
     token anyway, the token of a request is its internal id (not a secret)."""
     try:
         fmt = _fmt(fmt)
-        _check_jurisdiction(request, request.query_params.get("jurisdiction_id"))
+        _check_jurisdiction(config, request.query_params.get("jurisdiction_id"))
         import uuid
 
         try:
@@ -457,16 +470,23 @@ def _case_from_form(
 
 
 @router.post("/requests.{fmt}", summary="Create a service request (api_key required)")
-async def create_request(request: Request, fmt: str, session: DbSession) -> Response:
-    settings = _settings(request)
+async def create_request(
+    request: Request,
+    fmt: str,
+    session: DbSession,
+    settings: SettingsDep,
+    config: ComplaintsConfig,
+) -> Response:
     body: MultipartBody | None = None
     stored: list[Media] = []
     try:
         fmt = _fmt(fmt)
-        keys = {k.strip() for k in settings.open311_api_keys.split(",") if k.strip()}
+        keys = {k.strip() for k in config.open311_api_keys.split(",") if k.strip()}
         # api_key may come in the query string (some clients) or the form (the spec).
         query_key = request.query_params.get("api_key")
-        await get_limiter(request).hit("case_client", client_identity(request))
+        await get_rate_limiter(request).enforce(
+            config.case_rate_limit_client, "case_client", client_ip(request)
+        )
         fields, body = await _read_post(request, settings)
         api_key = (fields.get("api_key") or [query_key or ""])[0]
         if not api_key or api_key not in keys:
@@ -474,18 +494,20 @@ async def create_request(request: Request, fmt: str, session: DbSession) -> Resp
                 403, "Invalid api_key received -- can't proceed with create_request."
             )
         _check_jurisdiction(
-            request,
+            config,
             (fields.get("jurisdiction_id") or [request.query_params.get("jurisdiction_id", "")])[0],
         )
         for upload in body.files if body else []:
-            ingested = await service.ingest_photo(session, settings, upload, uploader=None)
-            stored.append(await service.get_media(session, ingested.id))
+            ingested = await ingest_photo(session, upload, settings=settings, uploader=None)
+            stored.append(await get_media(session, ingested.id))
         data, media_url = _case_from_form(fields, [m.id for m in stored])
-        created, _ = await service.submit_case(
+        created, _ = await submit_case(
             session,
-            settings,
             data,
+            settings=settings,
             user=None,
+            # An integration posts for many citizens from one server: its key is the client.
+            client=f"open311:{api_key}",
             idempotency_key=request.headers.get("idempotency-key"),
             source=CaseSource.open311,
             media_url=media_url[:1000] if media_url else None,

@@ -4,30 +4,52 @@ the staff case page. The form talks to the JSON API from static/js/complaints.js
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from api.complaints import categories, service
+from api.complaints import categories
+from api.complaints.intake import resolve_instrument
 from api.complaints.models import CaseKind, CaseStatus, Finding
-from api.complaints.schemas import StaffAction
+from api.complaints.schemas import STAFF_ACTIONS
+from api.complaints.staff import staff_case as load_staff_case
+from api.complaints.staff import staff_queue as load_staff_queue
+from api.complaints.tracking import case_for_tracker
+from api.complaints.vocabulary import FINDING_NAMES, REJECT_REASONS, STATUS_NAMES
+from api.complaints.workflow import apply_action
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import User
 from portal.accounts.permissions import Action, authorize
 from portal.db import DbSession
+from portal.deps import SettingsDep
 from portal.errors import GongzhiError
+from portal.pagination import PageRequest
 from portal.privacy import mask_person_name, mask_phone
-from portal.settings import Settings
 from portal.web import render
 
 router = APIRouter(include_in_schema=False)
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+# What the staff case page may say went wrong with an action: a fixed set of codes, each with a
+# fixed message. The redirect after a refused action carries only the code, so a link with
+# ``?error=<anything>`` can never put words of someone else's choosing on a regulator's screen
+# (issue 11 #12); an unknown code shows nothing.
+ACTION_ERRORS = {
+    "illegal_transition": "案件当前状态不能执行该操作。",
+    "case_action_invalid": "操作信息不完整或不符合要求，请检查后重试。",
+    "region_forbidden": "该操作涉及的案件不在您的管辖范围内。",
+    "forbidden": "您没有执行该操作的权限。",
+    "case_not_found": "案件不存在。",
+    "form_invalid": "操作信息不完整，请检查后重试。",
+}
+
+
+def _action_error_code(exc: Exception) -> str:
+    code = exc.code if isinstance(exc, GongzhiError) else "form_invalid"
+    return code if code in ACTION_ERRORS else "case_action_invalid"
 
 
 @router.get("/complaints/new")
@@ -35,12 +57,13 @@ async def new_case(
     request: Request,
     session: DbSession,
     user: OptionalUser,
+    settings: SettingsDep,
     instrument_token: str | None = None,
     certificate_number: str | None = None,
 ) -> Response:
     instrument_token = (instrument_token or "")[:128] or None
     certificate_number = (certificate_number or "")[:64] or None
-    instrument = await service.resolve_instrument(
+    instrument = await resolve_instrument(
         session, instrument_token=instrument_token, certificate_number=certificate_number
     )
     return render(
@@ -52,7 +75,7 @@ async def new_case(
             "instrument_token": instrument_token,
             "certificate_number": certificate_number,
             "instrument": instrument,
-            "max_upload_mb": _settings(request).max_upload_bytes // (1024 * 1024),
+            "max_upload_mb": settings.max_upload_bytes // (1024 * 1024),
         },
     )
 
@@ -66,15 +89,16 @@ async def track_form(request: Request, user: OptionalUser) -> Response:
 async def track_submit(
     request: Request,
     session: DbSession,
+    settings: SettingsDep,
     user: OptionalUser,
     tracking_number: Annotated[str, Form(max_length=24)],
     access_token: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     try:
-        case = await service.case_for_tracker(
+        case = await case_for_tracker(
             session,
-            _settings(request),
             tracking_number.strip().upper(),
+            settings=settings,
             token=access_token.strip() or None,
             user=user,
         )
@@ -116,15 +140,14 @@ async def staff_queue(
         return denied
     assert user is not None
     status_value = CaseStatus(status) if status and status in CaseStatus.__members__ else None
-    items, total = await service.staff_queue(
+    items, total = await load_staff_queue(
         session,
         user,
         status=status_value,
         region=None,
         overdue=True if overdue == "1" else None,
         kind=None,
-        limit=100,
-        offset=0,
+        page=PageRequest(page=1, per_page=100),
     )
     return render(
         request,
@@ -135,7 +158,7 @@ async def staff_queue(
             "total": total,
             "status": status_value,
             "overdue": overdue == "1",
-            "statuses": service.STATUS_NAMES,
+            "statuses": STATUS_NAMES,
         },
     )
 
@@ -145,15 +168,16 @@ async def staff_case(
     request: Request,
     case_id: uuid.UUID,
     session: DbSession,
+    settings: SettingsDep,
     user: OptionalUser,
-    error: str | None = None,
+    error: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
     denied = _staff_guard(request, user)
     if denied is not None:
         return denied
     assert user is not None
     try:
-        case = await service.staff_case(session, _settings(request), case_id, user)
+        case = await load_staff_case(session, case_id, settings=settings, actor=user)
     except GongzhiError as exc:
         return render(
             request,
@@ -167,9 +191,9 @@ async def staff_case(
         {
             "user": user,
             "case": case,
-            "error": error,
-            "reject_reasons": service.REJECT_REASONS,
-            "findings": service.FINDING_NAMES,
+            "error": ACTION_ERRORS.get(error or ""),
+            "reject_reasons": REJECT_REASONS,
+            "findings": FINDING_NAMES,
             "complaint": case.kind is CaseKind.complaint,
             "mask_person_name": mask_person_name,
             "mask_phone": mask_phone,
@@ -182,6 +206,7 @@ async def staff_action(
     request: Request,
     case_id: uuid.UUID,
     session: DbSession,
+    settings: SettingsDep,
     user: OptionalUser,
     action: Annotated[str, Form(max_length=16)],
     body: Annotated[str, Form(max_length=4000)] = "",
@@ -195,23 +220,49 @@ async def staff_action(
         return denied
     assert user is not None
     try:
-        data = StaffAction.model_validate(
-            {
-                "action": action,
-                "body": body or None,
-                "reason_code": reason_code or None,
-                "finding": Finding(finding) if finding else None,
-                "public": public == "1",
-                "duplicate_of": duplicate_of.strip().upper() or None,
-            }
+        data = STAFF_ACTIONS.validate_python(
+            _action_fields(
+                action,
+                FormFields(
+                    body=body,
+                    reason_code=reason_code,
+                    finding=finding,
+                    public=public,
+                    duplicate_of=duplicate_of,
+                ),
+            )
         )
-        await service.apply_action(session, _settings(request), case_id, data, user)
+        await apply_action(session, case_id, data, settings=settings, actor=user)
     except (GongzhiError, ValidationError, ValueError) as exc:
         await session.rollback()
-        message = exc.detail_zh if isinstance(exc, GongzhiError) else "操作信息不完整"
-        from urllib.parse import quote
-
         return RedirectResponse(
-            f"/staff/complaints/{case_id}?error={quote(message)}", status_code=303
+            f"/staff/complaints/{case_id}?error={_action_error_code(exc)}", status_code=303
         )
     return RedirectResponse(f"/staff/complaints/{case_id}", status_code=303)
+
+
+@dataclass(frozen=True)
+class FormFields:
+    """The staff case page's one form: every action's inputs, empty when not shown."""
+
+    body: str
+    reason_code: str
+    finding: str
+    public: str
+    duplicate_of: str
+
+
+def _action_fields(action: str, form: FormFields) -> dict[str, Any]:
+    """The JSON an action takes, from the form: only the fields that action has."""
+    fields: dict[str, Any] = {"action": action}
+    if action != "assign":
+        fields["body"] = form.body or None
+    if action == "reject":
+        fields["reason_code"] = form.reason_code or None
+    if action == "conclude":
+        fields["finding"] = Finding(form.finding) if form.finding else None
+    if action == "note":
+        fields["public"] = form.public == "1"
+    if action == "merge":
+        fields["duplicate_of"] = form.duplicate_of.strip().upper() or None
+    return fields

@@ -8,42 +8,36 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from api.complaints import categories, service
+from api.complaints import categories, intake, media, staff, tracking, workflow
 from api.complaints.errors import MissingFile
 from api.complaints.models import CaseKind, CaseStatus, CoordSystem
 from api.complaints.open311 import router as open311_router
-from api.complaints.ratelimit import client_identity, get_limiter
 from api.complaints.schemas import (
     CaseCreate,
     CaseCreated,
-    CaseList,
     CaseRead,
+    CaseSummary,
     MediaRead,
-    SimilarList,
+    SimilarCase,
     StaffAction,
-    StaffCaseList,
     StaffCaseRead,
+    StaffCaseSummary,
 )
+from api.complaints.settings import ComplaintsConfig
 from api.complaints.storage import get_storage, temp_dir
 from api.complaints.uploads import receive
 from portal.accounts.auth import CurrentUser, OptionalUser
 from portal.accounts.models import User
 from portal.accounts.permissions import Action, require
 from portal.db import DbSession
-from portal.settings import Settings
+from portal.deps import SettingsDep
+from portal.pagination import Page, PageParams
+from portal.ratelimit import client_ip, get_rate_limiter
 
 router = APIRouter()
 router.include_router(open311_router)
 
 Regulator = Annotated[User, Depends(require(Action.case_handle))]
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 @router.get("/api/v1/case-categories", tags=["complaints"], summary="Categories and their fields")
@@ -88,9 +82,14 @@ async def list_categories() -> list[dict[str, Any]]:
     },
 )
 async def upload_media(
-    request: Request, session: DbSession, settings: SettingsDep, user: OptionalUser
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    config: ComplaintsConfig,
+    user: OptionalUser,
 ) -> MediaRead:
-    await get_limiter(request).hit("media_client", client_identity(request))
+    client = client_ip(request)
+    await get_rate_limiter(request).enforce(config.media_rate_limit_client, "media_client", client)
     body = await receive(
         request,
         tmp_dir=temp_dir(settings),
@@ -101,7 +100,7 @@ async def upload_media(
     try:
         if not body.files:
             raise MissingFile()
-        return await service.ingest_photo(session, settings, body.files[0], uploader=user)
+        return await media.ingest_photo(session, body.files[0], settings=settings, uploader=user)
     finally:
         body.discard()
 
@@ -120,9 +119,9 @@ async def media_derivative(
     expires: Annotated[int, Query()],
     signature: Annotated[str, Query(max_length=128)],
 ) -> StreamingResponse:
-    service.check_signature(settings, media_id, variant, expires, signature)
-    media = await service.get_media(session, media_id)
-    key = media.display_key if variant == "display" else media.thumbnail_key
+    media.check_signature(settings, media_id, variant, expires, signature)
+    photo = await media.get_media(session, media_id)
+    key = photo.display_key if variant == "display" else photo.thumbnail_key
     return StreamingResponse(
         get_storage(settings).stream(key),
         media_type="image/jpeg",
@@ -133,20 +132,20 @@ async def media_derivative(
 @router.get(
     "/api/v1/staff/media/{media_id}/original",
     tags=["complaints-staff"],
-    summary="The byte-exact original (evidence): staff handling the case only",
+    summary="The byte-exact original (evidence, EXIF and GPS included): the handling regulator only",
     response_class=StreamingResponse,
 )
 async def media_original(
     media_id: uuid.UUID, session: DbSession, settings: SettingsDep, actor: Regulator
 ) -> StreamingResponse:
-    media = await service.original_for_staff(session, media_id, actor)
+    original = await media.original_for_staff(session, media_id, actor=actor)
     return StreamingResponse(
-        get_storage(settings).stream(media.original_key),
-        media_type=media.content_type,
+        get_storage(settings).stream(original.original_key),
+        media_type=original.content_type,
         headers={
             "Cache-Control": "private, no-store",
-            "X-Content-SHA256": media.sha256,
-            "Content-Disposition": f'attachment; filename="{media.id}"',
+            "X-Content-SHA256": original.sha256,
+            "Content-Disposition": f'attachment; filename="{original.id}"',
             "X-Content-Type-Options": "nosniff",
         },
     )
@@ -164,15 +163,22 @@ async def submit_case(
     data: CaseCreate,
     session: DbSession,
     settings: SettingsDep,
+    config: ComplaintsConfig,
     user: OptionalUser,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> CaseCreated:
-    limiter = get_limiter(request)
-    await limiter.hit("case_client", client_identity(request))
+    limiter = get_rate_limiter(request)
+    client = client_ip(request)
+    await limiter.enforce(config.case_rate_limit_client, "case_client", client)
     if user is not None:
-        await limiter.hit("case_account", str(user.id))
-    created, new = await service.submit_case(
-        session, settings, data, user=user, idempotency_key=idempotency_key
+        await limiter.enforce(config.case_rate_limit_account, "case_account", str(user.id))
+    created, new = await intake.submit_case(
+        session,
+        data,
+        settings=settings,
+        user=user,
+        client=client,
+        idempotency_key=idempotency_key,
     )
     if not new:
         response.headers["Idempotent-Replayed"] = "true"
@@ -185,8 +191,10 @@ async def submit_case(
     summary="Open cases about the same instrument, or business and category, or nearby",
 )
 async def similar_cases(
+    request: Request,
     session: DbSession,
     settings: SettingsDep,
+    page: PageParams,
     instrument_token: Annotated[str | None, Query(max_length=128)] = None,
     certificate_number: Annotated[str | None, Query(max_length=64)] = None,
     business_uscc: Annotated[str | None, Query(max_length=18)] = None,
@@ -195,10 +203,11 @@ async def similar_cases(
     lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
     lng: Annotated[float | None, Query(ge=-180, le=180)] = None,
     coord_system: CoordSystem = CoordSystem.wgs84,
-) -> SimilarList:
-    items = await service.similar_cases(
+) -> Page[SimilarCase]:
+    items, total = await tracking.similar_cases(
         session,
-        settings,
+        settings=settings,
+        page=page,
         instrument_token=instrument_token,
         certificate_number=certificate_number,
         business_uscc=business_uscc,
@@ -208,7 +217,7 @@ async def similar_cases(
         lng=lng,
         coord_system=coord_system,
     )
-    return SimilarList(items=items)
+    return Page[SimilarCase].of(items, total=total, request=page, url=request)
 
 
 @router.get(
@@ -223,44 +232,34 @@ async def track_case(
     user: OptionalUser,
     x_case_token: Annotated[str | None, Header(max_length=128)] = None,
 ) -> CaseRead:
-    return await service.case_for_tracker(
-        session, settings, tracking_number[:24], token=x_case_token, user=user
+    return await tracking.case_for_tracker(
+        session, tracking_number[:24], settings=settings, token=x_case_token, user=user
     )
 
 
 @router.get("/api/v1/users/me/cases", tags=["complaints"], summary="My cases")
 async def my_cases(
-    session: DbSession,
-    user: CurrentUser,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> CaseList:
-    items, total = await service.cases_of_user(session, user, limit=limit, offset=offset)
-    return CaseList(items=items, total=total)
+    request: Request, session: DbSession, user: CurrentUser, page: PageParams
+) -> Page[CaseSummary]:
+    items, total = await tracking.cases_of_user(session, user, page=page)
+    return Page[CaseSummary].of(items, total=total, request=page, url=request)
 
 
 @router.get("/api/v1/staff/cases", tags=["complaints-staff"], summary="The case queue")
 async def staff_queue(
+    request: Request,
     session: DbSession,
     actor: Regulator,
+    page: PageParams,
     status: CaseStatus | None = None,
     region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
     overdue: bool | None = None,
     kind: CaseKind | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> StaffCaseList:
-    items, total = await service.staff_queue(
-        session,
-        actor,
-        status=status,
-        region=region,
-        overdue=overdue,
-        kind=kind,
-        limit=limit,
-        offset=offset,
+) -> Page[StaffCaseSummary]:
+    items, total = await staff.staff_queue(
+        session, actor, status=status, region=region, overdue=overdue, kind=kind, page=page
     )
-    return StaffCaseList(items=items, total=total)
+    return Page[StaffCaseSummary].of(items, total=total, request=page, url=request)
 
 
 @router.get(
@@ -271,7 +270,7 @@ async def staff_queue(
 async def staff_case(
     case_id: uuid.UUID, session: DbSession, settings: SettingsDep, actor: Regulator
 ) -> StaffCaseRead:
-    return await service.staff_case(session, settings, case_id, actor)
+    return await staff.staff_case(session, case_id, settings=settings, actor=actor)
 
 
 @router.post(
@@ -286,4 +285,4 @@ async def case_action(
     settings: SettingsDep,
     actor: Regulator,
 ) -> StaffCaseRead:
-    return await service.apply_action(session, settings, case_id, action, actor)
+    return await workflow.apply_action(session, case_id, action, settings=settings, actor=actor)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from api.complaints.models import CaseKind, CaseStatus, CoordSystem, Finding
 
@@ -182,11 +182,6 @@ class CaseSummary(BaseModel):
     deadlines: Deadlines
 
 
-class CaseList(BaseModel):
-    items: list[CaseSummary]
-    total: int
-
-
 class SimilarCase(BaseModel):
     tracking_number: str
     kind: CaseKind
@@ -196,10 +191,6 @@ class SimilarCase(BaseModel):
     received_on: date
     match: Literal["instrument", "business", "nearby"]
     distance_m: int | None = None
-
-
-class SimilarList(BaseModel):
-    items: list[SimilarCase]
 
 
 class PartyRead(BaseModel):
@@ -280,31 +271,70 @@ class StaffCaseSummary(CaseSummary):
     assignee_id: uuid.UUID | None
 
 
-class StaffCaseList(BaseModel):
-    items: list[StaffCaseSummary]
-    total: int
+class _ActionBase(Strict):
+    body: str | None = Field(default=None, max_length=4000, description="shown to the submitter")
 
 
-ActionName = Literal[
-    "accept",
-    "reject",
-    "assign",
-    "note",
-    "mediate",
-    "conclude",
-    "extend",
-    "close",
-    "reopen",
-    "merge",
-]
+class CaseAccept(_ActionBase):
+    action: Literal["accept"]
 
 
-class StaffAction(Strict):
-    action: ActionName
-    reason_code: str | None = Field(default=None, max_length=40, description="reject: legal ground")
-    body: str | None = Field(default=None, max_length=4000, description="note, reason or summary")
-    public: bool = Field(default=False, description="note: a reply the submitter sees")
+class CaseReject(_ActionBase):
+    action: Literal["reject"]
+    reason_code: str | None = Field(default=None, max_length=40, description="the legal ground")
+
+
+class CaseAssign(Strict):
+    action: Literal["assign"]
     assignee_id: uuid.UUID | None = None
+
+
+class CaseNote(_ActionBase):
+    action: Literal["note"]
+    public: bool = Field(default=False, description="a reply the submitter sees")
+
+
+class CaseMediate(_ActionBase):
+    action: Literal["mediate"]
+
+
+class CaseConclude(_ActionBase):
+    action: Literal["conclude"]
     finding: Finding | None = None
     mediation_result: Literal["agreement", "no_agreement", "withdrawn"] | None = None
-    duplicate_of: str | None = Field(default=None, max_length=24, description="merge: target")
+
+
+class CaseExtend(_ActionBase):
+    action: Literal["extend"]
+
+
+class CaseClose(_ActionBase):
+    action: Literal["close"]
+
+
+class CaseReopen(_ActionBase):
+    action: Literal["reopen"]
+
+
+class CaseMerge(_ActionBase):
+    action: Literal["merge"]
+    duplicate_of: str | None = Field(default=None, max_length=24, description="the target case")
+
+
+# One model per staff action, told apart by ``action``; each carries only its own fields. The
+# fields an action needs are checked by the workflow (422 case_action_invalid), after the state
+# machine (409 illegal_transition), so the order of the answers is the same for every client.
+StaffAction = Annotated[
+    CaseAccept
+    | CaseReject
+    | CaseAssign
+    | CaseNote
+    | CaseMediate
+    | CaseConclude
+    | CaseExtend
+    | CaseClose
+    | CaseReopen
+    | CaseMerge,
+    Field(discriminator="action"),
+]
+STAFF_ACTIONS: TypeAdapter[StaffAction] = TypeAdapter(StaffAction)

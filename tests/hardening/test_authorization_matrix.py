@@ -90,6 +90,8 @@ ROLE_RULES: list[tuple[str, set[Role]]] = [
     (r"^(GET|PATCH|DELETE) /api/v1/users/\{id\}$", {Role.admin}),
     (r"^POST /api/v1/admin/", {Role.admin}),
     (r"^GET /api/v1/regions/\{code\}/staff$", {Role.regulator, Role.admin}),
+    # Originals keep the camera's EXIF and GPS: the handling regulator only, like party details.
+    (r"^GET /api/v1/staff/media/\{media_id\}/original$", {Role.regulator}),
     (r" /api/v1/staff/", {Role.regulator, Role.admin}),
     (r" /api/v1/instruments/overdue", {Role.regulator, Role.admin}),
     # Stickers are printed by the issuing institution only (an administrator has no organisation).

@@ -20,7 +20,6 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 
-from api.complaints.ratelimit import Limiter
 from portal.app import create_app
 from portal.migrate import upgrade_async
 from tests.api.complaints.conftest import complaint_body
@@ -94,7 +93,6 @@ async def served(cluster: Cluster, tmp_path: Path) -> AsyncIterator[tuple[httpx.
     )
     application = create_app(settings)
     async with LifespanManager(application):
-        application.state.complaints_limiter = Limiter(settings)
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client, application.state.database

@@ -7,9 +7,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from api.complaints.ratelimit import Limiter
-from portal.settings import Settings
-
 
 @pytest.fixture(autouse=True)
 async def fresh_limits(request: pytest.FixtureRequest) -> AsyncIterator[None]:
@@ -18,10 +15,9 @@ async def fresh_limits(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         yield
         return
     app: FastAPI = request.getfixturevalue("app")
-    settings: Settings = request.getfixturevalue("settings")
-    app.state.complaints_limiter = Limiter(settings)
+    await app.state.rate_limiter.reset()
     yield
-    app.state.complaints_limiter = Limiter(settings)
+    await app.state.rate_limiter.reset()
 
 
 Upload = Callable[..., Awaitable[httpx.Response]]

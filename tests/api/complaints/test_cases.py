@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from api.complaints.coords import from_wgs84
 from api.complaints.models import Case, CaseParty, CoordSystem
-from api.complaints.ratelimit import Limiter
+from api.complaints.settings import ComplaintsSettings
 from portal.accounts.models import Role
 from portal.db import Database
 from portal.settings import Settings
@@ -260,17 +260,17 @@ async def test_rate_limits_per_client_and_per_account(
     auth_headers,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(settings, "case_rate_limit_client", "3/minute")
-    monkeypatch.setattr(settings, "case_rate_limit_account", "2/minute")
-    app.state.complaints_limiter = Limiter(settings)
+    config = settings.of(ComplaintsSettings)
+    monkeypatch.setattr(config, "case_rate_limit_client", "3/minute")
+    monkeypatch.setattr(config, "case_rate_limit_account", "2/minute")
     for _ in range(3):
         assert (await client.post("/api/v1/cases", json=report_body())).status_code == 201
     refused = await client.post("/api/v1/cases", json=report_body())
     assert_problem(refused, 429, "rate_limited")
     assert 0 < int(refused.headers["retry-after"]) <= 60
 
-    monkeypatch.setattr(settings, "case_rate_limit_client", "10/minute")
-    app.state.complaints_limiter = Limiter(settings)
+    monkeypatch.setattr(config, "case_rate_limit_client", "10/minute")
+    await app.state.rate_limiter.reset()
     user = await make_user(Role.citizen)
     headers = await auth_headers(user)
     for _ in range(2):

@@ -9,9 +9,11 @@ from pathlib import Path
 import httpx
 from sqlmodel import select
 
-from api.complaints import service
+from api.complaints.media import cleanup_orphan_media
 from api.complaints.models import Case, Media
-from api.complaints.schemas import StaffAction
+from api.complaints.schemas import STAFF_ACTIONS, CaseAccept, CaseReopen
+from api.complaints.settings import ComplaintsSettings
+from api.complaints.workflow import apply_action
 from portal import clock, facts
 from portal.accounts.models import Role
 from portal.db import Database
@@ -34,18 +36,18 @@ async def test_substantiated_cases_become_complaint_facts(
         async with database.transaction() as session:
             case = await session.scalar(select(Case).where(Case.tracking_number == numbers[-1]))
             assert case is not None
-            await service.apply_action(
-                session, settings, case.id, StaffAction(action="accept"), regulator
+            await apply_action(
+                session, case.id, CaseAccept(action="accept"), settings=settings, actor=regulator
             )
             if finding:
-                await service.apply_action(
+                await apply_action(
                     session,
-                    settings,
                     case.id,
-                    StaffAction.model_validate(
+                    STAFF_ACTIONS.validate_python(
                         {"action": "conclude", "finding": finding, "body": "结论"}
                     ),
-                    regulator,
+                    settings=settings,
+                    actor=regulator,
                 )
     since = clock.now() - timedelta(days=1)
     async with database.transaction() as session:
@@ -57,8 +59,12 @@ async def test_substantiated_cases_become_complaint_facts(
         assert await facts.complaint_facts(session, since=clock.now() + timedelta(hours=1)) == []
         case = await session.scalar(select(Case).where(Case.tracking_number == numbers[0]))
         assert case is not None
-        await service.apply_action(
-            session, settings, case.id, StaffAction(action="reopen", body="复核"), regulator
+        await apply_action(
+            session,
+            case.id,
+            CaseReopen(action="reopen", body="复核"),
+            settings=settings,
+            actor=regulator,
         )
         assert await facts.complaint_facts(session, since=since) == []
 
@@ -77,13 +83,13 @@ async def test_orphaned_photos_and_stray_files_are_cleaned(
     os.utime(stray, (old, old))
 
     async with database.transaction() as session:
-        result = await service.cleanup_orphan_media(session, settings)
+        result = await cleanup_orphan_media(session, settings=settings)
     assert result == {"orphans": 0, "stray_files": 1}  # the orphan is still young
     assert not stray.exists()
 
-    later = clock.now() + timedelta(hours=settings.media_orphan_hours + 1)
+    later = clock.now() + timedelta(hours=settings.of(ComplaintsSettings).media_orphan_hours + 1)
     async with database.transaction() as session:
-        result = await service.cleanup_orphan_media(session, settings, now=later)
+        result = await cleanup_orphan_media(session, settings=settings, now=later)
         assert result["orphans"] == 1
         remaining = {str(m) for m in (await session.scalars(select(Media.id))).all()}
     assert remaining == {kept}

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from api.complaints.settings import ComplaintsSettings
 from portal.accounts.models import Role
 from portal.settings import Settings
 from tests.api.complaints import images
@@ -172,10 +173,10 @@ async def test_signed_links_refuse_tampering_and_expiry(
     assert_problem(await fetch(client, tampered), 403, "link_invalid")
     other_variant = url.replace("/display?", "/thumbnail?")
     assert_problem(await fetch(client, other_variant), 403, "link_invalid")
-    monkeypatch.setattr(settings, "media_url_ttl_seconds", -10)
+    monkeypatch.setattr(settings.of(ComplaintsSettings), "media_url_ttl_seconds", -10)
     import uuid
 
-    from api.complaints.service import signed_urls
+    from api.complaints.media import signed_urls
 
     expired = signed_urls(settings, uuid.UUID(body["id"])).display
     assert_problem(await fetch(client, expired), 403, "link_invalid")
@@ -188,7 +189,7 @@ async def test_originals_are_byte_exact_and_staff_only(
     media = (await upload(original)).json()
     path = f"/api/v1/staff/media/{media['id']}/original"
     regulator = await make_user(Role.regulator, region="610400")
-    # Not attached to a case yet: nobody but an administrator reads it.
+    # Not attached to a case yet: there is no handling regulator, so nobody reads it.
     assert_problem(await client.get(path, headers=await auth_headers(regulator)), 403)
 
     created = await client.post("/api/v1/cases", json=report_body(media=[media["id"]]))

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api.complaints.settings import ComplaintsSettings
 from portal.settings import Settings
 from tests.api.complaints import images
 
@@ -18,7 +19,7 @@ KEY = "test-open311-key"
 
 @pytest.fixture
 def open311_key(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setattr(settings, "open311_api_keys", f"other-key, {KEY}")
+    monkeypatch.setattr(settings.of(ComplaintsSettings), "open311_api_keys", f"other-key, {KEY}")
     return KEY
 
 

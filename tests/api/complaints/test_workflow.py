@@ -10,14 +10,18 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from api.complaints import service
+from api.complaints.deadlines import flag_overdue
+from api.complaints.intake import submit_case
 from api.complaints.models import Case, CaseEvent
-from api.complaints.notify import LoggingSender
-from api.complaints.schemas import CaseCreate, StaffAction
+from api.complaints.notifications import send_notification
+from api.complaints.schemas import CaseAccept, CaseCreate
+from api.complaints.settings import ComplaintsSettings
+from api.complaints.workflow import apply_action
 from portal import workdays
 from portal.accounts.models import Role, User
 from portal.audit.models import AuditEntry
 from portal.db import Database
+from portal.notify import Notification
 from portal.outbox.models import OutboxEvent
 from portal.outbox.worker import OutboxWorker
 from portal.settings import Settings
@@ -256,8 +260,14 @@ async def test_deadlines_across_national_day_and_the_overdue_job(
     received = datetime(2025, 9, 30, 2, 0, tzinfo=UTC)
     data = CaseCreate.model_validate(complaint_body())
     async with database.transaction() as session:
-        created, _ = await service.submit_case(
-            session, settings, data, user=None, idempotency_key=None, now=received
+        created, _ = await submit_case(
+            session,
+            data,
+            settings=settings,
+            user=None,
+            client="test",
+            idempotency_key=None,
+            now=received,
         )
     assert created.tracking_number.startswith("JL20250930-")
     assert created.deadlines.acceptance_due == date(2025, 10, 16)
@@ -265,9 +275,9 @@ async def test_deadlines_across_national_day_and_the_overdue_job(
 
     async with database.transaction() as session:
         # 16 Oct is still in time; 17 Oct is overdue.
-        assert await service.flag_overdue(session, today=date(2025, 10, 16)) == 0
-        assert await service.flag_overdue(session, today=date(2025, 10, 17)) == 1
-        assert await service.flag_overdue(session, today=date(2025, 10, 18)) == 0  # flagged once
+        assert await flag_overdue(session, today=date(2025, 10, 16)) == 0
+        assert await flag_overdue(session, today=date(2025, 10, 17)) == 1
+        assert await flag_overdue(session, today=date(2025, 10, 18)) == 0  # flagged once
         case = await session.scalar(
             select(Case).where(Case.tracking_number == created.tracking_number)
         )
@@ -283,8 +293,13 @@ async def test_deadlines_across_national_day_and_the_overdue_job(
         )
         assert case is not None
         accepted_at = datetime(2025, 10, 17, 1, 0, tzinfo=UTC)  # Friday 17 Oct
-        view = await service.apply_action(
-            session, settings, case.id, StaffAction(action="accept"), regulator, now=accepted_at
+        view = await apply_action(
+            session,
+            case.id,
+            CaseAccept(action="accept"),
+            settings=settings,
+            actor=regulator,
+            now=accepted_at,
         )
     # Accepted late; the overdue flag follows the new (mediation) deadline.
     assert view.deadlines.overdue is False
@@ -298,8 +313,14 @@ async def test_deadline_beyond_the_calendar_data_uses_weekends(
     received = datetime(last + 2, 3, 2, 2, 0, tzinfo=UTC)
     data = CaseCreate.model_validate(report_body())
     async with database.transaction() as session:
-        created, _ = await service.submit_case(
-            session, settings, data, user=None, idempotency_key=None, now=received
+        created, _ = await submit_case(
+            session,
+            data,
+            settings=settings,
+            user=None,
+            client="test",
+            idempotency_key=None,
+            now=received,
         )
     assert created.deadlines.calendar == "weekends-only"
     start = received.date()
@@ -314,9 +335,35 @@ async def test_deadline_beyond_the_calendar_data_uses_weekends(
     assert weekdays == 15
 
 
+class RecordingNotifier:
+    """A gateway for this test, configured through GONGZHI_NOTIFY_SENDER like a real one."""
+
+    sent: list[dict[str, str]] = []
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def send(self, notification: Notification) -> None:
+        RecordingNotifier.sent.append(
+            {
+                "phone": notification.recipient,
+                "message": notification.body,
+                "reference": notification.reference,
+            }
+        )
+
+
 async def test_notifications_go_through_the_outbox(
-    client: httpx.AsyncClient, database: Database, regulator: User, auth_headers
+    client: httpx.AsyncClient,
+    database: Database,
+    regulator: User,
+    auth_headers,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(
+        settings.of(ComplaintsSettings), "notify_sender", f"{__name__}:RecordingNotifier"
+    )
     created = await submit(client, complaint_body())
     staff = Staff(
         client, await auth_headers(regulator), await case_id(database, created["tracking_number"])
@@ -326,18 +373,20 @@ async def test_notifications_go_through_the_outbox(
     async with database.transaction() as session:
         topics = (await session.scalars(select(OutboxEvent.topic))).all()
     assert topics.count("complaints.notify") == 2
-    LoggingSender.sent.clear()
+    RecordingNotifier.sent.clear()
     worker = OutboxWorker(database)
     assert await worker.run_once() >= 2
-    messages = [m for m in LoggingSender.sent if created["tracking_number"] in m["message"]]
+    messages = [m for m in RecordingNotifier.sent if created["tracking_number"] in m["message"]]
     assert len(messages) == 2
     assert all(m["phone"] == "13800138000" for m in messages)
     assert "已受理" in messages[1]["message"]
     # Idempotent: running the same events again sends nothing new.
     async with database.transaction() as session:
         for event in (await session.scalars(select(OutboxEvent))).all():
-            await service.send_notification(session, database_settings(client), event.payload)
-    assert len([m for m in LoggingSender.sent if created["tracking_number"] in m["message"]]) == 2
+            await send_notification(session, event.payload, settings=database_settings(client))
+    assert (
+        len([m for m in RecordingNotifier.sent if created["tracking_number"] in m["message"]]) == 2
+    )
 
 
 def database_settings(client: httpx.AsyncClient) -> Settings:

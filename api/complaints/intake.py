@@ -1,0 +1,541 @@
+"""Submitting a case: idempotency, validation, the instrument and region it concerns, the case
+rows (two linked ones for a complaint and report filed together), parties, first events."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from api.complaints import categories
+from api.complaints.coords import to_wgs84
+from api.complaints.deadlines import deadlines_of
+from api.complaints.errors import (
+    IdempotencyConflict,
+    InvalidCaseFields,
+    MediaUnavailable,
+    RegionRequired,
+    UnknownCategory,
+)
+from api.complaints.models import (
+    Case,
+    CaseEvent,
+    CaseKind,
+    CaseParty,
+    CaseSource,
+    CaseStatus,
+    IdempotencyRecord,
+    Media,
+    PartyRole,
+    TrackingCounter,
+)
+from api.complaints.notifications import notify_submitter
+from api.complaints.schemas import CaseCreate, CaseCreated, LinkedCase
+from api.complaints.settings import ComplaintsSettings
+from portal import clock, workdays
+from portal.accounts.models import User
+from portal.db import new_id, utcnow
+from portal.regions.models import Region
+from portal.regions.service import get_region
+from portal.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def hash_token(token: str) -> str:
+    # The token is 192 random bits: a fast hash is enough, nothing to brute-force.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def upsert(session: AsyncSession, table: Any) -> Any:
+    """INSERT … ON CONFLICT for the session's database (SQLite ≥ 3.35 and PostgreSQL). Used
+    instead of savepoints: with pysqlite, a SAVEPOINT opened before any write is a transaction of
+    its own, and releasing it commits."""
+    assert session.bind is not None
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
+async def next_tracking_number(session: AsyncSession, now: datetime) -> str:
+    """JL<yyyymmdd>-<nnnnnn>, the day in Asia/Shanghai. One upsert of the day's counter row:
+    concurrent submits queue on its row lock (PostgreSQL) or the write lock (SQLite), so no two
+    get the same number."""
+    day = clock.local_date(now).strftime("%Y%m%d")
+    table = TrackingCounter.__table__  # type: ignore[attr-defined]
+    stmt = upsert(session, table).values(day=day, value=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.day], set_={"value": table.c.value + 1}
+    ).returning(table.c.value)
+    value = (await session.execute(stmt)).scalar_one()
+    return f"JL{day}-{value:06d}"
+
+
+# --- the instrument and the region ----------------------------------------------------------------
+
+
+async def resolve_instrument(
+    session: AsyncSession, *, instrument_token: str | None, certificate_number: str | None
+) -> Any | None:
+    """The certificate registry's view of the instrument named by a scanned sticker or a
+    certificate number, or None (unknown, or the certificates domain is not installed)."""
+    if not instrument_token and not certificate_number:
+        return None
+    try:
+        from api.certificates.service import (  # type: ignore[import-not-found,unused-ignore]
+            find_instrument_ref,
+        )
+    except ImportError:
+        return None
+    return await find_instrument_ref(
+        session, sticker_token=instrument_token, certificate_number=certificate_number
+    )
+
+
+_region_names: list[tuple[str, str, str | None, int]] | None = None
+
+
+async def derive_region(session: AsyncSession, address: str | None) -> str | None:
+    """The most specific administrative division named in an address, e.g. '咸阳市秦都区人民路'
+    → 610402. A county-level name only counts when its city (or province) is named too or the
+    name is unique, because names like 新城区 exist in several cities."""
+    global _region_names
+    if not address:
+        return None
+    if _region_names is None:
+        rows = (
+            await session.execute(
+                select(Region.code, Region.name, Region.parent_code, Region.level)
+            )
+        ).all()
+        _region_names = [(r[0], r[1], r[2], r[3]) for r in rows]
+    names = {code: name for code, name, _, _ in _region_names}
+    matches = [r for r in _region_names if r[1] and r[1] in address]
+    best: tuple[int, str] | None = None
+    for code, name, parent, level in matches:
+        same_name = [m for m in _region_names if m[1] == name]
+        parent_named = parent is not None and names.get(parent, "\0") in address
+        if len(same_name) > 1 and not parent_named:
+            continue
+        score = (level, len(name))
+        if best is None or score > (best[0], len(names[best[1]])):
+            best = (level, code)
+    return best[1] if best else None
+
+
+# --- idempotency ----------------------------------------------------------------------------------
+
+
+def idempotency_scope(*, user: User | None, client: str) -> str:
+    """Whose keys a key is compared with: the account, or else the client address. Anonymous
+    clients never share a scope, so one client can never replay another's submission and
+    receive its case access token (issue 11 #10). The address is kept only as a hash."""
+    if user is not None:
+        return str(user.id)
+    return "client:" + hashlib.sha256(client.encode()).hexdigest()[:40]
+
+
+def _fernet(settings: Settings) -> Fernet:
+    key = hashlib.sha256(b"gongzhi.complaints.idempotency:" + settings.secret_key.encode())
+    return Fernet(base64.urlsafe_b64encode(key.digest()))
+
+
+def _body_hash(data: CaseCreate, source: CaseSource) -> str:
+    canonical = json.dumps(
+        {"source": source.value, "body": data.model_dump(mode="json")},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _replay(settings: Settings, existing: IdempotencyRecord, body_hash: str) -> CaseCreated:
+    if existing.request_hash != body_hash or existing.response is None:
+        raise IdempotencyConflict(
+            "The Idempotency-Key was already used for a different submission.",
+            detail_zh="该幂等键已用于另一份不同的提交，请为新的提交生成新的键。",
+        )
+    try:
+        raw = _fernet(settings).decrypt(existing.response.encode())
+    except InvalidToken:  # the secret key was rotated since
+        raise IdempotencyConflict() from None
+    return CaseCreated.model_validate_json(raw)
+
+
+async def _find_idempotency(
+    session: AsyncSession, scope: str, key: str
+) -> IdempotencyRecord | None:
+    return await session.scalar(
+        select(IdempotencyRecord).where(
+            col(IdempotencyRecord.scope) == scope, col(IdempotencyRecord.key) == key
+        )
+    )
+
+
+@dataclass
+class _Claim:
+    """The outcome of presenting an Idempotency-Key: a replay, or our own record to fill in."""
+
+    replay: CaseCreated | None = None
+    record: IdempotencyRecord | None = None
+
+
+async def _claim_key(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    scope: str,
+    key: str | None,
+    body_hash: str,
+    now: datetime,
+) -> _Claim:
+    if not key:
+        return _Claim()
+    existing = await _find_idempotency(session, scope, key)
+    if existing is not None:
+        return _Claim(replay=_replay(settings, existing, body_hash))
+    table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+    claim = (
+        upsert(session, table)
+        .values(id=new_id(), scope=scope, key=key, request_hash=body_hash, created_at=now)
+        .on_conflict_do_nothing(index_elements=[table.c.scope, table.c.key])
+        .returning(table.c.id)
+    )
+    claimed = (await session.execute(claim)).scalar_one_or_none()
+    if claimed is None:
+        # A concurrent request with the same key committed first: answer as a replay.
+        existing = await _find_idempotency(session, scope, key)
+        if existing is None:
+            raise IdempotencyConflict()
+        return _Claim(replay=_replay(settings, existing, body_hash))
+    return _Claim(record=await session.get(IdempotencyRecord, claimed))
+
+
+async def expire_idempotency_records(
+    session: AsyncSession, *, settings: Settings, now: datetime | None = None
+) -> None:
+    now = now or utcnow()
+    ttl = timedelta(hours=settings.of(ComplaintsSettings).idempotency_ttl_hours)
+    await session.execute(
+        text("DELETE FROM case_idempotency WHERE created_at < :cutoff"),
+        {"cutoff": _db_time(session, now - ttl)},
+    )
+
+
+def _db_time(session: AsyncSession, moment: datetime) -> Any:
+    # Raw SQL bypasses UTCDateTime: SQLite stores naive UTC.
+    if session.bind is not None and session.bind.dialect.name == "sqlite":
+        return moment.replace(tzinfo=None)
+    return moment
+
+
+# --- checking what was sent -----------------------------------------------------------------------
+
+
+def _fields_error(problems: list[str]) -> InvalidCaseFields:
+    return InvalidCaseFields(
+        "; ".join(problems),
+        detail_zh="；".join(problems),
+        errors=[{"field": p.split(":")[0], "type": "invalid", "message": p} for p in problems],
+    )
+
+
+def _track_problems(data: CaseCreate) -> list[str]:
+    """What a complaint (real name, phone, business, request) or a report (something to find)
+    lacks."""
+    problems: list[str] = []
+    person = data.complainant
+    business = data.business
+    if data.kind in ("complaint", "both"):
+        if data.anonymous:
+            problems.append("anonymous: a complaint needs the complainant's real name (投诉须实名)")
+        if person is None or not person.name:
+            problems.append("complainant.name: required for a complaint (投诉人姓名)")
+        if person is None or not person.phone:
+            problems.append("complainant.phone: required for a complaint (投诉人电话)")
+        if business is None or not business.name:
+            problems.append("business.name: required for a complaint (被投诉人名称)")
+        if not data.request:
+            problems.append("request: required for a complaint (投诉诉求)")
+    else:
+        has_business = business is not None and (business.name or business.address)
+        if not has_business and data.location is None and not data.instrument_token:
+            problems.append(
+                "business: name, address or location of the reported business (被举报对象)"
+            )
+        if data.anonymous and person is not None:
+            problems.append("complainant: an anonymous report carries no personal data")
+    return problems
+
+
+def _checked_category(data: CaseCreate) -> tuple[categories.Category, dict[str, Any]]:
+    """The category and its validated extra fields, or a 422 listing every problem."""
+    category = categories.get(data.category)
+    if category is None:
+        raise UnknownCategory(
+            f"Unknown category {data.category!r}; see /api/v1/case-categories.",
+            detail_zh=f"类别 {data.category} 不存在。",
+        )
+    extra, problems = categories.validate_extra(category, data.extra)
+    problems = _track_problems(data) + [f"extra.{p}" for p in problems]
+    if problems:
+        raise _fields_error(problems)
+    return category, extra
+
+
+@dataclass
+class _Subject:
+    """What the case is about: the business (filled in from the instrument's registry record
+    where the submitter left it out), where it is, and the region that handles it."""
+
+    business_name: str | None
+    business_uscc: str | None
+    business_address: str | None
+    instrument_id: Any
+    lat: float | None
+    lng: float | None
+    region_code: str
+
+
+async def _subject(session: AsyncSession, data: CaseCreate) -> _Subject:
+    business = data.business
+    name = business.name if business else None
+    uscc = business.uscc if business else None
+    address = business.address if business else None
+    ref = await resolve_instrument(
+        session, instrument_token=data.instrument_token, certificate_number=data.certificate_number
+    )
+    if ref is not None:
+        name = name or getattr(ref, "owner_name", None)
+        uscc = uscc or getattr(ref, "owner_uscc", None)
+        address = address or getattr(ref, "address", None)
+
+    lat = lng = None
+    if data.location is not None:
+        lat, lng = to_wgs84(data.location.lat, data.location.lng, data.location.coord_system)
+
+    region_code = data.region_code
+    if region_code is None and ref is not None:
+        region_code = getattr(ref, "region_code", None)
+    if region_code is None:
+        for candidate in (address, data.location.address if data.location else None):
+            region_code = await derive_region(session, candidate)
+            if region_code:
+                break
+    if region_code is None:
+        raise RegionRequired()
+    await get_region(session, region_code)
+    return _Subject(
+        business_name=name,
+        business_uscc=uscc,
+        business_address=address,
+        instrument_id=getattr(ref, "instrument_id", None) if ref is not None else None,
+        lat=lat,
+        lng=lng,
+        region_code=region_code,
+    )
+
+
+async def _unattached_media(session: AsyncSession, data: CaseCreate) -> list[Media]:
+    """The listed photos, in order; each must exist and not belong to a case yet."""
+    if not data.media:
+        return []
+    if len(set(data.media)) != len(data.media):
+        raise MediaUnavailable("A photo is listed twice.", detail_zh="照片重复。")
+    rows = await session.scalars(
+        select(Media).where(col(Media.id).in_(data.media), col(Media.case_id).is_(None))
+    )
+    by_id = {m.id: m for m in rows}
+    missing = [str(m) for m in data.media if m not in by_id]
+    if missing:
+        raise MediaUnavailable(
+            f"Unknown or already attached photos: {', '.join(missing)}.",
+            detail_zh="部分照片不存在或已用于其他案件，请重新上传。",
+        )
+    return [by_id[m] for m in data.media]
+
+
+# --- creating -------------------------------------------------------------------------------------
+
+
+async def _create_cases(
+    session: AsyncSession,
+    data: CaseCreate,
+    *,
+    config: ComplaintsSettings,
+    category: categories.Category,
+    extra: dict[str, Any],
+    subject: _Subject,
+    token: str,
+    user: User | None,
+    source: CaseSource,
+    media_url: str | None,
+    now: datetime,
+) -> list[Case]:
+    """One case per track ('both' is a complaint and a report, linked), with its first deadline."""
+    kinds = [CaseKind.complaint, CaseKind.report] if data.kind == "both" else [CaseKind(data.kind)]
+    received_on = clock.local_date(now)
+    created: list[Case] = []
+    for kind in kinds:
+        case = Case(
+            tracking_number=await next_tracking_number(session, now),
+            access_token_hash=hash_token(token),
+            kind=kind,
+            category=category.code,
+            status=CaseStatus.received,
+            source=source,
+            description=data.description,
+            request=data.request if kind is CaseKind.complaint else None,
+            extra=extra,
+            business_name=subject.business_name,
+            business_uscc=subject.business_uscc,
+            business_address=subject.business_address,
+            lat=subject.lat,
+            lng=subject.lng,
+            coord_system=data.location.coord_system if data.location else None,
+            region_code=subject.region_code,
+            instrument_token=data.instrument_token,
+            certificate_number=data.certificate_number,
+            instrument_id=subject.instrument_id,
+            media_url=media_url,
+            anonymous=data.anonymous and kind is CaseKind.report,
+            user_id=user.id if user else None,
+            received_at=now,
+            updated_at=now,
+        )
+        if kind is CaseKind.complaint:
+            case.acceptance_due = workdays.add_working_days(
+                received_on, config.complaint_acceptance_working_days
+            )
+        else:
+            case.handling_due = workdays.add_working_days(
+                received_on, config.report_verification_working_days
+            )
+        session.add(case)
+        created.append(case)
+    await session.flush()
+    if len(created) == 2:  # linked after both rows exist: the foreign keys are checked at once
+        created[0].linked_case_id = created[1].id
+        created[1].linked_case_id = created[0].id
+        await session.flush()
+    return created
+
+
+async def _record_submission(
+    session: AsyncSession, data: CaseCreate, cases: list[Case], *, source: CaseSource, now: datetime
+) -> None:
+    """The submitter as a party of each (non-anonymous) case, the 'submitted' event, and the
+    confirmation message to the submitter's phone."""
+    person = data.complainant
+    for case in cases:
+        if person is not None and not case.anonymous:
+            role = PartyRole.complainant if case.kind is CaseKind.complaint else PartyRole.reporter
+            party = CaseParty(case_id=case.id, role=role, **person.model_dump(exclude={"phone"}))
+            party.set_phone(person.phone)
+            session.add(party)
+        event = CaseEvent(
+            case_id=case.id,
+            at=now,
+            type="submitted",
+            public=True,
+            to_status=case.status.value,
+            data={"source": source.value},
+        )
+        session.add(event)
+        await session.flush()
+        if person is not None and person.phone and not case.anonymous:
+            await notify_submitter(session, case, event)
+
+
+def _created_response(cases: list[Case], token: str) -> CaseCreated:
+    primary = cases[0]
+    return CaseCreated(
+        tracking_number=primary.tracking_number,
+        access_token=token,
+        kind=primary.kind,
+        status=primary.status,
+        received_at=primary.received_at,
+        deadlines=deadlines_of(primary),
+        linked=[
+            LinkedCase(
+                tracking_number=c.tracking_number,
+                kind=c.kind,
+                status=c.status,
+                deadlines=deadlines_of(c),
+            )
+            for c in cases[1:]
+        ],
+    )
+
+
+async def submit_case(
+    session: AsyncSession,
+    data: CaseCreate,
+    *,
+    settings: Settings,
+    user: User | None,
+    client: str,
+    idempotency_key: str | None,
+    source: CaseSource = CaseSource.api,
+    media_url: str | None = None,
+    now: datetime | None = None,
+) -> tuple[CaseCreated, bool]:
+    """Create the case (two linked cases for kind 'both'); returns (response, created). A replay
+    of an Idempotency-Key with the same body by the same account or client address returns the
+    first response and creates nothing."""
+    now = now or utcnow()
+    claim = await _claim_key(
+        session,
+        settings,
+        scope=idempotency_scope(user=user, client=client),
+        key=idempotency_key,
+        body_hash=_body_hash(data, source),
+        now=now,
+    )
+    if claim.replay is not None:
+        return claim.replay, False
+    category, extra = _checked_category(data)
+    subject = await _subject(session, data)
+    media = await _unattached_media(session, data)
+    token = secrets.token_urlsafe(24)
+    cases = await _create_cases(
+        session,
+        data,
+        config=settings.of(ComplaintsSettings),
+        category=category,
+        extra=extra,
+        subject=subject,
+        token=token,
+        user=user,
+        source=source,
+        media_url=media_url,
+        now=now,
+    )
+    await _record_submission(session, data, cases, source=source, now=now)
+    for position, item in enumerate(media):
+        item.case_id = cases[0].id
+        item.position = position
+    await session.flush()
+    response = _created_response(cases, token)
+    if claim.record is not None:
+        claim.record.case_id = cases[0].id
+        encrypted = _fernet(settings).encrypt(response.model_dump_json().encode())
+        claim.record.response = encrypted.decode()
+        await session.flush()
+    log.info("case_submitted", tracking_number=cases[0].tracking_number, kind=data.kind)
+    return response, True

@@ -1,0 +1,46 @@
+"""Settings of complaints and reports (``GONGZHI_*`` variables, names unchanged from the shell).
+
+Statutory numbers follow SAMR Order 20 until Order 121 (in force 2026-04-15) is verified: change
+them here, not in code. The rate limits are rule strings for the portal's shared limiter
+(``portal/ratelimit.py``; its storage, ``GONGZHI_RATE_LIMIT_STORAGE``, stays with the shell).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+from pydantic import Field
+
+from portal.deps import domain_settings
+from portal.settings import DomainSettings
+
+
+class ComplaintsSettings(DomainSettings):
+    complaint_acceptance_working_days: int = Field(default=7, ge=1, le=60)  # from receipt
+    complaint_mediation_working_days: int = Field(default=45, ge=1, le=365)  # from acceptance
+    report_verification_working_days: int = Field(default=15, ge=1, le=365)  # from receipt
+    report_extension_working_days: int = Field(default=15, ge=1, le=365)  # once, with approval
+    # Larger images are refused (decompression bombs).
+    media_max_pixels: int = Field(default=110_000_000, ge=1)
+    # What decoding one photo may allocate: an image that cannot be decoded (at reduced size where
+    # the format allows) within it is refused with 413 image_too_large (issue 11 #13).
+    media_decode_budget_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024)
+    media_url_ttl_seconds: int = 24 * 3600  # lifetime of signed photo links
+    media_orphan_hours: int = Field(default=24, ge=1)  # unattached uploads are deleted after
+    media_max_concurrent_decodes: int = Field(default=2, ge=1)  # per process: bounds memory
+    case_rate_limit_client: str = "10/minute;60/hour"  # submissions per client address
+    case_rate_limit_account: str = "5/minute;30/day"  # submissions per account
+    media_rate_limit_client: str = "60/minute;600/hour"  # photo uploads per client address
+    idempotency_ttl_hours: int = Field(default=24, ge=1)
+    similar_radius_m: int = Field(default=250, ge=1, le=5000)
+    similar_window_days: int = Field(default=30, ge=1, le=365)
+    open311_api_keys: str = ""  # comma-separated keys accepted by POST /open311/v2/requests
+    open311_jurisdiction: str = ""  # jurisdiction_id clients must send, empty = single
+    # "logging" or a gateway class "package.module:ClassName" (portal/notify.py).
+    notify_sender: str = "logging"
+
+
+SETTINGS = ComplaintsSettings
+
+ComplaintsConfig = Annotated[ComplaintsSettings, Depends(domain_settings(ComplaintsSettings))]

@@ -1,0 +1,246 @@
+"""What the public and the submitter see: following one's case, one's list of cases, and open
+cases similar to one about to be submitted."""
+
+from __future__ import annotations
+
+import hmac
+import math
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from api.complaints import categories
+from api.complaints.coords import public_point, to_wgs84
+from api.complaints.deadlines import deadlines_of
+from api.complaints.errors import CaseNotFound
+from api.complaints.intake import hash_token
+from api.complaints.media import photos_of, signed_urls
+from api.complaints.models import OPEN_STATUSES, Case, CaseEvent, CoordSystem
+from api.complaints.schemas import CaseRead, CaseSummary, PhotoLinks, SimilarCase, TimelineEntry
+from api.complaints.settings import ComplaintsSettings
+from api.complaints.vocabulary import EVENT_TITLES, status_name
+from portal import clock
+from portal.accounts.models import User
+from portal.db import utcnow
+from portal.pagination import PageRequest
+from portal.settings import Settings
+
+# How many open cases of each kind of match are looked at for "similar": enough for a page or two
+# of suggestions, bounded whatever is asked.
+MAX_SIMILAR = 50
+# Public distances are rounded to this: they are measured from the rounded location anyway.
+DISTANCE_STEP_M = 10
+
+
+async def _load_for_tracker(
+    session: AsyncSession, tracking_number: str, token: str | None, user: User | None
+) -> Case:
+    case = await session.scalar(select(Case).where(col(Case.tracking_number) == tracking_number))
+    if case is None:
+        raise CaseNotFound()
+    owner = user is not None and case.user_id is not None and case.user_id == user.id
+    valid_token = token is not None and hmac.compare_digest(
+        case.access_token_hash, hash_token(token)
+    )
+    if not (owner or valid_token):
+        raise CaseNotFound()  # the same answer as an unknown number: no enumeration
+    return case
+
+
+async def tracking_number_of(session: AsyncSession, case_id: uuid.UUID | None) -> str | None:
+    if case_id is None:
+        return None
+    return await session.scalar(select(Case.tracking_number).where(col(Case.id) == case_id))
+
+
+def category_name(code: str) -> str:
+    category = categories.get(code)
+    return category.name if category else code
+
+
+async def case_for_tracker(
+    session: AsyncSession,
+    tracking_number: str,
+    *,
+    settings: Settings,
+    token: str | None,
+    user: User | None,
+) -> CaseRead:
+    case = await _load_for_tracker(session, tracking_number, token, user)
+    events = await session.scalars(
+        select(CaseEvent)
+        .where(col(CaseEvent.case_id) == case.id, col(CaseEvent.public).is_(True))
+        .order_by(col(CaseEvent.at))
+    )
+    return CaseRead(
+        tracking_number=case.tracking_number,
+        kind=case.kind,
+        category=case.category,
+        category_name=category_name(case.category),
+        status=case.status,
+        status_name=status_name(case),
+        received_at=case.received_at,
+        updated_at=case.updated_at,
+        description=case.description,
+        business_name=case.business_name,
+        deadlines=deadlines_of(case),
+        finding=case.finding,
+        timeline=[
+            TimelineEntry(at=e.at, type=e.type, title=EVENT_TITLES.get(e.type, e.type), body=e.body)
+            for e in events
+        ],
+        photos=[
+            PhotoLinks(id=m.id, width=m.width, height=m.height, urls=signed_urls(settings, m.id))
+            for m in await photos_of(session, case)
+        ],
+        linked_tracking_number=await tracking_number_of(session, case.linked_case_id),
+    )
+
+
+def summary(case: Case) -> CaseSummary:
+    return CaseSummary(
+        tracking_number=case.tracking_number,
+        kind=case.kind,
+        category=case.category,
+        category_name=category_name(case.category),
+        status=case.status,
+        status_name=status_name(case),
+        received_at=case.received_at,
+        deadlines=deadlines_of(case),
+    )
+
+
+async def cases_of_user(
+    session: AsyncSession, user: User, *, page: PageRequest
+) -> tuple[list[CaseSummary], int]:
+    stmt = select(Case).where(col(Case.user_id) == user.id)
+    total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = await session.scalars(
+        stmt.order_by(col(Case.received_at).desc()).limit(page.limit).offset(page.offset)
+    )
+    return [summary(c) for c in rows], int(total or 0)
+
+
+def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    r = 6_371_000.0
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lng2 - lng1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * r * math.asin(math.sqrt(a))
+
+
+async def similar_cases(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    page: PageRequest,
+    instrument_token: str | None,
+    certificate_number: str | None,
+    business_uscc: str | None,
+    business_name: str | None,
+    category: str | None,
+    lat: float | None,
+    lng: float | None,
+    coord_system: CoordSystem,
+    now: datetime | None = None,
+) -> tuple[list[SimilarCase], int]:
+    """Open cases about the same instrument, or the same business and category, or the same
+    category nearby, within the time window: for 'follow this case instead'. The answer is
+    public: "nearby" and its distance are measured from each case's public (rounded) location,
+    never from where it really is."""
+    now = now or utcnow()
+    config = settings.of(ComplaintsSettings)
+    since = now - timedelta(days=config.similar_window_days)
+    base = select(Case).where(
+        col(Case.status).in_([s.value for s in OPEN_STATUSES]),
+        col(Case.received_at) >= since,
+    )
+    found: dict[uuid.UUID, SimilarCase] = {}
+
+    def add(case: Case, match: str, distance: float | None = None) -> None:
+        if case.id in found or len(found) >= MAX_SIMILAR:
+            return
+        found[case.id] = SimilarCase(
+            tracking_number=case.tracking_number,
+            kind=case.kind,
+            category=case.category,
+            category_name=category_name(case.category),
+            status=case.status,
+            received_on=clock.local_date(case.received_at),
+            match=match,  # type: ignore[arg-type]
+            distance_m=(
+                DISTANCE_STEP_M * round(distance / DISTANCE_STEP_M)
+                if distance is not None
+                else None
+            ),
+        )
+
+    newest_first = col(Case.received_at).desc()
+    instrument_filters = []
+    if instrument_token:
+        instrument_filters.append(col(Case.instrument_token) == instrument_token)
+    if certificate_number:
+        instrument_filters.append(col(Case.certificate_number) == certificate_number)
+    if instrument_filters:
+        query = base.where(or_(*instrument_filters)).order_by(newest_first).limit(MAX_SIMILAR)
+        for case in await session.scalars(query):
+            add(case, "instrument")
+    if category and (business_uscc or business_name):
+        business_filter = (
+            col(Case.business_uscc) == business_uscc.upper()
+            if business_uscc
+            else col(Case.business_name) == business_name
+        )
+        query = (
+            base.where(business_filter, col(Case.category) == category)
+            .order_by(newest_first)
+            .limit(MAX_SIMILAR)
+        )
+        for case in await session.scalars(query):
+            add(case, "business")
+    if category and lat is not None and lng is not None:
+        for distance, case in await _nearby(
+            session, base, config, category, lat, lng, coord_system
+        ):
+            add(case, "nearby", distance)
+    items = list(found.values())
+    return items[page.offset : page.offset + page.limit], len(items)
+
+
+async def _nearby(
+    session: AsyncSession,
+    base: SelectOfScalar[Case],
+    config: ComplaintsSettings,
+    category: str,
+    lat: float,
+    lng: float,
+    coord_system: CoordSystem,
+) -> list[tuple[float, Case]]:
+    """Cases of the category whose public location is within the radius, nearest first."""
+    wlat, wlng = to_wgs84(lat, lng, coord_system)
+    radius = config.similar_radius_m
+    # The box is widened by the rounding, so a case whose public point is inside the radius is
+    # among the candidates even when its real location is just outside.
+    dlat = radius / 111_000 + 10**-3
+    dlng = radius / (111_000 * max(math.cos(math.radians(wlat)), 0.01)) + 10**-3
+    rows = await session.scalars(
+        base.where(
+            col(Case.category) == category,
+            col(Case.lat).between(wlat - dlat, wlat + dlat),
+            col(Case.lng).between(wlng - dlng, wlng + dlng),
+        )
+        .order_by(col(Case.received_at).desc())
+        .limit(MAX_SIMILAR)
+    )
+    near = []
+    for case in rows:
+        assert case.lat is not None
+        assert case.lng is not None
+        distance = distance_m(wlat, wlng, *public_point(case.lat, case.lng))
+        if distance <= radius:
+            near.append((distance, case))
+    return sorted(near, key=lambda pair: pair[0])

@@ -1,0 +1,327 @@
+"""Staff actions on a case: the state machine, one function per action, the audit entry and the
+submitter's notification of every public change."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from api.complaints.deadlines import is_overdue
+from api.complaints.errors import IllegalTransition, InvalidAction
+from api.complaints.models import OPEN_STATUSES, Case, CaseEvent, CaseKind, CaseStatus
+from api.complaints.notifications import notify_submitter
+from api.complaints.schemas import (
+    CaseAccept,
+    CaseAssign,
+    CaseClose,
+    CaseConclude,
+    CaseExtend,
+    CaseMediate,
+    CaseMerge,
+    CaseNote,
+    CaseReject,
+    CaseReopen,
+    StaffAction,
+    StaffCaseRead,
+)
+from api.complaints.settings import ComplaintsSettings
+from api.complaints.staff import load_for_staff, staff_case
+from api.complaints.vocabulary import FINDING_NAMES, REJECT_REASONS, status_name
+from portal import clock, workdays
+from portal.accounts.models import Role, User
+from portal.accounts.permissions import Action, authorize
+from portal.audit.service import record
+from portal.db import utcnow
+from portal.regions.service import covers
+from portal.settings import Settings
+
+# action -> the statuses it may start from
+TRANSITIONS: dict[str, set[CaseStatus]] = {
+    "accept": {CaseStatus.received},
+    "reject": {CaseStatus.received},
+    "mediate": {CaseStatus.accepted},
+    "conclude": {CaseStatus.accepted, CaseStatus.mediating},
+    "extend": {CaseStatus.accepted},
+    "close": {CaseStatus.concluded, CaseStatus.rejected},
+    "reopen": {CaseStatus.concluded, CaseStatus.closed, CaseStatus.rejected, CaseStatus.merged},
+    "merge": {CaseStatus.received, CaseStatus.accepted, CaseStatus.mediating},
+    "assign": set(OPEN_STATUSES),
+    "note": set(CaseStatus),
+}
+
+
+@dataclass
+class _Step:
+    """One action being applied: the case, who acts, when, and the event it writes."""
+
+    case: Case
+    actor: User
+    config: ComplaintsSettings
+    now: datetime
+    today: date
+    previous: CaseStatus
+    event: CaseEvent
+
+
+def _snapshot(case: Case) -> dict[str, Any]:
+    return {
+        "status": case.status.value,
+        "assignee_id": case.assignee_id,
+        "finding": case.finding.value if case.finding else None,
+        "acceptance_due": case.acceptance_due,
+        "handling_due": case.handling_due,
+        "extended": case.extended,
+        "reject_reason": case.reject_reason,
+        "merged_into_id": case.merged_into_id,
+    }
+
+
+def _require(condition: bool, message: str, message_zh: str) -> None:
+    if not condition:
+        raise InvalidAction(message, detail_zh=message_zh)
+
+
+def _check_transition(case: Case, name: str) -> None:
+    """409 illegal_transition for an action the case's status or kind does not allow."""
+    if case.status not in TRANSITIONS[name]:
+        raise IllegalTransition(
+            f"Cannot {name} a case that is {case.status.value}.",
+            detail_zh=f"案件当前状态为“{status_name(case)}”，不能执行该操作。",
+        )
+    if name == "mediate" and case.kind is not CaseKind.complaint:
+        raise IllegalTransition("Only complaints are mediated.", detail_zh="只有投诉适用调解。")
+    if name == "extend" and (case.kind is not CaseKind.report or case.extended):
+        raise IllegalTransition(
+            "Only a report's verification period can be extended, once.",
+            detail_zh="只有举报核查期限可以延长，且只能延长一次。",
+        )
+
+
+def _publish(step: _Step, event_type: str, body: str | None) -> None:
+    step.event.type, step.event.public, step.event.body = event_type, True, body
+
+
+# --- one function per action ----------------------------------------------------------------------
+
+
+async def _accept(session: AsyncSession, step: _Step, action: CaseAccept) -> None:
+    case = step.case
+    case.status = CaseStatus.accepted
+    case.accepted_at = step.now
+    if case.kind is CaseKind.complaint:
+        case.handling_due = workdays.add_working_days(
+            step.today, step.config.complaint_mediation_working_days
+        )
+    _publish(step, "accepted", action.body)
+
+
+async def _reject(session: AsyncSession, step: _Step, action: CaseReject) -> None:
+    _require(
+        action.reason_code in REJECT_REASONS,
+        f"reason_code must be one of {', '.join(REJECT_REASONS)}",
+        "请选择不予受理的法定理由",
+    )
+    assert action.reason_code is not None
+    case = step.case
+    case.status = CaseStatus.rejected
+    case.reject_reason = action.reason_code
+    case.closed_at = step.now
+    reason = REJECT_REASONS[action.reason_code]
+    _publish(step, "rejected", reason + (f"。{action.body}" if action.body else ""))
+    step.event.data = {"reason_code": action.reason_code}
+
+
+async def _assign(session: AsyncSession, step: _Step, action: CaseAssign) -> None:
+    _require(action.assignee_id is not None, "assignee_id is required", "请选择承办人")
+    assignee = await session.get(User, action.assignee_id)
+    _require(
+        assignee is not None
+        and assignee.is_active
+        and (
+            assignee.role is Role.admin
+            or (
+                assignee.role is Role.regulator
+                and assignee.region_code is not None
+                and covers(assignee.region_code, step.case.region_code)
+            )
+        ),
+        "The assignee must be an active regulator covering the case's region.",
+        "承办人须为管辖该区域的监管人员",
+    )
+    assert assignee is not None
+    step.case.assignee_id = assignee.id
+    step.event.type, step.event.data = "assigned", {"assignee_id": str(assignee.id)}
+
+
+async def _note(session: AsyncSession, step: _Step, action: CaseNote) -> None:
+    _require(bool(action.body), "body is required", "请填写内容")
+    step.event.type = "reply" if action.public else "note"
+    step.event.public, step.event.body = action.public, action.body
+
+
+async def _mediate(session: AsyncSession, step: _Step, action: CaseMediate) -> None:
+    step.case.status = CaseStatus.mediating
+    _publish(step, "mediating", action.body)
+
+
+async def _conclude(session: AsyncSession, step: _Step, action: CaseConclude) -> None:
+    _require(action.finding is not None, "finding is required", "请选择核查结论")
+    _require(bool(action.body), "body (the conclusion) is required", "请填写办理结果")
+    assert action.finding is not None
+    case = step.case
+    case.status = CaseStatus.concluded
+    case.finding = action.finding
+    case.concluded_at = step.now
+    _publish(step, "concluded", f"{FINDING_NAMES[action.finding]}。{action.body}")
+    step.event.data = {
+        "finding": action.finding.value,
+        "mediation_result": action.mediation_result,
+    }
+
+
+async def _extend(session: AsyncSession, step: _Step, action: CaseExtend) -> None:
+    _require(bool(action.body), "body (the approved reason) is required", "请填写延期理由")
+    case = step.case
+    assert case.handling_due is not None
+    case.handling_due = workdays.add_working_days(
+        case.handling_due, step.config.report_extension_working_days
+    )
+    case.extended = True
+    _publish(step, "extended", action.body)
+
+
+async def _close(session: AsyncSession, step: _Step, action: CaseClose) -> None:
+    step.case.status = CaseStatus.closed
+    step.case.closed_at = step.now
+    _publish(step, "closed", action.body)
+
+
+async def _reopen(session: AsyncSession, step: _Step, action: CaseReopen) -> None:
+    """A rejected or merged case goes back to acceptance; a concluded or closed one back to
+    handling, with a fresh deadline either way."""
+    _require(bool(action.body), "body (why) is required", "请填写重新办理的理由")
+    case, config = step.case, step.config
+    if step.previous in (CaseStatus.rejected, CaseStatus.merged):
+        case.status = CaseStatus.received
+        case.reject_reason = None
+        case.merged_into_id = None
+        if case.kind is CaseKind.complaint:
+            case.acceptance_due = workdays.add_working_days(
+                step.today, config.complaint_acceptance_working_days
+            )
+        else:
+            case.handling_due = workdays.add_working_days(
+                step.today, config.report_verification_working_days
+            )
+    else:
+        case.status = CaseStatus.accepted
+        case.finding = None
+        case.concluded_at = None
+        case.handling_due = workdays.add_working_days(
+            step.today,
+            config.complaint_mediation_working_days
+            if case.kind is CaseKind.complaint
+            else config.report_verification_working_days,
+        )
+    case.closed_at = None
+    _publish(step, "reopened", action.body)
+
+
+async def _merge(session: AsyncSession, step: _Step, action: CaseMerge) -> None:
+    _require(bool(action.duplicate_of), "duplicate_of is required", "请填写合并到的受理编号")
+    case = step.case
+    target = await session.scalar(
+        select(Case).where(col(Case.tracking_number) == action.duplicate_of)
+    )
+    _require(
+        target is not None
+        and target.id != case.id
+        and target.kind is case.kind
+        and target.status is not CaseStatus.merged,
+        "duplicate_of must be another case of the same kind that is not merged itself",
+        "合并目标须为同类、未被合并的其他案件",
+    )
+    assert target is not None
+    authorize(step.actor, Action.case_handle, region_code=target.region_code)
+    case.status = CaseStatus.merged
+    case.merged_into_id = target.id
+    case.closed_at = step.now
+    _publish(step, "merged", f"与 {target.tracking_number} 合并办理。{action.body or ''}".strip())
+    step.event.data = {"merged_into": target.tracking_number}
+
+
+async def _perform(session: AsyncSession, step: _Step, action: StaffAction) -> None:
+    match action:
+        case CaseAccept():
+            await _accept(session, step, action)
+        case CaseReject():
+            await _reject(session, step, action)
+        case CaseAssign():
+            await _assign(session, step, action)
+        case CaseNote():
+            await _note(session, step, action)
+        case CaseMediate():
+            await _mediate(session, step, action)
+        case CaseConclude():
+            await _conclude(session, step, action)
+        case CaseExtend():
+            await _extend(session, step, action)
+        case CaseClose():
+            await _close(session, step, action)
+        case CaseReopen():
+            await _reopen(session, step, action)
+        case CaseMerge():
+            await _merge(session, step, action)
+
+
+async def apply_action(
+    session: AsyncSession,
+    case_id: uuid.UUID,
+    action: StaffAction,
+    *,
+    settings: Settings,
+    actor: User,
+    now: datetime | None = None,
+) -> StaffCaseRead:
+    """Apply one staff action through the state machine; audit it; notify the submitter of
+    public changes. Illegal transitions are 409 ``illegal_transition``."""
+    now = now or utcnow()
+    case = await load_for_staff(session, case_id, actor)
+    name = action.action
+    _check_transition(case, name)
+    before = _snapshot(case)
+    step = _Step(
+        case=case,
+        actor=actor,
+        config=settings.of(ComplaintsSettings),
+        now=now,
+        today=clock.local_date(now),
+        previous=case.status,
+        event=CaseEvent(case_id=case.id, at=now, type=name, actor_id=actor.id, data={}),
+    )
+    await _perform(session, step, action)
+    event = step.event
+    if case.status is not step.previous:
+        event.from_status, event.to_status = step.previous.value, case.status.value
+    case.overdue = is_overdue(case, step.today)
+    case.updated_at = now
+    session.add(event)
+    await session.flush()
+    await record(
+        session,
+        actor=actor,
+        action=f"case.{name}",
+        entity_type="case",
+        entity_id=case.id,
+        region_code=case.region_code,
+        before=before,
+        after={**_snapshot(case), "event": event.type, "public": event.public},
+    )
+    if event.public:
+        await notify_submitter(session, case, event)
+    return await staff_case(session, case.id, settings=settings, actor=actor)
