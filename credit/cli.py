@@ -33,8 +33,7 @@ def verify_ledger(
         known = (int(seq), digest)
 
     async def local() -> Verification:
-        from credit.ledger import iter_stored
-        from credit.service import signing_key
+        from credit.ledger import iter_stored, signing_key
 
         settings = get_settings()
         database = Database.from_settings(settings)
@@ -67,7 +66,7 @@ def rebuild_ratings(
     ] = False,
 ) -> None:
     """Fold the ledger into current grades and compare with the stored ones."""
-    from credit.service import rebuild_ratings as rebuild
+    from credit.ratings import rebuild_ratings as rebuild
 
     async def run() -> list[str]:
         database = Database.from_settings(get_settings())

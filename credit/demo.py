@@ -10,20 +10,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 from stdnum.cn import uscc as uscc_number
 
-from credit import service
+from credit import members, objections, ratings, runs
 from credit.models import ObjectorKind, Run
 from credit.schemas import (
     EnterpriseCreate,
     IndicatorValues,
     ObjectionCreate,
     ObjectionDecision,
+    RegistryEntry,
     ReplyCreate,
     RunCreate,
 )
+from portal import clock
 from portal.accounts.models import User
 from portal.accounts.schemas import StaffUserCreate
 from portal.accounts.service import create_staff_user, get_organization_by_code
-from portal.db import utcnow
 from portal.demo import DEMO_PASSWORD
 from portal.settings import Settings
 
@@ -91,6 +92,18 @@ async def _user(session: AsyncSession, email: str) -> User:
     return user
 
 
+async def register_demo(
+    session: AsyncSession, code: str, name: str, region: str, address: str
+) -> None:
+    """The demo's enterprises are in the registry under the names their associations use."""
+    await members.register_enterprise(
+        session,
+        actor=None,
+        uscc=code,
+        data=RegistryEntry(name=name, region_code=region, address=address, source="demo"),
+    )
+
+
 async def load(session: AsyncSession, settings: Settings) -> bool:
     fuel = await get_organization_by_code(session, "XYCPY")
     if await session.scalar(select(Run.id).where(Run.association_id == fuel.id)):
@@ -111,7 +124,7 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
         )
     fuel_staff = await _user(session, "association@gongzhi.demo")
     market_staff = await _user(session, MARKET_USER)
-    now = utcnow()
+    now = clock.now()
     year_ago = now - timedelta(days=400)
 
     stations = []
@@ -120,7 +133,7 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
     ):
         code = make_uscc(region, 61040000 + serial * 37)
         stations.append(code)
-        await service.add_member(
+        await members.add_member(
             session,
             actor=fuel_staff,
             association=fuel,
@@ -133,7 +146,8 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
             ),
             now=year_ago,
         )
-        await service.set_indicators(
+        await register_demo(session, code, name, region, address)
+        await members.set_indicators(
             session,
             actor=fuel_staff,
             association=fuel,
@@ -152,7 +166,7 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
         )
 
     # Last year's batch: 公示, one objection rejected with reasons, published.
-    last = await service.start_run(
+    last = await runs.start_run(
         session,
         actor=fuel_staff,
         association=fuel,
@@ -160,10 +174,10 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
         settings=settings,
         now=year_ago,
     )
-    await service.open_notice(
+    await runs.open_notice(
         session, actor=fuel_staff, association=fuel, run_id=last.id, settings=settings, now=year_ago
     )
-    old = await service.lodge_objection(
+    old = await objections.lodge_objection(
         session,
         data=ObjectionCreate(
             batch_id=last.id,
@@ -176,7 +190,7 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
         settings=settings,
         now=year_ago + timedelta(hours=2),
     )
-    await service.decide_objection(
+    await objections.decide_objection(
         session,
         actor=fuel_staff,
         association=fuel,
@@ -189,7 +203,7 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
         now=year_ago + timedelta(days=2),
     )
     assert last.notice_closes_at is not None
-    await service.publish_run(
+    await runs.publish_run(
         session,
         actor=fuel_staff,
         association=fuel,
@@ -197,7 +211,7 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
         settings=settings,
         now=last.notice_closes_at + timedelta(hours=1),
     )
-    await service.publish_reply(
+    await ratings.publish_reply(
         session,
         actor=fuel_staff,
         association=fuel,
@@ -208,7 +222,7 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
     )
 
     # This year's batch, in 公示 now, with an objection from the public waiting for a decision.
-    await service.set_indicators(
+    await members.set_indicators(
         session,
         actor=fuel_staff,
         association=fuel,
@@ -216,7 +230,7 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
         data=IndicatorValues(values={"self_commitment": True}, note="2026 年度核查：已签署承诺"),
         now=now - timedelta(hours=3),
     )
-    current = await service.start_run(
+    current = await runs.start_run(
         session,
         actor=fuel_staff,
         association=fuel,
@@ -224,7 +238,7 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
         settings=settings,
         now=now - timedelta(hours=2),
     )
-    await service.open_notice(
+    await runs.open_notice(
         session,
         actor=fuel_staff,
         association=fuel,
@@ -232,7 +246,7 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
         settings=settings,
         now=now - timedelta(hours=1),
     )
-    await service.lodge_objection(
+    await objections.lodge_objection(
         session,
         data=ObjectionCreate(
             batch_id=current.id,
@@ -249,7 +263,7 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
     # The markets' batch: 公示 ended without objections, waiting for publication.
     for serial, (region, name, address) in enumerate(MARKETS, start=1):
         code = make_uscc(region, 61049000 + serial * 53)
-        await service.add_member(
+        await members.add_member(
             session,
             actor=market_staff,
             association=markets,
@@ -263,7 +277,8 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
             ),
             now=now - timedelta(days=90),
         )
-        await service.set_indicators(
+        await register_demo(session, code, name, region, address)
+        await members.set_indicators(
             session,
             actor=market_staff,
             association=markets,
@@ -278,7 +293,7 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
             ),
             now=now - timedelta(days=30),
         )
-    market_run = await service.start_run(
+    market_run = await runs.start_run(
         session,
         actor=market_staff,
         association=markets,
@@ -286,7 +301,7 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
         settings=settings,
         now=now - timedelta(days=25),
     )
-    await service.open_notice(
+    await runs.open_notice(
         session,
         actor=market_staff,
         association=markets,

@@ -123,3 +123,9 @@ class InvalidReview(InvalidInput):
     code = "invalid_review"
     title = "The review is not valid"
     title_zh = "复核内容不符合要求"
+
+
+class DuplicateObjection(Conflict):
+    code = "duplicate_objection"
+    title = "This objection is already open"
+    title_zh = "您对该企业的异议已在处理中"

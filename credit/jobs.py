@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from credit import service
+from credit import ratings
 from portal.outbox.service import JobContext, periodic
 
 
@@ -18,9 +18,9 @@ from portal.outbox.service import JobContext, periodic
 async def penalty_watch(
     session: AsyncSession, payload: dict[str, Any], context: JobContext
 ) -> None:
-    await service.flag_serious_penalties(session, settings=context.settings)
+    await ratings.flag_serious_penalties(session, settings=context.settings)
 
 
 @periodic("credit.expiry", every=timedelta(days=1))
 async def expiry(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
-    await service.expire_ratings(session, settings=context.settings)
+    await ratings.expire_ratings(session, settings=context.settings)

@@ -23,8 +23,10 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from credit.models import LedgerEvent
-from portal.signing import SigningKey, verify_signature
+from credit.models import LedgerEvent, Methodology
+from portal.accounts.models import Organization
+from portal.settings import Settings
+from portal.signing import SigningKey, load_signing_key, verify_signature
 
 GENESIS_HASH = "0" * 64
 SIGNING_PREFIX = b"gongzhi.credit.ledger.v1\n"
@@ -65,6 +67,20 @@ def sha256_hex(data: bytes) -> str:
 
 def canonical_hash(value: Any, *, check: bool = True) -> str:
     return sha256_hex(canonical(value, check=check))
+
+
+def signing_key(settings: Settings) -> SigningKey:
+    """The portal's key, which signs every event of the chain."""
+    return load_signing_key(settings.signing_key_file)
+
+
+def association_ref(org: Organization) -> dict[str, str]:
+    """How an event names the association it is about."""
+    return {"id": str(org.id), "code": org.code, "name": org.name}
+
+
+def methodology_ref(m: Methodology) -> dict[str, Any]:
+    return {"code": m.code, "version": m.version, "hash": m.definition_hash}
 
 
 def signing_message(hash_hex: str) -> bytes:

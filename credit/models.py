@@ -45,12 +45,21 @@ class ObjectionStatus(StrEnum):
 
 
 class Enterprise(SQLModel, table=True):
-    """An enterprise, keyed by its unified social credit code (统一社会信用代码)."""
+    """An enterprise, keyed by its unified social credit code (统一社会信用代码).
+
+    ``name`` is the registered name and comes only from the registry (an administrator's entry
+    or an import of the market-entity register, ``registry_source`` says which): no association
+    can set it. Until the registry knows the enterprise it is None, and each association's grade
+    is shown under the association's own label for its member (``Membership.name``)."""
 
     __tablename__ = "credit_enterprise"
 
     uscc: str = Field(primary_key=True, max_length=18)
-    name: str = Field(max_length=200, index=True)
+    name: str | None = Field(default=None, max_length=200, index=True)
+    registry_source: str | None = Field(default=None, max_length=100)
+    registered_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
     industry: str | None = Field(default=None, max_length=64, index=True)
     region_code: str = Field(foreign_key="region.code", index=True, max_length=6)
     address: str = Field(default="", max_length=300)
@@ -60,12 +69,16 @@ class Enterprise(SQLModel, table=True):
 
 
 class Membership(SQLModel, table=True):
+    """An enterprise's membership of one association."""
+
     __tablename__ = "credit_membership"
     __table_args__ = (UniqueConstraint("association_id", "uscc"),)
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     association_id: uuid.UUID = Field(foreign_key="organization.id", index=True)
     uscc: str = Field(foreign_key="credit_enterprise.uscc", index=True, max_length=18)
+    # The association's own label for its member (what it typed): shown with its grades only.
+    name: str = Field(max_length=200, index=True)
     joined_on: date
     left_on: date | None = None
 

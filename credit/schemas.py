@@ -5,16 +5,22 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from credit.models import ObjectionStatus, ObjectorKind, RatingStatus, RunStatus
 from credit.scoring import GRADES, INDICATOR_KINDS
 
+if TYPE_CHECKING:
+    from credit.objections import ObjectionRow
+    from credit.ratings import RatingRow
+    from credit.runs import ScoreRow
+
 
 class EnterpriseCreate(BaseModel):
-    """A member to add; the enterprise is created if the platform does not know it yet."""
+    """A member to add; the enterprise is created if the platform does not know it yet. ``name``
+    is the association's own label for its member, not the enterprise's registered name."""
 
     uscc: str = Field(min_length=1, max_length=40)
     name: str = Field(min_length=2, max_length=200)
@@ -24,17 +30,36 @@ class EnterpriseCreate(BaseModel):
     joined_on: date | None = None
 
 
+class RegistryEntry(BaseModel):
+    """The registered details of an enterprise, from the market-entity register (administrators
+    only): the one source of an enterprise's public name."""
+
+    name: str = Field(min_length=2, max_length=200)
+    region_code: str = Field(pattern=r"^\d{6}$")
+    address: str = Field(default="", max_length=300)
+    industry: str | None = Field(default=None, max_length=64)
+    source: str = Field(default="admin", min_length=1, max_length=100)
+
+
 class EnterpriseRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     uscc: str
-    name: str
+    name: str | None = Field(description="The registered name; null until the registry has it.")
     industry: str | None
     region_code: str
     address: str
 
 
-class MemberRead(EnterpriseRead):
+class MemberRead(BaseModel):
+    """A member as its association sees it: ``name`` is the association's own label."""
+
+    uscc: str
+    name: str
+    registered_name: str | None
+    industry: str | None
+    region_code: str
+    address: str
     joined_on: date
     indicators: dict[str, bool] = {}
 
@@ -42,7 +67,7 @@ class MemberRead(EnterpriseRead):
 class IndicatorValues(BaseModel):
     """Association-entered indicators of one member, by indicator code."""
 
-    values: dict[str, bool] = Field(min_length=1, max_length=20)
+    values: dict[Annotated[str, Field(max_length=64)], bool] = Field(min_length=1, max_length=20)
     note: str = Field(default="", max_length=500)
 
 
@@ -56,7 +81,7 @@ class IndicatorDef(BaseModel):
     kind: str
     name: str = Field(min_length=1, max_length=100)
     weight: int = Field(ge=1, le=100)
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = Field(default={}, max_length=20)
 
     @field_validator("kind")
     @classmethod
@@ -203,7 +228,22 @@ class ObjectionDecision(BaseModel):
     reasons: str = Field(min_length=5, max_length=5000)
     # When upheld: corrected association-entered indicators; the score is recomputed from the
     # platform facts as of the batch date and these values.
-    indicators: dict[str, bool] | None = None
+    indicators: dict[Annotated[str, Field(max_length=64)], bool] | None = Field(
+        default=None, max_length=20
+    )
+
+
+class NoticeSummary(BaseModel):
+    """A batch in the list of 公示 and published batches."""
+
+    batch_id: uuid.UUID
+    title: str
+    association: dict[str, str]
+    status: RunStatus
+    enterprise_count: int
+    opened_at: datetime | None
+    closes_at: datetime | None
+    accepting_objections: bool
 
 
 class NoticeRead(BaseModel):
@@ -239,13 +279,6 @@ class RatingRead(BaseModel):
     reply: str | None = None
 
 
-class RatingList(BaseModel):
-    items: list[RatingRead]
-    total: int
-    page: int
-    per_page: int
-
-
 class ReviewCreate(BaseModel):
     outcome: Literal["keep", "downgrade", "cancel"]
     grade: str | None = None
@@ -272,14 +305,37 @@ class HistoryItem(BaseModel):
     hash: str
 
 
+class AssociationGrade(RatingRead):
+    """One association's current grade with the breakdown and evidence behind it."""
+
+    breakdown: list[dict[str, Any]] | None
+    evidence_hash: str | None
+
+
+class OpenNoticeRead(BaseModel):
+    batch_id: uuid.UUID
+    title: str
+    association: dict[str, str]
+    closes_at: datetime | None
+    score: str
+    grade: str
+
+
 class EnterpriseDetail(BaseModel):
     enterprise: EnterpriseRead
+    grades: list[AssociationGrade] = Field(
+        description="Each association's current grade under its name; associations grade "
+        "independently and none replaces another's."
+    )
     ratings: list[RatingRead]
-    current: RatingRead | None
+    current: RatingRead | None = Field(
+        description="The grade when exactly one association grades the enterprise, else null "
+        "(see grades)."
+    )
     breakdown: list[dict[str, Any]] | None
     evidence_hash: str | None
     history: list[HistoryItem]
-    open_notices: list[dict[str, Any]]
+    open_notices: list[OpenNoticeRead]
 
 
 class LedgerPage(BaseModel):
@@ -289,15 +345,16 @@ class LedgerPage(BaseModel):
     public_keys: list[dict[str, str]]
 
 
-# --- converters from rows (used by the JSON routes and the pages alike) --------------------------
+# --- converters from service rows (used by the JSON routes and the pages alike) --------------
 
 
-def rating_read(rating: Any, enterprise: Any, association: Any) -> RatingRead:
+def rating_read(row: RatingRow) -> RatingRead:
+    rating, association = row.rating, row.association
     return RatingRead(
-        uscc=enterprise.uscc,
-        name=enterprise.name,
-        industry=enterprise.industry,
-        region_code=enterprise.region_code,
+        uscc=rating.uscc,
+        name=row.name,
+        industry=row.enterprise.industry,
+        region_code=row.enterprise.region_code,
         association={"code": association.code, "name": association.name},
         grade=rating.grade,
         score=rating.score,
@@ -310,10 +367,11 @@ def rating_read(rating: Any, enterprise: Any, association: Any) -> RatingRead:
     )
 
 
-def score_read(score: Any, enterprise: Any, *, breakdown: bool = False) -> ScoreRead:
+def score_read(row: ScoreRow, *, breakdown: bool = False) -> ScoreRead:
+    score = row.score
     return ScoreRead(
         uscc=score.uscc,
-        name=enterprise.name,
+        name=row.name,
         score=score.score,
         grade=score.grade,
         evidence_hash=score.evidence_hash,
@@ -322,12 +380,13 @@ def score_read(score: Any, enterprise: Any, *, breakdown: bool = False) -> Score
     )
 
 
-def objection_public(objection: Any, enterprise: Any) -> ObjectionPublic:
+def objection_public(row: ObjectionRow) -> ObjectionPublic:
+    objection = row.objection
     return ObjectionPublic(
         id=objection.id,
         batch_id=objection.run_id,
         uscc=objection.uscc,
-        enterprise_name=enterprise.name,
+        enterprise_name=row.name,
         objector_kind=objection.objector_kind,
         status=objection.status,
         lodged_at=objection.lodged_at,
@@ -340,9 +399,10 @@ def objection_public(objection: Any, enterprise: Any) -> ObjectionPublic:
     )
 
 
-def objection_read(objection: Any, enterprise: Any) -> ObjectionRead:
+def objection_read(row: ObjectionRow) -> ObjectionRead:
+    objection = row.objection
     return ObjectionRead(
-        **objection_public(objection, enterprise).model_dump(),
+        **objection_public(row).model_dump(),
         objector_name=objection.objector_name,
         objector_contact=objection.objector_contact,
         text=objection.text,

@@ -1,16 +1,22 @@
-"""Cells of CSV/XLSX exports that a spreadsheet cannot run as formulas (CSV injection, OWASP).
+"""Cells for CSV and XLSX exports that a spreadsheet will not run as formulas.
 
-A cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with a
-single quote, which spreadsheets show as text. Every export passes each cell through ``safe_cell``.
+A cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is a formula to
+Excel, LibreOffice and Google Sheets (OWASP, "CSV Injection"): an owner or enterprise named
+``=HYPERLINK(…)`` would become a live link in a regulator's spreadsheet. Such a cell is prefixed
+with a single quote, which the spreadsheet shows as text and does not evaluate. Every export
+passes each cell through ``safe_cell``.
 """
 
 from __future__ import annotations
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value: object) -> object:
-    """``value`` unchanged unless it is text a spreadsheet would evaluate; numbers stay numbers."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+    """``value`` unchanged unless it is text a spreadsheet would evaluate; numbers and dates stay
+    what they are (an XLSX cell keeps its type); None is the empty cell."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value

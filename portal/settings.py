@@ -99,12 +99,6 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = 12
     outbox_lease_seconds: int = Field(default=120, ge=1)  # a dead worker's job is retried after
 
-    # Credit evaluation (credit/): 公示 window, validity of a published grade, objection rate limit
-    credit_notice_working_days: int = Field(default=5, ge=0, le=60)
-    credit_validity_years: int = Field(default=3, ge=1, le=10)
-    credit_objection_rate: str = "5/hour"
-    credit_serious_penalty_points: int = Field(default=3, ge=1)
-
     log_json: bool = Field(default=False, description="JSON log lines instead of console lines")
 
     # Shared by every domain's rate limits (portal/ratelimit.py).

@@ -8,7 +8,7 @@ What is measured, per database (fresh database, migrated to head):
   indicators each, inserted in bulk; facts generated in memory with a fixed seed — about 4
   instruments per enterprise, substantiated complaints for ~5 %, penalties for ~3 %;
 - baseline: ``score_all`` alone on those facts (pure Python, no database);
-- full run: ``service.start_run`` exactly as the API calls it — it reads the members and the
+- full run: ``runs.start_run`` exactly as the API calls it — it reads the members and the
   entries, gathers the facts through portal/facts.py (the generated facts are served by a
   provider registered as a domain, in memory, so no fact query is timed: the real providers'
   queries are not on this branch), scores, inserts N drafts with their breakdown and evidence,
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import sys
@@ -38,8 +39,9 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from credit import service
+from credit import runs
 from credit.demo import make_uscc
+from credit.methodologies import DEFAULT_METHODOLOGY_FILE
 from credit.models import Enterprise, IndicatorEntry, Membership
 from credit.schemas import RunCreate
 from credit.scoring import Method, score_all
@@ -176,10 +178,11 @@ async def setup(
                         "id": uuid.uuid4(),
                         "association_id": org.id,
                         "uscc": u,
+                        "name": f"基准加油站{i + start:06d}",
                         "joined_on": date(2025, 1, 1),
                         "left_on": None,
                     }
-                    for u in part
+                    for i, u in enumerate(part)
                 ],
             )
         for start in range(0, len(entries), chunk):
@@ -252,7 +255,7 @@ async def bench_database(
             org = await setup(database, usccs, entries)
             started = time.perf_counter()
             async with database.transaction() as session:
-                run = await service.start_run(
+                run = await runs.start_run(
                     session,
                     actor=None,
                     association=org,
@@ -266,10 +269,10 @@ async def bench_database(
             async with database.transaction() as session:
                 org = await session.get(Organization, org.id)  # type: ignore[assignment]
                 actor = types.SimpleNamespace(id=None, role="association")
-                await service.open_notice(
+                await runs.open_notice(
                     session, actor=actor, association=org, run_id=run.id, settings=settings, now=NOW
                 )  # type: ignore[arg-type]
-                await service.publish_run(
+                await runs.publish_run(
                     session,
                     actor=actor,
                     association=org,
@@ -287,7 +290,7 @@ async def bench_database(
 
 
 def baseline(usccs: list[str], entries: list[tuple[str, str]]) -> float:
-    data = service.json.loads(service.DEFAULT_METHODOLOGY_FILE.read_text(encoding="utf-8"))
+    data = json.loads(DEFAULT_METHODOLOGY_FILE.read_text(encoding="utf-8"))
     method = Method.from_definition(data["code"], data["version"], data["definition"])
     values = dict.fromkeys(entries, True)
     started = time.perf_counter()

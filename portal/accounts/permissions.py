@@ -25,6 +25,8 @@ class Action(StrEnum):
     notice_publish = "notice.publish"
     article_publish = "article.publish"
     credit_manage = "credit.manage"
+    # The enterprise registry (registered names): administrators only, never an association.
+    credit_registry = "credit.registry"
     staff_view = "staff.view"
     audit_view = "audit.view"
     user_manage = "user.manage"
@@ -38,6 +40,7 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.notice_publish: frozenset({Role.regulator}),
     Action.article_publish: frozenset({Role.editor}),
     Action.credit_manage: frozenset({Role.association}),
+    Action.credit_registry: frozenset(),
     Action.staff_view: frozenset({Role.regulator}),
     Action.audit_view: frozenset({Role.regulator}),
     Action.user_manage: frozenset(),

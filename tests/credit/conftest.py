@@ -1,4 +1,4 @@
-"""Credit test fixtures: a movable clock, the objection rate limiter reset per test, members."""
+"""Credit test fixtures: a movable clock, the shared rate limiter reset per test, members."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from credit.demo import make_uscc
-from credit.routes import current_time
+from credit.deps import current_time
 from portal import domains
 from portal.accounts.models import Organization, OrganizationKind, Role, User
 from tests.conftest import MakeOrg, MakeUser
@@ -42,7 +42,7 @@ async def _reset_rate_limit(request: pytest.FixtureRequest) -> AsyncIterator[Non
     yield
     if "app" in request.fixturenames:
         app: FastAPI = request.getfixturevalue("app")
-        limiter = getattr(app.state, "credit_limiter", None)
+        limiter = getattr(app.state, "rate_limiter", None)
         if limiter is not None:
             await limiter.reset()
 

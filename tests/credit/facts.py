@@ -1,7 +1,11 @@
-"""A facts provider for the tests, speaking the portal/facts.py contract exactly as the
-certificate, complaint and enforcement-notice domains will. Those domains are built on other
-branches; until they are merged this stands in for them (the ``platform_facts`` fixture installs
-it as a domain), so the credit workflow is tested end to end through the real gathering path."""
+"""A facts provider for the tests, speaking the portal/facts.py contract exactly as the real
+providers do (api/certificates/facts.py, api/complaints/facts.py, search/facts.py). Those need a
+certificate issued by an institution, a concluded case or a published enforcement notice for each
+fact; this one lets a test state the facts directly, so the scoring rules (overdue instruments,
+complaint rates, penalty points) are tested on exact numbers through the real gathering path
+(the ``platform_facts`` fixture installs it as one more domain, beside the real providers).
+tests/integration/test_credit_from_platform_data.py drives the same workflow through the real
+providers only."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from credit import service
+from credit import ledger
 from credit.ledger import (
     Actor,
     LedgerWriter,
@@ -114,7 +114,7 @@ async def test_altering_a_stored_event_fails_verification(
     make_association: MakeAssociation,
 ) -> None:
     await _published(client, clock, make_association)
-    key = service.signing_key(settings)
+    key = ledger.signing_key(settings)
     async with database.transaction() as session:
         assert (await verify_stored(session, key)).ok
         row = (
@@ -157,7 +157,7 @@ async def test_deleting_a_stored_event_fails_verification(
     make_association: MakeAssociation,
 ) -> None:
     await _published(client, clock, make_association)
-    key = service.signing_key(settings)
+    key = ledger.signing_key(settings)
     async with database.transaction() as session:
         await session.execute(text("DELETE FROM credit_event WHERE seq = 3"))
     async with database.transaction() as session:
@@ -170,7 +170,7 @@ async def test_deleting_a_stored_event_fails_verification(
 
 
 async def test_appends_continue_the_chain_across_transactions(database: Database, settings) -> None:  # type: ignore[no-untyped-def]
-    key = service.signing_key(settings)
+    key = ledger.signing_key(settings)
     at = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
     for n in range(3):
         async with database.transaction() as session:

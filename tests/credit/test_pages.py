@@ -168,7 +168,7 @@ async def test_upheld_objection_corrects_indicators_from_the_form(
     )
     assert response.status_code == 303
     assert "B → AAA" in (await client.get(response.headers["location"])).text
-    members = (await assoc.get("/members")).json()
+    members = (await assoc.get("/members")).json()["items"]
     assert members[0]["indicators"] == {
         "self_commitment": True,
         "metrology_officer": True,

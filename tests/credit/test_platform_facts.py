@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 
-from credit import service
+from credit import ledger
+from credit import ratings as credit_ratings
 from credit.ledger import verify_stored
 from portal import clock as portal_clock
 from portal.db import Database
@@ -102,15 +103,24 @@ async def test_platform_indicators_with_evidence_and_review_flag(
         _penalty(station, "咸市监处罚〔2026〕02号", "警告", date(2026, 3, 17))
     )
     async with database.transaction() as session:
-        assert await service.flag_serious_penalties(session, settings=settings, now=clock.now) == 0
+        assert (
+            await credit_ratings.flag_serious_penalties(session, settings=settings, now=clock.now)
+            == 0
+        )
     platform_facts.PENALTIES.append(
         _penalty(station, "咸市监处罚〔2026〕05号", "责令停产停业", date(2026, 3, 18))
     )
     clock.advance(days=3)
     async with database.transaction() as session:
-        assert await service.flag_serious_penalties(session, settings=settings, now=clock.now) == 1
-        assert await service.flag_serious_penalties(session, settings=settings, now=clock.now) == 0
-    ratings = (await assoc.get("/ratings")).json()
+        assert (
+            await credit_ratings.flag_serious_penalties(session, settings=settings, now=clock.now)
+            == 1
+        )
+        assert (
+            await credit_ratings.flag_serious_penalties(session, settings=settings, now=clock.now)
+            == 0
+        )
+    ratings = (await assoc.get("/ratings")).json()["items"]
     assert ratings[0]["under_review"] is True
     page = (await client.get(f"/api/v1/credit/enterprises/{station}")).json()
     assert page["history"][0]["kind"] == "rating.flagged"
@@ -126,8 +136,8 @@ async def test_platform_indicators_with_evidence_and_review_flag(
     body = (await client.get(f"/api/v1/credit/enterprises/{station}")).json()["history"][0]
     assert body["payload"]["resolves"] == ["咸市监处罚〔2026〕05号"]
     async with database.transaction() as session:
-        assert (await verify_stored(session, service.signing_key(settings))).ok
-        assert await service.rebuild_ratings(session) == []
+        assert (await verify_stored(session, ledger.signing_key(settings))).ok
+        assert await credit_ratings.rebuild_ratings(session) == []
 
 
 async def test_upheld_objection_rescores_from_corrected_facts(
@@ -191,7 +201,7 @@ async def test_periodic_jobs_run_through_the_outbox_worker(
     await assoc.post(f"/runs/{run['id']}/notice")
     clock.advance(days=14)
     assert (await assoc.post(f"/runs/{run['id']}/publish")).status_code == 200
-    today = service.local_date(portal_clock.now())
+    today = portal_clock.local_date(portal_clock.now())
     platform_facts.PENALTIES.append(
         _penalty(station, "咸市监处罚〔2026〕88号", "吊销许可证件", today)
     )
@@ -203,4 +213,4 @@ async def test_periodic_jobs_run_through_the_outbox_worker(
     assert page["ratings"][0]["under_review"] is True
     assert page["history"][0]["payload"]["penalty_kind"] == "吊销许可证件"
     async with database.transaction() as session:
-        assert (await verify_stored(session, service.signing_key(settings))).ok
+        assert (await verify_stored(session, ledger.signing_key(settings))).ok

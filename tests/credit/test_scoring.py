@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from credit.methodologies import DEFAULT_METHODOLOGY_FILE
 from credit.schemas import MethodologyDefinition
 from credit.scoring import Method, score_all
-from credit.service import DEFAULT_METHODOLOGY_FILE
 from portal.facts import ComplaintFact, InstrumentFact, PenaltyFact
 
 AS_OF = date(2026, 3, 1)

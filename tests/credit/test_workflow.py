@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import httpx
 from sqlmodel import select
 
-from credit import service
+from credit import ledger, ratings, runs
 from credit.ledger import verify_stored
 from portal.accounts.models import Role
 from portal.audit.models import AuditEntry
@@ -20,9 +20,9 @@ from tests.support import assert_problem
 
 async def _verify(database: Database, settings) -> None:  # type: ignore[no-untyped-def]
     async with database.transaction() as session:
-        result = await verify_stored(session, service.signing_key(settings))
+        result = await verify_stored(session, ledger.signing_key(settings))
         assert result.ok, result.problems
-        assert await service.rebuild_ratings(session) == []
+        assert await ratings.rebuild_ratings(session) == []
 
 
 async def test_full_workflow(
@@ -110,7 +110,7 @@ async def test_full_workflow(
     assert_problem(late, 409, "notice_closed")
 
     # The association sees the objector's details and decides with reasons; the score changes.
-    listed = (await assoc.get(f"/objections?run_id={run['id']}")).json()
+    listed = (await assoc.get(f"/objections?run_id={run['id']}")).json()["items"]
     assert listed[0]["objector_contact"] == "13900000000"
     response = await assoc.post(
         f"/objections/{objection['id']}/decision",
@@ -238,8 +238,8 @@ async def test_expiry_after_validity(
     assert (await client.get("/api/v1/credit/ratings")).json()["total"] == 0
     # …and the expiry job records it in the ledger.
     async with database.transaction() as session:
-        assert await service.expire_ratings(session, settings=settings, now=clock.now) == 1
-        assert await service.expire_ratings(session, settings=settings, now=clock.now) == 0
+        assert await ratings.expire_ratings(session, settings=settings, now=clock.now) == 1
+        assert await ratings.expire_ratings(session, settings=settings, now=clock.now) == 0
     page = (await client.get(f"/api/v1/credit/enterprises/{member}")).json()
     assert page["current"] is None
     assert page["ratings"][0]["status"] == "expired"
@@ -316,8 +316,14 @@ async def test_objections_are_rate_limited(
         "contact": "13700000000",
         "text": "该站油枪计量有问题，请协会核查。",
     }
+    # Six different people (one open objection per person), all from one client address.
     statuses = [
-        (await client.post("/api/v1/credit/objections", json=body)).status_code for _ in range(6)
+        (
+            await client.post(
+                "/api/v1/credit/objections", json={**body, "contact": f"1370000000{n}"}
+            )
+        ).status_code
+        for n in range(6)
     ]
     assert statuses == [201] * 5 + [429]
     response = await client.post("/api/v1/credit/objections", json=body)
@@ -374,7 +380,7 @@ async def test_methodology_versions_keep_published_scores(
     assert (before["current"]["score"], before["current"]["grade"]) == ("57.14", "BB")
 
     # Version 2: the self-commitment weighs much more; the grade thresholds are stricter.
-    default = (await client.get("/api/v1/credit/methodologies")).json()[0]
+    default = (await client.get("/api/v1/credit/methodologies")).json()["items"][0]
     definition = default["definition"]
     for indicator in definition["indicators"]:
         if indicator["code"] == "self_commitment":
@@ -449,7 +455,7 @@ async def test_role_and_membership_rules(
     assert_problem(
         await theirs.get(f"/members?association={mine.org.code}"), 403, "organization_forbidden"
     )
-    assert (await theirs.get("/members")).json() == []
+    assert (await theirs.get("/members")).json()["items"] == []
 
     # An administrator acts for a named association only.
     admin = await make_user(role=Role.admin, region="610000")
@@ -462,16 +468,22 @@ async def test_role_and_membership_rules(
     response = await client.get(
         f"/api/v1/credit/association/members?association={mine.org.code}", headers=headers
     )
-    assert [m["uscc"] for m in response.json()] == [member]
+    assert [m["uscc"] for m in response.json()["items"]] == [member]
 
-    # An enterprise in two associations: the second cannot rename it.
+    # An enterprise in two associations: the second cannot rename it. The name it types is its
+    # own label for its member (issue 11 #1); the first association's label and the registered
+    # name (none yet) are unchanged.
     response = await client.post(
         "/api/v1/credit/association/members",
         json={"uscc": member, "name": "改名企图有限公司", "region_code": "610422"},
         headers=theirs.headers,
     )
     assert response.status_code == 201
-    assert response.json()["name"] == "三原县清河加油站有限公司"
+    assert response.json()["name"] == "改名企图有限公司"
+    assert response.json()["registered_name"] is None
+    assert [m["name"] for m in (await mine.get("/members")).json()["items"]] == [
+        "三原县清河加油站有限公司"
+    ]
 
     # Removing a member ends the membership; later runs leave it out.
     response = await client.delete(
@@ -485,12 +497,12 @@ def test_working_day_window() -> None:
     # Opened 2025-09-30 (Tuesday) before the National Day holiday (10-01 … 10-08; Saturday
     # 10-11 is a make-up working day): 5 working days are 10-09, 10-10, 10-11, 10-13, 10-14.
     opened = datetime(2025, 9, 30, 2, 0, tzinfo=UTC)
-    closes = service.notice_closes_at(opened, 5)
+    closes = runs.notice_closes_at(opened, 5)
     assert closes == datetime(2025, 10, 14, 16, 0, tzinfo=UTC)  # 2025-10-15 00:00 Beijing
     # An ordinary week: Monday + 5 working days ends with the next Monday.
-    assert service.notice_closes_at(datetime(2026, 3, 2, 1, 0, tzinfo=UTC), 5) == datetime(
+    assert runs.notice_closes_at(datetime(2026, 3, 2, 1, 0, tzinfo=UTC), 5) == datetime(
         2026, 3, 9, 16, 0, tzinfo=UTC
     )
-    assert service.notice_closes_at(opened, 0) == opened
+    assert runs.notice_closes_at(opened, 0) == opened
     # Validity: three years less a day, 29 February handled.
-    assert service.validity_end(datetime(2028, 2, 29).date(), 3) == datetime(2031, 2, 27).date()
+    assert runs.validity_end(datetime(2028, 2, 29).date(), 3) == datetime(2031, 2, 27).date()

@@ -100,6 +100,8 @@ ROLE_RULES: list[tuple[str, set[Role]]] = [
     (r" /api/v1/articles", {Role.editor, Role.admin}),
     (r" /api/v1/notices", {Role.regulator, Role.admin}),
     (r" /api/v1/credit/association/", {Role.association, Role.admin}),
+    # Registered enterprise names: administrators only, never an association (issue 11 #1).
+    (r" /api/v1/credit/registry/", {Role.admin}),
 ]
 
 
@@ -279,6 +281,26 @@ async def test_authorization_matrix(
     assert tracking not in queue_b.text
     members_b = await client.get("/api/v1/credit/association/members", headers=h["association_b"])
     assert member_uscc not in members_b.text
+
+    # Association B taking A's member (issue 11 #1): B's name is B's label only; A's label and
+    # the enterprise's public name stay; B cannot set the registered name.
+    taken = await client.post(
+        "/api/v1/credit/association/members",
+        json={"uscc": member_uscc, "name": "冒名顶替企业", "region_code": "610402"},
+        headers=h["association_b"],
+    )
+    assert taken.status_code == 201, taken.text
+    members_a = await client.get("/api/v1/credit/association/members", headers=h["association_a"])
+    assert "矩阵测试加油站" in members_a.text
+    assert "冒名顶替企业" not in members_a.text
+    registry = await client.put(
+        f"/api/v1/credit/registry/{member_uscc}",
+        json={"name": "冒名顶替企业", "region_code": "610402"},
+        headers=h["association_b"],
+    )
+    assert registry.status_code == 403, registry.text
+    public = (await client.get(f"/api/v1/credit/enterprises/{member_uscc}")).json()
+    assert public["enterprise"]["name"] is None
     notices_b = await client.get("/api/v1/notices", headers=h["regulator_b"])
     assert notice_id not in notices_b.text
 

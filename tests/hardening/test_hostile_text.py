@@ -152,7 +152,7 @@ async def test_enterprise_reply_on_the_credit_page(
         live_server + "/api/v1/credit/association/ratings", headers=association, timeout=30
     )
     assert ratings.status_code == 200, ratings.text
-    uscc = ratings.json()[0]["uscc"]
+    uscc = ratings.json()["items"][0]["uscc"]
     reply = await api.post(
         f"{live_server}/api/v1/credit/association/ratings/{uscc}/reply",
         json={"text": HOSTILE},

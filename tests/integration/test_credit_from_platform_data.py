@@ -22,9 +22,9 @@ from api.certificates import facts as certificate_facts
 from api.certificates.queries import today_local
 from api.complaints import facts as complaint_facts
 from api.complaints.models import Case
-from credit import service
+from credit import ledger, ratings, runs
+from credit.deps import current_time
 from credit.ledger import verify_stored
-from credit.routes import current_time
 from portal import clock as portal_clock
 from portal import domains, facts
 from portal.accounts.models import OrganizationKind, Role, User
@@ -203,7 +203,7 @@ async def test_each_platform_indicator_with_its_evidence(
 ) -> None:
     if whole_platform:
         # An association above FACTS_IN_LIMIT members asks the providers for every enterprise.
-        monkeypatch.setattr(service, "FACTS_IN_LIMIT", 0)
+        monkeypatch.setattr(runs, "FACTS_IN_LIMIT", 0)
     await platform.add_member(STATION, "咸阳人民中路加油站有限公司")
     certificates = await platform.certificates(STATION, "JD-7301")
     await platform.certificates(NEIGHBOUR, "JD-7302")  # not ours: must not count
@@ -359,7 +359,7 @@ async def test_new_serious_penalty_flags_a_published_grade_through_the_periodic_
     # A warning (1 point) is not serious: the grade stays as published.
     await platform.notice(STATION, "咸市监处罚〔2026〕751号", kind="警告", amount=None)
     async with database.transaction() as session:
-        assert await service.flag_serious_penalties(session, settings=settings) == 0
+        assert await ratings.flag_serious_penalties(session, settings=settings) == 0
 
     # 责令停产停业 (5 points) is: the periodic job flags the grade for review.
     await platform.notice(STATION, "咸市监处罚〔2026〕752号", kind="责令停产停业", amount=None)
@@ -371,4 +371,4 @@ async def test_new_serious_penalty_flags_a_published_grade_through_the_periodic_
     assert page["history"][0]["payload"]["decision_number"] == "咸市监处罚〔2026〕752号"
     assert page["history"][0]["payload"]["penalty_kind"] == "责令停产停业"
     async with database.transaction() as session:
-        assert (await verify_stored(session, service.signing_key(settings))).ok
+        assert (await verify_stored(session, ledger.signing_key(settings))).ok

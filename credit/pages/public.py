@@ -1,0 +1,259 @@
+"""Public credit pages: the ratings list, the enterprise page with each association's grade and
+its indicator chart, the 公示 pages with the objection form, and the methodologies."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from credit import methodologies, objections, public, runs
+from credit.deps import Now
+from credit.objections import check_objection_limits
+from credit.pages.common import chart_rows, ctx, error_text
+from credit.schemas import ObjectionCreate, rating_read
+from credit.scoring import Method
+from portal import clock
+from portal.accounts.auth import OptionalUser
+from portal.accounts.models import User
+from portal.db import DbSession
+from portal.deps import SettingsDep
+from portal.errors import GongzhiError
+from portal.ratelimit import client_ip, get_rate_limiter
+from portal.web import render
+
+router = APIRouter(include_in_schema=False)
+
+PER_PAGE = 20
+
+
+@router.get("/credit")
+async def ratings_page(
+    request: Request,
+    session: DbSession,
+    now: Now,
+    user: OptionalUser,
+    industry: str | None = None,
+    grade: str | None = None,
+    region: str | None = None,
+    q: str | None = None,
+    page: int = 1,
+) -> Response:
+    error = None
+    rows: list[Any] = []
+    total = 0
+    page = max(1, min(page, 10000))
+    try:
+        rows, total = await public.list_ratings(
+            session,
+            today=clock.local_date(now),
+            industry=(industry or "")[:64] or None,
+            grade=(grade or "")[:3] or None,
+            region=(region or "")[:6] or None,
+            q=(q or "").strip()[:100] or None,
+            offset=(page - 1) * PER_PAGE,
+            limit=PER_PAGE,
+        )
+    except GongzhiError as exc:
+        error = exc.detail_zh
+    ratings = [rating_read(row) for row in rows]
+    query = {"industry": industry or "", "grade": grade or "", "region": region or "", "q": q or ""}
+    base = "&".join(f"{k}={quote(v)}" for k, v in query.items() if v)
+    return render(
+        request,
+        "credit/ratings.html",
+        ctx(
+            user=user,
+            ratings=ratings,
+            total=total,
+            page=page,
+            pages=max(1, (total + PER_PAGE - 1) // PER_PAGE),
+            query=query,
+            base_query=base,
+            industries=await public.industries(session),
+            notices=[
+                (r, o)
+                for r, o in await public.list_notices(session)
+                if runs.accepting_objections(r, now)
+            ],
+            error=error,
+        ),
+        status_code=422 if error else 200,
+    )
+
+
+@router.get("/credit/enterprises/{uscc}")
+async def enterprise_page(
+    request: Request, session: DbSession, now: Now, user: OptionalUser, uscc: str
+) -> Response:
+    try:
+        view = await public.enterprise_detail(session, uscc[:40], today=clock.local_date(now))
+    except GongzhiError as exc:
+        return render(
+            request,
+            "credit/not_found.html",
+            ctx(user=user, message=exc.detail_zh),
+            status_code=exc.status,
+        )
+    history = []
+    for event in view.events:
+        body = json.loads(event.body)
+        history.append({"seq": event.seq, "kind": event.kind, "body": body, "hash": event.hash})
+    # One panel per association's current grade, under the association's name: associations
+    # grade independently and no grade stands for "the" grade of the enterprise.
+    grades = [
+        {
+            "rating": rating_read(grade.row),
+            "breakdown": grade.score.breakdown if grade.score else None,
+            "evidence_hash": grade.score.evidence_hash if grade.score else None,
+            "chart": chart_rows(grade.score.breakdown) if grade.score else None,
+        }
+        for grade in view.grades
+    ]
+    return render(
+        request,
+        "credit/enterprise.html",
+        ctx(
+            user=user,
+            enterprise=view.enterprise,
+            labels=view.labels,
+            grades=grades,
+            history=history,
+            notices=view.notices,
+        ),
+    )
+
+
+@router.get("/credit/notices")
+async def notices_page(
+    request: Request, session: DbSession, now: Now, user: OptionalUser
+) -> Response:
+    return render(
+        request,
+        "credit/notices.html",
+        ctx(
+            user=user,
+            notices=await public.list_notices(session),
+            now=now,
+            accepting=runs.accepting_objections,
+        ),
+    )
+
+
+async def _render_notice(
+    request: Request,
+    session: DbSession,
+    now: datetime,
+    user: User | None,
+    batch_id: uuid.UUID,
+    *,
+    message: str | None = None,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    try:
+        view = await public.notice_detail(session, batch_id)
+    except GongzhiError as exc:
+        return render(
+            request,
+            "credit/not_found.html",
+            ctx(user=user, message=exc.detail_zh),
+            status_code=exc.status,
+        )
+    return render(
+        request,
+        "credit/notice.html",
+        ctx(
+            user=user,
+            run=view.run,
+            association=view.association,
+            methodology=view.methodology,
+            scores=view.scores,
+            objections=view.objections,
+            accepting=runs.accepting_objections(view.run, now),
+            message=message,
+            error=error,
+            form=form or {},
+        ),
+        status_code=status_code,
+    )
+
+
+@router.get("/credit/notices/{batch_id}")
+async def notice_page(
+    request: Request, session: DbSession, now: Now, user: OptionalUser, batch_id: uuid.UUID
+) -> Response:
+    return await _render_notice(request, session, now, user, batch_id)
+
+
+@router.post("/credit/notices/{batch_id}/objections")
+async def objection_submit(
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    now: Now,
+    user: OptionalUser,
+    batch_id: uuid.UUID,
+    uscc: Annotated[str, Form(max_length=40)],
+    objector_kind: Annotated[str, Form(max_length=16)],
+    name: Annotated[str, Form(max_length=100)],
+    contact: Annotated[str, Form(max_length=100)],
+    text: Annotated[str, Form(max_length=5000)],
+) -> Response:
+    form = {
+        "uscc": uscc,
+        "objector_kind": objector_kind,
+        "name": name,
+        "contact": contact,
+        "text": text,
+    }
+    try:
+        data = ObjectionCreate(
+            batch_id=batch_id,
+            uscc=uscc,
+            objector_kind=objector_kind,  # type: ignore[arg-type]  # validated by the model
+            name=name,
+            contact=contact,
+            text=text,
+        )
+        await check_objection_limits(
+            get_rate_limiter(request), settings, client=client_ip(request), data=data
+        )
+        objection = await objections.lodge_objection(session, data=data, settings=settings, now=now)
+    except (GongzhiError, ValidationError) as exc:
+        await session.rollback()
+        status = exc.status if isinstance(exc, GongzhiError) else 422
+        return await _render_notice(
+            request,
+            session,
+            now,
+            user,
+            batch_id,
+            error=error_text(exc),
+            form=form,
+            status_code=status,
+        )
+    return await _render_notice(
+        request,
+        session,
+        now,
+        user,
+        batch_id,
+        message=f"异议已提交，编号 {objection.id}。协会将在公示期结束后书面答复，您的联系方式不会公开。",
+        status_code=201,
+    )
+
+
+@router.get("/credit/methodology")
+async def methodology_page(request: Request, session: DbSession, user: OptionalUser) -> Response:
+    rows = []
+    for m in await methodologies.list_methodologies(session):
+        rows.append((m, Method.from_definition(m.code, m.version, m.definition)))
+    return render(request, "credit/methodology.html", ctx(user=user, methodologies=rows))

@@ -1,0 +1,286 @@
+"""What anyone may read without logging in: the current grades (each association's own, under
+the association's name), an enterprise's page, the 公示 lists, the ledger and the feed."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from credit import errors
+from credit.members import get_enterprise, shown_name
+from credit.methodologies import get_methodology
+from credit.models import (
+    Enterprise,
+    LedgerEvent,
+    Membership,
+    Methodology,
+    Rating,
+    RatingStatus,
+    Run,
+    RunStatus,
+    Score,
+)
+from credit.objections import ObjectionRow, list_objections
+from credit.ratings import RatingRow
+from credit.runs import ScoreRow, run_scores
+from credit.scoring import GRADES
+from portal.accounts.models import Organization
+from portal.errors import InvalidInput
+from portal.regions.service import significant_prefix
+
+
+@dataclass(frozen=True)
+class Grade:
+    """One association's current grade of an enterprise, with the score behind it."""
+
+    row: RatingRow
+    score: Score | None
+
+
+@dataclass(frozen=True)
+class OpenNotice:
+    run: Run
+    score: Score
+    association: Organization
+    name: str
+
+
+@dataclass(frozen=True)
+class EnterpriseView:
+    enterprise: Enterprise
+    # Every association's current grade, newest publication first: never one grade for all.
+    grades: list[Grade]
+    ratings: list[RatingRow]
+    events: list[LedgerEvent]
+    notices: list[OpenNotice]
+    labels: list[str] = field(default_factory=list)  # the associations' labels for the member
+
+    @property
+    def only_grade(self) -> Grade | None:
+        """The grade when exactly one association grades the enterprise (the single-grade
+        fields of the API); with several there is no "current" grade, only theirs."""
+        return self.grades[0] if len(self.grades) == 1 else None
+
+
+@dataclass(frozen=True)
+class NoticeView:
+    run: Run
+    association: Organization
+    methodology: Methodology
+    scores: list[ScoreRow]
+    objections: list[ObjectionRow]
+
+
+def _rating_filters(
+    stmt: Any,
+    *,
+    name: Any,
+    today: date,
+    industry: str | None,
+    grade: str | None,
+    region: str | None,
+    q: str | None,
+) -> Any:
+    stmt = stmt.where(Rating.status == RatingStatus.active, col(Rating.valid_until) >= today)
+    if industry:
+        stmt = stmt.where(Enterprise.industry == industry)
+    if grade:
+        if grade not in GRADES:
+            raise InvalidInput(
+                f"grade must be one of {', '.join(GRADES)}.", detail_zh="信用等级取值无效。"
+            )
+        stmt = stmt.where(Rating.grade == grade)
+    if region:
+        if not (len(region) == 6 and region.isdigit()):
+            raise InvalidInput(
+                "region is a 6-digit division code.", detail_zh="行政区划代码应为 6 位数字。"
+            )
+        stmt = stmt.where(col(Enterprise.region_code).startswith(significant_prefix(region)))
+    if q:
+        term = q.strip()
+        stmt = stmt.where(or_(name.contains(term), col(Enterprise.uscc) == term.upper()))
+    return stmt
+
+
+def _ratings_query(columns: Any) -> Any:
+    name, joined = shown_name(Rating.association_id, Rating.uscc)
+    stmt = (
+        select(*columns(name))
+        .select_from(Rating)
+        .join(Enterprise, col(Enterprise.uscc) == col(Rating.uscc))
+        .join(Organization, col(Organization.id) == col(Rating.association_id))
+        .outerjoin(Membership, joined)
+    )
+    return stmt, name
+
+
+async def list_ratings(
+    session: AsyncSession,
+    *,
+    today: date,
+    industry: str | None = None,
+    grade: str | None = None,
+    region: str | None = None,
+    q: str | None = None,
+    offset: int = 0,
+    limit: int | None = 20,
+) -> tuple[list[RatingRow], int]:
+    """Current grades, one row per association and enterprise, best first."""
+    stmt, name = _ratings_query(lambda name: [Rating, Enterprise, Organization, name])
+    count_stmt, count_name = _ratings_query(lambda name: [func.count()])
+
+    def filtered(query: Any, name: Any) -> Any:
+        return _rating_filters(
+            query, name=name, today=today, industry=industry, grade=grade, region=region, q=q
+        )
+
+    stmt = filtered(stmt, name)
+    count_stmt = filtered(count_stmt, count_name)
+    total = int(await session.scalar(count_stmt) or 0)
+    stmt = stmt.order_by(col(Rating.score).desc(), name, col(Organization.code))
+    if limit is not None:
+        stmt = stmt.limit(limit).offset(offset)
+    rows = [RatingRow(r, e, o, n) for r, e, o, n in (await session.execute(stmt)).all()]
+    return rows, total
+
+
+async def industries(session: AsyncSession) -> list[str]:
+    return [
+        i
+        for i in (
+            await session.scalars(
+                select(Enterprise.industry)
+                .join(Rating, col(Rating.uscc) == col(Enterprise.uscc))
+                .where(Rating.status == RatingStatus.active)
+                .distinct()
+                .order_by(col(Enterprise.industry))
+            )
+        ).all()
+        if i
+    ]
+
+
+async def enterprise_detail(session: AsyncSession, uscc: str, *, today: date) -> EnterpriseView:
+    enterprise = await get_enterprise(session, uscc)
+    name, joined = shown_name(Rating.association_id, Rating.uscc)
+    ratings = [
+        RatingRow(r, enterprise, o, n)
+        for r, o, n in (
+            await session.execute(
+                select(Rating, Organization, name)
+                .join(Enterprise, col(Enterprise.uscc) == col(Rating.uscc))
+                .join(Organization, col(Organization.id) == col(Rating.association_id))
+                .outerjoin(Membership, joined)
+                .where(Rating.uscc == enterprise.uscc)
+                .order_by(col(Rating.published_seq).desc())
+            )
+        ).all()
+    ]
+    grades = [
+        Grade(row, await session.get(Score, row.rating.score_id))
+        for row in ratings
+        if row.rating.status is RatingStatus.active and row.rating.valid_until >= today
+    ]
+    events = (
+        await session.scalars(
+            select(LedgerEvent)
+            .where(LedgerEvent.uscc == enterprise.uscc)
+            .order_by(col(LedgerEvent.seq).desc())
+            .limit(200)
+        )
+    ).all()
+    notice_name, notice_joined = shown_name(Run.association_id, Score.uscc)
+    notices = (
+        await session.execute(
+            select(Run, Score, Organization, notice_name)
+            .join(Score, col(Score.run_id) == col(Run.id))
+            .join(Organization, col(Organization.id) == col(Run.association_id))
+            .join(Enterprise, col(Enterprise.uscc) == col(Score.uscc))
+            .outerjoin(Membership, notice_joined)
+            .where(Run.status == RunStatus.notice, Score.uscc == enterprise.uscc)
+        )
+    ).all()
+    labels = (
+        await session.scalars(
+            select(Membership.name).where(Membership.uscc == enterprise.uscc).distinct()
+        )
+    ).all()
+    return EnterpriseView(
+        enterprise=enterprise,
+        grades=grades,
+        ratings=ratings,
+        events=list(events),
+        notices=[OpenNotice(run, s, o, n) for run, s, o, n in notices],
+        labels=sorted(labels),
+    )
+
+
+async def list_notices(session: AsyncSession) -> list[tuple[Run, Organization]]:
+    """Batches in 公示 and recently published ones, newest first."""
+    rows = (
+        await session.execute(
+            select(Run, Organization)
+            .join(Organization, col(Organization.id) == col(Run.association_id))
+            .where(col(Run.status).in_([RunStatus.notice, RunStatus.published]))
+            .order_by(col(Run.notice_opened_at).desc())
+            .limit(100)
+        )
+    ).all()
+    return [(r, o) for r, o in rows]
+
+
+async def notice_detail(session: AsyncSession, run_id: uuid.UUID) -> NoticeView:
+    run = await session.get(Run, run_id)
+    if run is None or run.status is RunStatus.draft:
+        raise errors.RunNotFound()
+    association = await session.get(Organization, run.association_id)
+    assert association is not None
+    return NoticeView(
+        run=run,
+        association=association,
+        methodology=await get_methodology(session, run.methodology_id),
+        scores=await run_scores(session, run.id),
+        objections=await list_objections(session, run_id=run.id),
+    )
+
+
+async def ledger_entries(
+    session: AsyncSession, *, after: int = 0, limit: int = 500
+) -> list[LedgerEvent]:
+    return list(
+        (
+            await session.scalars(
+                select(LedgerEvent)
+                .where(col(LedgerEvent.seq) > after)
+                .order_by(col(LedgerEvent.seq))
+                .limit(limit)
+            )
+        ).all()
+    )
+
+
+async def ledger_head(session: AsyncSession) -> LedgerEvent | None:
+    return await session.scalar(select(LedgerEvent).order_by(col(LedgerEvent.seq).desc()).limit(1))
+
+
+async def feed_events(session: AsyncSession, *, limit: int = 50) -> list[LedgerEvent]:
+    return list(
+        (
+            await session.scalars(
+                select(LedgerEvent)
+                .where(
+                    col(LedgerEvent.kind).in_(
+                        ["rating.published", "rating.reviewed", "rating.expired", "run.published"]
+                    )
+                )
+                .order_by(col(LedgerEvent.seq).desc())
+                .limit(limit)
+            )
+        ).all()
+    )
