@@ -36,6 +36,7 @@ DOMAINS: list[str] = [
     "portal.pages",
     "api.complaints",
     "search",
+    "notices",
     "credit",
 ]
 
