@@ -74,9 +74,13 @@ async def create_notice(
 
 @router.patch("/notices/{notice_id}", summary="Correct a notice on display")
 async def update_notice(
-    session: DbSession, user: Regulator, notice_id: uuid.UUID, data: EnforcementNoticeUpdate
+    session: DbSession,
+    user: Regulator,
+    config: NoticesConfig,
+    notice_id: uuid.UUID,
+    data: EnforcementNoticeUpdate,
 ) -> EnforcementNoticeRead:
-    notice = await service.update_notice(session, notice_id, data, actor=user)
+    notice = await service.update_notice(session, notice_id, data, actor=user, settings=config)
     return notice_read(notice, staff=True)
 
 

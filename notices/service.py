@@ -63,6 +63,29 @@ def default_display_until(
     return clock.add_months(published_on, months)
 
 
+def check_display_period(
+    published_on: date,
+    display_until: date,
+    kind: str,
+    amount: Decimal | None,
+    settings: NoticeSettings,
+) -> None:
+    """A display period starts at publication and ends no later than the statutory period for
+    the penalty (第十三条: 3 months for 通报批评 or a lower fine, 3 years otherwise); a regulator
+    may end it earlier, never later (a 通报批评 shown until 2099 is refused)."""
+    if display_until < published_on:
+        raise InvalidDisplayPeriod(
+            "The display period ends before it starts.", detail_zh="公示截止日期早于公示日期。"
+        )
+    longest = default_display_until(published_on, kind, amount, settings)
+    if display_until > longest:
+        raise InvalidDisplayPeriod(
+            f"The display period may end no later than {longest.isoformat()} for this penalty.",
+            detail_zh=f"该处罚的公示期限最长至 {longest.isoformat()}"
+            "（《市场监督管理行政处罚信息公示规定》第十三条）。",
+        )
+
+
 async def _audit_and_index(
     session: AsyncSession,
     notice: EnforcementNotice,
@@ -115,10 +138,9 @@ async def create_notice(
     display_until = data.display_until or default_display_until(
         published_on, data.penalty_kind, data.penalty_amount, settings
     )
-    if display_until < published_on:
-        raise InvalidDisplayPeriod(
-            "The display period ends before it starts.", detail_zh="公示截止日期早于公示日期。"
-        )
+    check_display_period(
+        published_on, display_until, data.penalty_kind, data.penalty_amount, settings
+    )
     now = utcnow()
     notice = EnforcementNotice(
         **data.model_dump(exclude={"published_on", "display_until"}),
@@ -150,6 +172,7 @@ async def update_notice(
     data: EnforcementNoticeUpdate,
     *,
     actor: User,
+    settings: NoticeSettings,
 ) -> EnforcementNotice:
     notice = await _notice_for_staff(session, notice_id, actor)
     if notice.status is not NoticeStatus.published:
@@ -158,10 +181,13 @@ async def update_notice(
         )
     before = snapshot(notice)
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
-    if "display_until" in changes and changes["display_until"] < notice.published_on:
-        raise InvalidDisplayPeriod(
-            "The display period ends before it starts.", detail_zh="公示截止日期早于公示日期。"
-        )
+    check_display_period(
+        notice.published_on,
+        changes.get("display_until", notice.display_until),
+        changes.get("penalty_kind", notice.penalty_kind),
+        changes.get("penalty_amount", notice.penalty_amount),
+        settings,
+    )
     for key, value in changes.items():
         setattr(notice, key, value)
     notice.updated_at = utcnow()

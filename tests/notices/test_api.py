@@ -139,3 +139,37 @@ async def test_notices_expire_automatically(
         assert [f.decision_number for f in facts] == ["NEW-1"]
         assert facts[0].amount == Decimal("2000.00")
         assert await penalty_facts(session, as_of=today - timedelta(days=200)) == []
+
+
+async def test_display_period_is_bounded_by_the_rules(
+    client, index_engine, make_user, auth_headers
+) -> None:
+    """Issue 11 finding: a 通报批评 with display_until 2099 was accepted. The period ends no later
+    than the statutory one (第十三条: 3 months for 通报批评), on publication and on correction."""
+    headers = await auth_headers(await make_user(Role.regulator, region="610400"))
+    forever = notice_payload(
+        decision_number="LONG-1", penalty_kind="通报批评", penalty_amount=None,
+        display_until="2099-12-31",
+    )  # fmt: skip
+    assert_problem(
+        await client.post("/api/v1/notices", json=forever, headers=headers),
+        422,
+        "invalid_display_period",
+    )
+    created = await client.post(
+        "/api/v1/notices", json={**forever, "display_until": None}, headers=headers
+    )
+    assert created.status_code == 201, created.text
+    notice = created.json()
+    published = date.fromisoformat(notice["published_on"])
+    assert notice["display_until"] == clock.add_months(published, 3).isoformat()
+    extended = await client.patch(
+        f"/api/v1/notices/{notice['id']}", json={"display_until": "2099-12-31"}, headers=headers
+    )
+    assert_problem(extended, 422, "invalid_display_period")
+    shortened = await client.patch(
+        f"/api/v1/notices/{notice['id']}",
+        json={"display_until": (published + timedelta(days=30)).isoformat()},
+        headers=headers,
+    )
+    assert shortened.status_code == 200, shortened.text
