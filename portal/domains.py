@@ -33,6 +33,7 @@ DOMAINS: list[str] = [
     "portal.pages",
     "api.complaints",
     "search",
+    "notices",
     "credit",
 ]
 

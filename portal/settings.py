@@ -50,26 +50,6 @@ class Settings(BaseSettings):
     env: Environment = Environment.development
     database_url: str = "sqlite+aiosqlite:///var/gongzhi.db"
     database_pool_size: int = 10
-    search_backend: Literal["embedded", "meilisearch"] = "embedded"
-    # While Meilisearch is down: "none" answers 503 search_unavailable; "embedded" keeps an
-    # embedded index in step and answers from it (search/fallback.py).
-    search_fallback: Literal["none", "embedded"] = "none"
-    meili_url: str = "http://127.0.0.1:7700"
-    meili_key: str = ""
-    # Search: the Meilisearch index name; the embedded engine's SQLite file (default: beside a
-    # SQLite database, else in the storage directory); the regulations corpus used by the demo.
-    meili_index: str = "gongzhi"
-    meili_timeout_seconds: float = 10.0
-    search_index_path: Path | None = None
-    regulations_corpus: Path = (
-        Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "regulations.jsonl.gz"
-    )
-    # Enforcement notices (市场监督管理行政处罚信息公示规定 第十三条): notices of only 通报批评 or a
-    # "lower" fine leave public view 3 months after publication, all others after 3 years; the
-    # "lower fine" ceiling is set by each province.
-    notice_display_months_minor: int = 3
-    notice_display_months: int = 36
-    notice_minor_fine_max_yuan: int = 10000
     storage_dir: Path = Path("var/storage")
     secret_key: str = DEFAULT_SECRET_KEY
     signing_key_file: Path = Path("var/signing-key.pem")

@@ -31,13 +31,14 @@ class DocumentKind(StrEnum):
 def reindex() -> None:
     """Rebuild the search index from the database (searches keep working meanwhile)."""
     from search import engine as engines
-    from search.service import all_public_documents
+    from search.documents import all_public_documents
+    from search.settings import SearchSettings
 
     settings = get_settings()
 
     async def run() -> int:
         database = Database.from_settings(settings)
-        engine = engines.for_settings(settings)
+        engine = engines.build(settings)
         try:
             await engine.setup()
             async with database.sessionmaker() as session:
@@ -50,7 +51,7 @@ def reindex() -> None:
     count = _run(run())
     typer.echo(
         f"索引已重建 / index rebuilt: {count} documents in {time.perf_counter() - started:.1f} s"
-        f" ({settings.search_backend})"
+        f" ({settings.of(SearchSettings).search_backend})"
     )
 
 
@@ -60,7 +61,7 @@ def status() -> None:
     from search import engine as engines
 
     async def run() -> dict[str, object]:
-        engine = engines.for_settings(get_settings())
+        engine = engines.build(get_settings())
         try:
             return await engine.health()
         finally:
@@ -75,11 +76,14 @@ def import_documents(
     kind: Annotated[DocumentKind, typer.Option(help="article, notice or regulation")],
 ) -> None:
     """Import documents; all or nothing. The index follows through the outbox worker."""
+    from notices.service import import_notices
+    from notices.settings import NoticeSettings
     from search import service
+    from search.schemas import ImportReport
 
     settings = get_settings()
 
-    async def run() -> service.ImportReport:
+    async def run() -> ImportReport:
         database = Database.from_settings(settings)
         try:
             async with database.transaction() as session:
@@ -88,7 +92,8 @@ def import_documents(
                     return await service.import_regulations(session, rows)
                 if kind is DocumentKind.article:
                     return await service.import_articles(session, rows)
-                return await service.import_notices(session, rows, settings=settings)
+                # Notices are their own domain (notices/); the import command stays one for all.
+                return await import_notices(session, rows, settings=settings.of(NoticeSettings))
         finally:
             await database.dispose()
 

@@ -1,19 +1,18 @@
-"""Demo content for 咸阳: outreach articles, enforcement notices and, when the corpus is present,
+"""Demo content for 咸阳: outreach articles and, when the corpus is present,
 the metrology-related regulations (a subset, so that ``make run`` stays fast)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from portal.db import utcnow
 from portal.settings import Settings
-from search import service
-from search.models import Article, ArticleStatus, EnforcementNotice
-from search.schemas import NoticeCreate
+from search import documents, service
+from search.models import Article, ArticleStatus
+from search.settings import SearchSettings
 
 ARTICLES = [
     (
@@ -78,59 +77,6 @@ ARTICLES = [
     ),
 ]
 
-NOTICES = [
-    NoticeCreate(
-        title="咸阳市某加油站使用作弊装置案",
-        decision_number="咸市监处罚〔2026〕15号",
-        party_name="咸阳渭城区顺达加油站有限公司",
-        party_uscc="91610404MA6XYK4Q78",
-        violation="在加油机主板上加装作弊装置，致使加油量少于显示量约 1.8%。",
-        legal_basis="《中华人民共和国计量法实施细则》第五十一条、《陕西省计量监督管理条例》",
-        penalty_kind="没收违法所得；罚款",
-        penalty_amount=Decimal("50000"),
-        authority="咸阳市市场监督管理局",
-        region_code="610400",
-        decision_date=utcnow().date() - timedelta(days=40),
-    ),
-    NoticeCreate(
-        title="秦都区某超市使用未经检定电子计价秤案",
-        decision_number="咸秦市监处罚〔2026〕8号",
-        party_name="咸阳秦都惠民生鲜超市有限公司",
-        party_uscc="91610402MA6XN3EX15",
-        violation="使用未经检定的电子计价秤 3 台用于贸易结算。",
-        legal_basis="《中华人民共和国计量法》第九条、第二十六条",
-        penalty_kind="罚款",
-        penalty_amount=Decimal("2000"),
-        authority="咸阳市秦都区市场监督管理局",
-        region_code="610402",
-        decision_date=utcnow().date() - timedelta(days=20),
-    ),
-    NoticeCreate(
-        title="兴平市某出租汽车公司计价器超期未检案",
-        decision_number="兴市监处罚〔2026〕21号",
-        party_name="兴平市安达出租汽车有限公司",
-        party_uscc="91610481MA6XP2T092",
-        violation="所属 12 辆出租汽车计价器超过检定周期仍继续使用。",
-        legal_basis="《中华人民共和国计量法实施细则》第四十三条",
-        penalty_kind="警告；罚款",
-        penalty_amount=Decimal("6000"),
-        authority="兴平市市场监督管理局",
-        region_code="610481",
-        decision_date=utcnow().date() - timedelta(days=10),
-    ),
-    NoticeCreate(
-        title="渭城区某农贸市场摊位缺斤短两案",
-        decision_number="咸渭市监处罚〔2026〕5号",
-        party_name="王某某",
-        violation="经营者使用计量器具短斤缺两，损害消费者利益。",
-        legal_basis="《中华人民共和国计量法实施细则》第五十一条",
-        penalty_kind="通报批评",
-        authority="咸阳市渭城区市场监督管理局",
-        region_code="610404",
-        decision_date=utcnow().date() - timedelta(days=5),
-    ),
-]
-
 # Metrology and enforcement rules a visitor of this portal looks for first.
 REGULATION_KEYWORDS = ("计量", "投诉举报", "行政处罚信息公示", "产品质量法", "消费者权益保护")
 
@@ -154,19 +100,9 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
             )
         await session.flush()
         ids = list(await session.scalars(select(Article.id)))
-        await service.enqueue_index(session, "article", ids)
+        await documents.enqueue_index(session, "article", ids)
         created = True
-    if await session.scalar(select(EnforcementNotice.id).limit(1)) is None:
-        for notice in NOTICES:
-            published = notice.decision_date + timedelta(days=3)
-            await service.create_notice(
-                session,
-                notice.model_copy(update={"published_on": published}),
-                actor=None,
-                settings=settings,
-            )
-        created = True
-    corpus = settings.regulations_corpus
+    corpus = settings.of(SearchSettings).regulations_corpus
     if corpus.exists():
         rows = [
             (number, value)

@@ -1,4 +1,4 @@
-"""The search engine interface and the registry that picks one from the settings.
+"""The search engine interface, and the engines an app or worker keeps on its state.
 
 Two engines implement ``SearchEngine``: ``MeiliEngine`` (search/meili.py, production) and
 ``EmbeddedEngine`` (search/embedded.py, SQLite FTS5 in a file, no server). tests/search/
@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from portal.errors import ServiceUnavailable
 from portal.settings import Settings
+from search.settings import SearchSettings
 
 Kind = Literal["article", "notice", "regulation"]
 KINDS: tuple[Kind, ...] = ("article", "notice", "regulation")
@@ -138,8 +139,9 @@ class SearchEngine(Protocol):
 
 def embedded_path(settings: Settings) -> Path:
     """The embedded index file: set explicitly, or beside a SQLite database, or in storage."""
-    if settings.search_index_path is not None:
-        return settings.search_index_path
+    config = settings.of(SearchSettings)
+    if config.search_index_path is not None:
+        return config.search_index_path
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         database = Path(url.database)
@@ -148,35 +150,34 @@ def embedded_path(settings: Settings) -> Path:
 
 
 def _config_key(settings: Settings) -> tuple[str, ...]:
-    if settings.search_backend == "meilisearch":
+    config = settings.of(SearchSettings)
+    if config.search_backend == "meilisearch":
         return (
             "meilisearch",
-            settings.meili_url,
-            settings.meili_index,
-            settings.meili_key,
-            settings.search_fallback,
+            config.meili_url,
+            config.meili_index,
+            config.meili_key,
+            str(config.meili_timeout_seconds),
+            config.search_fallback,
         )
     return ("embedded", str(embedded_path(settings).resolve()))
 
 
-_engines: dict[tuple[str, ...], SearchEngine] = {}
-_by_database: dict[str, SearchEngine] = {}
-
-
 def build(settings: Settings, *, index: str | None = None) -> SearchEngine:
-    """A new engine for these settings (not cached): the benchmarks and tests use this."""
+    """A new engine for these settings, owned by the caller (the CLI, benchmarks, tests)."""
     from search.embedded import EmbeddedEngine
 
-    if settings.search_backend == "meilisearch":
+    config = settings.of(SearchSettings)
+    if config.search_backend == "meilisearch":
         from search.meili import MeiliEngine
 
         meili = MeiliEngine(
-            settings.meili_url,
-            settings.meili_key,
-            index or settings.meili_index,
-            timeout=settings.meili_timeout_seconds,
+            config.meili_url,
+            config.meili_key,
+            index or config.meili_index,
+            timeout=config.meili_timeout_seconds,
         )
-        if settings.search_fallback == "embedded":
+        if config.search_fallback == "embedded":
             from search.fallback import FallbackEngine
 
             return FallbackEngine(meili, EmbeddedEngine(embedded_path(settings)))
@@ -184,43 +185,31 @@ def build(settings: Settings, *, index: str | None = None) -> SearchEngine:
     return EmbeddedEngine(embedded_path(settings))
 
 
-def for_settings(settings: Settings) -> SearchEngine:
-    """The process's engine for these settings (one per configuration)."""
+def engine_for(state: Any, settings: Settings) -> SearchEngine:
+    """The engine kept on ``state`` for these settings, made on first use.
+
+    ``state`` is the app's ``app.state`` for requests and for the worker inside the server, or a
+    separate worker's own state (``JobContext.state``): each process or app owns its engines, and
+    nothing is kept at module level. Engines are keyed by their configuration, so changed search
+    settings get a new engine; the app closes its engines at shutdown (``shutdown_hooks``).
+    """
+    engines: dict[tuple[str, ...], SearchEngine] | None = getattr(state, "search_engines", None)
+    if engines is None:
+        engines = {}
+        state.search_engines = engines
+        hooks = getattr(state, "shutdown_hooks", None)
+        if isinstance(hooks, list):
+            hooks.append(lambda: close_all(state))
     key = _config_key(settings)
-    engine = _engines.get(key)
+    engine = engines.get(key)
     if engine is None:
-        engine = _engines[key] = build(settings)
-    _by_database[_normal_url(settings.database_url)] = engine
+        engine = engines[key] = build(settings)
     return engine
 
 
-def _normal_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=False)
-
-
-def for_database_url(url: str) -> SearchEngine:
-    """The engine that belongs to the database a job runs on. Outbox handlers only get a session;
-    the app, the CLI and the tests register their settings through ``for_settings`` first, and a
-    separate ``gongzhi worker`` process falls back to the environment's settings."""
-    engine = _by_database.get(_normal_url(url))
-    if engine is not None:
-        return engine
-    from portal.settings import get_settings
-
-    return for_settings(get_settings())
-
-
-def register(database_url: str, engine: SearchEngine) -> SearchEngine | None:
-    """Make ``engine`` the one jobs on this database use (tests, benchmarks); returns the
-    previous one."""
-    key = _normal_url(database_url)
-    previous = _by_database.get(key)
-    _by_database[key] = engine
-    return previous
-
-
-async def close_all() -> None:
-    for engine in list(_engines.values()):
+async def close_all(state: Any) -> None:
+    """Close the engines kept on ``state``."""
+    engines: dict[tuple[str, ...], SearchEngine] = getattr(state, "search_engines", None) or {}
+    for engine in list(engines.values()):
         await engine.close()
-    _engines.clear()
-    _by_database.clear()
+    engines.clear()

@@ -9,12 +9,12 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from portal.outbox.models import OutboxEvent
-from search import engine as engines
-from search.service import INDEX_TOPIC
+from search.documents import INDEX_TOPIC
+from search.engine import engine_for
 
 
 async def check(app: FastAPI) -> dict[str, Any]:
-    engine = engines.for_settings(app.state.settings)
+    engine = engine_for(app.state, app.state.settings)
     report: dict[str, Any] = await engine.health()
     async with app.state.database.sessionmaker() as session:
         pending = await session.scalar(

@@ -1,4 +1,6 @@
-"""JSON API: public search and documents; editors' articles; regulators' notices."""
+"""JSON API: public search, articles and regulations; editors' articles.
+
+Enforcement notices have their own routes (notices/routes.py)."""
 
 from __future__ import annotations
 
@@ -14,18 +16,15 @@ from portal.accounts.models import User
 from portal.accounts.permissions import Action, require
 from portal.db import DbSession
 from portal.errors import InvalidInput
+from portal.pagination import Page, PageParams
 from portal.types import IsoDate
-from search import engine as engines
-from search import service, text
-from search.engine import SearchQuery
-from search.models import Article, EnforcementNotice, Regulation
+from search import documents, service, text
+from search.engine import SearchEngine, SearchQuery, engine_for
+from search.models import Article, Regulation
 from search.schemas import (
     ArticleCreate,
     ArticleRead,
     ArticleUpdate,
-    NoticeCreate,
-    NoticeRead,
-    NoticeUpdate,
     RegulationRead,
     SearchHit,
     SearchResponse,
@@ -37,14 +36,14 @@ from search.schemas import (
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
 Editor = Annotated[User, Depends(require(Action.article_publish))]
-Regulator = Annotated[User, Depends(require(Action.notice_publish))]
 
 
-def get_engine(request: Request) -> engines.SearchEngine:
-    return engines.for_settings(request.app.state.settings)
+def get_engine(request: Request) -> SearchEngine:
+    """The app's engine for its current settings (kept on ``app.state``, search/engine.py)."""
+    return engine_for(request.app.state, request.app.state.settings)
 
 
-Engine = Annotated[engines.SearchEngine, Depends(get_engine)]
+Engine = Annotated[SearchEngine, Depends(get_engine)]
 
 
 def search_params(
@@ -80,7 +79,7 @@ def search_params(
 SearchQueryDep = Annotated[SearchQuery, Depends(search_params)]
 
 
-async def run_search(engine: engines.SearchEngine, query: SearchQuery) -> SearchResponse:
+async def run_search(engine: SearchEngine, query: SearchQuery) -> SearchResponse:
     started = time.perf_counter()
     result = await engine.search(query)
     return SearchResponse(
@@ -142,7 +141,7 @@ def article_read(article: Article) -> ArticleRead:
         status=article.status,
         published_at=article.published_at,
         updated_at=article.updated_at,
-        url=service.article_url(article.id),
+        url=documents.article_url(article.id),
     )
 
 
@@ -152,8 +151,12 @@ async def get_article(session: DbSession, article_id: uuid.UUID, user: OptionalU
 
 
 @router.get("/articles", summary="Articles an editor may edit, newest change first")
-async def list_articles(session: DbSession, user: Editor) -> list[ArticleRead]:
-    return [article_read(a) for a in await service.list_articles_for_staff(session, actor=user)]
+async def list_articles(
+    request: Request, session: DbSession, user: Editor, page: PageParams
+) -> Page[ArticleRead]:
+    articles = await service.list_articles_for_staff(session, actor=user)
+    shown = articles[page.offset : page.offset + page.limit]
+    return Page.of([article_read(a) for a in shown], total=len(articles), request=page, url=request)
 
 
 @router.post("/articles", status_code=201, summary="Write an article (draft, or publish at once)")
@@ -182,67 +185,6 @@ async def withdraw_article(
     )
 
 
-# -- enforcement notices --------------------------------------------------------------------
-
-
-def notice_read(notice: EnforcementNotice, *, staff: bool = False) -> NoticeRead:
-    return NoticeRead(
-        id=notice.id,
-        title=notice.title,
-        decision_number=notice.decision_number,
-        party_name=notice.party_name if staff else service.public_party_name(notice),
-        party_uscc=notice.party_uscc,
-        violation=notice.violation,
-        legal_basis=notice.legal_basis,
-        penalty_kind=notice.penalty_kind,
-        penalty_amount=notice.penalty_amount,
-        authority=notice.authority,
-        region_code=notice.region_code,
-        decision_date=notice.decision_date,
-        published_on=notice.published_on,
-        display_until=notice.display_until,
-        status=notice.status,
-        url=service.notice_url(notice.id),
-    )
-
-
-@router.get("/notices/{notice_id}", summary="An enforcement notice within its display period")
-async def get_notice(session: DbSession, notice_id: uuid.UUID) -> NoticeRead:
-    return notice_read(await service.get_public_notice(session, notice_id))
-
-
-@router.get("/notices", summary="Notices in the regulator's region, newest first")
-async def list_notices(session: DbSession, user: Regulator) -> list[NoticeRead]:
-    notices = await service.list_notices_for_staff(session, actor=user)
-    return [notice_read(n, staff=True) for n in notices]
-
-
-@router.post("/notices", status_code=201, summary="Publish an enforcement notice (own region)")
-async def create_notice(
-    request: Request, session: DbSession, user: Regulator, data: NoticeCreate
-) -> NoticeRead:
-    notice = await service.create_notice(
-        session, data, actor=user, settings=request.app.state.settings
-    )
-    return notice_read(notice, staff=True)
-
-
-@router.patch("/notices/{notice_id}", summary="Correct a notice on display")
-async def update_notice(
-    session: DbSession, user: Regulator, notice_id: uuid.UUID, data: NoticeUpdate
-) -> NoticeRead:
-    notice = await service.update_notice(session, notice_id, data, actor=user)
-    return notice_read(notice, staff=True)
-
-
-@router.post("/notices/{notice_id}/withdraw", summary="Withdraw a notice from public view")
-async def withdraw_notice(
-    session: DbSession, user: Regulator, notice_id: uuid.UUID, data: Withdrawal
-) -> NoticeRead:
-    notice = await service.withdraw_notice(session, notice_id, reason=data.reason, actor=user)
-    return notice_read(notice, staff=True)
-
-
 # -- regulations ----------------------------------------------------------------------------
 
 
@@ -255,7 +197,7 @@ def regulation_read(regulation: Regulation) -> RegulationRead:
         region=regulation.region,
         issued_on=regulation.issued_on,
         body_html=text.render_markdown(regulation.body),
-        url=service.regulation_url(regulation.id),
+        url=documents.regulation_url(regulation.id),
     )
 
 

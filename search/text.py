@@ -21,7 +21,7 @@ import nh3
 from markdown_it import MarkdownIt
 from pypinyin import Style, lazy_pinyin
 
-from search.vocabulary import DICTIONARY, SYNONYM_GROUPS
+from search.vocabulary import DICTIONARY, STOP_CHARACTERS, SYNONYM_GROUPS
 
 _HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN_RUN = re.compile(rf"[{_HAN}]+|[0-9a-z]+")
@@ -87,8 +87,9 @@ def query_words(query: str) -> tuple[str, ...]:
             words.extend(w for w in _jieba().cut(run, HMM=False) if w.strip())
         else:
             words.append(run)
+    meaningful = [w for w in words if w not in STOP_CHARACTERS]
     # A repeated word adds nothing to the query.
-    return tuple(dict.fromkeys(words))
+    return tuple(dict.fromkeys(meaningful or words))
 
 
 def synonyms_of(word: str) -> list[str]:

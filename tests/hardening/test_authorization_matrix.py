@@ -23,7 +23,7 @@ from portal.accounts.models import OrganizationKind, Role, User
 from tests.api.certificates.conftest import cert_body
 from tests.api.complaints.conftest import complaint_body
 from tests.credit.conftest import new_uscc
-from tests.search.test_api import notice_payload
+from tests.notices.test_api import notice_payload
 
 REPORTER_NAME = "隐私测试人甲乙"
 REPORTER_PHONE = "13912345678"

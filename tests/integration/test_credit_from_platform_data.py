@@ -25,13 +25,13 @@ from api.complaints.models import Case
 from credit import ledger, ratings, runs
 from credit.deps import current_time
 from credit.ledger import verify_stored
+from notices import facts as notice_facts
 from portal import clock as portal_clock
 from portal import domains, facts
 from portal.accounts.models import OrganizationKind, Role, User
 from portal.db import Database
 from portal.outbox.worker import OutboxWorker
 from portal.settings import Settings
-from search import facts as notice_facts
 from tests.api.certificates.conftest import Issue, valid_uscc
 from tests.conftest import MakeOrg, MakeUser
 
@@ -63,7 +63,7 @@ def _only_real_providers() -> None:
     # tests/credit's provider is installed only by its `platform_facts` fixture, never here.
     assert "tests.credit" not in domains.DOMAINS
     providers = {name for name, _ in domains.modules("facts")}
-    assert {"api.certificates", "api.complaints", "search"} <= providers, providers
+    assert {"api.certificates", "api.complaints", "notices"} <= providers, providers
 
 
 class Platform:

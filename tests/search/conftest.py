@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from portal.settings import Settings
 from search.embedded import EmbeddedEngine
 from search.engine import SearchEngine
 from search.meili import MeiliEngine
+from search.settings import SearchSettings
 from tests.conftest import service_missing
 from tests.search.meili import MeiliServer, find_binary
 
@@ -54,7 +54,7 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 @pytest.fixture(scope="session")
 def corpus_path() -> Path:
-    path = Settings().regulations_corpus
+    path = SearchSettings().regulations_corpus
     env = os.environ.get("GONGZHI_REGULATIONS_CORPUS")
     if env:
         path = Path(env)
@@ -66,9 +66,9 @@ def corpus_path() -> Path:
 @pytest.fixture
 async def index_engine(app) -> AsyncIterator[SearchEngine]:  # type: ignore[no-untyped-def]
     """The app's engine (embedded, beside the test database), emptied before each test."""
-    from search import engine as engines
+    from search.engine import engine_for
 
-    built = engines.for_settings(app.state.settings)
+    built = engine_for(app.state, app.state.settings)
     await built.setup()
     await built.delete(sorted(await built.keys()))
     return built

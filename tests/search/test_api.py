@@ -3,26 +3,19 @@ following the database through the outbox."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 from sqlmodel import select
 
-from portal import clock
 from portal.accounts.models import Role
 from portal.audit.models import AuditEntry
 from portal.db import Database
-from portal.facts import penalty_facts
 from portal.outbox.models import OutboxEvent
-from portal.outbox.service import JobContext
-from search import service
+from search import documents, service
 from search.engine import SearchEngine
-from search.jobs import expire_notices
-from search.models import EnforcementNotice, NoticeStatus
-from search.schemas import NoticeCreate
+from search.errors import ImportFileInvalid
 from tests.support import assert_problem
 
 ARTICLE = {
@@ -31,24 +24,6 @@ ARTICLE = {
     "body": "## 看标志\n\n电子计价秤属于**强制检定**计量器具。<script>alert(1)</script>\n\n[链接](javascript:alert(2))",
     "tags": ["电子秤", "消费提示"],
 }
-
-
-def notice_payload(**overrides: Any) -> dict[str, Any]:
-    payload = {
-        "title": "某超市使用未经检定电子计价秤案",
-        "decision_number": "咸市监处罚〔2026〕99号",
-        "party_name": "咸阳惠民超市有限公司",
-        "party_uscc": "91610402MA6XN3EX15",
-        "violation": "使用未经检定的电子计价秤用于贸易结算。",
-        "legal_basis": "《中华人民共和国计量法》第九条",
-        "penalty_kind": "罚款",
-        "penalty_amount": "2000",
-        "authority": "咸阳市市场监督管理局",
-        "region_code": "610402",
-        "decision_date": (clock.today() - timedelta(days=3)).isoformat(),
-    }
-    payload.update(overrides)
-    return payload
 
 
 async def search(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
@@ -128,100 +103,6 @@ async def test_only_editors_write_articles(client, index_engine, make_user, auth
     assert_problem(bad, 422, "validation_error")
 
 
-async def test_regulators_publish_notices_in_their_own_region(
-    client, index_engine, make_user, auth_headers, run_worker
-) -> None:
-    xianyang = await auth_headers(await make_user(Role.regulator, region="610400"))
-    xian = await auth_headers(await make_user(Role.regulator, region="610100"))
-    assert_problem(
-        await client.post("/api/v1/notices", json=notice_payload(), headers=xian),
-        403,
-        "region_forbidden",
-    )
-    created = await client.post("/api/v1/notices", json=notice_payload(), headers=xianyang)
-    assert created.status_code == 201, created.text
-    notice = created.json()
-    # 罚款 of 2,000 yuan is a "lower fine": on display for 3 months.
-    published = date.fromisoformat(notice["published_on"])
-    assert notice["display_until"] == clock.add_months(published, 3).isoformat()
-    duplicate = await client.post("/api/v1/notices", json=notice_payload(), headers=xianyang)
-    assert_problem(duplicate, 409, "duplicate_decision_number")
-    invalid = await client.post(
-        "/api/v1/notices",
-        json=notice_payload(decision_number="X-1", party_uscc="91610402MA6XN3EX16"),
-        headers=xianyang,
-    )
-    assert_problem(invalid, 422, "validation_error")
-    serious = await client.post(
-        "/api/v1/notices",
-        json=notice_payload(decision_number="X-2", penalty_kind="警告；罚款"),
-        headers=xianyang,
-    )
-    assert serious.json()["display_until"] == clock.add_months(published, 36).isoformat()
-
-    await run_worker()
-    found = await search(client, q="电子秤", kind="notice", region="610400")
-    assert found["total"] == 2
-    assert found["facets"]["region"] == {"秦都区": 2}
-    withdraw = await client.post(
-        f"/api/v1/notices/{notice['id']}/withdraw", json={"reason": "决定被撤销"}, headers=xian
-    )
-    assert_problem(withdraw, 403, "region_forbidden")
-    withdraw = await client.post(
-        f"/api/v1/notices/{notice['id']}/withdraw",
-        json={"reason": "决定被撤销"},
-        headers=xianyang,
-    )
-    assert withdraw.json()["status"] == "withdrawn"
-    await run_worker()
-    assert (await search(client, q="电子秤", kind="notice"))["total"] == 1
-    assert_problem(await client.get(f"/api/v1/notices/{notice['id']}"), 404, "notice_not_found")
-
-
-async def test_notices_expire_automatically(
-    client, index_engine, database: Database, settings, run_worker
-) -> None:
-    today = clock.today()
-    async with database.transaction() as session:
-        old = await service.create_notice(
-            session,
-            NoticeCreate.model_validate(
-                notice_payload(
-                    decision_number="OLD-1",
-                    party_name="张三",
-                    party_uscc=None,
-                    decision_date=(today - timedelta(days=120)).isoformat(),
-                    published_on=(today - timedelta(days=100)).isoformat(),
-                )
-            ),
-            actor=None,
-            settings=settings,
-        )
-        current = await service.create_notice(
-            session,
-            NoticeCreate.model_validate(notice_payload(decision_number="NEW-1")),
-            actor=None,
-            settings=settings,
-        )
-    # Past its 3-month display period: never indexed, never shown, even before the job ran.
-    await run_worker()
-    assert (await search(client, kind="notice"))["total"] == 1
-    assert_problem(await client.get(f"/api/v1/notices/{old.id}"), 404)
-    shown = (await client.get(f"/api/v1/notices/{current.id}")).json()
-    assert shown["party_name"] == "咸阳惠民超市有限公司"
-
-    async with database.transaction() as session:
-        await expire_notices(session, {}, JobContext(settings=settings, state=None))
-    async with database.sessionmaker() as session:
-        stored = await session.get(EnforcementNotice, old.id)
-        assert stored is not None
-        assert stored.status is NoticeStatus.expired
-        facts = await penalty_facts(session, as_of=today, usccs=["91610402MA6XN3EX15"])
-        assert [f.decision_number for f in facts] == ["NEW-1"]
-        assert facts[0].amount == Decimal("2000.00")
-        assert await penalty_facts(session, as_of=today - timedelta(days=200)) == []
-
-
 async def test_search_api_validation_and_readiness(client, index_engine) -> None:
     assert_problem(await client.get("/api/v1/search", params={"per_page": 500}), 422)
     assert_problem(await client.get("/api/v1/search", params={"kind": "blog"}), 422)
@@ -254,7 +135,7 @@ async def test_regulation_import_is_all_or_nothing_and_pages_render(
     async with database.transaction() as session:
         again = await service.import_regulations(session, enumerate(rows, start=1))
     assert (again.created, again.updated) == (0, 0)
-    with pytest.raises(service.ImportFileInvalid, match="Line 2"):
+    with pytest.raises(ImportFileInvalid, match="Line 2"):
         async with database.transaction() as session:
             await service.import_regulations(
                 session, enumerate([{**rows[0], "id": "r-3"}, {"id": "r-4"}], start=1)
@@ -262,7 +143,7 @@ async def test_regulation_import_is_all_or_nothing_and_pages_render(
     assert (await service_counts(database))["regulation"] == 2
     async with database.sessionmaker() as session:
         pending = list(await session.scalars(select(OutboxEvent.topic)))
-    assert pending.count(service.INDEX_TOPIC) == 1  # one batch event for the import
+    assert pending.count(documents.INDEX_TOPIC) == 1  # one batch event for the import
 
     await run_worker()
     found = await search(client, q="计量法")

@@ -8,7 +8,7 @@ import socket
 import httpx
 from fastapi import FastAPI
 
-from search import engine as engines
+from search.settings import SearchSettings
 from tests.support import assert_problem
 
 
@@ -21,7 +21,7 @@ def _closed_port() -> int:
 async def test_search_answers_503_while_meilisearch_is_down(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    settings = app.state.settings
+    settings = app.state.settings.of(SearchSettings)
     saved = (settings.search_backend, settings.meili_url, settings.meili_timeout_seconds)
     settings.search_backend = "meilisearch"
     settings.meili_url = f"http://127.0.0.1:{_closed_port()}"
@@ -32,7 +32,6 @@ async def test_search_answers_503_while_meilisearch_is_down(
         ready = await client.get("/readyz")
     finally:
         settings.search_backend, settings.meili_url, settings.meili_timeout_seconds = saved
-        engines.for_settings(settings)  # the worker's engine for this database again
     body = assert_problem(response, 503, "search_unavailable")
     assert body["detail_zh"]
     assert suggest.status_code == 503
@@ -47,7 +46,7 @@ async def test_configured_fallback_answers_from_the_embedded_engine(
     from portal.accounts.models import Role
     from portal.outbox.worker import OutboxWorker
 
-    settings = app.state.settings
+    settings = app.state.settings.of(SearchSettings)
     saved = (
         settings.search_backend,
         settings.meili_url,
@@ -74,7 +73,6 @@ async def test_configured_fallback_answers_from_the_embedded_engine(
         assert created.status_code == 201, created.text
         # The worker applies the index event: the embedded index first, then Meilisearch fails
         # and the event is retried later; the embedded index already has the article.
-        engines.for_settings(settings)  # as a worker process started with these settings would
         await OutboxWorker(database).run_once()
         response = await client.get("/api/v1/search", params={"q": "备用检索"})
     finally:
@@ -84,7 +82,6 @@ async def test_configured_fallback_answers_from_the_embedded_engine(
             settings.meili_timeout_seconds,
             settings.search_fallback,
         ) = saved
-        engines.for_settings(settings)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["engine"] == "meilisearch+embedded"

@@ -4,29 +4,45 @@ back, the worker runs, and the index holds exactly what the public may see."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 from sqlmodel import select
 
 from portal.accounts.models import Role
 from portal.db import Database
 from portal.outbox.models import OutboxEvent
+from portal.outbox.service import JobContext
 from portal.outbox.worker import OutboxWorker
-from search import engine as engines
-from search import service
+from search import documents, service
 from search.engine import SearchQuery
 from search.meili import MeiliEngine
 from search.schemas import ArticleCreate
+from search.settings import SearchSettings
+from tests.conftest import make_settings
 from tests.search.conftest import unique_index
 from tests.search.meili import MeiliServer
 
 
 async def test_index_catches_up_after_meilisearch_was_killed(
-    client, database: Database, meili_server: MeiliServer, make_user
+    client, database: Database, meili_server: MeiliServer, make_user, settings, tmp_path
 ) -> None:
     meili = MeiliEngine(meili_server.url, meili_server.key, unique_index(), timeout=3)
-    previous = engines.register(database.url, meili)
+    # A worker process configured for this Meilisearch index: it makes its own engine from its
+    # settings, on its own state.
+    worker_settings = make_settings(
+        settings.database_url,
+        tmp_path,
+        search_backend="meilisearch",
+        meili_url=meili_server.url,
+        meili_key=meili_server.key,
+        meili_index=meili.uid,
+        meili_timeout_seconds=3,
+    )
+    assert worker_settings.of(SearchSettings).meili_index == meili.uid
     editor = await make_user(Role.editor)
-    worker = OutboxWorker(database)
+    worker = OutboxWorker(
+        database, context=JobContext(settings=worker_settings, state=SimpleNamespace())
+    )
     try:
         await meili.setup()
 
@@ -54,7 +70,7 @@ async def test_index_catches_up_after_meilisearch_was_killed(
         async with database.sessionmaker() as session:
             pending = list(
                 await session.scalars(
-                    select(OutboxEvent).where(OutboxEvent.topic == service.INDEX_TOPIC)
+                    select(OutboxEvent).where(OutboxEvent.topic == documents.INDEX_TOPIC)
                 )
             )
         waiting = [e for e in pending if e.processed_at is None]
@@ -72,8 +88,6 @@ async def test_index_catches_up_after_meilisearch_was_killed(
     finally:
         if meili_server.process is None or meili_server.process.poll() is not None:
             meili_server.start()
-        if previous is not None:
-            engines.register(database.url, previous)
         await meili._request("DELETE", f"/indexes/{meili.uid}")
         await meili.close()
 

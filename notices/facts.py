@@ -8,8 +8,8 @@ from datetime import date
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from notices.models import EnforcementNotice, NoticeStatus
 from portal.facts import PenaltyFact
-from search.models import EnforcementNotice, NoticeStatus
 
 
 async def penalty_facts(

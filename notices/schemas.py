@@ -1,0 +1,89 @@
+"""Request and response models of enforcement notices.
+
+Schema names start with ``EnforcementNotice`` so they never collide with another domain's
+"notice" (credit's 公示 lists): the OpenAPI document names schemas by class name, and a generated
+client drops operations whose schema names collide.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints, field_validator
+
+from notices.models import NoticeStatus
+
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+LongText = Annotated[str, StringConstraints(min_length=1, max_length=200_000)]
+PenaltyKind = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class EnforcementNoticeCreate(BaseModel):
+    title: Text200
+    decision_number: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=3, max_length=100)
+    ]
+    party_name: Text200
+    party_uscc: str | None = Field(default=None, description="统一社会信用代码 (enterprises)")
+    violation: LongText
+    legal_basis: LongText
+    penalty_kind: PenaltyKind
+    penalty_amount: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
+    authority: Text200
+    region_code: Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+    decision_date: date
+    published_on: date | None = Field(default=None, description="Defaults to today")
+    display_until: date | None = Field(
+        default=None, description="Defaults to the statutory period from the publication date"
+    )
+
+    @field_validator("party_uscc")
+    @classmethod
+    def _uscc(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from stdnum.cn import uscc
+
+        try:
+            return str(uscc.validate(value.strip().upper()))
+        except Exception as exc:
+            raise ValueError("not a valid unified social credit code (统一社会信用代码)") from exc
+
+
+class EnforcementNoticeUpdate(BaseModel):
+    """A correction (市场监督管理行政处罚信息公示规定 第十二条)."""
+
+    title: Text200 | None = None
+    party_name: Text200 | None = None
+    violation: LongText | None = None
+    legal_basis: LongText | None = None
+    penalty_kind: PenaltyKind | None = None
+    penalty_amount: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
+    authority: Text200 | None = None
+    display_until: date | None = None
+
+
+class EnforcementNoticeWithdrawal(BaseModel):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=500)]
+
+
+class EnforcementNoticeRead(BaseModel):
+    id: uuid.UUID
+    title: str
+    decision_number: str
+    party_name: str  # masked when the party is a private individual
+    party_uscc: str | None
+    violation: str
+    legal_basis: str
+    penalty_kind: str
+    penalty_amount: Decimal | None
+    authority: str
+    region_code: str
+    decision_date: date
+    published_on: date
+    display_until: date
+    status: NoticeStatus
+    url: str

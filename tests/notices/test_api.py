@@ -1,0 +1,175 @@
+"""Enforcement notices through the API, on SQLite and PostgreSQL, with the search index kept in
+step by the outbox worker."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from notices import service
+from notices.jobs import expire_notices
+from notices.models import EnforcementNotice, NoticeStatus
+from notices.schemas import EnforcementNoticeCreate
+from notices.settings import NoticeSettings
+from portal import clock
+from portal.accounts.models import Role
+from portal.db import Database
+from portal.facts import penalty_facts
+from portal.outbox.service import JobContext
+from tests.support import assert_problem
+
+
+def notice_payload(**overrides: Any) -> dict[str, Any]:
+    payload = {
+        "title": "某超市使用未经检定电子计价秤案",
+        "decision_number": "咸市监处罚〔2026〕99号",
+        "party_name": "咸阳惠民超市有限公司",
+        "party_uscc": "91610402MA6XN3EX15",
+        "violation": "使用未经检定的电子计价秤用于贸易结算。",
+        "legal_basis": "《中华人民共和国计量法》第九条",
+        "penalty_kind": "罚款",
+        "penalty_amount": "2000",
+        "authority": "咸阳市市场监督管理局",
+        "region_code": "610402",
+        "decision_date": (clock.today() - timedelta(days=3)).isoformat(),
+    }
+    payload.update(overrides)
+    return payload
+
+
+async def search(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
+    response = await client.get("/api/v1/search", params=params)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_regulators_publish_notices_in_their_own_region(
+    client, index_engine, make_user, auth_headers, run_worker
+) -> None:
+    xianyang = await auth_headers(await make_user(Role.regulator, region="610400"))
+    xian = await auth_headers(await make_user(Role.regulator, region="610100"))
+    assert_problem(
+        await client.post("/api/v1/notices", json=notice_payload(), headers=xian),
+        403,
+        "region_forbidden",
+    )
+    created = await client.post("/api/v1/notices", json=notice_payload(), headers=xianyang)
+    assert created.status_code == 201, created.text
+    notice = created.json()
+    # 罚款 of 2,000 yuan is a "lower fine": on display for 3 months.
+    published = date.fromisoformat(notice["published_on"])
+    assert notice["display_until"] == clock.add_months(published, 3).isoformat()
+    duplicate = await client.post("/api/v1/notices", json=notice_payload(), headers=xianyang)
+    assert_problem(duplicate, 409, "duplicate_decision_number")
+    invalid = await client.post(
+        "/api/v1/notices",
+        json=notice_payload(decision_number="X-1", party_uscc="91610402MA6XN3EX16"),
+        headers=xianyang,
+    )
+    assert_problem(invalid, 422, "validation_error")
+    serious = await client.post(
+        "/api/v1/notices",
+        json=notice_payload(decision_number="X-2", penalty_kind="警告；罚款"),
+        headers=xianyang,
+    )
+    assert serious.json()["display_until"] == clock.add_months(published, 36).isoformat()
+
+    await run_worker()
+    found = await search(client, q="电子秤", kind="notice", region="610400")
+    assert found["total"] == 2
+    assert found["facets"]["region"] == {"秦都区": 2}
+    withdraw = await client.post(
+        f"/api/v1/notices/{notice['id']}/withdraw", json={"reason": "决定被撤销"}, headers=xian
+    )
+    assert_problem(withdraw, 403, "region_forbidden")
+    withdraw = await client.post(
+        f"/api/v1/notices/{notice['id']}/withdraw",
+        json={"reason": "决定被撤销"},
+        headers=xianyang,
+    )
+    assert withdraw.json()["status"] == "withdrawn"
+    await run_worker()
+    assert (await search(client, q="电子秤", kind="notice"))["total"] == 1
+    assert_problem(await client.get(f"/api/v1/notices/{notice['id']}"), 404, "notice_not_found")
+
+
+async def test_notices_expire_automatically(
+    client, index_engine, database: Database, settings, run_worker
+) -> None:
+    today = clock.today()
+    async with database.transaction() as session:
+        old = await service.create_notice(
+            session,
+            EnforcementNoticeCreate.model_validate(
+                notice_payload(
+                    decision_number="OLD-1",
+                    party_name="张三",
+                    party_uscc=None,
+                    decision_date=(today - timedelta(days=120)).isoformat(),
+                    published_on=(today - timedelta(days=100)).isoformat(),
+                )
+            ),
+            actor=None,
+            settings=settings.of(NoticeSettings),
+        )
+        current = await service.create_notice(
+            session,
+            EnforcementNoticeCreate.model_validate(notice_payload(decision_number="NEW-1")),
+            actor=None,
+            settings=settings.of(NoticeSettings),
+        )
+    # Past its 3-month display period: never indexed, never shown, even before the job ran.
+    await run_worker()
+    assert (await search(client, kind="notice"))["total"] == 1
+    assert_problem(await client.get(f"/api/v1/notices/{old.id}"), 404)
+    shown = (await client.get(f"/api/v1/notices/{current.id}")).json()
+    assert shown["party_name"] == "咸阳惠民超市有限公司"
+
+    async with database.transaction() as session:
+        await expire_notices(session, {}, JobContext(settings=settings, state=None))
+    async with database.sessionmaker() as session:
+        stored = await session.get(EnforcementNotice, old.id)
+        assert stored is not None
+        assert stored.status is NoticeStatus.expired
+        facts = await penalty_facts(session, as_of=today, usccs=["91610402MA6XN3EX15"])
+        assert [f.decision_number for f in facts] == ["NEW-1"]
+        assert facts[0].amount == Decimal("2000.00")
+        assert await penalty_facts(session, as_of=today - timedelta(days=200)) == []
+
+
+async def test_display_period_is_bounded_by_the_rules(
+    client, index_engine, make_user, auth_headers
+) -> None:
+    """Issue 11 finding: a 通报批评 with display_until 2099 was accepted. The period ends no later
+    than the statutory one (第十三条: 3 months for 通报批评), on publication and on correction."""
+    headers = await auth_headers(await make_user(Role.regulator, region="610400"))
+    forever = notice_payload(
+        decision_number="LONG-1", penalty_kind="通报批评", penalty_amount=None,
+        display_until="2099-12-31",
+    )  # fmt: skip
+    assert_problem(
+        await client.post("/api/v1/notices", json=forever, headers=headers),
+        422,
+        "invalid_display_period",
+    )
+    created = await client.post(
+        "/api/v1/notices", json={**forever, "display_until": None}, headers=headers
+    )
+    assert created.status_code == 201, created.text
+    notice = created.json()
+    published = date.fromisoformat(notice["published_on"])
+    assert notice["display_until"] == clock.add_months(published, 3).isoformat()
+    extended = await client.patch(
+        f"/api/v1/notices/{notice['id']}", json={"display_until": "2099-12-31"}, headers=headers
+    )
+    assert_problem(extended, 422, "invalid_display_period")
+    shortened = await client.patch(
+        f"/api/v1/notices/{notice['id']}",
+        json={"display_until": (published + timedelta(days=30)).isoformat()},
+        headers=headers,
+    )
+    assert shortened.status_code == 200, shortened.text
