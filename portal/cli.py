@@ -126,10 +126,20 @@ def db_upgrade(
 
 @app.command()
 def demo() -> None:
-    """Load demo data (institutions, instruments, users of every role). Safe to run twice."""
+    """Load demo data (institutions, instruments, users of every role). Safe to run twice.
+    Refused in production: the demo accounts' password is published in the README."""
     from portal.demo import load_demo
+    from portal.settings import Environment
 
-    created = asyncio.run(load_demo(get_settings()))
+    settings = get_settings()
+    if settings.env is Environment.production:
+        typer.echo(
+            "错误 / error: 生产环境不能加载演示数据（演示账号的密码是公开的）。 / demo data is "
+            "refused in production: its accounts use the published demo password.",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    created = asyncio.run(load_demo(settings))
     typer.echo(
         "演示数据已加载 / demo data loaded" if created else "演示数据已存在 / already loaded"
     )
