@@ -82,6 +82,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         " Every error is RFC 9457 application/problem+json with a stable `code`.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        # GONGZHI_API_DOCS: public outside production unless switched off (portal/settings.py).
+        openapi_url="/openapi.json" if settings.api_docs else None,
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
     )
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit_storage)

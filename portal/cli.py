@@ -14,7 +14,7 @@ import typer
 from portal import domains
 from portal.accounts.models import OrganizationKind, Role
 from portal.db import Database
-from portal.settings import get_settings
+from portal.settings import Settings, get_settings, trusted_networks
 
 app = typer.Typer(help="共治 Gongzhi: metrology co-governance portal.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -78,19 +78,38 @@ def serve(
     """Serve the portal and the API."""
     import uvicorn
 
-    uvicorn.run(
-        "portal.main:app",
-        host=host,
-        port=port,
-        workers=workers,
-        reload=reload,
-        proxy_headers=True,
+    settings = get_settings()
+    if workers > 1 and not settings.shares_rate_limits:
+        typer.echo(
+            f"错误 / error: --workers {workers} with GONGZHI_RATE_LIMIT_STORAGE="
+            f"{settings.rate_limit_storage}: each process would keep its own rate-limit counters, "
+            "multiplying every limit. Use a shared store, e.g. redis://127.0.0.1:6379.",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    uvicorn.run(**uvicorn_options(settings, host=host, port=port, workers=workers, reload=reload))
+
+
+def uvicorn_options(
+    settings: Settings, *, host: str, port: int, workers: int, reload: bool
+) -> dict[str, Any]:
+    trusted = [str(network) for network in trusted_networks(settings.trusted_proxies)]
+    return {
+        "app": "portal.main:app",
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "reload": reload,
+        # X-Forwarded-For only from GONGZHI_TRUSTED_PROXIES (portal.ratelimit.client_ip applies
+        # the same list). Never uvicorn's default, which believes any process on 127.0.0.1.
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or [],
         # Idle keep-alive connections outlive the client's (and a proxy's) so the server is never
         # the side that closes a connection a client is about to reuse.
-        timeout_keep_alive=get_settings().keep_alive_seconds,
-        log_level="warning",
-        access_log=False,  # the app writes its own structured access log with request ids
-    )
+        "timeout_keep_alive": settings.keep_alive_seconds,
+        "log_level": "warning",
+        "access_log": False,  # the app writes its own structured access log with request ids
+    }
 
 
 @db_app.command("upgrade")
@@ -107,10 +126,20 @@ def db_upgrade(
 
 @app.command()
 def demo() -> None:
-    """Load demo data (institutions, instruments, users of every role). Safe to run twice."""
+    """Load demo data (institutions, instruments, users of every role). Safe to run twice.
+    Refused in production: the demo accounts' password is published in the README."""
     from portal.demo import load_demo
+    from portal.settings import Environment
 
-    created = asyncio.run(load_demo(get_settings()))
+    settings = get_settings()
+    if settings.env is Environment.production:
+        typer.echo(
+            "错误 / error: 生产环境不能加载演示数据（演示账号的密码是公开的）。 / demo data is "
+            "refused in production: its accounts use the published demo password.",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    created = asyncio.run(load_demo(settings))
     typer.echo(
         "演示数据已加载 / demo data loaded" if created else "演示数据已存在 / already loaded"
     )

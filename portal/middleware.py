@@ -3,8 +3,9 @@
 - ``RequestContext``: a request id (from ``X-Request-ID`` or new), bound to the structured log
   context, echoed in the response, and one access log line per request.
 - ``BodySizeLimit``: refuses bodies larger than the limit, by ``Content-Length`` up front and by
-  counting streamed chunks otherwise, with a 413 problem+json. Multipart uploads get the upload
-  limit; everything else the (small) JSON limit.
+  counting streamed chunks otherwise, with a 413 problem+json. Routes that accept a file upload
+  get the upload limit; every other route the (small) JSON limit, whatever content type the
+  client declares (a JSON body sent as ``multipart/form-data`` is still held to 1 MB).
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 import structlog
+from fastapi import params
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = structlog.get_logger("gongzhi.access")
@@ -77,11 +82,33 @@ def _problem_413(limit: int) -> bytes:
     ).encode()
 
 
+def _all_routes(app: Any) -> Iterable[BaseRoute]:
+    """Every route with its full path, through included routers."""
+    try:
+        # FastAPI ≥ 0.16x keeps included routers as branches of app.routes.
+        from fastapi.routing import _iter_included_route_candidates
+    except ImportError:  # older FastAPI flattened them into app.routes
+        return list(app.routes)
+    return list(_iter_included_route_candidates(app.routes))
+
+
+def _takes_files(route: BaseRoute) -> bool:
+    """A route accepts uploads when it has a ``File()`` parameter or documents a multipart body
+    that it parses itself (the streaming photo upload)."""
+    if not isinstance(route, APIRoute):
+        return False
+    if route.body_field is not None and isinstance(route.body_field.field_info, params.File):
+        return True
+    content = (route.openapi_extra or {}).get("requestBody", {}).get("content", {})
+    return "multipart/form-data" in content
+
+
 class BodySizeLimit:
     def __init__(self, app: ASGIApp, *, max_body: int, max_upload: int) -> None:
         self.app = app
         self.max_body = max_body
         self.max_upload = max_upload
+        self._upload_routes: list[BaseRoute] | None = None  # found on the first request
 
     async def _reject(self, send: Send, limit: int) -> None:
         body = _problem_413(limit)
@@ -98,13 +125,17 @@ class BodySizeLimit:
         )
         await send({"type": "http.response.body", "body": body})
 
+    def _accepts_upload(self, scope: Scope) -> bool:
+        if self._upload_routes is None:
+            self._upload_routes = [r for r in _all_routes(scope["app"]) if _takes_files(r)]
+        return any(route.matches(scope)[0] is Match.FULL for route in self._upload_routes)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        content_type = headers.get(b"content-type", b"").lower()
-        limit = self.max_upload if content_type.startswith(b"multipart/") else self.max_body
+        limit = self.max_upload if self._accepts_upload(scope) else self.max_body
         declared = headers.get(b"content-length")
         if declared is not None:
             try:
@@ -193,12 +224,20 @@ class SecurityHeaders:
 _UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
+# What a page on another site can make a browser send without asking first (no CORS preflight):
+# an HTML form's encodings, text/plain, or no body at all.
+_FORM_CONTENT_TYPES = (b"application/x-www-form-urlencoded", b"multipart/form-data", b"text/plain")
+
+
 class CrossSiteRequestGuard:
-    """CSRF protection for cookie-authenticated forms, with no token to thread through every form:
-    browsers send ``Sec-Fetch-Site`` (Fetch Metadata) and ``Origin`` on unsafe requests, and a
-    request that another site made is refused when it carries cookies. Apps authenticate with a
-    bearer token and send neither cookies nor these headers, so they are unaffected. The session
-    cookie is also ``SameSite=Lax``, a second line for older browsers."""
+    """CSRF protection for the portal's forms, with no token to thread through every form:
+    browsers send ``Sec-Fetch-Site`` (Fetch Metadata) and ``Origin`` on unsafe requests. A
+    request that another site made is refused when it carries cookies (it would act with the
+    user's login) or is a form submission (it could log the user in to the attacker's account
+    through /login or /register: login CSRF, which needs no cookie). Apps send neither these
+    headers nor cookies and post JSON with a bearer token, so they are unaffected; browser apps
+    on ``GONGZHI_CORS_ORIGINS`` are allowed. The session cookie is also ``SameSite=Lax``, a
+    second line for older browsers."""
 
     def __init__(self, app: ASGIApp, *, allowed_origins: set[str]) -> None:
         self.app = app
@@ -209,7 +248,7 @@ class CrossSiteRequestGuard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        if b"cookie" in headers and self._is_cross_site(headers):
+        if (b"cookie" in headers or _is_form(headers)) and self._is_cross_site(headers):
             body = json.dumps(
                 {
                     "type": "https://gongzhi.org.cn/problems/cross_site_request",
@@ -234,6 +273,9 @@ class CrossSiteRequestGuard:
         await self.app(scope, receive, send)
 
     def _is_cross_site(self, headers: dict[bytes, bytes]) -> bool:
+        origin = headers.get(b"origin", b"").decode("latin-1")
+        if origin and origin in self.allowed_origins:
+            return False
         site = headers.get(b"sec-fetch-site", b"").decode("latin-1").lower()
         if site == "cross-site":
             return True
@@ -241,13 +283,17 @@ class CrossSiteRequestGuard:
             return False
         # "same-site" (a sibling subdomain) or an older browser without Fetch Metadata:
         # browsers send Origin on every cross-origin POST, so compare it with our host.
-        origin = headers.get(b"origin", b"").decode("latin-1")
         if not origin:
             return False
         if origin == "null":
             return True
         host = headers.get(b"host", b"").decode("latin-1")
-        return origin.split("://", 1)[-1] != host and origin not in self.allowed_origins
+        return origin.split("://", 1)[-1] != host
+
+
+def _is_form(headers: dict[bytes, bytes]) -> bool:
+    content_type = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+    return not content_type or content_type in _FORM_CONTENT_TYPES
 
 
 class LineLogger(structlog.PrintLogger):

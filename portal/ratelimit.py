@@ -1,15 +1,18 @@
 """Rate limiting on the ``limits`` package, shared by every domain.
 
-The storage is ``GONGZHI_RATE_LIMIT_STORAGE``: ``memory://`` (one process, the default) or a store
-that several server processes share (``redis://host:6379``, ``memcached://…``). Limits are strings
+The storage is ``GONGZHI_RATE_LIMIT_STORAGE``: ``memory://`` (one process; the default in
+development and tests) or a store that several server processes share (``redis://host:6379``, the
+default in production; ``memcached://…``). Limits are strings
 such as ``"10/15 minutes"`` or ``"5/minute;30/hour"``. ``RateLimited`` renders as 429
 problem+json with ``Retry-After``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
+from collections.abc import Sequence
 
 from fastapi import Request
 from limits import RateLimitItem, parse, parse_many
@@ -17,6 +20,9 @@ from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterR
 from limits.storage import storage_from_string
 
 from portal.errors import RateLimited
+from portal.settings import trusted_networks
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class RateLimiter:
@@ -41,6 +47,16 @@ class RateLimiter:
 
     async def clear(self, limit: str | RateLimitItem, *keys: str) -> None:
         await self._limiter.clear(_item(limit), *keys)
+
+    async def count(self, limit: str | RateLimitItem, *keys: str) -> int:
+        """Hits counted in the limit's current window."""
+        item = _item(limit)
+        stats = await self._limiter.get_window_stats(item, *keys)
+        return item.amount - stats.remaining
+
+    async def reachable(self) -> bool:
+        """Whether the storage answers (readiness: a shared store may be down)."""
+        return bool(await self._storage.check())  # type: ignore[misc]  # async storage
 
     async def reset(self) -> None:
         """Forget every counter (tests, and an operator lifting a lock-out)."""
@@ -74,5 +90,30 @@ def get_rate_limiter(request: Request) -> RateLimiter:
 
 
 def client_ip(request: Request) -> str:
-    # uvicorn's proxy_headers has already applied X-Forwarded-For from trusted proxies.
-    return request.client.host if request.client else "unknown"
+    """The address every per-client limit counts by: the peer, unless the peer is one of
+    ``GONGZHI_TRUSTED_PROXIES`` (empty by default), in which case the nearest address in
+    ``X-Forwarded-For`` that is not itself a trusted proxy. ``gongzhi serve`` gives uvicorn the
+    same list, and applying the rule to an address uvicorn already resolved changes nothing."""
+    peer = request.client.host if request.client else "unknown"
+    trusted = trusted_networks(request.app.state.settings.trusted_proxies)
+    return forwarded_client(peer, request.headers.get("x-forwarded-for"), trusted)
+
+
+def forwarded_client(peer: str, forwarded_for: str | None, trusted: Sequence[Network]) -> str:
+    if not _is_trusted(peer, trusted) or not forwarded_for:
+        return peer
+    # Each proxy appends the address it received from: walk back from the nearest hop and stop at
+    # the first one no trusted proxy vouches for. Entries left of it are the client's own words.
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _is_trusted(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
+
+
+def _is_trusted(address: str, trusted: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)

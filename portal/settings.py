@@ -9,6 +9,7 @@ Code reaches them with ``settings.of(ComplaintsSettings)`` (or the domain's depe
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,36 @@ from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "change-me-gongzhi-development-secret-key"
+
+# A production secret must need at least 10^30 (about 2^100) guesses by zxcvbn's estimate, which
+# models what attackers try first: repeats ("aaaa…"), sequences, keyboard runs, dictionary words
+# and dates. Length alone says nothing (36 × "a" is 36 characters and about 10^3 guesses); 16
+# random bytes in hex (128 bits) estimate at about 10^31, `secrets.token_urlsafe(32)` at 10^43.
+MIN_SECRET_GUESSES_LOG10 = 30.0
+
+
+def secret_is_guessable(secret: str) -> bool:
+    from zxcvbn import zxcvbn
+
+    # zxcvbn takes at most 72 characters; past that, a secret's prefix decides.
+    estimate: float = zxcvbn(secret[:72])["guesses_log10"]
+    return estimate < MIN_SECRET_GUESSES_LOG10
+
+
+@lru_cache(maxsize=16)
+def trusted_networks(
+    spec: str,
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``GONGZHI_TRUSTED_PROXIES`` parsed: comma-separated addresses or CIDR networks."""
+    networks = []
+    for entry in filter(None, (e.strip() for e in spec.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError as exc:
+            raise ValueError(
+                f"GONGZHI_TRUSTED_PROXIES: {entry!r} is not an address or network"
+            ) from exc
+    return tuple(networks)
 
 
 class Environment(StrEnum):
@@ -62,9 +93,28 @@ class Settings(BaseSettings):
     jwt_lifetime_seconds: int = 3600
     cookie_lifetime_seconds: int = 8 * 3600
 
-    # Abuse protection
-    login_failures_per_account: str = "10/15 minutes"
+    # Abuse protection (portal/accounts/throttle.py). Password guessing is refused per client and
+    # account (a client that failed this often for one account is refused for that account only),
+    # per client overall, and slowed, never locked, per account: past ``login_failures_per_account``
+    # failures from all clients in the window, every attempt on the account waits
+    # base × 2^(failures over the limit) seconds, at most ``login_delay_max_seconds``. So nobody can
+    # lock another person's account; the owner at worst waits a few seconds.
+    login_failures_per_client_account: str = "10/15 minutes"
     login_failures_per_ip: str = "50/15 minutes"
+    login_failures_per_account: str = "10/15 minutes"
+    login_delay_base_seconds: float = Field(default=0.5, ge=0, le=5)
+    login_delay_max_seconds: float = Field(default=8.0, ge=0, le=30)
+    # Counters of every rate limit: a store that all server processes share. Empty: memory://
+    # in development and tests (one process), redis://127.0.0.1:6379 in production. `gongzhi
+    # serve --workers N` refuses memory:// (each process would count on its own).
+    rate_limit_storage: str = ""
+    # Reverse proxies whose X-Forwarded-For is believed (comma-separated addresses or networks,
+    # e.g. "127.0.0.1,10.0.0.0/8"). Empty: no header is believed and the client is the peer
+    # address. Given to uvicorn by `gongzhi serve` and applied by portal.ratelimit.client_ip.
+    trusted_proxies: str = ""
+    # /docs, /redoc and /openapi.json. Unset: public except in production, where the published
+    # document is a map for attackers and apps ship with their generated client.
+    api_docs: bool | None = None
     # Origins allowed to call the API from a browser with credentials (comma-separated);
     # apps are not browsers and need no CORS.
     cors_origins: str = ""
@@ -81,8 +131,6 @@ class Settings(BaseSettings):
 
     log_json: bool = Field(default=False, description="JSON log lines instead of console lines")
 
-    # Shared by every domain's rate limits (portal/ratelimit.py).
-    rate_limit_storage: str = "memory://"  # limits storage URI, e.g. redis://host:6379
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
@@ -92,9 +140,30 @@ class Settings(BaseSettings):
                     "GONGZHI_SECRET_KEY must be set to a random value of at least 32 characters "
                     "in production"
                 )
+            if secret_is_guessable(self.secret_key):
+                raise ValueError(
+                    "GONGZHI_SECRET_KEY is guessable (repeated, sequential or dictionary text); "
+                    "use a random value, e.g. `python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(32))'`"
+                )
             if not self.data_keys:
                 raise ValueError("GONGZHI_DATA_KEYS must be set in production (portal/crypto.py)")
         return self
+
+    @model_validator(mode="after")
+    def _resolve_environment_defaults(self) -> Settings:
+        production = self.env is Environment.production
+        if not self.rate_limit_storage:
+            self.rate_limit_storage = "redis://127.0.0.1:6379" if production else "memory://"
+        if self.api_docs is None:
+            self.api_docs = not production
+        trusted_networks(self.trusted_proxies)  # a typo fails at start, not on the first request
+        return self
+
+    @property
+    def shares_rate_limits(self) -> bool:
+        """Whether the rate-limit counters are seen by every server process."""
+        return not self.rate_limit_storage.startswith(("memory", "async+memory"))
 
     @property
     def is_sqlite(self) -> bool:

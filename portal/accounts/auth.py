@@ -11,7 +11,8 @@ import hashlib
 import hmac
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any, cast
 
 import jwt
 from fastapi import Depends, Request
@@ -29,18 +30,27 @@ from fastapi_users.authentication import (
     CookieTransport,
     JWTStrategy,
 )
-from fastapi_users.jwt import decode_jwt, generate_jwt
 from fastapi_users_db_sqlalchemy import SQLAlchemyUserDatabase
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from portal.accounts.models import User
-from portal.accounts.schemas import UserCreate
+from portal import clock
+from portal.accounts.models import RevokedToken, User
+from portal.accounts.schemas import UserCreate, UserUpdate
+from portal.accounts.throttle import LoginLocked, LoginThrottle
 from portal.db import get_session
-from portal.errors import RateLimited, Unauthenticated
+from portal.errors import Forbidden, Unauthenticated
 from portal.ratelimit import RateLimiter, client_ip
 from portal.settings import Environment, Settings
 
 COOKIE_NAME = "gongzhi_session"
+# A token says which transport it was issued for: a stolen portal cookie is no bearer token for
+# the API, and an app's bearer token cannot be planted as a portal cookie.
+BEARER_AUDIENCE = "gongzhi:bearer"
+COOKIE_AUDIENCE = "gongzhi:cookie"
+
+__all__ = ["LoginLocked"]  # raised by UserManager.authenticate; defined with the throttle
 
 
 def _settings(request: Request) -> Settings:
@@ -54,10 +64,10 @@ async def get_user_db(
     yield SQLAlchemyUserDatabase(session, User)
 
 
-class LoginLocked(RateLimited):
-    code = "login_locked"
-    title = "Too many failed logins; try again later"
-    title_zh = "登录失败次数过多，请稍后再试"
+class CurrentPasswordRequired(Forbidden):
+    code = "current_password_required"
+    title = "Changing the password or e-mail needs the current password"
+    title_zh = "修改密码或邮箱需要输入当前密码"
 
 
 class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):  # type: ignore[type-var]
@@ -75,32 +85,54 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):  # type: ignor
         self.limiter = limiter
         self.ip = ip
 
-    async def authenticate(self, credentials: OAuth2PasswordRequestForm) -> User | None:
-        """Password login with throttling: failures are counted per account and per client
-        address; past the limit the account is locked for the rest of the window (429)."""
+    def _throttle(self, account: str) -> LoginThrottle | None:
         if self.limiter is None:
+            return None
+        return LoginThrottle(self.limiter, self.settings, account=account, client=self.ip)
+
+    async def authenticate(self, credentials: OAuth2PasswordRequestForm) -> User | None:
+        """Password login, throttled per client and account and slowed per account
+        (portal/accounts/throttle.py): guessing is refused, but nobody can lock the owner out."""
+        throttle = self._throttle(credentials.username)
+        if throttle is None:
             return await super().authenticate(credentials)
-        account = f"login:account:{credentials.username.strip().lower()}"
-        address = f"login:ip:{self.ip}"
-        checks = [
-            (self.settings.login_failures_per_account, account),
-            (self.settings.login_failures_per_ip, address),
-        ]
-        for limit, key in checks:
-            if not await self.limiter.allowed(limit, key):
-                seconds = await self.limiter.retry_after(limit, key)
-                raise LoginLocked(
-                    f"Too many failed logins; retry in {seconds} seconds.",
-                    detail_zh=f"登录失败次数过多，请 {seconds} 秒后再试。",
-                    headers={"Retry-After": str(seconds)},
-                )
+        await throttle.before_attempt()
         user = await super().authenticate(credentials)
         if user is None:
-            for limit, key in checks:
-                await self.limiter.hit(limit, key)
+            await throttle.failed()
         else:
-            await self.limiter.clear(self.settings.login_failures_per_account, account)
+            await throttle.succeeded()
         return user
+
+    async def update(  # type: ignore[override]
+        self,
+        user_update: UserUpdate,
+        user: User,
+        safe: bool = False,
+        request: Request | None = None,
+    ) -> User:
+        """A user changing their own password or e-mail (``safe``) proves the current password
+        first, so a stolen session cannot take the account over; administrators (not ``safe``)
+        need not. Wrong guesses count against the same throttle as logins."""
+        if safe and (user_update.password is not None or user_update.email is not None):
+            await self._verify_current_password(user, user_update.current_password)
+        return await super().update(user_update, user, safe=safe, request=request)
+
+    async def _verify_current_password(self, user: User, current: str | None) -> None:
+        throttle = self._throttle(user.email)
+        if throttle is not None:
+            await throttle.before_attempt()
+        verified = False
+        if current is not None:
+            verified, _ = self.password_helper.verify_and_update(current, user.hashed_password)
+        if not verified:
+            if throttle is not None:
+                await throttle.failed()
+            raise CurrentPasswordRequired(
+                "Send the current password as current_password.",
+                detail_zh="请在 current_password 中提供当前密码。",
+                errors=[{"field": "current_password", "type": "mismatch", "message": "required"}],
+            )
 
     async def validate_password(self, password: str, user: UserCreate | User) -> None:  # type: ignore[override]
         if len(password) < 8:
@@ -128,15 +160,52 @@ def password_fingerprint(secret: str, hashed_password: str) -> str:
 
 
 class PasswordBoundJWTStrategy(JWTStrategy[User, uuid.UUID]):  # type: ignore[type-var]
-    """A stateless JWT that is revoked by a password change (claim ``pwd``)."""
+    """A JWT for one audience (apps' bearer tokens or the portal's cookie) that ends at its
+    ``exp`` (required), at logout (its ``jti`` is kept in ``revoked_token`` until it would have
+    expired, so every server process refuses it) and at a password change (claim ``pwd``).
+    Expiry is on the portal's clock (``portal.clock``), like everything else with a time."""
+
+    def __init__(
+        self,
+        secret: str,
+        lifetime_seconds: int,
+        *,
+        audience: str = BEARER_AUDIENCE,
+        session: AsyncSession | None = None,
+    ) -> None:
+        super().__init__(
+            secret=secret, lifetime_seconds=lifetime_seconds, token_audience=[audience]
+        )
+        self.audience = audience
+        self.session = session
 
     async def write_token(self, user: User) -> str:
+        issued = int(clock.timestamp())
         data = {
             "sub": str(user.id),
-            "aud": self.token_audience,
+            "aud": self.audience,
             "pwd": password_fingerprint(str(self.secret), user.hashed_password),
+            "jti": uuid.uuid4().hex,
+            "iat": issued,
+            "exp": issued + int(self.lifetime_seconds or 0),
         }
-        return generate_jwt(data, self.encode_key, self.lifetime_seconds, algorithm=self.algorithm)
+        return jwt.encode(data, str(self.encode_key), algorithm=self.algorithm)
+
+    def claims(self, token: str) -> dict[str, Any] | None:
+        """The token's claims if it is ours, for this audience, complete and unexpired."""
+        try:
+            data: dict[str, Any] = jwt.decode(
+                token,
+                str(self.decode_key),
+                audience=self.audience,
+                algorithms=[self.algorithm],
+                options={"require": ["exp", "sub", "aud", "jti", "pwd"], "verify_exp": False},
+            )
+        except jwt.PyJWTError:
+            return None
+        if not isinstance(data["exp"], int | float) or data["exp"] <= clock.timestamp():
+            return None
+        return data
 
     async def read_token(
         self,
@@ -145,31 +214,67 @@ class PasswordBoundJWTStrategy(JWTStrategy[User, uuid.UUID]):  # type: ignore[ty
     ) -> User | None:
         if token is None:
             return None
+        data = self.claims(token)
+        if data is None:
+            return None
         try:
-            data = decode_jwt(
-                token, self.decode_key, self.token_audience, algorithms=[self.algorithm]
-            )
             user = await user_manager.get(user_manager.parse_id(data.get("sub")))
-        except (jwt.PyJWTError, exceptions.UserNotExists, exceptions.InvalidID):
+        except (exceptions.UserNotExists, exceptions.InvalidID):
             return None
         expected = password_fingerprint(str(self.secret), user.hashed_password)
         if not hmac.compare_digest(str(data.get("pwd", "")), expected):
             return None
+        session = self.session or cast(Any, user_manager.user_db).session
+        if await session.get(RevokedToken, str(data["jti"])) is not None:
+            return None
         return user
 
+    async def destroy_token(self, token: str, user: User) -> None:
+        """Logout: remember the token's id until its expiry; forget ids already expired."""
+        data = self.claims(token)
+        if data is None or self.session is None:
+            return
+        now = clock.now()
+        await self.session.execute(delete(RevokedToken).where(col(RevokedToken.expires_at) < now))
+        if await self.session.get(RevokedToken, str(data["jti"])) is None:
+            expires_at = datetime.fromtimestamp(float(data["exp"]), UTC)
+            self.session.add(RevokedToken(jti=str(data["jti"]), expires_at=expires_at))
+        # Committed here, before the logout answer, like the fastapi-users adapter's own writes.
+        await self.session.commit()
 
-def get_jwt_strategy(request: Request) -> PasswordBoundJWTStrategy:
-    settings = _settings(request)
+
+def jwt_strategy(
+    settings: Settings, session: AsyncSession | None = None
+) -> PasswordBoundJWTStrategy:
     return PasswordBoundJWTStrategy(
-        secret=settings.secret_key, lifetime_seconds=settings.jwt_lifetime_seconds
+        secret=settings.secret_key,
+        lifetime_seconds=settings.jwt_lifetime_seconds,
+        audience=BEARER_AUDIENCE,
+        session=session,
     )
 
 
-def get_cookie_strategy(request: Request) -> PasswordBoundJWTStrategy:
-    settings = _settings(request)
+def cookie_strategy(
+    settings: Settings, session: AsyncSession | None = None
+) -> PasswordBoundJWTStrategy:
     return PasswordBoundJWTStrategy(
-        secret=settings.secret_key, lifetime_seconds=settings.cookie_lifetime_seconds
+        secret=settings.secret_key,
+        lifetime_seconds=settings.cookie_lifetime_seconds,
+        audience=COOKIE_AUDIENCE,
+        session=session,
     )
+
+
+def get_jwt_strategy(
+    request: Request, session: Annotated[AsyncSession, Depends(get_session)]
+) -> PasswordBoundJWTStrategy:
+    return jwt_strategy(_settings(request), session)
+
+
+def get_cookie_strategy(
+    request: Request, session: Annotated[AsyncSession, Depends(get_session)]
+) -> PasswordBoundJWTStrategy:
+    return cookie_strategy(_settings(request), session)
 
 
 bearer_backend = AuthenticationBackend(

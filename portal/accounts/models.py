@@ -80,3 +80,14 @@ class User(SQLModel, table=True):
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF_ROLES or self.role is Role.admin
+
+
+class RevokedToken(SQLModel, table=True):
+    """A login token ended before its expiry (logout). Tokens are stateless JWTs, so ending one
+    means remembering its id until it would have expired anyway; every server process checks
+    this table, so a logout holds across workers. Rows past ``expires_at`` are purged."""
+
+    __tablename__ = "revoked_token"
+
+    jti: str = Field(primary_key=True, max_length=64)
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from fastapi_users import schemas
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
@@ -27,10 +28,24 @@ class UserCreate(schemas.BaseUserCreate):
 
 
 class UserUpdate(schemas.BaseUserUpdate):
+    """``current_password`` is required to change one's own password or e-mail
+    (``UserManager.update``); it is checked, never stored."""
+
     model_config = ConfigDict(strict=True)
 
     password: str | None = Field(default=None, min_length=8, max_length=128)
     display_name: str | None = Field(default=None, max_length=64)
+    current_password: str | None = Field(default=None, max_length=128)
+
+    def create_update_dict(self) -> dict[str, Any]:
+        values: dict[str, Any] = super().create_update_dict()
+        values.pop("current_password", None)
+        return values
+
+    def create_update_dict_superuser(self) -> dict[str, Any]:
+        values: dict[str, Any] = super().create_update_dict_superuser()
+        values.pop("current_password", None)
+        return values
 
 
 class StaffUserCreate(BaseModel):

@@ -10,9 +10,10 @@ from fastapi.security import OAuth2PasswordRequestForm
 from fastapi_users import exceptions as fu_exceptions
 from pydantic import ValidationError
 
-from portal.accounts.auth import COOKIE_NAME, OptionalUser, UserManagerDep, get_cookie_strategy
+from portal.accounts.auth import COOKIE_NAME, OptionalUser, UserManagerDep, cookie_strategy
 from portal.accounts.models import User
 from portal.accounts.schemas import UserCreate
+from portal.db import DbSession
 from portal.settings import Environment, Settings
 from portal.web import render
 
@@ -28,7 +29,7 @@ def _safe_next(target: str | None) -> str:
 
 async def _login_redirect(request: Request, user: User, target: str) -> Response:
     settings: Settings = request.app.state.settings
-    token = await get_cookie_strategy(request).write_token(user)
+    token = await cookie_strategy(settings).write_token(user)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE_NAME,
@@ -105,7 +106,12 @@ async def register_submit(
 
 
 @router.post("/logout")
-async def logout() -> Response:
+async def logout(request: Request, session: DbSession, user: OptionalUser) -> Response:
+    """Ends the session on the server too: the cookie's token is revoked, not only forgotten by
+    this browser (a copy of it stops working)."""
+    token = request.cookies.get(COOKIE_NAME)
+    if token and user is not None:
+        await cookie_strategy(request.app.state.settings, session).destroy_token(token, user)
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(COOKIE_NAME)
     return response

@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import httpx
 
+from portal.accounts.models import Role, User
 from portal.db import Database
 from portal.outbox import service as outbox
+from tests.conftest import MakeUser
+
+AuthHeaders = Callable[[User], Awaitable[dict[str, str]]]
 
 
 async def test_healthz(client: httpx.AsyncClient) -> None:
@@ -12,11 +18,12 @@ async def test_healthz(client: httpx.AsyncClient) -> None:
 
 
 async def test_readyz_reports_each_dependency(
-    client: httpx.AsyncClient, database: Database
+    client: httpx.AsyncClient, database: Database, make_user: MakeUser, auth_headers: AuthHeaders
 ) -> None:
     async with database.transaction() as session:
         await outbox.enqueue(session, "test.readyz", {})
-    response = await client.get("/readyz")
+    admin = await make_user(Role.admin)
+    response = await client.get("/readyz", headers=await auth_headers(admin))
     assert response.status_code == 200, response.text
     checks = response.json()["checks"]
     assert checks["database"]["ok"] is True
@@ -39,3 +46,13 @@ async def test_readyz_is_503_when_storage_is_unusable(
     assert response.status_code == 503
     assert response.json()["checks"]["storage"]["ok"] is False
     assert response.json()["checks"]["database"]["ok"] is True
+
+
+async def test_readyz_tells_the_public_only_ok_or_failing(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")
+    assert response.status_code == 200, response.text
+    checks = response.json()["checks"]
+    assert checks["database"] == {"ok": True}
+    assert checks["storage"] == {"ok": True}  # not where the files are
+    assert checks["rate_limiter"] == {"ok": True}
+    assert all(set(check) == {"ok"} for check in checks.values()), checks

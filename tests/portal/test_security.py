@@ -64,7 +64,9 @@ async def test_password_change_revokes_existing_tokens(
     token = (await _login(client, "liang-cheng-2026")).json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
     changed = await client.patch(
-        "/api/v1/users/me", json={"password": "new-password-2027"}, headers=headers
+        "/api/v1/users/me",
+        json={"password": "new-password-2027", "current_password": "liang-cheng-2026"},
+        headers=headers,
     )
     assert changed.status_code == 200, changed.text
     assert_problem(await client.get("/api/v1/users/me", headers=headers), 401)
