@@ -34,6 +34,7 @@ DOMAINS: list[str] = [
     "portal.outbox",
     "portal.health",
     "portal.pages",
+    "portal.workdays",
     "api.complaints",
     "search",
     "credit",
