@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
-from portal import crypto, domains
+from portal import crypto, domains, workdays
 from portal.accounts.auth import build_cookie_transport, cookie_backend
 from portal.db import Database
 from portal.errors import install_error_handlers
@@ -30,6 +30,8 @@ from portal.outbox.worker import OutboxWorker
 from portal.ratelimit import RateLimiter
 from portal.settings import Environment, Settings, get_settings
 from portal.web import ROOT
+from portal.workdays import service as calendar_service
+from portal.workdays.settings import CalendarSettings
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -45,6 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     crypto.configure(settings)
     domains.import_models()
     domains.import_jobs()
+    calendar = settings.of(CalendarSettings)
+    workdays.configure(unknown_year=calendar.calendar_unknown_year)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,6 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Domains that open their own resources (a driver pool for a hot path) close them here.
         app.state.shutdown_hooks = []
         stop = asyncio.Event()
+        # Imported holiday notices, in memory for the synchronous working-day functions.
+        calendar_task = await calendar_service.start(
+            database, stop, every=calendar.calendar_refresh_seconds
+        )
         worker_task = None
         if settings.run_worker_in_process:
             worker = OutboxWorker(
@@ -71,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if worker_task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker_task
+            with contextlib.suppress(asyncio.CancelledError):
+                await calendar_task
             for hook in app.state.shutdown_hooks:
                 await hook()
             await database.dispose()

@@ -31,12 +31,14 @@ app.add_typer(keys_app, name="keys")
 
 @app.callback()
 def _configure() -> None:
-    from portal import clock, crypto
+    from portal import clock, crypto, workdays
     from portal.settings import Environment
+    from portal.workdays.settings import CalendarSettings
 
     settings = get_settings()
     clock.start_from_environment(production=settings.env is Environment.production)
     crypto.configure(settings)
+    workdays.configure(unknown_year=settings.of(CalendarSettings).calendar_unknown_year)
 
 
 @keys_app.command("generate")
@@ -220,11 +222,14 @@ def worker() -> None:
     """Run the outbox worker as its own process (production); stops on SIGTERM or Ctrl-C."""
     from portal.middleware import configure_logging
     from portal.outbox.worker import OutboxWorker
+    from portal.workdays import service as calendar_service
+    from portal.workdays.settings import CalendarSettings
 
     settings = get_settings()
     configure_logging(json_lines=settings.log_json)  # as the server does: one log format
     domains.import_models()
     domains.import_jobs()
+    calendar = settings.of(CalendarSettings)
 
     async def run() -> None:
         database = Database.from_settings(settings)
@@ -232,6 +237,10 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        # Jobs count working days too: the same imported notices as the servers, kept fresh.
+        calendar_task = await calendar_service.start(
+            database, stop, every=calendar.calendar_refresh_seconds
+        )
         try:
             await OutboxWorker(
                 database,
@@ -239,6 +248,8 @@ def worker() -> None:
                 lease=timedelta(seconds=settings.outbox_lease_seconds),
             ).run_forever(stop, poll_seconds=settings.worker_poll_seconds)
         finally:
+            stop.set()
+            await calendar_task
             await database.dispose()
 
     asyncio.run(run())

@@ -31,6 +31,7 @@ DOMAINS: list[str] = [
     "portal.outbox",
     "portal.health",
     "portal.pages",
+    "portal.workdays",
     "api.complaints",
     "search",
     "notices",

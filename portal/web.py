@@ -56,9 +56,24 @@ def nav_items() -> list[dict[str, str]]:
     return items
 
 
+def _calendar_warnings(request: Request, user: Any) -> list[str]:
+    """Staff see, on every page, each year deadlines may reach whose holidays are not loaded."""
+    from portal import clock, workdays
+    from portal.accounts.models import Role
+    from portal.workdays.settings import CalendarSettings
+
+    if getattr(user, "role", None) not in (Role.regulator, Role.admin):
+        return []
+    config = request.app.state.settings.of(CalendarSettings)
+    return workdays.coverage(
+        clock.today(), horizon_days=config.calendar_warning_horizon_days
+    ).warnings
+
+
 def render(
     request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200
 ) -> HTMLResponse:
     ctx = {"nav": nav_items(), "user": getattr(request.state, "user", None)}
     ctx.update(context or {})
+    ctx["calendar_warnings"] = _calendar_warnings(request, ctx["user"])
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)

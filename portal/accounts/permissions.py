@@ -30,6 +30,7 @@ class Action(StrEnum):
     staff_view = "staff.view"
     audit_view = "audit.view"
     user_manage = "user.manage"
+    calendar_manage = "calendar.manage"  # import the State Council's holiday notices
 
 
 ACTION_ROLES: dict[Action, frozenset[Role]] = {
@@ -44,6 +45,7 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.staff_view: frozenset({Role.regulator}),
     Action.audit_view: frozenset({Role.regulator}),
     Action.user_manage: frozenset(),
+    Action.calendar_manage: frozenset(),
 }
 
 # Actions scoped to the actor's own organisation rather than (only) a region.

@@ -73,6 +73,8 @@ PUBLIC = {
     "GET /api/v1/credit/exports/ratings.json",
     "GET /api/v1/credit/feed.json",
     "GET /api/v1/credit/ledger",
+    "GET /api/v1/calendar",  # the State Council's published holiday arrangements
+    "GET /api/v1/calendar/{year}",
 }
 
 # Operations every logged-in account may call (its own account, its own cases, logging out).
@@ -88,7 +90,7 @@ ANY_ACCOUNT = {
 # wherever staff are (it administers the portal) and is the only role on user administration.
 ROLE_RULES: list[tuple[str, set[Role]]] = [
     (r"^(GET|PATCH|DELETE) /api/v1/users/\{id\}$", {Role.admin}),
-    (r"^POST /api/v1/admin/", {Role.admin}),
+    (r"^(POST|DELETE) /api/v1/admin/", {Role.admin}),
     (r"^GET /api/v1/regions/\{code\}/staff$", {Role.regulator, Role.admin}),
     # Originals keep the camera's EXIF and GPS: the handling regulator only, like party details.
     (r"^GET /api/v1/staff/media/\{media_id\}/original$", {Role.regulator}),
