@@ -13,7 +13,7 @@ import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -130,7 +130,6 @@ class Settings(BaseSettings):
     outbox_lease_seconds: int = Field(default=120, ge=1)  # a dead worker's job is retried after
 
     log_json: bool = Field(default=False, description="JSON log lines instead of console lines")
-
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
