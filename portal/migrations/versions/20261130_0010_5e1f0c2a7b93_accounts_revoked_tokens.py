@@ -1,7 +1,7 @@
 """accounts: revoked login tokens (logout ends a session on every server process)
 
 Revision ID: 5e1f0c2a7b93
-Revises: 39c5b91eaba4
+Revises: f9c8fdf4fe7f
 Create Date: 2026-11-30 00:10:00
 
 A branch of its own from the foundation: the accounts' tables belong to the shell.
@@ -14,7 +14,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "5e1f0c2a7b93"
-down_revision: str | Sequence[str] | None = "39c5b91eaba4"
+down_revision: str | Sequence[str] | None = "f9c8fdf4fe7f"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """calendar: imported holiday notices
 
 Revision ID: 54eb48006b3c
-Revises: f9c8fdf4fe7f
+Revises: 5e1f0c2a7b93
 Create Date: 2026-11-30 00:11:34.411304
 """
 
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "54eb48006b3c"
-down_revision: str | Sequence[str] | None = "f9c8fdf4fe7f"
+down_revision: str | Sequence[str] | None = "5e1f0c2a7b93"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

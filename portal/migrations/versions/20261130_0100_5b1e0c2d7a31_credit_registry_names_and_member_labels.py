@@ -8,7 +8,7 @@ names were typed by associations, not taken from a registry: they move to the la
 membership and the registered name starts empty until an administrator or an import sets it.
 
 Revision ID: 5b1e0c2d7a31
-Revises: f9c8fdf4fe7f
+Revises: 54eb48006b3c
 Create Date: 2026-11-30 01:00:00
 """
 
@@ -19,7 +19,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "5b1e0c2d7a31"
-down_revision: str | Sequence[str] | None = "f9c8fdf4fe7f"
+down_revision: str | Sequence[str] | None = "54eb48006b3c"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
