@@ -199,7 +199,15 @@ class PasswordBoundJWTStrategy(JWTStrategy[User, uuid.UUID]):  # type: ignore[ty
                 str(self.decode_key),
                 audience=self.audience,
                 algorithms=[self.algorithm],
-                options={"require": ["exp", "sub", "aud", "jti", "pwd"], "verify_exp": False},
+                # Times are checked below on the portal's clock, not PyJWT's (the host's): a
+                # token issued while the portal clock runs ahead would otherwise be "not yet
+                # valid" (iat) and one issued behind it would outlive its exp.
+                options={
+                    "require": ["exp", "sub", "aud", "jti", "pwd"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
             )
         except jwt.PyJWTError:
             return None
