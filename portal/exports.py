@@ -9,6 +9,8 @@ passes each cell through ``safe_cell``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -20,3 +22,7 @@ def safe_cell(value: object) -> object:
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
+
+
+def safe_row(values: Iterable[object]) -> list[object]:
+    return [safe_cell(value) for value in values]

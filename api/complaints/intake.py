@@ -3,17 +3,13 @@ rows (two linked ones for a complaint and report filed together), parties, first
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import structlog
-from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -21,12 +17,12 @@ from api.complaints import categories
 from api.complaints.coords import to_wgs84
 from api.complaints.deadlines import deadlines_of
 from api.complaints.errors import (
-    IdempotencyConflict,
     InvalidCaseFields,
     MediaUnavailable,
     RegionRequired,
     UnknownCategory,
 )
+from api.complaints.idempotency import body_hash, claim_key, fernet, idempotency_scope, upsert
 from api.complaints.models import (
     Case,
     CaseEvent,
@@ -34,7 +30,6 @@ from api.complaints.models import (
     CaseParty,
     CaseSource,
     CaseStatus,
-    IdempotencyRecord,
     Media,
     PartyRole,
     TrackingCounter,
@@ -44,7 +39,7 @@ from api.complaints.schemas import CaseCreate, CaseCreated, LinkedCase
 from api.complaints.settings import ComplaintsSettings
 from portal import clock, workdays
 from portal.accounts.models import User
-from portal.db import new_id, utcnow
+from portal.db import utcnow
 from portal.regions.models import Region
 from portal.regions.service import get_region
 from portal.settings import Settings
@@ -55,20 +50,6 @@ log = structlog.get_logger(__name__)
 def hash_token(token: str) -> str:
     # The token is 192 random bits: a fast hash is enough, nothing to brute-force.
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def upsert(session: AsyncSession, table: Any) -> Any:
-    """INSERT … ON CONFLICT for the session's database (SQLite ≥ 3.35 and PostgreSQL). Used
-    instead of savepoints: with pysqlite, a SAVEPOINT opened before any write is a transaction of
-    its own, and releasing it commits."""
-    assert session.bind is not None
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)
 
 
 async def next_tracking_number(session: AsyncSession, now: datetime) -> str:
@@ -135,113 +116,6 @@ async def derive_region(session: AsyncSession, address: str | None) -> str | Non
         if best is None or score > (best[0], len(names[best[1]])):
             best = (level, code)
     return best[1] if best else None
-
-
-# --- idempotency ----------------------------------------------------------------------------------
-
-
-def idempotency_scope(*, user: User | None, client: str) -> str:
-    """Whose keys a key is compared with: the account, or else the client address. Anonymous
-    clients never share a scope, so one client can never replay another's submission and
-    receive its case access token (issue 11 #10). The address is kept only as a hash."""
-    if user is not None:
-        return str(user.id)
-    return "client:" + hashlib.sha256(client.encode()).hexdigest()[:40]
-
-
-def _fernet(settings: Settings) -> Fernet:
-    key = hashlib.sha256(b"gongzhi.complaints.idempotency:" + settings.secret_key.encode())
-    return Fernet(base64.urlsafe_b64encode(key.digest()))
-
-
-def _body_hash(data: CaseCreate, source: CaseSource) -> str:
-    canonical = json.dumps(
-        {"source": source.value, "body": data.model_dump(mode="json")},
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _replay(settings: Settings, existing: IdempotencyRecord, body_hash: str) -> CaseCreated:
-    if existing.request_hash != body_hash or existing.response is None:
-        raise IdempotencyConflict(
-            "The Idempotency-Key was already used for a different submission.",
-            detail_zh="该幂等键已用于另一份不同的提交，请为新的提交生成新的键。",
-        )
-    try:
-        raw = _fernet(settings).decrypt(existing.response.encode())
-    except InvalidToken:  # the secret key was rotated since
-        raise IdempotencyConflict() from None
-    return CaseCreated.model_validate_json(raw)
-
-
-async def _find_idempotency(
-    session: AsyncSession, scope: str, key: str
-) -> IdempotencyRecord | None:
-    return await session.scalar(
-        select(IdempotencyRecord).where(
-            col(IdempotencyRecord.scope) == scope, col(IdempotencyRecord.key) == key
-        )
-    )
-
-
-@dataclass
-class _Claim:
-    """The outcome of presenting an Idempotency-Key: a replay, or our own record to fill in."""
-
-    replay: CaseCreated | None = None
-    record: IdempotencyRecord | None = None
-
-
-async def _claim_key(
-    session: AsyncSession,
-    settings: Settings,
-    *,
-    scope: str,
-    key: str | None,
-    body_hash: str,
-    now: datetime,
-) -> _Claim:
-    if not key:
-        return _Claim()
-    existing = await _find_idempotency(session, scope, key)
-    if existing is not None:
-        return _Claim(replay=_replay(settings, existing, body_hash))
-    table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
-    claim = (
-        upsert(session, table)
-        .values(id=new_id(), scope=scope, key=key, request_hash=body_hash, created_at=now)
-        .on_conflict_do_nothing(index_elements=[table.c.scope, table.c.key])
-        .returning(table.c.id)
-    )
-    claimed = (await session.execute(claim)).scalar_one_or_none()
-    if claimed is None:
-        # A concurrent request with the same key committed first: answer as a replay.
-        existing = await _find_idempotency(session, scope, key)
-        if existing is None:
-            raise IdempotencyConflict()
-        return _Claim(replay=_replay(settings, existing, body_hash))
-    return _Claim(record=await session.get(IdempotencyRecord, claimed))
-
-
-async def expire_idempotency_records(
-    session: AsyncSession, *, settings: Settings, now: datetime | None = None
-) -> None:
-    now = now or utcnow()
-    ttl = timedelta(hours=settings.of(ComplaintsSettings).idempotency_ttl_hours)
-    await session.execute(
-        text("DELETE FROM case_idempotency WHERE created_at < :cutoff"),
-        {"cutoff": _db_time(session, now - ttl)},
-    )
-
-
-def _db_time(session: AsyncSession, moment: datetime) -> Any:
-    # Raw SQL bypasses UTCDateTime: SQLite stores naive UTC.
-    if session.bind is not None and session.bind.dialect.name == "sqlite":
-        return moment.replace(tzinfo=None)
-    return moment
 
 
 # --- checking what was sent -----------------------------------------------------------------------
@@ -499,12 +373,12 @@ async def submit_case(
     of an Idempotency-Key with the same body by the same account or client address returns the
     first response and creates nothing."""
     now = now or utcnow()
-    claim = await _claim_key(
+    claim = await claim_key(
         session,
         settings,
         scope=idempotency_scope(user=user, client=client),
         key=idempotency_key,
-        body_hash=_body_hash(data, source),
+        request_hash=body_hash(data, source),
         now=now,
     )
     if claim.replay is not None:
@@ -534,7 +408,7 @@ async def submit_case(
     response = _created_response(cases, token)
     if claim.record is not None:
         claim.record.case_id = cases[0].id
-        encrypted = _fernet(settings).encrypt(response.model_dump_json().encode())
+        encrypted = fernet(settings).encrypt(response.model_dump_json().encode())
         claim.record.response = encrypted.decode()
         await session.flush()
     log.info("case_submitted", tracking_number=cases[0].tracking_number, kind=data.kind)

@@ -9,7 +9,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.complaints.deadlines import flag_overdue as flag_overdue_cases
-from api.complaints.intake import expire_idempotency_records
+from api.complaints.idempotency import expire_idempotency_records
 from api.complaints.media import cleanup_orphan_media
 from api.complaints.notifications import TOPIC, send_notification
 from portal import clock
