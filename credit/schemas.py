@@ -118,9 +118,19 @@ class MethodologyDefinition(BaseModel):
         return self
 
 
+# Parameters are days, counts and points: anything larger is a mistake, and an unbounded integer
+# (a window of 10**30 days) would overflow date arithmetic in a run (issue 11 #15).
+PARAM_INT_LIMIT = 1_000_000
+PARAM_TEXT_LIMIT = 200
+
+
 def _no_floats(value: Any) -> None:
     if isinstance(value, float):
         raise ValueError('write decimal parameters as strings (e.g. "0.2"), not floats')
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > PARAM_INT_LIMIT:
+        raise ValueError(f"integer parameters lie within ±{PARAM_INT_LIMIT}")
+    if isinstance(value, str) and len(value) > PARAM_TEXT_LIMIT:
+        raise ValueError(f"text parameters are at most {PARAM_TEXT_LIMIT} characters")
     if isinstance(value, dict):
         for item in value.values():
             _no_floats(item)
