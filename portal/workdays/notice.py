@@ -187,6 +187,11 @@ def parse_notice(text: str, *, year: int | None = None) -> Notice:
             f"The text is longer than {MAX_NOTICE_CHARS} characters.",
             f"文本超过{MAX_NOTICE_CHARS}字，请只粘贴通知正文。",
         )
+    if any(unicodedata.category(c) == "Cc" and c not in "\t\r\n" for c in text):
+        # NUL and other control characters are never in a notice (and PostgreSQL refuses NUL).
+        raise _fail(
+            "The text contains control characters.", "文本含有控制字符，请粘贴通知的纯文本。"
+        )
     # NFKC turns full-width "：（），" into ":(),", so both printings read the same.
     lines = [line.strip() for line in unicodedata.normalize("NFKC", text).splitlines()]
     lines = [line for line in lines if line]

@@ -151,6 +151,9 @@ def test_a_notice_that_contradicts_itself_is_refused(line: str, complaint: str) 
     assert refused.value.detail  # English too
 
 
-def test_a_text_longer_than_a_notice_is_refused() -> None:
+def test_a_text_longer_than_a_notice_or_with_control_characters_is_refused() -> None:
     with pytest.raises(InvalidNotice):
         parse_notice(NOTICE_2026 * 20)
+    with pytest.raises(InvalidNotice) as control:
+        parse_notice(NOTICE_2026.replace("放假", "放\x00假", 1))
+    assert "控制字符" in control.value.detail_zh
