@@ -1,7 +1,7 @@
 """Test harness: a fresh database per run, built by running the migrations, on SQLite always and
 on PostgreSQL when one is reachable (GONGZHI_TEST_POSTGRES_URL). Tests that take the ``client``,
 ``app`` or ``database`` fixture run once per database. Tables other than reference data (regions
-and the like) are emptied after each test.
+and the like) are emptied after each test that uses any of them.
 
 With GONGZHI_REQUIRE_SERVICES=1 (set by .ci/run) a missing PostgreSQL fails the run instead of
 skipping; without it the skip says why.
@@ -150,12 +150,22 @@ async def empty_tables(database: Database) -> None:
             await connection.execute(text(f"TRUNCATE {joined} CASCADE"))
 
 
+@pytest.fixture(autouse=True)
+async def _empty_tables_after_each_test(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Every test that can write to the database (it uses ``client``, ``app``, ``database`` or a
+    fixture built on them) leaves it empty, not only the ones that use ``client``. Autouse, so set
+    up first and torn down last: after the test's own fixtures have closed."""
+    yield
+    if "app" in request.fixturenames:
+        application: FastAPI = request.getfixturevalue("app")
+        await empty_tables(application.state.database)
+
+
 @pytest.fixture
 async def client(app: FastAPI, database: Database) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
-    await empty_tables(database)
 
 
 MakeOrg = Callable[..., Awaitable[Organization]]
