@@ -306,6 +306,32 @@ async def test_authorization_matrix(
     notices_b = await client.get("/api/v1/notices", headers=h["regulator_b"])
     assert notice_id not in notices_b.text
 
+    # Institution B and institution A's record (issue 11 #2): B cannot issue A's number, and B's
+    # certificate for A's instrument attaches to it without moving its owner or region.
+    a_cert = cert.json()
+    reused = await client.post(
+        "/api/v1/certificates", json=cert_body(number=cert_number), headers=h["institution_b"]
+    )
+    assert reused.status_code == 409, reused.text
+    assert reused.json()["code"] == "certificate_number_in_use"
+    takeover = await client.post(
+        "/api/v1/certificates",
+        json=cert_body(
+            serial=a_cert["instrument"]["serial"],
+            category_code=a_cert["instrument"]["category_code"],
+            manufacturer=a_cert["instrument"]["manufacturer"],
+            owner_name="冒名顶替商户",
+            owner_uscc=None,
+            region_code="610102",
+        ),
+        headers=h["institution_b"],
+    )
+    seen.append(("POST /api/v1/certificates", "institution_b", takeover.status_code, takeover.text))
+    token = a_cert["instrument"]["sticker_token"]
+    instrument = (await client.get(f"/api/v1/instruments/{token}")).json()["instrument"]
+    assert instrument["owner_name"] == a_cert["instrument"]["owner_name"]
+    assert instrument["region_code"] == a_cert["instrument"]["region_code"]
+
     # Another person's case by tracking number: without its token, or with a wrong one.
     for who in principals:
         for query in ({}, {"token": "x" * 22}, {"token": case_token[:-1] + "0"}):
