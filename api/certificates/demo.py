@@ -15,7 +15,7 @@ from sqlmodel import col
 from stdnum.cn import uscc
 
 from api.certificates import registry
-from api.certificates.importer import CertRow, validate_row
+from api.certificates.import_rows import CertRow, validate_row
 from api.certificates.queries import certificates, instruments, today_local
 from api.certificates.schemas import CertificateCreate
 from api.certificates.settings import CertificatesSettings

@@ -1,8 +1,9 @@
-"""Importing a CSV/XLSX/JSON Lines file of certificates (files are read by importer.py).
+"""Importing a CSV/XLSX/JSON Lines file of certificates (files are read by import_files.py,
+rows validated by import_rows.py).
 
 Reading and validating happen in a worker thread, a batch at a time (``anyio.to_thread``): a big
 or hostile file never holds the event loop, so /healthz and every other request keep answering
-while an import runs. The limits of importer.ImportLimits refuse an oversized file early.
+while an import runs. The limits of import_limits.ImportLimits refuse an oversized file early.
 """
 
 from __future__ import annotations
@@ -14,14 +15,9 @@ import anyio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.certificates.importer import (
-    CertRow,
-    FieldError,
-    Row,
-    ValidationContext,
-    read_rows,
-    validate_row,
-)
+from api.certificates.import_columns import Row
+from api.certificates.import_files import read_rows
+from api.certificates.import_rows import CertRow, FieldError, ValidationContext, validate_row
 from api.certificates.registry import (
     numbers_used_elsewhere,
     record_identity_changes,

@@ -164,6 +164,20 @@ async def get_instrument(
     )
 
 
+async def current_certificate_number(session: AsyncSession, sticker_token: str) -> str | None:
+    """The number of the instrument's latest certificate, in one indexed read: what a signed
+    sticker's page checks to say "there is a newer verification" without loading it."""
+    return await session.scalar(
+        select(certificates.c.number)
+        .select_from(
+            instruments.join(
+                certificates, certificates.c.id == instruments.c.current_certificate_id
+            )
+        )
+        .where(instruments.c.sticker_token == sticker_token)
+    )
+
+
 async def list_by_serial(
     session: AsyncSession,
     *,

@@ -20,9 +20,12 @@ from portal.accounts.permissions import Action, role_allows
 from portal.db import DbSession
 from portal.errors import GongzhiError
 from portal.pagination import PageRequest
-from portal.web import render
+from portal.web import public_page, render
 
 router = APIRouter(include_in_schema=False)
+
+# How long a browser or a CDN may keep an anonymous page: a revocation shows within a minute.
+PAGE_MAX_AGE = 60
 
 # status → (badge class, badge text)
 BADGES: dict[str, tuple[str, str]] = {
@@ -44,8 +47,7 @@ def _settings(request: Request) -> CertificatesSettings:
 
 def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
     response = render(request, name, context, status_code=status_code)
-    response.headers["Cache-Control"] = "no-store" if context.get("user") else "public, max-age=60"
-    return response
+    return public_page(request, response, user=context.get("user"), max_age=PAGE_MAX_AGE)
 
 
 @router.get("/v/{token}")
@@ -83,9 +85,11 @@ async def sticker_landing(
             certificate = instrument.certificate
             status = instrument.status
     if certificate is not None and instrument_token is not None and "." in token:
-        # The sticker may be older than the instrument's latest verification: say so.
-        latest = await lookup.get_instrument(session, instrument_token, settings=settings)
-        if latest.certificate is not None and latest.certificate.number != certificate.number:
+        # The sticker may be older than the instrument's latest verification: say so. The
+        # latest is loaded only when it is another certificate (rare), not on every scan.
+        latest_number = await lookup.current_certificate_number(session, instrument_token)
+        if latest_number is not None and latest_number != certificate.number:
+            latest = await lookup.get_instrument(session, instrument_token, settings=settings)
             current = latest.certificate
     badge_class, badge_text = BADGES[status]
     context.update(

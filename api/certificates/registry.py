@@ -19,7 +19,8 @@ from api.certificates.errors import (
     InvalidCertificate,
     NotAnInstitution,
 )
-from api.certificates.importer import COLUMNS, FieldError, ValidationContext, validate_row
+from api.certificates.import_columns import COLUMNS
+from api.certificates.import_rows import FieldError, ValidationContext, validate_row
 from api.certificates.lookup import lookup_certificate
 from api.certificates.models import CertificateEvent, CertificateEventKind
 from api.certificates.queries import (

@@ -51,7 +51,7 @@ class CertificatesSettings(DomainSettings):
     overdue_notification_batch: int = Field(default=500, ge=1, le=100_000)
 
     def import_limits(self) -> ImportLimits:
-        from api.certificates.importer import ImportLimits
+        from api.certificates.import_limits import ImportLimits
 
         return ImportLimits(
             max_cell_chars=self.certificate_import_max_cell_chars,
@@ -63,7 +63,7 @@ class CertificatesSettings(DomainSettings):
 
 
 if TYPE_CHECKING:
-    from api.certificates.importer import ImportLimits
+    from api.certificates.import_limits import ImportLimits
 
 SETTINGS = CertificatesSettings
 

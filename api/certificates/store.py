@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Date, Uuid, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.certificates.importer import CertRow
+from api.certificates.import_rows import CertRow
 from api.certificates.queries import certificates, instruments
 from portal.db import UTCDateTime, utcnow
 

@@ -273,13 +273,16 @@ def cookie_strategy(
     )
 
 
-def get_jwt_strategy(
+# async, although they do no I/O: FastAPI runs a plain ``def`` dependency in the thread pool, and
+# these two are solved on every request that asks who the user is (every portal page), two
+# thread hand-offs that cost more than the page's own queries.
+async def get_jwt_strategy(
     request: Request, session: Annotated[AsyncSession, Depends(get_session)]
 ) -> PasswordBoundJWTStrategy:
     return jwt_strategy(_settings(request), session)
 
 
-def get_cookie_strategy(
+async def get_cookie_strategy(
     request: Request, session: Annotated[AsyncSession, Depends(get_session)]
 ) -> PasswordBoundJWTStrategy:
     return cookie_strategy(_settings(request), session)

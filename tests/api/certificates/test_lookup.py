@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from api.certificates import lookup
-from api.certificates.importer import CertRow, validate_row
+from api.certificates.import_rows import CertRow, validate_row
 from api.certificates.registry import validation_context
 from api.certificates.schemas import CertificateRead
 from api.certificates.settings import CertificatesSettings

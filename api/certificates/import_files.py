@@ -1,0 +1,201 @@
+"""Reading certificate files (CSV in UTF-8 with or without BOM or GB18030, XLSX, JSON Lines) one
+row at a time: each reader yields (line, {column: value}) with raw values (str, or typed from
+XLSX/JSON); import_rows.py validates them.
+
+Nothing here holds a whole file: CSV and JSON Lines are decoded incrementally from the binary
+stream, XLSX is read with openpyxl's read-only mode. The service stores rows in batches.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import IO, Any
+
+from api.certificates.errors import UnsupportedImportFile
+from api.certificates.import_columns import REQUIRED, Row, header_key
+from api.certificates.import_limits import ImportLimits, bounded, check_xlsx_parts, too_large
+
+
+def sniff_format(filename: str, head: bytes) -> str:
+    name = filename.lower()
+    if name.endswith(".xlsx") or head.startswith(b"PK\x03\x04"):
+        return "xlsx"
+    if name.endswith((".jsonl", ".ndjson")) or head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        return "jsonl"
+    if name.endswith((".csv", ".txt")) or not name:
+        return "csv"
+    raise UnsupportedImportFile(
+        f"{filename}: use CSV, XLSX or JSON Lines.",
+        detail_zh=f"{filename}：请使用 CSV、XLSX 或 JSON Lines 文件。",
+    )
+
+
+def detect_encoding(head: bytes) -> str:
+    """UTF-8 (with or without BOM) when the sample decodes as UTF-8, else GB18030 (what Chinese
+    Excel writes for "CSV"). The sample's last few bytes may cut a character in two."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        decoder.decode(head, final=False)
+    except UnicodeDecodeError:
+        return "gb18030"
+    return "utf-8"
+
+
+class _Peek(io.RawIOBase):
+    """A binary stream with its first bytes put back after sniffing."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        chunk = self._rest.read(len(buffer))
+        n = len(chunk)
+        buffer[:n] = chunk
+        return n
+
+
+def read_rows(
+    stream: IO[bytes], filename: str, limits: ImportLimits | None = None
+) -> Iterator[tuple[int, Row]]:
+    limits = limits or ImportLimits()
+    head = stream.read(65536)
+    fmt = sniff_format(filename, head)
+    if fmt == "xlsx":
+        stream.seek(0)
+        check_xlsx_parts(stream, limits)
+        yield from bounded(_read_xlsx(stream, limits), limits)
+        return
+    encoding = detect_encoding(head)
+    text = io.TextIOWrapper(
+        io.BufferedReader(_Peek(head, stream), 1 << 16), encoding=encoding, newline=""
+    )
+    try:
+        if fmt == "jsonl":
+            yield from bounded(_read_jsonl(text, limits), limits)
+        else:
+            yield from bounded(_read_csv(text, limits), limits)
+    except csv.Error as exc:  # a field over csv.field_size_limit (128 KiB)
+        raise too_large(
+            f"A cell is longer than {limits.max_cell_chars} characters",
+            f"单元格超过 {limits.max_cell_chars} 个字符",
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise UnsupportedImportFile(
+            f"The file is not valid {encoding} text: {exc.reason}.",
+            detail_zh=f"文件编码无法识别（按 {encoding} 解码失败）。请另存为 UTF-8 或 GB18030 编码的 CSV。",
+        ) from exc
+
+
+def _columns(header: list[Any], limits: ImportLimits) -> list[str | None]:
+    if sum(1 for cell in header if cell is not None and str(cell).strip()) > limits.max_columns:
+        raise too_large(
+            f"More than {limits.max_columns} columns", f"超过 {limits.max_columns} 列的上限", 1
+        )
+    columns = [header_key(cell) for cell in header]
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise UnsupportedImportFile(
+            f"Missing columns: {', '.join(missing)}.",
+            detail_zh=f"缺少必填列：{'、'.join(missing)}。",
+            errors=[
+                {"line": 1, "column": c, "code": "column_missing", "reason": "missing column"}
+                for c in missing
+            ],
+        )
+    return columns
+
+
+def _read_csv(text: IO[str], limits: ImportLimits) -> Iterator[tuple[int, Row]]:
+    reader = csv.reader(text)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    columns = _columns(header, limits)
+    for values in reader:
+        if not any(v.strip() for v in values):
+            continue
+        row = {col: v for col, v in zip(columns, values, strict=False) if col is not None}
+        yield reader.line_num, row
+
+
+def _read_jsonl(text: IO[str], limits: ImportLimits) -> Iterator[tuple[int, Row]]:
+    line_no = 0
+    while True:
+        # readline with a limit: a line is never read whole past the row limit
+        line = text.readline(limits.max_row_chars + 2)
+        if not line:
+            return
+        line_no += 1
+        if len(line) > limits.max_row_chars + 1:
+            raise too_large(
+                f"A row is longer than {limits.max_row_chars} characters",
+                f"一行超过 {limits.max_row_chars} 个字符",
+                line_no,
+            )
+        line = line.strip().lstrip("\ufeff")
+        if not line:
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            yield line_no, {"__error__": "invalid_json"}
+            continue
+        if not isinstance(data, dict):
+            yield line_no, {"__error__": "not_an_object"}
+            continue
+        row: Row = {}
+        for key, value in data.items():
+            column = header_key(key)
+            if column is not None:
+                row[column] = value
+        yield line_no, row
+
+
+def _read_xlsx(stream: IO[bytes], limits: ImportLimits) -> Iterator[tuple[int, Row]]:
+    from zipfile import BadZipFile
+
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(stream, read_only=True, data_only=True)
+    except (BadZipFile, OSError, KeyError, ValueError) as exc:
+        raise UnsupportedImportFile(
+            "The XLSX file cannot be read.", detail_zh="无法读取该 XLSX 文件。"
+        ) from exc
+    try:
+        sheet = workbook.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        try:
+            header = list(next(rows))
+        except StopIteration:
+            return
+        columns = _columns(header, limits)
+        for line_no, values in enumerate(rows, start=2):
+            if not any(v is not None and str(v).strip() for v in values):
+                continue
+            yield (
+                line_no,
+                {col: v for col, v in zip(columns, values, strict=False) if col is not None},
+            )
+    finally:
+        workbook.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation

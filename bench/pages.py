@@ -1,0 +1,345 @@
+"""Every public page and API a citizen or a mobile app hits, under load, against bare FastAPI (issue 13).
+
+    .venv/bin/python bench/pages.py [--db sqlite|postgresql|both] [--seconds 5] [--connections 64]
+
+For each database (SQLite in a temporary directory; PostgreSQL: a scratch database on the server
+of GONGZHI_TEST_POSTGRES_URL, 127.0.0.1:5432 by default, dropped at the end):
+
+1. ``gongzhi db upgrade`` and ``gongzhi demo``, then ``gongzhi serve`` (one process, production
+   settings: JSON log lines to /dev/null, no in-process worker) and the baseline app
+   (bench/baseline_pages.py, the same uvicorn options): a Jinja template as large as the sticker
+   page, and constant JSON.
+2. Finds the URLs to drive from the demo data (a signed sticker made with the demo institution's
+   key; a forged one is the same with its signature altered; the first enterprise, notice and
+   credit batch linked from the public pages).
+3. Drives each URL with ``wrk -t2 -c64 --latency`` (a warm-up second first), the baselines at the
+   start and at the end of the run, and prints requests/s, p50/p99, non-2xx responses and the ratio
+   to the mean of the matching baseline (HTML pages → template, APIs → JSON). Targets: sticker
+   page ≥ 0.5 × the template baseline, every other page and API ≥ 0.3 ×.
+
+The figures are ratios measured in the same run on purpose: on a shared machine the absolute
+requests/s move with everyone else's load, the ratio much less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import html
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BIN = Path(sys.executable).parent
+
+STICKER_TARGET = 0.5
+OTHER_TARGET = 0.3
+
+SIGNED_TOKEN = """
+import asyncio
+from sqlmodel import select
+from portal import crypto
+from portal.settings import get_settings
+from portal.db import Database
+from portal.accounts.models import User
+from api.certificates import stickers
+
+async def main():
+    settings = get_settings()
+    crypto.configure(settings)
+    database = Database(settings.database_url, settings=settings)
+    async with database.transaction() as session:
+        user = (await session.execute(
+            select(User).where(User.email == "institution@gongzhi.demo"))).scalar_one()
+        print(await stickers.sticker_url(session, "XYJC2026-0001", actor=user, settings=settings))
+    await database.engine.dispose()
+
+asyncio.run(main())
+"""
+
+
+@dataclass
+class Case:
+    name: str
+    path: str
+    kind: str  # "html" or "json": which baseline it is compared with
+    target: float = OTHER_TARGET
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{what} did not start")
+
+
+def fetch(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def wrk(port: int, path: str, seconds: int, connections: int, threads: int) -> dict[str, float]:
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            f"http://127.0.0.1:{port}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def latency(percent: str) -> float:
+        found = re.search(rf"{percent}%\s+([\d.]+)(us|ms|s)\b", out)
+        assert found is not None, out
+        return float(found.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert rps is not None, out
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "rps": float(rps.group(1)),
+        "p50": latency("50"),
+        "p99": latency("99"),
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "errors": sum(int(x) for x in errors.groups()) if errors else 0,
+    }
+
+
+def serve(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    if app == "portal":
+        command = [str(BIN / "gongzhi"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    else:  # the same uvicorn options as `gongzhi serve` (portal/cli.py uvicorn_options)
+        command = [
+            sys.executable,
+            "-c",
+            f"import uvicorn; uvicorn.run({app!r}, host='127.0.0.1', port={port}, "
+            "log_level='warning', access_log=False, proxy_headers=False)",
+        ]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    wait_for(port, process, app)
+    return process
+
+
+def gongzhi(env: dict[str, str], *args: str) -> None:
+    subprocess.run(
+        [str(BIN / "gongzhi"), *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+    )
+
+
+def first_link(port: int, pages: list[str], pattern: str) -> str | None:
+    for page in pages:
+        _, body = fetch(port, page)
+        found = re.search(pattern, body)
+        if found:
+            return html.unescape(found.group(0))
+    return None
+
+
+def cases(port: int, env: dict[str, str]) -> list[Case]:
+    signed_url = subprocess.run(
+        [sys.executable, "-c", SIGNED_TOKEN],
+        cwd=ROOT,
+        env={**env, "GONGZHI_ENV": "development"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    signed = signed_url.rsplit("/v/", 1)[1]
+    # The same claims with another signature: what a copied-and-edited sticker looks like.
+    head, payload, signature = signed.split(".")
+    forged = f"{head}.{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
+    listed = [
+        Case("sticker valid (plain token)", "/v/DEMO-SCALE-VALID", "html", STICKER_TARGET),
+        Case("sticker valid (signed)", f"/v/{signed}", "html", STICKER_TARGET),
+        Case("sticker expired", "/v/DEMO-SCALE-EXPIRED", "html", STICKER_TARGET),
+        Case("sticker revoked", "/v/DEMO-FUEL-REVOKED", "html", STICKER_TARGET),
+        Case("sticker forged", f"/v/{forged}", "html", STICKER_TARGET),
+        Case("sticker unknown (404)", "/v/NO-SUCH-STICKER", "html", STICKER_TARGET),
+        Case("certificate page", "/certificates?q=XYJC2026-0001", "html"),
+        Case("certificate API", "/api/v1/certificates/XYJC2026-0001", "json"),
+        Case("home", "/", "html"),
+        Case("search page", f"/search?q={quote('电子秤')}", "html"),
+        Case("search API", f"/api/v1/search?q={quote('电子秤')}", "json"),
+        Case("credit list", "/credit", "html"),
+        Case("credit notices", "/credit/notices", "html"),
+    ]
+    enterprise = first_link(port, ["/credit", "/"], r"/credit/enterprises/[0-9A-Z]{18}")
+    if enterprise:
+        uscc = enterprise.rsplit("/", 1)[1]
+        listed.append(Case("enterprise page", enterprise, "html"))
+        listed.append(Case("enterprise API", f"/api/v1/credit/enterprises/{uscc}", "json"))
+    batch = first_link(port, ["/credit/notices", "/credit"], r"/credit/notices/[0-9a-f-]{36}")
+    if batch:
+        listed.append(Case("credit notice batch", batch, "html"))
+    notice = first_link(
+        port, ["/", f"/search?q={quote('处罚')}", "/search?q=notice"], r"/notices/[0-9a-f-]{36}"
+    )
+    if notice:
+        listed.append(Case("enforcement notice page", notice, "html"))
+        listed.append(Case("enforcement notice API", f"/api/v1{notice}", "json"))
+    listed += [
+        Case("complaint form", "/complaints/new", "html"),
+        Case("tracking page", "/complaints/track", "html"),
+    ]
+    return listed
+
+
+def run_database(db: str, args: argparse.Namespace, workdir: Path) -> list[str]:
+    pg_name = None
+    if db == "sqlite":
+        url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+    else:
+        from tests.conftest import _postgres_admin, postgres_async_url
+
+        pg_name = f"gongzhi_bench_{uuid.uuid4().hex[:8]}"
+        asyncio.run(_postgres_admin(f'CREATE DATABASE "{pg_name}"'))
+        url = postgres_async_url(pg_name)
+    env = {
+        **os.environ,
+        "GONGZHI_DATABASE_URL": url,
+        "GONGZHI_ENV": "production",
+        "GONGZHI_SECRET_KEY": secrets.token_hex(32),
+        "GONGZHI_DATA_KEYS": "bench:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "GONGZHI_LOG_JSON": "true",
+        "GONGZHI_RUN_WORKER_IN_PROCESS": "false",
+        "GONGZHI_STORAGE_DIR": str(workdir / "storage"),
+        "GONGZHI_SIGNING_KEY_FILE": str(workdir / "key.pem"),
+        "GONGZHI_SIGNING_KEYS_DIR": str(workdir / "keys"),
+        "GONGZHI_RATE_LIMIT_STORAGE": "memory://",
+        "GONGZHI_DATABASE_POOL_SIZE": "16",
+        "BENCH_TEMPLATE_DIR": str(workdir / "templates"),
+    }
+    processes: list[subprocess.Popen[bytes]] = []
+    lines: list[str] = []
+    try:
+        started = time.perf_counter()
+        # The demo refuses production (its accounts' password is published); it is loaded as in
+        # development, with the same keys, and served as in production.
+        setup = {**env, "GONGZHI_ENV": "development"}
+        gongzhi(setup, "db", "upgrade")
+        gongzhi(setup, "demo")
+        print(f"[{db}] database and demo data ready in {time.perf_counter() - started:.0f} s")
+        portal_port = free_port()
+        processes.append(serve("portal", portal_port, env))
+        listed = cases(portal_port, env)
+        _, sticker_html = fetch(portal_port, "/v/DEMO-SCALE-VALID")
+        (workdir / "templates").mkdir(exist_ok=True)
+        # The sticker page's own text, a variable and a loop: as many bytes as the real page.
+        (workdir / "templates" / "page.html").write_text(
+            "{% for _ in range(n) %}<!-- {{ title }} -->{% endfor %}{% raw %}"
+            + sticker_html
+            + "{% endraw %}"
+        )
+        baseline_port = free_port()
+        processes.append(serve("bench.baseline_pages:app", baseline_port, env))
+
+        def measure(port: int, path: str) -> dict[str, float]:
+            wrk(port, path, 1, args.connections, args.threads)  # warm-up
+            return wrk(port, path, args.seconds, args.connections, args.threads)
+
+        base: dict[str, list[dict[str, float]]] = {"html": [], "json": []}
+        base["html"].append(measure(baseline_port, "/page"))
+        base["json"].append(measure(baseline_port, "/json"))
+        results = []
+        for case in listed:
+            status, _ = fetch(portal_port, case.path)
+            results.append((case, status, measure(portal_port, case.path)))
+        base["html"].append(measure(baseline_port, "/page"))
+        base["json"].append(measure(baseline_port, "/json"))
+        load = os.getloadavg()
+
+        mean = {kind: sum(r["rps"] for r in runs) / len(runs) for kind, runs in base.items()}
+        lines.append(
+            f"### {db}: wrk -t{args.threads} -c{args.connections} -d{args.seconds}s, "
+            f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
+        )
+        lines.append("")
+        lines.append("| URL | status | req/s | p50 ms | p99 ms | × baseline | target |")
+        lines.append("|---|---|---|---|---|---|---|")
+        for kind, label in (("html", "bare FastAPI + Jinja template"), ("json", "bare JSON")):
+            runs = base[kind]
+            lines.append(
+                f"| baseline: {label} | 200 | "
+                + " / ".join(f"{r['rps']:,.0f}" for r in runs)
+                + f" | {runs[0]['p50']:.1f} | {runs[0]['p99']:.1f} | 1 | |"
+            )
+        for case, status, r in results:
+            ratio = r["rps"] / mean[case.kind]
+            verdict = "ok" if ratio >= case.target else "MISS"
+            extra = f" ({r['errors']} socket errors)" if r["errors"] else ""
+            lines.append(
+                f"| {case.name} | {status} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p99']:.1f} "
+                f"| {ratio:.2f} | ≥ {case.target} {verdict}{extra} |"
+            )
+        print("\n".join(lines), flush=True)
+    finally:
+        for process in processes:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if pg_name:
+            from tests.conftest import _postgres_admin
+
+            asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (scripts/install-system-deps.sh)")
+    for db in ("sqlite", "postgresql") if args.db == "both" else (args.db,):
+        workdir = Path(tempfile.mkdtemp(prefix="gongzhi-pages-"))
+        try:
+            run_database(db, args, workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
