@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test lint typecheck pytest pytest-clocks install system-deps meilisearch clean
+.PHONY: run test lint typecheck pytest pytest-clocks install system-deps meilisearch node-tools screenshots clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,11 @@ typecheck: install
 meilisearch:
 	@bash scripts/get-meilisearch.sh || echo "meilisearch: not installed; its tests will skip (fail under GONGZHI_REQUIRE_SERVICES=1)"
 
-pytest: install system-deps meilisearch
+## npm tools for the browser tests (axe-core), exactly as package-lock.json pins them.
+node-tools:
+	@bash scripts/get-node-tools.sh
+
+pytest: install system-deps meilisearch node-tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## The suite again (without the browser and fuzz runs) with the portal's clock started at 23:30 UTC
@@ -48,6 +52,16 @@ pytest-clocks: install system-deps meilisearch
 
 ## Lint, type-check and run the whole suite (SQLite always; PostgreSQL and Meilisearch when present).
 test: lint typecheck pytest pytest-clocks
+
+## A full-page PNG of every page, for every role that can open it, at 390 and 1366 px:
+## var/screenshots/<width>/<role>/<page>.png. Starts its own demo server (SQLite, demo data) on a
+## free port, as the browser tests do, and runs the page walk of tests/browser/test_every_page.py.
+SCREENSHOT_WIDTHS ?= 390 or 1366
+screenshots: install system-deps node-tools
+	rm -rf var/screenshots
+	GONGZHI_SCREENSHOT_DIR=$(CURDIR)/var/screenshots $(BIN)/pytest -q -p no:cacheprovider \
+		tests/browser/test_every_page.py -k "$(SCREENSHOT_WIDTHS)" || true
+	@echo "screenshots: $$(find var/screenshots -name '*.png' | wc -l) PNGs under var/screenshots/"
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
