@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from api.certificates import imports, lookup, overdue, registry, stickers
 from api.certificates.errors import CertificateNotFound, InstrumentNotFound
 from api.certificates.schemas import STATUS_ZH, CertificateRead
-from api.certificates.settings import CertificatesSettings
+from api.certificates.settings import CertificatesConfig, CertificatesSettings
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import Role, User
 from portal.accounts.permissions import Action, role_allows
@@ -41,10 +41,6 @@ BADGES: dict[str, tuple[str, str]] = {
 }
 
 
-def _settings(request: Request) -> CertificatesSettings:
-    return request.app.state.settings.of(CertificatesSettings)
-
-
 def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
     response = render(request, name, context, status_code=status_code)
     return public_page(request, response, user=context.get("user"), max_age=PAGE_MAX_AGE)
@@ -52,10 +48,10 @@ def _page(request: Request, name: str, context: dict[str, Any], status_code: int
 
 @router.get("/v/{token}")
 async def sticker_landing(
-    request: Request, session: DbSession, user: OptionalUser, token: str
+    request: Request, config: CertificatesConfig, session: DbSession, user: OptionalUser, token: str
 ) -> Response:
     """What a phone opens after scanning a sticker: one big badge, then the facts."""
-    settings = _settings(request)
+    settings = config
     context: dict[str, Any] = {
         "user": user,
         "signature": None,
@@ -117,12 +113,13 @@ async def sticker_landing(
 @router.get("/certificates")
 async def lookup_page(
     request: Request,
+    config: CertificatesConfig,
     session: DbSession,
     user: OptionalUser,
     q: Annotated[str | None, Query(max_length=100)] = None,
     institution: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    settings = _settings(request)
+    settings = config
     context: dict[str, Any] = {"user": user, "q": q or "", "certificate": None, "listing": None}
     query = (q or "").strip()
     if query:
@@ -163,12 +160,13 @@ def _forbidden(request: Request, user: User) -> Response:
 
 async def _backoffice(
     request: Request,
+    config: CertificatesSettings,
     session: DbSession,
     user: User,
     institution: str | None,
     extra: dict[str, Any],
 ) -> Response:
-    settings = _settings(request)
+    settings = config
     org = await registry.acting_institution(session, user, Action.certificate_issue, institution)
     search = request.query_params.get("q") or None
     rows = await lookup.list_institution_certificates(session, org, limit=50, query=search)
@@ -189,6 +187,7 @@ async def _backoffice(
 @router.get("/backoffice/certificates")
 async def backoffice(
     request: Request,
+    config: CertificatesConfig,
     session: DbSession,
     user: OptionalUser,
     institution: Annotated[str | None, Query(max_length=64)] = None,
@@ -197,12 +196,13 @@ async def backoffice(
         return _login(request)
     if not role_allows(user.role, Action.certificate_issue):
         return _forbidden(request, user)
-    return await _backoffice(request, session, user, institution, {})
+    return await _backoffice(request, config, session, user, institution, {})
 
 
 @router.post("/backoffice/certificates/import")
 async def backoffice_import(
     request: Request,
+    config: CertificatesConfig,
     session: DbSession,
     user: OptionalUser,
     file: Annotated[UploadFile, File()],
@@ -220,18 +220,19 @@ async def backoffice_import(
             file.filename or "",
             institution=org,
             actor=user,
-            settings=_settings(request),
+            settings=config,
         )
     except GongzhiError as exc:
         return await _backoffice(
-            request, session, user, institution, {"import_error": exc.detail_zh}
+            request, config, session, user, institution, {"import_error": exc.detail_zh}
         )
-    return await _backoffice(request, session, user, institution, {"report": report})
+    return await _backoffice(request, config, session, user, institution, {"report": report})
 
 
 @router.post("/backoffice/certificates/{number}/revoke")
 async def backoffice_revoke(
     request: Request,
+    config: CertificatesConfig,
     session: DbSession,
     user: OptionalUser,
     number: str,
@@ -244,7 +245,12 @@ async def backoffice_revoke(
         return _forbidden(request, user)
     if len(reason.strip()) < 2:
         return await _backoffice(
-            request, session, user, institution, {"message_error": "请填写注销原因（至少 2 个字）"}
+            request,
+            config,
+            session,
+            user,
+            institution,
+            {"message_error": "请填写注销原因（至少 2 个字）"},
         )
     try:
         await registry.revoke_certificate(
@@ -252,15 +258,15 @@ async def backoffice_revoke(
             number,
             reason=reason,
             actor=user,
-            settings=_settings(request),
+            settings=config,
             institution_code=institution,
         )
     except GongzhiError as exc:
         return await _backoffice(
-            request, session, user, institution, {"message_error": exc.detail_zh}
+            request, config, session, user, institution, {"message_error": exc.detail_zh}
         )
     return await _backoffice(
-        request, session, user, institution, {"message_ok": f"证书 {number} 已注销"}
+        request, config, session, user, institution, {"message_ok": f"证书 {number} 已注销"}
     )
 
 
@@ -270,6 +276,7 @@ async def backoffice_revoke(
 @router.get("/backoffice/overdue")
 async def overdue_page(
     request: Request,
+    config: CertificatesConfig,
     session: DbSession,
     user: OptionalUser,
     region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
@@ -287,7 +294,7 @@ async def overdue_page(
         region=region,
         within_days=within_days,
         page=PageRequest(page=page, per_page=limit),
-        settings=_settings(request),
+        settings=config,
     )
     listing = SimpleNamespace(
         region=region_code, as_of=as_of, within_days=within_days, items=items, total=total

@@ -40,6 +40,7 @@ from portal.accounts.models import RevokedToken, User
 from portal.accounts.schemas import UserCreate, UserUpdate
 from portal.accounts.throttle import LoginLocked, LoginThrottle
 from portal.db import get_session
+from portal.deps import get_settings
 from portal.errors import Forbidden, Unauthenticated
 from portal.ratelimit import RateLimiter, client_ip
 from portal.settings import Environment, Settings
@@ -51,11 +52,6 @@ BEARER_AUDIENCE = "gongzhi:bearer"
 COOKIE_AUDIENCE = "gongzhi:cookie"
 
 __all__ = ["LoginLocked"]  # raised by UserManager.authenticate; defined with the throttle
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 async def get_user_db(
@@ -147,7 +143,7 @@ async def get_user_manager(
 ) -> AsyncIterator[UserManager]:
     yield UserManager(
         user_db,
-        _settings(request),
+        get_settings(request),
         getattr(request.app.state, "rate_limiter", None),
         client_ip(request),
     )
@@ -279,13 +275,13 @@ def cookie_strategy(
 async def get_jwt_strategy(
     request: Request, session: Annotated[AsyncSession, Depends(get_session)]
 ) -> PasswordBoundJWTStrategy:
-    return jwt_strategy(_settings(request), session)
+    return jwt_strategy(get_settings(request), session)
 
 
 async def get_cookie_strategy(
     request: Request, session: Annotated[AsyncSession, Depends(get_session)]
 ) -> PasswordBoundJWTStrategy:
-    return cookie_strategy(_settings(request), session)
+    return cookie_strategy(get_settings(request), session)
 
 
 bearer_backend = AuthenticationBackend(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi.routing import APIRoute
@@ -77,16 +78,29 @@ CRAWL_SEEDS = ["/search?q=计量", "/search?q=计量法"]
 def page_routes() -> list[str]:
     """The path templates of the portal's HTML pages, as the application registers them."""
     paths: list[str] = []
+
+    def walk(routes: list[Any], prefix: str, in_schema: bool) -> None:
+        for route in routes:
+            # A router included into another router stays one entry (FastAPI >= 0.16x): follow it.
+            included = getattr(route, "original_router", None)
+            if included is not None:
+                context = route.include_context
+                walk(
+                    included.routes,
+                    prefix + (context.prefix or ""),
+                    in_schema and context.include_in_schema,
+                )
+            elif (
+                isinstance(route, APIRoute)
+                and "GET" in route.methods
+                and not (in_schema and route.include_in_schema)
+                and prefix + route.path not in paths
+            ):
+                paths.append(prefix + route.path)
+
     for kind in ("routes", "pages"):
         for _, module in domains.modules(kind):
-            for route in module.router.routes:
-                if (
-                    isinstance(route, APIRoute)
-                    and "GET" in route.methods
-                    and not route.include_in_schema
-                    and route.path not in paths
-                ):
-                    paths.append(route.path)
+            walk(module.router.routes, "", True)
     return paths
 
 

@@ -46,23 +46,9 @@ SCREENSHOT_DIR = os.environ.get("GONGZHI_SCREENSHOT_DIR")
 EXPECTED_STATUS = {"/no-such-page": 404, "/v/NO-SUCH-STICKER": 404}
 
 ANY = "*"
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 # (page, role, width) → what is wrong; ANY matches every role or width. Each of these is issue 14.
-KNOWN_FAILURES: dict[tuple[str, str, int | str], str] = {
-    ("/credit/notices/{batch_id}", ANY, ANY): "the 待处理 .flag (#b25e09) fails colour contrast "
-    "(credit/templates/credit/notice.html, static/css/credit.css)",
-    ("/no-such-page", ANY, ANY): "a mistyped address answers application/problem+json to a "
-    "browser instead of the error page (portal/errors.py)",
-    **{
-        (
-            "/backoffice/overdue",
-            role,
-            width,
-        ): "the overdue table scrolls sideways in a .table-scroll "
-        "that keyboard users cannot focus (api/certificates/templates/certificates/overdue.html)"
-        for role in ("regulator", "admin")
-        for width in (320, 390)
-    },
-}
+KNOWN_FAILURES: dict[tuple[str, str, int | str], str] = {}
 
 
 def _known_failure(page: str, role: str, width: int) -> str | None:
@@ -128,7 +114,11 @@ class RoleContexts:
     async def answer(self, url: str, role: str) -> tuple[int, str, str]:
         """Status, content type and redirect target of ``url`` for ``role``, asked once."""
         if (url, role) not in self.access:
-            response = await (await self.context(role)).request.get(url, max_redirects=0)
+            # Asked as a browser navigating asks (Accept: text/html), so the portal answers as it
+            # answers a person: its HTML error page, not the API's problem+json.
+            response = await (await self.context(role)).request.get(
+                url, max_redirects=0, headers={"Accept": BROWSER_ACCEPT}
+            )
             self.access[(url, role)] = (
                 response.status,
                 response.headers.get("content-type", ""),
