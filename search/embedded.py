@@ -437,6 +437,7 @@ class EmbeddedEngine:
                 Hit(
                     kind=kind,
                     id=doc_id,
+                    title=title,
                     title_html=text.mark(title, terms),
                     snippet_html=text.snippet(excerpt, terms),
                     date=date.fromisoformat(day) if day else None,

@@ -88,7 +88,10 @@ async def run_search(engine: SearchEngine, query: SearchQuery) -> SearchResponse
             SearchHit(
                 kind=h.kind,
                 id=h.id,
-                title=h.title_html,
+                title=h.title,
+                title_html=h.title_html,
+                snippet_html=h.snippet_html,
+                snippet_text=text.html_to_text(h.snippet_html),
                 snippet=h.snippet_html,
                 date=h.date,
                 region=h.region,
@@ -101,7 +104,7 @@ async def run_search(engine: SearchEngine, query: SearchQuery) -> SearchResponse
         page=query.page,
         per_page=query.per_page,
         pages=max(1, math.ceil(min(result.total, 1000) / query.per_page)),
-        facets=result.facets,
+        facets={name: values for name, values in result.facets.items() if values},
         took_ms=round((time.perf_counter() - started) * 1000, 2),
         engine=engine.name,
     )
