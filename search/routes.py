@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
+from dataclasses import replace
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,7 +19,7 @@ from portal.db import DbSession
 from portal.errors import InvalidInput
 from portal.pagination import Page, PageParams
 from portal.types import IsoDate
-from search import documents, service, text
+from search import documents, forgiving, service, text
 from search.engine import SearchEngine, SearchQuery, engine_for
 from search.models import Article, Regulation
 from search.schemas import (
@@ -82,8 +83,16 @@ SearchQueryDep = Annotated[SearchQuery, Depends(search_params)]
 async def run_search(engine: SearchEngine, query: SearchQuery) -> SearchResponse:
     started = time.perf_counter()
     result = await engine.search(query)
+    meant = forgiving.correction(query.q) if query.q else None
+    searched = query.q
+    if meant and result.total == 0:
+        # What was typed finds nothing: answer with what was meant (and say so).
+        result = await engine.search(replace(query, q=meant))
+        searched = meant
     return SearchResponse(
         q=query.q,
+        did_you_mean=meant,
+        searched=searched,
         hits=[
             SearchHit(
                 kind=h.kind,

@@ -104,6 +104,14 @@ class SearchHit(BaseModel):
 
 class SearchResponse(BaseModel):
     q: str
+    did_you_mean: str | None = Field(
+        default=None,
+        description="你是不是要找: the query as probably meant (typed in pinyin or initials, or "
+        "with a same-sounding character: jlf, 计量fa → 计量法; 电子称 → 电子秤), when it differs",
+    )
+    searched: str = Field(
+        description="The query the hits are for: `q`, or `did_you_mean` when `q` found nothing"
+    )
     hits: list[SearchHit]
     total: int
     page: int
