@@ -6,16 +6,24 @@ Prints, in one run on one machine:
 - relevance on the judged query set (tests/search/judgements.py): MRR@10 and precision@3;
 - p50/p95 latency over a fixed query list of: Meilisearch called directly (the same request the
   application sends), the API in front of it (``gongzhi serve``, HTTP), the embedded engine alone
-  and the API in front of it; and the ratios API / engine.
+  and the API in front of it; and the ratios API / engine;
+- per query shape (one word, several words, a whole title, a 30-character sentence, a rare word,
+  a very common word, pinyin, empty) over every combination of the API's filters (kind, region,
+  date range, tag, page): p50/p95/max of the API on each engine and API ÷ engine (issue 12).
 
     GONGZHI_REGULATIONS_CORPUS=../shared/corpus/regulations.jsonl.gz .venv/bin/python bench/search.py
+    … bench/search.py --scale 10     # a tenfold corpus: copies with changed titles
+    … bench/search.py --skip-meili   # the embedded engine only
 
 Meilisearch is started from .cache/meilisearch (scripts/get-meilisearch.sh) on a free port.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import dataclasses
+import itertools
 import os
 import statistics
 import subprocess
@@ -23,7 +31,9 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -53,6 +63,99 @@ EXTRA_QUERIES = [
 QUERIES = [q for q, _ in JUDGEMENTS] + EXTRA_QUERIES
 ROUNDS = 5
 
+# Query shapes of issue 12: the slow ones of the report are in here (标准化法, 电子商务法,
+# 浙江 反不正当竞争, the sentence-like 强制检定的工作计量器具检定管理).
+SHAPES: dict[str, list[str]] = {
+    "one word": ["标准化法", "电子商务法", "检定", "处罚"],
+    "several words": ["浙江 反不正当竞争", "计量 监督 管理", "食品 安全 处罚"],
+    "whole title": ["中华人民共和国计量法实施细则", "市场监督管理投诉举报处理暂行办法"],
+    "30-char sentence": [
+        "强制检定的工作计量器具检定管理办法规定用于贸易结算的计量器具应当定期检定",
+        "经营者使用不合格的计量器具或者破坏计量器具准确度的应当如何处罚呢",
+    ],
+    "rare word": ["验光仪", "出租汽车计价器", "燃气表"],
+    "common word": ["计量", "管理"],
+    "pinyin": ["jiliangfa", "jlf", "dianzicheng"],
+    "empty": [""],
+}
+FILTER_VALUES: dict[str, dict[str, str]] = {
+    "kind": {"kind": "regulation"},
+    "region": {"region": "上海"},
+    "date": {"date_from": "2015-01-01", "date_to": "2022-12-31"},
+    "tag": {"tag": "电子秤"},
+    "page": {"page": "3"},
+}
+
+
+def filter_combinations() -> list[dict[str, str]]:
+    names = list(FILTER_VALUES)
+    combos: list[dict[str, str]] = []
+    for n in range(len(names) + 1):
+        for chosen in itertools.combinations(names, n):
+            params: dict[str, str] = {}
+            for name in chosen:
+                params.update(FILTER_VALUES[name])
+            combos.append(params)
+    return combos
+
+
+def as_query(q: str, params: dict[str, str]) -> SearchQuery:
+    return SearchQuery(
+        q=q,
+        kind=params.get("kind"),  # type: ignore[arg-type]
+        region=params.get("region"),
+        date_from=date.fromisoformat(params["date_from"]) if "date_from" in params else None,
+        date_to=date.fromisoformat(params["date_to"]) if "date_to" in params else None,
+        tag=params.get("tag"),
+        page=int(params.get("page", "1")),
+    )
+
+
+async def measure_shapes(
+    call: Callable[[str, dict[str, str]], Awaitable[object]], rounds: int
+) -> dict[str, list[float]]:
+    """Milliseconds per shape: each query of the shape with every filter combination."""
+    combos = filter_combinations()
+    for queries in SHAPES.values():  # warm-up
+        for q in queries:
+            await call(q, {})
+    samples: dict[str, list[float]] = {shape: [] for shape in SHAPES}
+    for _ in range(rounds):
+        for shape, queries in SHAPES.items():
+            for q in queries:
+                for params in combos:
+                    started = time.perf_counter()
+                    await call(q, params)
+                    samples[shape].append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def print_shapes(title: str, api: dict[str, list[float]], engine: dict[str, list[float]]) -> None:
+    print(f"{title}: {len(filter_combinations())} filter combinations per query")
+    print(
+        f"  {'shape':<18} {'n':>5} {'API p50':>8} {'p95':>7} {'max':>7}"
+        f" {'engine p50':>11} {'p95':>7} {'API/engine p50':>15}"
+    )
+    for shape in SHAPES:
+        a, e = api[shape], engine[shape]
+        a50, e50 = statistics.median(a), statistics.median(e)
+        print(
+            f"  {shape:<18} {len(a):5d} {a50:8.1f} {percentile(a, 95):7.1f} {max(a):7.1f}"
+            f" {e50:11.1f} {percentile(e, 95):7.1f} {a50 / e50:15.2f}"
+        )
+    print()
+
+
+def scaled(documents: list[SearchDocument], scale: int) -> list[SearchDocument]:
+    """``scale`` copies of the corpus, each copy's titles changed so that no two are equal."""
+    out = list(documents)
+    for copy in range(1, scale):
+        out.extend(
+            dataclasses.replace(d, id=f"{d.id}-{copy}", title=f"{d.title}（副本{copy}）")
+            for d in documents
+        )
+    return out
+
 
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
@@ -60,7 +163,7 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
-async def measure(call: Callable[[str], Awaitable[object]]) -> tuple[float, float]:
+async def measure(call: Callable[..., Awaitable[object]]) -> tuple[float, float]:
     for q in QUERIES:  # warm-up: caches, connections, jieba
         await call(q)
     samples = []
@@ -106,80 +209,73 @@ def serve(env: dict[str, str], root: Path) -> tuple[subprocess.Popen[bytes], str
 
 
 async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", type=int, default=1, help="copies of the corpus (10: tenfold)")
+    parser.add_argument("--skip-meili", action="store_true", help="the embedded engine only")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of the shape table")
+    args = parser.parse_args()
     corpus = Path(os.environ.get("GONGZHI_REGULATIONS_CORPUS") or Settings().regulations_corpus)
     if not corpus.exists():
         sys.exit(f"corpus not found at {corpus}; set GONGZHI_REGULATIONS_CORPUS")
     binary = find_binary()
-    if binary is None:
+    if binary is None and not args.skip_meili:
         sys.exit("Meilisearch not found: run scripts/get-meilisearch.sh")
-    documents = corpus_documents(corpus)
+    documents = scaled(corpus_documents(corpus), args.scale)
     chars = sum(len(d.body) for d in documents)
-    print(f"corpus: {len(documents)} regulations, {chars / 1e6:.1f} M characters")
-    print(f"machine: {os.cpu_count()} cores; queries: {len(QUERIES)} x {ROUNDS} rounds\n")
+    print(f"corpus: {len(documents)} regulations (x{args.scale}), {chars / 1e6:.1f} M characters")
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
+        f"; queries: {len(QUERIES)} x {ROUNDS} rounds\n"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        server = MeiliServer(binary, root / "meili")
-        (root / "meili").mkdir()
-        server.start()
+        server = None
+        if not args.skip_meili:
+            assert binary is not None
+            server = MeiliServer(binary, root / "meili")
+            (root / "meili").mkdir()
+            server.start()
         servers: list[subprocess.Popen[bytes]] = []
+        clients: list[httpx.AsyncClient] = []
         try:
             embedded = EmbeddedEngine(root / "index.sqlite")
             await embedded.setup()
             started = time.perf_counter()
             await embedded.replace_all(batches(documents))
             embedded_index_s = time.perf_counter() - started
-
-            tuned = MeiliEngine(server.url, server.key, "bench_tuned", timeout=60)
-            default = MeiliEngine(server.url, server.key, "bench_default", timeout=60, tuned=False)
-            index_s = {}
-            for engine in (tuned, default):
-                started = time.perf_counter()
-                await engine.setup()
-                await engine.replace_all(batches(documents))
-                index_s[engine.tuned] = time.perf_counter() - started
-
             print("indexing time")
             print(f"  embedded (SQLite FTS5)      {embedded_index_s:7.1f} s")
-            print(f"  Meilisearch, our settings   {index_s[True]:7.1f} s")
-            print(f"  Meilisearch, defaults       {index_s[False]:7.1f} s")
             size = (root / "index.sqlite").stat().st_size / 1e6
-            print(f"  embedded index file         {size:7.1f} MB\n")
+            print(f"  embedded index file         {size:7.1f} MB")
 
-            print(f"relevance over {len(JUDGEMENTS)} judged queries   MRR@10   P@3")
-            for label, engine in (
-                ("Meilisearch, our settings", tuned),
-                ("Meilisearch, defaults", default),
-                ("embedded", embedded),
-            ):
-                mrr, p3 = await evaluate(engine)  # type: ignore[arg-type]
-                print(f"  {label:<36} {mrr:6.3f} {p3:6.3f}")
+            engines: list[tuple[str, Any]] = [("embedded", embedded)]
+            tuned = None
+            if server is not None:
+                tuned = MeiliEngine(server.url, server.key, "bench_tuned", timeout=60)
+                default = MeiliEngine(
+                    server.url, server.key, "bench_default", timeout=60, tuned=False
+                )
+                for label, engine in (("our settings", tuned), ("defaults", default)):
+                    if args.scale > 1 and engine is default:
+                        continue
+                    started = time.perf_counter()
+                    await engine.setup()
+                    await engine.replace_all(batches(documents))
+                    print(f"  Meilisearch, {label:<14} {time.perf_counter() - started:7.1f} s")
+                    engines.insert(0, (f"Meilisearch, {label}", engine))
             print()
 
-            meili_http = httpx.AsyncClient(
-                base_url=server.url, headers={"Authorization": f"Bearer {server.key}"}
-            )
+            if args.scale == 1:
+                print(f"relevance over {len(JUDGEMENTS)} judged queries   MRR@10   P@3")
+                for label, engine in engines:
+                    mrr, p3 = await evaluate(engine)
+                    print(f"  {label:<36} {mrr:6.3f} {p3:6.3f}")
+                print()
 
-            async def meili_direct(q: str) -> object:
-                response = await meili_http.post(
-                    "/indexes/bench_tuned/search", json=tuned.search_body(SearchQuery(q=q))
-                )
-                response.raise_for_status()
-                return response.json()
+            async def embedded_alone(q: str, params: dict[str, str] | None = None) -> object:
+                return await embedded.search(as_query(q, params or {}))
 
-            async def embedded_alone(q: str) -> object:
-                return await embedded.search(SearchQuery(q=q))
-
-            meili_api, meili_base = serve(
-                {
-                    "GONGZHI_SEARCH_BACKEND": "meilisearch",
-                    "GONGZHI_MEILI_URL": server.url,
-                    "GONGZHI_MEILI_KEY": server.key,
-                    "GONGZHI_MEILI_INDEX": "bench_tuned",
-                },
-                root / "api-meili",
-            )
-            servers.append(meili_api)
             embedded_api, embedded_base = serve(
                 {
                     "GONGZHI_SEARCH_BACKEND": "embedded",
@@ -188,39 +284,81 @@ async def main() -> None:
                 root / "api-embedded",
             )
             servers.append(embedded_api)
-            api_http = httpx.AsyncClient()
+            api_http = httpx.AsyncClient(timeout=60)
+            clients.append(api_http)
 
-            def api(base: str) -> Callable[[str], Awaitable[object]]:
-                async def call(q: str) -> object:
-                    response = await api_http.get(base + "/api/v1/search", params={"q": q})
+            def api(base: str) -> Callable[..., Awaitable[object]]:
+                async def call(q: str, params: dict[str, str] | None = None) -> object:
+                    response = await api_http.get(
+                        base + "/api/v1/search", params={"q": q, **(params or {})}
+                    )
                     response.raise_for_status()
                     return response.json()
 
                 return call
 
-            rows = [
-                ("Meilisearch alone (HTTP)", await measure(meili_direct)),
-                ("API on Meilisearch", await measure(api(meili_base))),
+            rows = []
+            meili_direct = None
+            meili_base = ""
+            if server is not None and tuned is not None:
+                meili_http = httpx.AsyncClient(
+                    base_url=server.url, headers={"Authorization": f"Bearer {server.key}"}
+                )
+                clients.append(meili_http)
+                meili_engine = tuned
+
+                async def meili_direct(q: str, params: dict[str, str] | None = None) -> object:
+                    response = await meili_http.post(
+                        "/indexes/bench_tuned/search",
+                        json=meili_engine.search_body(as_query(q, params or {})),
+                    )
+                    response.raise_for_status()
+                    return response.json()
+
+                meili_api, meili_base = serve(
+                    {
+                        "GONGZHI_SEARCH_BACKEND": "meilisearch",
+                        "GONGZHI_MEILI_URL": server.url,
+                        "GONGZHI_MEILI_KEY": server.key,
+                        "GONGZHI_MEILI_INDEX": "bench_tuned",
+                    },
+                    root / "api-meili",
+                )
+                servers.append(meili_api)
+                rows += [
+                    ("Meilisearch alone (HTTP)", await measure(meili_direct)),
+                    ("API on Meilisearch", await measure(api(meili_base))),
+                ]
+            rows += [
                 ("embedded engine alone", await measure(embedded_alone)),
                 ("API on embedded", await measure(api(embedded_base))),
             ]
-            print("latency (ms)                       p50      p95")
+            print("latency, judged queries (ms)       p50      p95")
             for label, (p50, p95) in rows:
                 print(f"  {label:<30} {p50:7.1f}  {p95:7.1f}")
-            (m50, m95), (a50, a95) = rows[0][1], rows[1][1]
-            (e50, e95), (ae50, ae95) = rows[2][1], rows[3][1]
-            print(
-                f"\nAPI / Meilisearch   p50 {a50 / m50:.2f}x   p95 {a95 / m95:.2f}x (target ≤ 1.30)"
+            print()
+
+            print_shapes(
+                "API on embedded (ms)",
+                await measure_shapes(api(embedded_base), args.rounds),
+                await measure_shapes(embedded_alone, args.rounds),
             )
-            print(f"API / embedded      p50 {ae50 / e50:.2f}x   p95 {ae95 / e95:.2f}x")
-            print(f"embedded p95 {e95:.1f} ms (target < 20 ms)")
-            await meili_http.aclose()
-            await api_http.aclose()
+            if meili_direct is not None:
+                print_shapes(
+                    "API on Meilisearch (ms; engine = Meilisearch called directly)",
+                    await measure_shapes(api(meili_base), args.rounds),
+                    await measure_shapes(meili_direct, args.rounds),
+                )
+            print("targets: embedded API p95 ≤ 50 ms, max ≤ 200 ms; API/Meilisearch p50 ≤ 1.30")
+            print(f"load average at the end {os.getloadavg()[0]:.1f}")
         finally:
+            for client in clients:
+                await client.aclose()
             for process in servers:
                 process.terminate()
                 process.wait(timeout=20)
-            server.stop()
+            if server is not None:
+                server.stop()
 
 
 if __name__ == "__main__":

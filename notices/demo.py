@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from notices import service
-from notices.models import EnforcementNotice
+from notices.models import EnforcementNotice, PartyKind
 from notices.schemas import EnforcementNoticeCreate
 from notices.settings import NoticeSettings
 from portal.db import utcnow
@@ -59,6 +59,7 @@ NOTICES = [
         title="渭城区某农贸市场摊位缺斤短两案",
         decision_number="咸渭市监处罚〔2026〕5号",
         party_name="王某某",
+        party_kind=PartyKind.individual,
         violation="经营者使用计量器具短斤缺两，损害消费者利益。",
         legal_basis="《中华人民共和国计量法实施细则》第五十一条",
         penalty_kind="通报批评",

@@ -22,6 +22,14 @@ class NoticeStatus(StrEnum):
     expired = "expired"  # its display period ended (set by the periodic job)
 
 
+class PartyKind(StrEnum):
+    """Who was penalised. An individual's name is masked wherever the public sees the notice
+    (portal/privacy.py); it used to be guessed from the name's length (issue 11)."""
+
+    enterprise = "enterprise"  # 单位 (a company, a shop, an individual business with a name)
+    individual = "individual"  # 自然人
+
+
 class EnforcementNotice(SQLModel, table=True):
     """A published administrative penalty decision. Visible from ``published_on`` through
     ``display_until`` unless withdrawn."""
@@ -34,6 +42,7 @@ class EnforcementNotice(SQLModel, table=True):
     decision_number: str = Field(max_length=100, unique=True)  # 文书号
     party_name: str = Field(max_length=200)
     party_uscc: str | None = Field(default=None, max_length=18, index=True)
+    party_kind: PartyKind = Field(default=PartyKind.enterprise, sa_column=enum_column(PartyKind))
     violation: str = Field(sa_column=Column(Text, nullable=False))
     legal_basis: str = Field(sa_column=Column(Text, nullable=False))
     penalty_kind: str = Field(max_length=100)  # e.g. 警告；罚款

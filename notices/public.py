@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from notices.models import EnforcementNotice, NoticeStatus
+from notices.models import EnforcementNotice, NoticeStatus, PartyKind
 from portal import clock
+from portal.privacy import public_owner_name
 
 
 def today() -> date:
@@ -22,10 +23,11 @@ def notice_visible(notice: EnforcementNotice, on: date) -> bool:
 
 
 def public_party_name(notice: EnforcementNotice) -> str:
-    """Enterprises are named; a private individual (no credit code) is masked: 张三 → 张某."""
-    if notice.party_uscc or len(notice.party_name) > 4:
-        return notice.party_name
-    return notice.party_name[:1] + "某" * max(1, len(notice.party_name) - 1)
+    """Enterprises are named; an individual is masked by the portal's one rule (张三 → 张*,
+    欧阳建国华 → 欧阳***), whatever the length of the name: the notice says which it is."""
+    return public_owner_name(
+        notice.party_name, is_individual=notice.party_kind is PartyKind.individual
+    )
 
 
 def notice_url(notice_id: uuid.UUID | str) -> str:

@@ -35,6 +35,7 @@ def notice_read(notice: EnforcementNotice, *, staff: bool = False) -> Enforcemen
         decision_number=notice.decision_number,
         party_name=notice.party_name if staff else public_party_name(notice),
         party_uscc=notice.party_uscc,
+        party_kind=notice.party_kind,
         violation=notice.violation,
         legal_basis=notice.legal_basis,
         penalty_kind=notice.penalty_kind,

@@ -12,9 +12,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
-from notices.models import NoticeStatus
+from notices.models import NoticeStatus, PartyKind
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(min_length=1, max_length=200_000)]
@@ -28,6 +28,11 @@ class EnforcementNoticeCreate(BaseModel):
     ]
     party_name: Text200
     party_uscc: str | None = Field(default=None, description="统一社会信用代码 (enterprises)")
+    party_kind: PartyKind | None = Field(
+        default=None,
+        description="enterprise (单位) or individual (自然人, name masked in public). Default: "
+        "enterprise when a credit code is given, otherwise individual",
+    )
     violation: LongText
     legal_basis: LongText
     penalty_kind: PenaltyKind
@@ -52,12 +57,21 @@ class EnforcementNoticeCreate(BaseModel):
         except Exception as exc:
             raise ValueError("not a valid unified social credit code (统一社会信用代码)") from exc
 
+    @model_validator(mode="after")
+    def _party_kind(self) -> EnforcementNoticeCreate:
+        # Unsaid, a party without a credit code is taken for a person: masking a business by
+        # mistake hides a name, showing a person by mistake publishes personal data.
+        if self.party_kind is None:
+            self.party_kind = PartyKind.enterprise if self.party_uscc else PartyKind.individual
+        return self
+
 
 class EnforcementNoticeUpdate(BaseModel):
     """A correction (市场监督管理行政处罚信息公示规定 第十二条)."""
 
     title: Text200 | None = None
     party_name: Text200 | None = None
+    party_kind: PartyKind | None = None
     violation: LongText | None = None
     legal_basis: LongText | None = None
     penalty_kind: PenaltyKind | None = None
@@ -74,8 +88,11 @@ class EnforcementNoticeRead(BaseModel):
     id: uuid.UUID
     title: str
     decision_number: str
-    party_name: str  # masked when the party is a private individual
+    party_name: str = Field(
+        description="Masked (portal/privacy.py) when the party is an individual"
+    )
     party_uscc: str | None
+    party_kind: PartyKind
     violation: str
     legal_basis: str
     penalty_kind: str

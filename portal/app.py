@@ -61,6 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         calendar_task = await calendar_service.start(
             database, stop, every=calendar.calendar_refresh_seconds
         )
+        # Domains start warming what their first request would pay for (search: jieba, engine).
+        for _, module in domains.modules("startup"):
+            await module.start(app)
         worker_task = None
         if settings.run_worker_in_process:
             worker = OutboxWorker(

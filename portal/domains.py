@@ -13,6 +13,7 @@ package the shell imports, when present:
 - ``<pkg>.cli``     — ``app``: a Typer group added to ``gongzhi`` under ``NAME`` (and optionally
   ``EXTRA_GROUPS``: ``{name: typer_app}`` for more groups)
 - ``<pkg>.facts``   — providers of enterprise facts for credit evaluation (portal/facts.py)
+- ``<pkg>.startup`` — ``async def start(app)``: starts warm-up work in the lifespan (not awaited)
 - ``<pkg>.settings`` — ``SETTINGS``: the domain's ``DomainSettings`` subclass (portal/settings.py)
 """
 

@@ -82,6 +82,7 @@ class SearchQuery:
 class Hit:
     kind: Kind
     id: str
+    title: str  # plain text, as stored
     title_html: str  # escaped, with <mark>
     snippet_html: str  # escaped, with <mark>
     date: date | None

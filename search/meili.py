@@ -312,6 +312,7 @@ class MeiliEngine:
         return Hit(
             kind=raw["kind"],
             id=raw["id"],
+            title=raw["title"],
             title_html=text.marked_to_html(formatted.get("title") or raw["title"]),
             snippet_html=text.marked_to_html(" ".join(excerpt.split())),
             date=date.fromisoformat(raw["date"]) if raw.get("date") else None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
+from dataclasses import replace
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,7 +19,7 @@ from portal.db import DbSession
 from portal.errors import InvalidInput
 from portal.pagination import Page, PageParams
 from portal.types import IsoDate
-from search import documents, service, text
+from search import documents, forgiving, service, text
 from search.engine import SearchEngine, SearchQuery, engine_for
 from search.models import Article, Regulation
 from search.schemas import (
@@ -82,13 +83,24 @@ SearchQueryDep = Annotated[SearchQuery, Depends(search_params)]
 async def run_search(engine: SearchEngine, query: SearchQuery) -> SearchResponse:
     started = time.perf_counter()
     result = await engine.search(query)
+    meant = forgiving.correction(query.q) if query.q else None
+    searched = query.q
+    if meant and result.total == 0:
+        # What was typed finds nothing: answer with what was meant (and say so).
+        result = await engine.search(replace(query, q=meant))
+        searched = meant
     return SearchResponse(
         q=query.q,
+        did_you_mean=meant,
+        searched=searched,
         hits=[
             SearchHit(
                 kind=h.kind,
                 id=h.id,
-                title=h.title_html,
+                title=h.title,
+                title_html=h.title_html,
+                snippet_html=h.snippet_html,
+                snippet_text=text.html_to_text(h.snippet_html),
                 snippet=h.snippet_html,
                 date=h.date,
                 region=h.region,
@@ -101,7 +113,7 @@ async def run_search(engine: SearchEngine, query: SearchQuery) -> SearchResponse
         page=query.page,
         per_page=query.per_page,
         pages=max(1, math.ceil(min(result.total, 1000) / query.per_page)),
-        facets=result.facets,
+        facets={name: values for name, values in result.facets.items() if values},
         took_ms=round((time.perf_counter() - started) * 1000, 2),
         engine=engine.name,
     )

@@ -84,8 +84,18 @@ class RegulationRead(BaseModel):
 class SearchHit(BaseModel):
     kind: Literal["article", "notice", "regulation"]
     id: str
-    title: str = Field(description="Escaped HTML; matches wrapped in <mark>")
-    snippet: str = Field(description="Escaped HTML; matches wrapped in <mark>")
+    title: str = Field(
+        description="Plain text, for clients that render natively (until 2026-11 this field "
+        "held the escaped HTML that is now `title_html`)"
+    )
+    title_html: str = Field(description="The title as escaped HTML, matches wrapped in <mark>")
+    snippet_html: str = Field(description="An excerpt as escaped HTML, matches wrapped in <mark>")
+    snippet_text: str = Field(description="The same excerpt as plain text")
+    snippet: str = Field(
+        description="Deprecated: the same as `snippet_html` (escaped HTML with <mark>), kept for "
+        "existing clients",
+        deprecated=True,
+    )
     date: dt.date | None
     region: str
     url: str
@@ -94,12 +104,23 @@ class SearchHit(BaseModel):
 
 class SearchResponse(BaseModel):
     q: str
+    did_you_mean: str | None = Field(
+        default=None,
+        description="你是不是要找: the query as probably meant (typed in pinyin or initials, or "
+        "with a same-sounding character: jlf, 计量fa → 计量法; 电子称 → 电子秤), when it differs",
+    )
+    searched: str = Field(
+        description="The query the hits are for: `q`, or `did_you_mean` when `q` found nothing"
+    )
     hits: list[SearchHit]
     total: int
     page: int
     per_page: int
     pages: int
-    facets: dict[str, dict[str, int]]
+    facets: dict[str, dict[str, int]] = Field(
+        description="kind, region, year → value → count among all matches; a facet with no "
+        "values is left out (no results: `{}`)"
+    )
     took_ms: float
     engine: str
 

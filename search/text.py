@@ -177,6 +177,14 @@ def snippet(text: str, terms: list[str], *, length: int = 120) -> str:
     return ("…" if start else "") + mark(piece, terms) + ("…" if more else "")
 
 
+_TAGS = re.compile(r"<[^>]*>")
+
+
+def html_to_text(marked: str) -> str:
+    """Escaped HTML with <mark> (what the engines return) → the plain text it shows."""
+    return html.unescape(_TAGS.sub("", marked))
+
+
 def marked_to_html(text: str) -> str:
     """An engine's output with MARK_START/MARK_END markers → escaped HTML with <mark>."""
     escaped = html.escape(text)

@@ -173,3 +173,68 @@ async def test_display_period_is_bounded_by_the_rules(
         headers=headers,
     )
     assert shortened.status_code == 200, shortened.text
+
+
+async def test_an_individual_is_masked_whatever_the_length_of_the_name(
+    client, index_engine, make_user, auth_headers, run_worker
+) -> None:
+    """Issue 11 #6: a party without a credit code was taken for an enterprise when its name had
+    more than 4 characters, so a 5-character personal name was published. The notice now says
+    what the party is, and an individual is masked by portal/privacy.py everywhere."""
+    from tests.search.test_pages import login
+
+    regulator = await make_user(Role.regulator, region="610400")
+    headers = await auth_headers(regulator)
+    person = notice_payload(
+        decision_number="P-1", party_name="欧阳建国华", party_uscc=None, party_kind="individual"
+    )
+    created = await client.post("/api/v1/notices", json=person, headers=headers)
+    assert created.status_code == 201, created.text
+    assert created.json()["party_kind"] == "individual"
+    # Unsaid and without a credit code: a person, masked too.
+    unsaid = notice_payload(decision_number="P-2", party_name="司马相如之", party_uscc=None)
+    second = await client.post("/api/v1/notices", json=unsaid, headers=headers)
+    assert second.json()["party_kind"] == "individual"
+    # A credit code without a kind: an enterprise, named.
+    company = await client.post(
+        "/api/v1/notices", json=notice_payload(decision_number="E-1"), headers=headers
+    )
+    assert company.json()["party_kind"] == "enterprise"
+    await run_worker()
+
+    notice_id = created.json()["id"]
+    shown = (await client.get(f"/api/v1/notices/{notice_id}")).json()
+    assert shown["party_name"] == "欧阳***"
+    page = await client.get(f"/notices/{notice_id}")
+    assert "欧阳***" in page.text
+    assert "建国华" not in page.text
+    hits = (await search(client, q="电子计价秤", kind="notice"))["hits"]
+    assert len(hits) == 3
+    for hit in hits:
+        assert "建国华" not in str(hit)
+        assert "相如之" not in str(hit)
+    assert "咸阳惠民超市有限公司" in str(hits)
+    # Staff see the name in full (their list); the public detail masks it for everyone.
+    listed = (await client.get("/api/v1/notices", headers=headers)).json()["items"]
+    assert "欧阳建国华" in {n["party_name"] for n in listed}
+
+    # The regulators' form: enterprise unless the regulator says individual.
+    await login(client, regulator)
+    form = {
+        "title": "个人销售未经检定电子秤案",
+        "decision_number": "P-3",
+        "party_name": "上官婉儿乐",
+        "party_kind": "individual",
+        "violation": "销售未经检定的电子秤。",
+        "legal_basis": "《中华人民共和国计量法》第九条",
+        "penalty_kind": "警告",
+        "authority": "咸阳市市场监督管理局",
+        "region_code": "610404",
+        "decision_date": clock.today().isoformat(),
+    }
+    assert (await client.post("/regulator/notices", data=form)).status_code == 303
+    await run_worker()
+    found = (await search(client, q="个人销售"))["hits"]
+    assert len(found) == 1
+    assert "婉儿乐" not in str(found)
+    assert "上官***" in (await client.get(found[0]["url"])).text

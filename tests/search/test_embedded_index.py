@@ -1,0 +1,81 @@
+"""The embedded index file: a file of an older format is rebuilt on set-up, one-character query
+words use the prefix index, and the app warms search up before it serves (issue 12)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from search import embedded, text
+from search.embedded import EmbeddedEngine
+from search.engine import SearchDocument, SearchQuery
+from tests.search.test_contract import DOCS
+
+OLD_FTS = (
+    "CREATE VIRTUAL TABLE doc_fts USING fts5 (title, keywords, body, content='',"
+    " tokenize='unicode61 remove_diacritics 0')"
+)
+
+
+def fts_definition(path: Path) -> str:
+    with sqlite3.connect(path) as connection:
+        row = connection.execute("SELECT sql FROM sqlite_master WHERE name = 'doc_fts'").fetchone()
+    return str(row[0])
+
+
+async def test_a_file_of_the_previous_schema_is_rebuilt_with_the_prefix_index(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "index.sqlite"
+    engine = EmbeddedEngine(path)
+    await engine.setup()
+    await engine.index(DOCS)
+    await engine.close()
+    # Turn the file into what schema 2 built: the full-text table without a prefix index.
+    with sqlite3.connect(path) as connection:
+        connection.execute("DROP TABLE doc_fts")
+        connection.execute(OLD_FTS)
+        connection.execute("UPDATE meta SET value = '2' WHERE key = 'schema'")
+        rows = connection.execute("SELECT rowid, title, keywords, summary, body FROM doc")
+        for rowid, title, keywords, summary, body in rows.fetchall():
+            connection.execute(
+                "INSERT INTO doc_fts (rowid, title, keywords, body) VALUES (?, ?, ?, ?)",
+                (rowid, *embedded._fts_values(title, keywords, summary, body)),
+            )
+    assert "prefix" not in fts_definition(path)
+
+    reopened = EmbeddedEngine(path)
+    await reopened.setup()
+    assert "prefix='1'" in fts_definition(path)
+    result = await reopened.search(SearchQuery(q="计量法"))
+    assert [hit.id for hit in result.hits][0] == "r1"
+    assert (await reopened.stats())["documents"] == len(DOCS)
+    await reopened.close()
+
+
+async def test_a_single_character_word_finds_every_position(tmp_path: Path) -> None:
+    engine = EmbeddedEngine(tmp_path / "index.sqlite")
+    await engine.index(
+        [
+            SearchDocument(kind="regulation", id="1", title="标准化法", body="甲", url="/r/1"),
+            SearchDocument(kind="regulation", id="2", title="法律援助条例", body="乙", url="/r/2"),
+            SearchDocument(kind="regulation", id="3", title="计量条例", body="丙", url="/r/3"),
+        ]
+    )
+    # 法 as the last character of a run (its own token) and as the start of a bigram.
+    found = await engine.search(SearchQuery(q="法", kind="regulation"))
+    assert sorted(hit.id for hit in found.hits) == ["1", "2"]
+    assert found.facets["kind"] == {"regulation": 2}
+    assert [hit.id for hit in (await engine.search(SearchQuery(q="标准化法"))).hits][0] == "1"
+    await engine.close()
+
+
+async def test_the_app_warms_jieba_and_its_engine_before_serving(app: FastAPI) -> None:
+    # The lifespan started the warm-up; once it is done nothing is left for a request to load.
+    await app.state.search_warm_up
+    assert text._jieba_ready
+    engines = list(app.state.search_engines.values())
+    assert engines
+    assert all(getattr(engine, "_ready", True) for engine in engines)
