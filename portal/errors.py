@@ -381,11 +381,15 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_exception_handler(DBAPIError, _database_disconnect_or_unexpected)
     try:  # raised unwrapped when a new connection meets a PostgreSQL that is shutting down
+        from asyncpg.exceptions import InterfaceError as AsyncpgInterfaceError
         from asyncpg.exceptions import PostgresError
     except ImportError:  # pragma: no cover - SQLite-only installation
         pass
     else:
         app.add_exception_handler(PostgresError, _database_disconnect_or_unexpected)
+        # "connection is closed": a pooled connection PostgreSQL dropped while restarting, met
+        # outside SQLAlchemy's wrapping (e.g. on the first statement after the restart).
+        app.add_exception_handler(AsyncpgInterfaceError, _database_disconnect_or_unexpected)
     app.add_exception_handler(OSError, _database_unavailable_or_unexpected)
     app.add_exception_handler(Exception, _unexpected_error)
 
@@ -402,6 +406,8 @@ async def _database_disconnect_or_unexpected(request: Request, exc: Exception) -
     sqlstate = str(getattr(orig, "sqlstate", None) or "")
     invalidated = isinstance(exc, DBAPIError) and exc.connection_invalidated
     if invalidated or sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+        return await _database_unavailable(request, exc)
+    if type(orig).__name__ == "InterfaceError" and "closed" in str(orig):
         return await _database_unavailable(request, exc)
     cause = getattr(orig, "__cause__", None)
     if isinstance(cause, ConnectionError | OSError) or type(cause).__name__.startswith(

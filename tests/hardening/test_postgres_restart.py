@@ -113,7 +113,12 @@ async def test_requests_in_flight_fail_cleanly_and_the_server_recovers(
             outcomes.append(await client.post("/api/v1/cases", json=body))
 
     tasks = [asyncio.create_task(submitter(n)) for n in range(16)]
-    await asyncio.sleep(1.5)
+    # Restart only once submissions are being answered: on a loaded machine the first ones can
+    # take seconds, and a restart before any was answered would test nothing.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 120
+    while len(outcomes) < 4 and loop.time() < deadline:
+        await asyncio.sleep(0.1)
     before_restart = len(outcomes)
     await anyio.to_thread.run_sync(lambda: cluster.pg_ctl("restart", "-m", "fast"))
     await asyncio.sleep(2.0)
