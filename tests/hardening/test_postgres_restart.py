@@ -7,6 +7,7 @@ afterwards, and no half-written case exists (each case has its complainant and i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 import tempfile
@@ -104,6 +105,7 @@ async def test_requests_in_flight_fail_cleanly_and_the_server_recovers(
     client, database = served
     outcomes: list[httpx.Response] = []
     stop = asyncio.Event()
+    answered = asyncio.Event()
 
     async def submitter(n: int) -> None:
         i = 0
@@ -111,14 +113,14 @@ async def test_requests_in_flight_fail_cleanly_and_the_server_recovers(
             i += 1
             body = complaint_body(complainant={"name": f"客户{n}-{i}", "phone": "13800138000"})
             outcomes.append(await client.post("/api/v1/cases", json=body))
+            if len(outcomes) >= 4:
+                answered.set()
 
     tasks = [asyncio.create_task(submitter(n)) for n in range(16)]
     # Restart only once submissions are being answered: on a loaded machine the first ones can
     # take seconds, and a restart before any was answered would test nothing.
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 120
-    while len(outcomes) < 4 and loop.time() < deadline:
-        await asyncio.sleep(0.1)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(answered.wait(), timeout=120)
     before_restart = len(outcomes)
     await anyio.to_thread.run_sync(lambda: cluster.pg_ctl("restart", "-m", "fast"))
     await asyncio.sleep(2.0)
