@@ -58,7 +58,9 @@ async def test_article_lifecycle_follows_into_the_index(
     assert await run_worker() >= 1
     found = await search(client, q="电子秤")
     assert [h["id"] for h in found["hits"]] == [article["id"]]
-    assert "<mark>" in found["hits"][0]["title"]
+    assert "<mark>" in found["hits"][0]["title_html"]
+    assert found["hits"][0]["title"] == "如何识别合格的电子计价秤"
+    assert "<mark>" not in found["hits"][0]["snippet_text"]
     assert (await client.get(f"/api/v1/articles/{article['id']}")).status_code == 200
 
     edited = await client.patch(
@@ -116,7 +118,8 @@ async def test_search_api_validation_and_readiness(
         "validation_error",
     )
     assert_problem(await client.get("/api/v1/search/suggest", params={"q": ""}), 422)
-    admin = await make_user(Role.admin)  # the details of /readyz are for administrators
+    # The details of each check are for administrators (portal/health/routes.py).
+    admin = await make_user(Role.admin)
     ready = (await client.get("/readyz", headers=await auth_headers(admin))).json()
     assert ready["checks"]["search"]["ok"] is True
     assert ready["checks"]["search"]["engine"] == "embedded"
@@ -150,7 +153,13 @@ async def test_regulation_import_is_all_or_nothing_and_pages_render(
 
     await run_worker()
     found = await search(client, q="计量法")
-    assert [h["title"] for h in found["hits"]][0] == "<mark>计量法</mark>"
+    assert [h["title_html"] for h in found["hits"]][0] == "<mark>计量法</mark>"
+    assert [h["title"] for h in found["hits"]][0] == "计量法"
+    nothing = await search(client, q="量子引力波")
+    assert nothing["total"] == 0
+    assert nothing["facets"] == {}  # no empty boxes
+    empty_page = await client.get("/search", params={"q": "量子引力波"})
+    assert "分类统计" not in empty_page.text
     page = await client.get("/search", params={"q": "计量", "region": "浙江"})
     assert page.status_code == 200
     assert "<mark>计量</mark>" in page.text
