@@ -87,7 +87,7 @@ MARKET_USER = "market@gongzhi.demo"
 
 
 async def _user(session: AsyncSession, email: str) -> User:
-    user = await session.scalar(select(User).where(User.email == email))
+    user: User | None = await session.scalar(select(User).where(User.email == email))
     assert user is not None, email
     return user
 

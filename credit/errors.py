@@ -47,12 +47,6 @@ class MethodologyNotFound(NotFound):
     title_zh = "评价方法不存在"
 
 
-class InvalidMethodology(InvalidInput):
-    code = "invalid_methodology"
-    title = "The methodology is not valid"
-    title_zh = "评价方法不符合要求"
-
-
 class UnknownIndicator(InvalidInput):
     code = "unknown_indicator"
     title = "Not an indicator the association enters"

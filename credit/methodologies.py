@@ -37,7 +37,7 @@ async def ensure_default_methodology(session: AsyncSession) -> Methodology:
     query = select(Methodology).where(
         Methodology.code == data["code"], Methodology.version == data["version"]
     )
-    row = await session.scalar(query)
+    row: Methodology | None = await session.scalar(query)
     if row is not None:
         return row
     row = Methodology(
@@ -52,7 +52,7 @@ async def ensure_default_methodology(session: AsyncSession) -> Methodology:
         async with session.begin_nested():
             session.add(row)
     except IntegrityError:  # seeded concurrently by another request
-        found = await session.scalar(query)
+        found: Methodology | None = await session.scalar(query)
         assert found is not None
         return found
     return row
@@ -61,7 +61,7 @@ async def ensure_default_methodology(session: AsyncSession) -> Methodology:
 async def methodology_for(session: AsyncSession, association: Organization) -> Methodology:
     """The association's own latest methodology, else the platform default's latest version."""
     await ensure_default_methodology(session)
-    own = await session.scalar(
+    own: Methodology | None = await session.scalar(
         select(Methodology)
         .where(Methodology.association_id == association.id)
         .order_by(col(Methodology.version).desc())
@@ -69,7 +69,7 @@ async def methodology_for(session: AsyncSession, association: Organization) -> M
     )
     if own is not None:
         return own
-    default = await session.scalar(
+    default: Methodology | None = await session.scalar(
         select(Methodology)
         .where(col(Methodology.association_id).is_(None))
         .order_by(col(Methodology.version).desc(), col(Methodology.created_at).desc())

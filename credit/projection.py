@@ -121,7 +121,7 @@ def apply_event(session: AsyncSession, ratings: dict[str, Rating], body: Mapping
 
 
 async def active_rating(session: AsyncSession, association: Organization, uscc: str) -> Rating:
-    rating = await session.scalar(
+    rating: Rating | None = await session.scalar(
         select(Rating).where(Rating.association_id == association.id, Rating.uscc == uscc)
     )
     if rating is None or rating.status is not RatingStatus.active:

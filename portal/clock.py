@@ -71,10 +71,6 @@ def _aware(moment: datetime) -> datetime:
 _clock: Clock = SystemClock()
 
 
-def get_clock() -> Clock:
-    return _clock
-
-
 def set_clock(clock: Clock) -> Clock:
     """Install ``clock`` for the whole process; returns the previous one."""
     global _clock

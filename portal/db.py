@@ -141,4 +141,3 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": the commit runs when the route function returns, before the response is sent,
 # so a 2xx always means the data is durable.
 DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
-DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -35,7 +35,7 @@ class RateLimiter:
             else SlidingWindowCounterRateLimiter
         )
         self._storage = storage_from_string(uri)
-        self._limiter = strategy(self._storage)  # type: ignore[arg-type]
+        self._limiter = strategy(self._storage)
 
     async def allowed(self, limit: str | RateLimitItem, *keys: str) -> bool:
         """Whether one more hit would be within the limit (does not count a hit)."""

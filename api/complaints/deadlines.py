@@ -24,7 +24,7 @@ def deadlines_of(case: Case) -> Deadlines:
         acceptance_due=case.acceptance_due,
         handling_due=case.handling_due,
         handling_basis="mediation" if case.kind is CaseKind.complaint else "verification",
-        calendar=calendar,  # type: ignore[arg-type]
+        calendar=calendar,
         extended=case.extended,
         overdue=case.overdue,
     )

@@ -5,13 +5,14 @@ Categories are the services. Requests are real-time (POST returns the tracking n
 (the v2.1 draft) on POST. Errors are the spec's ``errors`` list with the HTTP status. What GET
 requests shows is public, so it carries no free text, no business and no person, and the
 location is rounded to about 100 m; the submitter follows details through the app API.
+This module holds the routes and the form parsing; the documents they answer with (XML/JSON,
+errors, public request shapes) are built in ``api/complaints/open311_documents.py``.
 """
 
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,16 +21,25 @@ from pydantic import ValidationError
 from sqlmodel import col, select
 
 from api.complaints import categories
-from api.complaints.coords import public_point
 from api.complaints.intake import submit_case
 from api.complaints.media import get_media, ingest_photo
-from api.complaints.models import OPEN_STATUSES, Case, CaseSource, CaseStatus, Media
+from api.complaints.models import OPEN_STATUSES, Case, CaseSource, Media
+from api.complaints.open311_documents import (
+    COMMON_ATTRIBUTES,
+    COMMON_CODES,
+    Open311Error,
+    attribute_document,
+    check_format,
+    error,
+    parse_date,
+    public_request,
+    render,
+    service_document,
+)
 from api.complaints.schemas import CaseCreate
 from api.complaints.settings import ComplaintsConfig, ComplaintsSettings
 from api.complaints.storage import get_storage, temp_dir
 from api.complaints.uploads import MultipartBody, receive
-from api.complaints.vocabulary import FINDING_NAMES, status_name
-from portal.clock import SHANGHAI
 from portal.db import DbSession, utcnow
 from portal.deps import SettingsDep
 from portal.errors import GongzhiError
@@ -54,93 +64,8 @@ router = APIRouter(
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-27T00:00:00Z"  # bump when the categories change
-FORMATS = {"xml": "text/xml; charset=utf-8", "json": "application/json; charset=utf-8"}
 MAX_REQUESTS = 1000
 _ATTRIBUTE = re.compile(r"^attribute\[(\w+)\](\[\])?$")
-
-# Fields every service takes besides its category's own attributes.
-COMMON_ATTRIBUTES = [
-    categories.Attribute(
-        "case_kind",
-        "类型：举报（可匿名）或投诉（须实名、留电话）",
-        "singlevaluelist",
-        False,
-        [("report", "举报"), ("complaint", "投诉"), ("both", "投诉并举报")],
-    ),
-    categories.Attribute("business_name", "经营者名称", "string", False, max_length=200),
-    categories.Attribute("business_uscc", "统一社会信用代码", "string", False, max_length=18),
-    categories.Attribute("request", "投诉诉求（投诉必填）", "text", False, max_length=2000),
-    categories.Attribute("region_code", "行政区划代码（6 位）", "string", False, max_length=6),
-    categories.Attribute("instrument_token", "检定标志二维码", "string", False, max_length=128),
-    categories.Attribute("certificate_number", "检定证书编号", "string", False, max_length=64),
-]
-_COMMON_CODES = {a.code for a in COMMON_ATTRIBUTES}
-
-
-class Open311Error(Exception):
-    def __init__(self, status: int, description: str) -> None:
-        self.status = status
-        self.description = description
-
-
-def _fmt(fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise Open311Error(404, f"Unknown format .{fmt}; use .xml or .json")
-    return fmt
-
-
-def _xml_node(parent: ET.Element, name: str, value: Any) -> None:
-    node = ET.SubElement(parent, name)
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _xml_node(node, key, item)
-    elif isinstance(value, list):
-        child = _XML_CHILD.get(name, name.rstrip("s"))
-        for item in value:
-            _xml_node(node, child, item)
-    elif isinstance(value, bool):
-        node.text = "true" if value else "false"
-    elif value is not None:
-        node.text = str(value)
-
-
-_XML_CHILD = {
-    "services": "service",
-    "service_requests": "request",
-    "errors": "error",
-    "attributes": "attribute",
-    "values": "value",
-    "endpoints": "endpoint",
-    "formats": "format",
-}
-
-
-def render(fmt: str, root: str, data: Any, status: int = 200) -> Response:
-    if fmt == "json":
-        import json
-
-        return Response(
-            json.dumps(data, ensure_ascii=False), status_code=status, media_type=FORMATS["json"]
-        )
-    element = ET.Element(root)
-    if isinstance(data, list):
-        child = _XML_CHILD[root]
-        for item in data:
-            _xml_node(element, child, item)
-    else:
-        for key, value in data.items():
-            _xml_node(element, key, value)
-    body = b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(element, encoding="utf-8")
-    return Response(body, status_code=status, media_type=FORMATS["xml"])
-
-
-def error(fmt: str, status: int, description: str) -> Response:
-    fmt = fmt if fmt in FORMATS else "xml"
-    return render(fmt, "errors", [{"code": status, "description": description}], status)
-
-
-def _w3c(moment: datetime | None) -> str | None:
-    return moment.astimezone(SHANGHAI).isoformat(timespec="seconds") if moment else None
 
 
 def _check_jurisdiction(config: ComplaintsSettings, value: str | None) -> None:
@@ -149,22 +74,10 @@ def _check_jurisdiction(config: ComplaintsSettings, value: str | None) -> None:
         raise Open311Error(404, f"Unknown jurisdiction_id {value}")
 
 
-def _service(category: categories.Category) -> dict[str, Any]:
-    return {
-        "service_code": category.code,
-        "service_name": category.name,
-        "description": category.description,
-        "metadata": True,
-        "type": "realtime",
-        "keywords": category.keywords,
-        "group": "计量",
-    }
-
-
 @router.get("/discovery.{fmt}", summary="Service discovery")
 async def discovery(fmt: str, settings: SettingsDep) -> Response:
     try:
-        fmt = _fmt(fmt)
+        fmt = check_format(fmt)
     except Open311Error as exc:
         return error("xml", exc.status, exc.description)
     base = settings.base_url.rstrip("/")
@@ -192,24 +105,11 @@ async def discovery(fmt: str, settings: SettingsDep) -> Response:
 @router.get("/services.{fmt}", summary="Service list (the case categories)")
 async def services(request: Request, fmt: str, config: ComplaintsConfig) -> Response:
     try:
-        fmt = _fmt(fmt)
+        fmt = check_format(fmt)
         _check_jurisdiction(config, request.query_params.get("jurisdiction_id"))
     except Open311Error as exc:
         return error(fmt, exc.status, exc.description)
-    return render(fmt, "services", [_service(c) for c in categories.CATEGORIES])
-
-
-def _attribute(attr: categories.Attribute, order: int) -> dict[str, Any]:
-    return {
-        "variable": True,
-        "code": attr.code,
-        "datatype": attr.datatype,
-        "required": attr.required,
-        "datatype_description": attr.datatype_description,
-        "order": order,
-        "description": attr.description,
-        "values": [{"key": k, "name": n} for k, n in attr.values],
-    }
+    return render(fmt, "services", [service_document(c) for c in categories.CATEGORIES])
 
 
 @router.get("/services/{service_code}.{fmt}", summary="Service definition (its attributes)")
@@ -217,7 +117,7 @@ async def service_definition(
     request: Request, service_code: str, fmt: str, config: ComplaintsConfig
 ) -> Response:
     try:
-        fmt = _fmt(fmt)
+        fmt = check_format(fmt)
         _check_jurisdiction(config, request.query_params.get("jurisdiction_id"))
         category = categories.get(service_code)
         if category is None:
@@ -230,7 +130,7 @@ async def service_definition(
         "service_definition",
         {
             "service_code": category.code,
-            "attributes": [_attribute(a, i) for i, a in enumerate(attrs, start=1)],
+            "attributes": [attribute_document(a, i) for i, a in enumerate(attrs, start=1)],
         },
     )
 
@@ -244,61 +144,13 @@ async def _agency_names(session: Any, codes: set[str]) -> dict[str, str]:
     return {code: f"{name}市场监督管理局" for code, name in rows.all()}
 
 
-def _public_request(case: Case, agency: dict[str, str]) -> dict[str, Any]:
-    category = categories.get(case.category)
-    closed = case.status not in OPEN_STATUSES
-    due = case.acceptance_due if case.status is CaseStatus.received else case.handling_due
-    if case.status is CaseStatus.received and case.acceptance_due is None:
-        due = case.handling_due
-    expected = (
-        datetime.combine(due, time(23, 59, 59), tzinfo=SHANGHAI) if due and not closed else None
-    )
-    notes = status_name(case)
-    if case.finding is not None:
-        notes += f"（{FINDING_NAMES[case.finding]}）"
-    public = (
-        public_point(case.lat, case.lng) if case.lat is not None and case.lng is not None else None
-    )
-    return {
-        "service_request_id": case.tracking_number,
-        "status": "closed" if closed else "open",
-        "status_notes": notes,
-        "service_name": category.name if category else case.category,
-        "service_code": case.category,
-        "description": "",
-        "agency_responsible": agency.get(case.region_code, ""),
-        "service_notice": "",
-        "requested_datetime": _w3c(case.received_at),
-        "updated_datetime": _w3c(case.closed_at or case.concluded_at or case.updated_at),
-        "expected_datetime": _w3c(expected),
-        "address": "",
-        "address_id": "",
-        "zipcode": "",
-        "lat": public[0] if public else "",
-        "long": public[1] if public else "",
-        "media_url": "",
-    }
-
-
-def _parse_date(value: str, name: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise Open311Error(
-            400, f"{name} must be a W3C date-time, e.g. 2026-01-01T00:00:00Z"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=SHANGHAI)
-    return moment.astimezone(UTC)
-
-
 @router.get("/requests.{fmt}", summary="Service requests (public fields only)")
 async def list_requests(
     request: Request, fmt: str, session: DbSession, config: ComplaintsConfig
 ) -> Response:
     params = request.query_params
     try:
-        fmt = _fmt(fmt)
+        fmt = check_format(fmt)
         _check_jurisdiction(config, params.get("jurisdiction_id"))
         stmt = select(Case)
         ids = [i.strip() for i in (params.get("service_request_id") or "").split(",") if i.strip()]
@@ -306,9 +158,9 @@ async def list_requests(
             stmt = stmt.where(col(Case.tracking_number).in_(ids[:MAX_REQUESTS]))
         else:
             now = utcnow()
-            end = _parse_date(params["end_date"], "end_date") if params.get("end_date") else now
+            end = parse_date(params["end_date"], "end_date") if params.get("end_date") else now
             start = (
-                _parse_date(params["start_date"], "start_date")
+                parse_date(params["start_date"], "start_date")
                 if params.get("start_date")
                 else end - timedelta(days=90)
             )
@@ -340,7 +192,7 @@ async def list_requests(
         )
     )
     agency = await _agency_names(session, {c.region_code for c in rows})
-    return render(fmt, "service_requests", [_public_request(c, agency) for c in rows])
+    return render(fmt, "service_requests", [public_request(c, agency) for c in rows])
 
 
 @router.get("/requests/{service_request_id}.{fmt}", summary="One service request")
@@ -352,7 +204,7 @@ async def get_request(
     config: ComplaintsConfig,
 ) -> Response:
     try:
-        fmt = _fmt(fmt)
+        fmt = check_format(fmt)
         _check_jurisdiction(config, request.query_params.get("jurisdiction_id"))
         case = await session.scalar(
             select(Case).where(col(Case.tracking_number) == service_request_id[:24])
@@ -362,7 +214,7 @@ async def get_request(
     except Open311Error as exc:
         return error(fmt, exc.status, exc.description)
     agency = await _agency_names(session, {case.region_code})
-    return render(fmt, "service_requests", [_public_request(case, agency)])
+    return render(fmt, "service_requests", [public_request(case, agency)])
 
 
 @router.get("/tokens/{token}.{fmt}", summary="Request id for a token")
@@ -372,7 +224,7 @@ async def token_lookup(
     """Requests are real-time, so POST answers with the id directly; for clients that keep the
     token anyway, the token of a request is its internal id (not a secret)."""
     try:
-        fmt = _fmt(fmt)
+        fmt = check_format(fmt)
         _check_jurisdiction(config, request.query_params.get("jurisdiction_id"))
         import uuid
 
@@ -427,7 +279,7 @@ def _case_from_form(
         match = _ATTRIBUTE.match(key)
         if match:
             attributes[match.group(1)] = values if match.group(2) else values[0]
-    common = {k: attributes.pop(k) for k in list(attributes) if k in _COMMON_CODES}
+    common = {k: attributes.pop(k) for k in list(attributes) if k in COMMON_CODES}
     lat, lng, address = one("lat"), one("long"), one("address_string")
     if not ((lat and lng) or address or one("address_id")):
         raise Open311Error(400, "A location is required: lat and long, or address_string")
@@ -480,7 +332,7 @@ async def create_request(
     body: MultipartBody | None = None
     stored: list[Media] = []
     try:
-        fmt = _fmt(fmt)
+        fmt = check_format(fmt)
         keys = {k.strip() for k in config.open311_api_keys.split(",") if k.strip()}
         # api_key may come in the query string (some clients) or the form (the spec).
         query_key = request.query_params.get("api_key")

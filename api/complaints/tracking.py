@@ -39,7 +39,9 @@ DISTANCE_STEP_M = 10
 async def _load_for_tracker(
     session: AsyncSession, tracking_number: str, token: str | None, user: User | None
 ) -> Case:
-    case = await session.scalar(select(Case).where(col(Case.tracking_number) == tracking_number))
+    case: Case | None = await session.scalar(
+        select(Case).where(col(Case.tracking_number) == tracking_number)
+    )
     if case is None:
         raise CaseNotFound()
     owner = user is not None and case.user_id is not None and case.user_id == user.id
@@ -171,7 +173,7 @@ async def similar_cases(
             category_name=category_name(case.category),
             status=case.status,
             received_on=clock.local_date(case.received_at),
-            match=match,  # type: ignore[arg-type]
+            match=match,
             distance_m=(
                 DISTANCE_STEP_M * round(distance / DISTANCE_STEP_M)
                 if distance is not None

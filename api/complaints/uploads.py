@@ -36,7 +36,8 @@ class SpooledFile:
 
     @property
     def sha256(self) -> str:
-        return self._hash.hexdigest()
+        digest: str = self._hash.hexdigest()
+        return digest
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -146,7 +147,7 @@ async def receive(
             spooled._hash.update(chunk)
             fh = state["fh"]
             assert isinstance(fh, IO) or hasattr(fh, "write")
-            fh.write(chunk)  # type: ignore[union-attr]
+            fh.write(chunk)
             return
         buffer = state.get("buffer")
         if isinstance(buffer, bytearray):

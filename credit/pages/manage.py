@@ -252,7 +252,7 @@ async def manage_decide(
             ).entry_codes()
             indicators = {code: form.get(code) == "on" for code in codes}
         data = ObjectionDecision(
-            decision=decision,  # type: ignore[arg-type]  # validated by the model
+            decision=decision,  # validated by the model
             reasons=reasons,
             indicators=indicators,
         )
@@ -284,7 +284,7 @@ async def manage_review(
 ) -> Response:
     async def action(org: Organization) -> str:
         assert user is not None
-        data = ReviewCreate(outcome=outcome, grade=grade or None, reasons=reasons)  # type: ignore[arg-type]
+        data = ReviewCreate(outcome=outcome, grade=grade or None, reasons=reasons)
         row = await ratings.review_rating(
             session, actor=user, association=org, uscc=uscc, data=data, settings=settings, now=now
         )

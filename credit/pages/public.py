@@ -218,7 +218,7 @@ async def objection_submit(
         data = ObjectionCreate(
             batch_id=batch_id,
             uscc=uscc,
-            objector_kind=objector_kind,  # type: ignore[arg-type]  # validated by the model
+            objector_kind=objector_kind,  # validated by the model
             name=name,
             contact=contact,
             text=text,

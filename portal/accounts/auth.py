@@ -66,7 +66,7 @@ class CurrentPasswordRequired(Forbidden):
     title_zh = "修改密码或邮箱需要输入当前密码"
 
 
-class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):  # type: ignore[type-var]
+class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
     def __init__(
         self,
         user_db: SQLAlchemyUserDatabase,  # type: ignore[type-arg]
@@ -155,7 +155,7 @@ def password_fingerprint(secret: str, hashed_password: str) -> str:
     return digest[:16]
 
 
-class PasswordBoundJWTStrategy(JWTStrategy[User, uuid.UUID]):  # type: ignore[type-var]
+class PasswordBoundJWTStrategy(JWTStrategy[User, uuid.UUID]):
     """A JWT for one audience (apps' bearer tokens or the portal's cookie) that ends at its
     ``exp`` (required), at logout (its ``jti`` is kept in ``revoked_token`` until it would have
     expired, so every server process refuses it) and at a password change (claim ``pwd``).
@@ -214,7 +214,7 @@ class PasswordBoundJWTStrategy(JWTStrategy[User, uuid.UUID]):  # type: ignore[ty
     async def read_token(
         self,
         token: str | None,
-        user_manager: BaseUserManager[User, uuid.UUID],  # type: ignore[type-var]
+        user_manager: BaseUserManager[User, uuid.UUID],
     ) -> User | None:
         if token is None:
             return None
@@ -309,9 +309,7 @@ cookie_backend = AuthenticationBackend(
     get_strategy=get_cookie_strategy,
 )
 
-fastapi_users = FastAPIUsers[User, uuid.UUID](  # type: ignore[type-var]
-    get_user_manager, [bearer_backend, cookie_backend]
-)
+fastapi_users = FastAPIUsers[User, uuid.UUID](get_user_manager, [bearer_backend, cookie_backend])
 
 current_active_user = fastapi_users.current_user(active=True)
 optional_current_user = fastapi_users.current_user(active=True, optional=True)

@@ -20,9 +20,6 @@ class Role(StrEnum):
     admin = "admin"
 
 
-STAFF_ROLES = frozenset({Role.institution, Role.regulator, Role.association, Role.editor})
-
-
 class OrganizationKind(StrEnum):
     institution = "institution"
     association = "association"
@@ -76,10 +73,6 @@ class User(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
-
-    @property
-    def is_staff(self) -> bool:
-        return self.role in STAFF_ROLES or self.role is Role.admin
 
 
 class RevokedToken(SQLModel, table=True):

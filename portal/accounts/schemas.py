@@ -38,12 +38,13 @@ class UserUpdate(schemas.BaseUserUpdate):
     current_password: str | None = Field(default=None, max_length=128)
 
     def create_update_dict(self) -> dict[str, Any]:
-        values: dict[str, Any] = super().create_update_dict()
+        # fastapi-users leaves its create_update_dict* unannotated.
+        values: dict[str, Any] = super().create_update_dict()  # type: ignore[no-untyped-call]
         values.pop("current_password", None)
         return values
 
     def create_update_dict_superuser(self) -> dict[str, Any]:
-        values: dict[str, Any] = super().create_update_dict_superuser()
+        values: dict[str, Any] = super().create_update_dict_superuser()  # type: ignore[no-untyped-call]
         values.pop("current_password", None)
         return values
 

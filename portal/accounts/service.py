@@ -41,7 +41,9 @@ class OrganizationCodeTaken(Conflict):
 
 
 async def get_organization_by_code(session: AsyncSession, code: str) -> Organization:
-    org = await session.scalar(select(Organization).where(Organization.code == code))
+    org: Organization | None = await session.scalar(
+        select(Organization).where(Organization.code == code)
+    )
     if org is None:
         raise OrganizationNotFound(
             f"No organisation has code {code!r}.", detail_zh=f"机构 {code} 不存在。"

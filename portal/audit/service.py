@@ -11,7 +11,6 @@ from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
 
 from portal.audit.models import AuditEntry
 
@@ -57,12 +56,3 @@ async def record(
     session.add(entry)
     await session.flush()
     return entry
-
-
-async def list_entries(
-    session: AsyncSession, *, region_prefix: str | None, limit: int = 100, offset: int = 0
-) -> list[AuditEntry]:
-    stmt = select(AuditEntry).order_by(col(AuditEntry.at).desc())
-    if region_prefix is not None:
-        stmt = stmt.where(col(AuditEntry.region_code).startswith(region_prefix))
-    return list((await session.scalars(stmt.limit(limit).offset(offset))).all())

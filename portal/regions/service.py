@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import select
 
 from portal.errors import NotFound, UnknownRegion
 from portal.regions.models import Region
@@ -89,11 +89,4 @@ async def require_region(session: AsyncSession, code: str) -> Region:
 
 async def list_children(session: AsyncSession, code: str | None) -> list[Region]:
     stmt = select(Region).where(Region.parent_code == code).order_by(Region.code)
-    return list((await session.scalars(stmt)).all())
-
-
-async def list_within(session: AsyncSession, code: str) -> list[Region]:
-    """The division and every division below it."""
-    prefix = significant_prefix(code)
-    stmt = select(Region).where(col(Region.code).startswith(prefix)).order_by(Region.code)
     return list((await session.scalars(stmt)).all())
