@@ -16,6 +16,8 @@ suggested_location
 linked_tracking_number
 original_url
 merged_into_tracking_number
+# search
+snippet_text  # SearchHit: the excerpt as plain text for native clients
 # credit
 registry_source
 registered_at
