@@ -14,12 +14,21 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
-from portal.accounts.models import OrganizationKind, Role, User
+from api.certificates import stickers
+from api.certificates.settings import CertificatesSettings
+from portal import signing
+from portal.accounts.models import Organization, OrganizationKind, Role, User
+from portal.db import Database
+from portal.settings import Settings
 from tests.api.certificates.conftest import cert_body
 from tests.api.complaints.conftest import complaint_body
 from tests.credit.conftest import new_uscc
@@ -352,3 +361,48 @@ async def test_authorization_matrix(
         compact = text.replace(" ", "")
         assert REPORTER_NAME not in text, (op, who_name)
         assert REPORTER_PHONE not in compact, (op, who_name)
+
+
+async def test_an_institution_cannot_vouch_for_another_institutions_certificate(
+    client: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 11 #3, organisation ownership: a sticker for institution A's certificate signed with
+    institution B's own key is not genuine, on the API and on the page a phone opens."""
+    monkeypatch.setattr(settings.of(CertificatesSettings), "signing_keys_dir", tmp_path)
+    institution_a = await make_user(Role.institution, region="610400")
+    institution_b = await make_user(Role.institution, region="610100")
+    issued = await client.post(
+        "/api/v1/certificates", json=cert_body(), headers=await auth_headers(institution_a)
+    )
+    assert issued.status_code == 201, issued.text
+    certificate = issued.json()
+    async with database.transaction() as session:
+        org_b = await session.get(Organization, institution_b.organization_id)
+        assert org_b is not None
+        await stickers.create_institution_key(session, org_b, settings=settings, actor=None)
+    key_b = signing.load_signing_key(tmp_path / f"{org_b.code}.pem")
+    instrument = certificate["instrument"]
+    claims = stickers.sticker_claims(
+        SimpleNamespace(
+            number=certificate["number"],
+            institution_code=certificate["institution"]["code"],
+            sticker_token=instrument["sticker_token"],
+            category_code=instrument["category_code"],
+            serial=instrument["serial"],
+            kind=certificate["kind"],
+            conclusion=certificate["conclusion"],
+            verified_on=date.fromisoformat(certificate["verified_on"]),
+            valid_until=date.fromisoformat(certificate["valid_until"]),
+        )
+    )
+    forged = stickers.sign(claims, key_b)
+    verdict = await client.post("/api/v1/certificates/verify", json={"payload": forged})
+    assert verdict.status_code == 200, verdict.text
+    assert verdict.json()["signature_valid"] is False
+    assert "防伪验证失败" in (await client.get(f"/v/{forged}")).text
