@@ -27,6 +27,7 @@ from api.certificates.queries import (
     CERTIFICATE_ROWS,
     ID,
     INSTITUTION_CODE,
+    INSTRUMENT_COLUMNS,
     categories,
     certificate_document,
     certificate_rows,
@@ -116,17 +117,7 @@ async def certificates_by_id(
 
 
 _INSTRUMENT_COLUMNS = (
-    instruments.c.sticker_token,
-    instruments.c.category_code,
-    categories.c.name.label("category_name"),
-    instruments.c.model,
-    instruments.c.serial,
-    instruments.c.manufacturer,
-    instruments.c.owner_name,
-    instruments.c.owner_type,
-    instruments.c.owner_uscc,
-    instruments.c.region_code,
-    instruments.c.address,
+    *INSTRUMENT_COLUMNS,
     instruments.c.id,
     instruments.c.current_certificate_id,
 )

@@ -82,16 +82,8 @@ CERTIFICATE_JOIN = (
     .join(organizations, organizations.c.id == certificates.c.institution_id)
 )
 
-_COLUMNS = (
-    certificates.c.id,
-    certificates.c.number,
-    certificates.c.kind,
-    certificates.c.regulation,
-    certificates.c.conclusion,
-    certificates.c.verified_on,
-    certificates.c.valid_until,
-    certificates.c.verifier,
-    certificates.c.created_at,
+# What the public document shows of an instrument (certificate_document, instrument_document).
+INSTRUMENT_COLUMNS = (
     instruments.c.sticker_token,
     instruments.c.category_code,
     categories.c.name.label("category_name"),
@@ -103,6 +95,19 @@ _COLUMNS = (
     instruments.c.owner_uscc,
     instruments.c.region_code,
     instruments.c.address,
+)
+
+_COLUMNS = (
+    certificates.c.id,
+    certificates.c.number,
+    certificates.c.kind,
+    certificates.c.regulation,
+    certificates.c.conclusion,
+    certificates.c.verified_on,
+    certificates.c.valid_until,
+    certificates.c.verifier,
+    certificates.c.created_at,
+    *INSTRUMENT_COLUMNS,
     organizations.c.code.label("institution_code"),
     organizations.c.name.label("institution_name"),
     organizations.c.authorisation_number,
