@@ -39,13 +39,15 @@ def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     }
     # `gongzhi worker` itself, with the test's handler registered first.
     code = "import tests.hardening.slow_job; from portal.cli import app; app(['worker'])"
-    return subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
+    # The child keeps its own copy of the log's descriptor; ours is closed at once.
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
 
 
 async def counts(database: Database, event_id: uuid.UUID) -> tuple[int, OutboxEvent]:
