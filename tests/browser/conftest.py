@@ -72,6 +72,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield base
     process.terminate()
     process.wait(timeout=20)
+    if process.stderr is not None:  # a pipe left open is a ResourceWarning, an error here
+        process.stderr.close()
 
 
 @pytest.fixture(scope="session")
