@@ -9,17 +9,14 @@ skipping; without it the skip says why.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from portal import clock
 from portal.accounts.auth import PasswordBoundJWTStrategy
@@ -27,10 +24,21 @@ from portal.accounts.models import Organization, OrganizationKind, Role, User
 from portal.accounts.schemas import OrganizationCreate, StaffUserCreate
 from portal.accounts.service import create_organization, create_staff_user
 from portal.app import create_app
-from portal.db import Database, metadata
+from portal.db import Database
 from portal.domains import import_models
 from portal.migrate import upgrade_async
-from portal.settings import Environment, Settings
+from portal.settings import Settings
+from tests.support import (
+    TEST_PASSWORD,
+    MakeOrg,
+    MakeUser,
+    create_postgres_database,
+    drop_postgres_database,
+    empty_tables,
+    make_settings,
+    postgres_async_url,
+    service_missing,  # noqa: F401  (tests/browser/conftest.py imports it from here)
+)
 
 import_models()
 
@@ -39,63 +47,6 @@ import_models()
 # portal's clock (time keeps flowing; servers and workers the tests start inherit the variable),
 # so the suite is shown to pass at any hour and across a year's end (``make pytest-clocks``).
 clock.start_from_environment(production=False)
-
-REQUIRE_SERVICES = os.environ.get("GONGZHI_REQUIRE_SERVICES") == "1"
-POSTGRES_ADMIN_URL = os.environ.get(
-    "GONGZHI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-TEST_SECRET = "test-secret-key-that-is-long-enough-for-jwt-signing"
-TEST_PASSWORD = "correct-horse-battery"
-
-
-def service_missing(reason: str) -> None:
-    """Skip with the reason, or fail when CI requires the service."""
-    if REQUIRE_SERVICES:
-        pytest.fail(f"GONGZHI_REQUIRE_SERVICES=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-async def _postgres_admin(sql: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
-def postgres_async_url(database: str) -> str:
-    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
-    return base.replace("postgresql://", "postgresql+asyncpg://", 1) + "/" + database
-
-
-async def create_postgres_database() -> str:
-    """Create an empty PostgreSQL database for this run and return its async URL."""
-    name = f"gongzhi_test_{uuid.uuid4().hex[:12]}"
-    try:
-        await _postgres_admin(f'CREATE DATABASE "{name}"')
-    except (TimeoutError, OSError) as exc:
-        service_missing(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc!r}")
-    return name
-
-
-async def drop_postgres_database(name: str) -> None:
-    await _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def make_settings(database_url: str, storage: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "env": Environment.test,
-        "database_url": database_url,
-        "storage_dir": storage,
-        "signing_key_file": storage / "signing-key.pem",
-        "secret_key": TEST_SECRET,
-        "run_worker_in_process": False,
-        "base_url": "http://testserver",
-    }
-    values.update(overrides)
-    return Settings.build(**values)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -135,21 +86,6 @@ def database(app: FastAPI) -> Database:
     return db
 
 
-def _data_tables() -> list[str]:
-    return [t.name for t in metadata.sorted_tables if not t.info.get("reference")]
-
-
-async def empty_tables(database: Database) -> None:
-    tables = _data_tables()
-    async with database.engine.begin() as connection:
-        if database.is_sqlite:
-            for name in reversed(tables):
-                await connection.execute(text(f'DELETE FROM "{name}"'))
-        else:
-            joined = ", ".join(f'"{name}"' for name in tables)
-            await connection.execute(text(f"TRUNCATE {joined} CASCADE"))
-
-
 @pytest.fixture(autouse=True)
 async def _empty_tables_after_each_test(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """Every test that can write to the database (it uses ``client``, ``app``, ``database`` or a
@@ -166,10 +102,6 @@ async def client(app: FastAPI, database: Database) -> AsyncIterator[httpx.AsyncC
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
-
-
-MakeOrg = Callable[..., Awaitable[Organization]]
-MakeUser = Callable[..., Awaitable[User]]
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from portal.accounts.models import Role, User
 from portal.db import Database
 from portal.exports import safe_cell
 from portal.settings import Settings
-from tests.credit.conftest import Association, Clock, MakeAssociation
+from tests.credit.support import Association, Clock, MakeAssociation
 from tests.support import assert_problem
 
 

@@ -24,7 +24,7 @@ from credit.ledger import (
 )
 from portal.db import Database
 from portal.signing import load_signing_key, public_key_from_raw_b64
-from tests.credit.conftest import Clock, MakeAssociation
+from tests.credit.support import Clock, MakeAssociation
 
 
 def test_canonical_json() -> None:

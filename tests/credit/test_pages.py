@@ -10,8 +10,8 @@ from sqlmodel import select
 
 from credit.models import Objection
 from portal.db import Database
-from tests.conftest import TEST_PASSWORD
-from tests.credit.conftest import Association, Clock, MakeAssociation
+from tests.credit.support import Association, Clock, MakeAssociation
+from tests.support import TEST_PASSWORD
 
 
 async def _login(client: httpx.AsyncClient, assoc: Association) -> None:

@@ -16,7 +16,7 @@ from credit.ledger import verify_stored
 from portal import clock as portal_clock
 from portal.db import Database
 from portal.facts import ComplaintFact, InstrumentFact, PenaltyFact
-from tests.credit.conftest import Clock, MakeAssociation
+from tests.credit.support import Clock, MakeAssociation
 
 
 def _instrument(owner: str, number: str, status: str = "valid", overdue: int = 0) -> InstrumentFact:

@@ -14,7 +14,7 @@ from credit.ledger import verify_stored
 from portal.accounts.models import Role
 from portal.audit.models import AuditEntry
 from portal.db import Database
-from tests.credit.conftest import Clock, MakeAssociation, new_uscc
+from tests.credit.support import Clock, MakeAssociation, new_uscc
 from tests.support import assert_problem
 
 

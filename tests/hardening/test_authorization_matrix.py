@@ -30,8 +30,8 @@ from portal.accounts.models import Organization, OrganizationKind, Role, User
 from portal.db import Database
 from portal.settings import Settings
 from tests.api.certificates.conftest import cert_body
-from tests.api.complaints.conftest import complaint_body
-from tests.credit.conftest import new_uscc
+from tests.api.complaints.support import complaint_body
+from tests.credit.support import new_uscc
 from tests.notices.test_api import notice_payload
 
 REPORTER_NAME = "隐私测试人甲乙"

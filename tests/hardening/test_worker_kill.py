@@ -19,8 +19,8 @@ from portal.db import Database
 from portal.outbox import service as outbox
 from portal.outbox.models import OutboxEvent
 from portal.settings import Settings
-from tests.conftest import TEST_SECRET
 from tests.hardening.slow_job import EFFECT, TOPIC
+from tests.support import TEST_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 2

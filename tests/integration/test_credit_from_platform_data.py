@@ -33,7 +33,7 @@ from portal.db import Database
 from portal.outbox.worker import OutboxWorker
 from portal.settings import Settings
 from tests.api.certificates.conftest import Issue, valid_uscc
-from tests.conftest import MakeOrg, MakeUser
+from tests.support import MakeOrg, MakeUser
 
 # The enterprise under evaluation, and a neighbour whose data must never show up in its evidence.
 STATION = valid_uscc("91610402MA6XY7301")

@@ -8,7 +8,7 @@ import httpx
 
 from portal.accounts.models import Role
 from tests.api.certificates.conftest import Issue, valid_uscc
-from tests.conftest import MakeUser
+from tests.support import MakeUser
 
 
 async def test_report_from_a_scanned_sticker_is_linked_to_the_registry(

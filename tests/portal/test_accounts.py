@@ -5,8 +5,7 @@ from __future__ import annotations
 import httpx
 
 from portal.accounts.models import Role
-from tests.conftest import TEST_PASSWORD, MakeUser
-from tests.support import assert_problem
+from tests.support import TEST_PASSWORD, MakeUser, assert_problem
 
 
 async def register(client: httpx.AsyncClient, email: str = "minzhong@example.cn") -> httpx.Response:

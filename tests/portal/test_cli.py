@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import create_postgres_database, drop_postgres_database, postgres_async_url
+from tests.support import create_postgres_database, drop_postgres_database, postgres_async_url
 
 GONGZHI = str(Path(sys.executable).parent / "gongzhi")
 

@@ -13,7 +13,7 @@ from portal import crypto
 from portal.crypto import DecryptionError, EncryptedString, KeyRing, keyed_hash, reencrypt_all
 from portal.db import Database
 from portal.settings import Settings
-from tests.conftest import TEST_SECRET
+from tests.support import TEST_SECRET
 
 
 def _key() -> str:

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from portal.accounts.models import Organization
 from portal.db import Database
-from tests.conftest import MakeOrg
+from tests.support import MakeOrg
 
 
 async def test_a_test_that_uses_only_the_database_writes_a_row(

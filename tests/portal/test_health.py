@@ -7,7 +7,7 @@ import httpx
 from portal.accounts.models import Role, User
 from portal.db import Database
 from portal.outbox import service as outbox
-from tests.conftest import MakeUser
+from tests.support import MakeUser
 
 AuthHeaders = Callable[[User], Awaitable[dict[str, str]]]
 

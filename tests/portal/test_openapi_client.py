@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from portal.app import create_app
-from tests.conftest import make_settings
+from tests.support import make_settings
 
 # Images (certificate stickers) are bytes to a client: the generator has no built-in mapping for
 # image types and would otherwise drop those responses with a warning.

@@ -17,8 +17,7 @@ from portal.accounts.permissions import (
 )
 from portal.errors import Forbidden, RegionForbidden
 from portal.regions.service import covers
-from tests.conftest import MakeUser
-from tests.support import assert_problem
+from tests.support import MakeUser, assert_problem
 
 # (actor region, target region, allowed?) — 咸阳市 covers its districts, never 西安市 or 陕西省.
 REGION_CASES = [

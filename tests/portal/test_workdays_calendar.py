@@ -24,8 +24,7 @@ from portal.outbox.worker import OutboxWorker
 from portal.workdays import service
 from portal.workdays.errors import CalendarYearNotLoaded
 from portal.workdays.models import CalendarDay, CalendarYear
-from tests.conftest import TEST_PASSWORD, MakeUser, empty_tables
-from tests.support import assert_problem
+from tests.support import TEST_PASSWORD, MakeUser, assert_problem, empty_tables
 
 NOTICES = Path(__file__).parent / "notices"
 # The 2027 notice is not published yet (the State Council issues it around November): this one is

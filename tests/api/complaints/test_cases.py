@@ -18,7 +18,7 @@ from portal.accounts.models import Role
 from portal.db import Database
 from portal.settings import Settings
 from tests.api.complaints import images
-from tests.api.complaints.conftest import complaint_body, report_body
+from tests.api.complaints.support import complaint_body, report_body
 from tests.support import assert_problem
 
 NUMBER = re.compile(r"^JL\d{8}-\d{6}$")

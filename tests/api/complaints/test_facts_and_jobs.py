@@ -20,7 +20,7 @@ from portal.db import Database
 from portal.privacy import mask_person_name, mask_phone
 from portal.settings import Settings
 from tests.api.complaints import images
-from tests.api.complaints.conftest import complaint_body, report_body
+from tests.api.complaints.support import complaint_body, report_body
 
 USCC = "91610402MA6X8Y2K70"
 

@@ -19,9 +19,8 @@ from api.complaints.tracking import distance_m
 from portal.accounts.models import Role, User
 from portal.db import Database
 from tests.api.complaints import images
-from tests.api.complaints.conftest import complaint_body, report_body
-from tests.conftest import TEST_PASSWORD
-from tests.support import assert_problem
+from tests.api.complaints.support import complaint_body, report_body
+from tests.support import TEST_PASSWORD, assert_problem
 
 DATA = Path(__file__).parent / "data"
 # 38 bytes of lossless WebP that decode to 10,480 × 10,480 pixels (under the 110 MP cap).
@@ -97,7 +96,7 @@ async def test_idempotency_keys_are_scoped_per_client(app: FastAPI, database: Da
             assert again.headers["idempotent-replayed"] == "true"
             assert again.json() == mine.json()
     finally:
-        from tests.conftest import empty_tables
+        from tests.support import empty_tables
 
         await empty_tables(database)
 

@@ -14,7 +14,7 @@ from api.complaints.settings import ComplaintsSettings
 from portal.accounts.models import Role
 from portal.settings import Settings
 from tests.api.complaints import images
-from tests.api.complaints.conftest import report_body
+from tests.api.complaints.support import report_body
 from tests.support import assert_problem
 
 

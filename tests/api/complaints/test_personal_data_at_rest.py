@@ -8,7 +8,7 @@ from sqlalchemy import String, select, type_coerce
 from api.complaints.models import CaseParty
 from portal.crypto import keyed_hash
 from portal.db import Database
-from tests.api.complaints.conftest import complaint_body
+from tests.api.complaints.support import complaint_body
 
 
 async def test_personal_data_is_not_stored_in_clear(

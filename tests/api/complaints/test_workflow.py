@@ -25,7 +25,7 @@ from portal.notify import Notification
 from portal.outbox.models import OutboxEvent
 from portal.outbox.worker import OutboxWorker
 from portal.settings import Settings
-from tests.api.complaints.conftest import complaint_body, report_body
+from tests.api.complaints.support import complaint_body, report_body
 from tests.support import assert_problem
 
 
