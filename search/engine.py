@@ -62,6 +62,10 @@ class SearchDocument:
         return (self.date - date(1970, 1, 1)).days if self.date else 0
 
 
+# How deep either engine pages: Meilisearch's maxTotalHits, and the page count the API offers.
+SEARCH_WINDOW = 1000
+
+
 @dataclass(frozen=True)
 class SearchQuery:
     q: str = ""

@@ -24,6 +24,7 @@ import httpx
 
 from search import text
 from search.engine import (
+    SEARCH_WINDOW,
     Hit,
     SearchDocument,
     SearchQuery,
@@ -62,7 +63,7 @@ def index_settings(*, tuned: bool = True) -> dict[str, Any]:
         # 12315 must not find 12345; pinyin keys are matched exactly.
         "typoTolerance": {"disableOnNumbers": True, "disableOnAttributes": ["pinyin"]},
         "faceting": {"maxValuesPerFacet": 100},
-        "pagination": {"maxTotalHits": 1000},
+        "pagination": {"maxTotalHits": SEARCH_WINDOW},
     }
 
 

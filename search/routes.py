@@ -20,7 +20,7 @@ from portal.errors import InvalidInput
 from portal.pagination import Page, PageParams
 from portal.types import IsoDate
 from search import documents, forgiving, service, text
-from search.engine import SearchEngine, SearchQuery, engine_for
+from search.engine import SEARCH_WINDOW, SearchEngine, SearchQuery, engine_for
 from search.models import Article, Regulation
 from search.schemas import (
     ArticleCreate,
@@ -80,7 +80,17 @@ def search_params(
 SearchQueryDep = Annotated[SearchQuery, Depends(search_params)]
 
 
-async def run_search(engine: SearchEngine, query: SearchQuery) -> SearchResponse:
+def next_page_url(request: Request | None, query: SearchQuery, total: int) -> str | None:
+    """The link to the following page, while there is one an engine can serve (1,000 hits)."""
+    reachable = min(total, SEARCH_WINDOW)
+    if request is None or query.offset + query.per_page >= reachable:
+        return None
+    return str(request.url.include_query_params(page=query.page + 1))
+
+
+async def run_search(
+    engine: SearchEngine, query: SearchQuery, request: Request | None = None
+) -> SearchResponse:
     started = time.perf_counter()
     result = await engine.search(query)
     meant = forgiving.correction(query.q) if query.q else None
@@ -93,7 +103,7 @@ async def run_search(engine: SearchEngine, query: SearchQuery) -> SearchResponse
         q=query.q,
         did_you_mean=meant,
         searched=searched,
-        hits=[
+        items=[
             SearchHit(
                 kind=h.kind,
                 id=h.id,
@@ -112,7 +122,8 @@ async def run_search(engine: SearchEngine, query: SearchQuery) -> SearchResponse
         total=result.total,
         page=query.page,
         per_page=query.per_page,
-        pages=max(1, math.ceil(min(result.total, 1000) / query.per_page)),
+        next=next_page_url(request, query, result.total),
+        pages=max(1, math.ceil(min(result.total, SEARCH_WINDOW) / query.per_page)),
         facets={name: values for name, values in result.facets.items() if values},
         took_ms=round((time.perf_counter() - started) * 1000, 2),
         engine=engine.name,
@@ -120,8 +131,8 @@ async def run_search(engine: SearchEngine, query: SearchQuery) -> SearchResponse
 
 
 @router.get("/search", summary="Full-text search over articles, notices and regulations")
-async def search(engine: Engine, query: SearchQueryDep) -> SearchResponse:
-    return await run_search(engine, query)
+async def search(engine: Engine, query: SearchQueryDep, request: Request) -> SearchResponse:
+    return await run_search(engine, query, request)
 
 
 @router.get("/search/suggest", summary="Title completions, also from pinyin and initials")

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from portal.pagination import Page
 from search.models import ArticleStatus
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -102,7 +103,10 @@ class SearchHit(BaseModel):
     tags: list[str]
 
 
-class SearchResponse(BaseModel):
+class SearchResponse(Page[SearchHit]):
+    """A page of hits (``items``, ``total``, ``next``: the ``Page`` every list has) with what only
+    a search answers: the query as understood, the facet counts and the engine that answered."""
+
     q: str
     did_you_mean: str | None = Field(
         default=None,
@@ -112,11 +116,9 @@ class SearchResponse(BaseModel):
     searched: str = Field(
         description="The query the hits are for: `q`, or `did_you_mean` when `q` found nothing"
     )
-    hits: list[SearchHit]
-    total: int
-    page: int
-    per_page: int
-    pages: int
+    pages: int = Field(
+        ge=1, description="How many pages can be asked for (an engine pages through 1,000 hits)"
+    )
     facets: dict[str, dict[str, int]] = Field(
         description="kind, region, year → value → count among all matches; a facet with no "
         "values is left out (no results: `{}`)"

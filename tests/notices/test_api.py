@@ -208,7 +208,7 @@ async def test_an_individual_is_masked_whatever_the_length_of_the_name(
     page = await client.get(f"/notices/{notice_id}")
     assert "欧阳***" in page.text
     assert "建国华" not in page.text
-    hits = (await search(client, q="电子计价秤", kind="notice"))["hits"]
+    hits = (await search(client, q="电子计价秤", kind="notice"))["items"]
     assert len(hits) == 3
     for hit in hits:
         assert "建国华" not in str(hit)
@@ -234,7 +234,7 @@ async def test_an_individual_is_masked_whatever_the_length_of_the_name(
     }
     assert (await client.post("/regulator/notices", data=form)).status_code == 303
     await run_worker()
-    found = (await search(client, q="个人销售"))["hits"]
+    found = (await search(client, q="个人销售"))["items"]
     assert len(found) == 1
     assert "婉儿乐" not in str(found)
     assert "上官***" in (await client.get(found[0]["url"])).text

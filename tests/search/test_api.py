@@ -57,10 +57,10 @@ async def test_article_lifecycle_follows_into_the_index(
     assert (await search(client, q="电子秤"))["total"] == 0  # not until the worker ran
     assert await run_worker() >= 1
     found = await search(client, q="电子秤")
-    assert [h["id"] for h in found["hits"]] == [article["id"]]
-    assert "<mark>" in found["hits"][0]["title_html"]
-    assert found["hits"][0]["title"] == "如何识别合格的电子计价秤"
-    assert "<mark>" not in found["hits"][0]["snippet_text"]
+    assert [h["id"] for h in found["items"]] == [article["id"]]
+    assert "<mark>" in found["items"][0]["title_html"]
+    assert found["items"][0]["title"] == "如何识别合格的电子计价秤"
+    assert "<mark>" not in found["items"][0]["snippet_text"]
     assert (await client.get(f"/api/v1/articles/{article['id']}")).status_code == 200
 
     edited = await client.patch(
@@ -153,8 +153,14 @@ async def test_regulation_import_is_all_or_nothing_and_pages_render(
 
     await run_worker()
     found = await search(client, q="计量法")
-    assert [h["title_html"] for h in found["hits"]][0] == "<mark>计量法</mark>"
-    assert [h["title"] for h in found["hits"]][0] == "计量法"
+    assert [h["title_html"] for h in found["items"]][0] == "<mark>计量法</mark>"
+    assert [h["title"] for h in found["items"]][0] == "计量法"
+    # The Page every list has: one hit per page, a link to the next while there is one.
+    first = await search(client, q="计量", per_page=1)
+    assert (first["total"], first["page"], first["pages"], len(first["items"])) == (2, 1, 2, 1)
+    second = (await client.get(first["next"])).json()
+    assert (second["page"], second["next"]) == (2, None)
+    assert first["items"][0]["id"] != second["items"][0]["id"], (first, second)
     nothing = await search(client, q="量子引力波")
     assert nothing["total"] == 0
     assert nothing["facets"] == {}  # no empty boxes
@@ -164,7 +170,7 @@ async def test_regulation_import_is_all_or_nothing_and_pages_render(
     assert page.status_code == 200
     assert "<mark>计量</mark>" in page.text
     assert "浙江省" in page.text
-    regulation = await client.get(found["hits"][0]["url"])
+    regulation = await client.get(found["items"][0]["url"])
     assert regulation.status_code == 200
     assert "为了加强计量监督管理" in regulation.text
     suggestions = (await client.get("/api/v1/search/suggest", params={"q": "jlf"})).json()

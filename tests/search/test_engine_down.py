@@ -85,6 +85,6 @@ async def test_configured_fallback_answers_from_the_embedded_engine(
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["engine"] == "meilisearch+embedded"
-    assert [hit["title_html"] for hit in body["hits"]][0].replace("<mark>", "").replace(
+    assert [hit["title_html"] for hit in body["items"]][0].replace("<mark>", "").replace(
         "</mark>", ""
     ) == ("停电也能查：备用检索验证")

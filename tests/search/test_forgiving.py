@@ -47,7 +47,7 @@ async def test_pinyin_initials_and_miswritten_characters_find_documents(
     ]:
         found = await run_search(engine, SearchQuery(q=typed))
         assert found.did_you_mean, typed
-        assert expected_id in [hit.id for hit in found.hits], (typed, found.searched)
+        assert expected_id in [hit.id for hit in found.items], (typed, found.searched)
     # Found as typed: the hits are for the query, the correction is only offered.
     plain = await run_search(engine, SearchQuery(q="计量法"))
     assert plain.did_you_mean is None

@@ -38,7 +38,7 @@ async def test_editor_writes_publishes_and_withdraws(
     await run_worker()
     found = (await client.get("/api/v1/search", params={"q": "燃气表"})).json()
     assert found["total"] == 1
-    article_url = found["hits"][0]["url"]
+    article_url = found["items"][0]["url"]
     page = await client.get(article_url)
     assert "<strong>首次强制检定</strong>" in page.text
     withdrawn = await client.post(
@@ -76,9 +76,9 @@ async def test_regulator_publishes_and_withdraws_a_notice(
     await run_worker()
     found = (await client.get("/api/v1/search", params={"q": "验光仪"})).json()
     assert found["total"] == 1
-    page = await client.get(found["hits"][0]["url"])
+    page = await client.get(found["items"][0]["url"])
     assert "咸阳明亮眼镜有限公司" in page.text
-    notice_id = found["hits"][0]["id"]
+    notice_id = found["items"][0]["id"]
     assert (await client.post(f"/regulator/notices/{notice_id}/withdraw")).status_code == 303
     await run_worker()
     assert (await client.get("/api/v1/search", params={"q": "验光仪"})).json()["total"] == 0
