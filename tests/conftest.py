@@ -37,7 +37,6 @@ from tests.support import (
     empty_tables,
     make_settings,
     postgres_async_url,
-    service_missing,  # noqa: F401  (tests/browser/conftest.py imports it from here)
 )
 
 import_models()

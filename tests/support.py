@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -39,6 +41,14 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-jwt-signing"
 TEST_PASSWORD = "correct-horse-battery"
+# The `gongzhi` command of the virtualenv running the tests.
+GONGZHI = str(Path(sys.executable).parent / "gongzhi")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def service_missing(reason: str) -> None:

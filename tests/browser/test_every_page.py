@@ -36,7 +36,7 @@ from tests.browser.portal_pages import (
     page_routes,
     pages,
 )
-from tests.conftest import service_missing
+from tests.support import service_missing
 
 pytestmark = pytest.mark.browser
 

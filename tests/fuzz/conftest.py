@@ -1,1 +1,1 @@
-from tests.browser.conftest import live_server  # noqa: F401  (a real server for the fuzzer)
+from tests.browser.fixtures import live_server  # noqa: F401  (a real server for the fuzzer)

@@ -1,6 +1,6 @@
-"""Hardening tests reuse the complaint domain's clean rate limits and the browser fixtures."""
+"""Hardening tests reuse the clean rate limits and the browser fixtures."""
 
-from tests.api.complaints.conftest import fresh_limits
-from tests.browser.conftest import browser, live_server, page
+from tests.browser.fixtures import browser, live_server, page
+from tests.fixtures import fresh_limits
 
 __all__ = ["browser", "fresh_limits", "live_server", "page"]

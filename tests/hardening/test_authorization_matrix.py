@@ -29,7 +29,7 @@ from portal import signing
 from portal.accounts.models import Organization, OrganizationKind, Role, User
 from portal.db import Database
 from portal.settings import Settings
-from tests.api.certificates.conftest import cert_body
+from tests.api.certificates.support import cert_body
 from tests.api.complaints.support import complaint_body
 from tests.credit.support import new_uscc
 from tests.notices.test_api import notice_payload

@@ -24,8 +24,7 @@ from sqlalchemy import text
 from portal.app import create_app
 from portal.migrate import upgrade_async
 from tests.api.complaints.support import complaint_body
-from tests.browser.conftest import free_port
-from tests.support import assert_problem, make_settings, service_missing
+from tests.support import assert_problem, free_port, make_settings, service_missing
 
 # The server binaries of the installed PostgreSQL (Debian: /usr/lib/postgresql/<major>/bin).
 PG_BIN = max(

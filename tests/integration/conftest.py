@@ -1,1 +1,1 @@
-from tests.api.certificates.conftest import institution_user, issue  # noqa: F401
+from tests.api.certificates.support import institution_user, issue  # noqa: F401

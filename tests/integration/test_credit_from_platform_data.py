@@ -32,7 +32,7 @@ from portal.accounts.models import OrganizationKind, Role, User
 from portal.db import Database
 from portal.outbox.worker import OutboxWorker
 from portal.settings import Settings
-from tests.api.certificates.conftest import Issue, valid_uscc
+from tests.api.certificates.support import Issue, valid_uscc
 from tests.support import MakeOrg, MakeUser
 
 # The enterprise under evaluation, and a neighbour whose data must never show up in its evidence.

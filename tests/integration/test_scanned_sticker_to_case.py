@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 
 from portal.accounts.models import Role
-from tests.api.certificates.conftest import Issue, valid_uscc
+from tests.api.certificates.support import Issue, valid_uscc
 from tests.support import MakeUser
 
 

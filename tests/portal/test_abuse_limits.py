@@ -21,9 +21,7 @@ from portal import cli
 from portal.accounts.throttle import LoginThrottle
 from portal.ratelimit import RateLimiter, forwarded_client
 from portal.settings import Settings, trusted_networks
-from tests.conftest import service_missing
-from tests.portal.test_cli import GONGZHI
-from tests.support import assert_problem
+from tests.support import GONGZHI, assert_problem, service_missing
 
 EMAIL = "owner@example.cn"
 PASSWORD = "liang-cheng-2026"

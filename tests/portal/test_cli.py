@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support import create_postgres_database, drop_postgres_database, postgres_async_url
-
-GONGZHI = str(Path(sys.executable).parent / "gongzhi")
+from tests.support import (
+    GONGZHI,
+    create_postgres_database,
+    drop_postgres_database,
+    postgres_async_url,
+)
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

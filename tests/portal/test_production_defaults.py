@@ -17,8 +17,7 @@ from pydantic import ValidationError
 
 from portal.app import create_app
 from portal.settings import Settings
-from tests.portal.test_cli import GONGZHI
-from tests.support import make_settings
+from tests.support import GONGZHI, make_settings
 
 STRONG_SECRET = "KQB-ypy0Jas2-uTScdfmiLrG4TdQXuh1GolnQLeLFUI"
 DATA_KEYS = "k1:" + base64.b64encode(bytes(range(32))).decode()

@@ -4,7 +4,6 @@ the regulations corpus (read from ../shared, never copied into the repository)."
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,8 +13,9 @@ from search.embedded import EmbeddedEngine
 from search.engine import SearchEngine
 from search.meili import MeiliEngine
 from search.settings import SearchSettings
-from tests.conftest import service_missing
 from tests.search.meili import MeiliServer, find_binary
+from tests.search.support import unique_index
+from tests.support import service_missing
 
 
 @pytest.fixture(scope="session")
@@ -30,10 +30,6 @@ def meili_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeiliServ
     server.start()
     yield server
     server.stop()
-
-
-def unique_index() -> str:
-    return f"test_{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture(params=["embedded", "meilisearch"])

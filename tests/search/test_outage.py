@@ -18,9 +18,9 @@ from search.engine import SearchQuery
 from search.meili import MeiliEngine
 from search.schemas import ArticleCreate
 from search.settings import SearchSettings
-from tests.conftest import make_settings
-from tests.search.conftest import unique_index
 from tests.search.meili import MeiliServer
+from tests.search.support import unique_index
+from tests.support import make_settings
 
 
 async def test_index_catches_up_after_meilisearch_was_killed(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from portal.accounts.models import Role
-from tests.conftest import TEST_PASSWORD
+from tests.support import TEST_PASSWORD
 
 
 async def login(client: httpx.AsyncClient, user) -> None:  # type: ignore[no-untyped-def]

@@ -15,9 +15,9 @@ from search import service, text
 from search.embedded import EmbeddedEngine
 from search.engine import SearchDocument, SearchEngine, SearchQuery
 from search.meili import MeiliEngine
-from tests.search.conftest import unique_index
 from tests.search.judgements import JUDGEMENTS, all_relevant_titles, precision_at, reciprocal_rank
 from tests.search.meili import MeiliServer
+from tests.search.support import unique_index
 
 TAG = re.compile(r"</?mark>")
 

@@ -10,7 +10,7 @@ from api.certificates.queries import today_local
 from portal.accounts.models import User
 from portal.db import Database
 from portal.facts import instrument_facts
-from tests.api.certificates.conftest import Issue, days, valid_uscc
+from tests.api.certificates.support import Issue, days, valid_uscc
 
 
 async def test_instrument_facts(

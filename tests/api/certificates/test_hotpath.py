@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from api.certificates import hotpath
-from tests.api.certificates.conftest import Issue
+from tests.api.certificates.support import Issue
 
 
 async def _exchange(client: httpx.AsyncClient, method: str, url: str, **kw: Any) -> tuple[Any, ...]:

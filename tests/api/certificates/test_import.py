@@ -19,7 +19,7 @@ from api.certificates.settings import CertificatesSettings
 from portal.accounts.models import Role, User
 from portal.db import Database
 from portal.settings import Settings
-from tests.api.certificates.conftest import days, valid_uscc
+from tests.api.certificates.support import days, valid_uscc
 from tests.support import assert_problem
 
 CN_HEADER = "证书编号,器具类别,型号规格,出厂编号,制造单位,送检单位,统一社会信用代码,使用地址,行政区划代码,检定结论,检定日期,有效期至,检定员"

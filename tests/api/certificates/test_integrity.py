@@ -27,7 +27,7 @@ from portal import signing
 from portal.accounts.models import Organization, Role, User
 from portal.db import Database
 from portal.settings import Settings
-from tests.api.certificates.conftest import Issue, days, valid_uscc
+from tests.api.certificates.support import Issue, days, valid_uscc
 from tests.support import assert_problem
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from portal.accounts.models import Role, User
 from portal.audit.models import AuditEntry
 from portal.db import Database
-from tests.api.certificates.conftest import Issue, cert_body
+from tests.api.certificates.support import Issue, cert_body
 from tests.support import assert_problem
 
 

@@ -15,7 +15,7 @@ from api.certificates.store import store_rows
 from portal.accounts.models import Role, User
 from portal.db import Database
 from portal.settings import Settings
-from tests.api.certificates.conftest import Issue, cert_body, days, valid_uscc
+from tests.api.certificates.support import Issue, cert_body, days, valid_uscc
 from tests.support import assert_problem
 
 

@@ -21,7 +21,7 @@ from portal.db import Database
 from portal.outbox.models import OutboxEvent
 from portal.outbox.service import JobContext
 from portal.settings import Settings
-from tests.api.certificates.conftest import Issue, days
+from tests.api.certificates.support import Issue, days
 from tests.support import assert_problem
 
 

@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from portal.accounts.models import Role, User
-from tests.api.certificates.conftest import Issue, days
-from tests.conftest import TEST_PASSWORD
+from tests.api.certificates.support import Issue, days
+from tests.support import TEST_PASSWORD
 
 
 async def _login(client: httpx.AsyncClient, user: User) -> None:

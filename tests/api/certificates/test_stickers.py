@@ -15,7 +15,7 @@ from PIL import Image
 from pyzbar.pyzbar import decode
 
 from portal.accounts.models import Role, User
-from tests.api.certificates.conftest import Issue
+from tests.api.certificates.support import Issue
 from tests.support import assert_problem
 
 

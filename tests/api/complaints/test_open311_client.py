@@ -15,7 +15,7 @@ import httpx
 import pytest
 from georeport import GeoReport
 
-from tests.browser.conftest import GONGZHI, free_port
+from tests.support import GONGZHI, free_port
 
 KEY = "client-test-key"
 
