@@ -12,7 +12,8 @@ package the shell imports, when present:
 - ``<pkg>.nav``     — ``ITEMS``: links for the portal's navigation and home page
 - ``<pkg>.cli``     — ``app``: a Typer group added to ``gongzhi`` under ``NAME`` (and optionally
   ``EXTRA_GROUPS``: ``{name: typer_app}`` for more groups)
-- ``<pkg>.facts``   — providers of enterprise facts for credit evaluation (portal/facts.py)
+- ``<pkg>.facts``   — providers of facts other domains use (portal/facts.py): about enterprises
+  for credit evaluation, and what a citizen scanned for the complaint intake
 - ``<pkg>.startup`` — ``async def start(app)``: starts warm-up work in the lifespan (not awaited)
 - ``<pkg>.settings`` — ``SETTINGS``: the domain's ``DomainSettings`` subclass (portal/settings.py)
 """

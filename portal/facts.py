@@ -9,7 +9,9 @@ domain that knows facts provides a ``facts`` module (see portal/domains.py) with
     async def complaint_facts(session, *, since: datetime, usccs: Sequence[str] | None) -> list[ComplaintFact]
     async def penalty_facts(session, *, as_of: date, usccs: Sequence[str] | None) -> list[PenaltyFact]
 
-and the functions below gather them. ``usccs=None`` means every enterprise. Providers answer with
+and the functions below gather them. The same holds for one fact that is not about an enterprise:
+what a citizen scanned or typed on the complaint form (``scanned_instrument``, answered by the
+certificate registry), so the complaint intake resolves a sticker without importing the registry. ``usccs=None`` means every enterprise. Providers answer with
 set-based queries (a handful of queries whatever the number of enterprises), never one query per
 enterprise, because a credit run covers a whole association at once.
 """
@@ -74,6 +76,26 @@ class PenaltyFact:
     display_until: date
 
 
+@dataclass(frozen=True)
+class InstrumentRef:
+    """What a citizen scanned, for other domains (the complaint intake): the instrument and its current
+    certificate number. The owner is the public view (portal/privacy.py): an individual's name is
+    masked and their code and address left out, because the answer pre-fills public forms; staff
+    handling a case reach the full record through ``instrument_id``."""
+
+    instrument_id: uuid.UUID
+    sticker_token: str
+    certificate_number: str | None
+    category_code: str
+    category_name: str
+    serial: str
+    owner_name: str
+    owner_uscc: str | None
+    region_code: str
+    address: str
+    owner_type: str = "enterprise"
+
+
 async def instrument_facts(
     session: AsyncSession, *, as_of: date, usccs: Sequence[str] | None = None
 ) -> list[InstrumentFact]:
@@ -105,3 +127,19 @@ async def penalty_facts(
         if provider is not None:
             found.extend(await provider(session, as_of=as_of, usccs=usccs))
     return found
+
+
+async def scanned_instrument(
+    session: AsyncSession, *, sticker_token: str | None, certificate_number: str | None
+) -> InstrumentRef | None:
+    """The instrument named by a scanned sticker (token or whole signed sticker) or a typed
+    certificate number, from the first domain that knows it; None when none does."""
+    for _, module in modules("facts"):
+        provider = getattr(module, "scanned_instrument", None)
+        if provider is not None:
+            found: InstrumentRef | None = await provider(
+                session, sticker_token=sticker_token, certificate_number=certificate_number
+            )
+            if found is not None:
+                return found
+    return None

@@ -13,6 +13,7 @@ from datetime import date
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.certificates.lookup import find_instrument_ref
 from api.certificates.queries import aware, certificates, compute_status, events, instruments
 from api.certificates.settings import CertificatesSettings
 from portal import clock
@@ -21,6 +22,10 @@ from portal.facts import InstrumentFact
 from portal.settings import get_settings
 
 _CHUNK = 500
+
+
+# What a citizen scanned or typed, for the complaint intake (portal/facts.py).
+scanned_instrument = find_instrument_ref
 
 
 async def instrument_facts(

@@ -1,5 +1,6 @@
 """Public lookups: a certificate by number, an instrument by sticker token, certificates by serial,
-and what other domains resolve from a scan (``find_instrument_ref``).
+and what the complaint intake resolves from a scan (``find_instrument_ref``, offered through
+facts.py as portal/facts.py's ``scanned_instrument``).
 
 Every certificate comes from the one query in api/certificates/queries.py and is shaped by
 ``certificate_document``, the same function the fast path (reader.py) uses.
@@ -43,11 +44,11 @@ from api.certificates.schemas import (
     CertificateBrief,
     CertificateRead,
     InstrumentRead,
-    InstrumentRef,
     InstrumentSummary,
 )
 from api.certificates.settings import CertificatesSettings
 from portal.accounts.models import Organization
+from portal.facts import InstrumentRef
 from portal.pagination import PageRequest
 from portal.privacy import public_owner_name
 

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -31,26 +29,6 @@ STATUS_ZH: dict[str, str] = {
 }
 
 KIND_ZH = {"certificate": "检定证书", "notice": "检定结果通知书"}
-
-
-@dataclass(frozen=True)
-class InstrumentRef:
-    """What a citizen scanned, for other domains (complaints): the instrument and its current
-    certificate number. The owner is the public view (portal/privacy.py): an individual's name is
-    masked and their code and address left out, because the answer pre-fills public forms; staff
-    handling a case reach the full record through ``instrument_id``."""
-
-    instrument_id: uuid.UUID
-    sticker_token: str
-    certificate_number: str | None
-    category_code: str
-    category_name: str
-    serial: str
-    owner_name: str
-    owner_uscc: str | None
-    region_code: str
-    address: str
-    owner_type: str = "enterprise"
 
 
 class InstitutionSummary(BaseModel):

@@ -37,9 +37,10 @@ from api.complaints.models import (
 from api.complaints.notifications import notify_submitter
 from api.complaints.schemas import CaseCreate, CaseCreated, LinkedCase
 from api.complaints.settings import ComplaintsSettings
-from portal import clock, workdays
+from portal import clock, facts, workdays
 from portal.accounts.models import User
 from portal.db import utcnow
+from portal.facts import InstrumentRef
 from portal.regions.models import Region
 from portal.regions.service import get_region
 from portal.settings import Settings
@@ -71,18 +72,12 @@ async def next_tracking_number(session: AsyncSession, now: datetime) -> str:
 
 async def resolve_instrument(
     session: AsyncSession, *, instrument_token: str | None, certificate_number: str | None
-) -> Any | None:
+) -> InstrumentRef | None:
     """The certificate registry's view of the instrument named by a scanned sticker or a
-    certificate number, or None (unknown, or the certificates domain is not installed)."""
+    certificate number (portal/facts.py), or None (unknown, or no registry installed)."""
     if not instrument_token and not certificate_number:
         return None
-    try:
-        from api.certificates.service import (  # type: ignore[import-not-found,unused-ignore]
-            find_instrument_ref,
-        )
-    except ImportError:
-        return None
-    return await find_instrument_ref(
+    return await facts.scanned_instrument(
         session, sticker_token=instrument_token, certificate_number=certificate_number
     )
 
@@ -195,9 +190,9 @@ async def _subject(session: AsyncSession, data: CaseCreate) -> _Subject:
         session, instrument_token=data.instrument_token, certificate_number=data.certificate_number
     )
     if ref is not None:
-        name = name or getattr(ref, "owner_name", None)
-        uscc = uscc or getattr(ref, "owner_uscc", None)
-        address = address or getattr(ref, "address", None)
+        name = name or ref.owner_name
+        uscc = uscc or ref.owner_uscc
+        address = address or ref.address
 
     lat = lng = None
     if data.location is not None:
@@ -205,7 +200,7 @@ async def _subject(session: AsyncSession, data: CaseCreate) -> _Subject:
 
     region_code = data.region_code
     if region_code is None and ref is not None:
-        region_code = getattr(ref, "region_code", None)
+        region_code = ref.region_code
     if region_code is None:
         for candidate in (address, data.location.address if data.location else None):
             region_code = await derive_region(session, candidate)
@@ -218,7 +213,7 @@ async def _subject(session: AsyncSession, data: CaseCreate) -> _Subject:
         business_name=name,
         business_uscc=uscc,
         business_address=address,
-        instrument_id=getattr(ref, "instrument_id", None) if ref is not None else None,
+        instrument_id=ref.instrument_id if ref is not None else None,
         lat=lat,
         lng=lng,
         region_code=region_code,
