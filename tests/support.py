@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +52,53 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def served_portal(
+    root: Path, *, demo: bool = False, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """A real ``gongzhi serve`` process on a free port with a fresh SQLite database under
+    ``root`` (migrated, with the demo data if asked), yielding its base URL until the block ends."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    environment = {
+        **os.environ,
+        "GONGZHI_DATABASE_URL": f"sqlite+aiosqlite:///{root / 'portal.db'}",
+        "GONGZHI_STORAGE_DIR": str(root / "storage"),
+        "GONGZHI_SIGNING_KEY_FILE": str(root / "signing-key.pem"),
+        "GONGZHI_BASE_URL": base,
+        "GONGZHI_ENV": "test",
+        **(env or {}),
+    }
+    for step in (["db", "upgrade"], ["demo"]) if demo else (["db", "upgrade"],):
+        subprocess.run(
+            [GONGZHI, *step], env=environment, check=True, capture_output=True, timeout=300
+        )
+    process = subprocess.Popen(
+        [GONGZHI, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            process.kill()
+            stderr = process.stderr.read() if process.stderr else b""
+            raise RuntimeError(f"server did not start: {stderr!r}")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        if process.stderr is not None:  # a pipe left open is a ResourceWarning, an error here
+            process.stderr.close()
 
 
 def service_missing(reason: str) -> None:

@@ -6,16 +6,13 @@ back through the library."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from georeport import GeoReport
 
-from tests.support import GONGZHI, free_port
+from tests.support import served_portal
 
 KEY = "client-test-key"
 
@@ -23,40 +20,8 @@ KEY = "client-test-key"
 @pytest.fixture(scope="module")
 def open311_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("open311")
-    port = free_port()
-    env = {
-        **os.environ,
-        "GONGZHI_DATABASE_URL": f"sqlite+aiosqlite:///{root / 'open311.db'}",
-        "GONGZHI_STORAGE_DIR": str(root / "storage"),
-        "GONGZHI_SIGNING_KEY_FILE": str(root / "signing-key.pem"),
-        "GONGZHI_BASE_URL": f"http://127.0.0.1:{port}",
-        "GONGZHI_ENV": "test",
-        "GONGZHI_OPEN311_API_KEYS": KEY,
-    }
-    subprocess.run(
-        [GONGZHI, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=300
-    )
-    process = subprocess.Popen(
-        [GONGZHI, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("server did not start")
+    with served_portal(root, env={"GONGZHI_OPEN311_API_KEYS": KEY}) as base:
         yield f"{base}/open311/v2"
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
