@@ -162,12 +162,16 @@ DEFAULT_SEVERITY: dict[str, int] = {
 
 
 def penalty_points(fact: PenaltyFact, params: Mapping[str, Any]) -> int:
-    """Severity points of one penalty: by kind, and more for a large fine."""
+    """Severity points of one decision: those of its heaviest penalty, a large fine counting
+    more. A decision that combines penalties (罚款；没收违法所得) weighs at least as much as each
+    of them alone, so adding a penalty never lowers the points (issue 16)."""
     severity: Mapping[str, Any] = params.get("severity") or DEFAULT_SEVERITY
-    points = int(severity.get(fact.penalty_kind, params.get("default_points", 2)))
+    default = params.get("default_points", 2)
+    parts = fact.penalties or frozenset({fact.penalty_kind})
+    points = max(int(severity.get(part, default)) for part in parts)
     large = params.get("large_fine_yuan")
     if (
-        fact.penalty_kind == "罚款"
+        "罚款" in parts
         and large is not None
         and fact.amount is not None
         and dec(fact.amount) >= dec(large)

@@ -29,3 +29,9 @@ class InvalidDisplayPeriod(InvalidInput):
     code = "invalid_display_period"
     title = "The display period is not valid"
     title_zh = "公示期限不正确"
+
+
+class WarningOnlyNotPublished(InvalidInput):
+    code = "warning_only_not_published"
+    title = "A penalty of a warning only is not published"
+    title_zh = "仅受到警告行政处罚的不予公示"

@@ -21,6 +21,7 @@ from notices.errors import (
     InvalidDisplayPeriod,
     NoticeNotFound,
     NoticeNotOnDisplay,
+    WarningOnlyNotPublished,
 )
 from notices.models import EnforcementNotice, NoticeStatus, snapshot
 from notices.public import notice_visible, today
@@ -32,6 +33,7 @@ from portal.accounts.permissions import Action, authorize
 from portal.audit.service import record
 from portal.db import utcnow
 from portal.errors import Conflict, InvalidInput
+from portal.facts import penalty_parts
 from portal.pagination import PageRequest
 from portal.regions.service import get_region
 from search.documents import enqueue_index
@@ -40,11 +42,20 @@ from search.schemas import ImportReport
 from search.service import parse_line
 
 
+def check_publishable(kind: str) -> None:
+    """市场监督管理行政处罚信息公示规定 (SAMR Order 45) 第二条: 仅受到警告行政处罚的不予公示 — a
+    decision of a warning alone is not published (a law or administrative regulation may say
+    otherwise; such a notice is then published outside this form)."""
+    if penalty_parts(kind) == {"警告"}:
+        raise WarningOnlyNotPublished(
+            "A penalty of a warning only is not published (SAMR Order 45, Art. 2).",
+            detail_zh="仅受到警告行政处罚的，依法不予公示（《市场监督管理行政处罚信息公示规定》第二条）。",
+        )
+
+
 def is_minor_penalty(kind: str, amount: Decimal | None, settings: NoticeSettings) -> bool:
     """Only 通报批评 and/or a fine up to the province's "lower amount" (第十三条)."""
-    parts = {
-        p.strip() for p in kind.replace("，", "；").replace(",", "；").split("；") if p.strip()
-    }
+    parts = penalty_parts(kind)
     if not parts or not parts <= {"通报批评", "罚款"}:
         return False
     if "罚款" in parts:
@@ -129,6 +140,7 @@ async def create_notice(
             f"Decision {data.decision_number} is already published.",
             detail_zh=f"文号为 {data.decision_number} 的处罚决定已公示。",
         )
+    check_publishable(data.penalty_kind)
     published_on = data.published_on or today()
     if data.decision_date > published_on:
         raise InvalidDisplayPeriod(
@@ -181,6 +193,9 @@ async def update_notice(
         )
     before = snapshot(notice)
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    # A decision corrected down to a warning alone leaves public view by withdrawal (with its
+    # reason on record), not by a correction that would keep it on display.
+    check_publishable(changes.get("penalty_kind", notice.penalty_kind))
     check_display_period(
         notice.published_on,
         changes.get("display_until", notice.display_until),

@@ -70,10 +70,24 @@ class PenaltyFact:
     notice_id: uuid.UUID
     decision_number: str
     party_uscc: str
-    penalty_kind: str  # e.g. 警告, 罚款, 没收违法所得, 责令停产停业, 吊销许可证
+    penalty_kind: (
+        str  # e.g. 警告, 罚款, 没收违法所得, 责令停产停业, 吊销许可证; or several: 警告；罚款
+    )
     amount: Decimal | None  # yuan
     decided_on: date
     display_until: date
+
+    @property
+    def penalties(self) -> frozenset[str]:
+        return penalty_parts(self.penalty_kind)
+
+
+def penalty_parts(kind: str) -> frozenset[str]:
+    """The penalties one decision combines, as a decision writes them: 警告；罚款 → {警告, 罚款}
+    (full-width or ASCII semicolons and commas)."""
+    for separator in ("，", ",", ";", "、"):
+        kind = kind.replace(separator, "；")
+    return frozenset(p.strip() for p in kind.split("；") if p.strip())
 
 
 @dataclass(frozen=True)

@@ -171,6 +171,25 @@ def test_penalties_weighted_by_severity_and_dropping_out() -> None:
     assert indicator(on_last_day, "penalties")["inputs"]["penalties"] == 3
 
 
+def test_a_combined_penalty_weighs_at_least_its_heaviest_part() -> None:
+    """Issue 16: 罚款；没收违法所得 ¥60,000 scored 2 points while the fine alone scored 3 (the large
+    fine). Severity is monotonic: a decision combining penalties weighs what its heaviest part
+    weighs, a large fine included, whatever the separator the decision was written with."""
+    fine_alone = penalty(kind="罚款", amount="60000", number="N1")
+    combined = penalty(kind="罚款；没收违法所得", amount="60000", number="N2")
+    small_combined = penalty(kind="警告, 责令停产停业", amount=None, number="N3")
+    points = {
+        e["decision_number"]: e["points"]
+        for e in indicator(
+            score_all(METHOD, [A], as_of=AS_OF, penalties=[fine_alone, combined, small_combined])[
+                A
+            ],
+            "penalties",
+        )["evidence"]
+    }
+    assert points == {"N1": 3, "N2": 3, "N3": 5}
+
+
 def test_association_entries_and_renormalisation_without_platform_data() -> None:
     entries = {(A, "self_commitment"): True, (A, "metrology_officer"): False}
     result = score_all(METHOD, [A, B], as_of=AS_OF, entries=entries)

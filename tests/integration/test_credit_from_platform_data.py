@@ -356,8 +356,8 @@ async def test_new_serious_penalty_flags_a_published_grade_through_the_periodic_
     # The jobs sign with the configured key; here that is the test app's key.
     worker = OutboxWorker(database)  # runs the jobs with the test app's settings
 
-    # A warning (1 point) is not serious: the grade stays as published.
-    await platform.notice(STATION, "咸市监处罚〔2026〕751号", kind="警告", amount=None)
+    # 通报批评 (1 point) is not serious: the grade stays as published.
+    await platform.notice(STATION, "咸市监处罚〔2026〕751号", kind="通报批评", amount=None)
     async with database.transaction() as session:
         assert await ratings.flag_serious_penalties(session, settings=settings) == 0
 

@@ -141,6 +141,35 @@ async def test_notices_expire_automatically(
         assert await penalty_facts(session, as_of=today - timedelta(days=200)) == []
 
 
+async def test_a_warning_alone_is_not_published_order_45_article_2(
+    client, index_engine, make_user, auth_headers
+) -> None:
+    """市场监督管理行政处罚信息公示规定 第二条: 仅受到警告行政处罚的不予公示. A warning with another
+    penalty is published; a notice corrected down to a warning alone is withdrawn, not kept."""
+    headers = await auth_headers(await make_user(Role.regulator, region="610400"))
+    warning = notice_payload(decision_number="W-1", penalty_kind="警告", penalty_amount=None)
+    refused = await client.post("/api/v1/notices", json=warning, headers=headers)
+    assert_problem(refused, 422, "warning_only_not_published")
+    assert "第二条" in refused.json()["detail_zh"]
+    both = await client.post(
+        "/api/v1/notices",
+        json={**warning, "penalty_kind": "警告；罚款", "penalty_amount": "500"},
+        headers=headers,
+    )
+    assert both.status_code == 201, both.text
+    corrected = await client.patch(
+        f"/api/v1/notices/{both.json()['id']}",
+        json={"penalty_kind": "警告"},
+        headers=headers,
+    )
+    assert_problem(corrected, 422, "warning_only_not_published")
+    listed = (await client.get("/api/v1/notices", headers=headers)).json()
+    # Nothing of the refused warning was written; the published notice kept its penalty.
+    assert [(n["decision_number"], n["penalty_kind"]) for n in listed["items"]] == [
+        ("W-1", "警告；罚款")
+    ]
+
+
 async def test_display_period_is_bounded_by_the_rules(
     client, index_engine, make_user, auth_headers
 ) -> None:
@@ -227,7 +256,7 @@ async def test_an_individual_is_masked_whatever_the_length_of_the_name(
         "party_kind": "individual",
         "violation": "销售未经检定的电子秤。",
         "legal_basis": "《中华人民共和国计量法》第九条",
-        "penalty_kind": "警告",
+        "penalty_kind": "通报批评",
         "authority": "咸阳市市场监督管理局",
         "region_code": "610404",
         "decision_date": clock.today().isoformat(),

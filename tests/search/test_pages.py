@@ -60,7 +60,7 @@ async def test_regulator_publishes_and_withdraws_a_notice(
         "party_uscc": "",
         "violation": "使用未经检定的验光仪。",
         "legal_basis": "《中华人民共和国计量法》第九条",
-        "penalty_kind": "警告",
+        "penalty_kind": "通报批评",
         "penalty_amount": "",
         "authority": "咸阳市市场监督管理局",
         "region_code": "610100",
