@@ -10,7 +10,7 @@ import httpx
 from sqlmodel import select
 
 from api.complaints.media import cleanup_orphan_media
-from api.complaints.models import Case, Media
+from api.complaints.models import Case, CaseStatus, Finding, Media
 from api.complaints.schemas import STAFF_ACTIONS, CaseAccept, CaseReopen
 from api.complaints.settings import ComplaintsSettings
 from api.complaints.workflow import apply_action
@@ -67,6 +67,27 @@ async def test_substantiated_cases_become_complaint_facts(
             actor=regulator,
         )
         assert await facts.complaint_facts(session, since=since) == []
+
+
+async def test_a_complaint_that_is_also_a_report_is_one_fact(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """Issue 16: a submission that is both a complaint and a report becomes two linked cases;
+    when both are concluded as substantiated the enterprise has one fact against it, not two."""
+    created = await client.post("/api/v1/cases", json=complaint_body(kind="both"))
+    assert created.status_code == 201, created.text
+    concluded_at = clock.now()
+    async with database.transaction() as session:
+        cases = list(await session.scalars(select(Case).where(Case.business_uscc == USCC)))
+        assert len(cases) == 2
+        assert {c.linked_case_id for c in cases} == {c.id for c in cases}
+        for offset, case in enumerate(cases):
+            case.status = CaseStatus.concluded
+            case.finding = Finding.substantiated
+            case.concluded_at = concluded_at + timedelta(minutes=offset)
+    async with database.transaction() as session:
+        found = await facts.complaint_facts(session, since=concluded_at - timedelta(days=1))
+    assert [f.case_id for f in found] == [cases[0].id]
 
 
 async def test_orphaned_photos_and_stray_files_are_cleaned(
