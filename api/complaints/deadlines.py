@@ -9,6 +9,7 @@ from sqlmodel import col, select
 
 from api.complaints.models import OPEN_STATUSES, Case, CaseEvent, CaseKind, CaseStatus
 from api.complaints.schemas import Deadlines
+from api.complaints.settings import ComplaintsSettings
 from portal import clock, workdays
 
 
@@ -58,3 +59,93 @@ async def flag_overdue(session: AsyncSession, *, today: date) -> int:
         case.overdue = due
     await session.flush()
     return flagged
+
+
+# The events that start a period counted in working days (intake.py, workflow.py).
+_STARTS_ACCEPTANCE = ("submitted", "reopened")
+_STARTS_MEDIATION = ("accepted", "reopened")
+
+
+def _current_dues(
+    case: Case, events: list[CaseEvent], config: ComplaintsSettings
+) -> tuple[date | None, date | None]:
+    """The case's open deadlines counted again on the calendar now installed, from the events that
+    started them and the configured numbers of working days, as intake and workflow count them."""
+
+    def last_day(types: tuple[str, ...]) -> date | None:
+        found = [e.at for e in events if e.type in types]
+        return clock.local_date(max(found)) if found else None
+
+    acceptance_due, handling_due = case.acceptance_due, case.handling_due
+    started = last_day(_STARTS_ACCEPTANCE)
+    if case.kind is CaseKind.complaint:
+        if case.status is CaseStatus.received and started is not None:
+            acceptance_due = workdays.add_working_days(
+                started, config.complaint_acceptance_working_days
+            )
+        mediation_start = last_day(_STARTS_MEDIATION)
+        if case.status is not CaseStatus.received and mediation_start is not None:
+            handling_due = workdays.add_working_days(
+                mediation_start, config.complaint_mediation_working_days
+            )
+    elif started is not None:
+        handling_due = workdays.add_working_days(started, config.report_verification_working_days)
+        extended = [e for e in events if e.type == "extended" and clock.local_date(e.at) >= started]
+        if extended:
+            handling_due = workdays.add_working_days(
+                handling_due, config.report_extension_working_days
+            )
+    return acceptance_due, handling_due
+
+
+async def recompute_open_deadlines(
+    session: AsyncSession, *, years: list[int], config: ComplaintsSettings, today: date
+) -> int:
+    """After a year's holidays are imported or removed (docs/calendar.md), count again every
+    open case's deadline that reaches into one of those years, so a deadline counted on weekends
+    alone before the State Council's notice was known moves to the real working day. A change is
+    kept as an internal event with the old and new dates. Returns the cases changed."""
+    if not years:
+        return 0
+    first = date(min(years), 1, 1)
+    cases = list(
+        await session.scalars(
+            select(Case).where(
+                col(Case.status).in_([s.value for s in OPEN_STATUSES]),
+                (col(Case.acceptance_due) >= first) | (col(Case.handling_due) >= first),
+            )
+        )
+    )
+    changed = 0
+    for case in cases:
+        events = list(
+            await session.scalars(
+                select(CaseEvent)
+                .where(col(CaseEvent.case_id) == case.id)
+                .order_by(col(CaseEvent.at))
+            )
+        )
+        acceptance_due, handling_due = _current_dues(case, events, config)
+        if (acceptance_due, handling_due) == (case.acceptance_due, case.handling_due):
+            continue
+        session.add(
+            CaseEvent(
+                case_id=case.id,
+                type="deadline_recomputed",
+                public=False,
+                data={
+                    "years": years,
+                    "acceptance_due": [_iso(case.acceptance_due), _iso(acceptance_due)],
+                    "handling_due": [_iso(case.handling_due), _iso(handling_due)],
+                },
+            )
+        )
+        case.acceptance_due, case.handling_due = acceptance_due, handling_due
+        case.overdue = is_overdue(case, today)
+        changed += 1
+    await session.flush()
+    return changed
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None

@@ -9,9 +9,11 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.complaints.deadlines import flag_overdue as flag_overdue_cases
+from api.complaints.deadlines import recompute_open_deadlines
 from api.complaints.idempotency import expire_idempotency_records
 from api.complaints.media import cleanup_orphan_media
 from api.complaints.notifications import TOPIC, send_notification
+from api.complaints.settings import ComplaintsSettings
 from portal import clock
 from portal.outbox.service import JobContext, handler, periodic
 
@@ -36,3 +38,18 @@ async def cleanup_media(
     result = await cleanup_orphan_media(session, settings=context.settings)
     await expire_idempotency_records(session, settings=context.settings)
     log.info("complaints_media_cleanup", **result)
+
+
+async def on_calendar_changed(
+    session: AsyncSession, payload: dict[str, Any], context: JobContext
+) -> None:
+    """A year's holidays were imported or removed (portal/workdays/jobs.py): open cases' deadlines
+    in that year are counted again on the new calendar."""
+    years = [int(y) for y in payload.get("years", [])]
+    changed = await recompute_open_deadlines(
+        session,
+        years=years,
+        config=context.settings.of(ComplaintsSettings),
+        today=clock.today(),
+    )
+    log.info("complaints_deadlines_recomputed", years=years, cases=changed)

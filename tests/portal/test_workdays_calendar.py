@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +15,22 @@ import pytest
 from sqlmodel import select
 
 from api.complaints import jobs as complaint_jobs
+from api.complaints.deadlines import recompute_open_deadlines
+from api.complaints.models import Case, CaseEvent
+from api.complaints.schemas import CaseAccept
+from api.complaints.settings import ComplaintsSettings
+from api.complaints.workflow import apply_action
 from portal import clock, workdays
 from portal.accounts.models import Role
 from portal.audit.models import AuditEntry
 from portal.db import Database
 from portal.outbox.models import OutboxEvent
 from portal.outbox.worker import OutboxWorker
+from portal.settings import Settings
 from portal.workdays import service
 from portal.workdays.errors import CalendarYearNotLoaded
 from portal.workdays.models import CalendarDay, CalendarYear
+from tests.api.complaints.support import complaint_body, report_body
 from tests.support import TEST_PASSWORD, MakeUser, assert_problem, empty_tables
 
 NOTICES = Path(__file__).parent / "notices"
@@ -223,7 +230,7 @@ async def test_the_calendar_changed_event_reloads_a_worker_and_calls_the_domains
         # A domain recomputing deadlines sees the new calendar already.
         seen.append((payload, workdays.add_working_days(date(2026, 12, 28), 15)))
 
-    # The lead wires api/complaints this way; here a stand-in shows the hook is called.
+    # A stand-in for the complaints hook shows when it runs: after the reload, with the years.
     monkeypatch.setattr(complaint_jobs, "on_calendar_changed", on_calendar_changed, raising=False)
     worker = OutboxWorker(database)
     assert await worker.run_once() >= 1
@@ -235,6 +242,65 @@ async def test_the_calendar_changed_event_reloads_a_worker_and_calls_the_domains
         )
         assert event is not None
         assert event.processed_at is not None
+
+
+async def test_importing_a_year_recounts_the_deadlines_of_open_cases(
+    client: httpx.AsyncClient, database: Database, make_user: MakeUser, settings: Settings
+) -> None:
+    """Issue 16: a complaint and a report filed on 28 December 2026, before 2027's notice was
+    known, were given deadlines counted on weekends alone; importing the notice moves them to the
+    real working days (New Year's Day is a holiday), with an internal event saying so."""
+    regulator = await make_user(Role.regulator, region="610400")
+    filed = datetime(2026, 12, 28, 2, 0, tzinfo=UTC)  # 10:00 in China
+    with clock.use_clock(clock.FixedClock(filed)):
+        report = await client.post("/api/v1/cases", json=report_body())
+        complaint = await client.post("/api/v1/cases", json=complaint_body())
+        assert report.status_code == complaint.status_code == 201
+        async with database.transaction() as session:
+            accepted = await session.scalar(
+                select(Case).where(Case.tracking_number == complaint.json()["tracking_number"])
+            )
+            assert accepted is not None
+            await apply_action(
+                session,
+                accepted.id,
+                CaseAccept(action="accept"),
+                settings=settings,
+                actor=regulator,
+            )
+        async with database.transaction() as session:
+            cases = {c.kind.value: c for c in await session.scalars(select(Case))}
+        assert cases["report"].handling_due == date(2027, 1, 18)  # 15 days, weekends only
+        assert cases["complaint"].handling_due == workdays.add_working_days(date(2026, 12, 28), 45)
+        weekends_only_mediation = cases["complaint"].handling_due
+
+        async with database.transaction() as session:
+            await service.import_notice(session, text=NOTICE_2027, actor=None)
+        assert await OutboxWorker(database).run_once() >= 1
+
+    async with database.transaction() as session:
+        after = {c.kind.value: c for c in await session.scalars(select(Case))}
+        events = list(
+            await session.scalars(select(CaseEvent).where(CaseEvent.type == "deadline_recomputed"))
+        )
+    assert after["report"].handling_due == date(2027, 1, 19)
+    assert after["complaint"].handling_due == workdays.add_working_days(date(2026, 12, 28), 45)
+    assert after["complaint"].handling_due != weekends_only_mediation  # Spring Festival counted
+    assert after["complaint"].acceptance_due == cases["complaint"].acceptance_due  # already past
+    changed = {e.case_id: e.data for e in events}
+    assert changed[after["report"].id]["handling_due"] == ["2027-01-18", "2027-01-19"]
+    assert all(not e.public for e in events)
+    # Counting again changes nothing: the hook is idempotent, as every handler must be.
+    async with database.transaction() as session:
+        assert (
+            await recompute_open_deadlines(
+                session,
+                years=[2027],
+                config=settings.of(ComplaintsSettings),
+                today=clock.today(),
+            )
+            == 0
+        )
 
 
 async def test_every_process_refreshes_periodically(database: Database) -> None:
