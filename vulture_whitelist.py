@@ -12,6 +12,7 @@ model_config
 portal  # CaseSource.portal, stored and read by value
 uploader_id
 handling_basis
+paused_since
 suggested_location
 linked_tracking_number
 original_url
@@ -125,4 +126,3 @@ body_html
 pages
 took_ms
 get_public_article
-iso  # tests/api/certificates/conftest.py

@@ -28,10 +28,13 @@ def deadlines_of(case: Case) -> Deadlines:
         calendar=calendar,
         extended=case.extended,
         overdue=case.overdue,
+        paused_since=case.paused_on,
     )
 
 
 def is_overdue(case: Case, today: date) -> bool:
+    if case.paused_on is not None:
+        return False  # the period does not count while the instrument is tested
     if case.status is CaseStatus.received:
         due = case.acceptance_due if case.kind is CaseKind.complaint else case.handling_due
         return due is not None and today > due
@@ -95,6 +98,17 @@ def _current_dues(
             handling_due = workdays.add_working_days(
                 handling_due, config.report_extension_working_days
             )
+    period_start = started if case.kind is CaseKind.report else last_day(_STARTS_MEDIATION)
+    if handling_due is not None and period_start is not None:
+        # Pauses for testing within the current period, counted again on this calendar.
+        paused = sum(
+            workdays.working_days_between(
+                date.fromisoformat(e.data["from"]), date.fromisoformat(e.data["to"])
+            )
+            for e in events
+            if e.type == "resumed" and clock.local_date(e.at) >= period_start
+        )
+        handling_due = workdays.add_working_days(handling_due, paused)
     return acceptance_due, handling_due
 
 

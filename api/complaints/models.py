@@ -122,6 +122,9 @@ class Case(SQLModel, table=True):
     acceptance_due: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
     handling_due: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
     extended: bool = False
+    # The day the handling period stopped counting while the instrument is tested (检定, 检验,
+    # 检测, 鉴定: 投诉举报处理暂行办法 第二十条); None while it counts.
+    paused_on: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
     overdue: bool = Field(default=False, index=True)
 
 

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from api.complaints import categories
 from api.complaints.intake import resolve_instrument
 from api.complaints.models import CaseKind, CaseStatus, Finding
-from api.complaints.schemas import STAFF_ACTIONS
+from api.complaints.schemas import STAFF_ACTIONS, TESTING_KINDS
 from api.complaints.staff import staff_case as load_staff_case
 from api.complaints.staff import staff_queue as load_staff_queue
 from api.complaints.tracking import case_for_tracker
@@ -194,6 +194,7 @@ async def staff_case(
             "error": ACTION_ERRORS.get(error or ""),
             "reject_reasons": REJECT_REASONS,
             "findings": FINDING_NAMES,
+            "testing_kinds": TESTING_KINDS,
             "complaint": case.kind is CaseKind.complaint,
             "mask_person_name": mask_person_name,
             "mask_phone": mask_phone,
@@ -214,6 +215,7 @@ async def staff_action(
     finding: Annotated[str, Form(max_length=32)] = "",
     public: Annotated[str, Form(max_length=4)] = "",
     duplicate_of: Annotated[str, Form(max_length=24)] = "",
+    testing: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     denied = _staff_guard(request, user)
     if denied is not None:
@@ -229,6 +231,7 @@ async def staff_action(
                     finding=finding,
                     public=public,
                     duplicate_of=duplicate_of,
+                    testing=testing,
                 ),
             )
         )
@@ -250,6 +253,7 @@ class FormFields:
     finding: str
     public: str
     duplicate_of: str
+    testing: str
 
 
 def _action_fields(action: str, form: FormFields) -> dict[str, Any]:
@@ -265,4 +269,6 @@ def _action_fields(action: str, form: FormFields) -> dict[str, Any]:
         fields["public"] = form.public == "1"
     if action == "merge":
         fields["duplicate_of"] = form.duplicate_of.strip().upper() or None
+    if action == "pause":
+        fields["testing"] = form.testing or None
     return fields

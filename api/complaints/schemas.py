@@ -92,6 +92,11 @@ class Deadlines(BaseModel):
     calendar: Literal["chinese-calendar", "weekends-only"]
     extended: bool = False
     overdue: bool = False
+    paused_since: date | None = Field(
+        default=None,
+        description="the handling period does not count from this day while the instrument is "
+        "tested (检定、检验、检测、鉴定所需时间不计算在期限内); the due date moves on when it resumes",
+    )
 
 
 class LinkedCase(BaseModel):
@@ -308,6 +313,24 @@ class CaseExtend(_ActionBase):
     action: Literal["extend"]
 
 
+TESTING_KINDS = ("检定", "检验", "检测", "鉴定", "仲裁检定")
+
+
+class CasePause(_ActionBase):
+    """The instrument goes for testing: the handling period stops counting (第二十条)."""
+
+    action: Literal["pause"]
+    testing: Literal["检定", "检验", "检测", "鉴定", "仲裁检定"] | None = Field(
+        default=None, description="what the instrument is sent for"
+    )
+
+
+class CaseResume(_ActionBase):
+    """The testing result is back: the period counts again, its end moved by the days paused."""
+
+    action: Literal["resume"]
+
+
 class CaseClose(_ActionBase):
     action: Literal["close"]
 
@@ -332,6 +355,8 @@ StaffAction = Annotated[
     | CaseMediate
     | CaseConclude
     | CaseExtend
+    | CasePause
+    | CaseResume
     | CaseClose
     | CaseReopen
     | CaseMerge,

@@ -40,6 +40,8 @@ EVENT_TITLES = {
     "mediating": "开始调解",
     "concluded": "已办结",
     "extended": "核查期限延长",
+    "paused": "送检，期限暂停计算",
+    "resumed": "期限恢复计算",
     "closed": "已关闭",
     "reopened": "重新办理",
     "merged": "已合并至其他案件",

@@ -24,8 +24,10 @@ from api.complaints.schemas import (
     CaseMediate,
     CaseMerge,
     CaseNote,
+    CasePause,
     CaseReject,
     CaseReopen,
+    CaseResume,
     StaffAction,
     StaffCaseRead,
 )
@@ -47,6 +49,9 @@ TRANSITIONS: dict[str, set[CaseStatus]] = {
     "mediate": {CaseStatus.accepted},
     "conclude": {CaseStatus.accepted, CaseStatus.mediating},
     "extend": {CaseStatus.accepted},
+    # A complaint's mediation period runs from acceptance; a report's verification from receipt.
+    "pause": {CaseStatus.received, CaseStatus.accepted, CaseStatus.mediating},
+    "resume": {CaseStatus.received, CaseStatus.accepted, CaseStatus.mediating},
     "close": {CaseStatus.concluded, CaseStatus.rejected},
     "reopen": {CaseStatus.concluded, CaseStatus.closed, CaseStatus.rejected, CaseStatus.merged},
     "merge": {CaseStatus.received, CaseStatus.accepted, CaseStatus.mediating},
@@ -76,6 +81,7 @@ def _snapshot(case: Case) -> dict[str, Any]:
         "acceptance_due": case.acceptance_due,
         "handling_due": case.handling_due,
         "extended": case.extended,
+        "paused_on": case.paused_on,
         "reject_reason": case.reject_reason,
         "merged_into_id": case.merged_into_id,
     }
@@ -95,6 +101,21 @@ def _check_transition(case: Case, name: str) -> None:
         )
     if name == "mediate" and case.kind is not CaseKind.complaint:
         raise IllegalTransition("Only complaints are mediated.", detail_zh="只有投诉适用调解。")
+    if (
+        name in ("pause", "resume")
+        and case.kind is CaseKind.complaint
+        and case.status is CaseStatus.received
+    ):
+        raise IllegalTransition(
+            "A complaint's period pauses only once accepted (mediation).",
+            detail_zh="投诉受理后调解期间才可因检定暂停计算期限。",
+        )
+    if name == "pause" and case.paused_on is not None:
+        raise IllegalTransition(
+            "The period is already paused.", detail_zh="期限已暂停计算，请先恢复。"
+        )
+    if name == "resume" and case.paused_on is None:
+        raise IllegalTransition("The period is not paused.", detail_zh="期限未暂停，无需恢复。")
     if name == "extend" and (case.kind is not CaseKind.report or case.extended):
         raise IllegalTransition(
             "Only a report's verification period can be extended, once.",
@@ -195,6 +216,45 @@ async def _extend(session: AsyncSession, step: _Step, action: CaseExtend) -> Non
     _publish(step, "extended", action.body)
 
 
+def _period_name(case: Case) -> str:
+    return "调解期限" if case.kind is CaseKind.complaint else "核查期限"
+
+
+async def _pause(session: AsyncSession, step: _Step, action: CasePause) -> None:
+    """检定、检验、检测、鉴定所需时间不计算在调解期限内 (投诉举报处理暂行办法 第二十条; a report's
+    verification period likewise, 市场监督管理行政处罚程序规定 第十八条)."""
+    _require(bool(action.testing), "testing (what for) is required", "请选择送检类别")
+    _require(bool(action.body), "body (where and why) is required", "请填写送检机构和事由")
+    step.case.paused_on = step.today
+    _publish(
+        step,
+        "paused",
+        f"器具送{action.testing}，{_period_name(step.case)}自 {step.today.isoformat()} 起暂停计算"
+        f"（{action.testing}所需时间不计算在期限内）。{action.body}",
+    )
+    step.event.data = {"testing": action.testing, "from": step.today.isoformat()}
+
+
+async def _resume(session: AsyncSession, step: _Step, action: CaseResume) -> None:
+    case = step.case
+    assert case.paused_on is not None  # checked by _check_transition
+    assert case.handling_due is not None  # set on receipt (reports) or acceptance (complaints)
+    paused = workdays.working_days_between(case.paused_on, step.today)
+    case.handling_due = workdays.add_working_days(case.handling_due, paused)
+    _publish(
+        step,
+        "resumed",
+        f"{_period_name(case)}恢复计算，暂停 {paused} 个工作日，期限顺延至 "
+        f"{case.handling_due.isoformat()}。{action.body or ''}".strip(),
+    )
+    step.event.data = {
+        "from": case.paused_on.isoformat(),
+        "to": step.today.isoformat(),
+        "working_days": paused,
+    }
+    case.paused_on = None
+
+
 async def _close(session: AsyncSession, step: _Step, action: CaseClose) -> None:
     step.case.status = CaseStatus.closed
     step.case.closed_at = step.now
@@ -271,6 +331,10 @@ async def _perform(session: AsyncSession, step: _Step, action: StaffAction) -> N
             await _conclude(session, step, action)
         case CaseExtend():
             await _extend(session, step, action)
+        case CasePause():
+            await _pause(session, step, action)
+        case CaseResume():
+            await _resume(session, step, action)
         case CaseClose():
             await _close(session, step, action)
         case CaseReopen():
@@ -306,6 +370,8 @@ async def apply_action(
     )
     await _perform(session, step, action)
     event = step.event
+    if case.status not in TRANSITIONS["resume"]:
+        case.paused_on = None  # a period that ended (concluded, rejected, merged) is not paused
     if case.status is not step.previous:
         event.from_status, event.to_status = step.previous.value, case.status.value
     case.overdue = is_overdue(case, step.today)

@@ -173,6 +173,18 @@ def add_working_days(start: date, days: int) -> date:
     return current
 
 
+def working_days_between(start: date, end: date) -> int:
+    """How many working days fall after ``start`` up to and including ``end`` (0 if ``end`` is
+    not after ``start``): the days a paused deadline did not count."""
+    count = 0
+    current = start
+    while current < end:
+        current += timedelta(days=1)
+        if is_working_day(current):
+            count += 1
+    return count
+
+
 def basis_for(start: date, due: date) -> CalendarBasis:
     """Whether a deadline between two days was counted with real holiday data (every year from
     ``start`` to ``due`` known)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Awaitable, Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -70,7 +70,3 @@ def issue(
         return data
 
     return do
-
-
-def iso(d: date) -> str:
-    return d.isoformat()

@@ -3,18 +3,19 @@ notifications through the outbox, the overdue job."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlmodel import col, select
 
-from api.complaints.deadlines import flag_overdue
+from api.complaints.deadlines import flag_overdue, recompute_open_deadlines
 from api.complaints.intake import submit_case
 from api.complaints.models import Case, CaseEvent
 from api.complaints.notifications import send_notification
-from api.complaints.schemas import CaseAccept, CaseCreate
+from api.complaints.schemas import STAFF_ACTIONS, CaseAccept, CaseCreate, StaffCaseRead
 from api.complaints.settings import ComplaintsSettings
 from api.complaints.workflow import apply_action
 from portal import workdays
@@ -394,3 +395,82 @@ def database_settings(client: httpx.AsyncClient) -> Settings:
     app = transport.app  # type: ignore[attr-defined]
     settings: Settings = app.state.settings
     return settings
+
+
+async def test_testing_time_does_not_count_toward_the_mediation_period(
+    database: Database,
+    settings: Settings,
+    regulator: User,
+    client: httpx.AsyncClient,
+    auth_headers,
+) -> None:
+    """市场监督管理投诉举报处理暂行办法 第二十条: 检定、检验、检测、鉴定所需时间不计算在调解期限内.
+    Staff pause the period when the scale goes for 检定 and resume it when the result is back;
+    the due date moves by the working days paused (National Day 2025's holidays not among them),
+    the case is not overdue meanwhile, and the complainant is told both times."""
+    complaint = await submit(client, complaint_body())
+    cid = await case_id(database, complaint["tracking_number"])
+    staff = Staff(client, await auth_headers(regulator), cid)
+    assert_problem(
+        await staff.act("pause", testing="检定", body="送市计量所"), 409, "illegal_transition"
+    )  # a complaint's period to pause is mediation, after acceptance
+
+    async def act(action: dict[str, Any], day: date) -> StaffCaseRead:
+        async with database.transaction() as session:
+            return await apply_action(
+                session,
+                uuid.UUID(cid),
+                STAFF_ACTIONS.validate_python(action),
+                settings=settings,
+                actor=regulator,
+                now=datetime(day.year, day.month, day.day, 2, 0, tzinfo=UTC),  # 10:00 in China
+            )
+
+    accepted = await act({"action": "accept"}, date(2025, 9, 25))
+    due = accepted.deadlines.handling_due
+    assert due == workdays.add_working_days(date(2025, 9, 25), 45)
+    assert_problem(await staff.act("pause", body="送市计量所"), 422, "case_action_invalid")
+    paused = await act(
+        {"action": "pause", "testing": "检定", "body": "送咸阳市计量测试所检定。"},
+        date(2025, 9, 29),
+    )
+    assert paused.deadlines.paused_since == date(2025, 9, 29)
+    assert_problem(await staff.act("pause", testing="检测", body="再送"), 409, "illegal_transition")
+    async with database.transaction() as session:
+        # Long past the due date while paused: not overdue, the period is not counting.
+        assert await flag_overdue(session, today=due + timedelta(days=30)) == 0
+    resumed = await act({"action": "resume", "body": "检定结果：合格。"}, date(2025, 10, 10))
+    # Working days after 29 Sep up to 10 Oct: 30 Sep, 9 and 10 Oct (1–8 Oct are holidays).
+    assert resumed.deadlines.handling_due == workdays.add_working_days(due, 3)
+    assert resumed.deadlines.paused_since is None
+    assert_problem(await staff.act("resume"), 409, "illegal_transition")
+    async with database.transaction() as session:
+        # Counting the case again from its events (as a calendar import does) gives the same
+        # date: the pause is part of the count, not lost by it.
+        assert (
+            await recompute_open_deadlines(
+                session,
+                years=[2025],
+                config=settings.of(ComplaintsSettings),
+                today=date(2025, 10, 10),
+            )
+            == 0
+        )
+        events = list(
+            await session.scalars(
+                select(CaseEvent)
+                .where(col(CaseEvent.type).in_(["paused", "resumed"]))
+                .order_by(col(CaseEvent.at))
+            )
+        )
+    assert [(e.type, e.public) for e in events] == [("paused", True), ("resumed", True)]
+    assert "不计算在期限内" in (events[0].body or "")
+    assert events[1].data["working_days"] == 3
+    tracked = await client.get(
+        f"/api/v1/cases/{complaint['tracking_number']}",
+        headers={"X-Case-Token": complaint["access_token"]},
+    )
+    assert tracked.status_code == 200, tracked.text
+    titles = [t["title"] for t in tracked.json()["timeline"]]
+    assert "送检，期限暂停计算" in titles
+    assert "期限恢复计算" in titles
