@@ -121,6 +121,29 @@ def get(code: str) -> Category | None:
     return BY_CODE.get(code)
 
 
+def describe_extra(category_code: str, extra: dict[str, Any]) -> list[tuple[str, str]]:
+    """The category's own fields as staff read them: the question asked on the form and the
+    answer in words (排骨; 1000 克 not ``claimed_quantity 1000.0``; 无标志 not ``missing``)."""
+    category = get(category_code)
+    attributes = {a.code: a for a in category.attributes} if category else {}
+    rows: list[tuple[str, str]] = []
+    for key, value in extra.items():
+        attr = attributes.get(key)
+        if attr is None:
+            rows.append((key, str(value)))
+            continue
+        if isinstance(value, float) and value.is_integer():
+            shown = str(int(value))
+        elif attr.values:
+            labels = dict(attr.values)
+            items = value if isinstance(value, list) else [value]
+            shown = "、".join(labels.get(str(v), str(v)) for v in items)
+        else:
+            shown = str(value)
+        rows.append((attr.description, shown))
+    return rows
+
+
 def validate_extra(category: Category, extra: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """Clean ``extra`` against the category's attributes: (cleaned values, error messages).
 

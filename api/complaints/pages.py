@@ -10,16 +10,26 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from api.complaints import categories
+from api.complaints.categories import describe_extra
 from api.complaints.intake import resolve_instrument
 from api.complaints.models import CaseKind, CaseStatus, Finding
 from api.complaints.schemas import STAFF_ACTIONS, TESTING_KINDS
+from api.complaints.staff import load_for_staff
 from api.complaints.staff import staff_case as load_staff_case
 from api.complaints.staff import staff_queue as load_staff_queue
 from api.complaints.tracking import case_for_tracker
-from api.complaints.vocabulary import FINDING_NAMES, REJECT_REASONS, STATUS_NAMES
-from api.complaints.workflow import apply_action
+from api.complaints.vocabulary import (
+    ACTION_LABELS,
+    FINDING_NAMES,
+    REJECT_REASONS,
+    STAFF_EVENT_TITLES,
+    STATUS_NAMES,
+)
+from api.complaints.workflow import apply_action, available_actions
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import User
 from portal.accounts.permissions import Action, authorize
@@ -28,6 +38,8 @@ from portal.deps import SettingsDep
 from portal.errors import GongzhiError
 from portal.pagination import PageRequest
 from portal.privacy import mask_person_name, mask_phone
+from portal.regions.models import Region
+from portal.settings import Settings
 from portal.web import render
 
 router = APIRouter(include_in_schema=False)
@@ -35,23 +47,6 @@ router = APIRouter(include_in_schema=False)
 
 # What the staff case page may say went wrong with an action: a fixed set of codes, each with a
 # fixed message. The redirect after a refused action carries only the code, so a link with
-# ``?error=<anything>`` can never put words of someone else's choosing on a regulator's screen
-# (issue 11 #12); an unknown code shows nothing.
-ACTION_ERRORS = {
-    "illegal_transition": "案件当前状态不能执行该操作。",
-    "case_action_invalid": "操作信息不完整或不符合要求，请检查后重试。",
-    "region_forbidden": "该操作涉及的案件不在您的管辖范围内。",
-    "forbidden": "您没有执行该操作的权限。",
-    "case_not_found": "案件不存在。",
-    "form_invalid": "操作信息不完整，请检查后重试。",
-}
-
-
-def _action_error_code(exc: Exception) -> str:
-    code = exc.code if isinstance(exc, GongzhiError) else "form_invalid"
-    return code if code in ACTION_ERRORS else "case_action_invalid"
-
-
 @router.get("/complaints/new")
 async def new_case(
     request: Request,
@@ -149,12 +144,15 @@ async def staff_queue(
         kind=None,
         page=PageRequest(page=1, per_page=100),
     )
+    codes = {item.region_code for item in items}
+    regions = await session.scalars(select(Region).where(col(Region.code).in_(codes)))
     return render(
         request,
         "complaints/staff_queue.html",
         {
             "user": user,
             "items": items,
+            "region_names": {region.code: region.name for region in regions},
             "total": total,
             "status": status_value,
             "overdue": overdue == "1",
@@ -170,14 +168,31 @@ async def staff_case(
     session: DbSession,
     settings: SettingsDep,
     user: OptionalUser,
-    error: Annotated[str | None, Query(max_length=40)] = None,
+    done: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Response:
     denied = _staff_guard(request, user)
     if denied is not None:
         return denied
     assert user is not None
+    return await _render_staff_case(
+        request, session, settings, user, case_id, done=done, error=None, status_code=200
+    )
+
+
+async def _render_staff_case(
+    request: Request,
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    case_id: uuid.UUID,
+    *,
+    done: str | None,
+    error: str | None,
+    status_code: int,
+) -> Response:
     try:
         case = await load_staff_case(session, case_id, settings=settings, actor=user)
+        record = await load_for_staff(session, case_id, user)
     except GongzhiError as exc:
         return render(
             request,
@@ -185,13 +200,20 @@ async def staff_case(
             {"user": user, "error": exc.detail_zh},
             status_code=exc.status,
         )
+    region = await session.get(Region, case.region_code)
     return render(
         request,
         "complaints/staff_case.html",
         {
             "user": user,
             "case": case,
-            "error": ACTION_ERRORS.get(error or ""),
+            "region_name": region.full_name if region else case.region_code,
+            "extra_rows": describe_extra(case.category, case.extra),
+            "event_titles": STAFF_EVENT_TITLES,
+            "actions": available_actions(record),
+            "action_labels": ACTION_LABELS,
+            "done": ACTION_LABELS.get(done or ""),
+            "error": error,
             "reject_reasons": REJECT_REASONS,
             "findings": FINDING_NAMES,
             "testing_kinds": TESTING_KINDS,
@@ -199,6 +221,7 @@ async def staff_case(
             "mask_person_name": mask_person_name,
             "mask_phone": mask_phone,
         },
+        status_code=status_code,
     )
 
 
@@ -238,10 +261,22 @@ async def staff_action(
         await apply_action(session, case_id, data, settings=settings, actor=user)
     except (GongzhiError, ValidationError, ValueError) as exc:
         await session.rollback()
-        return RedirectResponse(
-            f"/staff/complaints/{case_id}?error={_action_error_code(exc)}", status_code=303
+        # The case page again, with what went wrong in the words of the rule that refused it.
+        if isinstance(exc, GongzhiError):
+            message, status_code = exc.detail_zh or exc.title_zh, exc.status
+        else:
+            message, status_code = "操作信息不完整或不符合要求，请检查后重试。", 422
+        return await _render_staff_case(
+            request,
+            session,
+            settings,
+            user,
+            case_id,
+            done=None,
+            error=f"“{ACTION_LABELS.get(action, action)}”未完成：{message}",
+            status_code=status_code,
         )
-    return RedirectResponse(f"/staff/complaints/{case_id}", status_code=303)
+    return RedirectResponse(f"/staff/complaints/{case_id}?done={action}", status_code=303)
 
 
 @dataclass(frozen=True)

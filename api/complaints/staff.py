@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+from sqlalchemy import case as sql_case
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -11,7 +13,14 @@ from sqlmodel import col, select
 from api.complaints.deadlines import deadlines_of
 from api.complaints.errors import CaseNotFound
 from api.complaints.media import photos_of, signed_urls
-from api.complaints.models import Case, CaseEvent, CaseKind, CaseParty, CaseStatus
+from api.complaints.models import (
+    OPEN_STATUSES,
+    Case,
+    CaseEvent,
+    CaseKind,
+    CaseParty,
+    CaseStatus,
+)
 from api.complaints.schemas import (
     EventRead,
     PartyRead,
@@ -28,6 +37,29 @@ from portal.pagination import PageRequest
 from portal.privacy import mask_person_name, mask_phone
 from portal.regions.service import significant_prefix
 from portal.settings import Settings
+
+
+def _by_urgency() -> list[Any]:
+    """The order staff work in: open cases before finished ones, overdue first, then by the
+    deadline that runs now (acceptance for a complaint not yet accepted, handling otherwise),
+    the nearest first; cases without a deadline and finished ones newest first."""
+    open_statuses = [s.value for s in OPEN_STATUSES]
+    current_due = sql_case(
+        (
+            (col(Case.kind) == CaseKind.complaint.value)
+            & (col(Case.status) == CaseStatus.received.value),
+            col(Case.acceptance_due),
+        ),
+        else_=col(Case.handling_due),
+    )
+    is_open = sql_case((col(Case.status).in_(open_statuses), 0), else_=1)
+    return [
+        is_open,
+        col(Case.overdue).desc(),
+        sql_case((current_due.is_(None), 1), else_=0),
+        sql_case((col(Case.status).in_(open_statuses), current_due), else_=None),
+        col(Case.received_at).desc(),
+    ]
 
 
 async def staff_queue(
@@ -53,7 +85,7 @@ async def staff_queue(
         stmt = stmt.where(col(Case.kind) == kind.value)
     total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = await session.scalars(
-        stmt.order_by(col(Case.received_at).desc()).limit(page.limit).offset(page.offset)
+        stmt.order_by(*_by_urgency()).limit(page.limit).offset(page.offset)
     )
     items = [
         StaffCaseSummary(

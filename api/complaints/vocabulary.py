@@ -48,6 +48,30 @@ EVENT_TITLES = {
     "reply": "答复",
 }
 
+# What staff also see: the internal events of a case.
+STAFF_EVENT_TITLES = {
+    **EVENT_TITLES,
+    "note": "内部备注",
+    "assign": "指派承办人",
+    "overdue": "已超期",
+    "deadline_recomputed": "期限按新的节假日安排重算",
+}
+
+# The staff actions, in the order the case page offers them, with what each button says.
+ACTION_LABELS = {
+    "accept": "受理",
+    "reject": "不予受理",
+    "mediate": "开始调解",
+    "extend": "延长核查期限",
+    "pause": "送检，暂停计算期限",
+    "resume": "检定结果已出，恢复计算期限",
+    "conclude": "办结",
+    "note": "备注或答复",
+    "merge": "合并重复件",
+    "close": "关闭",
+    "reopen": "重新办理",
+}
+
 
 def status_name(case: Case) -> str:
     names = REPORT_STATUS_NAMES if case.kind is CaseKind.report else STATUS_NAMES

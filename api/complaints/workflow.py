@@ -33,7 +33,7 @@ from api.complaints.schemas import (
 )
 from api.complaints.settings import ComplaintsSettings
 from api.complaints.staff import load_for_staff, staff_case
-from api.complaints.vocabulary import FINDING_NAMES, REJECT_REASONS, status_name
+from api.complaints.vocabulary import ACTION_LABELS, FINDING_NAMES, REJECT_REASONS, status_name
 from portal import clock, workdays
 from portal.accounts.models import Role, User
 from portal.accounts.permissions import Action, authorize
@@ -214,6 +214,19 @@ async def _extend(session: AsyncSession, step: _Step, action: CaseExtend) -> Non
     )
     case.extended = True
     _publish(step, "extended", action.body)
+
+
+def available_actions(case: Case) -> list[str]:
+    """The actions the case page offers: those the state machine allows now (assignment has
+    its own control), in the order of ``ACTION_LABELS``."""
+    offered = []
+    for name in ACTION_LABELS:
+        try:
+            _check_transition(case, name)
+        except IllegalTransition:
+            continue
+        offered.append(name)
+    return offered
 
 
 def _period_name(case: Case) -> str:

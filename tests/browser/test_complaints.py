@@ -3,6 +3,7 @@ accepts it from the staff queue."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -73,10 +74,22 @@ async def test_regulator_accepts_from_the_queue(page, live_server: str) -> None:
     await page.locator("#case-queue tbody tr a").first.click()
     await page.locator("#case-status").wait_for()
     assert await page.locator("#case-status").inner_text() == "待受理"
-    await page.locator("#action").select_option("accept")
-    await page.get_by_role("button", name="提交操作").click()
-    await page.wait_for_load_state()
+    # Only what the case allows now is offered: a received case cannot be closed or reopened.
+    offered = await page.locator("#case-actions summary").all_inner_texts()
+    assert offered[0] == "受理"
+    assert "关闭" not in offered
+    assert "重新办理" not in offered
+    await page.locator("#action-accept summary").click()
+    await page.locator("#action-accept").get_by_role("button", name="受理").click()
+    await page.locator("#action-done").wait_for()
+    assert await page.locator("#action-done").inner_text() == "“受理”已完成。"
     assert await page.locator("#case-status").inner_text() in (
         "已受理",
         "核查中",
     )  # complaint | report
+    timeline = await page.locator(".timeline strong").all_inner_texts()
+    assert timeline[0] == "已提交"  # in Chinese, not submitted / accepted
+    assert timeline[-1] == "已受理"
+    assert not any(re.fullmatch(r"[a-z_]+", title) for title in timeline)
+    facts = await page.locator("dl.facts").first.inner_text()
+    assert "咸阳市" in facts  # the region by name, not 610402
