@@ -131,7 +131,6 @@
   }
 
   function showFieldError(control, message) {
-    if (!control.id) { control.id = "extra-" + (control.dataset.extra || "field"); }
     var errorId = control.id + "-error";
     var p = document.getElementById(errorId);
     if (p) { p.textContent += " " + message; return; }
