@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from api.complaints import categories
 from api.complaints.intake import resolve_instrument
-from api.complaints.models import CaseKind, CaseStatus, Finding
+from api.complaints.models import OPEN_STATUSES, CaseKind, CaseStatus, Finding
 from api.complaints.schemas import STAFF_ACTIONS
 from api.complaints.settings import ComplaintsSettings
 from api.complaints.staff import staff_case as load_staff_case
@@ -83,6 +83,12 @@ async def new_case(
         {
             "user": user,
             "categories": categories.CATEGORIES,
+            # From a sticker's 举报这台器具, the likely matter is the instrument itself.
+            "default_category": (
+                "unverified_instrument"
+                if instrument_token or certificate_number
+                else categories.CATEGORIES[0].code
+            ),
             "instrument_token": instrument_token,
             "certificate_number": certificate_number,
             "instrument": instrument,
@@ -116,6 +122,8 @@ async def my_cases(
             "total": total,
             "page": page,
             "has_next": page * per_page < total,
+            # A deadline is shown only while the case is open: a closed case has none left.
+            "open_statuses": {status.value for status in OPEN_STATUSES},
         },
     )
 

@@ -191,6 +191,9 @@
     document.getElementById("person-legend").textContent = complaint
       ? "投诉人信息（必填，投诉须实名）"
       : "举报人信息（可选，实名举报可获告知办理结果）";
+    Array.prototype.forEach.call(form.querySelectorAll("[data-complaint-only]"), function (mark) {
+      mark.hidden = !complaint;
+    });
     if (complaint) { document.getElementById("anonymous").checked = false; }
     applyAnonymous();
   }
@@ -373,7 +376,14 @@
     section.hidden = false;
     document.getElementById("result-number").textContent = result.tracking_number +
       (result.linked.length ? "（关联：" + result.linked.map(function (c) { return c.tracking_number; }).join("、") + "）" : "");
-    document.getElementById("result-token").textContent = result.access_token;
+    // One span per group of four, each kept whole: a narrow phone wraps the code between groups.
+    var token = document.getElementById("result-token");
+    token.textContent = "";
+    result.access_token.match(/[^-]+-?/g).forEach(function (group) {
+      var span = document.createElement("span");
+      span.textContent = group;
+      token.appendChild(span);
+    });
     var d = result.deadlines;
     document.getElementById("result-deadline").textContent = d.acceptance_due
       ? "受理决定 " + d.acceptance_due : "核查 " + (d.handling_due || "");

@@ -224,6 +224,10 @@ async def test_each_kind_shows_only_its_fields_and_anonymity_keeps_what_was_type
         assert await page.locator(field).is_visible()
         assert await page.locator(field).is_enabled()
         assert await page.locator(field).input_value() == typed
+    required_marks = page.locator("#case-form [data-complaint-only]")
+    assert await required_marks.count() == 3  # business name, name, phone
+    for mark in await required_marks.all():
+        assert await mark.is_visible()
     await page.get_by_label("投诉并举报").check()
     assert await request_field.is_visible()
     assert await anonymous.is_hidden()
@@ -237,6 +241,17 @@ async def test_each_kind_shows_only_its_fields_and_anonymity_keeps_what_was_type
     assert payload["anonymous"] is True
     assert payload["complainant"] is None
     await page.locator("#result").wait_for(state="visible", timeout=20000)
+
+
+async def test_reporting_an_instrument_from_its_sticker_starts_at_unverified(
+    page, live_server: str
+) -> None:
+    await page.goto(live_server + "/v/DEMO-SCALE-EXPIRED")
+    await page.get_by_role("link", name="举报这台器具").click()
+    await page.wait_for_url("**/complaints/new?**")
+    assert await page.locator("#category").input_value() == "unverified_instrument"
+    assert await page.locator('.extra-fields[data-category="unverified_instrument"]').is_visible()
+    assert await page.locator('.extra-fields[data-category="short_weight"]').is_hidden()
 
 
 async def test_a_citizen_finds_their_cases_and_a_filled_in_form(page, live_server: str) -> None:
