@@ -224,15 +224,60 @@
   function coords(lat, lng) {
     return "纬度 " + lat.toFixed(5) + "，经度 " + lng.toFixed(5);
   }
+  // A small map around the point from the configured tile source (none by default): 3 × 3
+  // tiles of 256 px at zoom 16 (~2.4 m a pixel in 咸阳), the point at the centre of the box.
+  var mapBox = document.getElementById("location-map");
+  var MAP_ZOOM = 16;
+  function showMap(lat, lng) {
+    var tileUrl = form.dataset.mapTileUrl || "";
+    if (!tileUrl) { return; }
+    var n = Math.pow(2, MAP_ZOOM);
+    var rad = lat * Math.PI / 180;
+    var x = (lng + 180) / 360 * n;
+    var y = (1 - Math.log(Math.tan(rad) + 1 / Math.cos(rad)) / Math.PI) / 2 * n;
+    mapBox.textContent = "";
+    mapBox.hidden = false;
+    mapBox.setAttribute("aria-label", "地图：" + coords(lat, lng));
+    var width = mapBox.clientWidth;
+    var height = mapBox.clientHeight;
+    for (var dx = -1; dx <= 1; dx += 1) {
+      for (var dy = -1; dy <= 1; dy += 1) {
+        var tx = Math.floor(x) + dx;
+        var ty = Math.floor(y) + dy;
+        var img = document.createElement("img");
+        img.alt = "";
+        img.className = "tile";
+        img.src = tileUrl.replace("{z}", MAP_ZOOM).replace("{x}", (tx + n) % n).replace("{y}", ty);
+        img.style.left = Math.round(width / 2 + (tx - x) * 256) + "px";
+        img.style.top = Math.round(height / 2 + (ty - y) * 256) + "px";
+        mapBox.appendChild(img);
+      }
+    }
+    var marker = document.createElement("span");
+    marker.className = "marker";
+    mapBox.appendChild(marker);
+    if (form.dataset.mapAttribution) {
+      var credit = document.createElement("span");
+      credit.className = "credit";
+      credit.textContent = form.dataset.mapAttribution;
+      mapBox.appendChild(credit);
+    }
+  }
+  function hideMap() {
+    mapBox.hidden = true;
+    mapBox.textContent = "";
+  }
   function setLocation(lat, lng, source) {
     location = { lat: lat, lng: lng, coord_system: "wgs84" };
     locationStatus.textContent = "将提交" + source + "：" + coords(lat, lng);
     locationClear.hidden = false;
     locationOffer.hidden = true;
     offered = null;
+    showMap(lat, lng);
   }
   function clearLocation() {
     location = null;
+    hideMap();
     locationStatus.textContent = "未提供位置（可选）";
     locationClear.hidden = true;
   }
@@ -241,6 +286,7 @@
     document.getElementById("location-offer-text").textContent =
       "照片中带有拍摄位置（" + coords(lat, lng) + "）。要把它作为事发地点一并提交吗？";
     locationOffer.hidden = false;
+    showMap(lat, lng);
   }
   document.getElementById("location-accept").addEventListener("click", function () {
     if (offered) { setLocation(offered.lat, offered.lng, "照片拍摄位置"); }
@@ -250,6 +296,7 @@
     offered = null;
     declined = true;
     locationOffer.hidden = true;
+    hideMap();
     document.getElementById("locate-btn").focus();
   });
   locationClear.addEventListener("click", function () {

@@ -37,6 +37,7 @@ async def test_file_a_report_with_a_photo_then_track_it(
     await offer.wait_for()
     assert f"纬度 {images.GPS_LAT:.5f}" in await offer.inner_text()
     assert "未提供位置" in await page.locator("#location-status").inner_text()
+    assert await page.locator("#location-map").is_hidden()  # no tile source by default
     await page.get_by_role("button", name="使用此位置").click()
     assert await offer.is_hidden()
     assert f"经度 {images.GPS_LNG:.5f}" in await page.locator("#location-status").inner_text()
@@ -139,6 +140,56 @@ async def test_photo_rows_fit_a_phone_and_a_refused_file_says_why(
     assert "location" not in payload
     assert len(payload["media"]) == 1
     await page.locator("#result").wait_for(state="visible", timeout=20000)
+
+
+async def test_a_configured_tile_source_shows_the_photo_location_on_a_map(
+    page, live_server: str, tmp_path: Path
+) -> None:
+    photo = tmp_path / "IMG_2042.jpg"
+    photo.write_bytes(images.jpeg((1200, 900)))
+    tile = images.png((256, 256))
+    asked: list[str] = []
+
+    async def serve_tile(route) -> None:
+        asked.append(route.request.url)
+        await route.fulfill(status=200, content_type="image/png", body=tile)
+
+    # What the form carries when GONGZHI_MAP_TILE_URL is set (tests/portal/test_security.py
+    # checks the server renders it and lets the CSP load its tiles); the tiles are served here.
+    await page.route("**/map-tiles/**", serve_tile)
+    await page.goto(live_server + "/complaints/new")
+    await page.evaluate(
+        """() => {
+          const form = document.getElementById('case-form');
+          form.dataset.mapTileUrl = '/map-tiles/{z}/{x}/{y}.png';
+          form.dataset.mapAttribution = '地图：测试瓦片';
+        }"""
+    )
+    await _fill_report(page)
+    await page.locator("#photo-input").set_input_files(str(photo))
+    await page.locator("#location-offer").wait_for(timeout=20000)
+    box = page.locator("#location-map")
+    assert await box.is_visible()
+    assert "地图：测试瓦片" in await box.inner_text()
+    assert await box.get_attribute("aria-label") == (
+        f"地图：纬度 {images.GPS_LAT:.5f}，经度 {images.GPS_LNG:.5f}"
+    )
+    # Zoom 16: the tile holding 咸阳 秦都区 (34.3358 N, 108.7083 E) is x 52557, y 26105; the
+    # marker at the centre of the box lies on it.
+    await page.wait_for_function("document.querySelectorAll('#location-map img.tile').length === 9")
+    centre_tile = box.locator('img.tile[src="/map-tiles/16/52557/26105.png"]')
+    tile_box = await centre_tile.bounding_box()
+    marker = await box.locator(".marker").bounding_box()
+    assert tile_box is not None
+    assert marker is not None
+    marker_x = marker["x"] + marker["width"] / 2
+    marker_y = marker["y"] + marker["height"] / 2
+    assert tile_box["x"] <= marker_x <= tile_box["x"] + 256
+    assert tile_box["y"] <= marker_y <= tile_box["y"] + 256
+    assert any(url.endswith("/map-tiles/16/52557/26105.png") for url in asked)
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await page.get_by_role("button", name="不使用").click()
+    assert await box.is_hidden()
 
 
 async def test_errors_are_chinese_sentences_beside_their_fields(page, live_server: str) -> None:
