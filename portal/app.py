@@ -129,6 +129,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Case-Token"],
         )
-    app.add_middleware(SecurityHeaders, hsts=settings.env is Environment.production)
+    app.add_middleware(
+        SecurityHeaders,
+        hsts=settings.env is Environment.production,
+        image_origins=(settings.map_tile_origin,) if settings.map_tile_origin else (),
+    )
     app.add_middleware(RequestContext)
     return app

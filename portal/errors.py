@@ -185,6 +185,54 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+# What each kind of validation error means, in a sentence a citizen understands: a form shows it
+# beside the field the error's path names (static/js/complaints.js). Keyed by pydantic's error
+# type; ``{…}`` takes the limit from the error's context.
+_VALIDATION_MESSAGES_ZH = {
+    "missing": "此项必须填写。",
+    "string_too_short": "内容太短，至少需要 {min_length} 个字。",
+    "string_too_long": "内容太长，最多 {max_length} 个字。",
+    "too_short": "至少需要 {min_length} 项。",
+    "too_long": "最多只能有 {max_length} 项。",
+    "string_pattern_mismatch": "格式不正确，请检查后重新填写。",
+    "string_type": "请填写文字。",
+    "int_parsing": "请填写整数。",
+    "int_type": "请填写整数。",
+    "float_parsing": "请填写数字。",
+    "float_type": "请填写数字。",
+    "bool_parsing": "请选择是或否。",
+    "bool_type": "请选择是或否。",
+    "greater_than_equal": "不能小于 {ge}。",
+    "greater_than": "必须大于 {gt}。",
+    "less_than_equal": "不能大于 {le}。",
+    "less_than": "必须小于 {lt}。",
+    "literal_error": "不是可以选择的值，请从选项中选择。",
+    "enum": "不是可以选择的值，请从选项中选择。",
+    "uuid_parsing": "编号格式不正确。",
+    "uuid_type": "编号格式不正确。",
+    "date_from_datetime_parsing": "日期格式不正确。",
+    "date_parsing": "日期格式不正确。",
+    "datetime_parsing": "日期时间格式不正确。",
+    "datetime_from_date_parsing": "日期时间格式不正确。",
+    "extra_forbidden": "不是可以提交的内容。",
+    "value_error": "内容不符合要求，请检查后重新填写。",
+    "model_type": "内容格式不正确。",
+    "dict_type": "内容格式不正确。",
+    "list_type": "内容格式不正确。",
+    "json_invalid": "内容格式不正确。",
+}
+_DEFAULT_MESSAGE_ZH = "内容不符合要求，请检查后重新填写。"
+
+
+def validation_message_zh(error_type: str, context: dict[str, Any] | None = None) -> str:
+    """The Chinese sentence for one validation error, by its type (pydantic's or a domain's)."""
+    template = _VALIDATION_MESSAGES_ZH.get(error_type, _DEFAULT_MESSAGE_ZH)
+    try:
+        return template.format(**(context or {}))
+    except (KeyError, IndexError, ValueError):
+        return _DEFAULT_MESSAGE_ZH
+
+
 async def _gongzhi_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GongzhiError)
     return problem(
@@ -219,6 +267,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
             "field": _field_path(err.get("loc", ())),
             "type": err.get("type", "invalid"),
             "message": err.get("msg", ""),
+            "message_zh": validation_message_zh(err.get("type", "invalid"), err.get("ctx")),
         }
         for err in raw
     ]

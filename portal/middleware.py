@@ -172,33 +172,36 @@ class BodySizeLimit:
                 raise
 
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",  # no inline script anywhere: user text can never become code
-        "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data: blob:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+def content_security_policy(image_origins: tuple[str, ...] = ()) -> str:
+    """The CSP of every response; ``image_origins`` are other sites images may come from (the
+    configured map tile source, GONGZHI_MAP_TILE_URL)."""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",  # no inline script anywhere: user text can never become code
+            "style-src 'self' 'unsafe-inline'",
+            " ".join(["img-src 'self' data: blob:", *image_origins]),
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
 
 
 class SecurityHeaders:
     """Headers every response carries (OWASP ASVS V14.4); HSTS only when served over TLS in
     production, where a proxy terminates TLS."""
 
-    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool, image_origins: tuple[str, ...] = ()) -> None:
         self.app = app
         self.headers = [
             (b"x-content-type-options", b"nosniff"),
             (b"x-frame-options", b"DENY"),
             (b"referrer-policy", b"strict-origin-when-cross-origin"),
             (b"permissions-policy", b"camera=(self), geolocation=(self), microphone=()"),
-            (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+            (b"content-security-policy", content_security_policy(image_origins).encode()),
             (b"cross-origin-opener-policy", b"same-origin"),
         ]
         if hsts:

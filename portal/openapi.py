@@ -30,6 +30,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
                     "field": {"type": "string"},
                     "type": {"type": "string"},
                     "message": {"type": "string"},
+                    "message_zh": {"type": "string"},
                 },
             },
         },

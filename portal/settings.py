@@ -10,6 +10,7 @@ Code reaches them with ``settings.of(ComplaintsSettings)`` (or the domain's depe
 from __future__ import annotations
 
 import ipaddress
+import re
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -118,10 +119,24 @@ class Settings(BaseSettings):
     # Origins allowed to call the API from a browser with credentials (comma-separated);
     # apps are not browsers and need no CORS.
     cors_origins: str = ""
+    # A map tile source, "https://tiles.example/{z}/{x}/{y}.png" (or a path on this site), for
+    # pages that show a place on a map (the complaint form's photo location); its origin is
+    # added to the CSP's img-src. Empty (the default): no map, coordinates only, since no tile
+    # server can be assumed. GONGZHI_MAP_ATTRIBUTION is the credit the tile source requires.
+    map_tile_url: str = Field(
+        default="", max_length=500, pattern=r"^$|^(https?://[^/?#\s]+)?/[^\s]*\{z\}[^\s]*$"
+    )
+    map_attribution: str = Field(default="", max_length=200)
 
     # Request limits: JSON bodies are small; multipart uploads carry phone photos.
     max_body_bytes: int = 1 * 1024 * 1024
     max_upload_bytes: int = 20 * 1024 * 1024
+
+    @property
+    def map_tile_origin(self) -> str | None:
+        """The origin of the map tiles when they come from another site (for the CSP)."""
+        match = re.match(r"^(https?://[^/?#]+)/", self.map_tile_url)
+        return match.group(1) if match else None
 
     # Background work
     run_worker_in_process: bool = True

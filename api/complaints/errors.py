@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from portal.errors import Conflict, GongzhiError, InvalidInput, NotFound, PayloadTooLarge
+from portal.errors import (
+    Conflict,
+    Forbidden,
+    GongzhiError,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+)
 
 
 class UnsupportedMediaType(GongzhiError):
@@ -64,6 +71,12 @@ class CaseNotFound(NotFound):
     code = "case_not_found"
     title = "No case with this tracking number and token"
     title_zh = "未找到该案件，请核对受理编号和查询码"
+
+
+class CaseNotYours(Forbidden):
+    code = "case_not_yours"
+    title = "This case was not filed from your account; follow it with its access code"
+    title_zh = "这件案件不是用您的账号提交的，请用受理编号和查询码查询"
 
 
 class UnknownCategory(InvalidInput):

@@ -3,8 +3,6 @@ rows (two linked ones for a complaint and report filed together), parties, first
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,7 +11,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from api.complaints import categories
+from api.complaints import access_codes, categories
 from api.complaints.coords import to_wgs84
 from api.complaints.deadlines import deadlines_of
 from api.complaints.errors import (
@@ -46,11 +44,6 @@ from portal.regions.service import get_region
 from portal.settings import Settings
 
 log = structlog.get_logger(__name__)
-
-
-def hash_token(token: str) -> str:
-    # The token is 192 random bits: a fast hash is enough, nothing to brute-force.
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def next_tracking_number(session: AsyncSession, now: datetime) -> str:
@@ -116,39 +109,109 @@ async def derive_region(session: AsyncSession, address: str | None) -> str | Non
 # --- checking what was sent -----------------------------------------------------------------------
 
 
-def _fields_error(problems: list[str]) -> InvalidCaseFields:
+@dataclass(frozen=True)
+class _Problem:
+    """One field a case lacks or got wrong: its path in the request, and what to say about it
+    in English (API clients) and in Chinese (beside the form's field)."""
+
+    field: str
+    message: str
+    message_zh: str
+
+
+def _fields_error(problems: list[_Problem]) -> InvalidCaseFields:
     return InvalidCaseFields(
-        "; ".join(problems),
-        detail_zh="；".join(problems),
-        errors=[{"field": p.split(":")[0], "type": "invalid", "message": p} for p in problems],
+        "; ".join(f"{p.field}: {p.message}" for p in problems),
+        detail_zh="".join(p.message_zh for p in problems),
+        errors=[
+            {"field": p.field, "type": "invalid", "message": p.message, "message_zh": p.message_zh}
+            for p in problems
+        ],
     )
 
 
-def _track_problems(data: CaseCreate) -> list[str]:
+def _track_problems(data: CaseCreate) -> list[_Problem]:
     """What a complaint (real name, phone, business, request) or a report (something to find)
     lacks."""
-    problems: list[str] = []
+    problems: list[_Problem] = []
     person = data.complainant
     business = data.business
     if data.kind in ("complaint", "both"):
         if data.anonymous:
-            problems.append("anonymous: a complaint needs the complainant's real name (投诉须实名)")
+            problems.append(
+                _Problem(
+                    "anonymous",
+                    "a complaint needs the complainant's real name",
+                    "投诉须实名，不能匿名。",
+                )
+            )
         if person is None or not person.name:
-            problems.append("complainant.name: required for a complaint (投诉人姓名)")
+            problems.append(
+                _Problem(
+                    "complainant.name",
+                    "required for a complaint",
+                    "投诉须实名，请填写您的姓名。",
+                )
+            )
         if person is None or not person.phone:
-            problems.append("complainant.phone: required for a complaint (投诉人电话)")
+            problems.append(
+                _Problem(
+                    "complainant.phone",
+                    "required for a complaint",
+                    "请填写手机号码，办理人员会用它联系您调解。",
+                )
+            )
         if business is None or not business.name:
-            problems.append("business.name: required for a complaint (被投诉人名称)")
+            problems.append(
+                _Problem(
+                    "business.name",
+                    "required for a complaint",
+                    "请填写被投诉的经营者名称（如店名或摊位名）。",
+                )
+            )
         if not data.request:
-            problems.append("request: required for a complaint (投诉诉求)")
+            problems.append(
+                _Problem(
+                    "request",
+                    "required for a complaint",
+                    "请写明您的诉求，如退还差价、赔偿。",
+                )
+            )
     else:
         has_business = business is not None and (business.name or business.address)
         if not has_business and data.location is None and not data.instrument_token:
             problems.append(
-                "business: name, address or location of the reported business (被举报对象)"
+                _Problem(
+                    "business",
+                    "name, address or location of the reported business",
+                    "请填写被举报经营者的名称或地址，或者使用位置，便于核查。",
+                )
             )
         if data.anonymous and person is not None:
-            problems.append("complainant: an anonymous report carries no personal data")
+            problems.append(
+                _Problem(
+                    "complainant",
+                    "an anonymous report carries no personal data",
+                    "匿名举报不能同时填写姓名和电话。",
+                )
+            )
+    return problems
+
+
+def _extra_problems(category: categories.Category, messages: list[str]) -> list[_Problem]:
+    """The category's own fields that are wrong: the Chinese sentence names the form's question."""
+    descriptions = {a.code: a.description for a in category.attributes}
+    problems = []
+    for message in messages:
+        code, _, reason = message.partition(": ")
+        question = descriptions.get(code)
+        if question is None:
+            zh = "提交了不属于该类别的内容。"
+        elif reason.startswith("required"):
+            zh = f"请填写“{question}”。"
+        else:
+            zh = f"“{question}”填写的内容不符合要求，请检查。"
+        problems.append(_Problem(f"extra.{code}", reason, zh))
     return problems
 
 
@@ -160,8 +223,8 @@ def _checked_category(data: CaseCreate) -> tuple[categories.Category, dict[str, 
             f"Unknown category {data.category!r}; see /api/v1/case-categories.",
             detail_zh=f"类别 {data.category} 不存在。",
         )
-    extra, problems = categories.validate_extra(category, data.extra)
-    problems = _track_problems(data) + [f"extra.{p}" for p in problems]
+    extra, messages = categories.validate_extra(category, data.extra)
+    problems = _track_problems(data) + _extra_problems(category, messages)
     if problems:
         raise _fields_error(problems)
     return category, extra
@@ -263,7 +326,7 @@ async def _create_cases(
     for kind in kinds:
         case = Case(
             tracking_number=await next_tracking_number(session, now),
-            access_token_hash=hash_token(token),
+            access_token_hash=access_codes.hash_code(token),
             kind=kind,
             category=category.code,
             status=CaseStatus.received,
@@ -381,7 +444,7 @@ async def submit_case(
     category, extra = _checked_category(data)
     subject = await _subject(session, data)
     media = await _unattached_media(session, data)
-    token = secrets.token_urlsafe(24)
+    token = access_codes.new_code()
     cases = await _create_cases(
         session,
         data,

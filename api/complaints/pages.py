@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,12 +16,18 @@ from sqlmodel import col, select
 from api.complaints import categories
 from api.complaints.categories import describe_extra
 from api.complaints.intake import resolve_instrument
-from api.complaints.models import CaseKind, CaseStatus, Finding
+from api.complaints.models import OPEN_STATUSES, CaseKind, CaseStatus, Finding
 from api.complaints.schemas import STAFF_ACTIONS, TESTING_KINDS
+from api.complaints.settings import ComplaintsSettings
 from api.complaints.staff import load_for_staff
 from api.complaints.staff import staff_case as load_staff_case
 from api.complaints.staff import staff_queue as load_staff_queue
-from api.complaints.tracking import case_for_tracker
+from api.complaints.tracking import (
+    case_for_owner,
+    case_for_tracker,
+    cases_of_user,
+    last_contact_of_user,
+)
 from api.complaints.vocabulary import (
     ACTION_LABELS,
     FINDING_NAMES,
@@ -38,6 +44,7 @@ from portal.deps import SettingsDep
 from portal.errors import GongzhiError
 from portal.pagination import PageRequest
 from portal.privacy import mask_person_name, mask_phone
+from portal.ratelimit import client_ip, get_rate_limiter
 from portal.regions.models import Region
 from portal.settings import Settings
 from portal.web import render
@@ -45,8 +52,6 @@ from portal.web import render
 router = APIRouter(include_in_schema=False)
 
 
-# What the staff case page may say went wrong with an action: a fixed set of codes, each with a
-# fixed message. The redirect after a refused action carries only the code, so a link with
 @router.get("/complaints/new")
 async def new_case(
     request: Request,
@@ -61,16 +66,59 @@ async def new_case(
     instrument = await resolve_instrument(
         session, instrument_token=instrument_token, certificate_number=certificate_number
     )
+    # A logged-in citizen does not type their name and phone again (issue 14).
+    contact_name, contact_phone = (
+        await last_contact_of_user(session, user) if user is not None else (None, None)
+    )
     return render(
         request,
         "complaints/new.html",
         {
             "user": user,
             "categories": categories.CATEGORIES,
+            # From a sticker's 举报这台器具, the likely matter is the instrument itself.
+            "default_category": (
+                "unverified_instrument"
+                if instrument_token or certificate_number
+                else categories.CATEGORIES[0].code
+            ),
             "instrument_token": instrument_token,
             "certificate_number": certificate_number,
             "instrument": instrument,
             "max_upload_mb": settings.max_upload_bytes // (1024 * 1024),
+            "contact_name": contact_name or (user.display_name if user else None),
+            "contact_phone": contact_phone,
+            "map_tile_url": settings.map_tile_url,
+            "map_attribution": settings.map_attribution,
+        },
+    )
+
+
+@router.get("/complaints/mine")
+async def my_cases(
+    request: Request,
+    session: DbSession,
+    user: OptionalUser,
+    page: Annotated[int, Query(ge=1, le=1000)] = 1,
+) -> Response:
+    """我的投诉: the cases a citizen filed while logged in, newest first."""
+    if user is None:
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    per_page = 20
+    items, total = await cases_of_user(
+        session, user, page=PageRequest(page=page, per_page=per_page)
+    )
+    return render(
+        request,
+        "complaints/mine.html",
+        {
+            "user": user,
+            "items": items,
+            "total": total,
+            "page": page,
+            "has_next": page * per_page < total,
+            # A deadline is shown only while the case is open: a closed case has none left.
+            "open_statuses": {status.value for status in OPEN_STATUSES},
         },
     )
 
@@ -90,6 +138,12 @@ async def track_submit(
     access_token: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     try:
+        if access_token.strip():
+            await get_rate_limiter(request).enforce(
+                settings.of(ComplaintsSettings).track_rate_limit_client,
+                "track_client",
+                client_ip(request),
+            )
         case = await case_for_tracker(
             session,
             tracking_number.strip().upper(),
@@ -97,6 +151,29 @@ async def track_submit(
             token=access_token.strip() or None,
             user=user,
         )
+    except GongzhiError as exc:
+        return render(
+            request,
+            "complaints/track.html",
+            {"user": user, "case": None, "error": exc.detail_zh, "number": tracking_number},
+            status_code=exc.status,
+        )
+    return render(request, "complaints/track.html", {"user": user, "case": case, "error": None})
+
+
+@router.get("/complaints/mine/{tracking_number}")
+async def my_case(
+    request: Request,
+    tracking_number: Annotated[str, Path(max_length=24)],
+    session: DbSession,
+    settings: SettingsDep,
+    user: OptionalUser,
+) -> Response:
+    """One of 我的投诉: its owner follows it without the 查询码."""
+    if user is None:
+        return RedirectResponse("/login?next=/complaints/mine", status_code=303)
+    try:
+        case = await case_for_owner(session, tracking_number.upper(), settings=settings, user=user)
     except GongzhiError as exc:
         return render(
             request,

@@ -226,12 +226,18 @@ async def similar_cases(
     summary="Follow a case: header X-Case-Token, or as the logged-in owner",
 )
 async def track_case(
+    request: Request,
     tracking_number: str,
     session: DbSession,
     settings: SettingsDep,
+    config: ComplaintsConfig,
     user: OptionalUser,
     x_case_token: Annotated[str | None, Header(max_length=128)] = None,
 ) -> CaseRead:
+    if x_case_token is not None:
+        await get_rate_limiter(request).enforce(
+            config.track_rate_limit_client, "track_client", client_ip(request)
+        )
     return await tracking.case_for_tracker(
         session, tracking_number[:24], settings=settings, token=x_case_token, user=user
     )

@@ -32,6 +32,9 @@ class ComplaintsSettings(DomainSettings):
     case_rate_limit_client: str = "10/minute;60/hour"  # submissions per client address
     case_rate_limit_account: str = "5/minute;30/day"  # submissions per account
     media_rate_limit_client: str = "60/minute;600/hour"  # photo uploads per client address
+    # Tries of a 查询码 per client address (API and 进度查询 page): bounds guessing, see
+    # docs/reliability.md; a person who mistypes a few times is not stopped.
+    track_rate_limit_client: str = "10/minute;100/hour;500/day"
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     similar_radius_m: int = Field(default=250, ge=1, le=5000)
     similar_window_days: int = Field(default=30, ge=1, le=365)

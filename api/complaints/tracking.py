@@ -13,13 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from api.complaints import categories
+from api.complaints import access_codes, categories
 from api.complaints.coords import public_point, to_wgs84
 from api.complaints.deadlines import deadlines_of
-from api.complaints.errors import CaseNotFound
-from api.complaints.intake import hash_token
+from api.complaints.errors import CaseNotFound, CaseNotYours
 from api.complaints.media import photos_of, signed_urls
-from api.complaints.models import OPEN_STATUSES, Case, CaseEvent, CoordSystem
+from api.complaints.models import OPEN_STATUSES, Case, CaseEvent, CaseParty, CoordSystem
 from api.complaints.schemas import CaseRead, CaseSummary, PhotoLinks, SimilarCase, TimelineEntry
 from api.complaints.settings import ComplaintsSettings
 from api.complaints.vocabulary import EVENT_TITLES, status_name
@@ -45,8 +44,9 @@ async def _load_for_tracker(
     if case is None:
         raise CaseNotFound()
     owner = user is not None and case.user_id is not None and case.user_id == user.id
-    valid_token = token is not None and hmac.compare_digest(
-        case.access_token_hash, hash_token(token)
+    valid_token = token is not None and any(
+        hmac.compare_digest(case.access_token_hash, candidate)
+        for candidate in access_codes.candidate_hashes(token)
     )
     if not (owner or valid_token):
         raise CaseNotFound()  # the same answer as an unknown number: no enumeration
@@ -100,6 +100,25 @@ async def case_for_tracker(
             for m in await photos_of(session, case)
         ],
         linked_tracking_number=await tracking_number_of(session, case.linked_case_id),
+    )
+
+
+async def case_for_owner(
+    session: AsyncSession, tracking_number: str, *, settings: Settings, user: User
+) -> CaseRead:
+    """One of a citizen's own cases (我的投诉), followed without its access code. Another
+    person's case is refused as such: tracking numbers are public (similar cases list them)."""
+    row = (
+        await session.execute(
+            select(Case.id, Case.user_id).where(col(Case.tracking_number) == tracking_number)
+        )
+    ).first()
+    if row is None:
+        raise CaseNotFound()
+    if row.user_id != user.id:
+        raise CaseNotYours()
+    return await case_for_tracker(
+        session, tracking_number, settings=settings, token=None, user=user
     )
 
 
@@ -246,3 +265,22 @@ async def _nearby(
         if distance <= radius:
             near.append((distance, case))
     return sorted(near, key=lambda pair: pair[0])
+
+
+async def last_contact_of_user(session: AsyncSession, user: User) -> tuple[str | None, str | None]:
+    """The name and phone a citizen gave on their latest case that kept them (not anonymous), to
+    fill in their next form; only ever shown to that citizen."""
+    party = await session.scalar(
+        select(CaseParty)
+        .join(Case, col(Case.id) == col(CaseParty.case_id))
+        .where(
+            col(Case.user_id) == user.id,
+            col(Case.anonymous).is_(False),
+            col(CaseParty.phone).is_not(None),
+        )
+        .order_by(col(Case.received_at).desc())
+        .limit(1)
+    )
+    if party is None:
+        return None, None
+    return party.name, party.phone

@@ -54,7 +54,9 @@ async def test_staff_land_on_account_with_links_to_their_work(
 
 async def test_citizen_sees_complaint_links_and_no_staff_work(page, live_server: str) -> None:
     await _log_in(page, live_server, "citizen@gongzhi.demo")
-    assert await page.get_by_role("navigation", name="我的工作").count() == 0
+    # A citizen's only work is following their own cases.
+    work_bar = page.get_by_role("navigation", name="我的工作")
+    assert await work_bar.get_by_role("link").all_inner_texts() == ["我的投诉"]
     await page.get_by_role("link", name="查询办理进度").click()
     await page.wait_for_url("**/complaints/track")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -42,6 +44,10 @@ async def test_wrong_types_list_field_errors(client: httpx.AsyncClient) -> None:
     fields = {error["field"] for error in body["errors"]}
     assert {"body.email", "body.password", "body.display_name"} <= fields
     assert all(error["message"] for error in body["errors"])
+    # And in Chinese, by the kind of error, for a form to show beside the field (issue 14).
+    by_field = {error["field"]: error["message_zh"] for error in body["errors"]}
+    assert by_field["body.password"] == "请填写文字。"
+    assert all(re.search(r"[\u4e00-\u9fff]", message) for message in by_field.values())
 
 
 async def test_declared_oversized_body_is_413(client: httpx.AsyncClient) -> None:

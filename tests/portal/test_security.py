@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import ValidationError
 
+from portal.app import create_app
 from portal.ratelimit import RateLimiter
-from tests.support import assert_problem
+from portal.settings import Settings
+from tests.support import assert_problem, make_settings
 
 
 @pytest.fixture
@@ -119,3 +124,48 @@ async def test_invalid_bearer_token_is_refused_even_where_anonymous_use_is_allow
     client.cookies.set("gongzhi_session", "stale")
     assert (await client.get("/")).status_code == 200  # a stale cookie just means logged out
     client.cookies.clear()
+
+
+async def test_a_map_tile_source_is_the_only_other_site_images_may_come_from(
+    tmp_path: Path,
+) -> None:
+    default = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}", tmp_path / "a")
+    assert default.map_tile_origin is None
+    configured = make_settings(
+        f"sqlite+aiosqlite:///{tmp_path / 'b.db'}",
+        tmp_path / "b",
+        map_tile_url="https://tiles.example.cn/{z}/{x}/{y}.png",
+    )
+    assert configured.map_tile_origin == "https://tiles.example.cn"
+    same_site = make_settings(
+        f"sqlite+aiosqlite:///{tmp_path / 'c.db'}",
+        tmp_path / "c",
+        map_tile_url="/tiles/{z}/{x}/{y}",
+    )
+    assert same_site.map_tile_origin is None
+    with pytest.raises(ValidationError):
+        make_settings(
+            f"sqlite+aiosqlite:///{tmp_path / 'd.db'}",
+            tmp_path / "d",
+            map_tile_url="javascript:alert(1)//{z}",
+        )
+    for settings, img_src in (
+        (default, "img-src 'self' data: blob:;"),
+        (configured, "img-src 'self' data: blob: https://tiles.example.cn;"),
+    ):
+        # Static files need no database, so the app is asked without starting its lifespan.
+        transport = httpx.ASGITransport(app=create_app(settings))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
+            response = await web.get("/static/css/site.css")
+        assert img_src in response.headers["content-security-policy"]
+
+
+async def test_the_form_carries_the_tile_source_only_when_configured(
+    client: httpx.AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert "data-map-tile-url" not in (await client.get("/complaints/new")).text
+    monkeypatch.setattr(settings, "map_tile_url", "https://tiles.example.cn/{z}/{x}/{y}.png")
+    monkeypatch.setattr(settings, "map_attribution", "© 测试地图")
+    page = (await client.get("/complaints/new")).text
+    assert 'data-map-tile-url="https://tiles.example.cn/{z}/{x}/{y}.png"' in page
+    assert 'data-map-attribution="© 测试地图"' in page

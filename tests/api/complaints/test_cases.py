@@ -32,7 +32,7 @@ async def test_anonymous_report_with_photos(
     assert response.status_code == 201, response.text
     body = response.json()
     assert NUMBER.match(body["tracking_number"])
-    assert len(body["access_token"]) >= 32
+    assert re.match(r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){3}$", body["access_token"])
     assert body["status"] == "received"
     assert body["kind"] == "report"
     assert body["deadlines"]["handling_basis"] == "verification"
@@ -69,18 +69,29 @@ async def test_complaint_requires_identity_business_and_request(client: httpx.As
     problem = assert_problem(response, 422, "case_fields_invalid")
     fields = {e["field"] for e in problem["errors"]}
     assert {"complainant.phone", "business.name", "request"} <= fields
+    # Each error says in Chinese what to do, for the form to show beside its field (issue 14).
+    messages = {e["field"]: e["message_zh"] for e in problem["errors"]}
+    assert "手机号码" in messages["complainant.phone"]
+    assert "诉求" in messages["request"]
+    assert "body" not in problem["detail_zh"]
     anonymous = await client.post("/api/v1/cases", json=complaint_body(anonymous=True))
     assert_problem(anonymous, 422, "case_fields_invalid")
-    bad_phone = complaint_body(complainant={"name": "张三", "phone": "12345"})
-    assert_problem(await client.post("/api/v1/cases", json=bad_phone), 422, "validation_error")
+    bad_phone = complaint_body(complainant={"name": "张三", "phone": "12345"}, description="短")
+    invalid = assert_problem(
+        await client.post("/api/v1/cases", json=bad_phone), 422, "validation_error"
+    )
+    by_field = {e["field"]: e for e in invalid["errors"]}
+    assert by_field["body.complainant.phone"]["message_zh"] == "内容不符合要求，请检查后重新填写。"
+    assert by_field["body.description"]["message_zh"] == "内容太短，至少需要 5 个字。"
     bad_uscc = complaint_body(business={"name": "x", "uscc": "91610402MA6X8Y2K71"})
     assert_problem(await client.post("/api/v1/cases", json=bad_uscc), 422, "validation_error")
     extra = complaint_body(extra={"goods": "排骨", "colour": "red"})
     assert_problem(await client.post("/api/v1/cases", json=extra), 422, "case_fields_invalid")
     missing_extra = report_body(extra={"instrument_kind": "scale"})
-    assert_problem(
+    missing = assert_problem(
         await client.post("/api/v1/cases", json=missing_extra), 422, "case_fields_invalid"
     )
+    assert [e["message_zh"].startswith("请填写“") for e in missing["errors"]] == [True]
     unknown = report_body(category="speeding")
     assert_problem(await client.post("/api/v1/cases", json=unknown), 422, "unknown_category")
     region = report_body(region_code="999999")
