@@ -60,6 +60,7 @@ async def new_case(
     settings: SettingsDep,
     instrument_token: str | None = None,
     certificate_number: str | None = None,
+    category: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     instrument_token = (instrument_token or "")[:128] or None
     certificate_number = (certificate_number or "")[:64] or None
@@ -72,6 +73,10 @@ async def new_case(
         {
             "user": user,
             "categories": categories.CATEGORIES,
+            # a sticker's page names the category its state calls for (未检定或超期)
+            "selected_category": (
+                category if category in categories.BY_CODE else categories.CATEGORIES[0].code
+            ),
             "instrument_token": instrument_token,
             "certificate_number": certificate_number,
             "instrument": instrument,
