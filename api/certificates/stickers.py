@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.certificates.errors import CertificateNotFound
 from api.certificates.lookup import lookup_certificate
 from api.certificates.models import SigningKey
+from api.certificates.numbers import normalize_number
 from api.certificates.queries import (
     CERTIFICATE_JOIN,
     aware,
@@ -203,7 +204,10 @@ async def sticker_url(
                 categories.c.name,
             )
             .select_from(CERTIFICATE_JOIN)
-            .where(certificates.c.institution_id == org.id, certificates.c.number == number)
+            .where(
+                certificates.c.institution_id == org.id,
+                certificates.c.number == normalize_number(number),
+            )
         )
     ).first()
     if row is None:
@@ -287,7 +291,10 @@ async def check_token(session: AsyncSession, token: str) -> Verification:
         issued = await session.scalar(
             select(certificates.c.created_at)
             .select_from(CERTIFICATE_JOIN)
-            .where(certificates.c.number == number, organizations.c.code == institution)
+            .where(
+                certificates.c.number == normalize_number(number),
+                organizations.c.code == institution,
+            )
         )
         signed_on = claims.get("d")
         if (issued is not None and aware(issued) >= closed) or (

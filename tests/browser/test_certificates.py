@@ -54,10 +54,15 @@ async def test_instrument_links_and_lookup(page, live_server: str) -> None:
     assert await page.locator("#status-badge").inner_text() == "查无此证"
 
     await page.goto(live_server + "/certificates")
-    await page.get_by_label("证书编号或出厂编号").fill("XYJC2026-0002")
+    field = page.get_by_label("证书编号或出厂编号")
+    # the example has the real numbers' form (XYJC2026-0002 below)
+    assert re.fullmatch(r"例如 [A-Z]{4}\d{4}-\d{4}", await field.get_attribute("placeholder") or "")
+    # as a phone's Chinese input method types it: full width, lower case, a long dash
+    await field.fill("ｘｙｊｃ２０２６—０００２")
     await page.get_by_role("button", name="查询").click()
     await page.wait_for_url("**/certificates?q=*")
     assert await page.locator("#status-badge").inner_text() == "即将到期"
+    assert await page.locator(".cert-number").inner_text() == "XYJC2026-0002"
 
 
 # Every state a scan can land on: the token and the words of its badge.
