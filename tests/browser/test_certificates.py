@@ -169,3 +169,41 @@ async def test_serial_results_are_cards_on_a_phone(page, live_server: str) -> No
         "td => getComputedStyle(td, '::before').content"
     )
     assert label == '"证书编号"'  # each value says which column it was
+
+
+async def test_institution_prints_a_label_that_scans_at_its_printed_size(
+    browser, live_server: str
+) -> None:
+    # 300 dpi: a CSS millimetre is 96 / 25.4 px, so a device scale of 300 / 96 prints it at 300 dpi.
+    context = await browser.new_context(
+        viewport={"width": 390, "height": 844}, locale="zh-CN", device_scale_factor=300 / 96
+    )
+    page = await context.new_page()
+    try:
+        await page.goto(live_server + "/login?next=/backoffice/certificates")
+        await page.get_by_label("邮箱").fill("institution@gongzhi.demo")
+        await page.get_by_label("密码").fill(DEMO_PASSWORD)
+        await page.get_by_role("button", name="登录").click()
+        await page.wait_for_url("**/backoffice/certificates")
+        pdf_link = page.get_by_role("link", name="XYJC2026-0001 标签 PDF（40×30 毫米）")
+        pdf = await page.request.get(live_server + (await pdf_link.get_attribute("href") or ""))
+        assert pdf.status == 200
+        assert pdf.headers["content-type"] == "application/pdf"
+        sheet = page.get_by_role("link", name="XYJC2026-0001 整张 A4 标签纸 PDF")
+        assert "sheet=true" in (await sheet.get_attribute("href") or "")
+
+        svg_link = page.get_by_role("link", name="XYJC2026-0001 标签 SVG")
+        await page.goto(live_server + (await svg_link.get_attribute("href") or ""))
+        label = page.locator("svg")
+        box = await label.bounding_box()
+        assert box is not None
+        assert round(box["width"] * 25.4 / 96) == 40  # printed 40 mm wide
+        image = Image.open(io.BytesIO(await label.screenshot()))
+        assert abs(image.width - 40 / 25.4 * 300) < 3  # 472 px: 300 dots per inch
+        [symbol] = decode(image)
+        url = symbol.data.decode()
+        await page.goto(url)
+        assert await page.locator("#status-badge").inner_text() == "合格有效"
+        assert "防伪签名有效" in await page.locator(".verdict").inner_text()
+    finally:
+        await context.close()
