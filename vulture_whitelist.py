@@ -126,3 +126,7 @@ body_html
 pages
 took_ms
 get_public_article
+css  # api/certificates/states.py: read by the templates
+icon  # api/certificates/states.py: read by the templates
+meaning  # api/certificates/states.py: read by the templates
+report_primary  # api/certificates/states.py: read by the templates

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from portal.errors import Conflict, Forbidden, InvalidInput, NotFound
+from portal.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
 
 
 class CertificateNotFound(NotFound):
@@ -67,3 +67,15 @@ class NotAnInstitution(Forbidden):
     code = "not_an_institution"
     title = "Only a verification institution may do this"
     title_zh = "仅检定机构可执行此操作"
+
+
+class LabelFontMissing(ServiceUnavailable):
+    code = "label_font_missing"
+    title = "No CJK font is installed for PDF labels (Debian package fonts-noto-cjk)"
+    title_zh = "服务器未安装中文字体，暂时无法生成 PDF 标签"
+
+
+class LabelsDoNotFit(InvalidInput):
+    code = "labels_do_not_fit"
+    title = "That many labels from that position do not fit on one A4 sheet"
+    title_zh = "标签数量超出一张 A4 标签纸"

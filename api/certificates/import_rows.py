@@ -12,6 +12,7 @@ from typing import Any
 from stdnum.cn import uscc as uscc_check
 
 from api.certificates.import_columns import COLUMNS, REQUIRED, Row
+from api.certificates.numbers import normalize_number
 from portal import clock
 
 _NUMBER = re.compile(r"^[^\s/\\?#%]{1,64}$")
@@ -209,7 +210,7 @@ def validate_row(raw: Row, ctx: ValidationContext) -> CertRow | list[FieldError]
         if not values[column] and not (column == "verified_on" and raw.get(column)):
             errors.append(FieldError(column, "required", "required value is missing", "必填项为空"))
 
-    number = values["number"]
+    number = normalize_number(values["number"])
     if number and not _NUMBER.match(number):
         errors.append(
             FieldError(

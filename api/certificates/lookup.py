@@ -21,6 +21,7 @@ from api.certificates.errors import (
     CertificateNotFound,
     InstrumentNotFound,
 )
+from api.certificates.numbers import normalize_number
 from api.certificates.queries import (
     BY_NUMBER,
     BY_NUMBER_AND_INSTITUTION,
@@ -82,7 +83,9 @@ async def lookup_certificate(
     institution_code: str | None = None,
     today: date | None = None,
 ) -> CertificateRead:
-    """A certificate by number (numbers are unique per institution; name it when ambiguous)."""
+    """A certificate by number (numbers are unique per institution; name it when ambiguous), as
+    typed: in any case, full-width or with spaces and other dashes (api/certificates/numbers.py)."""
+    number = normalize_number(number)
     if institution_code:
         rows = await certificate_rows(
             session, BY_NUMBER_AND_INSTITUTION, number=number, institution=institution_code
@@ -249,7 +252,7 @@ async def find_instrument_ref(
         found = (
             await session.execute(
                 select(certificates.c.instrument_id)
-                .where(certificates.c.number == certificate_number.strip())
+                .where(certificates.c.number == normalize_number(certificate_number))
                 .limit(2)
             )
         ).all()
@@ -307,7 +310,9 @@ async def list_institution_certificates(
         .limit(limit)
     )
     if query:
-        stmt = stmt.where(or_(certificates.c.number == query, instruments.c.serial == query))
+        stmt = stmt.where(
+            or_(certificates.c.number == normalize_number(query), instruments.c.serial == query)
+        )
     return list((await session.execute(stmt)).all())
 
 

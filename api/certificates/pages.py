@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from api.certificates import imports, lookup, overdue, registry, stickers
 from api.certificates.errors import CertificateNotFound, InstrumentNotFound
-from api.certificates.schemas import STATUS_ZH, CertificateRead
+from api.certificates.schemas import STATUS_ZH, CertificateRead, InstrumentSummary
 from api.certificates.settings import CertificatesConfig, CertificatesSettings
+from api.certificates.states import STATES
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import Role, User
 from portal.accounts.permissions import Action, role_allows
@@ -27,23 +28,21 @@ router = APIRouter(include_in_schema=False)
 # How long a browser or a CDN may keep an anonymous page: a revocation shows within a minute.
 PAGE_MAX_AGE = 60
 
-# status → (badge class, badge text)
-BADGES: dict[str, tuple[str, str]] = {
-    "valid": ("ok", "合格有效"),
-    "expiring": ("warn", "即将到期"),
-    "expired": ("bad", "已过期"),
-    "failed": ("bad", "不合格"),
-    "revoked": ("void", "已注销"),
-    "superseded": ("void", "已更正作废"),
-    "none": ("void", "未检定"),
-    "not_found": ("void", "查无此证"),
-    "forged": ("bad", "防伪验证失败"),
-}
-
 
 def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
     response = render(request, name, context, status_code=status_code)
     return public_page(request, response, user=context.get("user"), max_age=PAGE_MAX_AGE)
+
+
+def complaint_url(instrument_token: str | None, status: str) -> str:
+    """The complaint form for this instrument, with the category the state calls for."""
+    params = {}
+    if instrument_token:
+        params["instrument_token"] = instrument_token
+    category = STATES[status].complaint_category
+    if category:
+        params["category"] = category
+    return "/complaints/new" + (f"?{urlencode(params)}" if params else "")
 
 
 @router.get("/v/{token}")
@@ -60,6 +59,7 @@ async def sticker_landing(
     }
     certificate: CertificateRead | None = None
     current: CertificateRead | None = None
+    instrument: InstrumentSummary | None = None
     instrument_token: str | None = None
     status = "not_found"
     if "." in token:
@@ -73,13 +73,14 @@ async def sticker_landing(
             status = certificate.status.value
     else:
         try:
-            instrument = await lookup.get_instrument(session, token, settings=settings)
+            found = await lookup.get_instrument(session, token, settings=settings)
         except InstrumentNotFound:
-            instrument = None
-        if instrument is not None:
+            found = None
+        if found is not None:
             instrument_token = token
-            certificate = instrument.certificate
-            status = instrument.status
+            instrument = found.instrument
+            certificate = found.certificate
+            status = found.status
     if certificate is not None and instrument_token is not None and "." in token:
         # The sticker may be older than the instrument's latest verification: say so. The
         # latest is loaded only when it is another certificate (rare), not on every scan.
@@ -87,20 +88,16 @@ async def sticker_landing(
         if latest_number is not None and latest_number != certificate.number:
             latest = await lookup.get_instrument(session, instrument_token, settings=settings)
             current = latest.certificate
-    badge_class, badge_text = BADGES[status]
+    state = STATES[status]
     context.update(
         status=status,
-        badge_class=badge_class,
-        badge_text=badge_text,
+        state=state,
         certificate=certificate,
+        instrument=instrument,
         current=current,
-        current_badge=BADGES[current.status.value] if current else None,
+        current_state=STATES[current.status.value] if current else None,
         instrument_token=instrument_token,
-        complaint_url=(
-            f"/complaints/new?instrument_token={quote(instrument_token)}"
-            if instrument_token
-            else None
-        ),
+        complaint_url=complaint_url(instrument_token, status),
     )
     return _page(
         request,
@@ -131,7 +128,10 @@ async def lookup_page(
                 session, query, settings=settings, institution_code=institution
             )
             context["certificate"] = certificate
-            context["badge"] = BADGES[certificate.status.value]
+            context["state"] = STATES[certificate.status.value]
+            context["complaint_url"] = complaint_url(
+                certificate.instrument.sticker_token, certificate.status.value
+            )
         except CertificateNotFound:
             items, total = await lookup.list_by_serial(
                 session,
@@ -141,7 +141,7 @@ async def lookup_page(
                 settings=settings,
             )
             context["listing"] = SimpleNamespace(items=items, total=total)
-            context["badges"] = BADGES
+            context["states"] = STATES
         except GongzhiError as exc:
             context["error"] = exc.detail_zh
     return _page(request, "certificates/lookup.html", context)
@@ -176,7 +176,7 @@ async def _backoffice(
         "org": org,
         "rows": rows,
         "statuses": statuses,
-        "badges": BADGES,
+        "states": STATES,
         "q": search or "",
         "institution_param": f"?institution={quote(org.code)}" if user.role == Role.admin else "",
         **extra,
@@ -307,7 +307,7 @@ async def overdue_page(
             "listing": listing,
             "page": page,
             "pages": max((total + limit - 1) // limit, 1),
-            "badges": BADGES,
+            "states": STATES,
             "status_zh": STATUS_ZH,
         },
     )

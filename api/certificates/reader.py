@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 
 from api.certificates.lookup import ambiguous, not_found
+from api.certificates.numbers import normalize_number
 from api.certificates.queries import (
     BY_NUMBER,
     BY_NUMBER_AND_INSTITUTION,
@@ -131,6 +132,8 @@ class LookupReader:
     async def certificate_json(
         self, number: str, *, institution: str | None, expiring_days: int
     ) -> bytes:
+        # the one normal form (api/certificates/numbers.py): a few microseconds, no round trip
+        number = normalize_number(number)
         rows = await self.rows(number, institution)
         if not rows:
             raise not_found(number)

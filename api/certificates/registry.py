@@ -23,6 +23,7 @@ from api.certificates.import_columns import COLUMNS
 from api.certificates.import_rows import FieldError, ValidationContext, validate_row
 from api.certificates.lookup import lookup_certificate
 from api.certificates.models import CertificateEvent, CertificateEventKind
+from api.certificates.numbers import normalize_number
 from api.certificates.queries import (
     categories,
     certificates,
@@ -181,6 +182,7 @@ async def issue_certificate(
 
 
 async def _own_certificate(session: AsyncSession, number: str, org: Organization) -> Any:
+    number = normalize_number(number)
     row = (
         await session.execute(
             select(
@@ -272,7 +274,7 @@ async def correct_certificate(
     """Issue a new certificate that supersedes ``number`` (which stays, with a corrected event)."""
     org = await acting_institution(session, actor, Action.certificate_issue, data.institution)
     old = await _own_certificate(session, number, org)
-    if data.number == number:
+    if data.number == normalize_number(number):
         raise InvalidCertificate(
             "A correction has a new number.", detail_zh="更正证书须使用新的证书编号。"
         )

@@ -4,14 +4,17 @@ import csv
 import hashlib
 import io
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import segno
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile, status
 from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
-from api.certificates import imports, lookup, registry, stickers
+from api.certificates import imports, labels, lookup, registry, stickers
 from api.certificates import overdue as overdue_list
+from api.certificates.errors import LabelsDoNotFit
 from api.certificates.reader import get_reader
 from api.certificates.schemas import (
     CertificateCreate,
@@ -390,3 +393,92 @@ async def sticker_png(
     buffer = io.BytesIO()
     qr.save(buffer, kind="png", scale=scale, border=4)
     return Response(buffer.getvalue(), media_type="image/png", headers={"Cache-Control": "private"})
+
+
+LabelSizeName = Annotated[
+    Literal["40x30", "50x30", "60x40"], Query(description="Label width x height, mm")
+]
+
+
+async def _label(
+    settings: Settings,
+    session: DbSession,
+    actor: User,
+    number: str,
+    institution: str | None,
+    size: str,
+) -> tuple[labels.Layout, str]:
+    content = await stickers.label_content(
+        session, number, actor=actor, settings=settings, institution_code=institution
+    )
+    return labels.label_layout(content, labels.SIZES[size]), content.number
+
+
+@router.get(
+    "/api/v1/certificates/{number}/label.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}},
+    summary="A printable label at its size in mm: QR, 检定合格 or the state, number, date, institution",
+)
+async def label_svg(
+    settings: SettingsDep,
+    session: DbSession,
+    actor: Issuer,
+    number: Number,
+    institution: Annotated[str | None, Query(max_length=64)] = None,
+    size: LabelSizeName = "40x30",
+) -> Response:
+    layout, normal = await _label(settings, session, actor, number, institution, size)
+    return Response(
+        labels.label_svg(layout, title=f"检定标志 {normal}"),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "private"},
+    )
+
+
+@router.get(
+    "/api/v1/certificates/{number}/label.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+    summary="The printable label as PDF: one label, or copies on an A4 sheet of labels",
+)
+async def label_pdf(
+    settings: SettingsDep,
+    session: DbSession,
+    actor: Issuer,
+    config: CertificatesConfig,
+    number: Number,
+    institution: Annotated[str | None, Query(max_length=64)] = None,
+    size: LabelSizeName = "40x30",
+    sheet: Annotated[bool, Query(description="An A4 sheet of labels")] = False,
+    copies: Annotated[int, Query(ge=1, le=100)] = 1,
+    start: Annotated[int, Query(ge=1, le=100, description="First position on the sheet")] = 1,
+) -> Response:
+    fonts = labels.label_fonts(config.certificate_label_font_file)
+    layout, normal = await _label(settings, session, actor, number, institution, size)
+    if sheet:
+        columns, rows = labels.sheet_grid(layout)
+        if start - 1 + copies > columns * rows:
+            raise LabelsDoNotFit(
+                detail_zh=f"一张 A4 标签纸放 {columns * rows} 张 {size} 毫米标签，"
+                f"从第 {start} 张起最多打印 {max(columns * rows - start + 1, 0)} 张。"
+            )
+    # Embedding the font subset takes most of a second: off the event loop.
+    body = await run_in_threadpool(
+        labels.labels_pdf,
+        layout,
+        fonts=fonts,
+        title=f"检定标志 {normal}",
+        sheet=sheet,
+        copies=copies,
+        start=start,
+    )
+    filename = f"label-{normal}-{size}{'-a4' if sheet else ''}.pdf"
+    return Response(
+        body,
+        media_type="application/pdf",
+        headers={
+            "Cache-Control": "private",
+            "Content-Disposition": f"inline; filename*=UTF-8''{quote(filename)}",
+        },
+    )

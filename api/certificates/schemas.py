@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
+from api.certificates.numbers import normalize_number
 from portal.pagination import Page
 
 
@@ -103,7 +104,11 @@ class InstrumentRead(BaseModel):
 class CertificateCreate(BaseModel):
     """One certificate, as an institution issues it. The same fields as an import row."""
 
-    number: str = Field(min_length=1, max_length=64)
+    number: Annotated[str, AfterValidator(normalize_number)] = Field(
+        min_length=1,
+        max_length=64,
+        description="Stored in its normal form: upper case, half-width, no spaces, dashes as -",
+    )
     kind: str | None = Field(default=None, description="certificate or notice; from conclusion")
     category_code: str = Field(min_length=1, max_length=64)
     model: str = Field(default="", max_length=100)

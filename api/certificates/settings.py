@@ -47,6 +47,8 @@ class CertificatesSettings(DomainSettings):
     # Each XML part of an XLSX (a sheet, the shared strings), uncompressed.
     certificate_import_max_xml_bytes: int = Field(default=128 * 1024 * 1024, ge=1024 * 1024)
     signing_keys_dir: Path = Path("var/keys")
+    # The CJK font embedded in PDF labels; unset: Debian's fonts-noto-cjk (api/certificates/labels.py)
+    certificate_label_font_file: Path | None = None
     overdue_notification_sender: str = "logging"
     overdue_notification_batch: int = Field(default=500, ge=1, le=100_000)
 

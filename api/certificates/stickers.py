@@ -28,8 +28,10 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.certificates.errors import CertificateNotFound
+from api.certificates.labels import LabelContent
 from api.certificates.lookup import lookup_certificate
 from api.certificates.models import SigningKey
+from api.certificates.numbers import normalize_number
 from api.certificates.queries import (
     CERTIFICATE_JOIN,
     aware,
@@ -42,6 +44,7 @@ from api.certificates.queries import (
 from api.certificates.registry import acting_institution
 from api.certificates.schemas import TrustedKey, TrustList, VerifyResult
 from api.certificates.settings import CertificatesSettings
+from api.certificates.states import STATES
 from portal import signing
 from portal.accounts.models import Organization, User
 from portal.accounts.permissions import Action
@@ -203,13 +206,45 @@ async def sticker_url(
                 categories.c.name,
             )
             .select_from(CERTIFICATE_JOIN)
-            .where(certificates.c.institution_id == org.id, certificates.c.number == number)
+            .where(
+                certificates.c.institution_id == org.id,
+                certificates.c.number == normalize_number(number),
+            )
         )
     ).first()
     if row is None:
         raise CertificateNotFound(detail_zh=f"本机构没有编号为 {number} 的证书。")
     key = await signer_for(session, org, settings)
     return f"{settings.base_url.rstrip('/')}/v/{sign(sticker_claims(row), key)}"
+
+
+async def label_content(
+    session: AsyncSession,
+    number: str,
+    *,
+    actor: User,
+    settings: Settings,
+    institution_code: str | None = None,
+) -> LabelContent:
+    """What a printed label shows: the signed sticker URL as its QR code, 检定合格 while the
+    certificate holds (else its state), the number, the valid-until date and the institution."""
+    org = await acting_institution(session, actor, Action.certificate_issue, institution_code)
+    url = await sticker_url(
+        session, number, actor=actor, settings=settings, institution_code=org.code
+    )
+    certificate = await lookup_certificate(
+        session, number, settings=settings.of(CertificatesSettings), institution_code=org.code
+    )
+    status = certificate.status.value
+    valid = status in ("valid", "expiring")
+    return LabelContent(
+        url=url,
+        headline="检定合格" if valid else STATES[status].text,
+        valid=valid,
+        number=certificate.number,
+        valid_until=certificate.valid_until.isoformat() if certificate.valid_until else "—",
+        institution=certificate.institution.name,
+    )
 
 
 # --- verification -------------------------------------------------------------------------------
@@ -287,7 +322,10 @@ async def check_token(session: AsyncSession, token: str) -> Verification:
         issued = await session.scalar(
             select(certificates.c.created_at)
             .select_from(CERTIFICATE_JOIN)
-            .where(certificates.c.number == number, organizations.c.code == institution)
+            .where(
+                certificates.c.number == normalize_number(number),
+                organizations.c.code == institution,
+            )
         )
         signed_on = claims.get("d")
         if (issued is not None and aware(issued) >= closed) or (

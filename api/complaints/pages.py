@@ -60,6 +60,7 @@ async def new_case(
     settings: SettingsDep,
     instrument_token: str | None = None,
     certificate_number: str | None = None,
+    category: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     instrument_token = (instrument_token or "")[:128] or None
     certificate_number = (certificate_number or "")[:64] or None
@@ -76,11 +77,10 @@ async def new_case(
         {
             "user": user,
             "categories": categories.CATEGORIES,
-            # From a sticker's 举报这台器具, the likely matter is the instrument itself.
-            "default_category": (
-                "unverified_instrument"
-                if instrument_token or certificate_number
-                else categories.CATEGORIES[0].code
+            # A sticker's page names the category its state calls for (expired, revoked, never
+            # verified: 未检定或超期); a valid instrument's report starts at the first category.
+            "selected_category": (
+                category if category in categories.BY_CODE else categories.CATEGORIES[0].code
             ),
             "instrument_token": instrument_token,
             "certificate_number": certificate_number,

@@ -37,13 +37,16 @@ ROLES: dict[str, str | None] = {
 }
 
 # Pages whose demo ids no page links to, or that have several states worth seeing each: the sticker
-# landing page in every state of api/certificates/demo.py and a token that does not exist; the
-# lookup with a certificate found and with a serial number's list; search with results.
+# landing page in every state of api/certificates/demo.py, a token that does not exist and a signed
+# token that does not verify; the lookup with a certificate found (valid and revoked), a serial
+# number's list and nothing found; search with results.
 EXAMPLES: dict[str, list[str]] = {
     "/certificates": [
         "/certificates",
         "/certificates?q=XYJC2026-0001",
         "/certificates?q=XS2301001",
+        "/certificates?q=xyjc2026-0006",
+        "/certificates?q=NOTHING-SUCH",
     ],
     "/search": ["/search", "/search?q=计量"],
     "/v/{token}": [
@@ -54,6 +57,7 @@ EXAMPLES: dict[str, list[str]] = {
         "/v/DEMO-FUEL-REVOKED",
         "/v/DEMO-SCALE-NEVER",
         "/v/NO-SUCH-STICKER",
+        "/v/eyJhbGciOiJFZERTQSIsImtpZCI6Inh4In0.e30.c2ln",
     ],
 }
 

@@ -105,8 +105,9 @@ ROLE_RULES: list[tuple[str, set[Role]]] = [
     (r"^GET /api/v1/staff/media/\{media_id\}/original$", {Role.regulator}),
     (r" /api/v1/staff/", {Role.regulator, Role.admin}),
     (r" /api/v1/instruments/overdue", {Role.regulator, Role.admin}),
-    # Stickers are printed by the issuing institution only (an administrator has no organisation).
-    (r" /api/v1/certificates/\{number\}/sticker\.", {Role.institution}),
+    # Stickers and labels are printed by the issuing institution only (an administrator has no
+    # organisation).
+    (r" /api/v1/certificates/\{number\}/(sticker|label)\.", {Role.institution}),
     (r" /api/v1/certificates", {Role.institution, Role.admin}),
     (r" /api/v1/articles", {Role.editor, Role.admin}),
     (r" /api/v1/notices", {Role.regulator, Role.admin}),
@@ -266,6 +267,8 @@ async def test_authorization_matrix(
         ("institution_b", "POST", f"/api/v1/certificates/{cert_number}/revoke", {"reason": "越权"}),
         ("institution_b", "GET", f"/api/v1/certificates/{cert_number}/sticker.svg", None),
         ("institution_b", "GET", f"/api/v1/certificates/{cert_number}/sticker.png", None),
+        ("institution_b", "GET", f"/api/v1/certificates/{cert_number}/label.svg", None),
+        ("institution_b", "GET", f"/api/v1/certificates/{cert_number}/label.pdf", None),
         ("association_b", "DELETE", f"/api/v1/credit/association/members/{member_uscc}", None),
         (
             "association_b",

@@ -14,12 +14,13 @@ from pathlib import Path
 from portal.app import create_app
 from tests.support import make_settings
 
-# Images (certificate stickers) are bytes to a client: the generator has no built-in mapping for
+# Images and PDFs (certificate stickers and labels) are bytes to a client: the generator has no built-in mapping for
 # image types and would otherwise drop those responses with a warning.
 CONFIG = {
     "content_type_overrides": {
         "image/svg+xml": "application/octet-stream",
         "image/png": "application/octet-stream",
+        "application/pdf": "application/octet-stream",
     },
     "post_hooks": [],  # no formatter run on the generated code: only the generation is tested
 }

@@ -5,7 +5,7 @@ penalty procedure rules exclude it from a report's verification period). Staff p
 clock when the instrument goes for testing and resume it when the result is back.
 
 Revision ID: a3c5e7f9b1d2
-Revises: 7c4d2e9f1a58
+Revises: 3f8a1c6e2b94
 Create Date: 2026-11-30 04:00:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "a3c5e7f9b1d2"
-down_revision: str | Sequence[str] | None = "7c4d2e9f1a58"
+down_revision: str | Sequence[str] | None = "3f8a1c6e2b94"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

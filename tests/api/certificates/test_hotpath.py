@@ -32,6 +32,10 @@ async def test_hot_path_and_route_give_the_same_responses(
         ("GET", "/api/v1/certificates/%E8%AF%81-1", {}),
         ("HEAD", "/api/v1/certificates/HP-1", {}),
         ("GET", "/api/v1/certificates/", {}),
+        # typed on a phone: lower case, full width (ＨＰ－１), a space and an en dash
+        ("GET", "/api/v1/certificates/hp-1", {}),
+        ("GET", "/api/v1/certificates/%EF%BC%A8%EF%BC%B0%EF%BC%8D%EF%BC%91", {}),
+        ("GET", "/api/v1/certificates/HP%20%E2%80%93%201", {}),
     ]
     fast = [await _exchange(client, m, u, **kw) for m, u, kw in requests]
     conditional = await client.get(
@@ -48,6 +52,7 @@ async def test_hot_path_and_route_give_the_same_responses(
     )
     assert [s for s, _, _ in fast][:2] == [200, 200]
     assert fast[4][0] == 404
+    assert fast[-1][2] == fast[-2][2] == fast[-3][2] == fast[0][2]  # each finds HP-1
     assert fast == slow
     assert conditional.status_code == routed.status_code == 304
     assert sorted(conditional.headers.items()) == sorted(routed.headers.items())

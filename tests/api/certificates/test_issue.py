@@ -60,7 +60,7 @@ async def test_validation_errors_and_idempotent_repeat(
     auth_headers: Callable[[User], Awaitable[dict[str, str]]],
 ) -> None:
     headers = await auth_headers(institution_user)
-    bad = cert_body(owner_uscc="91610402MA6XY00019", category_code="ruler", number="A B")
+    bad = cert_body(owner_uscc="91610402MA6XY00019", category_code="ruler", number="A/B")
     body = assert_problem(
         await client.post("/api/v1/certificates", json=bad, headers=headers),
         422,
