@@ -16,7 +16,7 @@ from pyzbar.pyzbar import decode
 from api.certificates.labels import SIZES
 from portal.accounts.models import User
 from portal.settings import Settings
-from tests.api.certificates.conftest import Issue
+from tests.api.certificates.support import Issue
 from tests.support import assert_problem
 
 PRINTER_DPI = 300

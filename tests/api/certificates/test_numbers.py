@@ -12,7 +12,7 @@ import pytest
 
 from api.certificates.numbers import normalize_number
 from portal.migrate import upgrade
-from tests.api.certificates.conftest import Issue
+from tests.api.certificates.support import Issue
 
 TYPED = [
     "XYJC2026-0001",
