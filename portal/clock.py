@@ -55,8 +55,9 @@ class OffsetClock:
     """Real time, started at another moment: it keeps ticking, so leases, rate windows and
     token lifetimes behave as in production, but the calendar is the one chosen."""
 
-    def __init__(self, start: datetime) -> None:
-        self.offset = _aware(start) - datetime.now(UTC)
+    def __init__(self, start: datetime, *, at: datetime | None = None) -> None:
+        """``start`` is the clock's time at the real moment ``at`` (now, if not given)."""
+        self.offset = _aware(start) - (_aware(at) if at is not None else datetime.now(UTC))
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.offset
@@ -120,13 +121,21 @@ TEST_START_VARIABLE = "GONGZHI_TEST_NOW"
 def start_from_environment(*, production: bool) -> None:
     """``GONGZHI_TEST_NOW=<ISO moment>`` starts this process's clock at that moment (an
     ``OffsetClock``): the test suite sets it to run at a chosen hour and passes it on to the
-    servers and workers it starts, so every process shares one calendar. Refused in production."""
-    start = os.environ.get(TEST_START_VARIABLE)
-    if not start:
+    servers and workers it starts, so every process shares one calendar. Refused in production.
+
+    The first process to read it pins it to the real moment it started (``<moment>@<real
+    moment>``, written back to the environment its children inherit), so a worker started ten
+    minutes into the run reads the same time as the tests, not ten minutes behind: a job the
+    tests made due now is due for the worker too."""
+    value = os.environ.get(TEST_START_VARIABLE)
+    if not value:
         return
     if production:
         raise RuntimeError(f"{TEST_START_VARIABLE} is for tests; unset it in production")
-    set_clock(OffsetClock(datetime.fromisoformat(start)))
+    start, _, anchor = value.partition("@")
+    real = datetime.fromisoformat(anchor) if anchor else datetime.now(UTC)
+    set_clock(OffsetClock(datetime.fromisoformat(start), at=real))
+    os.environ[TEST_START_VARIABLE] = f"{start}@{real.isoformat()}"
 
 
 def timestamp() -> float:

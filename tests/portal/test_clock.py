@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from datetime import UTC, date, datetime, timedelta
+
+import pytest
 
 from portal import clock
 from portal.db import utcnow
@@ -35,3 +41,32 @@ def test_fixed_clock_moves_and_refuses_naive_moments() -> None:
         pass
     else:
         raise AssertionError("a naive moment was accepted")
+
+
+def test_processes_started_later_read_the_same_test_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI found a worker started ten minutes into a ``GONGZHI_TEST_NOW`` run ten minutes behind
+    the tests, so the job the tests made due was not due for it. A child process inherits the
+    moment pinned to real time by the first process, and reads the same time."""
+    monkeypatch.setenv(clock.TEST_START_VARIABLE, "2026-12-31T23:30:00+00:00")
+    previous = clock.set_clock(clock.SystemClock())
+    try:
+        clock.start_from_environment(production=False)
+        assert "@" in os.environ[clock.TEST_START_VARIABLE]
+        time.sleep(2)  # the child starts well after this process's clock did
+        child = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from portal import clock; clock.start_from_environment(production=False); "
+                "print(clock.now().timestamp())",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=os.environ.copy(),
+        )
+        here = clock.now().timestamp()
+        assert abs(float(child.stdout) - here) < 1.5
+        assert clock.now() - datetime(2026, 12, 31, 23, 30, tzinfo=UTC) >= timedelta(seconds=2)
+    finally:
+        clock.set_clock(previous)
