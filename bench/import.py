@@ -142,7 +142,7 @@ def main() -> None:
     if args.db == "sqlite":
         url = f"sqlite+aiosqlite:///{workdir / 'import.db'}"
     else:
-        from tests.conftest import _postgres_admin, postgres_async_url
+        from tests.support import _postgres_admin, postgres_async_url
 
         pg_name = f"gongzhi_bench_{uuid.uuid4().hex[:8]}"
         asyncio.run(_postgres_admin(f'CREATE DATABASE "{pg_name}"'))
@@ -154,7 +154,7 @@ def main() -> None:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         if pg_name:
-            from tests.conftest import _postgres_admin
+            from tests.support import _postgres_admin
 
             asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -308,7 +308,7 @@ def main() -> None:
         url = f"sqlite+aiosqlite:///{db_path}"
         build_sqlite(db_path, args.rows)
     else:
-        from tests.conftest import (
+        from tests.support import (
             _postgres_admin,
             postgres_async_url,
         )
@@ -348,7 +348,7 @@ def main() -> None:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         if pg_name:
-            from tests.conftest import _postgres_admin
+            from tests.support import _postgres_admin
 
             asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
 

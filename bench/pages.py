@@ -227,7 +227,7 @@ def run_database(db: str, args: argparse.Namespace, workdir: Path) -> list[str]:
     if db == "sqlite":
         url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
     else:
-        from tests.conftest import _postgres_admin, postgres_async_url
+        from tests.support import _postgres_admin, postgres_async_url
 
         pg_name = f"gongzhi_bench_{uuid.uuid4().hex[:8]}"
         asyncio.run(_postgres_admin(f'CREATE DATABASE "{pg_name}"'))
@@ -318,7 +318,7 @@ def run_database(db: str, args: argparse.Namespace, workdir: Path) -> list[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
         if pg_name:
-            from tests.conftest import _postgres_admin
+            from tests.support import _postgres_admin
 
             asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
     return lines
