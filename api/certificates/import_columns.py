@@ -79,17 +79,45 @@ CHINESE_HEADERS: dict[str, str] = {
     "经度": "longitude",
 }
 
+# How the portal names each column to an institution (messages, the template file): the header of
+# the certificate cover, for a column the file did not name in its own words.
+COLUMN_NAMES_ZH: dict[str, str] = {
+    "number": "证书编号",
+    "kind": "证书类型",
+    "category_code": "器具类别代码",
+    "model": "型号规格",
+    "serial": "出厂编号",
+    "manufacturer": "制造单位",
+    "owner_name": "使用单位",
+    "owner_uscc": "统一社会信用代码",
+    "owner_type": "所有人类型",
+    "address": "使用地址",
+    "region_code": "行政区划代码",
+    "regulation": "检定依据",
+    "conclusion": "检定结论",
+    "verified_on": "检定日期",
+    "valid_until": "有效期至",
+    "verifier": "检定员",
+    "latitude": "纬度",
+    "longitude": "经度",
+}
+
 REQUIRED = ("number", "category_code", "serial", "owner_name", "region_code", "verified_on")
 
 # One row as a reader yields it: {column: value}, raw values (str, or typed from XLSX/JSON).
 Row = dict[str, Any]
 
 
+def header_text(raw: object) -> str:
+    """A header cell as the institution wrote it, without BOM, required-marks or spaces."""
+    return str(raw).replace("\ufeff", "").strip().strip("*＊").strip()
+
+
 def header_key(raw: object) -> str | None:
     """Map a header cell to a column name (English or Chinese, any case, stray marks ignored)."""
     if raw is None:
         return None
-    text = str(raw).replace("\ufeff", "").strip().strip("*＊").strip()
+    text = header_text(raw)
     text = re.sub(r"[（(].*?[）)]", "", text).strip()  # "有效期至(YYYY-MM-DD)"
     lowered = text.lower().replace(" ", "_")
     if lowered in COLUMNS:

@@ -16,7 +16,13 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from api.certificates.errors import UnsupportedImportFile
-from api.certificates.import_columns import REQUIRED, Row, header_key
+from api.certificates.import_columns import (
+    COLUMN_NAMES_ZH,
+    REQUIRED,
+    Row,
+    header_key,
+    header_text,
+)
 from api.certificates.import_limits import ImportLimits, bounded, check_xlsx_parts, too_large
 
 
@@ -70,15 +76,21 @@ class _Peek(io.RawIOBase):
 
 
 def read_rows(
-    stream: IO[bytes], filename: str, limits: ImportLimits | None = None
+    stream: IO[bytes],
+    filename: str,
+    limits: ImportLimits | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Iterator[tuple[int, Row]]:
+    """The file's rows; ``headers`` (when given) is filled with each column's header as the
+    file wrote it (器具类别, 检定日期 …), so errors name the column in the institution's words."""
     limits = limits or ImportLimits()
+    headers = headers if headers is not None else {}
     head = stream.read(65536)
     fmt = sniff_format(filename, head)
     if fmt == "xlsx":
         stream.seek(0)
         check_xlsx_parts(stream, limits)
-        yield from bounded(_read_xlsx(stream, limits), limits)
+        yield from bounded(_read_xlsx(stream, limits, headers), limits)
         return
     encoding = detect_encoding(head)
     text = io.TextIOWrapper(
@@ -86,9 +98,9 @@ def read_rows(
     )
     try:
         if fmt == "jsonl":
-            yield from bounded(_read_jsonl(text, limits), limits)
+            yield from bounded(_read_jsonl(text, limits, headers), limits)
         else:
-            yield from bounded(_read_csv(text, limits), limits)
+            yield from bounded(_read_csv(text, limits, headers), limits)
     except csv.Error as exc:  # a field over csv.field_size_limit (128 KiB)
         raise too_large(
             f"A cell is longer than {limits.max_cell_chars} characters",
@@ -101,17 +113,20 @@ def read_rows(
         ) from exc
 
 
-def _columns(header: list[Any], limits: ImportLimits) -> list[str | None]:
+def _columns(header: list[Any], limits: ImportLimits, headers: dict[str, str]) -> list[str | None]:
     if sum(1 for cell in header if cell is not None and str(cell).strip()) > limits.max_columns:
         raise too_large(
             f"More than {limits.max_columns} columns", f"超过 {limits.max_columns} 列的上限", 1
         )
     columns = [header_key(cell) for cell in header]
+    for cell, column in zip(header, columns, strict=True):
+        if column is not None:
+            headers.setdefault(column, header_text(cell))
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
         raise UnsupportedImportFile(
             f"Missing columns: {', '.join(missing)}.",
-            detail_zh=f"缺少必填列：{'、'.join(missing)}。",
+            detail_zh=f"缺少必填列：{'、'.join(COLUMN_NAMES_ZH[c] for c in missing)}。",
             errors=[
                 {"line": 1, "column": c, "code": "column_missing", "reason": "missing column"}
                 for c in missing
@@ -120,13 +135,15 @@ def _columns(header: list[Any], limits: ImportLimits) -> list[str | None]:
     return columns
 
 
-def _read_csv(text: IO[str], limits: ImportLimits) -> Iterator[tuple[int, Row]]:
+def _read_csv(
+    text: IO[str], limits: ImportLimits, headers: dict[str, str]
+) -> Iterator[tuple[int, Row]]:
     reader = csv.reader(text)
     try:
         header = next(reader)
     except StopIteration:
         return
-    columns = _columns(header, limits)
+    columns = _columns(header, limits, headers)
     for values in reader:
         if not any(v.strip() for v in values):
             continue
@@ -134,7 +151,9 @@ def _read_csv(text: IO[str], limits: ImportLimits) -> Iterator[tuple[int, Row]]:
         yield reader.line_num, row
 
 
-def _read_jsonl(text: IO[str], limits: ImportLimits) -> Iterator[tuple[int, Row]]:
+def _read_jsonl(
+    text: IO[str], limits: ImportLimits, headers: dict[str, str]
+) -> Iterator[tuple[int, Row]]:
     line_no = 0
     while True:
         # readline with a limit: a line is never read whole past the row limit
@@ -164,10 +183,13 @@ def _read_jsonl(text: IO[str], limits: ImportLimits) -> Iterator[tuple[int, Row]
             column = header_key(key)
             if column is not None:
                 row[column] = value
+                headers.setdefault(column, header_text(key))
         yield line_no, row
 
 
-def _read_xlsx(stream: IO[bytes], limits: ImportLimits) -> Iterator[tuple[int, Row]]:
+def _read_xlsx(
+    stream: IO[bytes], limits: ImportLimits, headers: dict[str, str]
+) -> Iterator[tuple[int, Row]]:
     from zipfile import BadZipFile
 
     from openpyxl import load_workbook
@@ -185,7 +207,7 @@ def _read_xlsx(stream: IO[bytes], limits: ImportLimits) -> Iterator[tuple[int, R
             header = list(next(rows))
         except StopIteration:
             return
-        columns = _columns(header, limits)
+        columns = _columns(header, limits, headers)
         for line_no, values in enumerate(rows, start=2):
             if not any(v is not None and str(v).strip() for v in values):
                 continue

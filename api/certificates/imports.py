@@ -15,7 +15,7 @@ import anyio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.certificates.import_columns import Row
+from api.certificates.import_columns import COLUMN_NAMES_ZH, Row
 from api.certificates.import_files import read_rows
 from api.certificates.import_rows import CertRow, FieldError, ValidationContext, validate_row
 from api.certificates.registry import (
@@ -58,6 +58,7 @@ async def import_file(
     line, column and reason; rows already stored are counted as unchanged."""
     ctx = await validation_context(session, settings)
     errors: list[RowError] = []
+    headers: dict[str, str] = {}  # column → its header in the file, filled as the file is read
     total = created = unchanged = failed = batches = 0
     truncated = False
 
@@ -65,7 +66,14 @@ async def import_file(
         nonlocal truncated
         if len(errors) < settings.certificate_import_max_errors:
             errors.append(
-                RowError(line=line, column=column, code=code, reason=reason, reason_zh=reason_zh)
+                RowError(
+                    line=line,
+                    column=column,
+                    header=headers.get(column) or COLUMN_NAMES_ZH.get(column, column),
+                    code=code,
+                    reason=reason,
+                    reason_zh=reason_zh,
+                )
             )
         else:
             truncated = True
@@ -114,7 +122,7 @@ async def import_file(
         # The import grows several index B-trees at random places (uuid keys): give SQLite a
         # page cache that holds them (the default is 2 MB); restored below.
         await session.execute(text("PRAGMA cache_size=-65536"))
-    rows = read_rows(stream, filename, settings.import_limits())
+    rows = read_rows(stream, filename, settings.import_limits(), headers)
     size = settings.certificate_import_batch_size
     try:
         while True:

@@ -142,7 +142,10 @@ class CorrectionCreate(BaseModel):
 
 class RowError(BaseModel):
     line: int = Field(description="1-based line (CSV/JSONL) or row (XLSX) in the file")
-    column: str
+    column: str = Field(description="the column's stable name (category_code, verified_on …)")
+    header: str = Field(
+        description="the column as the file named it (器具类别, 检定日期 …), or its Chinese name"
+    )
     code: str
     reason: str
     reason_zh: str

@@ -91,6 +91,15 @@ async def test_gb18030_csv_with_chinese_headers_and_bad_rows(
         (9, "region_code", "unknown_region"),
     }
     assert all(e["reason_zh"] for e in report["errors"])
+    # Issue 14: each error names the column as this file's header did, not category_code.
+    assert {e["column"]: e["header"] for e in report["errors"]} == {
+        "owner_uscc": "统一社会信用代码",
+        "category_code": "器具类别",
+        "verified_on": "检定日期",
+        "valid_until": "有效期至",
+        "number": "证书编号",
+        "region_code": "行政区划代码",
+    }
     assert await _count(database) == 2  # none of the bad rows were stored
     owner = (await client.get("/api/v1/certificates/G-2")).json()["instrument"]
     assert owner["owner_name"] == "张*"
@@ -196,9 +205,11 @@ async def test_unreadable_files_and_roles(
     auth_headers: Callable[[User], Awaitable[dict[str, str]]],
 ) -> None:
     headers = await auth_headers(institution_user)
-    assert_problem(
-        await _import(client, headers, "a.csv", b"foo,bar\n1,2\n"), 422, "import_file_unsupported"
-    )
+    missing = await _import(client, headers, "a.csv", "证书编号,出厂编号\n1,2\n".encode())
+    assert_problem(missing, 422, "import_file_unsupported")
+    # The missing columns are named as an institution's file names them.
+    assert "器具类别代码、使用单位、行政区划代码、检定日期" in missing.json()["detail_zh"]
+    assert "category_code" not in missing.json()["detail_zh"]
     assert_problem(
         await _import(client, headers, "a.xlsx", b"PK\x03\x04 broken"),
         422,
