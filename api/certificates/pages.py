@@ -9,6 +9,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
+from sqlmodel import col, select
 
 from api.certificates import imports, lookup, overdue, registry, stickers
 from api.certificates.errors import CertificateNotFound, InstrumentNotFound
@@ -21,6 +22,7 @@ from portal.accounts.permissions import Action, role_allows
 from portal.db import DbSession
 from portal.errors import GongzhiError
 from portal.pagination import PageRequest
+from portal.regions.models import Region
 from portal.web import public_page, render
 
 router = APIRouter(include_in_schema=False)
@@ -299,12 +301,15 @@ async def overdue_page(
     listing = SimpleNamespace(
         region=region_code, as_of=as_of, within_days=within_days, items=items, total=total
     )
+    codes = {item.region_code for item in items} | {region_code}
+    regions = await session.scalars(select(Region).where(col(Region.code).in_(codes)))
     return _page(
         request,
         "certificates/overdue.html",
         {
             "user": user,
             "listing": listing,
+            "region_names": {r.code: r.full_name for r in regions},
             "page": page,
             "pages": max((total + limit - 1) // limit, 1),
             "states": STATES,

@@ -54,7 +54,11 @@ async def test_institution_back_office_import_and_revoke(
 
 
 async def test_regulator_overdue_page(
-    client: httpx.AsyncClient, issue: Issue, make_user: Callable[..., Awaitable[User]]
+    client: httpx.AsyncClient,
+    issue: Issue,
+    make_user: Callable[..., Awaitable[User]],
+    institution_user: User,
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
 ) -> None:
     await issue(number="OD-1", serial="LATE-9", verified_on=days(-400), valid_until=days(-9))
     citizen = await make_user(Role.citizen)
@@ -65,3 +69,17 @@ async def test_regulator_overdue_page(
     page = await client.get("/backoffice/overdue")
     assert 'id="overdue-total">1<' in page.text
     assert "LATE-9" in page.text
+    assert "<td>9 天</td>" in page.text
+    assert "陕西省咸阳市" in page.text  # regions by name, not 610400
+    # Issue 14: a certificate revoked today is not "剩 0 天" (as if still valid): it is due now.
+    await issue(number="OD-2", serial="GONE-1", valid_until=days(200))
+    revoked = await client.post(
+        "/api/v1/certificates/OD-2/revoke",
+        json={"reason": "器具报废"},
+        headers=await auth_headers(institution_user),
+    )
+    assert revoked.status_code == 200, revoked.text
+    page = await client.get("/backoffice/overdue")
+    assert "GONE-1" in page.text
+    assert "剩 0 天" not in page.text
+    assert "今天起" in page.text
