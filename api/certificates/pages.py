@@ -9,13 +9,22 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 from sqlmodel import col, select
 
 from api.certificates import imports, lookup, overdue, registry, stickers
 from api.certificates.errors import CertificateNotFound, InstrumentNotFound
-from api.certificates.schemas import STATUS_ZH, CertificateRead, InstrumentSummary
+from api.certificates.import_columns import COLUMN_NAMES_ZH
+from api.certificates.models import InstrumentCategory
+from api.certificates.schemas import (
+    STATUS_ZH,
+    CertificateCreate,
+    CertificateRead,
+    InstrumentSummary,
+)
 from api.certificates.settings import CertificatesConfig, CertificatesSettings
 from api.certificates.states import STATES
+from portal import clock
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import Role, User
 from portal.accounts.permissions import Action, role_allows
@@ -173,6 +182,10 @@ async def _backoffice(
     search = request.query_params.get("q") or None
     rows = await lookup.list_institution_certificates(session, org, limit=50, query=search)
     statuses = await lookup.statuses_for(session, rows, settings=settings)
+    issued = request.query_params.get("issued")
+    if issued and any(row.number == issued for row in rows):
+        # Only a number this institution really issued: a link cannot put other words here.
+        extra = {"message_ok": f"证书 {issued} 已登记，已可公开查询。", **extra}
     context = {
         "user": user,
         "org": org,
@@ -229,6 +242,144 @@ async def backoffice_import(
             request, config, session, user, institution, {"import_error": exc.detail_zh}
         )
     return await _backoffice(request, config, session, user, institution, {"report": report})
+
+
+# The issue form's fields, in the order of a certificate's cover (JJF 1069), with their labels.
+ISSUE_FIELDS: list[tuple[str, str]] = [
+    (name, COLUMN_NAMES_ZH[name])
+    for name in (
+        "number",
+        "category_code",
+        "model",
+        "serial",
+        "manufacturer",
+        "owner_name",
+        "owner_uscc",
+        "owner_type",
+        "address",
+        "region_code",
+        "regulation",
+        "conclusion",
+        "verified_on",
+        "valid_until",
+        "verifier",
+    )
+]
+
+
+async def _issue_form(
+    request: Request,
+    session: DbSession,
+    user: User,
+    institution: str | None,
+    *,
+    values: dict[str, str],
+    errors: dict[str, str],
+    message: str | None,
+    status_code: int = 200,
+) -> Response:
+    org = await registry.acting_institution(session, user, Action.certificate_issue, institution)
+    categories = await session.scalars(
+        select(InstrumentCategory).order_by(
+            col(InstrumentCategory.group_name), col(InstrumentCategory.code)
+        )
+    )
+    return _page(
+        request,
+        "certificates/issue.html",
+        {
+            "user": user,
+            "org": org,
+            "fields": ISSUE_FIELDS,
+            "categories": list(categories),
+            "values": values,
+            "errors": errors,
+            "message_error": message,
+            "today": clock.today().isoformat(),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/backoffice/certificates/new")
+async def issue_form(
+    request: Request,
+    session: DbSession,
+    user: OptionalUser,
+    institution: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    if user is None:
+        return _login(request)
+    if not role_allows(user.role, Action.certificate_issue):
+        return _forbidden(request, user)
+    return await _issue_form(
+        request, session, user, institution, values={}, errors={}, message=None
+    )
+
+
+@router.post("/backoffice/certificates/new")
+async def issue_one(
+    request: Request,
+    config: CertificatesConfig,
+    session: DbSession,
+    user: OptionalUser,
+    institution: Annotated[str | None, Form(max_length=64)] = None,
+) -> Response:
+    """One certificate from the form, through the same rules as the API and the import."""
+    if user is None:
+        return _login(request)
+    if not role_allows(user.role, Action.certificate_issue):
+        return _forbidden(request, user)
+    form = await request.form()
+    values = {
+        name: str(form.get(name) or "").strip()[:300]
+        for name, _ in ISSUE_FIELDS  # every field is bounded again by CertificateCreate
+    }
+    labels = dict(ISSUE_FIELDS)
+    try:
+        data = CertificateCreate.model_validate(
+            {
+                **{k: v for k, v in values.items() if v},
+                "institution": institution,
+            }
+        )
+        certificate, _ = await registry.issue_certificate(
+            session, data, actor=user, settings=config
+        )
+    except ValidationError as exc:
+        errors = {
+            str(e["loc"][0]): _missing_or_invalid(labels.get(str(e["loc"][0]), ""), e["type"])
+            for e in exc.errors()
+            if e["loc"]
+        }
+        return await _issue_form(
+            request, session, user, institution, values=values, errors=errors,
+            message="有几项需要修改，见各项下方的说明。", status_code=422,
+        )  # fmt: skip
+    except GongzhiError as exc:
+        errors = {
+            str(e.get("field")): str(e.get("message_zh") or e.get("message"))
+            for e in exc.errors or []
+        }
+        await session.rollback()
+        return await _issue_form(
+            request, session, user, institution, values=values, errors=errors,
+            message=exc.detail_zh or exc.title_zh, status_code=exc.status,
+        )  # fmt: skip
+    target = f"/backoffice/certificates?issued={quote(certificate.number)}"
+    if user.role == Role.admin and institution:
+        target += f"&institution={quote(institution)}"
+    return RedirectResponse(target, status_code=303)
+
+
+def _missing_or_invalid(label: str, error_type: str) -> str:
+    if error_type == "missing" or error_type.startswith("string_too_short"):
+        return f"请填写{label}。"
+    if error_type.startswith("date"):
+        return f"{label}不是有效日期，请按 2026-01-31 的格式填写。"
+    if error_type.startswith("string_too_long"):
+        return f"{label}太长了。"
+    return f"{label}填写有误。"
 
 
 @router.post("/backoffice/certificates/{number}/revoke")

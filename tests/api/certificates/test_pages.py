@@ -53,6 +53,53 @@ async def test_institution_back_office_import_and_revoke(
     assert (await client.get("/api/v1/certificates/B-1")).json()["status"] == "revoked"
 
 
+async def test_an_institution_issues_one_certificate_from_a_form(
+    client: httpx.AsyncClient, institution_user: User, make_user: Callable[..., Awaitable[User]]
+) -> None:
+    """Issue 14: institutions had no form to issue one certificate (only the API and files)."""
+    await _login(client, institution_user)
+    office = await client.get("/backoffice/certificates")
+    assert 'href="/backoffice/certificates/new"' in office.text
+    form = await client.get("/backoffice/certificates/new")
+    assert form.status_code == 200
+    assert "电子计价秤" in form.text  # the catalogue, by name
+    # Missing and wrong fields: each says what is wrong under the field, in Chinese; nothing saved.
+    refused = await client.post(
+        "/backoffice/certificates/new",
+        data={"number": "F-1", "category_code": "scale-pc", "serial": "", "owner_name": "某超市",
+              "region_code": "610402", "verified_on": "2026-13-45"},
+    )  # fmt: skip
+    assert refused.status_code == 422
+    assert 'id="e-serial"' in refused.text
+    assert "请填写出厂编号" in refused.text
+    assert "检定日期不是有效日期" in refused.text
+    assert 'value="F-1"' in refused.text  # what was typed is kept
+    assert (await client.get("/api/v1/certificates/F-1")).status_code == 404
+    unknown_region = await client.post(
+        "/backoffice/certificates/new",
+        data={"number": "F-1", "category_code": "scale-pc", "serial": "S-1",
+              "owner_name": "某超市", "region_code": "999999", "verified_on": days(-2)},
+    )  # fmt: skip
+    assert unknown_region.status_code == 422
+    assert 'id="e-region_code"' in unknown_region.text
+    issued = await client.post(
+        "/backoffice/certificates/new",
+        data={"number": "f-1", "category_code": "scale-pc", "serial": "S-1",
+              "owner_name": "咸阳市某超市有限公司", "region_code": "610402",
+              "verified_on": days(-2), "conclusion": "合格"},
+        follow_redirects=True,
+    )  # fmt: skip
+    assert issued.status_code == 200
+    assert "证书 F-1 已登记" in issued.text
+    assert (await client.get("/api/v1/certificates/F-1")).json()["status"] == "valid"
+    # A link cannot make the back office announce a certificate this institution did not issue.
+    bait = await client.get("/backoffice/certificates", params={"issued": "假证书 已作废"})
+    assert "假证书" not in bait.text
+    citizen = await make_user(Role.citizen)
+    await _login(client, citizen)
+    assert (await client.get("/backoffice/certificates/new")).status_code == 403
+
+
 async def test_regulator_overdue_page(
     client: httpx.AsyncClient,
     issue: Issue,
