@@ -13,6 +13,7 @@ from api.complaints.deadlines import recompute_open_deadlines
 from api.complaints.idempotency import expire_idempotency_records
 from api.complaints.media import cleanup_orphan_media
 from api.complaints.notifications import TOPIC, send_notification
+from api.complaints.retention import erase_expired_personal_data
 from api.complaints.settings import ComplaintsSettings
 from portal import clock
 from portal.outbox.service import JobContext, handler, periodic
@@ -29,6 +30,17 @@ async def notify(session: AsyncSession, payload: dict[str, Any], context: JobCon
 async def flag_overdue(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
     flagged = await flag_overdue_cases(session, today=clock.today())
     log.info("complaints_overdue_flagged", newly_overdue=flagged)
+
+
+@periodic("complaints.erase_personal_data", every=timedelta(days=1))
+async def erase_personal_data(
+    session: AsyncSession, payload: dict[str, Any], context: JobContext
+) -> None:
+    config = context.settings.of(ComplaintsSettings)
+    erased = await erase_expired_personal_data(
+        session, now=clock.now(), retention_days=config.complaint_personal_data_retention_days
+    )
+    log.info("complaints_personal_data_erased", cases=erased)
 
 
 @periodic("complaints.cleanup_media", every=timedelta(hours=1))

@@ -115,6 +115,10 @@ class Case(SQLModel, table=True):
         default=None, sa_column=Column(UTCDateTime(), nullable=True)
     )
     closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    # When the submitter's personal data was erased after the retention period (retention.py).
+    personal_data_erased_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime(), nullable=True)
+    )
     updated_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )

@@ -88,6 +88,11 @@ async def new_case(
             "max_upload_mb": settings.max_upload_bytes // (1024 * 1024),
             "contact_name": contact_name or (user.display_name if user else None),
             "contact_phone": contact_phone,
+            "retention_years": (
+                f"{settings.of(ComplaintsSettings).complaint_personal_data_retention_days / 365:.1f}".removesuffix(
+                    ".0"
+                )
+            ),
             "map_tile_url": settings.map_tile_url,
             "map_attribution": settings.map_attribution,
         },

@@ -264,6 +264,9 @@ class StaffCaseRead(BaseModel):
     closed_at: datetime | None
     deadlines: Deadlines
     parties: list[PartyRead]
+    personal_data_erased_at: datetime | None = Field(
+        default=None, description="the parties' personal data was erased after the retention period"
+    )
     events: list[EventRead]
     photos: list[StaffPhoto]
 

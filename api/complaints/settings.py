@@ -35,6 +35,10 @@ class ComplaintsSettings(DomainSettings):
     # Tries of a 查询码 per client address (API and 进度查询 page): bounds guessing, see
     # docs/reliability.md; a person who mistypes a few times is not stopped.
     track_rate_limit_client: str = "10/minute;100/hour;500/day"
+    # How long a finished case keeps its submitter's name, phone, address, ID and e-mail: then a
+    # daily job erases them (the case, its facts and its audit trail stay). PIPL 第十九条: no
+    # longer than needed for the purpose; a bureau sets this to its own records schedule.
+    complaint_personal_data_retention_days: int = Field(default=3 * 365, ge=30, le=3650)
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     similar_radius_m: int = Field(default=250, ge=1, le=5000)
     similar_window_days: int = Field(default=30, ge=1, le=365)

@@ -187,6 +187,7 @@ async def staff_case(
         closed_at=case.closed_at,
         deadlines=deadlines_of(case),
         parties=[_party(p, handling=handling) for p in parties],
+        personal_data_erased_at=case.personal_data_erased_at,
         events=[
             EventRead(
                 at=e.at,
