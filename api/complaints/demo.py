@@ -98,6 +98,7 @@ DEMO_CASES: list[tuple[Any, ...]] = [
                 "conclude",
                 {
                     "finding": "substantiated",
+                    "filing": "filed",
                     "body": "经检查，2 号加油机主板被改装，已立案查处。",
                 },
             ),

@@ -321,6 +321,7 @@ async def staff_action(
     public: Annotated[str, Form(max_length=4)] = "",
     duplicate_of: Annotated[str, Form(max_length=24)] = "",
     testing: Annotated[str, Form(max_length=8)] = "",
+    filing: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
     denied = _staff_guard(request, user)
     if denied is not None:
@@ -337,6 +338,7 @@ async def staff_action(
                     public=public,
                     duplicate_of=duplicate_of,
                     testing=testing,
+                    filing=filing,
                 ),
             )
         )
@@ -371,6 +373,7 @@ class FormFields:
     public: str
     duplicate_of: str
     testing: str
+    filing: str = ""
 
 
 def _action_fields(action: str, form: FormFields) -> dict[str, Any]:
@@ -382,6 +385,7 @@ def _action_fields(action: str, form: FormFields) -> dict[str, Any]:
         fields["reason_code"] = form.reason_code or None
     if action == "conclude":
         fields["finding"] = Finding(form.finding) if form.finding else None
+        fields["filing"] = form.filing or None
     if action == "note":
         fields["public"] = form.public == "1"
     if action == "merge":

@@ -310,6 +310,10 @@ class CaseConclude(_ActionBase):
     action: Literal["conclude"]
     finding: Finding | None = None
     mediation_result: Literal["agreement", "no_agreement", "withdrawn"] | None = None
+    filing: Literal["filed", "not_filed"] | None = Field(
+        default=None,
+        description="reports: the decision to open a case (立案) or not (不予立案); required",
+    )
 
 
 class CaseExtend(_ActionBase):

@@ -21,6 +21,8 @@ class ComplaintsSettings(DomainSettings):
     complaint_mediation_working_days: int = Field(default=45, ge=1, le=365)  # from acceptance
     report_verification_working_days: int = Field(default=15, ge=1, le=365)  # from receipt
     report_extension_working_days: int = Field(default=15, ge=1, le=365)  # once, with approval
+    # 投诉举报处理暂行办法 第三十一条: a real-name reporter is told of the 立案 decision within 5.
+    report_filing_notice_working_days: int = Field(default=5, ge=1, le=60)
     # Larger images are refused (decompression bombs).
     media_max_pixels: int = Field(default=110_000_000, ge=1)
     # What decoding one photo may allocate: an image that cannot be decoded (at reduced size where

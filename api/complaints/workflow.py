@@ -198,11 +198,28 @@ async def _conclude(session: AsyncSession, step: _Step, action: CaseConclude) ->
     case.status = CaseStatus.concluded
     case.finding = action.finding
     case.concluded_at = step.now
-    _publish(step, "concluded", f"{FINDING_NAMES[action.finding]}。{action.body}")
+    decision = ""
+    if case.kind is CaseKind.report:
+        # 市场监督管理行政处罚程序规定 第十八条: verification ends in the decision to open a case
+        # or not; 投诉举报处理暂行办法 第三十一条: a real-name reporter is told within five working
+        # days of it. The public event is the telling: it goes out now, through the outbox.
+        _require(
+            action.filing is not None,
+            "filing (filed or not_filed) is required for a report",
+            "请选择是否立案",
+        )
+        decision = "决定立案调查。" if action.filing == "filed" else "决定不予立案。"
+    _publish(step, "concluded", f"{FINDING_NAMES[action.finding]}。{decision}{action.body}")
     step.event.data = {
         "finding": action.finding.value,
         "mediation_result": action.mediation_result,
     }
+    if action.filing is not None and case.kind is CaseKind.report:
+        step.event.data["filing"] = action.filing
+        if not case.anonymous:
+            step.event.data["reporter_told_by"] = workdays.add_working_days(
+                step.today, step.config.report_filing_notice_working_days
+            ).isoformat()
 
 
 async def _extend(session: AsyncSession, step: _Step, action: CaseExtend) -> None:

@@ -474,3 +474,51 @@ async def test_testing_time_does_not_count_toward_the_mediation_period(
     titles = [t["title"] for t in tracked.json()["timeline"]]
     assert "送检，期限暂停计算" in titles
     assert "期限恢复计算" in titles
+
+
+async def test_a_report_ends_in_the_decision_to_open_a_case_or_not(
+    client: httpx.AsyncClient, database: Database, regulator: User, auth_headers
+) -> None:
+    """市场监督管理行政处罚程序规定 第十八条: a report's verification ends in 立案 or 不予立案;
+    投诉举报处理暂行办法 第三十一条: a real-name reporter is told within five working days (here,
+    at once, through the outbox); an anonymous report is followed by its tracking number only."""
+    named = await submit(
+        client,
+        report_body(anonymous=False, complainant={"name": "李四", "phone": "13900139000"}),
+    )
+    anonymous = await submit(client, report_body())
+    headers = await auth_headers(regulator)
+    for report, told in ((named, True), (anonymous, False)):
+        staff = Staff(client, headers, await case_id(database, report["tracking_number"]))
+        await staff.ok("accept")
+        assert_problem(
+            await staff.act("conclude", finding="substantiated", body="属实"),
+            422,
+            "case_action_invalid",
+        )
+        concluded = await staff.ok(
+            "conclude", finding="substantiated", filing="filed", body="已立案查处。"
+        )
+        event = concluded["events"][-1]
+        assert event["type"] == "concluded"
+        assert event["public"] is True
+        assert "决定立案调查" in event["body"]
+        assert event["data"]["filing"] == "filed"
+        assert ("reporter_told_by" in event["data"]) is told
+    # The decision is queued for the real-name reporter's phone, in the same transaction.
+    named_id = await case_id(database, named["tracking_number"])
+    async with database.transaction() as session:
+        queued = [
+            e.payload["event_id"]
+            for e in await session.scalars(
+                select(OutboxEvent).where(col(OutboxEvent.topic) == "complaints.notify")
+            )
+            if e.payload["case_id"] == named_id
+        ]
+        decision = await session.scalar(
+            select(CaseEvent).where(
+                col(CaseEvent.case_id) == uuid.UUID(named_id), CaseEvent.type == "concluded"
+            )
+        )
+    assert decision is not None
+    assert str(decision.id) in queued
