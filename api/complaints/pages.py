@@ -322,6 +322,7 @@ async def staff_action(
     duplicate_of: Annotated[str, Form(max_length=24)] = "",
     testing: Annotated[str, Form(max_length=8)] = "",
     filing: Annotated[str, Form(max_length=16)] = "",
+    mediation_result: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
     denied = _staff_guard(request, user)
     if denied is not None:
@@ -339,6 +340,7 @@ async def staff_action(
                     duplicate_of=duplicate_of,
                     testing=testing,
                     filing=filing,
+                    mediation_result=mediation_result,
                 ),
             )
         )
@@ -374,6 +376,7 @@ class FormFields:
     duplicate_of: str
     testing: str
     filing: str = ""
+    mediation_result: str = ""
 
 
 def _action_fields(action: str, form: FormFields) -> dict[str, Any]:
@@ -386,6 +389,7 @@ def _action_fields(action: str, form: FormFields) -> dict[str, Any]:
     if action == "conclude":
         fields["finding"] = Finding(form.finding) if form.finding else None
         fields["filing"] = form.filing or None
+        fields["mediation_result"] = form.mediation_result or None
     if action == "note":
         fields["public"] = form.public == "1"
     if action == "merge":

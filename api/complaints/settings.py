@@ -21,6 +21,8 @@ class ComplaintsSettings(DomainSettings):
     complaint_mediation_working_days: int = Field(default=45, ge=1, le=365)  # from acceptance
     report_verification_working_days: int = Field(default=15, ge=1, le=365)  # from receipt
     report_extension_working_days: int = Field(default=15, ge=1, le=365)  # once, with approval
+    # 投诉举报处理暂行办法 第二十一条: parties told of a terminated mediation within 7.
+    mediation_termination_notice_working_days: int = Field(default=7, ge=1, le=60)
     # 投诉举报处理暂行办法 第三十一条: a real-name reporter is told of the 立案 decision within 5.
     report_filing_notice_working_days: int = Field(default=5, ge=1, le=60)
     # Larger images are refused (decompression bombs).

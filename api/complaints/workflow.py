@@ -209,11 +209,19 @@ async def _conclude(session: AsyncSession, step: _Step, action: CaseConclude) ->
             "请选择是否立案",
         )
         decision = "决定立案调查。" if action.filing == "filed" else "决定不予立案。"
+    elif action.mediation_result in ("no_agreement", "withdrawn"):
+        # 投诉举报处理暂行办法 第二十一条: mediation is terminated (终止调解) and both parties are
+        # told within seven working days of the decision; the complainant is told now.
+        decision = "终止调解。"
     _publish(step, "concluded", f"{FINDING_NAMES[action.finding]}。{decision}{action.body}")
     step.event.data = {
         "finding": action.finding.value,
         "mediation_result": action.mediation_result,
     }
+    if decision == "终止调解。":
+        step.event.data["parties_told_by"] = workdays.add_working_days(
+            step.today, step.config.mediation_termination_notice_working_days
+        ).isoformat()
     if action.filing is not None and case.kind is CaseKind.report:
         step.event.data["filing"] = action.filing
         if not case.anonymous:

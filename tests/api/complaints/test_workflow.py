@@ -18,7 +18,7 @@ from api.complaints.notifications import send_notification
 from api.complaints.schemas import STAFF_ACTIONS, CaseAccept, CaseCreate, StaffCaseRead
 from api.complaints.settings import ComplaintsSettings
 from api.complaints.workflow import apply_action
-from portal import workdays
+from portal import clock, workdays
 from portal.accounts.models import Role, User
 from portal.audit.models import AuditEntry
 from portal.db import Database
@@ -522,3 +522,31 @@ async def test_a_report_ends_in_the_decision_to_open_a_case_or_not(
         )
     assert decision is not None
     assert str(decision.id) in queued
+
+
+async def test_mediation_without_agreement_is_terminated_and_the_parties_told(
+    client: httpx.AsyncClient, database: Database, regulator: User, auth_headers
+) -> None:
+    """投诉举报处理暂行办法 第二十一条: mediation that reaches no agreement is terminated
+    (终止调解) and the parties are told within seven working days of the decision; the
+    complainant's timeline says so at once."""
+    created = await submit(client, complaint_body())
+    staff = Staff(
+        client, await auth_headers(regulator), await case_id(database, created["tracking_number"])
+    )
+    await staff.ok("accept")
+    await staff.ok("mediate", body="约双方调解。")
+    view = await staff.ok(
+        "conclude", finding="substantiated", mediation_result="no_agreement", body="双方各执一词。"
+    )
+    event = view["events"][-1]
+    assert "终止调解" in event["body"]
+    told_by = date.fromisoformat(event["data"]["parties_told_by"])
+    assert told_by == workdays.add_working_days(
+        clock.local_date(datetime.fromisoformat(event["at"])), 7
+    )
+    tracked = await client.get(
+        f"/api/v1/cases/{created['tracking_number']}",
+        headers={"X-Case-Token": created["access_token"]},
+    )
+    assert "终止调解" in tracked.json()["timeline"][-1]["body"]
