@@ -26,7 +26,7 @@ from credit.models import (
     RunStatus,
     Score,
 )
-from credit.objections import ObjectionRow, list_objections
+from credit.objections import ObjectionRow, get_objection, list_objections
 from credit.ratings import RatingRow
 from credit.runs import ScoreRow, run_scores
 from credit.scoring import GRADES
@@ -69,6 +69,28 @@ class EnterpriseView:
         """The grade when exactly one association grades the enterprise (the single-grade
         fields of the API); with several there is no "current" grade, only theirs."""
         return self.grades[0] if len(self.grades) == 1 else None
+
+
+@dataclass(frozen=True)
+class ObjectionView:
+    """An objection as its follow-up page shows it: its status and the batch it concerns, never
+    the objector's name, contact or text (the link may be forwarded; those stay with the
+    association's staff)."""
+
+    row: ObjectionRow
+    run: Run
+    association: Organization
+
+    @property
+    def reference(self) -> str:
+        return objection_reference(self.row.objection.id)
+
+
+def objection_reference(objection_id: uuid.UUID) -> str:
+    """A short reference to quote on the phone or in a letter (3C52-0A99); the follow-up link
+    carries the whole id, which cannot be guessed."""
+    head = objection_id.hex[:8].upper()
+    return f"{head[:4]}-{head[4:]}"
 
 
 @dataclass(frozen=True)
@@ -317,6 +339,15 @@ async def notice_detail(session: AsyncSession, run_id: uuid.UUID) -> NoticeView:
         scores=await run_scores(session, run.id),
         objections=await list_objections(session, run_id=run.id),
     )
+
+
+async def objection_detail(session: AsyncSession, objection_id: uuid.UUID) -> ObjectionView:
+    row = await get_objection(session, objection_id)
+    run = await session.get(Run, row.objection.run_id)
+    assert run is not None
+    association = await session.get(Organization, run.association_id)
+    assert association is not None
+    return ObjectionView(row=row, run=run, association=association)
 
 
 async def ledger_entries(

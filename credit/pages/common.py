@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from credit.public import objection_reference
 from credit.scoring import GRADES
 from portal.errors import GongzhiError
 
@@ -85,6 +86,7 @@ def ctx(**values: Any) -> dict[str, Any]:
         "indicator_meaning": INDICATOR_MEANING,
         "indicator_no_data": INDICATOR_NO_DATA,
         "input_labels": INPUT_LABELS,
+        "reference": objection_reference,
         **values,
     }
 

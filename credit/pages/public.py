@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from credit import errors, methodologies, objections, public, runs
@@ -211,6 +211,9 @@ async def _render_notice(
             run=view.run,
             association=view.association,
             methodology=view.methodology,
+            methodology_label=methodology_label(
+                view.methodology.name, view.methodology.code, view.methodology.version
+            ),
             scores=view.scores,
             objections=view.objections,
             accepting=runs.accepting_objections(view.run, now),
@@ -237,11 +240,11 @@ async def objection_submit(
     now: Now,
     user: OptionalUser,
     batch_id: uuid.UUID,
-    uscc: Annotated[str, Form(max_length=40)],
     objector_kind: Annotated[str, Form(max_length=16)],
     name: Annotated[str, Form(max_length=100)],
     contact: Annotated[str, Form(max_length=100)],
     text: Annotated[str, Form(max_length=5000)],
+    uscc: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     form = {
         "uscc": uscc,
@@ -250,6 +253,17 @@ async def objection_submit(
         "contact": contact,
         "text": text,
     }
+    if not uscc.strip():
+        return await _render_notice(
+            request,
+            session,
+            now,
+            user,
+            batch_id,
+            error="请选择被异议企业。",
+            form=form,
+            status_code=422,
+        )
     try:
         data = ObjectionCreate(
             batch_id=batch_id,
@@ -276,14 +290,43 @@ async def objection_submit(
             form=form,
             status_code=status,
         )
-    return await _render_notice(
+    # Post/redirect/get: the confirmation is the objection's own page, which the objector can
+    # bookmark to follow it, and reloading it does not lodge the objection twice.
+    return RedirectResponse(f"/credit/objections/{objection.id}?new=1", status_code=303)
+
+
+@router.get("/credit/objections/{objection_id}")
+async def objection_page(
+    request: Request,
+    session: DbSession,
+    now: Now,
+    user: OptionalUser,
+    objection_id: uuid.UUID,
+    new: bool = False,
+) -> Response:
+    try:
+        view = await public.objection_detail(session, objection_id)
+    except GongzhiError as exc:
+        return render(
+            request,
+            "credit/not_found.html",
+            ctx(user=user, message=exc.detail_zh),
+            status_code=exc.status,
+        )
+    return render(
         request,
-        session,
-        now,
-        user,
-        batch_id,
-        message=f"异议已提交，编号 {objection.id}。协会将在公示期结束后书面答复，您的联系方式不会公开。",
-        status_code=201,
+        "credit/objection.html",
+        ctx(
+            user=user,
+            view=view,
+            objection=view.row.objection,
+            enterprise_name=view.row.name,
+            run=view.run,
+            association=view.association,
+            accepting=runs.accepting_objections(view.run, now),
+            new=new,
+            link=str(request.url_for("objection_page", objection_id=objection_id)),
+        ),
     )
 
 

@@ -64,9 +64,27 @@ async def test_back_office_to_public_pages(
             "text": "该站夜间加油时油枪显示跳字，请协会核查计量情况。",
         },
     )
-    assert response.status_code == 201
-    assert "异议已提交" in response.text
-    assert "13512345678" not in response.text
+    # The confirmation is the objection's own page: a short reference, what happens next and
+    # by when; the objector's name, contact and text are not on it (the link may be shared).
+    assert response.status_code == 303
+    follow = response.headers["location"]
+    assert follow.startswith("/credit/objections/")
+    assert follow.endswith("?new=1")
+    confirmation = await client.get(follow)
+    assert confirmation.status_code == 200
+    assert "异议已提交" in confirmation.text
+    reference = re.search(
+        r'id="objection-reference" class="reference">([0-9A-F]{4}-[0-9A-F]{4})<', confirmation.text
+    )
+    assert reference is not None
+    assert "公示期将于 2026-03-10 00:00 结束" in confirmation.text
+    assert "待协会处理" in confirmation.text
+    for private in ("13512345678", "孙先生", "油枪显示跳字"):
+        assert private not in confirmation.text
+    # The 公示 page lists it under the same reference, linking to the same page.
+    notice = await client.get(f"/credit/notices/{run_id[1]}")
+    assert f'<a href="{follow.removesuffix("?new=1")}">编号 {reference[1]}</a>' in notice.text
+    assert "请选择" in notice.text  # no enterprise chosen for the objector
     short = await client.post(
         f"/credit/notices/{run_id[1]}/objections",
         data={
@@ -79,6 +97,18 @@ async def test_back_office_to_public_pages(
     )
     assert short.status_code == 422
     assert "填写的内容不符合要求" in short.text
+    unchosen = await client.post(
+        f"/credit/notices/{run_id[1]}/objections",
+        data={
+            "uscc": "",
+            "objector_kind": "public",
+            "name": "孙先生",
+            "contact": "13512345679",
+            "text": "该站夜间加油时油枪显示跳字，请协会核查。",
+        },
+    )
+    assert unchosen.status_code == 422
+    assert "请选择被异议企业。" in unchosen.text
 
     # The association decides it in the back office, after the window, and publishes.
     await _login(client, assoc)
@@ -87,6 +117,7 @@ async def test_back_office_to_public_pages(
         objection = (await session.scalars(select(Objection))).one()
     manage = (await client.get("/credit/manage")).text
     assert "13512345678" in manage  # the handling association sees the contact
+    assert f"编号 {reference[1]}" in manage  # and the reference the objector may quote
     response = await client.post(
         f"/credit/manage/objections/{objection.id}/decision",
         data={
@@ -98,6 +129,14 @@ async def test_back_office_to_public_pages(
     response = await client.post(f"/credit/manage/runs/{run_id[1]}/publish")
     assert response.status_code == 303
     assert "有效期至" in (await client.get(response.headers["location"])).text
+
+    # Later, the objector follows the same link and reads the answer.
+    client.cookies.clear()
+    answered = (await client.get(follow.removesuffix("?new=1"))).text
+    assert "异议办理进度" in answered
+    assert "答复理由：经调取监控与现场检定，油枪计量合格，异议不成立。" in answered
+    assert "13512345678" not in answered
+    assert (await client.get(f"/credit/objections/{run_id[1]}")).status_code == 404
 
     # Public pages: the list with filters, the enterprise page with grade, validity and chart.
     client.cookies.clear()
