@@ -123,3 +123,9 @@ class DuplicateObjection(Conflict):
     code = "duplicate_objection"
     title = "This objection is already open"
     title_zh = "您对该企业的异议已在处理中"
+
+
+class RegionNotRecognised(InvalidInput):
+    code = "region_not_recognised"
+    title = "No administrative division has that name or code"
+    title_zh = "没有找到这个地区"

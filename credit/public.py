@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import and_, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -26,13 +26,16 @@ from credit.models import (
     RunStatus,
     Score,
 )
-from credit.objections import ObjectionRow, list_objections
+from credit.objections import ObjectionRow, get_objection, list_objections
 from credit.ratings import RatingRow
 from credit.runs import ScoreRow, run_scores
 from credit.scoring import GRADES
 from portal.accounts.models import Organization
 from portal.errors import InvalidInput
+from portal.regions.models import Region
 from portal.regions.service import significant_prefix
+
+MAX_REGION_MATCHES = 20
 
 
 @dataclass(frozen=True)
@@ -69,12 +72,86 @@ class EnterpriseView:
 
 
 @dataclass(frozen=True)
+class ObjectionView:
+    """An objection as its follow-up page shows it: its status and the batch it concerns, never
+    the objector's name, contact or text (the link may be forwarded; those stay with the
+    association's staff)."""
+
+    row: ObjectionRow
+    run: Run
+    association: Organization
+
+    @property
+    def reference(self) -> str:
+        return objection_reference(self.row.objection.id)
+
+
+def objection_reference(objection_id: uuid.UUID) -> str:
+    """A short reference to quote on the phone or in a letter (3C52-0A99); the follow-up link
+    carries the whole id, which cannot be guessed."""
+    head = objection_id.hex[:8].upper()
+    return f"{head[:4]}-{head[4:]}"
+
+
+@dataclass(frozen=True)
 class NoticeView:
     run: Run
     association: Organization
     methodology: Methodology
     scores: list[ScoreRow]
     objections: list[ObjectionRow]
+
+
+@dataclass(frozen=True)
+class RegionFilter:
+    """What a region filter was understood as: code prefixes (61, 6104, 610402) and, when the
+    person typed a name, the divisions it named (so the page can say which 咸阳 it searched)."""
+
+    prefixes: list[str]
+    regions: list[Region]
+
+
+async def resolve_region(session: AsyncSession, text: str) -> RegionFilter:
+    """A region as a person types it: a 2-, 4- or 6-digit code (prefix) or a division's name,
+    with or without its suffix (咸阳, 咸阳市, 秦都区, 咸阳市秦都区), looked up in the shell's
+    region table. A name matching several divisions filters on all of them."""
+    term = "".join(text.split())
+    if term.isdigit():
+        if len(term) in (2, 4):
+            return RegionFilter([term], [])
+        if len(term) == 6:
+            return RegionFilter([significant_prefix(term)], [])
+        raise InvalidInput(
+            "region is a 2-, 4- or 6-digit division code or a division's name.",
+            detail_zh="行政区划代码应为 2、4 或 6 位数字（如 61、6104、610402），也可以输入地区名称。",
+        )
+    exact = (
+        await session.scalars(
+            select(Region)
+            .where(
+                or_(col(Region.name) == term, col(Region.full_name).endswith(term, autoescape=True))
+            )
+            .order_by(col(Region.code))
+            .limit(MAX_REGION_MATCHES)
+        )
+    ).all()
+    regions = list(exact) or list(
+        (
+            await session.scalars(
+                select(Region)
+                .where(col(Region.name).startswith(term, autoescape=True))
+                .order_by(col(Region.code))
+                .limit(MAX_REGION_MATCHES)
+            )
+        ).all()
+    )
+    if not regions:
+        raise errors.RegionNotRecognised(
+            f"No administrative division is named {term!r}.",
+            detail_zh=f"没有找到名为“{term}”的地区。请输入市、区、县的名称（如 咸阳、秦都区），"
+            "或行政区划代码（如 6104、610402）。",
+        )
+    return RegionFilter(sorted({significant_prefix(r.code) for r in regions}), regions)
 
 
 def _rating_filters(
@@ -84,7 +161,7 @@ def _rating_filters(
     today: date,
     industry: str | None,
     grade: str | None,
-    region: str | None,
+    region: RegionFilter | None,
     q: str | None,
 ) -> Any:
     stmt = stmt.where(Rating.status == RatingStatus.active, col(Rating.valid_until) >= today)
@@ -96,16 +173,29 @@ def _rating_filters(
                 f"grade must be one of {', '.join(GRADES)}.", detail_zh="信用等级取值无效。"
             )
         stmt = stmt.where(Rating.grade == grade)
-    if region:
-        if not (len(region) == 6 and region.isdigit()):
-            raise InvalidInput(
-                "region is a 6-digit division code.", detail_zh="行政区划代码应为 6 位数字。"
-            )
-        stmt = stmt.where(col(Enterprise.region_code).startswith(significant_prefix(region)))
+    if region is not None:
+        stmt = stmt.where(
+            or_(*(col(Enterprise.region_code).startswith(p) for p in region.prefixes))
+        )
     if q:
-        term = q.strip()
-        stmt = stmt.where(or_(name.contains(term), col(Enterprise.uscc) == term.upper()))
+        stmt = stmt.where(_matches_words(name, q))
     return stmt
+
+
+def _matches_words(name: Any, q: str) -> Any:
+    """Every word of the query (separated by spaces, also full-width ones) is found in the name,
+    the association's label or the address; or the query is the enterprise's code. LIKE with the
+    wildcards escaped, so it behaves the same on SQLite and PostgreSQL."""
+    words = q.split()[:8]
+    each = [
+        or_(
+            name.contains(word, autoescape=True),
+            col(Membership.name).contains(word, autoescape=True),
+            col(Enterprise.address).contains(word, autoescape=True),
+        )
+        for word in words
+    ]
+    return or_(and_(*each), col(Enterprise.uscc) == q.strip().upper())
 
 
 def _ratings_query(columns: Any) -> Any:
@@ -134,10 +224,11 @@ async def list_ratings(
     """Current grades, one row per association and enterprise, best first."""
     stmt, name = _ratings_query(lambda name: [Rating, Enterprise, Organization, name])
     count_stmt, count_name = _ratings_query(lambda name: [func.count()])
+    regions = await resolve_region(session, region) if region and region.strip() else None
 
     def filtered(query: Any, name: Any) -> Any:
         return _rating_filters(
-            query, name=name, today=today, industry=industry, grade=grade, region=region, q=q
+            query, name=name, today=today, industry=industry, grade=grade, region=regions, q=q
         )
 
     stmt = filtered(stmt, name)
@@ -248,6 +339,15 @@ async def notice_detail(session: AsyncSession, run_id: uuid.UUID) -> NoticeView:
         scores=await run_scores(session, run.id),
         objections=await list_objections(session, run_id=run.id),
     )
+
+
+async def objection_detail(session: AsyncSession, objection_id: uuid.UUID) -> ObjectionView:
+    row = await get_objection(session, objection_id)
+    run = await session.get(Run, row.objection.run_id)
+    assert run is not None
+    association = await session.get(Organization, run.association_id)
+    assert association is not None
+    return ObjectionView(row=row, run=run, association=association)
 
 
 async def ledger_entries(

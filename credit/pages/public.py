@@ -10,13 +10,19 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from credit import methodologies, objections, public, runs
+from credit import errors, methodologies, objections, public, runs
 from credit.deps import Now
 from credit.objections import check_objection_limits
-from credit.pages.common import chart_rows, ctx, error_text
+from credit.pages.common import (
+    chart_rows,
+    ctx,
+    error_text,
+    methodology_label,
+    score_explanation,
+)
 from credit.schemas import ObjectionCreate, rating_read
 from credit.scoring import Method
 from portal import clock
@@ -46,20 +52,30 @@ async def ratings_page(
     page: int = 1,
 ) -> Response:
     error = None
+    notice = None
+    region_names: list[str] = []
     rows: list[Any] = []
     total = 0
     page = max(1, min(page, 10000))
+    region_text = (region or "").strip()[:32]
     try:
+        if region_text:
+            region_names = [
+                r.full_name for r in (await public.resolve_region(session, region_text)).regions
+            ]
         rows, total = await public.list_ratings(
             session,
             today=clock.local_date(now),
             industry=(industry or "")[:64] or None,
             grade=(grade or "")[:3] or None,
-            region=(region or "")[:6] or None,
+            region=region_text or None,
             q=(q or "").strip()[:100] or None,
             offset=(page - 1) * PER_PAGE,
             limit=PER_PAGE,
         )
+    except errors.RegionNotRecognised as exc:
+        # A place name that names nothing is not a broken request: say so and let them retype.
+        notice = exc.detail_zh
     except GongzhiError as exc:
         error = exc.detail_zh
     ratings = [rating_read(row) for row in rows]
@@ -83,6 +99,8 @@ async def ratings_page(
                 if runs.accepting_objections(r, now)
             ],
             error=error,
+            region_notice=notice,
+            region_names=region_names,
         ),
         status_code=422 if error else 200,
     )
@@ -105,6 +123,7 @@ async def enterprise_page(
     for event in view.events:
         body = json.loads(event.body)
         history.append({"seq": event.seq, "kind": event.kind, "body": body, "hash": event.hash})
+    methods = {(m.code, m.version): m for m in await methodologies.list_methodologies(session)}
     # One panel per association's current grade, under the association's name: associations
     # grade independently and no grade stands for "the" grade of the enterprise.
     grades = [
@@ -113,6 +132,14 @@ async def enterprise_page(
             "breakdown": grade.score.breakdown if grade.score else None,
             "evidence_hash": grade.score.evidence_hash if grade.score else None,
             "chart": chart_rows(grade.score.breakdown) if grade.score else None,
+            "explain": score_explanation(grade.score.breakdown) if grade.score else None,
+            "methodology": _methodology_view(
+                methods.get(
+                    (grade.row.rating.methodology_code, grade.row.rating.methodology_version)
+                ),
+                grade.row.rating.methodology_code,
+                grade.row.rating.methodology_version,
+            ),
         }
         for grade in view.grades
     ]
@@ -128,6 +155,15 @@ async def enterprise_page(
             notices=view.notices,
         ),
     )
+
+
+def _methodology_view(methodology: Any, code: str, version: int) -> dict[str, Any]:
+    return {
+        "label": methodology_label(methodology.name if methodology else None, code, version),
+        "code": code,
+        "version": version,
+        "hash": methodology.definition_hash if methodology else None,
+    }
 
 
 @router.get("/credit/notices")
@@ -175,6 +211,9 @@ async def _render_notice(
             run=view.run,
             association=view.association,
             methodology=view.methodology,
+            methodology_label=methodology_label(
+                view.methodology.name, view.methodology.code, view.methodology.version
+            ),
             scores=view.scores,
             objections=view.objections,
             accepting=runs.accepting_objections(view.run, now),
@@ -201,11 +240,11 @@ async def objection_submit(
     now: Now,
     user: OptionalUser,
     batch_id: uuid.UUID,
-    uscc: Annotated[str, Form(max_length=40)],
     objector_kind: Annotated[str, Form(max_length=16)],
     name: Annotated[str, Form(max_length=100)],
     contact: Annotated[str, Form(max_length=100)],
     text: Annotated[str, Form(max_length=5000)],
+    uscc: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     form = {
         "uscc": uscc,
@@ -214,6 +253,17 @@ async def objection_submit(
         "contact": contact,
         "text": text,
     }
+    if not uscc.strip():
+        return await _render_notice(
+            request,
+            session,
+            now,
+            user,
+            batch_id,
+            error="请选择被异议企业。",
+            form=form,
+            status_code=422,
+        )
     try:
         data = ObjectionCreate(
             batch_id=batch_id,
@@ -240,14 +290,43 @@ async def objection_submit(
             form=form,
             status_code=status,
         )
-    return await _render_notice(
+    # Post/redirect/get: the confirmation is the objection's own page, which the objector can
+    # bookmark to follow it, and reloading it does not lodge the objection twice.
+    return RedirectResponse(f"/credit/objections/{objection.id}?new=1", status_code=303)
+
+
+@router.get("/credit/objections/{objection_id}")
+async def objection_page(
+    request: Request,
+    session: DbSession,
+    now: Now,
+    user: OptionalUser,
+    objection_id: uuid.UUID,
+    new: bool = False,
+) -> Response:
+    try:
+        view = await public.objection_detail(session, objection_id)
+    except GongzhiError as exc:
+        return render(
+            request,
+            "credit/not_found.html",
+            ctx(user=user, message=exc.detail_zh),
+            status_code=exc.status,
+        )
+    return render(
         request,
-        session,
-        now,
-        user,
-        batch_id,
-        message=f"异议已提交，编号 {objection.id}。协会将在公示期结束后书面答复，您的联系方式不会公开。",
-        status_code=201,
+        "credit/objection.html",
+        ctx(
+            user=user,
+            view=view,
+            objection=view.row.objection,
+            enterprise_name=view.row.name,
+            run=view.run,
+            association=view.association,
+            accepting=runs.accepting_objections(view.run, now),
+            new=new,
+            link=str(request.url_for("objection_page", objection_id=objection_id)),
+        ),
     )
 
 

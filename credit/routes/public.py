@@ -44,7 +44,13 @@ async def list_ratings(
     paging: PageParams,
     industry: Annotated[str | None, Query(max_length=64)] = None,
     grade: Annotated[str | None, Query(max_length=3)] = None,
-    region: Annotated[str | None, Query(max_length=6)] = None,
+    region: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            description="A division's name (咸阳, 咸阳市, 秦都区) or a 2-, 4- or 6-digit code prefix",
+        ),
+    ] = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Page[RatingRead]:
     rows, total = await public.list_ratings(
