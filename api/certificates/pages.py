@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from api.certificates import imports, lookup, overdue, registry, stickers
 from api.certificates.errors import CertificateNotFound, InstrumentNotFound
-from api.certificates.import_columns import COLUMN_NAMES_ZH
+from api.certificates.import_columns import COLUMN_NAMES_ZH, COLUMNS
 from api.certificates.models import InstrumentCategory
 from api.certificates.schemas import (
     STATUS_ZH,
@@ -246,24 +246,10 @@ async def backoffice_import(
 
 # The issue form's fields, in the order of a certificate's cover (JJF 1069), with their labels.
 ISSUE_FIELDS: list[tuple[str, str]] = [
+    # The file's columns but the kind (from the conclusion) and the coordinates (from a map).
     (name, COLUMN_NAMES_ZH[name])
-    for name in (
-        "number",
-        "category_code",
-        "model",
-        "serial",
-        "manufacturer",
-        "owner_name",
-        "owner_uscc",
-        "owner_type",
-        "address",
-        "region_code",
-        "regulation",
-        "conclusion",
-        "verified_on",
-        "valid_until",
-        "verifier",
-    )
+    for name in COLUMNS
+    if name not in ("kind", "latitude", "longitude")
 ]
 
 
