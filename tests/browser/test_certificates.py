@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from typing import Any
 
 import httpx
 import pytest
@@ -207,3 +208,64 @@ async def test_institution_prints_a_label_that_scans_at_its_printed_size(
         assert "防伪签名有效" in await page.locator(".verdict").inner_text()
     finally:
         await context.close()
+
+
+async def _login_as(page: Any, live_server: str, email: str, target: str) -> None:
+    await page.goto(f"{live_server}/login?next={target}")
+    await page.get_by_label("邮箱").fill(email)
+    await page.get_by_label("密码").fill(DEMO_PASSWORD)
+    await page.get_by_role("button", name="登录").click()
+    await page.wait_for_url(f"**{target}")
+
+
+async def test_institution_issues_one_certificate_and_reads_import_errors_in_its_words(
+    page, live_server: str, tmp_path
+) -> None:
+    """Issue 14: no form to issue one certificate; import errors named category_code and
+    verified_on instead of the headers the file used."""
+    await _login_as(page, live_server, "institution@gongzhi.demo", "/backoffice/certificates")
+    await page.get_by_role("link", name="登记一张证书").click()
+    await page.wait_for_url("**/backoffice/certificates/new")
+    await page.get_by_label("证书编号").fill("xyjc2026-9001")
+    await page.get_by_label("器具类别代码").select_option(label="电子计价秤")
+    await page.get_by_role("button", name="登记证书").click()
+    # What is missing is said under its field, and what was typed stays.
+    await page.locator("#e-serial").wait_for()
+    assert "请填写出厂编号" in await page.locator("#e-serial").inner_text()
+    assert await page.get_by_label("证书编号").input_value() == "xyjc2026-9001"
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await page.get_by_label("出厂编号").fill("SN-9001")
+    await page.get_by_label("使用单位").fill("咸阳市某农贸市场有限公司")
+    await page.get_by_label("行政区划代码").fill("610402")
+    await page.get_by_label("检定日期").fill("2026-11-02")
+    await page.get_by_role("button", name="登记证书").click()
+    await page.wait_for_url("**/backoffice/certificates?issued=*")
+    assert "证书 XYJC2026-9001 已登记" in await page.get_by_role("status").first.inner_text()
+
+    bad = tmp_path / "证书.csv"
+    bad.write_text(
+        "证书编号,器具类别,出厂编号,送检单位,行政区划代码,检定日期\n"
+        "XYJC2026-9002,电子计价秤,SN-9002,某超市,610402,2026-13-45\n",
+        encoding="utf-8",
+    )
+    await page.get_by_label("证书文件").set_input_files(str(bad))
+    await page.get_by_role("button", name="导入").click()
+    await page.locator("#import-report").wait_for()
+    report = await page.locator("#import-report").inner_text()
+    assert "检定日期" in report
+    assert "verified_on" not in report
+
+
+async def test_the_overdue_list_says_due_from_today_not_zero_days_left(
+    page, live_server: str
+) -> None:
+    """Issue 14: a revoked certificate showed 已注销 … 剩 0 天, as if it were still valid."""
+    await _login_as(page, live_server, "regulator@gongzhi.demo", "/backoffice/overdue")
+    rows = page.locator("table.data tbody tr")
+    texts = await rows.all_inner_texts()
+    assert texts
+    assert not any("剩 0 天" in row for row in texts)
+    revoked = [row for row in texts if "已注销" in row]
+    assert revoked
+    assert all("还剩" not in row for row in revoked)
+    assert "陕西省咸阳市" in await page.locator("table.data").inner_text()  # not 610400

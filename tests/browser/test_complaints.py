@@ -365,3 +365,26 @@ async def test_regulator_accepts_from_the_queue(page, live_server: str) -> None:
     assert not any(re.fullmatch(r"[a-z_]+", title) for title in timeline)
     facts = await page.locator("dl.facts").first.inner_text()
     assert "咸阳市" in facts  # the region by name, not 610402
+
+
+async def test_the_queue_lists_overdue_first_and_a_case_reads_in_words(
+    page, live_server: str
+) -> None:
+    """Issue 14: the queue listed overdue cases last; the case page showed raw keys
+    (claimed_quantity 1000.0), English event names and region codes."""
+    await page.goto(live_server + "/login?next=/staff/complaints")
+    await page.get_by_label("邮箱").fill("regulator@gongzhi.demo")
+    await page.get_by_label("密码").fill(DEMO_PASSWORD)
+    await page.get_by_role("button", name="登录").click()
+    await page.wait_for_url("**/staff/complaints")
+    rows = page.locator("#case-queue tbody tr")
+    overdue = [("超期" in text) for text in await rows.all_inner_texts()]
+    assert any(overdue)
+    assert overdue == sorted(overdue, reverse=True)  # every overdue case before the others
+    await rows.first.locator("a").click()
+    await page.locator("#case-status").wait_for()
+    text = await page.locator(".staff-case").inner_text()
+    assert "claimed_quantity" not in text
+    assert not re.search(r"\b\d+\.0\b", text)
+    assert "陕西省咸阳市" in text
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
