@@ -47,8 +47,7 @@ SCHEMA_VERSION = "3"
 # bm25 weights of the title, keywords and body columns.
 WEIGHTS = (10.0, 4.0, 1.0)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+DOC_SCHEMA = """
 CREATE TABLE IF NOT EXISTS doc (
     rowid INTEGER PRIMARY KEY,
     key TEXT NOT NULL UNIQUE,
@@ -66,6 +65,9 @@ CREATE TABLE IF NOT EXISTS doc (
     pinyin TEXT NOT NULL,
     initials TEXT NOT NULL,
     keywords TEXT NOT NULL,
+    issuer TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT '',
+    version_rank INTEGER NOT NULL DEFAULT 0,
     -- the long columns last: reading the short ones never walks a body's overflow pages
     summary TEXT NOT NULL,
     body TEXT NOT NULL
@@ -74,6 +76,11 @@ CREATE INDEX IF NOT EXISTS doc_ts ON doc (ts DESC, key);
 CREATE INDEX IF NOT EXISTS doc_kind ON doc (kind);
 CREATE INDEX IF NOT EXISTS doc_region ON doc (region);
 CREATE INDEX IF NOT EXISTS doc_year ON doc (year);
+"""
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    + DOC_SCHEMA
+    + """
 -- prefix='1': a one-character query word (法 of 标准化法, which jieba leaves alone) is the
 -- prefix query 法*; without its own index FTS5 merges the doclists of every bigram starting with
 -- 法, 120-700 ms on the corpus (issue 12), with it one doclist is read.
@@ -81,6 +88,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS doc_fts USING fts5 (
     title, keywords, body, content='', prefix='1', tokenize='unicode61 remove_diacritics 0'
 );
 """
+)
 
 
 def ranked_sql(weights: str, where: str) -> str:
@@ -94,7 +102,7 @@ def ranked_sql(weights: str, where: str) -> str:
     return (
         f"WITH matched(rowid, score) AS MATERIALIZED ("
         f"SELECT rowid, bm25(doc_fts, {weights}) FROM doc_fts WHERE doc_fts MATCH ?)"
-        f" SELECT d.rowid, d.kind, d.region, d.year, d.title, d.ts, matched.score"
+        f" SELECT d.rowid, d.kind, d.region, d.year, d.title, d.ts, d.version_rank, matched.score"
         f" FROM matched CROSS JOIN doc d ON d.rowid = matched.rowid WHERE 1 = 1{where}"
     )
 
@@ -103,9 +111,22 @@ def ranked_sql(weights: str, where: str) -> str:
 HIT_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS hit (
     rowid INTEGER PRIMARY KEY, kind TEXT, region TEXT, year INTEGER, title TEXT, ts INTEGER,
-    score REAL, tier INTEGER, in_title INTEGER
+    version_rank INTEGER, score REAL, tier INTEGER, in_title INTEGER
 )
 """
+
+# The page: by tier and title words, then by bm25, except that versions of one regulation (same
+# title) stay together at the best one's place, the version in force first (issue 12).
+PAGE_SQL = """
+SELECT rowid FROM (
+    SELECT rowid, tier, in_title, score, ts, version_rank,
+           min(score) OVER (PARTITION BY tier, in_title, title) AS best
+    FROM temp.hit
+) ORDER BY tier, in_title DESC, best, version_rank, score, ts DESC LIMIT ? OFFSET ?
+"""
+
+# Columns a file made before them lacks (see _upgrade_doc).
+DOC_COLUMNS_ADDED = ("issuer", "status", "version_rank")
 
 
 def _in_title_sql(title_terms: list[list[str]]) -> tuple[str, list[str]]:
@@ -174,6 +195,7 @@ class EmbeddedEngine:
             if stale_schema:
                 # The full-text table's definition changed: only a new table can have it.
                 connection.execute("DROP TABLE doc_fts")
+            self._upgrade_doc(connection)
             connection.executescript(SCHEMA)
             stale_tokens = "tokenizer" in built and built["tokenizer"] != TOKENIZER_VERSION
             if stale_schema or stale_tokens:
@@ -183,6 +205,28 @@ class EmbeddedEngine:
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                 [("tokenizer", TOKENIZER_VERSION), ("schema", SCHEMA_VERSION)],
             )
+
+    @staticmethod
+    def _upgrade_doc(connection: sqlite3.Connection) -> None:
+        """A ``doc`` table made before the version columns is copied into the current shape
+        (same rowids, so the full-text index stays valid): added by ALTER TABLE they would sit
+        after the bodies, and ranking would read every body's overflow pages to reach them."""
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(doc)")}
+        if not columns or all(name in columns for name in DOC_COLUMNS_ADDED):
+            return
+        kept = ", ".join(sorted(columns))
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ALTER TABLE doc RENAME TO doc_before_versions")
+        for index in ("doc_ts", "doc_kind", "doc_region", "doc_year"):
+            connection.execute(f"DROP INDEX IF EXISTS {index}")
+        for statement in DOC_SCHEMA.split(";"):
+            if statement.strip():
+                connection.execute(statement)
+        connection.execute(
+            f"INSERT INTO doc (rowid, {kept}) SELECT rowid, {kept} FROM doc_before_versions"
+        )
+        connection.execute("DROP TABLE doc_before_versions")
+        connection.execute("COMMIT")
 
     def _rebuild_fts(self, connection: sqlite3.Connection) -> None:
         connection.execute("BEGIN IMMEDIATE")
@@ -235,8 +279,9 @@ class EmbeddedEngine:
             pinyin, initials = text.pinyin_keys(doc.title)
             cursor = connection.execute(
                 "INSERT INTO doc (key, kind, doc_id, title, summary, keywords, body, url, tags,"
-                " category, region, region_codes, year, date, ts, pinyin, initials)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " category, region, region_codes, year, date, ts, pinyin, initials,"
+                " issuer, status, version_rank)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     doc.key,
                     doc.kind,
@@ -255,6 +300,9 @@ class EmbeddedEngine:
                     doc.ts,
                     pinyin,
                     initials,
+                    doc.issuer,
+                    doc.status,
+                    doc.version_rank,
                 ),
             )
             connection.execute(
@@ -350,7 +398,8 @@ class EmbeddedEngine:
             if found >= query.offset + query.per_page:
                 break
             connection.execute(
-                "INSERT OR IGNORE INTO temp.hit (rowid, kind, region, year, title, ts, score) "
+                "INSERT OR IGNORE INTO temp.hit"
+                " (rowid, kind, region, year, title, ts, version_rank, score) "
                 + ranked_sql(weights, where),
                 [" AND ".join(expressions[:keep]), *params],
             )
@@ -361,14 +410,7 @@ class EmbeddedEngine:
                 [len(expressions) - keep, *title_params],
             )
             found = connection.execute("SELECT count(*) FROM temp.hit").fetchone()[0]
-        page = [
-            row[0]
-            for row in connection.execute(
-                "SELECT rowid FROM temp.hit ORDER BY tier, in_title DESC, score, ts DESC"
-                " LIMIT ? OFFSET ?",
-                (query.per_page, query.offset),
-            )
-        ]
+        page = [row[0] for row in connection.execute(PAGE_SQL, (query.per_page, query.offset))]
         facets: dict[str, dict[str, int]] = {}
         for name in ("kind", "region", "year"):
             rows = connection.execute(
@@ -421,15 +463,17 @@ class EmbeddedEngine:
             return []
         marks = ",".join("?" * len(page))
         rows = connection.execute(
-            f"SELECT rowid, kind, doc_id, title, summary, body, url, tags, date, region"
-            f" FROM doc WHERE rowid IN ({marks})",
+            f"SELECT rowid, kind, doc_id, title, summary, body, url, tags, date, region,"
+            f" issuer, status FROM doc WHERE rowid IN ({marks})",
             page,
         ).fetchall()
         by_rowid = {row[0]: row for row in rows}
         terms = text.highlight_terms(q) if q else []
         hits: list[Hit] = []
         for rowid in page:
-            _, kind, doc_id, title, summary, body, url, tags, day, region = by_rowid[rowid]
+            _, kind, doc_id, title, summary, body, url, tags, day, region, issuer, status = (
+                by_rowid[rowid]
+            )
             excerpt = summary or body
             if terms and not _contains(summary, terms) and _contains(body, terms):
                 excerpt = body
@@ -444,6 +488,8 @@ class EmbeddedEngine:
                     region=region,
                     url=url,
                     tags=json.loads(tags),
+                    issuer=issuer,
+                    status=status,
                 )
             )
         return hits
