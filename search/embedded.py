@@ -10,7 +10,8 @@ backends. Tables:
 
 Query semantics follow Meilisearch's default ``matchingStrategy: last``: documents containing every
 query word come first, then those missing the last word, and so on; within a tier, documents whose
-title holds more query words come first (Meilisearch's ``attribute`` rule), then bm25.
+title holds more query words come first (Meilisearch's ``attribute`` rule), then a title that is
+the query, then a title the query covers more of (``exactness``), then bm25 (``PAGE_SQL``).
 SQLite calls run in worker threads (one connection per thread, WAL), so searches do not block the
 event loop and read concurrently with a writer.
 """
@@ -111,18 +112,23 @@ def ranked_sql(weights: str, where: str) -> str:
 HIT_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS hit (
     rowid INTEGER PRIMARY KEY, kind TEXT, region TEXT, year INTEGER, title TEXT, ts INTEGER,
-    version_rank INTEGER, score REAL, tier INTEGER, in_title INTEGER
+    version_rank INTEGER, score REAL, tier INTEGER, in_title INTEGER, exact INTEGER
 )
 """
 
-# The page: by tier and title words, then by bm25, except that versions of one regulation (same
-# title) stay together at the best one's place, the version in force first (issue 12).
+# The page, like Meilisearch's rules: documents with more of the query's words first (tier), then
+# more of them in the title, then a title that is the query (exactness), then a title the query
+# covers more of (among titles that hold query words, the shorter: 产品质量法 before
+# 山东省实施《产品质量法》办法), then bm25. Versions of one regulation (same title) stay together at
+# the best one's place, the version in force first (issue 12).
 PAGE_SQL = """
 SELECT rowid FROM (
-    SELECT rowid, tier, in_title, score, ts, version_rank,
+    SELECT rowid, tier, in_title, exact, score, ts, version_rank,
+           CASE WHEN in_title > 0 THEN length(title) ELSE 0 END AS title_length,
            min(score) OVER (PARTITION BY tier, in_title, title) AS best
     FROM temp.hit
-) ORDER BY tier, in_title DESC, best, version_rank, score, ts DESC LIMIT ? OFFSET ?
+) ORDER BY tier, in_title DESC, exact DESC, title_length, best, version_rank, score, ts DESC
+LIMIT ? OFFSET ?
 """
 
 # Columns a file made before them lacks (see _upgrade_doc).
@@ -137,6 +143,19 @@ def _in_title_sql(title_terms: list[list[str]]) -> tuple[str, list[str]]:
         parts.append("(" + " OR ".join("instr(lower(title), ?) > 0" for _ in alternatives) + ")")
         params.extend(alternatives)
     return ("(" + " + ".join(parts) + ")" if parts else "0"), params
+
+
+# Meilisearch's "exactness" rule, on the title: the title is the query (产品质量法, also as
+# 中华人民共和国产品质量法), then a title that starts with it, before titles that merely hold its
+# words (山东省实施《产品质量法》办法).
+EXACT_SQL = (
+    "(CASE WHEN lower(title) IN (?, ?) THEN 2 WHEN instr(lower(title), ?) = 1 THEN 1 ELSE 0 END)"
+)
+
+
+def _exact_params(q: str) -> list[str]:
+    whole = "".join(text.normalize(q).split())
+    return [whole, "中华人民共和国" + whole, whole]
 
 
 def _fts_values(title: str, keywords: str, summary: str, body: str) -> tuple[str, str, str]:
@@ -406,8 +425,9 @@ class EmbeddedEngine:
             # Meilisearch's "attribute" rule: within a tier, more query words in the title first.
             in_title, title_params = _in_title_sql(title_terms[:keep])
             connection.execute(
-                f"UPDATE temp.hit SET tier = ?, in_title = {in_title} WHERE tier IS NULL",
-                [len(expressions) - keep, *title_params],
+                f"UPDATE temp.hit SET tier = ?, in_title = {in_title}, exact = {EXACT_SQL}"
+                " WHERE tier IS NULL",
+                [len(expressions) - keep, *title_params, *_exact_params(query.q)],
             )
             found = connection.execute("SELECT count(*) FROM temp.hit").fetchone()[0]
         page = [row[0] for row in connection.execute(PAGE_SQL, (query.per_page, query.offset))]
