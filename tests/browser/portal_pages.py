@@ -45,7 +45,8 @@ EXAMPLES: dict[str, list[str]] = {
         "/certificates?q=XYJC2026-0001",
         "/certificates?q=XS2301001",
     ],
-    "/search": ["/search", "/search?q=计量"],
+    # With results; and a search that finds nothing, with a correction and a filter to drop.
+    "/search": ["/search", "/search?q=计量", "/search?q=量子引力波&kind=notice"],
     "/v/{token}": [
         "/v/DEMO-SCALE-VALID",
         "/v/DEMO-SCALE-EXPIRING",
@@ -75,7 +76,8 @@ OPTIONAL_DEMO: dict[str, str] = {
 }
 
 # Listing pages whose links are not on any page without a query: a search that finds regulations.
-CRAWL_SEEDS = ["/search?q=计量", "/search?q=计量法"]
+# 计量法实施细则 first: its regulation page lists the other version.
+CRAWL_SEEDS = ["/search?q=计量法实施细则", "/search?q=计量", "/search?q=计量法"]
 
 
 def page_routes() -> list[str]:
