@@ -116,20 +116,15 @@ CREATE TEMP TABLE IF NOT EXISTS hit (
 )
 """
 
-# The page, like Meilisearch's rules: documents with more of the query's words first (tier), then
-# more of them in the title, then a title that is the query (exactness), then a title the query
-# covers more of (among titles that hold query words, the shorter: 产品质量法 before
-# 山东省实施《产品质量法》办法), then bm25. Versions of one regulation (same title) stay together at
-# the best one's place, the version in force first (issue 12).
-PAGE_SQL = """
-SELECT rowid FROM (
-    SELECT rowid, tier, in_title, exact, score, ts, version_rank,
-           CASE WHEN in_title > 0 THEN length(title) ELSE 0 END AS title_length,
-           min(score) OVER (PARTITION BY tier, in_title, title) AS best
-    FROM temp.hit
-) ORDER BY tier, in_title DESC, exact DESC, title_length, best, version_rank, score, ts DESC
-LIMIT ? OFFSET ?
-"""
+# The order of hits, like Meilisearch's rules: documents with more of the query's words first
+# (tier), then more of them in the title, then a title that is the query (exactness), then a title
+# the query covers more of (among titles that hold query words, the shorter: 产品质量法 before
+# 山东省实施《产品质量法》办法), then bm25. See _page for versions of one regulation.
+ORDER_SQL = (
+    "tier, in_title DESC, exact DESC, CASE WHEN in_title > 0 THEN length(title) ELSE 0 END,"
+    " score, ts DESC"
+)
+
 
 # Columns a file made before them lacks (see _upgrade_doc).
 DOC_COLUMNS_ADDED = ("issuer", "status", "version_rank")
@@ -424,13 +419,20 @@ class EmbeddedEngine:
             )
             # Meilisearch's "attribute" rule: within a tier, more query words in the title first.
             in_title, title_params = _in_title_sql(title_terms[:keep])
+            tier = len(expressions) - keep
             connection.execute(
-                f"UPDATE temp.hit SET tier = ?, in_title = {in_title}, exact = {EXACT_SQL}"
+                f"UPDATE temp.hit SET tier = ?, in_title = {in_title}, exact = 0"
                 " WHERE tier IS NULL",
-                [len(expressions) - keep, *title_params, *_exact_params(query.q)],
+                [tier, *title_params],
+            )
+            # Only a title holding a query word can be the query: a very common word matches
+            # 3,000 bodies but a few dozen titles.
+            connection.execute(
+                f"UPDATE temp.hit SET exact = {EXACT_SQL} WHERE tier = ? AND in_title > 0",
+                [*_exact_params(query.q), tier],
             )
             found = connection.execute("SELECT count(*) FROM temp.hit").fetchone()[0]
-        page = [row[0] for row in connection.execute(PAGE_SQL, (query.per_page, query.offset))]
+        page = self._page(connection, query)
         facets: dict[str, dict[str, int]] = {}
         for name in ("kind", "region", "year"):
             rows = connection.execute(
@@ -444,6 +446,34 @@ class EmbeddedEngine:
             facets=facets,
             engine_ms=(time.perf_counter() - started) * 1000,
         )
+
+    @staticmethod
+    def _page(connection: sqlite3.Connection, query: SearchQuery) -> list[int]:
+        """The rowids of the requested page. Versions of one regulation (same title, in the same
+        tier and title-word count) stay together at the best one's place, the version in force
+        first (issue 12). Only the groups of the first offset + per_page hits can reach the
+        page, so only their members are fetched: a window over every hit of a very common word
+        (3,000 rows) cost 6 ms."""
+        wanted = query.offset + query.per_page
+        leaders = connection.execute(
+            f"SELECT tier, in_title, title FROM temp.hit ORDER BY {ORDER_SQL} LIMIT ?", (wanted,)
+        ).fetchall()
+        groups: dict[tuple[int, int, str], list[int]] = {
+            (tier, in_title, title): [] for tier, in_title, title in leaders
+        }
+        titles = list({title for _, _, title in groups})
+        marks = ",".join("?" * len(titles))
+        members = connection.execute(
+            f"SELECT tier, in_title, title, rowid FROM temp.hit WHERE title IN ({marks})"
+            " ORDER BY version_rank, score, ts DESC",
+            titles,
+        )
+        for tier, in_title, title, rowid in members:
+            group = groups.get((tier, in_title, title))
+            if group is not None:
+                group.append(rowid)
+        ordered = [rowid for group in groups.values() for rowid in group]
+        return ordered[query.offset : wanted]
 
     def _newest_sync(
         self,
