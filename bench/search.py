@@ -60,7 +60,7 @@ EXTRA_QUERIES = [
     "中华人民共和国计量法",
     "",
 ]
-QUERIES = [q for q, _ in JUDGEMENTS] + EXTRA_QUERIES
+QUERIES = [judged.q for judged in JUDGEMENTS] + EXTRA_QUERIES
 ROUNDS = 5
 
 # Query shapes of issue 12: the slow ones of the report are in here (标准化法, 电子商务法,

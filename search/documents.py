@@ -22,6 +22,7 @@ from portal.regions.models import Region
 from search import text
 from search.engine import NATIONWIDE, Kind, SearchDocument
 from search.models import Article, ArticleStatus, Regulation
+from search.versions import VERSION_RANK
 
 INDEX_TOPIC = "search.index"
 INDEX_BATCH = 500
@@ -91,6 +92,9 @@ def regulation_document(regulation: Regulation) -> SearchDocument:
         region=regulation.region or NATIONWIDE,
         date=regulation.issued_on,
         url=regulation_url(regulation.id),
+        issuer=regulation.issuer or "",
+        status=regulation.status.value if regulation.status else "",
+        version_rank=VERSION_RANK[regulation.status],
     )
 
 

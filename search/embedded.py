@@ -10,7 +10,8 @@ backends. Tables:
 
 Query semantics follow Meilisearch's default ``matchingStrategy: last``: documents containing every
 query word come first, then those missing the last word, and so on; within a tier, documents whose
-title holds more query words come first (Meilisearch's ``attribute`` rule), then bm25.
+title holds more query words come first (Meilisearch's ``attribute`` rule), then a title that is
+the query, then a title the query covers more of (``exactness``), then bm25 (``PAGE_SQL``).
 SQLite calls run in worker threads (one connection per thread, WAL), so searches do not block the
 event loop and read concurrently with a writer.
 """
@@ -47,8 +48,7 @@ SCHEMA_VERSION = "3"
 # bm25 weights of the title, keywords and body columns.
 WEIGHTS = (10.0, 4.0, 1.0)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+DOC_SCHEMA = """
 CREATE TABLE IF NOT EXISTS doc (
     rowid INTEGER PRIMARY KEY,
     key TEXT NOT NULL UNIQUE,
@@ -66,6 +66,9 @@ CREATE TABLE IF NOT EXISTS doc (
     pinyin TEXT NOT NULL,
     initials TEXT NOT NULL,
     keywords TEXT NOT NULL,
+    issuer TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT '',
+    version_rank INTEGER NOT NULL DEFAULT 0,
     -- the long columns last: reading the short ones never walks a body's overflow pages
     summary TEXT NOT NULL,
     body TEXT NOT NULL
@@ -74,6 +77,11 @@ CREATE INDEX IF NOT EXISTS doc_ts ON doc (ts DESC, key);
 CREATE INDEX IF NOT EXISTS doc_kind ON doc (kind);
 CREATE INDEX IF NOT EXISTS doc_region ON doc (region);
 CREATE INDEX IF NOT EXISTS doc_year ON doc (year);
+"""
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    + DOC_SCHEMA
+    + """
 -- prefix='1': a one-character query word (法 of 标准化法, which jieba leaves alone) is the
 -- prefix query 法*; without its own index FTS5 merges the doclists of every bigram starting with
 -- 法, 120-700 ms on the corpus (issue 12), with it one doclist is read.
@@ -81,6 +89,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS doc_fts USING fts5 (
     title, keywords, body, content='', prefix='1', tokenize='unicode61 remove_diacritics 0'
 );
 """
+)
 
 
 def ranked_sql(weights: str, where: str) -> str:
@@ -94,7 +103,7 @@ def ranked_sql(weights: str, where: str) -> str:
     return (
         f"WITH matched(rowid, score) AS MATERIALIZED ("
         f"SELECT rowid, bm25(doc_fts, {weights}) FROM doc_fts WHERE doc_fts MATCH ?)"
-        f" SELECT d.rowid, d.kind, d.region, d.year, d.title, d.ts, matched.score"
+        f" SELECT d.rowid, d.kind, d.region, d.year, d.title, d.ts, d.version_rank, matched.score"
         f" FROM matched CROSS JOIN doc d ON d.rowid = matched.rowid WHERE 1 = 1{where}"
     )
 
@@ -103,9 +112,22 @@ def ranked_sql(weights: str, where: str) -> str:
 HIT_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS hit (
     rowid INTEGER PRIMARY KEY, kind TEXT, region TEXT, year INTEGER, title TEXT, ts INTEGER,
-    score REAL, tier INTEGER, in_title INTEGER
+    version_rank INTEGER, score REAL, tier INTEGER, in_title INTEGER, exact INTEGER
 )
 """
+
+# The order of hits, like Meilisearch's rules: documents with more of the query's words first
+# (tier), then more of them in the title, then a title that is the query (exactness), then a title
+# the query covers more of (among titles that hold query words, the shorter: 产品质量法 before
+# 山东省实施《产品质量法》办法), then bm25. See _page for versions of one regulation.
+ORDER_SQL = (
+    "tier, in_title DESC, exact DESC, CASE WHEN in_title > 0 THEN length(title) ELSE 0 END,"
+    " score, ts DESC"
+)
+
+
+# Columns a file made before them lacks (see _upgrade_doc).
+DOC_COLUMNS_ADDED = ("issuer", "status", "version_rank")
 
 
 def _in_title_sql(title_terms: list[list[str]]) -> tuple[str, list[str]]:
@@ -116,6 +138,19 @@ def _in_title_sql(title_terms: list[list[str]]) -> tuple[str, list[str]]:
         parts.append("(" + " OR ".join("instr(lower(title), ?) > 0" for _ in alternatives) + ")")
         params.extend(alternatives)
     return ("(" + " + ".join(parts) + ")" if parts else "0"), params
+
+
+# Meilisearch's "exactness" rule, on the title: the title is the query (产品质量法, also as
+# 中华人民共和国产品质量法), then a title that starts with it, before titles that merely hold its
+# words (山东省实施《产品质量法》办法).
+EXACT_SQL = (
+    "(CASE WHEN lower(title) IN (?, ?) THEN 2 WHEN instr(lower(title), ?) = 1 THEN 1 ELSE 0 END)"
+)
+
+
+def _exact_params(q: str) -> list[str]:
+    whole = "".join(text.normalize(q).split())
+    return [whole, "中华人民共和国" + whole, whole]
 
 
 def _fts_values(title: str, keywords: str, summary: str, body: str) -> tuple[str, str, str]:
@@ -174,6 +209,7 @@ class EmbeddedEngine:
             if stale_schema:
                 # The full-text table's definition changed: only a new table can have it.
                 connection.execute("DROP TABLE doc_fts")
+            self._upgrade_doc(connection)
             connection.executescript(SCHEMA)
             stale_tokens = "tokenizer" in built and built["tokenizer"] != TOKENIZER_VERSION
             if stale_schema or stale_tokens:
@@ -183,6 +219,28 @@ class EmbeddedEngine:
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                 [("tokenizer", TOKENIZER_VERSION), ("schema", SCHEMA_VERSION)],
             )
+
+    @staticmethod
+    def _upgrade_doc(connection: sqlite3.Connection) -> None:
+        """A ``doc`` table made before the version columns is copied into the current shape
+        (same rowids, so the full-text index stays valid): added by ALTER TABLE they would sit
+        after the bodies, and ranking would read every body's overflow pages to reach them."""
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(doc)")}
+        if not columns or all(name in columns for name in DOC_COLUMNS_ADDED):
+            return
+        kept = ", ".join(sorted(columns))
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ALTER TABLE doc RENAME TO doc_before_versions")
+        for index in ("doc_ts", "doc_kind", "doc_region", "doc_year"):
+            connection.execute(f"DROP INDEX IF EXISTS {index}")
+        for statement in DOC_SCHEMA.split(";"):
+            if statement.strip():
+                connection.execute(statement)
+        connection.execute(
+            f"INSERT INTO doc (rowid, {kept}) SELECT rowid, {kept} FROM doc_before_versions"
+        )
+        connection.execute("DROP TABLE doc_before_versions")
+        connection.execute("COMMIT")
 
     def _rebuild_fts(self, connection: sqlite3.Connection) -> None:
         connection.execute("BEGIN IMMEDIATE")
@@ -235,8 +293,9 @@ class EmbeddedEngine:
             pinyin, initials = text.pinyin_keys(doc.title)
             cursor = connection.execute(
                 "INSERT INTO doc (key, kind, doc_id, title, summary, keywords, body, url, tags,"
-                " category, region, region_codes, year, date, ts, pinyin, initials)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " category, region, region_codes, year, date, ts, pinyin, initials,"
+                " issuer, status, version_rank)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     doc.key,
                     doc.kind,
@@ -255,6 +314,9 @@ class EmbeddedEngine:
                     doc.ts,
                     pinyin,
                     initials,
+                    doc.issuer,
+                    doc.status,
+                    doc.version_rank,
                 ),
             )
             connection.execute(
@@ -350,25 +412,27 @@ class EmbeddedEngine:
             if found >= query.offset + query.per_page:
                 break
             connection.execute(
-                "INSERT OR IGNORE INTO temp.hit (rowid, kind, region, year, title, ts, score) "
+                "INSERT OR IGNORE INTO temp.hit"
+                " (rowid, kind, region, year, title, ts, version_rank, score) "
                 + ranked_sql(weights, where),
                 [" AND ".join(expressions[:keep]), *params],
             )
             # Meilisearch's "attribute" rule: within a tier, more query words in the title first.
             in_title, title_params = _in_title_sql(title_terms[:keep])
+            tier = len(expressions) - keep
             connection.execute(
-                f"UPDATE temp.hit SET tier = ?, in_title = {in_title} WHERE tier IS NULL",
-                [len(expressions) - keep, *title_params],
+                f"UPDATE temp.hit SET tier = ?, in_title = {in_title}, exact = 0"
+                " WHERE tier IS NULL",
+                [tier, *title_params],
+            )
+            # Only a title holding a query word can be the query: a very common word matches
+            # 3,000 bodies but a few dozen titles.
+            connection.execute(
+                f"UPDATE temp.hit SET exact = {EXACT_SQL} WHERE tier = ? AND in_title > 0",
+                [*_exact_params(query.q), tier],
             )
             found = connection.execute("SELECT count(*) FROM temp.hit").fetchone()[0]
-        page = [
-            row[0]
-            for row in connection.execute(
-                "SELECT rowid FROM temp.hit ORDER BY tier, in_title DESC, score, ts DESC"
-                " LIMIT ? OFFSET ?",
-                (query.per_page, query.offset),
-            )
-        ]
+        page = self._page(connection, query)
         facets: dict[str, dict[str, int]] = {}
         for name in ("kind", "region", "year"):
             rows = connection.execute(
@@ -382,6 +446,34 @@ class EmbeddedEngine:
             facets=facets,
             engine_ms=(time.perf_counter() - started) * 1000,
         )
+
+    @staticmethod
+    def _page(connection: sqlite3.Connection, query: SearchQuery) -> list[int]:
+        """The rowids of the requested page. Versions of one regulation (same title, in the same
+        tier and title-word count) stay together at the best one's place, the version in force
+        first (issue 12). Only the groups of the first offset + per_page hits can reach the
+        page, so only their members are fetched: a window over every hit of a very common word
+        (3,000 rows) cost 6 ms."""
+        wanted = query.offset + query.per_page
+        leaders = connection.execute(
+            f"SELECT tier, in_title, title FROM temp.hit ORDER BY {ORDER_SQL} LIMIT ?", (wanted,)
+        ).fetchall()
+        groups: dict[tuple[int, int, str], list[int]] = {
+            (tier, in_title, title): [] for tier, in_title, title in leaders
+        }
+        titles = list({title for _, _, title in groups})
+        marks = ",".join("?" * len(titles))
+        members = connection.execute(
+            f"SELECT tier, in_title, title, rowid FROM temp.hit WHERE title IN ({marks})"
+            " ORDER BY version_rank, score, ts DESC",
+            titles,
+        )
+        for tier, in_title, title, rowid in members:
+            group = groups.get((tier, in_title, title))
+            if group is not None:
+                group.append(rowid)
+        ordered = [rowid for group in groups.values() for rowid in group]
+        return ordered[query.offset : wanted]
 
     def _newest_sync(
         self,
@@ -421,15 +513,17 @@ class EmbeddedEngine:
             return []
         marks = ",".join("?" * len(page))
         rows = connection.execute(
-            f"SELECT rowid, kind, doc_id, title, summary, body, url, tags, date, region"
-            f" FROM doc WHERE rowid IN ({marks})",
+            f"SELECT rowid, kind, doc_id, title, summary, body, url, tags, date, region,"
+            f" issuer, status FROM doc WHERE rowid IN ({marks})",
             page,
         ).fetchall()
         by_rowid = {row[0]: row for row in rows}
         terms = text.highlight_terms(q) if q else []
         hits: list[Hit] = []
         for rowid in page:
-            _, kind, doc_id, title, summary, body, url, tags, day, region = by_rowid[rowid]
+            _, kind, doc_id, title, summary, body, url, tags, day, region, issuer, status = (
+                by_rowid[rowid]
+            )
             excerpt = summary or body
             if terms and not _contains(summary, terms) and _contains(body, terms):
                 excerpt = body
@@ -444,6 +538,8 @@ class EmbeddedEngine:
                     region=region,
                     url=url,
                     tags=json.loads(tags),
+                    issuer=issuer,
+                    status=status,
                 )
             )
         return hits

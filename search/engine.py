@@ -47,6 +47,10 @@ class SearchDocument:
     region: str = NATIONWIDE  # display name of the region, 全国 for national documents
     region_codes: tuple[str, ...] = ()  # the GB/T 2260 code and its ancestors, when known
     date: date | None = None
+    issuer: str = ""  # regulations: the body that passed or published it, when known
+    status: str = ""  # regulations: 现行有效 / 已修改 / 已废止, when known
+    # Among hits of the same title, the lower first: the version in force before older ones.
+    version_rank: int = 0
 
     @property
     def key(self) -> str:
@@ -93,6 +97,8 @@ class Hit:
     region: str
     url: str
     tags: list[str] = field(default_factory=list)
+    issuer: str = ""
+    status: str = ""
 
 
 @dataclass

@@ -36,7 +36,18 @@ from search.vocabulary import DICTIONARY, synonyms_map
 
 SEARCHED = ["title", "keywords", "summary", "body"]
 FACETS = ["kind", "region", "year"]
-RETRIEVED = ["kind", "id", "title", "url", "tags", "date", "region"]
+RETRIEVED = ["kind", "id", "title", "url", "tags", "date", "region", "issuer", "status"]
+# Meilisearch 1.21's built-in rules in their default order, then, as the last tie-break, the
+# version in force before older versions of the same regulation (issue 12).
+RANKING_RULES = [
+    "words",
+    "typo",
+    "proximity",
+    "attribute",
+    "sort",
+    "exactness",
+    "version_rank:asc",
+]
 EPOCH = date(1970, 1, 1)
 ORDERED_SETTINGS = {"searchableAttributes", "rankingRules"}
 
@@ -46,7 +57,7 @@ def index_settings(*, tuned: bool = True) -> dict[str, Any]:
     API needs to run (filters, facets, sort): the baseline of the relevance comparison."""
     required: dict[str, Any] = {
         "filterableAttributes": ["kind", "region", "region_codes", "year", "ts", "tags"],
-        "sortableAttributes": ["ts", "key"],
+        "sortableAttributes": ["ts", "key", "version_rank"],
     }
     if not tuned:
         return required
@@ -55,6 +66,7 @@ def index_settings(*, tuned: bool = True) -> dict[str, Any]:
         # The title first: Meilisearch's "attribute" rule ranks a match in the title above one
         # in the body. pinyin (syllable-aligned suffixes) is searched only by suggest.
         "searchableAttributes": [*SEARCHED, "pinyin"],
+        "rankingRules": RANKING_RULES,
         "displayedAttributes": ["key", *RETRIEVED, "summary", "body"],
         # Kanji-only text can be detected as Japanese; the content is Mandarin.
         "localizedAttributes": [{"attributePatterns": SEARCHED, "locales": ["cmn"]}],
@@ -88,6 +100,9 @@ def as_meili_document(doc: SearchDocument) -> dict[str, Any]:
         "year": doc.year,
         "date": doc.date.isoformat() if doc.date else None,
         "ts": doc.ts,
+        "issuer": doc.issuer,
+        "status": doc.status,
+        "version_rank": doc.version_rank,
         "pinyin": text.pinyin_suffixes(doc.title),
     }
 
@@ -320,6 +335,8 @@ class MeiliEngine:
             region=raw.get("region") or "",
             url=raw["url"],
             tags=list(raw.get("tags") or []),
+            issuer=raw.get("issuer") or "",
+            status=raw.get("status") or "",
         )
 
     async def suggest(self, q: str, *, limit: int = 8) -> list[Suggestion]:

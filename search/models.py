@@ -12,10 +12,12 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, Text
+from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
 from portal.accounts.models import enum_column
 from portal.db import UTCDateTime, new_id, utcnow
+from search.versions import ISSUER_MAX, RegulationStatus
 
 
 class ArticleStatus(StrEnum):
@@ -62,6 +64,22 @@ class Regulation(SQLModel, table=True):
     category: str = Field(default="", max_length=64)
     region: str | None = Field(default=None, max_length=64)  # province or city; None: national
     issued_on: date | None = None  # the version's date when known
+    # What the text says (search/versions.py): the body that passed or published it, and
+    # whether this is the version in force; None where the corpus does not tell.
+    issuer: str | None = Field(default=None, max_length=ISSUER_MAX)
+    status: RegulationStatus | None = Field(
+        default=None,
+        sa_column=Column(
+            SAEnum(
+                RegulationStatus,
+                name="regulationstatus",
+                native_enum=False,
+                length=16,
+                values_callable=lambda e: [m.value for m in e],
+            ),
+            nullable=True,
+        ),
+    )
     body: str = Field(sa_column=Column(Text, nullable=False))  # Markdown
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)

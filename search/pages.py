@@ -86,6 +86,7 @@ async def regulation_page(
         {
             "user": user,
             "regulation": regulation,
+            "other_versions": await service.other_versions(session, regulation),
             "body_html": text.render_markdown(regulation.body),
         },
     )

@@ -33,6 +33,7 @@ from search.schemas import (
     SuggestResponse,
     Withdrawal,
 )
+from search.versions import RegulationStatus
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
@@ -116,6 +117,8 @@ async def run_search(
                 region=h.region,
                 url=h.url,
                 tags=h.tags,
+                issuer=h.issuer or None,
+                status=RegulationStatus(h.status) if h.status else None,
             )
             for h in result.hits
         ],
@@ -219,6 +222,8 @@ def regulation_read(regulation: Regulation) -> RegulationRead:
         category=regulation.category,
         region=regulation.region,
         issued_on=regulation.issued_on,
+        issuer=regulation.issuer,
+        status=regulation.status,
         body_html=text.render_markdown(regulation.body),
         url=documents.regulation_url(regulation.id),
     )

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from portal.pagination import Page
 from search.models import ArticleStatus
+from search.versions import RegulationStatus
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
@@ -78,6 +79,15 @@ class RegulationRead(BaseModel):
     category: str
     region: str | None
     issued_on: date | None
+    issuer: str | None = Field(
+        description="The body that passed or published it (制定机关), as the text's opening "
+        "lines name it; null when they do not"
+    )
+    status: RegulationStatus | None = Field(
+        description="时效性 as the corpus shows it: 现行有效 (the newest of several versions), "
+        "已修改 (a later version of the same title is held), 已废止 (a repeal decision held "
+        "names it); null when the corpus does not tell"
+    )
     body_html: str
     url: str
 
@@ -101,6 +111,13 @@ class SearchHit(BaseModel):
     region: str
     url: str
     tags: list[str]
+    issuer: str | None = Field(
+        description="Regulations: the body that passed or published it (制定机关), when known"
+    )
+    status: RegulationStatus | None = Field(
+        description="Regulations: 现行有效 / 已修改 / 已废止 when the corpus shows it (see "
+        "RegulationRead.status); among hits of the same title the version in force comes first"
+    )
 
 
 class SearchResponse(Page[SearchHit]):

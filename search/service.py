@@ -12,6 +12,7 @@ import io
 import json
 import uuid
 from collections.abc import Iterable, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from portal.accounts.permissions import Action, authorize
 from portal.audit.service import record
 from portal.db import utcnow
 from portal.regions.service import get_region
+from search import versions
 from search.documents import enqueue_index
 from search.engine import Kind
 from search.errors import ArticleNotFound, ImportFileInvalid, InvalidTransition, RegulationNotFound
@@ -274,11 +276,14 @@ async def import_regulations(
     touched: list[uuid.UUID] = []
     now = utcnow()
     for item in parsed:
+        facts = versions.read_version(item.body)
         values: dict[str, Any] = {
             "title": item.title,
             "category": item.category or "",
             "region": item.region or None,
-            "issued_on": item.date,
+            # The corpus's date, else the latest date the text's opening lines give.
+            "issued_on": item.date or facts.version_date,
+            "issuer": facts.issuer,
             "body": item.body,
         }
         row = existing.get(item.id)
@@ -296,8 +301,61 @@ async def import_regulations(
             continue
         touched.append(row.id)
     await session.flush()
+    changed = await refresh_statuses(session, {item.title for item in parsed})
+    already = set(touched)
+    touched.extend(i for i in changed if i not in already)
     await enqueue_index(session, "regulation", touched)
     return ImportReport(kind="regulation", created=created, updated=updated)
+
+
+def _version_date(regulation: Regulation) -> date | None:
+    found = versions.read_version(regulation.body).version_date
+    dates = [d for d in (regulation.issued_on, found) if d is not None]
+    return max(dates, default=None)
+
+
+async def refresh_statuses(session: AsyncSession, titles: set[str]) -> list[uuid.UUID]:
+    """Recompute the status of every version of these titles, and of what the repeal decisions
+    in the database name; returns the ids whose status changed (to be reindexed)."""
+    decisions = list(
+        await session.scalars(select(Regulation).where(col(Regulation.title).contains("废止")))
+    )
+    repeals = [
+        (d.region, _version_date(d), versions.repealed_titles(d.title, d.body)) for d in decisions
+    ]
+    named = {title for _, _, repealed in repeals for title in repealed}
+    bare = {title.removeprefix("中华人民共和国") for title in titles} | named
+    wanted = bare | {"中华人民共和国" + title for title in bare}
+    rows = list(await session.scalars(select(Regulation).where(col(Regulation.title).in_(wanted))))
+    found = versions.statuses(
+        [versions.VersionRow(str(r.id), r.title, r.region, _version_date(r)) for r in rows],
+        [r for r in repeals if r[2]],
+    )
+    changed: list[uuid.UUID] = []
+    for row in rows:
+        status = found.get(str(row.id))
+        if row.status != status:
+            row.status = status
+            row.updated_at = utcnow()
+            changed.append(row.id)
+    await session.flush()
+    return changed
+
+
+async def other_versions(session: AsyncSession, regulation: Regulation) -> list[Regulation]:
+    """The other regulations of the same title and region, newest first."""
+    rows = await session.scalars(
+        select(Regulation)
+        .where(
+            Regulation.title == regulation.title,
+            Regulation.region == regulation.region
+            if regulation.region is not None
+            else col(Regulation.region).is_(None),
+            Regulation.id != regulation.id,
+        )
+        .order_by(col(Regulation.issued_on).desc())
+    )
+    return list(rows)
 
 
 async def import_articles(

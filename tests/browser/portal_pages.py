@@ -48,7 +48,8 @@ EXAMPLES: dict[str, list[str]] = {
         "/certificates?q=xyjc2026-0006",
         "/certificates?q=NOTHING-SUCH",
     ],
-    "/search": ["/search", "/search?q=计量"],
+    # With results; and a search that finds nothing, with a correction and a filter to drop.
+    "/search": ["/search", "/search?q=计量", "/search?q=量子引力波&kind=notice"],
     "/v/{token}": [
         "/v/DEMO-SCALE-VALID",
         "/v/DEMO-SCALE-EXPIRING",
@@ -79,7 +80,8 @@ OPTIONAL_DEMO: dict[str, str] = {
 }
 
 # Listing pages whose links are not on any page without a query: a search that finds regulations.
-CRAWL_SEEDS = ["/search?q=计量", "/search?q=计量法"]
+# 计量法实施细则 first: its regulation page lists the other version.
+CRAWL_SEEDS = ["/search?q=计量法实施细则", "/search?q=计量", "/search?q=计量法"]
 
 
 def page_routes() -> list[str]:

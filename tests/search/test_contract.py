@@ -238,3 +238,35 @@ async def test_setup_is_idempotent(engine: SearchEngine) -> None:
     await engine.setup()
     await engine.setup()
     assert (await engine.stats())["documents"] == 7
+
+
+async def test_the_version_in_force_comes_first_among_same_title_hits(
+    engine: SearchEngine,
+) -> None:
+    """Two versions of 计量法实施细则 (issue 12): the older one is indexed last and would win on
+    text alone (shorter body), yet the version in force is listed first, with its facts."""
+    body = (
+        "第一条 根据《中华人民共和国计量法》的规定，制定本细则。第二条 国家实行法定计量单位制度。"
+    )
+    versions = [
+        SearchDocument(
+            kind="regulation", id="v-new", title="计量法实施细则",
+            body=body + "第三条 国家有计划地发展计量事业，用现代计量技术装备各级计量检定机构。" * 3,
+            issuer="国家计量局", status="现行有效", version_rank=0, date=date(2022, 3, 29),
+            url="/regulations/v-new",
+        ),
+        SearchDocument(
+            kind="regulation", id="v-old", title="计量法实施细则", body=body,
+            issuer="国家计量局", status="已修改", version_rank=1, date=date(2018, 3, 19),
+            url="/regulations/v-old",
+        ),
+    ]  # fmt: skip
+    await engine.index(versions)
+    for q in ("计量法实施细则", "实施细则", "法定计量单位"):
+        found = await engine.search(SearchQuery(q=q))
+        assert [(h.id, h.status, h.issuer) for h in found.hits] == [
+            ("v-new", "现行有效", "国家计量局"),
+            ("v-old", "已修改", "国家计量局"),
+        ], q
+    newest = await engine.search(SearchQuery())
+    assert newest.hits[0].status == "现行有效"

@@ -80,3 +80,27 @@ async def test_the_app_warms_jieba_and_its_engine_before_serving(app: FastAPI) -
     # made on first use after start-up, which no warm-up could have seen).
     engine = engine_for(app.state, app.state.settings)
     assert getattr(engine, "_ready", True)
+
+
+async def test_a_file_made_before_the_version_columns_keeps_its_documents(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "index.sqlite"
+    engine = EmbeddedEngine(path)
+    await engine.index(DOCS)
+    await engine.close()
+    # Turn ``doc`` into what was built before issuer, status and version_rank existed.
+    with sqlite3.connect(path) as connection:
+        for column in ("issuer", "status", "version_rank"):
+            connection.execute(f"ALTER TABLE doc DROP COLUMN {column}")
+    reopened = EmbeddedEngine(path)
+    await reopened.setup()
+    with sqlite3.connect(path) as connection:
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(doc)")]
+    # The new columns sit before the long ones, where ranking reads them cheaply.
+    assert columns.index("version_rank") < columns.index("summary")
+    assert (await reopened.stats())["documents"] == len(DOCS)
+    found = await reopened.search(SearchQuery(q="计量法", kind="regulation"))
+    assert [hit.id for hit in found.hits][0] == "r1"
+    assert found.hits[0].status == ""
+    await reopened.close()

@@ -70,3 +70,34 @@ async def test_the_api_and_the_page_say_what_was_meant(client, index_engine) -> 
     page = await client.get("/search", params={"q": "电子称"})
     assert "电子秤" in page.text
     assert 'id="did-you-mean"' in page.text
+
+
+async def test_a_search_that_finds_nothing_offers_a_way_on(client, index_engine) -> None:  # type: ignore[no-untyped-def]
+    await index_engine.index(DOCS)
+    # Typed with a same-sounding character: the page lists what the corrected query finds, with
+    # facets counted for those hits.
+    corrected = await client.get("/search", params={"q": "电子称"})
+    assert "已显示“<strong>电子秤</strong>”的结果" in corrected.text
+    assert 'href="/articles/a1"' in corrected.text
+    assert "分类统计" in corrected.text
+    assert 'id="no-results"' not in corrected.text
+
+    # Nothing at all: no facet boxes, no pager, and advice instead.
+    nothing = await client.get("/search", params={"q": "量子引力波"})
+    assert "分类统计" not in nothing.text
+    assert 'class="pager"' not in nothing.text
+    assert 'id="no-results"' in nothing.text
+    assert 'id="drop-filters"' not in nothing.text  # no filter to drop
+
+    # A filter that leaves nothing: no empty box for it, a link to the same words without filters.
+    filtered = await client.get("/search", params={"q": "计量", "region": "西藏", "kind": "notice"})
+    assert "分类统计" not in filtered.text
+    assert 'href="/search?q=%E8%AE%A1%E9%87%8F" id="drop-filters"' in filtered.text
+    unfiltered = (await client.get("/api/v1/search", params={"q": "计量"})).json()
+    assert unfiltered["total"] >= 1
+
+    # The correction finds nothing either: the page does not claim to show its results.
+    neither = await client.get("/search", params={"q": "电子称", "kind": "notice"})
+    assert "按“<strong>电子秤</strong>”也没有找到" in neither.text
+    assert "已显示" not in neither.text
+    assert 'id="drop-filters"' in neither.text
