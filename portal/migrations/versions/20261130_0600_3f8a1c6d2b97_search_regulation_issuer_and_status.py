@@ -5,7 +5,7 @@ columns are filled by `gongzhi documents import … --kind regulation` from what
 (search/versions.py); existing rows stay empty until the corpus is imported again.
 
 Revision ID: 3f8a1c6d2b97
-Revises: 7c4d2e9f1a58
+Revises: b7d2e4f6a8c1
 Create Date: 2026-11-30 03:40:00
 """
 
@@ -16,7 +16,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "3f8a1c6d2b97"
-down_revision: str | Sequence[str] | None = "7c4d2e9f1a58"
+down_revision: str | Sequence[str] | None = "b7d2e4f6a8c1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
