@@ -26,3 +26,12 @@ IsoDate = Annotated[
     BeforeValidator(_iso_date),
     WithJsonSchema({"type": "string", "format": "date"}),
 ]
+
+
+def _blank_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+# An optional query parameter a page's form sends empty when left blank (a GET form sends every
+# field: ``kind=&date_from=``): blank means "not given", as if the field were absent.
+BlankIsNone = BeforeValidator(_blank_is_none)

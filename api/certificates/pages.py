@@ -9,7 +9,7 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
+from pydantic import Field, StringConstraints, ValidationError
 from sqlmodel import col, select
 
 from api.certificates import imports, lookup, overdue, registry, stickers
@@ -32,6 +32,7 @@ from portal.db import DbSession
 from portal.errors import GongzhiError
 from portal.pagination import PageRequest
 from portal.regions.models import Region
+from portal.types import BlankIsNone
 from portal.web import public_page, render
 
 router = APIRouter(include_in_schema=False)
@@ -412,20 +413,25 @@ async def backoffice_revoke(
 # --- regulator back office ----------------------------------------------------------------------
 
 
+RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+WithinDays = Annotated[int, Field(ge=0, le=366)]
+
+
 @router.get("/backoffice/overdue")
 async def overdue_page(
     request: Request,
     config: CertificatesConfig,
     session: DbSession,
     user: OptionalUser,
-    region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
-    within_days: Annotated[int, Query(ge=0, le=366)] = 30,
+    region: Annotated[RegionCode | None, BlankIsNone, Query()] = None,
+    within_days: Annotated[WithinDays | None, BlankIsNone, Query()] = None,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
     if user is None:
         return _login(request)
     if not role_allows(user.role, Action.instrument_overdue_view):
         return _forbidden(request, user)
+    within_days = 30 if within_days is None else within_days  # the form's field left blank
     limit = 100
     region_code, as_of, items, total = await overdue.list_overdue(
         session,

@@ -180,3 +180,18 @@ async def test_regulation_import_is_all_or_nothing_and_pages_render(
 async def service_counts(database: Database) -> dict[str, int]:
     async with database.sessionmaker() as session:
         return await service.document_counts(session)
+
+
+async def test_the_search_pages_form_sent_with_blank_filters_is_a_search(
+    client: httpx.AsyncClient, index_engine
+) -> None:
+    """A GET form sends every field, blank ones too (kind=&date_from=…): the search page's own
+    form answered 422 validation_error to whoever pressed 搜索 on it."""
+    blank = {"q": "计量", "kind": "", "region": "", "date_from": "", "date_to": "", "tag": ""}
+    assert (await client.get("/search", params=blank)).status_code == 200
+    assert (await client.get("/api/v1/search", params=blank)).status_code == 200
+    assert_problem(
+        await client.get("/api/v1/search", params={**blank, "kind": "novel"}),
+        422,
+        "validation_error",
+    )

@@ -117,6 +117,10 @@ async def test_regulator_overdue_page(
     assert 'id="overdue-total">1<' in page.text
     assert "LATE-9" in page.text
     assert "<td>9 天</td>" in page.text
+    # The filter form sent with its fields cleared is the default list, not a 422.
+    cleared = await client.get("/backoffice/overdue", params={"region": "", "within_days": ""})
+    assert cleared.status_code == 200
+    assert "LATE-9" in cleared.text
     assert "陕西省咸阳市" in page.text  # regions by name, not 610400
     # Issue 14: a certificate revoked today is not "剩 0 天" (as if still valid): it is due now.
     await issue(number="OD-2", serial="GONE-1", valid_until=days(200))
