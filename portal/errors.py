@@ -458,6 +458,21 @@ async def _database_disconnect_or_unexpected(request: Request, exc: Exception) -
         return await _database_unavailable(request, exc)
     if type(orig).__name__ == "InterfaceError" and "closed" in str(orig):
         return await _database_unavailable(request, exc)
+    if sqlstate.startswith("22"):
+        # Class 22, data exception: a value PostgreSQL cannot store, from the request (a NUL
+        # character in text, 22021, is the one a client can always send). Bad input, not a bug;
+        # the transaction is rolled back, so nothing of the request is kept.
+        log.warning("database_refused_value", sqlstate=sqlstate, path=request.url.path)
+        return problem(
+            request,
+            status=422,
+            code="invalid_value",
+            title="A value cannot be stored",
+            title_zh="提交的内容无法保存",
+            detail="The request contains a character or value that cannot be stored "
+            "(for example a NUL character).",
+            detail_zh="提交的内容含有无法保存的字符或数值（例如空字符），请检查后重新提交。",
+        )
     cause = getattr(orig, "__cause__", None)
     if isinstance(cause, ConnectionError | OSError) or type(cause).__name__.startswith(
         ("ConnectionDoesNotExist", "AdminShutdown", "CannotConnectNow")

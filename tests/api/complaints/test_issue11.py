@@ -194,3 +194,28 @@ def test_a_tiny_webp_of_huge_dimensions_is_refused_within_the_memory_budget() ->
 async def test_the_webp_bomb_is_a_client_error(upload) -> None:
     response = await upload(WEBP_BOMB.read_bytes(), filename="x.webp", content_type="image/webp")
     assert_problem(response, 422, "image_too_large")
+
+
+async def test_a_nul_character_is_bad_input_not_a_server_error(
+    client: httpx.AsyncClient, database: Database, database_url: str
+) -> None:
+    """Attack review: a NUL character in text reached PostgreSQL, which refuses it (SQLSTATE
+    22021), and the portal answered 500 — anonymous visitors included. Class 22 is bad input:
+    a 422 problem, and nothing of the request kept."""
+    sent = await client.post(
+        "/api/v1/cases", json=complaint_body(description="短斤少两\x00的问题很多，请核查。")
+    )
+    lookup = await client.get("/api/v1/certificates/A%00B")
+    credit = await client.get("/api/v1/credit/ratings", params={"q": "a\x00b"})
+    async with database.transaction() as session:
+        stored = list(await session.scalars(select(Case.id)))
+    if database_url.startswith("postgresql"):
+        assert_problem(sent, 422, "invalid_value")
+        assert "空字符" in sent.json()["detail_zh"]
+        assert stored == []
+        assert_problem(lookup, 422, "invalid_value")
+        assert_problem(credit, 422, "invalid_value")
+    else:  # SQLite stores and compares the character like any other
+        assert sent.status_code == 201
+        assert lookup.status_code == 404
+        assert credit.status_code == 200
