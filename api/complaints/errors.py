@@ -109,6 +109,12 @@ class IllegalTransition(Conflict):
     title_zh = "案件当前状态下不能执行该操作"
 
 
+class CaseChangedMeanwhile(Conflict):
+    code = "case_changed_meanwhile"
+    title = "The case was changed by someone else meanwhile; reload it and try again"
+    title_zh = "案件刚被他人办理过，请刷新后再操作"
+
+
 class InvalidAction(InvalidInput):
     code = "case_action_invalid"
     title = "The action is missing required information"

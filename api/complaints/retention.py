@@ -18,8 +18,9 @@ from sqlmodel import col, select
 from api.complaints.models import Case, CaseParty, CaseStatus
 from portal.audit.service import record
 
-# Finished: nothing more will be asked of the submitter (a reopened case is open again).
-FINISHED = (CaseStatus.closed, CaseStatus.rejected, CaseStatus.merged)
+# Finished: nothing more will be asked of the submitter (a reopened case is open again). A
+# concluded case that staff never closed counts from its conclusion.
+FINISHED = (CaseStatus.concluded, CaseStatus.closed, CaseStatus.rejected, CaseStatus.merged)
 
 
 async def erase_expired_personal_data(
@@ -28,7 +29,7 @@ async def erase_expired_personal_data(
     """Erase the parties' personal data of cases finished more than ``retention_days`` ago;
     returns how many cases. Idempotent: an erased case is not touched again."""
     cutoff = now - timedelta(days=retention_days)
-    finished_at = func.coalesce(col(Case.closed_at), col(Case.updated_at))
+    finished_at = func.coalesce(col(Case.closed_at), col(Case.concluded_at), col(Case.updated_at))
     cases = list(
         await session.scalars(
             select(Case)

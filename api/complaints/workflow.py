@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from api.complaints.deadlines import is_overdue
-from api.complaints.errors import IllegalTransition, InvalidAction
+from api.complaints.errors import CaseChangedMeanwhile, IllegalTransition, InvalidAction
 from api.complaints.models import OPEN_STATUSES, Case, CaseEvent, CaseKind, CaseStatus
 from api.complaints.notifications import notify_submitter
 from api.complaints.schemas import (
@@ -109,6 +110,11 @@ def _check_transition(case: Case, name: str) -> None:
         raise IllegalTransition(
             "A complaint's period pauses only once accepted (mediation).",
             detail_zh="投诉受理后调解期间才可因检定暂停计算期限。",
+        )
+    if name == "reopen" and case.personal_data_erased_at is not None:
+        raise IllegalTransition(
+            "The submitter's personal data was erased after the retention period; file anew.",
+            detail_zh="该案件的投诉举报人信息已按保存期限删除，无法重新办理，请另行登记。",
         )
     if name == "pause" and case.paused_on is not None:
         raise IllegalTransition(
@@ -327,6 +333,7 @@ async def _reopen(session: AsyncSession, step: _Step, action: CaseReopen) -> Non
             else config.report_verification_working_days,
         )
     case.closed_at = None
+    case.paused_on = None  # a new period starts counting
     _publish(step, "reopened", action.body)
 
 
@@ -381,6 +388,25 @@ async def _perform(session: AsyncSession, step: _Step, action: StaffAction) -> N
             await _merge(session, step, action)
 
 
+async def _claim(session: AsyncSession, case: Case, now: datetime) -> None:
+    """Take the case for this action, or refuse if another action changed it since it was read.
+
+    Two staff pressing 恢复计算期限 together both read the case paused; both would move the due
+    date and tell the complainant twice. The case's ``updated_at`` is its version: this update
+    succeeds only on the version this action read, and holds the row (PostgreSQL) or the
+    database (SQLite) until the action commits, so the other action finds a newer version and
+    is refused with 409 ``case_changed_meanwhile``."""
+    claimed = await session.execute(
+        update(Case)
+        .where(col(Case.id) == case.id, col(Case.updated_at) == case.updated_at)
+        .values(updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(claimed, "rowcount", 1) != 1:
+        raise CaseChangedMeanwhile()
+    case.updated_at = now
+
+
 async def apply_action(
     session: AsyncSession,
     case_id: uuid.UUID,
@@ -394,6 +420,7 @@ async def apply_action(
     public changes. Illegal transitions are 409 ``illegal_transition``."""
     now = now or utcnow()
     case = await load_for_staff(session, case_id, actor)
+    await _claim(session, case, now)
     name = action.action
     _check_transition(case, name)
     before = _snapshot(case)

@@ -142,7 +142,12 @@ class Platform:
             case_id = await session.scalar(select(Case.id).where(Case.tracking_number == tracking))
         for action in (
             {"action": "accept", "body": "已受理，派员现场核查。"},
-            {"action": "conclude", "finding": "substantiated", "body": "现场检定加油机超差。"},
+            {
+                "action": "conclude",
+                "finding": "substantiated",
+                "filing": "filed",  # a report ends in the decision to open a case (立案)
+                "body": "现场检定加油机超差。",
+            },
         ):
             response = await self.client.post(
                 f"/api/v1/staff/cases/{case_id}/actions", json=action, headers=self.regulator

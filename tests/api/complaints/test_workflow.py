@@ -3,15 +3,18 @@ notifications through the outbox, the overdue job."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
 
 from api.complaints.deadlines import flag_overdue, recompute_open_deadlines
+from api.complaints.errors import CaseChangedMeanwhile, IllegalTransition
 from api.complaints.intake import submit_case
 from api.complaints.models import Case, CaseEvent
 from api.complaints.notifications import send_notification
@@ -550,3 +553,44 @@ async def test_mediation_without_agreement_is_terminated_and_the_parties_told(
         headers={"X-Case-Token": created["access_token"]},
     )
     assert "终止调解" in tracked.json()["timeline"][-1]["body"]
+
+
+async def test_two_staff_resuming_together_move_the_due_date_once(
+    client: httpx.AsyncClient, database: Database, settings: Settings, regulator: User
+) -> None:
+    """Attack review: four staff pressing 恢复计算期限 together each moved the due date and each
+    told the complainant. The case's version is claimed first: one resume wins, the rest are
+    refused (409 case_changed_meanwhile, or the database's own refusal on SQLite)."""
+    complaint = await submit(client, complaint_body())
+    cid = uuid.UUID(await case_id(database, complaint["tracking_number"]))
+
+    async def act(action: dict[str, Any], day: date) -> StaffCaseRead:
+        async with database.transaction() as session:
+            return await apply_action(
+                session,
+                cid,
+                STAFF_ACTIONS.validate_python(action),
+                settings=settings,
+                actor=regulator,
+                now=datetime(day.year, day.month, day.day, 2, 0, tzinfo=UTC),
+            )
+
+    await act({"action": "accept"}, date(2025, 9, 25))
+    await act({"action": "pause", "testing": "检定", "body": "送检。"}, date(2025, 9, 29))
+    results = await asyncio.gather(
+        *(act({"action": "resume", "body": "结果已出。"}, date(2025, 10, 10)) for _ in range(4)),
+        return_exceptions=True,
+    )
+    won = [r for r in results if isinstance(r, StaffCaseRead)]
+    assert len(won) == 1, results
+    assert all(
+        isinstance(r, CaseChangedMeanwhile | IllegalTransition | OperationalError)
+        for r in results
+        if not isinstance(r, StaffCaseRead)
+    ), results
+    async with database.transaction() as session:
+        resumed = list(await session.scalars(select(CaseEvent).where(CaseEvent.type == "resumed")))
+        case = await session.get(Case, cid)
+    assert len(resumed) == 1
+    assert case is not None
+    assert case.handling_due == won[0].deadlines.handling_due
