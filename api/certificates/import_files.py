@@ -21,7 +21,7 @@ from api.certificates.import_columns import (
     REQUIRED,
     Row,
     header_key,
-    header_text,
+    header_shown,
 )
 from api.certificates.import_limits import ImportLimits, bounded, check_xlsx_parts, too_large
 
@@ -121,7 +121,7 @@ def _columns(header: list[Any], limits: ImportLimits, headers: dict[str, str]) -
     columns = [header_key(cell) for cell in header]
     for cell, column in zip(header, columns, strict=True):
         if column is not None:
-            headers.setdefault(column, header_text(cell))
+            headers.setdefault(column, header_shown(cell))
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
         raise UnsupportedImportFile(
@@ -183,7 +183,7 @@ def _read_jsonl(
             column = header_key(key)
             if column is not None:
                 row[column] = value
-                headers.setdefault(column, header_text(key))
+                headers.setdefault(column, header_shown(key))
         yield line_no, row
 
 

@@ -198,6 +198,25 @@ async def test_xlsx_and_json_lines(
     assert report["errors"][0]["line"] == 2
 
 
+async def test_a_huge_header_is_named_briefly_in_every_error(
+    client: httpx.AsyncClient,
+    institution_user: User,
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+) -> None:
+    """Attack review: a 120,000-character header (in brackets, so it still maps to 检定日期) was
+    repeated in each error of its column: 137 KB of file gave a 36 MB answer."""
+    header = CN_HEADER.replace("检定日期", "检定日期（" + "A" * 120_000 + "）")
+    lines = [header] + [cn_row(f"H-{i}", f"SH{i}", verified="notadate") for i in range(50)]
+    response = await _import(
+        client, await auth_headers(institution_user), "c.csv", "\n".join(lines).encode()
+    )
+    assert response.status_code == 200, response.text[:500]
+    errors = response.json()["errors"]
+    assert len(errors) == 50
+    assert all(len(e["header"]) <= 40 and e["header"].startswith("检定日期") for e in errors)
+    assert len(response.content) < 50_000
+
+
 async def test_unreadable_files_and_roles(
     client: httpx.AsyncClient,
     institution_user: User,
