@@ -18,6 +18,8 @@ enterprise, because a credit run covers a whole association at once.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,12 +84,38 @@ class PenaltyFact:
         return penalty_parts(self.penalty_kind)
 
 
+# How decisions write a list of penalties, and the words around a penalty's name.
+_PENALTY_SEPARATORS = re.compile(r"[；;，,、/|]|并处|以及|及|和|并")
+_PENALTY_NOTES = re.compile(r"[（(【\[].*?[）)】\]]")
+_PENALTY_PREFIXES = ("依法给予", "给予", "处以", "处")
+_PENALTY_SUFFIXES = ("的行政处罚", "行政处罚", "处罚")
+_NOT_A_PENALTY = {"无", "-", "—", "/", "等"}
+# Variant forms met in typed decisions (NFKC leaves these).
+_VARIANTS = str.maketrans({"吿": "告"})
+
+
 def penalty_parts(kind: str) -> frozenset[str]:
-    """The penalties one decision combines, as a decision writes them: 警告；罚款 → {警告, 罚款}
-    (full-width or ASCII semicolons and commas)."""
-    for separator in ("，", ",", ";", "、"):
-        kind = kind.replace(separator, "；")
-    return frozenset(p.strip() for p in kind.split("；") if p.strip())
+    """The penalties one decision combines, as a decision writes them: 警告；罚款 → {警告, 罚款};
+    also 给予警告, 警告处罚, 警 告, 警告。, 警告（从轻） → {警告}. Width, spaces and invisible
+    characters, notes in brackets, the words around a penalty's name and placeholders such as 无
+    do not count, so a rule about a penalty cannot be side-stepped by how it is typed."""
+    text = unicodedata.normalize("NFKC", kind).translate(_VARIANTS)
+    text = "".join(ch for ch in text if not ch.isspace() and unicodedata.category(ch) != "Cf")
+    text = _PENALTY_NOTES.sub("", text)
+    parts = set()
+    for raw in _PENALTY_SEPARATORS.split(text):
+        part = raw.strip("。.!！：:")
+        for prefix in _PENALTY_PREFIXES:
+            if part.startswith(prefix) and len(part) > len(prefix):
+                part = part[len(prefix) :]
+                break
+        for suffix in _PENALTY_SUFFIXES:
+            if part.endswith(suffix) and len(part) > len(suffix):
+                part = part[: -len(suffix)]
+                break
+        if part and part not in _NOT_A_PENALTY:
+            parts.add(part)
+    return frozenset(parts)
 
 
 @dataclass(frozen=True)

@@ -151,6 +151,15 @@ async def test_a_warning_alone_is_not_published_order_45_article_2(
     refused = await client.post("/api/v1/notices", json=warning, headers=headers)
     assert_problem(refused, 422, "warning_only_not_published")
     assert "第二条" in refused.json()["detail_zh"]
+    # However it is typed (attack review: each of these was published).
+    for typed in ["警 告", "警告。", "给予警告", "警告处罚", "警告\u200b", "警告；无", "警吿",
+                  "警告（从轻）", "警告/", "警告；；"]:  # fmt: skip
+        assert_problem(
+            await client.post("/api/v1/notices", json={**warning, "penalty_kind": typed},
+                              headers=headers),
+            422,
+            "warning_only_not_published",
+        )  # fmt: skip
     both = await client.post(
         "/api/v1/notices",
         json={**warning, "penalty_kind": "警告；罚款", "penalty_amount": "500"},
