@@ -15,7 +15,12 @@ from api.certificates.import_columns import COLUMNS, REQUIRED, Row
 from api.certificates.numbers import normalize_number
 from portal import clock
 
-_NUMBER = re.compile(r"^[^\s/\\?#%]{1,64}$")
+# A certificate number: up to 64 characters without spaces or URL specials, with at least one
+# letter or digit ("-" alone is not a number anyone can look up).
+_NUMBER = re.compile(r"^(?=.*[0-9A-Za-z])[^\s/\\?#%]{1,64}$")
+# No compulsory verification recorded here predates the 1985 Metrology Law; a date before it is
+# a typing slip (0001-01-01), not a certificate.
+EARLIEST_VERIFICATION = date(1985, 1, 1)
 _ORG_WORDS = (
     "公司",
     "厂",
@@ -305,6 +310,15 @@ def validate_row(raw: Row, ctx: ValidationContext) -> CertRow | list[FieldError]
         errors.append(
             FieldError(
                 "verified_on", "invalid_date", "not a date (YYYY-MM-DD)", "日期格式应为 YYYY-MM-DD"
+            )
+        )
+    elif verified_on is not None and verified_on < EARLIEST_VERIFICATION:
+        errors.append(
+            FieldError(
+                "verified_on",
+                "date_too_early",
+                f"verification date before {EARLIEST_VERIFICATION.isoformat()}",
+                f"检定日期早于 {EARLIEST_VERIFICATION.year} 年，请检查",
             )
         )
     elif verified_on is not None and verified_on > ctx.today + timedelta(days=1):

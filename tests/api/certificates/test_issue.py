@@ -74,6 +74,17 @@ async def test_validation_errors_and_idempotent_repeat(
         "certificate_invalid",
     )
     assert body["errors"][0]["type"] == "notice_has_no_validity"
+    # Attack review: "-" was issued as a number, 0001-01-01 as a verification date.
+    odd = cert_body(number="-", verified_on="0001-01-01", valid_until=None)
+    body = assert_problem(
+        await client.post("/api/v1/certificates", json=odd, headers=headers),
+        422,
+        "certificate_invalid",
+    )
+    assert {(e["field"], e["type"]) for e in body["errors"]} == {
+        ("number", "invalid_number"),
+        ("verified_on", "date_too_early"),
+    }
 
     good = cert_body(number="I-1")
     assert (
