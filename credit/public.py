@@ -3,6 +3,7 @@ the association's name), an enterprise's page, the 公示 lists, the ledger and 
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
@@ -115,8 +116,10 @@ async def resolve_region(session: AsyncSession, text: str) -> RegionFilter:
     """A region as a person types it: a 2-, 4- or 6-digit code (prefix) or a division's name,
     with or without its suffix (咸阳, 咸阳市, 秦都区, 咸阳市秦都区), looked up in the shell's
     region table. A name matching several divisions filters on all of them."""
-    term = "".join(text.split())
-    if term.isdigit():
+    # NFKC: full-width digits typed on a phone keyboard (６１０４) are the same code; isascii:
+    # other scripts' digits are not a code at all.
+    term = "".join(unicodedata.normalize("NFKC", text).split())
+    if term.isdigit() and term.isascii():
         if len(term) in (2, 4):
             return RegionFilter([term], [])
         if len(term) == 6:

@@ -247,6 +247,7 @@ async def test_region_by_name_or_code_prefix_and_every_word_of_the_name(
     assert await found(region="秦都区") == {"陕西恒通石化加油站", "秦都区渭滨农贸市场"}
     assert await found(region="咸阳市秦都区") == {"陕西恒通石化加油站", "秦都区渭滨农贸市场"}
     assert await found(region="610423") == {"泾阳县泾干加油站"}
+    assert await found(region="６１０４") == everyone  # full-width, from a phone keyboard
     assert_problem(
         await client.get("/api/v1/credit/ratings", params={"region": "火星市"}),
         422,
