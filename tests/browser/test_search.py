@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import httpx
 import pytest
@@ -52,3 +53,38 @@ async def test_pinyin_typed_on_a_phone_finds_what_was_meant(
     assert "共 0 条" not in await page.locator("#result-count").inner_text()
     assert await page.locator("ol.hits li.hit").count() > 0
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+async def test_a_search_that_finds_nothing_offers_a_way_on(page, live_server: str) -> None:
+    """Issue 14: zero results showed empty facet boxes and advice that did not work."""
+    await page.goto(live_server + "/search?q=" + "量子引力波" + "&kind=article")
+    assert "共 0 条" in await page.locator("#result-count").inner_text()
+    assert await page.locator("aside.facets").count() == 0  # no empty boxes
+    await page.locator("#drop-filters").click()  # the filter was the reason: drop it
+    await page.wait_for_url("**/search?q=*")
+    assert "kind=article" not in page.url
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+@pytest.mark.skipif(
+    not os.environ.get("GONGZHI_REGULATIONS_CORPUS"),
+    reason="the demo imports regulations from ../shared's corpus (GONGZHI_REGULATIONS_CORPUS, "
+    "set by .ci/run); without it there are no regulation versions to tell apart",
+)
+async def test_versions_of_a_regulation_are_told_apart(page, live_server: str) -> None:
+    """Issue 14: 计量法实施细则 appeared twice with nothing to tell the versions apart."""
+    async with httpx.AsyncClient(base_url=live_server) as client:
+        for _ in range(100):
+            found = (
+                await client.get(
+                    "/api/v1/search", params={"q": "计量法实施细则", "kind": "regulation"}
+                )
+            ).json()
+            if found["total"] >= 2:
+                break
+            await asyncio.sleep(0.3)
+    await page.goto(live_server + "/search?q=计量法实施细则&kind=regulation")
+    badges = await page.locator("ol.hits li.hit .status").all_inner_texts()
+    assert "现行有效" in badges
+    assert "已修改" in badges
+    assert badges.index("现行有效") < badges.index("已修改")  # the version in force first
