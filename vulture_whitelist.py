@@ -13,6 +13,7 @@ portal  # CaseSource.portal, stored and read by value
 uploader_id
 handling_basis
 paused_since
+feedback_open
 suggested_location
 linked_tracking_number
 original_url

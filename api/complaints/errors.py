@@ -142,3 +142,15 @@ def storage_error(exc: OSError) -> GongzhiError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         return StorageFull(f"The photo store is full ({exc.strerror}).")
     return StorageUnavailable(f"The photo store cannot be written to ({exc.strerror}).")
+
+
+class FeedbackNotOpen(Conflict):
+    code = "feedback_not_open"
+    title = "A case is rated once it is concluded or closed"
+    title_zh = "案件办结后才能评价"
+
+
+class FeedbackAlreadyGiven(Conflict):
+    code = "feedback_already_given"
+    title = "This case has been rated already"
+    title_zh = "您已评价过该案件"

@@ -17,7 +17,7 @@ from api.complaints import categories
 from api.complaints.categories import describe_extra
 from api.complaints.intake import resolve_instrument
 from api.complaints.models import OPEN_STATUSES, CaseKind, CaseStatus, Finding
-from api.complaints.schemas import STAFF_ACTIONS, TESTING_KINDS
+from api.complaints.schemas import STAFF_ACTIONS, TESTING_KINDS, CaseFeedback
 from api.complaints.settings import ComplaintsSettings
 from api.complaints.staff import load_for_staff
 from api.complaints.staff import staff_case as load_staff_case
@@ -26,6 +26,7 @@ from api.complaints.tracking import (
     case_for_owner,
     case_for_tracker,
     cases_of_user,
+    give_feedback,
     last_contact_of_user,
 )
 from api.complaints.vocabulary import (
@@ -163,7 +164,53 @@ async def track_submit(
             {"user": user, "case": None, "error": exc.detail_zh, "number": tracking_number},
             status_code=exc.status,
         )
-    return render(request, "complaints/track.html", {"user": user, "case": case, "error": None})
+    return render(
+        request,
+        "complaints/track.html",
+        {"user": user, "case": case, "error": None, "code": access_token.strip()},
+    )
+
+
+@router.post("/complaints/track/feedback")
+async def track_feedback(
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    user: OptionalUser,
+    tracking_number: Annotated[str, Form(max_length=24)],
+    rating: Annotated[int, Form(ge=1, le=5)],
+    access_token: Annotated[str, Form(max_length=128)] = "",
+    comment: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """回访 from the tracking page: the rating, then the case again with a thank-you."""
+    number, code = tracking_number.strip().upper(), access_token.strip() or None
+    try:
+        if code:
+            await get_rate_limiter(request).enforce(
+                settings.of(ComplaintsSettings).track_rate_limit_client,
+                "track_client",
+                client_ip(request),
+            )
+        await give_feedback(
+            session,
+            number,
+            CaseFeedback(rating=rating, comment=comment.strip() or None),
+            token=code,
+            user=user,
+        )
+        case = await case_for_tracker(session, number, settings=settings, token=code, user=user)
+    except GongzhiError as exc:
+        return render(
+            request,
+            "complaints/track.html",
+            {"user": user, "case": None, "error": exc.detail_zh, "number": tracking_number},
+            status_code=exc.status,
+        )
+    return render(
+        request,
+        "complaints/track.html",
+        {"user": user, "case": case, "error": None, "thanks": True},
+    )
 
 
 @router.get("/complaints/mine/{tracking_number}")

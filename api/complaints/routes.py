@@ -15,6 +15,7 @@ from api.complaints.open311 import router as open311_router
 from api.complaints.schemas import (
     CaseCreate,
     CaseCreated,
+    CaseFeedback,
     CaseRead,
     CaseSummary,
     MediaRead,
@@ -241,6 +242,29 @@ async def track_case(
     return await tracking.case_for_tracker(
         session, tracking_number[:24], settings=settings, token=x_case_token, user=user
     )
+
+
+@router.post(
+    "/api/v1/cases/{tracking_number}/feedback",
+    status_code=204,
+    tags=["complaints"],
+    summary="Rate how a finished case was handled (回访): X-Case-Token, or as the owner",
+)
+async def case_feedback(
+    request: Request,
+    tracking_number: str,
+    data: CaseFeedback,
+    session: DbSession,
+    config: ComplaintsConfig,
+    user: OptionalUser,
+    x_case_token: Annotated[str | None, Header(max_length=128)] = None,
+) -> Response:
+    if x_case_token is not None:
+        await get_rate_limiter(request).enforce(
+            config.track_rate_limit_client, "track_client", client_ip(request)
+        )
+    await tracking.give_feedback(session, tracking_number[:24], data, token=x_case_token, user=user)
+    return Response(status_code=204)
 
 
 @router.get("/api/v1/users/me/cases", tags=["complaints"], summary="My cases")

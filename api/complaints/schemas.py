@@ -99,6 +99,13 @@ class Deadlines(BaseModel):
     )
 
 
+class CaseFeedback(Strict):
+    """The submitter's satisfaction once the case is finished (回访): 1 (very dissatisfied) to 5."""
+
+    rating: int = Field(ge=1, le=5, description="1 非常不满意 … 5 非常满意")
+    comment: str | None = Field(default=None, max_length=500)
+
+
 class LinkedCase(BaseModel):
     tracking_number: str
     kind: CaseKind
@@ -174,6 +181,9 @@ class CaseRead(BaseModel):
     timeline: list[TimelineEntry]
     photos: list[PhotoLinks]
     linked_tracking_number: str | None = None
+    feedback_open: bool = Field(
+        default=False, description="the case is finished and not yet rated: POST …/feedback"
+    )
 
 
 class CaseSummary(BaseModel):

@@ -16,10 +16,29 @@ from sqlmodel.sql.expression import SelectOfScalar
 from api.complaints import access_codes, categories
 from api.complaints.coords import public_point, to_wgs84
 from api.complaints.deadlines import deadlines_of
-from api.complaints.errors import CaseNotFound, CaseNotYours
+from api.complaints.errors import (
+    CaseNotFound,
+    CaseNotYours,
+    FeedbackAlreadyGiven,
+    FeedbackNotOpen,
+)
 from api.complaints.media import photos_of, signed_urls
-from api.complaints.models import OPEN_STATUSES, Case, CaseEvent, CaseParty, CoordSystem
-from api.complaints.schemas import CaseRead, CaseSummary, PhotoLinks, SimilarCase, TimelineEntry
+from api.complaints.models import (
+    OPEN_STATUSES,
+    Case,
+    CaseEvent,
+    CaseParty,
+    CaseStatus,
+    CoordSystem,
+)
+from api.complaints.schemas import (
+    CaseFeedback,
+    CaseRead,
+    CaseSummary,
+    PhotoLinks,
+    SimilarCase,
+    TimelineEntry,
+)
 from api.complaints.settings import ComplaintsSettings
 from api.complaints.vocabulary import EVENT_TITLES, status_name
 from portal import clock
@@ -100,6 +119,7 @@ async def case_for_tracker(
             for m in await photos_of(session, case)
         ],
         linked_tracking_number=await tracking_number_of(session, case.linked_case_id),
+        feedback_open=await _feedback_open(session, case),
     )
 
 
@@ -284,3 +304,45 @@ async def last_contact_of_user(session: AsyncSession, user: User) -> tuple[str |
     if party is None:
         return None, None
     return party.name, party.phone
+
+
+# The statuses in which the submitter is asked how the case was handled (回访).
+FEEDBACK_STATUSES = (CaseStatus.concluded, CaseStatus.closed)
+
+
+async def _feedback_open(session: AsyncSession, case: Case) -> bool:
+    if case.status not in FEEDBACK_STATUSES:
+        return False
+    given = await session.scalar(
+        select(CaseEvent.id).where(
+            col(CaseEvent.case_id) == case.id, col(CaseEvent.type) == "feedback"
+        )
+    )
+    return given is None
+
+
+async def give_feedback(
+    session: AsyncSession,
+    tracking_number: str,
+    data: CaseFeedback,
+    *,
+    token: str | None,
+    user: User | None,
+) -> None:
+    """Record the submitter's satisfaction with a finished case, once (回访). Only the one who
+    can follow the case may give it; staff read it on the case page; it is not public."""
+    case = await _load_for_tracker(session, tracking_number, token, user)
+    if case.status not in FEEDBACK_STATUSES:
+        raise FeedbackNotOpen()
+    if not await _feedback_open(session, case):
+        raise FeedbackAlreadyGiven()
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            type="feedback",
+            public=False,
+            body=data.comment,
+            data={"rating": data.rating},
+        )
+    )
+    await session.flush()

@@ -55,6 +55,7 @@ STAFF_EVENT_TITLES = {
     "assign": "指派承办人",
     "overdue": "已超期",
     "deadline_recomputed": "期限按新的节假日安排重算",
+    "feedback": "投诉举报人评价",
 }
 
 # The staff actions, in the order the case page offers them, with what each button says.

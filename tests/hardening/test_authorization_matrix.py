@@ -65,6 +65,7 @@ PUBLIC = {
     "POST /api/v1/cases",  # anonymous reports
     "GET /api/v1/cases/similar",
     "GET /api/v1/cases/{tracking_number}",  # with its access token
+    "POST /api/v1/cases/{tracking_number}/feedback",  # with its access token, once finished
     "GET /api/v1/search",
     "GET /api/v1/search/suggest",
     "GET /api/v1/articles/{article_id}",  # published articles
