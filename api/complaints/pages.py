@@ -134,6 +134,27 @@ async def track_form(request: Request, user: OptionalUser) -> Response:
     return render(request, "complaints/track.html", {"user": user, "case": None, "error": None})
 
 
+async def _limit_code_tries(request: Request, settings: Settings, code: str | None) -> None:
+    """Tries of a 查询码 count against the client's limit (docs/reliability.md)."""
+    if code:
+        await get_rate_limiter(request).enforce(
+            settings.of(ComplaintsSettings).track_rate_limit_client,
+            "track_client",
+            client_ip(request),
+        )
+
+
+def _track_refused(
+    request: Request, user: User | None, exc: GongzhiError, tracking_number: str
+) -> Response:
+    return render(
+        request,
+        "complaints/track.html",
+        {"user": user, "case": None, "error": exc.detail_zh, "number": tracking_number},
+        status_code=exc.status,
+    )
+
+
 @router.post("/complaints/track")
 async def track_submit(
     request: Request,
@@ -144,12 +165,7 @@ async def track_submit(
     access_token: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     try:
-        if access_token.strip():
-            await get_rate_limiter(request).enforce(
-                settings.of(ComplaintsSettings).track_rate_limit_client,
-                "track_client",
-                client_ip(request),
-            )
+        await _limit_code_tries(request, settings, access_token.strip() or None)
         case = await case_for_tracker(
             session,
             tracking_number.strip().upper(),
@@ -158,12 +174,7 @@ async def track_submit(
             user=user,
         )
     except GongzhiError as exc:
-        return render(
-            request,
-            "complaints/track.html",
-            {"user": user, "case": None, "error": exc.detail_zh, "number": tracking_number},
-            status_code=exc.status,
-        )
+        return _track_refused(request, user, exc, tracking_number)
     return render(
         request,
         "complaints/track.html",
@@ -185,12 +196,7 @@ async def track_feedback(
     """回访 from the tracking page: the rating, then the case again with a thank-you."""
     number, code = tracking_number.strip().upper(), access_token.strip() or None
     try:
-        if code:
-            await get_rate_limiter(request).enforce(
-                settings.of(ComplaintsSettings).track_rate_limit_client,
-                "track_client",
-                client_ip(request),
-            )
+        await _limit_code_tries(request, settings, code)
         await give_feedback(
             session,
             number,
@@ -200,12 +206,7 @@ async def track_feedback(
         )
         case = await case_for_tracker(session, number, settings=settings, token=code, user=user)
     except GongzhiError as exc:
-        return render(
-            request,
-            "complaints/track.html",
-            {"user": user, "case": None, "error": exc.detail_zh, "number": tracking_number},
-            status_code=exc.status,
-        )
+        return _track_refused(request, user, exc, tracking_number)
     return render(
         request,
         "complaints/track.html",
@@ -227,12 +228,7 @@ async def my_case(
     try:
         case = await case_for_owner(session, tracking_number.upper(), settings=settings, user=user)
     except GongzhiError as exc:
-        return render(
-            request,
-            "complaints/track.html",
-            {"user": user, "case": None, "error": exc.detail_zh, "number": tracking_number},
-            status_code=exc.status,
-        )
+        return _track_refused(request, user, exc, tracking_number)
     return render(request, "complaints/track.html", {"user": user, "case": case, "error": None})
 
 

@@ -24,7 +24,7 @@ from api.complaints.schemas import (
     StaffCaseRead,
     StaffCaseSummary,
 )
-from api.complaints.settings import ComplaintsConfig
+from api.complaints.settings import ComplaintsConfig, ComplaintsSettings
 from api.complaints.storage import get_storage, temp_dir
 from api.complaints.uploads import receive
 from portal.accounts.auth import CurrentUser, OptionalUser
@@ -221,6 +221,16 @@ async def similar_cases(
     return Page[SimilarCase].of(items, total=total, request=page, url=request)
 
 
+async def _limit_code_tries(
+    request: Request, config: ComplaintsSettings, token: str | None
+) -> None:
+    """Tries of a 查询码 count against the client's limit (docs/reliability.md)."""
+    if token is not None:
+        await get_rate_limiter(request).enforce(
+            config.track_rate_limit_client, "track_client", client_ip(request)
+        )
+
+
 @router.get(
     "/api/v1/cases/{tracking_number}",
     tags=["complaints"],
@@ -235,10 +245,7 @@ async def track_case(
     user: OptionalUser,
     x_case_token: Annotated[str | None, Header(max_length=128)] = None,
 ) -> CaseRead:
-    if x_case_token is not None:
-        await get_rate_limiter(request).enforce(
-            config.track_rate_limit_client, "track_client", client_ip(request)
-        )
+    await _limit_code_tries(request, config, x_case_token)
     return await tracking.case_for_tracker(
         session, tracking_number[:24], settings=settings, token=x_case_token, user=user
     )
@@ -259,10 +266,7 @@ async def case_feedback(
     user: OptionalUser,
     x_case_token: Annotated[str | None, Header(max_length=128)] = None,
 ) -> Response:
-    if x_case_token is not None:
-        await get_rate_limiter(request).enforce(
-            config.track_rate_limit_client, "track_client", client_ip(request)
-        )
+    await _limit_code_tries(request, config, x_case_token)
     await tracking.give_feedback(session, tracking_number[:24], data, token=x_case_token, user=user)
     return Response(status_code=204)
 
