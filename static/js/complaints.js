@@ -468,8 +468,9 @@
     var kind = currentKind();
     var anonymous = kind === "report" && document.getElementById("anonymous").checked;
     var person = null;
-    if (!anonymous && (value("person-name") || value("person-phone"))) {
+    if (!anonymous && (value("person-name") || value("person-phone") || value("person-address"))) {
       person = { name: value("person-name"), phone: value("person-phone") };
+      if (value("person-address")) { person.address = value("person-address"); }
     }
     var payload = {
       kind: kind,

@@ -275,8 +275,10 @@ async def test_each_kind_shows_only_its_fields_and_anonymity_keeps_what_was_type
         assert await page.locator(field).is_visible()
         assert await page.locator(field).is_enabled()
         assert await page.locator(field).input_value() == typed
-    required_marks = page.locator("#case-form [data-complaint-only]")
+    required_marks = page.locator("#case-form .req[data-complaint-only]")
     assert await required_marks.count() == 3  # business name, name, phone
+    # 通讯地址 is asked of a complaint with its reason (暂行办法 第九条).
+    assert "第九条" in await page.locator("#person-inputs").inner_text()
     for mark in await required_marks.all():
         assert await mark.is_visible()
     await page.get_by_label("投诉并举报").check()

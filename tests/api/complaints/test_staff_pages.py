@@ -68,6 +68,22 @@ async def test_a_case_reads_in_words_not_keys(
         assert words in page, words
     for key in ("claimed_quantity", "1000.0", "<strong>submitted</strong>", ">610402<"):
         assert key not in page, key
+    # 暂行办法 第九条: a complaint gives the complainant's 通讯地址; without it staff are told to
+    # record it.
+    assert 'id="address-missing"' in page
+    with_address = complaint_body()
+    with_address["complainant"] = {
+        **with_address["complainant"],
+        "address": "咸阳市秦都区人民路 1 号",
+    }
+    second = (await client.post("/api/v1/cases", json=with_address)).json()
+    async with database.transaction() as session:
+        second_id = await session.scalar(
+            select(Case.id).where(Case.tracking_number == second["tracking_number"])
+        )
+    second_page = (await client.get(f"/staff/complaints/{second_id}")).text
+    assert "咸阳市秦都区人民路 1 号" in second_page
+    assert 'id="address-missing"' not in second_page
     # Only the actions a received complaint allows, none chosen in advance.
     offered = re.findall(r'<details class="case-action" id="action-(\w+)"', page)
     assert offered[:2] == ["accept", "reject"]
