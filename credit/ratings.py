@@ -187,12 +187,27 @@ async def _active_ratings(session: AsyncSession, today: date) -> list[Rating]:
     )
 
 
+# Lists whose entry a notice may record; an enterprise entering one has its grade reviewed
+# whatever the points (issue 16), as the grade says nothing about it.
+CREDIT_LISTS = ("严重违法失信名单", "经营异常名录")
+
+
+def listed_in(penalty: facts.PenaltyFact) -> str | None:
+    """The credit list a notice records the enterprise entering, if any (列入严重违法失信名单)."""
+    for part in penalty.penalties:
+        for name in CREDIT_LISTS:
+            if name in part:
+                return name
+    return None
+
+
 async def flag_serious_penalties(
     session: AsyncSession, *, settings: Settings, now: datetime | None = None
 ) -> int:
     """Flag for review every active grade whose enterprise received a serious penalty (severity
-    points ≥ GONGZHI_CREDIT_SERIOUS_PENALTY_POINTS under the grade's methodology) decided on or
-    after the grade's publication. Each penalty flags a grade once."""
+    points ≥ GONGZHI_CREDIT_SERIOUS_PENALTY_POINTS under the grade's methodology), or entered
+    the serious-dishonesty list or the abnormal-operations list (as a notice records it), on or
+    after the grade's publication. Each notice flags a grade once."""
     now = now or clock.now()
     today = clock.local_date(now)
     ratings = await _active_ratings(session, today)
@@ -238,7 +253,11 @@ async def flag_serious_penalties(
                     (i.params for i in method.indicators if i.kind == "penalties"), {}
                 )
             points = penalty_points(penalty, params[mkey])
-            if points < settings.of(CreditSettings).credit_serious_penalty_points:
+            listed = listed_in(penalty)
+            if (
+                listed is None
+                and points < settings.of(CreditSettings).credit_serious_penalty_points
+            ):
                 continue
             if rating.association_id not in organizations:
                 org = await session.get(Organization, rating.association_id)
@@ -264,7 +283,11 @@ async def flag_serious_penalties(
                 actor=Actor.of(None),
                 at=now,
                 payload={
-                    "reason": f"新的行政处罚 {penalty.decision_number}（{penalty.penalty_kind}）",
+                    "reason": (
+                        f"列入{listed}（{penalty.decision_number}）"
+                        if listed
+                        else f"新的行政处罚 {penalty.decision_number}（{penalty.penalty_kind}）"
+                    ),
                     "decision_number": penalty.decision_number,
                     "penalty_kind": penalty.penalty_kind,
                     "decided_on": penalty.decided_on.isoformat(),

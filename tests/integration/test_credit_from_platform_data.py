@@ -375,5 +375,16 @@ async def test_new_serious_penalty_flags_a_published_grade_through_the_periodic_
     assert page["history"][0]["kind"] == "rating.flagged"
     assert page["history"][0]["payload"]["decision_number"] == "咸市监处罚〔2026〕752号"
     assert page["history"][0]["payload"]["penalty_kind"] == "责令停产停业"
+    # Entering the serious-dishonesty list, as a notice records it, is reviewed whatever the
+    # points (issue 16).
+    await platform.notice(
+        STATION, "咸市监处罚〔2026〕753号", kind="罚款；列入严重违法失信名单", amount="500"
+    )
+    async with database.transaction() as session:
+        assert await ratings.flag_serious_penalties(session, settings=settings) == 1
+    page = (await client.get(f"/api/v1/credit/enterprises/{STATION}")).json()
+    assert (
+        page["history"][0]["payload"]["reason"] == "列入严重违法失信名单（咸市监处罚〔2026〕753号）"
+    )
     async with database.transaction() as session:
         assert (await verify_stored(session, ledger.signing_key(settings))).ok
