@@ -366,6 +366,7 @@ async def staff_action(
     testing: Annotated[str, Form(max_length=8)] = "",
     filing: Annotated[str, Form(max_length=16)] = "",
     mediation_result: Annotated[str, Form(max_length=16)] = "",
+    region_code: Annotated[str, Form(max_length=6)] = "",
 ) -> Response:
     denied = _staff_guard(request, user)
     if denied is not None:
@@ -384,6 +385,7 @@ async def staff_action(
                     testing=testing,
                     filing=filing,
                     mediation_result=mediation_result,
+                    region_code=region_code,
                 ),
             )
         )
@@ -405,6 +407,8 @@ async def staff_action(
             error=f"“{ACTION_LABELS.get(action, action)}”未完成：{message}",
             status_code=status_code,
         )
+    if action == "transfer":  # the case is another bureau's now: back to one's own queue
+        return RedirectResponse("/staff/complaints", status_code=303)
     return RedirectResponse(f"/staff/complaints/{case_id}?done={action}", status_code=303)
 
 
@@ -420,6 +424,7 @@ class FormFields:
     testing: str
     filing: str = ""
     mediation_result: str = ""
+    region_code: str = ""
 
 
 def _action_fields(action: str, form: FormFields) -> dict[str, Any]:
@@ -439,4 +444,6 @@ def _action_fields(action: str, form: FormFields) -> dict[str, Any]:
         fields["duplicate_of"] = form.duplicate_of.strip().upper() or None
     if action == "pause":
         fields["testing"] = form.testing or None
+    if action == "transfer":
+        fields["region_code"] = form.region_code.strip() or None
     return fields

@@ -361,6 +361,16 @@ class CaseMerge(_ActionBase):
     duplicate_of: str | None = Field(default=None, max_length=24, description="the target case")
 
 
+class CaseTransfer(_ActionBase):
+    """To the competent bureau (暂行办法 第十二条, 第二十五条): the business's district, or up to
+    a higher bureau that takes it over. Counting starts again there."""
+
+    action: Literal["transfer"]
+    region_code: str | None = Field(
+        default=None, pattern=r"^\d{6}$", description="the competent bureau's division"
+    )
+
+
 # One model per staff action, told apart by ``action``; each carries only its own fields. The
 # fields an action needs are checked by the workflow (422 case_action_invalid), after the state
 # machine (409 illegal_transition), so the order of the answers is the same for every client.
@@ -376,7 +386,8 @@ StaffAction = Annotated[
     | CaseResume
     | CaseClose
     | CaseReopen
-    | CaseMerge,
+    | CaseMerge
+    | CaseTransfer,
     Field(discriminator="action"),
 ]
 STAFF_ACTIONS: TypeAdapter[StaffAction] = TypeAdapter(StaffAction)

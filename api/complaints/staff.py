@@ -130,9 +130,22 @@ def _party(party: CaseParty, *, handling: bool) -> PartyRead:
 
 
 async def staff_case(
-    session: AsyncSession, case_id: uuid.UUID, *, settings: Settings, actor: User
+    session: AsyncSession,
+    case_id: uuid.UUID,
+    *,
+    settings: Settings,
+    actor: User,
+    sent_away: bool = False,
 ) -> StaffCaseRead:
-    case = await load_for_staff(session, case_id, actor)
+    """The case for its handling staff. ``sent_away``: the answer to the action that just
+    transferred it out of the actor's region, who sees it once more, with the persons masked."""
+    if sent_away:
+        found = await session.get(Case, case_id)
+        if found is None:
+            raise CaseNotFound("No such case.", detail_zh="案件不存在。")
+        case = found
+    else:
+        case = await load_for_staff(session, case_id, actor)
     parties = list(
         await session.scalars(select(CaseParty).where(col(CaseParty.case_id) == case.id))
     )
@@ -141,7 +154,7 @@ async def staff_case(
     )
     # A complainant's or reporter's identity is for the handling regulator only: an administrator
     # (allowed everywhere for oversight) sees the case with the persons masked.
-    handling = actor.role == Role.regulator
+    handling = actor.role == Role.regulator and not sent_away
     if parties and handling:
         # Reading a complainant's or reporter's identity is itself recorded.
         await record(

@@ -45,6 +45,7 @@ EVENT_TITLES = {
     "closed": "已关闭",
     "reopened": "重新办理",
     "merged": "已合并至其他案件",
+    "transferred": "已移送有管辖权的部门",
     "reply": "答复",
 }
 
@@ -69,6 +70,7 @@ ACTION_LABELS = {
     "conclude": "办结",
     "note": "备注或答复",
     "merge": "合并重复件",
+    "transfer": "移送有管辖权的部门",
     "close": "关闭",
     "reopen": "重新办理",
 }

@@ -29,6 +29,7 @@ from api.complaints.schemas import (
     CaseReject,
     CaseReopen,
     CaseResume,
+    CaseTransfer,
     StaffAction,
     StaffCaseRead,
 )
@@ -40,6 +41,8 @@ from portal.accounts.models import Role, User
 from portal.accounts.permissions import Action, authorize
 from portal.audit.service import record
 from portal.db import utcnow
+from portal.errors import GongzhiError
+from portal.regions.models import Region
 from portal.regions.service import covers
 from portal.settings import Settings
 
@@ -56,6 +59,8 @@ TRANSITIONS: dict[str, set[CaseStatus]] = {
     "close": {CaseStatus.concluded, CaseStatus.rejected},
     "reopen": {CaseStatus.concluded, CaseStatus.closed, CaseStatus.rejected, CaseStatus.merged},
     "merge": {CaseStatus.received, CaseStatus.accepted, CaseStatus.mediating},
+    # Before acceptance: the competent bureau decides whether to accept (第十四条).
+    "transfer": {CaseStatus.received},
     "assign": set(OPEN_STATUSES),
     "note": set(CaseStatus),
 }
@@ -360,6 +365,43 @@ async def _merge(session: AsyncSession, step: _Step, action: CaseMerge) -> None:
     step.event.data = {"merged_into": target.tracking_number}
 
 
+async def _transfer(session: AsyncSession, step: _Step, action: CaseTransfer) -> None:
+    """暂行办法 第十二条 / 第二十五条: a case goes to the bureau of the place it belongs to. Its
+    acceptance (complaints) or verification (reports) period starts again there, it leaves the
+    assignee, both regions keep the audit entry, and the submitter is told where it went."""
+    _require(bool(action.region_code), "region_code is required", "请填写移送到的行政区划代码")
+    _require(bool(action.body), "body (why) is required", "请填写移送理由")
+    assert action.region_code is not None
+    case, config = step.case, step.config
+    _require(action.region_code != case.region_code, "the case is there already", "案件已在该地区")
+    target = await session.get(Region, action.region_code)
+    _require(target is not None, "unknown region_code", "行政区划代码不存在")
+    assert target is not None
+    origin = case.region_code
+    case.region_code = target.code
+    case.assignee_id = None
+    if case.kind is CaseKind.complaint:
+        case.acceptance_due = workdays.add_working_days(
+            step.today, config.complaint_acceptance_working_days
+        )
+    else:
+        case.handling_due = workdays.add_working_days(
+            step.today, config.report_verification_working_days
+        )
+    _publish(step, "transferred", f"已移送{target.full_name}市场监督管理部门办理。{action.body}")
+    step.event.data = {"from": origin, "to": target.code}
+    await record(
+        session,
+        actor=step.actor,
+        action="case.transfer.out",
+        entity_type="case",
+        entity_id=case.id,
+        region_code=origin,
+        before={"region_code": origin},
+        after={"region_code": target.code},
+    )
+
+
 async def _perform(session: AsyncSession, step: _Step, action: StaffAction) -> None:
     match action:
         case CaseAccept():
@@ -386,6 +428,17 @@ async def _perform(session: AsyncSession, step: _Step, action: StaffAction) -> N
             await _reopen(session, step, action)
         case CaseMerge():
             await _merge(session, step, action)
+        case CaseTransfer():
+            await _transfer(session, step, action)
+
+
+def covers_region(actor: User, region_code: str) -> bool:
+    """Whether the actor still handles cases of this region (after a transfer: maybe not)."""
+    try:
+        authorize(actor, Action.case_handle, region_code=region_code)
+    except GongzhiError:
+        return False
+    return True
 
 
 async def _claim(session: AsyncSession, case: Case, now: datetime) -> None:
@@ -455,4 +508,10 @@ async def apply_action(
     )
     if event.public:
         await notify_submitter(session, case, event)
-    return await staff_case(session, case.id, settings=settings, actor=actor)
+    return await staff_case(
+        session,
+        case.id,
+        settings=settings,
+        actor=actor,
+        sent_away=name == "transfer" and not covers_region(actor, case.region_code),
+    )

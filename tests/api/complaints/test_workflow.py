@@ -594,3 +594,54 @@ async def test_two_staff_resuming_together_move_the_due_date_once(
     assert len(resumed) == 1
     assert case is not None
     assert case.handling_due == won[0].deadlines.handling_due
+
+
+async def test_a_case_is_transferred_to_the_competent_bureau(
+    client: httpx.AsyncClient, database: Database, make_user, auth_headers
+) -> None:
+    """暂行办法 第十二条 / 第二十五条: a case belongs to the bureau of the place of business. A
+    district that received another's case transfers it: the period starts again there, the
+    submitter is told where it went, both districts keep the audit entry, and the sender no
+    longer handles it."""
+    created = await submit(client, complaint_body())  # filed in 秦都区 (610402)
+    cid = await case_id(database, created["tracking_number"])
+    qindu = await make_user(Role.regulator, region="610402")
+    staff = Staff(client, await auth_headers(qindu), cid)
+    assert_problem(
+        await staff.act("transfer", region_code="610402", body="本区"), 422, "case_action_invalid"
+    )
+    assert_problem(
+        await staff.act("transfer", region_code="619999", body="无此区"), 422, "case_action_invalid"
+    )
+    assert_problem(await staff.act("transfer", region_code="610404"), 422, "case_action_invalid")
+    moved = await staff.ok("transfer", region_code="610404", body="经营地在渭城区。")
+    assert moved["region_code"] == "610404"
+    assert moved["status"] == "received"
+    assert (
+        moved["deadlines"]["acceptance_due"]
+        == workdays.add_working_days(clock.today(), 7).isoformat()
+    )
+    event = moved["events"][-1]
+    assert (event["type"], event["public"]) == ("transferred", True)
+    assert "渭城区" in event["body"]
+    assert event["data"] == {"from": "610402", "to": "610404"}
+    assert [p["name"] for p in moved["parties"]] == ["张*"]  # not the sender's to read now
+    # 秦都 no longer handles it; 渭城 does.
+    assert (await staff.act("accept")).status_code in (403, 404)
+    weicheng = Staff(
+        client, await auth_headers(await make_user(Role.regulator, region="610404")), cid
+    )
+    assert (await weicheng.ok("accept"))["status"] == "accepted"
+    async with database.transaction() as session:
+        regions = {
+            (e.action, e.region_code)
+            for e in await session.scalars(
+                select(AuditEntry).where(col(AuditEntry.action).like("case.transfer%"))
+            )
+        }
+    assert regions == {("case.transfer.out", "610402"), ("case.transfer", "610404")}
+    tracked = await client.get(
+        f"/api/v1/cases/{created['tracking_number']}",
+        headers={"X-Case-Token": created["access_token"]},
+    )
+    assert "已移送有管辖权的部门" in [t["title"] for t in tracked.json()["timeline"]]
