@@ -13,8 +13,9 @@ PDF at 300 dpi and decodes the QR code with zbar, at every size offered.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -296,11 +297,25 @@ def _draw(pdf: FPDF, layout: Layout, left: float, top: float, *, bold: bool) -> 
         )
 
 
+# Reading the CJK font and embedding its subset costs seconds of CPU on a small server: at most
+# two labels are drawn at a time (the others wait their turn rather than starve the portal), and
+# the same label asked again is served from memory.
+_DRAWING = threading.BoundedSemaphore(2)
+
+
 def labels_pdf(
     layout: Layout, *, fonts: LabelFonts, title: str, sheet: bool, copies: int = 1, start: int = 1
 ) -> bytes:
     """One label on a page of its own size, or ``copies`` labels on an A4 sheet from position
     ``start`` (1 = top left, row by row), so a sheet already partly used can be fed again."""
+    with _DRAWING:
+        return _labels_pdf(layout, fonts, title, sheet, copies, start)
+
+
+@lru_cache(maxsize=32)
+def _labels_pdf(
+    layout: Layout, fonts: LabelFonts, title: str, sheet: bool, copies: int, start: int
+) -> bytes:
     if sheet:
         pdf = FPDF(unit="mm", format=A4)
     else:

@@ -13,6 +13,7 @@ import pypdfium2 as pdfium
 import pytest
 from pyzbar.pyzbar import decode
 
+from api.certificates import labels
 from api.certificates.labels import SIZES
 from portal.accounts.models import User
 from portal.settings import Settings
@@ -136,3 +137,21 @@ async def test_a4_sheet_holds_the_copies_from_the_position_asked(
     assert (round(width), round(height)) == (210, 297)
     assert len(codes) == 3
     assert len(set(codes)) == 1
+
+
+def test_the_same_label_asked_again_is_not_drawn_again() -> None:
+    """Attack review: drawing a label PDF takes seconds of CPU (the CJK font); the same label
+    asked again comes from memory, and at most two are drawn at a time."""
+    content = labels.LabelContent(
+        url="https://example.test/v/TOKEN",
+        headline="检定合格",
+        valid=True,
+        number="XYJC2026-0001",
+        valid_until="2027-11-01",
+        institution="咸阳市计量检定测试所",
+    )
+    layout = labels.label_layout(content, SIZES["40x30"])
+    fonts = labels.label_fonts(None)
+    first = labels.labels_pdf(layout, fonts=fonts, title="t", sheet=False)
+    again = labels.labels_pdf(layout, fonts=fonts, title="t", sheet=False)
+    assert again is first
