@@ -35,3 +35,14 @@ def _blank_is_none(value: Any) -> Any:
 # An optional query parameter a page's form sends empty when left blank (a GET form sends every
 # field: ``kind=&date_from=``): blank means "not given", as if the field were absent.
 BlankIsNone = BeforeValidator(_blank_is_none)
+
+
+def blank_or(schema: dict[str, Any]) -> WithJsonSchema:
+    """The documented schema of a parameter ``BlankIsNone`` reads: its own, or an empty string."""
+    return WithJsonSchema({"anyOf": [schema, {"type": "string", "maxLength": 0}]})
+
+
+# A date a GET form may send blank: YYYY-MM-DD, or empty for "not given".
+OptionalIsoDate = Annotated[
+    IsoDate | None, BlankIsNone, blank_or({"type": "string", "format": "date"})
+]

@@ -18,7 +18,7 @@ from portal.accounts.permissions import Action, require
 from portal.db import DbSession
 from portal.errors import InvalidInput
 from portal.pagination import Page, PageParams
-from portal.types import BlankIsNone, IsoDate
+from portal.types import BlankIsNone, OptionalIsoDate, blank_or
 from search import documents, forgiving, service, text
 from search.engine import SEARCH_WINDOW, SearchEngine, SearchQuery, engine_for
 from search.models import Article, Regulation
@@ -50,12 +50,17 @@ Engine = Annotated[SearchEngine, Depends(get_engine)]
 
 def search_params(
     q: Annotated[str, Query(max_length=100, description="Words to find; empty: newest")] = "",
-    kind: Annotated[Literal["article", "notice", "regulation"] | None, BlankIsNone, Query()] = None,
+    kind: Annotated[
+        Literal["article", "notice", "regulation"] | None,
+        BlankIsNone,
+        blank_or({"type": "string", "enum": ["article", "notice", "regulation"]}),
+        Query(),
+    ] = None,
     region: Annotated[
         str | None, Query(max_length=64, description="Region name (facet) or 6-digit code")
     ] = None,
-    date_from: Annotated[IsoDate | None, BlankIsNone] = None,
-    date_to: Annotated[IsoDate | None, BlankIsNone] = None,
+    date_from: OptionalIsoDate = None,
+    date_to: OptionalIsoDate = None,
     tag: Annotated[str | None, Query(max_length=20)] = None,
     page: Annotated[int, Query(ge=1, le=100)] = 1,
     per_page: Annotated[int, Query(ge=1, le=50)] = 10,
