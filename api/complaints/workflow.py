@@ -265,6 +265,19 @@ def available_actions(case: Case) -> list[str]:
     return offered
 
 
+def _restart_first_period(case: Case, today: date, config: ComplaintsSettings) -> None:
+    """A case received again (reopened after rejection, or transferred): a complaint's
+    acceptance period, or a report's verification period, counts from today."""
+    if case.kind is CaseKind.complaint:
+        case.acceptance_due = workdays.add_working_days(
+            today, config.complaint_acceptance_working_days
+        )
+    else:
+        case.handling_due = workdays.add_working_days(
+            today, config.report_verification_working_days
+        )
+
+
 def _period_name(case: Case) -> str:
     return "调解期限" if case.kind is CaseKind.complaint else "核查期限"
 
@@ -319,14 +332,7 @@ async def _reopen(session: AsyncSession, step: _Step, action: CaseReopen) -> Non
         case.status = CaseStatus.received
         case.reject_reason = None
         case.merged_into_id = None
-        if case.kind is CaseKind.complaint:
-            case.acceptance_due = workdays.add_working_days(
-                step.today, config.complaint_acceptance_working_days
-            )
-        else:
-            case.handling_due = workdays.add_working_days(
-                step.today, config.report_verification_working_days
-            )
+        _restart_first_period(case, step.today, config)
     else:
         case.status = CaseStatus.accepted
         case.finding = None
@@ -380,14 +386,7 @@ async def _transfer(session: AsyncSession, step: _Step, action: CaseTransfer) ->
     origin = case.region_code
     case.region_code = target.code
     case.assignee_id = None
-    if case.kind is CaseKind.complaint:
-        case.acceptance_due = workdays.add_working_days(
-            step.today, config.complaint_acceptance_working_days
-        )
-    else:
-        case.handling_due = workdays.add_working_days(
-            step.today, config.report_verification_working_days
-        )
+    _restart_first_period(case, step.today, config)
     _publish(step, "transferred", f"已移送{target.full_name}市场监督管理部门办理。{action.body}")
     step.event.data = {"from": origin, "to": target.code}
     await record(
