@@ -22,8 +22,7 @@ from portal.accounts.models import User
 from portal.accounts.permissions import Action
 from portal.db import DbSession
 from portal.errors import GongzhiError, NotFound
-from portal.web import render
-from search.pages import staff_page
+from portal.web import render, staff_page
 
 router = APIRouter(include_in_schema=False)
 

@@ -2,7 +2,7 @@
 (市场监督管理行政处罚信息公示规定), and what the public may read.
 
 Every change that alters what the public may see asks search to re-index the notice in the same
-transaction (search/documents.py ``enqueue_index``), as articles do.
+transaction (portal/facts.py ``enqueue_index``), as articles do.
 """
 
 from __future__ import annotations
@@ -33,13 +33,10 @@ from portal.accounts.permissions import Action, authorize
 from portal.audit.service import record
 from portal.db import utcnow
 from portal.errors import Conflict, InvalidInput
-from portal.facts import penalty_parts
+from portal.facts import enqueue_index, penalty_parts
+from portal.jsonlines import ImportFileInvalid, ImportReport, parse_line
 from portal.pagination import PageRequest
 from portal.regions.service import get_region
-from search.documents import enqueue_index
-from search.errors import ImportFileInvalid
-from search.schemas import ImportReport
-from search.service import parse_line
 
 
 def check_publishable(kind: str) -> None:
