@@ -27,6 +27,7 @@ from portal.middleware import (
 from portal.openapi import document_problems
 from portal.outbox.service import JobContext
 from portal.outbox.worker import OutboxWorker
+from portal.pagecache import PageCache
 from portal.ratelimit import RateLimiter
 from portal.settings import Environment, Settings, get_settings
 from portal.web import ROOT
@@ -129,6 +130,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Case-Token"],
         )
+    # Inside SecurityHeaders and RequestContext: a cached answer still gets its own request id,
+    # access log line and security headers.
+    app.add_middleware(PageCache, seconds=settings.page_cache_seconds)
     app.add_middleware(
         SecurityHeaders,
         hsts=settings.env is Environment.production,

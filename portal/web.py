@@ -112,6 +112,21 @@ def public_page(request: Request, response: Response, *, user: Any, max_age: int
     return response
 
 
+def render_public(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    *,
+    max_age: int = 60,
+    status_code: int = 200,
+) -> Response:
+    """A page anyone may see, rendered and given ``public_page``'s caching: the same for every
+    anonymous visitor of the URL (a browser, a CDN and the app's own page cache may keep it for
+    ``max_age`` seconds), personal as soon as ``context["user"]`` is someone."""
+    response = render(request, name, context, status_code=status_code)
+    return public_page(request, response, user=context.get("user"), max_age=max_age)
+
+
 def _etags(header: str) -> list[str]:
     return [tag.strip().removeprefix("W/") for tag in header.split(",")] if header else []
 

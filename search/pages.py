@@ -16,7 +16,7 @@ from portal.accounts.models import User
 from portal.accounts.permissions import Action
 from portal.db import DbSession
 from portal.errors import GongzhiError, NotFound
-from portal.web import render, staff_page
+from portal.web import render, render_public, staff_page
 from search import service, text
 from search.engine import KINDS, SearchUnavailable
 from search.models import ArticleStatus
@@ -54,7 +54,7 @@ async def search_page(
     except SearchUnavailable:
         context["error"] = "检索服务暂时不可用，请稍后再试。"
         return render(request, "search/search.html", context, status_code=503)
-    return render(request, "search/search.html", context)
+    return render_public(request, "search/search.html", context)
 
 
 @router.get("/articles/{article_id}")
@@ -65,7 +65,7 @@ async def article_page(
         article = await service.get_article_for(session, article_id, user)
     except NotFound:
         return render(request, "error.html", {"status": 404}, status_code=404)
-    return render(
+    return render_public(
         request,
         "search/article.html",
         {"user": user, "article": article, "body_html": text.render_markdown(article.body)},
@@ -80,7 +80,7 @@ async def regulation_page(
         regulation = await service.get_regulation(session, regulation_id)
     except NotFound:
         return render(request, "error.html", {"status": 404}, status_code=404)
-    return render(
+    return render_public(
         request,
         "search/regulation.html",
         {

@@ -33,7 +33,7 @@ from portal.errors import GongzhiError
 from portal.pagination import PageRequest
 from portal.regions.models import Region
 from portal.types import BlankIsNone
-from portal.web import public_page, render
+from portal.web import render, render_public
 
 router = APIRouter(include_in_schema=False)
 
@@ -42,8 +42,7 @@ PAGE_MAX_AGE = 60
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
-    response = render(request, name, context, status_code=status_code)
-    return public_page(request, response, user=context.get("user"), max_age=PAGE_MAX_AGE)
+    return render_public(request, name, context, max_age=PAGE_MAX_AGE, status_code=status_code)
 
 
 def complaint_url(instrument_token: str | None, status: str) -> str:

@@ -48,7 +48,7 @@ from portal.privacy import mask_person_name, mask_phone
 from portal.ratelimit import client_ip, get_rate_limiter
 from portal.regions.models import Region
 from portal.settings import Settings
-from portal.web import render
+from portal.web import render, render_public
 
 router = APIRouter(include_in_schema=False)
 
@@ -72,7 +72,7 @@ async def new_case(
     contact_name, contact_phone = (
         await last_contact_of_user(session, user) if user is not None else (None, None)
     )
-    return render(
+    return render_public(
         request,
         "complaints/new.html",
         {
@@ -131,7 +131,9 @@ async def my_cases(
 
 @router.get("/complaints/track")
 async def track_form(request: Request, user: OptionalUser) -> Response:
-    return render(request, "complaints/track.html", {"user": user, "case": None, "error": None})
+    return render_public(
+        request, "complaints/track.html", {"user": user, "case": None, "error": None}
+    )
 
 
 async def _limit_code_tries(request: Request, settings: Settings, code: str | None) -> None:

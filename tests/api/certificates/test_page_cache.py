@@ -1,0 +1,146 @@
+"""The page cache (portal/pagecache.py) on the pages it serves most: an anonymous scan of a
+sticker is answered from memory for a few seconds, never someone's personal page, and a
+revocation shows once the few seconds are over."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from starlette.types import Receive, Scope, Send
+
+from portal.accounts.models import Role, User
+from portal.app import create_app
+from portal.pagecache import PageCache
+from portal.settings import Settings
+from tests.api.certificates.support import Issue
+from tests.support import TEST_PASSWORD
+
+TTL = 1.0
+
+
+@pytest.fixture
+async def cached(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """Another worker on the same database, with the page cache on."""
+    app = create_app(settings.model_copy(update={"page_cache_seconds": TTL}))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
+            yield web
+
+
+async def test_an_anonymous_scan_is_served_from_memory_until_the_ttl_ends(
+    client: httpx.AsyncClient,
+    cached: httpx.AsyncClient,
+    issue: Issue,
+    institution_user: User,
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+) -> None:
+    created = await issue(number="PC-1")
+    path = f"/v/{created['instrument']['sticker_token']}"
+    first = await cached.get(path)
+    assert 'data-status="valid"' in first.text
+    assert "age" not in first.headers
+    assert first.headers["cache-control"] == "public, max-age=60"
+
+    await client.post(
+        "/api/v1/certificates/PC-1/revoke",
+        json={"reason": "误发"},
+        headers=await auth_headers(institution_user),
+    )
+    again = await cached.get(path)
+    assert again.text == first.text  # the copy of a moment ago
+    assert again.headers["age"] == "0"
+    assert again.headers["etag"] == first.headers["etag"]
+    # each answer still has its own request id and the security headers
+    assert again.headers["x-request-id"] != first.headers["x-request-id"]
+    assert again.headers["x-content-type-options"] == "nosniff"
+
+    await asyncio.sleep(TTL + 0.1)
+    later = await cached.get(path)
+    assert 'data-status="revoked"' in later.text
+    assert "age" not in later.headers
+
+
+async def test_logged_in_and_conditional_requests_go_to_the_app(
+    cached: httpx.AsyncClient, make_user: Callable[..., Awaitable[User]]
+) -> None:
+    anonymous = await cached.get("/")
+    assert (await cached.get("/")).headers.get("age") == "0"
+    user = await make_user(Role.citizen)
+    login = await cached.post(
+        "/login", data={"email": user.email, "password": TEST_PASSWORD, "next": "/"}
+    )
+    assert login.status_code == 303
+    mine = await cached.get("/")
+    assert "age" not in mine.headers
+    assert mine.headers["cache-control"] == "private, no-store"
+    assert user.display_name in mine.text and mine.text != anonymous.text  # noqa: PT018
+    cached.cookies.clear()
+    conditional = await cached.get("/", headers={"If-None-Match": anonymous.headers["etag"]})
+    assert conditional.status_code == 304
+    assert "age" not in conditional.headers
+
+
+async def test_each_query_string_is_its_own_entry(cached: httpx.AsyncClient) -> None:
+    one = await cached.get("/credit", params={"q": "甲乙丙"})
+    other = await cached.get("/credit", params={"q": "丁戊己"})
+    assert one.status_code == other.status_code == 200
+    assert "甲乙丙" in one.text and "甲乙丙" not in other.text  # noqa: PT018
+    assert (await cached.get("/credit", params={"q": "甲乙丙"})).text == one.text
+    assert (await cached.get("/credit", params={"q": "丁戊己"})).headers.get("age") == "0"
+
+
+class _Origin:
+    """An app whose every answer differs, with the headers a test asks for."""
+
+    def __init__(self, headers: list[tuple[bytes, bytes]], status: int = 200) -> None:
+        self.headers = headers
+        self.status = status
+        self.calls = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.calls += 1
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": str(self.calls).encode()})
+
+
+async def _get(app: PageCache, path: str) -> bytes:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as web:
+        return (await web.get(path)).content
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ([(b"cache-control", b"private, no-store")], 200),
+        ([(b"cache-control", b"public, max-age=60"), (b"set-cookie", b"a=b")], 200),
+        ([(b"cache-control", b"public, max-age=0")], 200),
+        ([(b"cache-control", b"public, no-store, max-age=60")], 200),
+        ([], 200),
+        ([(b"cache-control", b"public, max-age=60")], 500),
+        ([(b"cache-control", b"public, max-age=60")], 303),
+    ],
+)
+async def test_only_public_answers_are_kept(
+    headers: list[tuple[bytes, bytes]], status: int
+) -> None:
+    origin = _Origin(headers, status)
+    cache = PageCache(origin, seconds=5)
+    assert await _get(cache, "/p") == b"1"
+    assert await _get(cache, "/p") == b"2"
+
+
+async def test_the_cache_is_bounded_least_recently_used_first() -> None:
+    origin = _Origin([(b"cache-control", b"public, max-age=60")])
+    cache = PageCache(origin, seconds=5, max_entries=2)
+    assert await _get(cache, "/a") == b"1"
+    assert await _get(cache, "/b") == b"2"
+    assert await _get(cache, "/a") == b"1"  # kept, and now the most recent
+    assert await _get(cache, "/c") == b"3"  # /b goes
+    assert await _get(cache, "/a") == b"1"
+    assert await _get(cache, "/b") == b"4"
