@@ -144,3 +144,16 @@ async def test_the_cache_is_bounded_least_recently_used_first() -> None:
     assert await _get(cache, "/c") == b"3"  # /b goes
     assert await _get(cache, "/a") == b"1"
     assert await _get(cache, "/b") == b"4"
+
+
+async def test_public_api_answers_are_kept_and_their_errors_are_not(
+    cached: httpx.AsyncClient,
+) -> None:
+    found = await cached.get("/api/v1/search", params={"q": "计量"})
+    assert found.status_code == 200
+    assert found.headers["cache-control"] == "public, max-age=60"
+    assert (await cached.get("/api/v1/search", params={"q": "计量"})).headers.get("age") == "0"
+    missing = await cached.get("/api/v1/credit/enterprises/91110000000000000X")
+    assert missing.status_code in (404, 422)
+    assert "public" not in missing.headers.get("cache-control", "")
+    assert "age" not in (await cached.get("/api/v1/credit/enterprises/91110000000000000X")).headers
