@@ -14,7 +14,9 @@ What is stored and served, and why it cannot leak a personal page:
 - only responses that say ``public`` in ``Cache-Control`` (a personal page says
   ``private, no-store``), with status 200 or 404, no ``Set-Cookie``, and a body under
   ``MAX_BODY`` bytes;
-- the key is the exact path and query string; the headers are the app's own (the request id and
+- the key is the exact path and query string with the ``Host`` and ``X-Forwarded-Host`` /
+  ``-Proto`` headers (a page may write absolute links from them: a request with a forged host
+  must not leave its links in the copy others get); the headers are the app's own (the request id and
   security headers are added around this cache, per response); an ``Age`` header says how old a
   served copy is, as HTTP caches do (RFC 9111 §5.1).
 
@@ -33,6 +35,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MAX_BODY = 256 * 1024
 _BYPASS_HEADERS = {b"cookie", b"authorization", b"if-none-match"}
 _STORED_STATUSES = {200, 404}
+# Request headers a page may read to write its links (request.url_for): part of the key.
+_KEY_HEADERS = (b"host", b"x-forwarded-host", b"x-forwarded-proto")
 # Per answer, never replayed: the request id is given to each response around this cache.
 _PER_RESPONSE_HEADERS = {b"x-request-id", b"date"}
 
@@ -84,6 +88,9 @@ class PageCache:
         key = scope.get("raw_path") or scope["path"].encode()
         if scope.get("query_string"):
             key += b"?" + scope["query_string"]
+        for name, value in scope["headers"]:
+            if name in _KEY_HEADERS:
+                key += b"\n" + name + b":" + value
         now = time.monotonic()
         entry = self._entries.get(key)
         if entry is not None:

@@ -157,3 +157,13 @@ async def test_public_api_answers_are_kept_and_their_errors_are_not(
     assert missing.status_code in (404, 422)
     assert "public" not in missing.headers.get("cache-control", "")
     assert "age" not in (await cached.get("/api/v1/credit/enterprises/91110000000000000X")).headers
+
+
+async def test_a_forged_host_does_not_reach_other_visitors(cached: httpx.AsyncClient) -> None:
+    """Web cache poisoning: a page that writes absolute links from the request's host must not
+    keep an attacker's host in the copy served to everyone else."""
+    forged = await cached.get("/", headers={"Host": "evil.example"})
+    forged_forwarded = await cached.get("/", headers={"X-Forwarded-Host": "evil.example"})
+    honest = await cached.get("/")
+    assert "age" not in honest.headers  # not the forged requests' copy
+    assert forged.status_code == forged_forwarded.status_code == 200
