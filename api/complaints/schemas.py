@@ -163,6 +163,16 @@ class PhotoLinks(BaseModel):
     urls: SignedUrls
 
 
+class DocumentLink(BaseModel):
+    """A legal document the case produced (受理通知书, 不予受理告知书, 终止调解决定书, 举报处理结果
+    告知书), as a PDF: GET …/documents/{id} with the case's access (api/complaints/documents.py)."""
+
+    id: uuid.UUID
+    kind: str
+    title: str
+    issued_on: date
+
+
 class CaseRead(BaseModel):
     """What the submitter sees: never internal notes, never anyone else's data."""
 
@@ -184,6 +194,7 @@ class CaseRead(BaseModel):
     feedback_open: bool = Field(
         default=False, description="the case is finished and not yet rated: POST …/feedback"
     )
+    documents: list[DocumentLink] = []
 
 
 class CaseSummary(BaseModel):
@@ -279,6 +290,7 @@ class StaffCaseRead(BaseModel):
     )
     events: list[EventRead]
     photos: list[StaffPhoto]
+    documents: list[DocumentLink] = []
 
 
 class StaffCaseSummary(CaseSummary):

@@ -149,6 +149,7 @@ async def _accept(session: AsyncSession, step: _Step, action: CaseAccept) -> Non
         case.handling_due = workdays.add_working_days(
             step.today, step.config.complaint_mediation_working_days
         )
+        step.event.data = {"handling_due": case.handling_due.isoformat()}  # the 受理通知书 says it
     _publish(step, "accepted", action.body)
 
 
