@@ -33,6 +33,14 @@ def deadlines_of(case: Case) -> Deadlines:
 
 
 def is_overdue(case: Case, today: date) -> bool:
+    if (
+        case.dispute_due is not None
+        and case.dispute_escalated_to is None
+        and today > case.dispute_due
+    ):
+        return (
+            True  # 暂行办法 第三十条: not settled in time, to be escalated to the common superior
+        )
     if case.paused_on is not None:
         return False  # the period does not count while the instrument is tested
     if case.status is CaseStatus.received:
@@ -65,7 +73,7 @@ async def flag_overdue(session: AsyncSession, *, today: date) -> int:
 
 
 # The events that start a period counted in working days (intake.py, workflow.py).
-_STARTS_ACCEPTANCE = ("submitted", "reopened")
+_STARTS_ACCEPTANCE = ("submitted", "reopened", "transferred", "dispatched", "designated")
 _STARTS_MEDIATION = ("accepted", "reopened")
 
 

@@ -367,6 +367,7 @@ async def _render_staff_case(
             "reject_reasons": REJECT_REASONS,
             "findings": FINDING_NAMES,
             "testing_kinds": TESTING_KINDS,
+            "dispute_days": settings.of(ComplaintsSettings).jurisdiction_dispute_working_days,
             "complaint": case.kind is CaseKind.complaint,
             "mask_person_name": mask_person_name,
             "mask_phone": mask_phone,
@@ -497,6 +498,6 @@ def _action_fields(action: str, form: FormFields) -> dict[str, Any]:
         fields["duplicate_of"] = form.duplicate_of.strip().upper() or None
     if action == "pause":
         fields["testing"] = form.testing or None
-    if action == "transfer":
+    if action in ("transfer", "dispatch", "dispute"):
         fields["region_code"] = form.region_code.strip() or None
     return fields

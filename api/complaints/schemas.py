@@ -195,6 +195,12 @@ class CaseRead(BaseModel):
         default=False, description="the case is finished and not yet rated: POST …/feedback"
     )
     documents: list[DocumentLink] = []
+    dispatched_from: str | None = Field(default=None, description="分送 by this higher bureau")
+    dispute_region: str | None = Field(default=None, description="disputes jurisdiction (第三十条)")
+    dispute_due: date | None = Field(default=None, description="the bureaus settle it by")
+    dispute_escalated_to: str | None = Field(
+        default=None, description="the common higher bureau asked to designate (000000: SAMR)"
+    )
 
 
 class CaseSummary(BaseModel):
@@ -291,6 +297,12 @@ class StaffCaseRead(BaseModel):
     events: list[EventRead]
     photos: list[StaffPhoto]
     documents: list[DocumentLink] = []
+    dispatched_from: str | None = Field(default=None, description="分送 by this higher bureau")
+    dispute_region: str | None = Field(default=None, description="disputes jurisdiction (第三十条)")
+    dispute_due: date | None = Field(default=None, description="the bureaus settle it by")
+    dispute_escalated_to: str | None = Field(
+        default=None, description="the common higher bureau asked to designate (000000: SAMR)"
+    )
 
 
 class StaffCaseSummary(CaseSummary):
@@ -383,6 +395,33 @@ class CaseTransfer(_ActionBase):
     )
 
 
+class CaseDispatch(_ActionBase):
+    """分送 (暂行办法 第三十七条): a higher bureau sends the case to a lower one within its
+    jurisdiction; or, while two bureaus dispute jurisdiction, their common higher bureau
+    designates one of them (第三十条)."""
+
+    action: Literal["dispatch"]
+    region_code: str | None = Field(
+        default=None, pattern=r"^\d{6}$", description="the lower (or designated) bureau's division"
+    )
+
+
+class CaseDispute(_ActionBase):
+    """暂行办法 第三十条: this bureau and another dispute which has jurisdiction; they settle it
+    within GONGZHI_JURISDICTION_DISPUTE_WORKING_DAYS, else escalate."""
+
+    action: Literal["dispute"]
+    region_code: str | None = Field(
+        default=None, pattern=r"^\d{6}$", description="the other bureau's division"
+    )
+
+
+class CaseEscalate(_ActionBase):
+    """暂行办法 第三十条: the dispute was not settled; the common higher bureau designates."""
+
+    action: Literal["escalate"]
+
+
 # One model per staff action, told apart by ``action``; each carries only its own fields. The
 # fields an action needs are checked by the workflow (422 case_action_invalid), after the state
 # machine (409 illegal_transition), so the order of the answers is the same for every client.
@@ -399,7 +438,10 @@ StaffAction = Annotated[
     | CaseClose
     | CaseReopen
     | CaseMerge
-    | CaseTransfer,
+    | CaseTransfer
+    | CaseDispatch
+    | CaseDispute
+    | CaseEscalate,
     Field(discriminator="action"),
 ]
 STAFF_ACTIONS: TypeAdapter[StaffAction] = TypeAdapter(StaffAction)

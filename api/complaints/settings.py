@@ -37,6 +37,9 @@ class ComplaintsSettings(DomainSettings):
     }
     # A CJK font file for the documents; unset: Debian's fonts-noto-cjk (portal/cjk_fonts.py).
     complaint_document_font_file: Path | None = None
+    # 投诉举报处理暂行办法 第三十条: bureaus disputing jurisdiction settle it within 7 working days,
+    # else the common higher bureau designates the one that handles the case.
+    jurisdiction_dispute_working_days: int = Field(default=7, ge=1, le=60)
     # Larger images are refused (decompression bombs).
     media_max_pixels: int = Field(default=110_000_000, ge=1)
     # What decoding one photo may allocate: an image that cannot be decoded (at reduced size where

@@ -231,6 +231,10 @@ async def staff_case(
             for m in await photos_of(session, case)
         ],
         documents=await documents_of(session, case),
+        dispatched_from=case.dispatched_from,
+        dispute_region=case.dispute_region,
+        dispute_due=case.dispute_due,
+        dispute_escalated_to=case.dispute_escalated_to,
     )
 
 
