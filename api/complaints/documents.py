@@ -61,7 +61,8 @@ def document_kind(case: Case, event: CaseEvent) -> str | None:
             return "mediation_termination"
         return None
     # An anonymous reporter is told nothing (第三十一条 speaks of 实名举报); they follow the case.
-    if event.type == "concluded" and event.data.get("filing") and not case.anonymous:
+    decided = event.type in ("concluded", "merged_result")  # merged: repeats.tell_merged
+    if decided and event.data.get("filing") and not case.anonymous:
         return "report_result"
     return None
 
@@ -173,6 +174,11 @@ async def document_text(
             f"您于{received}对{case.business_name or '被举报人'}的举报（受理编号："
             f"{case.tracking_number}），本局已依法核查"
             + (f"，核查结论为{finding_text}" if finding_text else "")
+            + (
+                f"（与{event.data['merged_into']}合并办理）"
+                if event.data.get("merged_into")
+                else ""
+            )
             + f"。本局于{decided}决定{'立案调查' if filed else '不予立案'}。",
             f"依据{citation}，实名举报的，自作出是否立案决定之日起"
             f"{config.report_filing_notice_working_days}个工作日内告知举报人"

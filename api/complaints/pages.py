@@ -351,6 +351,9 @@ async def _render_staff_case(
             status_code=exc.status,
         )
     region = await session.get(Region, case.region_code)
+    # The bureaus a dispatch or a dispute names, by name (the codes stay in the API).
+    codes = {case.dispatched_from, case.dispute_region, case.dispute_escalated_to} - {None}
+    named = await session.scalars(select(Region).where(col(Region.code).in_(codes)))
     return render(
         request,
         "complaints/staff_case.html",
@@ -358,6 +361,7 @@ async def _render_staff_case(
             "user": user,
             "case": case,
             "region_name": region.full_name if region else case.region_code,
+            "bureaus": {r.code: r.full_name for r in named} | {"000000": "国家市场监督管理总局"},
             "extra_rows": describe_extra(case.category, case.extra),
             "event_titles": STAFF_EVENT_TITLES,
             "actions": available_actions(record),
@@ -494,7 +498,7 @@ def _action_fields(action: str, form: FormFields) -> dict[str, Any]:
         fields["mediation_result"] = form.mediation_result or None
     if action == "note":
         fields["public"] = form.public == "1"
-    if action == "merge":
+    if action in ("merge", "repeat"):
         fields["duplicate_of"] = form.duplicate_of.strip().upper() or None
     if action == "pause":
         fields["testing"] = form.testing or None

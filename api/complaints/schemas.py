@@ -385,6 +385,16 @@ class CaseMerge(_ActionBase):
     duplicate_of: str | None = Field(default=None, max_length=24, description="the target case")
 
 
+class CaseRepeat(_ActionBase):
+    """The same matter as a case already handled, with no new facts: answered with that case's
+    result and closed (SAMR Order 121: repeated reports are not handled again)."""
+
+    action: Literal["repeat"]
+    duplicate_of: str | None = Field(
+        default=None, max_length=24, description="the case already handled"
+    )
+
+
 class CaseTransfer(_ActionBase):
     """To the competent bureau (暂行办法 第十二条, 第二十五条): the business's district, or up to
     a higher bureau that takes it over. Counting starts again there."""
@@ -438,6 +448,7 @@ StaffAction = Annotated[
     | CaseClose
     | CaseReopen
     | CaseMerge
+    | CaseRepeat
     | CaseTransfer
     | CaseDispatch
     | CaseDispute

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import col
 
-from api.complaints import jurisdiction
+from api.complaints import jurisdiction, repeats
 from api.complaints.deadlines import is_overdue
 from api.complaints.errors import CaseChangedMeanwhile, IllegalTransition
 from api.complaints.models import OPEN_STATUSES, Case, CaseEvent, CaseKind, CaseStatus
@@ -31,6 +31,7 @@ from api.complaints.schemas import (
     CasePause,
     CaseReject,
     CaseReopen,
+    CaseRepeat,
     CaseResume,
     CaseTransfer,
     StaffAction,
@@ -62,6 +63,8 @@ TRANSITIONS: dict[str, set[CaseStatus]] = {
     "close": {CaseStatus.concluded, CaseStatus.rejected},
     "reopen": {CaseStatus.concluded, CaseStatus.closed, CaseStatus.rejected, CaseStatus.merged},
     "merge": {CaseStatus.received, CaseStatus.accepted, CaseStatus.mediating},
+    # The same matter as a case already handled: answered with its result (repeats.py).
+    "repeat": {CaseStatus.received, CaseStatus.accepted},
     # Before acceptance: the competent bureau decides whether to accept (第十四条).
     "transfer": {CaseStatus.received},
     # 第三十七条 (分送) and 第三十条 (disputes over jurisdiction): before acceptance too.
@@ -338,29 +341,6 @@ async def _reopen(session: AsyncSession, step: Step, action: CaseReopen) -> None
     publish(step, "reopened", action.body)
 
 
-async def _merge(session: AsyncSession, step: Step, action: CaseMerge) -> None:
-    require(bool(action.duplicate_of), "duplicate_of is required", "请填写合并到的受理编号")
-    case = step.case
-    target = await session.scalar(
-        select(Case).where(col(Case.tracking_number) == action.duplicate_of)
-    )
-    require(
-        target is not None
-        and target.id != case.id
-        and target.kind is case.kind
-        and target.status is not CaseStatus.merged,
-        "duplicate_of must be another case of the same kind that is not merged itself",
-        "合并目标须为同类、未被合并的其他案件",
-    )
-    assert target is not None
-    authorize(step.actor, Action.case_handle, region_code=target.region_code)
-    case.status = CaseStatus.merged
-    case.merged_into_id = target.id
-    case.closed_at = step.now
-    publish(step, "merged", f"与 {target.tracking_number} 合并办理。{action.body or ''}".strip())
-    step.event.data = {"merged_into": target.tracking_number}
-
-
 async def _perform(session: AsyncSession, step: Step, action: StaffAction) -> None:
     match action:
         case CaseAccept():
@@ -386,7 +366,9 @@ async def _perform(session: AsyncSession, step: Step, action: StaffAction) -> No
         case CaseReopen():
             await _reopen(session, step, action)
         case CaseMerge():
-            await _merge(session, step, action)
+            await repeats.merge(session, step, action)
+        case CaseRepeat():
+            await repeats.answer_repeat(session, step, action)
         case CaseTransfer():
             await jurisdiction.transfer(session, step, action)
         case CaseDispatch():
@@ -473,6 +455,8 @@ async def apply_action(
     )
     if event.public:
         await notify_submitter(session, case, event)
+    if name == "conclude":  # the cases merged into this one are told the decision too
+        await repeats.tell_merged(session, case, event)
     return await staff_case(
         session,
         case.id,

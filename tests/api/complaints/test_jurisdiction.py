@@ -18,6 +18,7 @@ from portal.accounts.models import Role
 from portal.audit.models import AuditEntry
 from portal.db import Database
 from tests.api.complaints.support import complaint_body, report_body
+from tests.api.complaints.test_staff_pages import _login
 from tests.api.complaints.test_workflow import Staff, case_id, submit
 from tests.support import assert_problem
 
@@ -167,3 +168,23 @@ async def test_the_common_higher_bureau_of_two_regions(database: Database) -> No
         assert await common_superior(session, "610402", "610102") == "610000"
         assert await common_superior(session, "610400", "610402") == "610000"
         assert await common_superior(session, "610402", "110101") == NATIONAL
+
+
+async def test_the_case_page_names_the_bureaus_of_a_dispute(
+    client: httpx.AsyncClient, database: Database, make_user, auth_headers
+) -> None:
+    """暂行办法 第三十条 on the staff case page: the other bureau and the common higher bureau by
+    name, the day to settle by, and the designation form."""
+    created = await submit(client, complaint_body())
+    cid = await case_id(database, created["tracking_number"])
+    regulator = await make_user(Role.regulator, region="610402")
+    qindu = Staff(client, await auth_headers(regulator), cid)
+    view = await qindu.ok("dispute", region_code="610403", body="杨陵区不同意接收。")
+    await qindu.ok("escalate", body="协商未果。")
+    await _login(client, regulator)
+    page = await client.get(f"/staff/complaints/{cid}")
+    assert page.status_code == 200
+    assert "杨陵区（610403）协商" in page.text
+    assert f"{view['dispute_due']} 前解决" in page.text
+    assert "已报请陕西省咸阳市指定处理机关" in page.text
+    assert 'id="action-dispatch"' in page.text
