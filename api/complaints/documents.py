@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
+from pathlib import Path
 from urllib.parse import quote
 
 from fastapi.concurrency import run_in_threadpool
@@ -297,7 +299,14 @@ class _DocumentPDF(FPDF):
 
 def render_pdf(document: DocumentText, config: ComplaintsSettings) -> bytes:
     """The document as an A4 PDF with the CJK font embedded (a subset)."""
-    fonts = find_cjk_fonts(config.complaint_document_font_file, SERIF)
+    return _render(document, config.complaint_document_font_file)
+
+
+# The same document asked again (a page reloaded, a second copy) is served from memory: drawing
+# one costs a second or two of CPU.
+@lru_cache(maxsize=32)
+def _render(document: DocumentText, font_file: Path | None) -> bytes:
+    fonts = find_cjk_fonts(font_file, SERIF)
     if fonts is None:
         raise DocumentFontMissing(
             detail_zh="服务器未安装中文字体（Debian 软件包 fonts-noto-cjk），暂时无法生成 PDF 文书。"
@@ -307,6 +316,7 @@ def render_pdf(document: DocumentText, config: ComplaintsSettings) -> bytes:
     pdf.set_auto_page_break(False)
     pdf.set_title(f"{document.title} {document.reference}")
     pdf.set_creator("共治 Gongzhi")
+    pdf.set_creation_date(clock.now())  # not the library's own datetime.now()
     pdf.set_lang("zh-CN")
     pdf.add_font("cjk", "", str(fonts.regular), collection_font_number=fonts.regular_index)
     bold = "B" if fonts.bold is not None else ""

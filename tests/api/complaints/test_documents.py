@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pypdfium2 as pdfium
 
 from api.complaints.documents import NO_LINE_START, break_lines
+from api.complaints.settings import ComplaintsSettings
 from portal import clock
 from portal.accounts.models import Role
 from portal.db import Database
@@ -268,3 +270,27 @@ def test_lines_break_between_characters_never_before_a_closing_mark() -> None:
             assert not line.endswith("（"), (width, line)
         if width >= 190:
             assert all("JL20261130-000123" in line for line in lines if "JL2026" in line)
+
+
+async def test_without_a_cjk_font_the_document_is_refused_with_503(
+    client: httpx.AsyncClient, database: Database, make_user, auth_headers, settings
+) -> None:
+    """No CJK font installed (or the configured one missing): 503 document_font_missing, never a
+    PDF with missing glyphs nor a 500."""
+    created = await submit(client, complaint_body())
+    regulator = await make_user(Role.regulator, region="610400")
+    staff = Staff(
+        client, await auth_headers(regulator), await case_id(database, created["tracking_number"])
+    )
+    await staff.ok("accept")
+    [doc] = (await tracked(client, created))["documents"]
+    config = settings.of(ComplaintsSettings)
+    config.complaint_document_font_file = Path("/nonexistent/font.ttc")
+    try:
+        response = await client.get(
+            f"/api/v1/cases/{created['tracking_number']}/documents/{doc['id']}",
+            headers={"X-Case-Token": created["access_token"]},
+        )
+    finally:
+        config.complaint_document_font_file = None
+    assert_problem(response, 503, "document_font_missing")
