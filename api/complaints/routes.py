@@ -353,7 +353,8 @@ async def staff_case_document(
 @router.post(
     "/api/v1/staff/cases/{case_id}/actions",
     tags=["complaints-staff"],
-    summary="accept, reject, assign, note, mediate, conclude, extend, close, reopen, merge",
+    summary="A staff action: accept, reject, assign, note, mediate, conclude, extend, pause, "
+    "resume, close, reopen, merge, repeat, transfer, dispatch, dispute, escalate",
 )
 async def case_action(
     case_id: uuid.UUID,
