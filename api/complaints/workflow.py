@@ -437,6 +437,10 @@ async def apply_action(
     event = step.event
     if case.status not in TRANSITIONS["resume"]:
         case.paused_on = None  # a period that ended (concluded, rejected, merged) is not paused
+    if case.status is not CaseStatus.received:
+        # The bureau holding the case decided on it (accepted, rejected, merged...): a dispute
+        # over jurisdiction (第三十条) is settled by that.
+        case.dispute_region = case.dispute_due = case.dispute_escalated_to = None
     if case.status is not step.previous:
         event.from_status, event.to_status = step.previous.value, case.status.value
     case.overdue = is_overdue(case, step.today)

@@ -157,6 +157,13 @@ async def test_bureaus_that_agree_end_the_dispute_by_transfer(
     moved = await qindu.ok("transfer", region_code="610404", body="协商一致，由渭城区办理。")
     assert moved["region_code"] == "610404"
     assert moved["dispute_region"] is None
+    # Or the bureau holding it takes it: accepting settles the dispute too.
+    kept = await submit(client, complaint_body(description="另一起投诉。"))
+    held = Staff(qindu.client, qindu.headers, await case_id(database, kept["tracking_number"]))
+    assert (await held.ok("dispute", region_code="610404", body="x"))["dispute_region"]
+    accepted = await held.ok("accept")
+    assert accepted["dispute_region"] is None
+    assert accepted["dispute_due"] is None
 
 
 async def test_the_common_higher_bureau_of_two_regions(database: Database) -> None:
