@@ -4,15 +4,18 @@ disputes over jurisdiction settled by the common higher bureau (第三十条).""
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 from sqlmodel import col, select
 
-from api.complaints.deadlines import is_overdue
+from api.complaints.deadlines import is_overdue, recompute_open_deadlines
 from api.complaints.jurisdiction import NATIONAL, common_superior
-from api.complaints.models import Case
+from api.complaints.models import Case, CaseEvent
+from api.complaints.schemas import STAFF_ACTIONS, StaffCaseRead
+from api.complaints.settings import ComplaintsSettings
+from api.complaints.workflow import apply_action
 from portal import clock, workdays
 from portal.accounts.models import Role
 from portal.audit.models import AuditEntry
@@ -195,3 +198,68 @@ async def test_the_case_page_names_the_bureaus_of_a_dispute(
     assert f"{view['dispute_due']} 前解决" in page.text
     assert "已报请陕西省咸阳市指定处理机关" in page.text
     assert 'id="action-dispatch"' in page.text
+
+
+async def test_a_calendar_import_counts_dispatch_and_dispute_periods_again_article_30(
+    client: httpx.AsyncClient, database: Database, make_user, settings
+) -> None:
+    """Counted again after a year's holidays are imported (docs/calendar.md): a dispatched case's
+    acceptance period from the day it was dispatched (第十四条, 第三十七条), an open dispute's
+    seven working days (第三十条) from the day it was raised, across National Day 2025."""
+    created = await submit(client, complaint_body(region_code="610400"))
+    cid = uuid.UUID(await case_id(database, created["tracking_number"]))
+    city = await make_user(Role.regulator, region="610400")
+    async with database.transaction() as session:  # received in September 2025
+        received = datetime(2025, 9, 25, 2, 0, tzinfo=UTC)
+        for event in await session.scalars(select(CaseEvent).where(col(CaseEvent.case_id) == cid)):
+            event.at = received
+        case = await session.get(Case, cid)
+        assert case is not None
+        case.received_at = received
+
+    async def act(action: dict[str, Any], day: date) -> StaffCaseRead:
+        async with database.transaction() as session:
+            return await apply_action(
+                session,
+                cid,
+                STAFF_ACTIONS.validate_python(action),
+                settings=settings,
+                actor=city,
+                now=datetime(day.year, day.month, day.day, 2, 0, tzinfo=UTC),  # 10:00 in China
+            )
+
+    dispatched = await act(
+        {"action": "dispatch", "region_code": "610402", "body": "秦都区"}, date(2025, 9, 26)
+    )
+    assert dispatched.deadlines.acceptance_due == workdays.add_working_days(date(2025, 9, 26), 7)
+    disputed = await act(
+        {"action": "dispute", "region_code": "610403", "body": "杨陵区"}, date(2025, 9, 29)
+    )
+    # 30 Sep, 9, 10, 11 (a Saturday worked), 13, 14, 15 Oct: 1–8 Oct are the National Day holidays.
+    assert disputed.dispute_due == date(2025, 10, 15)
+    config = settings.of(ComplaintsSettings)
+    async with database.transaction() as session:
+        changed = await recompute_open_deadlines(
+            session, years=[2025], config=config, today=date(2025, 9, 29)
+        )
+        assert changed == 0  # counted from the dispatch and the dispute, not the submission
+        case = await session.get(Case, cid)
+        assert case is not None
+        case.dispute_due = date(2025, 10, 8)  # as if counted on weekends alone
+    async with database.transaction() as session:
+        assert (
+            await recompute_open_deadlines(
+                session, years=[2025], config=config, today=date(2025, 9, 29)
+            )
+            == 1
+        )
+        case = await session.get(Case, cid)
+        assert case is not None
+        assert case.dispute_due == date(2025, 10, 15)
+        recount = await session.scalar(
+            select(CaseEvent).where(
+                col(CaseEvent.case_id) == cid, col(CaseEvent.type) == "deadline_recomputed"
+            )
+        )
+    assert recount is not None
+    assert recount.data["dispute_due"] == ["2025-10-08", "2025-10-15"]
