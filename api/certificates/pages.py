@@ -16,6 +16,7 @@ from api.certificates import imports, lookup, overdue, registry, stickers
 from api.certificates.errors import CertificateNotFound, InstrumentNotFound
 from api.certificates.import_columns import COLUMN_NAMES_ZH, COLUMNS
 from api.certificates.models import InstrumentCategory
+from api.certificates.reader import get_reader
 from api.certificates.schemas import (
     STATUS_ZH,
     CertificateCreate,
@@ -83,8 +84,11 @@ async def sticker_landing(
             instrument_token = certificate.instrument.sticker_token
             status = certificate.status.value
     else:
+        # A scan of a plain sticker: the two point reads on the driver, as the JSON lookup.
         try:
-            found = await lookup.get_instrument(session, token, settings=settings)
+            found = await get_reader(request.app.state).instrument(
+                token[:128], expiring_days=settings.certificate_expiring_days
+            )
         except InstrumentNotFound:
             found = None
         if found is not None:

@@ -152,6 +152,16 @@ CERTIFICATE_ROWS = (
 LOOKUP_LIMIT = 40
 BY_NUMBER = CERTIFICATE_ROWS.where(certificates.c.number == bindparam("number")).limit(LOOKUP_LIMIT)
 BY_NUMBER_AND_INSTITUTION = BY_NUMBER.where(organizations.c.code == bindparam("institution"))
+#: One certificate's rows by its id (an instrument's current certificate).
+BY_ID = CERTIFICATE_ROWS.where(certificates.c.id == bindparam("id")).limit(LOOKUP_LIMIT)
+#: An instrument by its sticker token: the public columns, its id and its current certificate's.
+INSTRUMENT_BY_TOKEN = (
+    select(*INSTRUMENT_COLUMNS, instruments.c.id, instruments.c.current_certificate_id)
+    .select_from(instruments.join(categories, categories.c.code == instruments.c.category_code))
+    .where(instruments.c.sticker_token == bindparam("token"))
+)
+# Positions in an INSTRUMENT_BY_TOKEN row after the public columns.
+INSTRUMENT_ID, CURRENT_CERTIFICATE_ID = len(INSTRUMENT_COLUMNS), len(INSTRUMENT_COLUMNS) + 1
 #: The same rows for several numbers at once (PostgreSQL: ``number = ANY($1)``, one prepared
 #: statement whatever the count): the fast path's batches of lookups arriving together.
 BY_NUMBERS = CERTIFICATE_ROWS.where(

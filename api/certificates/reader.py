@@ -31,19 +31,23 @@ import orjson
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 
-from api.certificates.lookup import ambiguous, not_found
+from api.certificates.lookup import ambiguous, instrument_not_found, instrument_read, not_found
 from api.certificates.numbers import normalize_number
 from api.certificates.queries import (
+    BY_ID,
     BY_NUMBER,
     BY_NUMBER_AND_INSTITUTION,
     BY_NUMBERS,
+    CURRENT_CERTIFICATE_ID,
     ID,
     INSTITUTION_CODE,
+    INSTRUMENT_BY_TOKEN,
     LOOKUP_LIMIT,
     NUMBER,
     certificate_document,
     today_local,
 )
+from api.certificates.schemas import InstrumentRead
 from portal.db import Database
 
 
@@ -71,8 +75,16 @@ def _compile(dialect: Dialect) -> tuple[CompiledQuery, CompiledQuery]:
     )
 
 
-SQLITE_QUERIES = _compile(sqlite.dialect(paramstyle="qmark"))
+_SQLITE = sqlite.dialect(paramstyle="qmark")
+_POSTGRES = postgresql.asyncpg.dialect(paramstyle="numeric_dollar")
+SQLITE_QUERIES = _compile(_SQLITE)
 POSTGRES_QUERIES = _compile(postgresql.asyncpg.dialect(paramstyle="numeric_dollar"))
+# The sticker page's two queries, for each driver.
+_INSTRUMENT_BY_TOKEN = (
+    CompiledQuery.of(INSTRUMENT_BY_TOKEN, _SQLITE),
+    CompiledQuery.of(INSTRUMENT_BY_TOKEN, _POSTGRES),
+)
+_BY_ID = (CompiledQuery.of(BY_ID, _SQLITE), CompiledQuery.of(BY_ID, _POSTGRES))
 POSTGRES_BY_NUMBERS = CompiledQuery.of(
     BY_NUMBERS, postgresql.asyncpg.dialect(paramstyle="numeric_dollar")
 )
@@ -221,6 +233,26 @@ class LookupReader:
             return await self._coalescer.rows(number)
         pool = await self._pg_pool()
         return [tuple(r) for r in await pool.fetch(query.sql, *args)]
+
+    async def _fetch(
+        self, sqlite_query: CompiledQuery, pg_query: CompiledQuery, **values: Any
+    ) -> Rows:
+        if self.is_sqlite:
+            args = sqlite_query.args(**values)
+            return self._sqlite_connection().execute(sqlite_query.sql, args).fetchall()
+        pool = await self._pg_pool()
+        return [tuple(r) for r in await pool.fetch(pg_query.sql, *pg_query.args(**values))]
+
+    async def instrument(self, token: str, *, expiring_days: int) -> InstrumentRead:
+        """The sticker page's instrument and current certificate (``lookup.get_instrument`` on
+        the driver: the same two queries and the same document)."""
+        found = await self._fetch(*_INSTRUMENT_BY_TOKEN, token=token)
+        if not found:
+            raise instrument_not_found()
+        row = found[0]
+        current = row[CURRENT_CERTIFICATE_ID]
+        rows = await self._fetch(*_BY_ID, id=current) if current is not None else []
+        return instrument_read(row, rows, today=today_local(), expiring_days=expiring_days)
 
     async def _fetch_many(self, numbers: Sequence[str]) -> Rows:
         pool = await self._pg_pool()
