@@ -30,7 +30,7 @@ from portal.outbox.worker import OutboxWorker
 from portal.pagecache import PageCache
 from portal.ratelimit import RateLimiter
 from portal.settings import Environment, Settings, get_settings
-from portal.web import ROOT
+from portal.web import ROOT, templates
 from portal.workdays import service as calendar_service
 from portal.workdays.settings import CalendarSettings
 
@@ -45,6 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.check_domains()
     configure_logging(json_lines=settings.log_json)
+    # Templates are read once: checking each file's time on every render (Jinja's auto_reload)
+    # is for editing them in development.
+    templates.env.auto_reload = settings.env is Environment.development
     crypto.configure(settings)
     domains.import_models()
     domains.import_jobs()
