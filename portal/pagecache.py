@@ -16,7 +16,8 @@ What is stored and served, and why it cannot leak a personal page:
   ``MAX_BODY`` bytes;
 - the key is the exact path and query string with the ``Host`` and ``X-Forwarded-Host`` /
   ``-Proto`` headers (a page may write absolute links from them: a request with a forged host
-  must not leave its links in the copy others get); the headers are the app's own (the request id and
+  must not leave its links in the copy others get) and ``Origin`` (the CORS headers follow it);
+  a response whose ``Vary`` names any other request header is not kept; the headers are the app's own (the request id and
   security headers are added around this cache, per response); an ``Age`` header says how old a
   served copy is, as HTTP caches do (RFC 9111 §5.1).
 
@@ -35,8 +36,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MAX_BODY = 256 * 1024
 _BYPASS_HEADERS = {b"cookie", b"authorization", b"if-none-match"}
 _STORED_STATUSES = {200, 404}
-# Request headers a page may read to write its links (request.url_for): part of the key.
-_KEY_HEADERS = (b"host", b"x-forwarded-host", b"x-forwarded-proto")
+# Request headers a page may read to write its links (request.url_for), and the Origin the CORS
+# middleware answers with Access-Control-Allow-Origin (or not, and with no Vary when the request
+# has none): part of the key.
+_KEY_HEADERS = (b"host", b"x-forwarded-host", b"x-forwarded-proto", b"origin")
 # Per answer, never replayed: the request id is given to each response around this cache.
 _PER_RESPONSE_HEADERS = {b"x-request-id", b"date"}
 
@@ -50,10 +53,19 @@ class _Entry:
     expires_at: float
 
 
+def _varies_beyond_key(value: bytes) -> bool:
+    """Whether a ``Vary`` header names a request header the key does not hold (a request with a
+    cookie or a credential never reaches the cache, so those count as held)."""
+    names = {name.strip().lower() for name in value.split(b",")}
+    return bool(names - set(_KEY_HEADERS) - _BYPASS_HEADERS - {b""})
+
+
 def _public_max_age(headers: list[tuple[bytes, bytes]]) -> int | None:
     """The max-age of a response that says ``public``; None for anything else."""
-    if any(name.lower() == b"set-cookie" for name, _ in headers):
-        return None
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"set-cookie" or (lowered == b"vary" and _varies_beyond_key(value)):
+            return None
     for name, value in headers:
         if name.lower() != b"cache-control":
             continue

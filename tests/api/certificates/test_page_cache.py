@@ -167,3 +167,41 @@ async def test_a_forged_host_does_not_reach_other_visitors(cached: httpx.AsyncCl
     honest = await cached.get("/")
     assert "age" not in honest.headers  # not the forged requests' copy
     assert forged.status_code == forged_forwarded.status_code == 200
+
+
+async def test_each_origin_gets_its_own_cors_answer(settings: Settings) -> None:
+    """CORS headers follow the request's Origin (the browser app on GONGZHI_CORS_ORIGINS gets
+    Access-Control-Allow-Origin, others none): a copy made for one origin, or for none, must not
+    be served to another, whose browser would then refuse the answer or be allowed it wrongly."""
+    app = create_app(
+        settings.model_copy(
+            update={"page_cache_seconds": TTL, "cors_origins": "https://app.example"}
+        )
+    )
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
+            page = "/"
+            plain = await web.get(page)
+            assert "access-control-allow-origin" not in plain.headers
+            app_origin = await web.get(page, headers={"Origin": "https://app.example"})
+            assert app_origin.headers["access-control-allow-origin"] == "https://app.example"
+            other = await web.get(page, headers={"Origin": "https://other.example"})
+            assert "access-control-allow-origin" not in other.headers
+
+
+@pytest.mark.parametrize("vary", [b"Accept-Language", b"*", b"Cookie, Accept"])
+async def test_an_answer_that_varies_on_a_header_outside_the_key_is_not_kept(
+    vary: bytes,
+) -> None:
+    origin = _Origin([(b"cache-control", b"public, max-age=60"), (b"vary", vary)])
+    cache = PageCache(origin, seconds=5)
+    assert await _get(cache, "/p") == b"1"
+    assert await _get(cache, "/p") == b"2"
+
+
+async def test_an_answer_that_varies_only_on_the_key_is_kept() -> None:
+    origin = _Origin([(b"cache-control", b"public, max-age=60"), (b"vary", b"Cookie, Origin")])
+    cache = PageCache(origin, seconds=5)
+    assert await _get(cache, "/p") == b"1"
+    assert await _get(cache, "/p") == b"1"
