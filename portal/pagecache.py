@@ -21,7 +21,9 @@ What is stored and served, and why it cannot leak a personal page:
   security headers are added around this cache, per response); an ``Age`` header says how old a
   served copy is, as HTTP caches do (RFC 9111 §5.1).
 
-Bounded: at most ``max_entries`` answers (least recently used dropped first). One cache per
+Bounded: at most ``max_entries`` answers and ``max_bytes`` of keys, headers and bodies together
+(least recently used dropped first): distinct query strings cost nothing to make, and 2048
+answers of up to 256 KiB each would be half a gigabyte per worker. One cache per
 worker process, so nothing is shared between nodes and nothing outlives a restart.
 """
 
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY = 256 * 1024
+MAX_BYTES = 32 * 1024 * 1024
 _BYPASS_HEADERS = {b"cookie", b"authorization", b"if-none-match"}
 _STORED_STATUSES = {200, 404}
 # Request headers a page may read to write its links (request.url_for), and the Origin the CORS
@@ -51,6 +54,7 @@ class _Entry:
     body: bytes
     stored_at: float
     expires_at: float
+    size: int
 
 
 def _varies_beyond_key(value: bytes) -> bool:
@@ -82,10 +86,19 @@ def _public_max_age(headers: list[tuple[bytes, bytes]]) -> int | None:
 
 
 class PageCache:
-    def __init__(self, app: ASGIApp, *, seconds: float, max_entries: int = 2048) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        seconds: float,
+        max_entries: int = 2048,
+        max_bytes: int = MAX_BYTES,
+    ) -> None:
         self.app = app
         self.seconds = seconds
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.size = 0  # bytes held: keys, headers and bodies
         self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -110,7 +123,7 @@ class PageCache:
                 self._entries.move_to_end(key)
                 await self._replay(entry, now, send)
                 return
-            del self._entries[key]
+            self._drop(key)
         await self._store_while_sending(key, scope, receive, send)
 
     async def _replay(self, entry: _Entry, now: float, send: Send) -> None:
@@ -155,18 +168,28 @@ class PageCache:
         ttl = min(self.seconds, max_age)
         if ttl <= 0:
             return
+        headers = [
+            (name, value)
+            for name, value in started.get("headers", [])
+            if name.lower() not in _PER_RESPONSE_HEADERS
+        ]
+        size = len(key) + len(body) + sum(len(name) + len(value) for name, value in headers)
+        if size > self.max_bytes:
+            return
+        if key in self._entries:
+            self._drop(key)
         now = time.monotonic()
         self._entries[key] = _Entry(
             status=started["status"],
-            headers=[
-                (name, value)
-                for name, value in started.get("headers", [])
-                if name.lower() not in _PER_RESPONSE_HEADERS
-            ],
+            headers=headers,
             body=body,
             stored_at=now,
             expires_at=now + ttl,
+            size=size,
         )
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self.size += size
+        while len(self._entries) > self.max_entries or self.size > self.max_bytes:
+            self.size -= self._entries.popitem(last=False)[1].size
+
+    def _drop(self, key: bytes) -> None:
+        self.size -= self._entries.pop(key).size

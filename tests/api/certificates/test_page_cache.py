@@ -205,3 +205,25 @@ async def test_an_answer_that_varies_only_on_the_key_is_kept() -> None:
     cache = PageCache(origin, seconds=5)
     assert await _get(cache, "/p") == b"1"
     assert await _get(cache, "/p") == b"1"
+
+
+class _Large(_Origin):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.calls += 1
+        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+        await send({"type": "http.response.body", "body": b"x" * 100_000})
+
+
+async def test_many_query_strings_of_a_large_page_stay_within_the_byte_bound() -> None:
+    """Query strings cost an attacker nothing: the entries' bytes are bounded, not only their
+    count (2048 answers of up to 256 KiB would be half a gigabyte per worker)."""
+    origin = _Large([(b"cache-control", b"public, max-age=60")])
+    cache = PageCache(origin, seconds=5, max_bytes=1_000_000)
+    for n in range(50):
+        await _get(cache, f"/regulation?junk={n}")
+    assert 900_000 < cache.size <= 1_000_000
+    assert origin.calls == 50
+    await _get(cache, "/regulation?junk=49")  # the most recent are kept
+    assert origin.calls == 50
+    await _get(cache, "/regulation?junk=0")  # the oldest went
+    assert origin.calls == 51
