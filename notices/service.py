@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -250,6 +250,29 @@ async def expire_notices(session: AsyncSession, *, on: date | None = None) -> in
     await session.flush()
     await enqueue_index(session, "notice", [n.id for n in notices])
     return len(notices)
+
+
+# A notice whose display starts on a later day is not indexed when created (not yet public): the
+# hourly job indexes those whose first day is today, or was within this many days (a job missed
+# while the worker was down), and indexing the same notice again changes nothing.
+SHOW_LOOKBACK_DAYS = 2
+
+
+async def show_notices(session: AsyncSession, *, on: date | None = None) -> int:
+    """Put notices whose display period began on ``on`` (or just before) into the index."""
+    on = on or today()
+    ids = list(
+        await session.scalars(
+            select(EnforcementNotice.id).where(
+                EnforcementNotice.status == NoticeStatus.published,
+                col(EnforcementNotice.published_on) <= on,
+                col(EnforcementNotice.published_on) >= on - timedelta(days=SHOW_LOOKBACK_DAYS),
+                col(EnforcementNotice.display_until) >= on,
+            )
+        )
+    )
+    await enqueue_index(session, "notice", ids)
+    return len(ids)
 
 
 async def get_public_notice(session: AsyncSession, notice_id: uuid.UUID) -> EnforcementNotice:

@@ -276,3 +276,28 @@ async def test_an_individual_is_masked_whatever_the_length_of_the_name(
     assert len(found) == 1
     assert "婉儿乐" not in str(found)
     assert "上官***" in (await client.get(found[0]["url"])).text
+
+
+async def test_a_notice_published_on_a_later_day_is_found_from_that_day(
+    client, index_engine, run_worker, database: Database, settings
+) -> None:
+    """An import or a regulator may set ``published_on`` ahead: on creation it is not yet on
+    display (so not indexed), and on its first day the hourly job must put it in the search, or
+    it stays out of it until someone rebuilds the whole index."""
+    tomorrow = clock.today() + timedelta(days=1)
+    async with database.transaction() as session:
+        await service.create_notice(
+            session,
+            EnforcementNoticeCreate.model_validate(
+                notice_payload(decision_number="LATER-1", published_on=tomorrow.isoformat())
+            ),
+            actor=None,
+            settings=settings.of(NoticeSettings),
+        )
+    await run_worker()
+    assert (await search(client, kind="notice"))["total"] == 0
+    with clock.use_clock(clock.FixedClock(clock.now() + timedelta(days=1))):
+        async with database.transaction() as session:
+            await expire_notices(session, {}, JobContext(settings=settings, state=None))
+        await run_worker()
+        assert (await search(client, kind="notice"))["total"] == 1
