@@ -40,8 +40,7 @@ MAX_BYTES = 32 * 1024 * 1024
 _BYPASS_HEADERS = {b"cookie", b"authorization", b"if-none-match"}
 _STORED_STATUSES = {200, 404}
 # Request headers a page may read to write its links (request.url_for), and the Origin the CORS
-# middleware answers with Access-Control-Allow-Origin (or not, and with no Vary when the request
-# has none): part of the key.
+# middleware answers with Access-Control-Allow-Origin (or without): part of the key.
 _KEY_HEADERS = (b"host", b"x-forwarded-host", b"x-forwarded-proto", b"origin")
 # Per answer, never replayed: the request id is given to each response around this cache.
 _PER_RESPONSE_HEADERS = {b"x-request-id", b"date"}

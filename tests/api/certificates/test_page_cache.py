@@ -188,6 +188,12 @@ async def test_each_origin_gets_its_own_cors_answer(settings: Settings) -> None:
             assert app_origin.headers["access-control-allow-origin"] == "https://app.example"
             other = await web.get(page, headers={"Origin": "https://other.example"})
             assert "access-control-allow-origin" not in other.headers
+            # A CDN or a browser cache in front must not mix them up either: every answer says
+            # it varies with Origin, the one without an Origin too (Starlette's CORS middleware).
+            for answer in (plain, app_origin, other):
+                assert "origin" in answer.headers["vary"].lower()
+            for path in ("/api/v1/certificates/NO-SUCH", "/api/v1/trust-list"):
+                assert "origin" in (await web.get(path)).headers["vary"].lower()
 
 
 @pytest.mark.parametrize("vary", [b"Accept-Language", b"*", b"Cookie, Accept"])
