@@ -25,7 +25,11 @@ from notices.errors import (
 )
 from notices.models import EnforcementNotice, NoticeStatus, snapshot
 from notices.public import notice_visible, today
-from notices.schemas import EnforcementNoticeCreate, EnforcementNoticeUpdate
+from notices.schemas import (
+    EnforcementNoticeCreate,
+    EnforcementNoticeImport,
+    EnforcementNoticeUpdate,
+)
 from notices.settings import NoticeSettings
 from portal import clock
 from portal.accounts.models import User
@@ -310,7 +314,7 @@ async def import_notices(
     settings: NoticeSettings,
 ) -> ImportReport:
     """All or nothing: a bad line fails the whole import (the caller's transaction)."""
-    items = [(n, parse_line(EnforcementNoticeCreate, n, v)) for n, v in rows]
+    items = [(n, parse_line(EnforcementNoticeImport, n, v)) for n, v in rows]
     count = 0
     for number, item in items:
         try:

@@ -8,6 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import func, select
 
 from notices import service
 from notices.jobs import expire_notices
@@ -301,3 +303,23 @@ async def test_a_notice_published_on_a_later_day_is_found_from_that_day(
             await expire_notices(session, {}, JobContext(settings=settings, state=None))
         await run_worker()
         assert (await search(client, kind="notice"))["total"] == 1
+
+
+async def test_an_import_line_with_a_field_the_import_does_not_know_is_refused(
+    database: Database, settings
+) -> None:
+    """``gongzhi documents import --kind notice`` publishes every line: a notice exported as
+    withdrawn by an old system, or a misspelt display end, must fail the import, not go public."""
+    from portal import facts
+    from portal.jsonlines import ImportFileInvalid
+
+    for extra in ({"status": "withdrawn"}, {"display_untill": "2020-01-01"}):
+        line = {**notice_payload(decision_number="IMP-1"), **extra}
+        with pytest.raises(ImportFileInvalid) as refused:
+            async with database.transaction() as session:
+                await facts.import_documents(
+                    session, kind="notice", rows=[(1, line)], settings=settings
+                )
+        assert "第 1 行" in (refused.value.detail_zh or "")
+    async with database.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(EnforcementNotice)) == 0
