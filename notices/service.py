@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +25,11 @@ from notices.errors import (
 )
 from notices.models import EnforcementNotice, NoticeStatus, snapshot
 from notices.public import notice_visible, today
-from notices.schemas import EnforcementNoticeCreate, EnforcementNoticeUpdate
+from notices.schemas import (
+    EnforcementNoticeCreate,
+    EnforcementNoticeImport,
+    EnforcementNoticeUpdate,
+)
 from notices.settings import NoticeSettings
 from portal import clock
 from portal.accounts.models import User
@@ -252,6 +256,29 @@ async def expire_notices(session: AsyncSession, *, on: date | None = None) -> in
     return len(notices)
 
 
+# A notice whose display starts on a later day is not indexed when created (not yet public): the
+# hourly job indexes those whose first day is today, or was within this many days (a job missed
+# while the worker was down), and indexing the same notice again changes nothing.
+SHOW_LOOKBACK_DAYS = 2
+
+
+async def show_notices(session: AsyncSession, *, on: date | None = None) -> int:
+    """Put notices whose display period began on ``on`` (or just before) into the index."""
+    on = on or today()
+    ids = list(
+        await session.scalars(
+            select(EnforcementNotice.id).where(
+                EnforcementNotice.status == NoticeStatus.published,
+                col(EnforcementNotice.published_on) <= on,
+                col(EnforcementNotice.published_on) >= on - timedelta(days=SHOW_LOOKBACK_DAYS),
+                col(EnforcementNotice.display_until) >= on,
+            )
+        )
+    )
+    await enqueue_index(session, "notice", ids)
+    return len(ids)
+
+
 async def get_public_notice(session: AsyncSession, notice_id: uuid.UUID) -> EnforcementNotice:
     notice = await session.get(EnforcementNotice, notice_id)
     if notice is None or not notice_visible(notice, today()):
@@ -287,7 +314,7 @@ async def import_notices(
     settings: NoticeSettings,
 ) -> ImportReport:
     """All or nothing: a bad line fails the whole import (the caller's transaction)."""
-    items = [(n, parse_line(EnforcementNoticeCreate, n, v)) for n, v in rows]
+    items = [(n, parse_line(EnforcementNoticeImport, n, v)) for n, v in rows]
     count = 0
     for number, item in items:
         try:

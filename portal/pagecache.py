@@ -16,11 +16,14 @@ What is stored and served, and why it cannot leak a personal page:
   ``MAX_BODY`` bytes;
 - the key is the exact path and query string with the ``Host`` and ``X-Forwarded-Host`` /
   ``-Proto`` headers (a page may write absolute links from them: a request with a forged host
-  must not leave its links in the copy others get); the headers are the app's own (the request id and
+  must not leave its links in the copy others get) and ``Origin`` (the CORS headers follow it);
+  a response whose ``Vary`` names any other request header is not kept; the headers are the app's own (the request id and
   security headers are added around this cache, per response); an ``Age`` header says how old a
   served copy is, as HTTP caches do (RFC 9111 §5.1).
 
-Bounded: at most ``max_entries`` answers (least recently used dropped first). One cache per
+Bounded: at most ``max_entries`` answers and ``max_bytes`` of keys, headers and bodies together
+(least recently used dropped first): distinct query strings cost nothing to make, and 2048
+answers of up to 256 KiB each would be half a gigabyte per worker. One cache per
 worker process, so nothing is shared between nodes and nothing outlives a restart.
 """
 
@@ -33,10 +36,12 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY = 256 * 1024
+MAX_BYTES = 32 * 1024 * 1024
 _BYPASS_HEADERS = {b"cookie", b"authorization", b"if-none-match"}
 _STORED_STATUSES = {200, 404}
-# Request headers a page may read to write its links (request.url_for): part of the key.
-_KEY_HEADERS = (b"host", b"x-forwarded-host", b"x-forwarded-proto")
+# Request headers a page may read to write its links (request.url_for), and the Origin the CORS
+# middleware answers with Access-Control-Allow-Origin (or without): part of the key.
+_KEY_HEADERS = (b"host", b"x-forwarded-host", b"x-forwarded-proto", b"origin")
 # Per answer, never replayed: the request id is given to each response around this cache.
 _PER_RESPONSE_HEADERS = {b"x-request-id", b"date"}
 
@@ -48,12 +53,22 @@ class _Entry:
     body: bytes
     stored_at: float
     expires_at: float
+    size: int
+
+
+def _varies_beyond_key(value: bytes) -> bool:
+    """Whether a ``Vary`` header names a request header the key does not hold (a request with a
+    cookie or a credential never reaches the cache, so those count as held)."""
+    names = {name.strip().lower() for name in value.split(b",")}
+    return bool(names - set(_KEY_HEADERS) - _BYPASS_HEADERS - {b""})
 
 
 def _public_max_age(headers: list[tuple[bytes, bytes]]) -> int | None:
     """The max-age of a response that says ``public``; None for anything else."""
-    if any(name.lower() == b"set-cookie" for name, _ in headers):
-        return None
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"set-cookie" or (lowered == b"vary" and _varies_beyond_key(value)):
+            return None
     for name, value in headers:
         if name.lower() != b"cache-control":
             continue
@@ -70,10 +85,19 @@ def _public_max_age(headers: list[tuple[bytes, bytes]]) -> int | None:
 
 
 class PageCache:
-    def __init__(self, app: ASGIApp, *, seconds: float, max_entries: int = 2048) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        seconds: float,
+        max_entries: int = 2048,
+        max_bytes: int = MAX_BYTES,
+    ) -> None:
         self.app = app
         self.seconds = seconds
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.size = 0  # bytes held: keys, headers and bodies
         self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -98,7 +122,7 @@ class PageCache:
                 self._entries.move_to_end(key)
                 await self._replay(entry, now, send)
                 return
-            del self._entries[key]
+            self._drop(key)
         await self._store_while_sending(key, scope, receive, send)
 
     async def _replay(self, entry: _Entry, now: float, send: Send) -> None:
@@ -143,18 +167,28 @@ class PageCache:
         ttl = min(self.seconds, max_age)
         if ttl <= 0:
             return
+        headers = [
+            (name, value)
+            for name, value in started.get("headers", [])
+            if name.lower() not in _PER_RESPONSE_HEADERS
+        ]
+        size = len(key) + len(body) + sum(len(name) + len(value) for name, value in headers)
+        if size > self.max_bytes:
+            return
+        if key in self._entries:
+            self._drop(key)
         now = time.monotonic()
         self._entries[key] = _Entry(
             status=started["status"],
-            headers=[
-                (name, value)
-                for name, value in started.get("headers", [])
-                if name.lower() not in _PER_RESPONSE_HEADERS
-            ],
+            headers=headers,
             body=body,
             stored_at=now,
             expires_at=now + ttl,
+            size=size,
         )
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self.size += size
+        while len(self._entries) > self.max_entries or self.size > self.max_bytes:
+            self.size -= self._entries.popitem(last=False)[1].size
+
+    def _drop(self, key: bytes) -> None:
+        self.size -= self._entries.pop(key).size

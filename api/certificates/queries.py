@@ -160,8 +160,8 @@ INSTRUMENT_BY_TOKEN = (
     .select_from(instruments.join(categories, categories.c.code == instruments.c.category_code))
     .where(instruments.c.sticker_token == bindparam("token"))
 )
-# Positions in an INSTRUMENT_BY_TOKEN row after the public columns.
-INSTRUMENT_ID, CURRENT_CERTIFICATE_ID = len(INSTRUMENT_COLUMNS), len(INSTRUMENT_COLUMNS) + 1
+# Position in an INSTRUMENT_BY_TOKEN row: after the public columns and the instrument's id.
+CURRENT_CERTIFICATE_ID = len(INSTRUMENT_COLUMNS) + 1
 #: The same rows for several numbers at once (PostgreSQL: ``number = ANY($1)``, one prepared
 #: statement whatever the count): the fast path's batches of lookups arriving together.
 BY_NUMBERS = CERTIFICATE_ROWS.where(

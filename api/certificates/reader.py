@@ -32,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 
 from api.certificates.lookup import ambiguous, instrument_not_found, instrument_read, not_found
-from api.certificates.numbers import normalize_number
+from api.certificates.numbers import NUMBER_MAX_LENGTH, normalize_number, storable_number
 from api.certificates.queries import (
     BY_ID,
     BY_NUMBER,
@@ -265,6 +265,10 @@ class LookupReader:
     ) -> bytes:
         # the one normal form (api/certificates/numbers.py): a few microseconds, no round trip
         number = normalize_number(number)
+        if not storable_number(number):
+            # Not found without a query: in a batch (``Coalescer``) the driver's error for such a
+            # value would fail every lookup that went with it, and nothing stored can match.
+            raise not_found(number[:NUMBER_MAX_LENGTH])
         rows = await self.rows(number, institution)
         if not rows:
             raise not_found(number)

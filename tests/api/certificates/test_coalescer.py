@@ -113,3 +113,15 @@ async def test_concurrent_lookups_on_the_database_equal_one_at_a_time(
     assert [r.status_code for r in together] == [200] * 12 + [404, 200, 200]
     reader = get_reader(client._transport.app.state)  # type: ignore[attr-defined]
     assert reader.is_sqlite == database.url.startswith("sqlite")
+
+
+async def test_a_number_the_database_cannot_hold_fails_no_one_else(
+    client: httpx.AsyncClient, issue: Issue
+) -> None:
+    """A NUL byte (PostgreSQL text cannot hold one) or a number longer than any stored one is
+    not found without a query: in a batch, its driver error would fail every request with it."""
+    await issue(number="CO-NUL")
+    paths = ["/api/v1/certificates/CO-NUL", "/api/v1/certificates/CO%00X"]
+    paths += ["/api/v1/certificates/" + "9" * 500]
+    answers = await asyncio.gather(*(client.get(p) for p in paths * 3))
+    assert [r.status_code for r in answers] == [200, 404, 404] * 3

@@ -167,3 +167,69 @@ async def test_a_forged_host_does_not_reach_other_visitors(cached: httpx.AsyncCl
     honest = await cached.get("/")
     assert "age" not in honest.headers  # not the forged requests' copy
     assert forged.status_code == forged_forwarded.status_code == 200
+
+
+async def test_each_origin_gets_its_own_cors_answer(settings: Settings) -> None:
+    """CORS headers follow the request's Origin (the browser app on GONGZHI_CORS_ORIGINS gets
+    Access-Control-Allow-Origin, others none): a copy made for one origin, or for none, must not
+    be served to another, whose browser would then refuse the answer or be allowed it wrongly."""
+    app = create_app(
+        settings.model_copy(
+            update={"page_cache_seconds": TTL, "cors_origins": "https://app.example"}
+        )
+    )
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
+            page = "/"
+            plain = await web.get(page)
+            assert "access-control-allow-origin" not in plain.headers
+            app_origin = await web.get(page, headers={"Origin": "https://app.example"})
+            assert app_origin.headers["access-control-allow-origin"] == "https://app.example"
+            other = await web.get(page, headers={"Origin": "https://other.example"})
+            assert "access-control-allow-origin" not in other.headers
+            # A CDN or a browser cache in front must not mix them up either: every answer says
+            # it varies with Origin, the one without an Origin too (Starlette's CORS middleware).
+            for answer in (plain, app_origin, other):
+                assert "origin" in answer.headers["vary"].lower()
+            for path in ("/api/v1/certificates/NO-SUCH", "/api/v1/trust-list"):
+                assert "origin" in (await web.get(path)).headers["vary"].lower()
+
+
+@pytest.mark.parametrize("vary", [b"Accept-Language", b"*", b"Cookie, Accept"])
+async def test_an_answer_that_varies_on_a_header_outside_the_key_is_not_kept(
+    vary: bytes,
+) -> None:
+    origin = _Origin([(b"cache-control", b"public, max-age=60"), (b"vary", vary)])
+    cache = PageCache(origin, seconds=5)
+    assert await _get(cache, "/p") == b"1"
+    assert await _get(cache, "/p") == b"2"
+
+
+async def test_an_answer_that_varies_only_on_the_key_is_kept() -> None:
+    origin = _Origin([(b"cache-control", b"public, max-age=60"), (b"vary", b"Cookie, Origin")])
+    cache = PageCache(origin, seconds=5)
+    assert await _get(cache, "/p") == b"1"
+    assert await _get(cache, "/p") == b"1"
+
+
+class _Large(_Origin):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.calls += 1
+        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+        await send({"type": "http.response.body", "body": b"x" * 100_000})
+
+
+async def test_many_query_strings_of_a_large_page_stay_within_the_byte_bound() -> None:
+    """Query strings cost an attacker nothing: the entries' bytes are bounded, not only their
+    count (2048 answers of up to 256 KiB would be half a gigabyte per worker)."""
+    origin = _Large([(b"cache-control", b"public, max-age=60")])
+    cache = PageCache(origin, seconds=5, max_bytes=1_000_000)
+    for n in range(50):
+        await _get(cache, f"/regulation?junk={n}")
+    assert 900_000 < cache.size <= 1_000_000
+    assert origin.calls == 50
+    await _get(cache, "/regulation?junk=49")  # the most recent are kept
+    assert origin.calls == 50
+    await _get(cache, "/regulation?junk=0")  # the oldest went
+    assert origin.calls == 51
