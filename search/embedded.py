@@ -182,16 +182,15 @@ def _optimize(connection: sqlite3.Connection) -> None:
 
 
 def _insert_sections(connection: sqlite3.Connection, rowid: int, body: str) -> None:
-    for n, part in enumerate(sections.split(body)):
-        key = rowid * sections.SLOTS + n
-        connection.execute(
-            "INSERT INTO section (rowid, label, anchor, chapter, text) VALUES (?, ?, ?, ?, ?)",
-            (key, part.label, part.anchor, part.chapter, part.text),
-        )
-        connection.execute(
-            "INSERT INTO section_fts (rowid, text) VALUES (?, ?)",
-            (key, text.index_tokens(part.text)),
-        )
+    parts = list(enumerate(sections.split(body), start=rowid * sections.SLOTS))
+    connection.executemany(
+        "INSERT INTO section (rowid, label, anchor, chapter, text) VALUES (?, ?, ?, ?, ?)",
+        [(key, part.label, part.anchor, part.chapter, part.text) for key, part in parts],
+    )
+    connection.executemany(
+        "INSERT INTO section_fts (rowid, text) VALUES (?, ?)",
+        [(key, text.index_tokens(part.text)) for key, part in parts],
+    )
 
 
 def _delete_sections(connection: sqlite3.Connection, rowid: int) -> None:
@@ -612,11 +611,14 @@ class EmbeddedEngine:
             for (key,) in connection.execute(ranges, [expression, *bounds]):
                 held[key] = held.get(key, 0) + 1
         best = {rowid: rowid * sections.SLOTS for rowid in page}
-        most = dict.fromkeys(page, 0)
+        most = dict.fromkeys(page, (0, False))
         for key in sorted(held):
             rowid = key // sections.SLOTS
-            if held[key] > most.get(rowid, 0):
-                best[rowid], most[rowid] = key, held[key]
+            # Most words first; on a tie an article before the text ahead of the first one,
+            # which repeats the title (and the whole title would always win it).
+            score = (held[key], key % sections.SLOTS > 0)
+            if score > most.get(rowid, (0, False)):
+                best[rowid], most[rowid] = key, score
         if not best:
             return {}
         marks = ",".join("?" * len(best))

@@ -92,6 +92,10 @@ def section_settings(*, tuned: bool = True) -> dict[str, Any]:
     return {
         **required,
         "searchableAttributes": ["text"],
+        # As in the embedded engine: most query words first, then, on a tie, an article before
+        # the text ahead of the first one (it repeats the title).
+        "rankingRules": ["words", "named:desc", *RANKING_RULES[1:-1]],
+        "sortableAttributes": ["named"],
         "displayedAttributes": ["key", *SECTION_RETRIEVED, "text"],
         "localizedAttributes": [{"attributePatterns": ["text"], "locales": ["cmn"]}],
         "dictionary": sorted(DICTIONARY),
@@ -138,6 +142,7 @@ def as_meili_sections(doc: SearchDocument) -> list[dict[str, Any]]:
             "anchor": part.anchor,
             "chapter": part.chapter,
             "text": part.text,
+            "named": 1 if part.label else 0,
         }
         for n, part in enumerate(sections.split(doc.body))
     ]

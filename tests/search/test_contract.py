@@ -296,6 +296,9 @@ async def test_a_hit_names_and_links_the_article_that_matched(engine: SearchEngi
     # Several words: the article holding most of them.
     both = (await engine.search(SearchQuery(q="计量器具 责令改正"))).hits[0]
     assert both.section == "第十五条"
+    # The text before the first article repeats the title: on a tie, the article wins.
+    titled = (await engine.search(SearchQuery(q="计量条例"))).hits[0]
+    assert titled.section == "第一条"
     # A title-only match names no article; the snippet is the text's opening.
     title = (await engine.search(SearchQuery(q="某省"))).hits[0]
     assert title.section == ""
