@@ -123,6 +123,19 @@ def ranked_sql(weights: str, where: str) -> str:
     )
 
 
+def newest_sql(where: str) -> tuple[str, str]:
+    """An empty query's page and its facet counts (one pass: a few hundred kind, region and
+    year groups), both read from the covering index ``doc_newest`` alone: reading the rows (each
+    holds the start of a body) made the empty query 27 ms p95 on the corpus (issue 12).
+    tests/search/test_query_plan.py asserts both plans."""
+    return (
+        f"SELECT d.rowid FROM doc d INDEXED BY doc_newest WHERE 1 = 1{where}"
+        " ORDER BY d.ts DESC, d.key LIMIT ? OFFSET ?",
+        f"SELECT d.kind, d.region, d.year, count(*) FROM doc d INDEXED BY doc_newest"
+        f" WHERE 1 = 1{where} GROUP BY d.kind, d.region, d.year",
+    )
+
+
 # The matches of one search, in the searching connection's own temporary database.
 HIT_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS hit (
@@ -551,25 +564,14 @@ class EmbeddedEngine:
         params: list[Any],
         started: float,
     ) -> SearchResult:
-        """No query words: the newest documents, with facet counts from the database. Both read
-        the index ``doc_newest`` only: counting the rows themselves read a page per document
-        (each row holds the start of its body), 27 ms p95 on the corpus (issue 12)."""
+        """No query words: the newest documents, with facet counts (``newest_sql``)."""
+        page_sql, facets_sql = newest_sql(where)
         page = [
-            row[0]
-            for row in connection.execute(
-                f"SELECT d.rowid FROM doc d INDEXED BY doc_newest WHERE 1 = 1{where}"
-                " ORDER BY d.ts DESC, d.key LIMIT ? OFFSET ?",
-                [*params, query.per_page, query.offset],
-            )
+            row[0] for row in connection.execute(page_sql, [*params, query.per_page, query.offset])
         ]
-        # The three facets in one pass over the index: a few hundred (kind, region, year) groups.
         counts: dict[str, dict[str, int]] = {"kind": {}, "region": {}, "year": {}}
         total = 0
-        for kind, region, year, count in connection.execute(
-            f"SELECT d.kind, d.region, d.year, count(*) FROM doc d INDEXED BY doc_newest"
-            f" WHERE 1 = 1{where} GROUP BY d.kind, d.region, d.year",
-            params,
-        ):
+        for kind, region, year, count in connection.execute(facets_sql, params):
             total += count
             for name, value in (("kind", kind), ("region", region), ("year", year)):
                 if value is not None:
