@@ -20,6 +20,7 @@ original_url
 merged_into_tracking_number
 # search
 snippet_text  # SearchHit: the excerpt as plain text for native clients
+section_url  # SearchHit: the page at the matching article, read by the search page
 # credit
 registry_source
 registered_at

@@ -12,7 +12,9 @@ Prints, in one run on one machine:
   date range, tag, page): p50/p95/max of the API on each engine and API ÷ engine (issue 12).
 
     GONGZHI_REGULATIONS_CORPUS=../shared/corpus/regulations.jsonl.gz .venv/bin/python bench/search.py
-    … bench/search.py --scale 10     # a tenfold corpus: copies with changed titles
+    … bench/search.py --scale 10 --skip-meili
+        # a tenfold corpus (copies with changed titles) beside the corpus itself, in the same
+        # run: p95 per shape on each and how it grew (issue 12: it must grow sub-linearly)
     … bench/search.py --skip-meili   # the embedded engine only
 
 Meilisearch is started from .cache/meilisearch (scripts/get-meilisearch.sh) on a free port.
@@ -40,10 +42,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from portal.settings import Settings  # noqa: E402
 from search.embedded import EmbeddedEngine  # noqa: E402
 from search.engine import SearchDocument, SearchQuery  # noqa: E402
 from search.meili import MeiliEngine  # noqa: E402
+from search.settings import SearchSettings  # noqa: E402
 from tests.search.judgements import JUDGEMENTS  # noqa: E402
 from tests.search.meili import MeiliServer, find_binary, free_port  # noqa: E402
 from tests.search.test_relevance import corpus_documents, evaluate  # noqa: E402
@@ -146,6 +148,25 @@ def print_shapes(title: str, api: dict[str, list[float]], engine: dict[str, list
     print()
 
 
+def print_growth(
+    scale: int,
+    base: tuple[dict[str, list[float]], dict[str, list[float]]],
+    grown: tuple[dict[str, list[float]], dict[str, list[float]]],
+) -> None:
+    print(f"growth of p95 from the corpus to x{scale} (embedded, ms)")
+    print(
+        f"  {'shape':<18} {'API x1':>7} {f'x{scale}':>7} {'ratio':>6}   {'engine x1':>9} {f'x{scale}':>7} {'ratio':>6}"
+    )
+    for shape in SHAPES:
+        a1, a2 = percentile(base[0][shape], 95), percentile(grown[0][shape], 95)
+        e1, e2 = percentile(base[1][shape], 95), percentile(grown[1][shape], 95)
+        print(
+            f"  {shape:<18} {a1:7.1f} {a2:7.1f} {a2 / a1:6.2f}   {e1:9.1f} {e2:7.1f} {e2 / e1:6.2f}"
+        )
+    print(f"  (linear growth would be a ratio of {scale})")
+    print()
+
+
 def scaled(documents: list[SearchDocument], scale: int) -> list[SearchDocument]:
     """``scale`` copies of the corpus, each copy's titles changed so that no two are equal."""
     out = list(documents)
@@ -214,13 +235,16 @@ async def main() -> None:
     parser.add_argument("--skip-meili", action="store_true", help="the embedded engine only")
     parser.add_argument("--rounds", type=int, default=1, help="rounds of the shape table")
     args = parser.parse_args()
-    corpus = Path(os.environ.get("GONGZHI_REGULATIONS_CORPUS") or Settings().regulations_corpus)
+    corpus = Path(
+        os.environ.get("GONGZHI_REGULATIONS_CORPUS") or SearchSettings().regulations_corpus
+    )
     if not corpus.exists():
         sys.exit(f"corpus not found at {corpus}; set GONGZHI_REGULATIONS_CORPUS")
     binary = find_binary()
     if binary is None and not args.skip_meili:
         sys.exit("Meilisearch not found: run scripts/get-meilisearch.sh")
-    documents = scaled(corpus_documents(corpus), args.scale)
+    originals = corpus_documents(corpus)
+    documents = scaled(originals, args.scale)
     chars = sum(len(d.body) for d in documents)
     print(f"corpus: {len(documents)} regulations (x{args.scale}), {chars / 1e6:.1f} M characters")
     print(
@@ -308,11 +332,17 @@ async def main() -> None:
                 meili_engine = tuned
 
                 async def meili_direct(q: str, params: dict[str, str] | None = None) -> object:
-                    response = await meili_http.post(
-                        "/indexes/bench_tuned/search",
-                        json=meili_engine.search_body(as_query(q, params or {})),
-                    )
+                    """What the application asks: the documents, then their best sections."""
+                    body = meili_engine.search_body(as_query(q, params or {}))
+                    response = await meili_http.post("/indexes/bench_tuned/search", json=body)
                     response.raise_for_status()
+                    keys = [hit["key"] for hit in response.json()["hits"]]
+                    if body["q"] and keys:
+                        parts = await meili_http.post(
+                            f"/indexes/{meili_engine.sections_uid}/search",
+                            json=meili_engine.section_body(body["q"], keys),
+                        )
+                        parts.raise_for_status()
                     return response.json()
 
                 meili_api, meili_base = serve(
@@ -338,11 +368,34 @@ async def main() -> None:
                 print(f"  {label:<30} {p50:7.1f}  {p95:7.1f}")
             print()
 
-            print_shapes(
-                "API on embedded (ms)",
+            grown = (
                 await measure_shapes(api(embedded_base), args.rounds),
                 await measure_shapes(embedded_alone, args.rounds),
             )
+            print_shapes("API on embedded (ms)", *grown)
+            if args.scale > 1:
+                # The corpus itself, measured in the same run: the baseline of the growth.
+                small = EmbeddedEngine(root / "base.sqlite")
+                await small.setup()
+                await small.replace_all(batches(originals))
+                small_api, small_base = serve(
+                    {
+                        "GONGZHI_SEARCH_BACKEND": "embedded",
+                        "GONGZHI_SEARCH_INDEX_PATH": str(root / "base.sqlite"),
+                    },
+                    root / "api-base",
+                )
+                servers.append(small_api)
+
+                async def small_alone(q: str, params: dict[str, str] | None = None) -> object:
+                    return await small.search(as_query(q, params or {}))
+
+                base = (
+                    await measure_shapes(api(small_base), args.rounds),
+                    await measure_shapes(small_alone, args.rounds),
+                )
+                print_shapes("API on embedded, the corpus x1 (ms)", *base)
+                print_growth(args.scale, base, grown)
             if meili_direct is not None:
                 print_shapes(
                     "API on Meilisearch (ms; engine = Meilisearch called directly)",

@@ -28,7 +28,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
-from search import text
+from search import sections, text
 from search.engine import (
     Hit,
     SearchDocument,
@@ -43,8 +43,8 @@ T = TypeVar("T")
 # Bump when index_tokens() changes: a file built by another version is rebuilt on setup.
 TOKENIZER_VERSION = "bigram-1"
 # Bump when doc_fts's definition changes: setup drops and rebuilds the full-text table.
-# 3: a prefix index of one character (issue 12).
-SCHEMA_VERSION = "3"
+# 3: a prefix index of one character (issue 12). 4: sections (articles 第X条) of each document.
+SCHEMA_VERSION = "4"
 # bm25 weights of the title, keywords and body columns.
 WEIGHTS = (10.0, 4.0, 1.0)
 
@@ -68,12 +68,20 @@ CREATE TABLE IF NOT EXISTS doc (
     keywords TEXT NOT NULL,
     issuer TEXT NOT NULL DEFAULT '',
     status TEXT NOT NULL DEFAULT '',
-    version_rank INTEGER NOT NULL DEFAULT 0,
-    -- the long columns last: reading the short ones never walks a body's overflow pages
+    version_rank INTEGER NOT NULL DEFAULT 0
+);
+-- The long columns in a table of their own: every match of a query is joined to its ``doc`` row
+-- to be ranked, counted and faceted, and a row that held the start of its body cost a page read
+-- per match (管理's 3,053 matches: 18 ms joined, 5 ms without, issue 12).
+CREATE TABLE IF NOT EXISTS doc_text (
+    rowid INTEGER PRIMARY KEY,
     summary TEXT NOT NULL,
     body TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS doc_ts ON doc (ts DESC, key);
+-- Newest first, with every column a filter or a facet reads: an empty query pages and counts
+-- from this index alone, never reading the rows (each holds the start of a body, issue 12).
+CREATE INDEX IF NOT EXISTS doc_newest
+    ON doc (ts DESC, key, kind, region, year, date, region_codes, tags);
 CREATE INDEX IF NOT EXISTS doc_kind ON doc (kind);
 CREATE INDEX IF NOT EXISTS doc_region ON doc (region);
 CREATE INDEX IF NOT EXISTS doc_year ON doc (year);
@@ -87,6 +95,18 @@ SCHEMA = (
 -- 法, 120-700 ms on the corpus (issue 12), with it one doclist is read.
 CREATE VIRTUAL TABLE IF NOT EXISTS doc_fts USING fts5 (
     title, keywords, body, content='', prefix='1', tokenize='unicode61 remove_diacritics 0'
+);
+-- A document's sections (search/sections.py): rowid = the document's rowid × SLOTS + n, so one
+-- document's sections are one rowid range of section_fts.
+CREATE TABLE IF NOT EXISTS section (
+    rowid INTEGER PRIMARY KEY,
+    label TEXT NOT NULL,
+    anchor TEXT NOT NULL,
+    chapter TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS section_fts USING fts5 (
+    text, content='', prefix='1', tokenize='unicode61 remove_diacritics 0'
 );
 """
 )
@@ -108,6 +128,19 @@ def ranked_sql(weights: str, where: str) -> str:
     )
 
 
+def newest_sql(where: str) -> tuple[str, str]:
+    """An empty query's page and its facet counts (one pass: a few hundred kind, region and
+    year groups), both read from the covering index ``doc_newest`` alone: reading the rows (each
+    holds the start of a body) made the empty query 27 ms p95 on the corpus (issue 12).
+    tests/search/test_query_plan.py asserts both plans."""
+    return (
+        f"SELECT d.rowid FROM doc d INDEXED BY doc_newest WHERE 1 = 1{where}"
+        " ORDER BY d.ts DESC, d.key LIMIT ? OFFSET ?",
+        f"SELECT d.kind, d.region, d.year, count(*) FROM doc d INDEXED BY doc_newest"
+        f" WHERE 1 = 1{where} GROUP BY d.kind, d.region, d.year",
+    )
+
+
 # The matches of one search, in the searching connection's own temporary database.
 HIT_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS hit (
@@ -126,8 +159,9 @@ ORDER_SQL = (
 )
 
 
-# Columns a file made before them lacks (see _upgrade_doc).
+# Columns a file made before them lacks, and those that moved to doc_text (see _upgrade_doc).
 DOC_COLUMNS_ADDED = ("issuer", "status", "version_rank")
+DOC_COLUMNS_MOVED = ("summary", "body")
 
 
 def _in_title_sql(title_terms: list[list[str]]) -> tuple[str, list[str]]:
@@ -159,6 +193,37 @@ def _fts_values(title: str, keywords: str, summary: str, body: str) -> tuple[str
         text.index_tokens(keywords),
         text.index_tokens(summary + "\n" + body),
     )
+
+
+def _optimize(connection: sqlite3.Connection) -> None:
+    connection.execute("INSERT INTO doc_fts(doc_fts) VALUES ('optimize')")
+    connection.execute("INSERT INTO section_fts(section_fts) VALUES ('optimize')")
+
+
+def _insert_sections(connection: sqlite3.Connection, rowid: int, body: str) -> None:
+    parts = list(enumerate(sections.split(body), start=rowid * sections.SLOTS))
+    connection.executemany(
+        "INSERT INTO section (rowid, label, anchor, chapter, text) VALUES (?, ?, ?, ?, ?)",
+        [(key, part.label, part.anchor, part.chapter, part.text) for key, part in parts],
+    )
+    connection.executemany(
+        "INSERT INTO section_fts (rowid, text) VALUES (?, ?)",
+        [(key, text.index_tokens(part.text)) for key, part in parts],
+    )
+
+
+def _delete_sections(connection: sqlite3.Connection, rowid: int) -> None:
+    low, high = rowid * sections.SLOTS, (rowid + 1) * sections.SLOTS - 1
+    rows = connection.execute(
+        "SELECT rowid, text FROM section WHERE rowid BETWEEN ? AND ?", (low, high)
+    ).fetchall()
+    for key, part in rows:
+        # A contentless table forgets a row only when given the exact tokens it indexed.
+        connection.execute(
+            "INSERT INTO section_fts (section_fts, rowid, text) VALUES ('delete', ?, ?)",
+            (key, text.index_tokens(part)),
+        )
+    connection.execute("DELETE FROM section WHERE rowid BETWEEN ? AND ?", (low, high))
 
 
 class EmbeddedEngine:
@@ -207,8 +272,10 @@ class EmbeddedEngine:
             ).fetchone()
             stale_schema = has_fts is not None and built.get("schema") != SCHEMA_VERSION
             if stale_schema:
-                # The full-text table's definition changed: only a new table can have it.
-                connection.execute("DROP TABLE doc_fts")
+                # The full-text tables' definitions changed: only new tables can have them.
+                for table in ("doc_fts", "section_fts", "section"):
+                    connection.execute(f"DROP TABLE IF EXISTS {table}")
+                connection.execute("DROP INDEX IF EXISTS doc_ts")
             self._upgrade_doc(connection)
             connection.executescript(SCHEMA)
             stale_tokens = "tokenizer" in built and built["tokenizer"] != TOKENIZER_VERSION
@@ -222,16 +289,28 @@ class EmbeddedEngine:
 
     @staticmethod
     def _upgrade_doc(connection: sqlite3.Connection) -> None:
-        """A ``doc`` table made before the version columns is copied into the current shape
-        (same rowids, so the full-text index stays valid): added by ALTER TABLE they would sit
-        after the bodies, and ranking would read every body's overflow pages to reach them."""
+        """A ``doc`` table of an older shape (before the version columns, or still holding the
+        summaries and bodies) is copied into the current one, same rowids, so the full-text
+        index stays valid; the long columns go to ``doc_text``."""
         columns = {row[1] for row in connection.execute("PRAGMA table_info(doc)")}
-        if not columns or all(name in columns for name in DOC_COLUMNS_ADDED):
+        if not columns or (
+            all(name in columns for name in DOC_COLUMNS_ADDED)
+            and not any(name in columns for name in DOC_COLUMNS_MOVED)
+        ):
             return
-        kept = ", ".join(sorted(columns))
+        kept = ", ".join(sorted(columns - set(DOC_COLUMNS_MOVED)))
         connection.execute("BEGIN IMMEDIATE")
+        if all(name in columns for name in DOC_COLUMNS_MOVED):
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS doc_text"
+                " (rowid INTEGER PRIMARY KEY, summary TEXT NOT NULL, body TEXT NOT NULL)"
+            )
+            connection.execute(
+                "INSERT OR REPLACE INTO doc_text (rowid, summary, body)"
+                " SELECT rowid, summary, body FROM doc"
+            )
         connection.execute("ALTER TABLE doc RENAME TO doc_before_versions")
-        for index in ("doc_ts", "doc_kind", "doc_region", "doc_year"):
+        for index in ("doc_ts", "doc_newest", "doc_kind", "doc_region", "doc_year"):
             connection.execute(f"DROP INDEX IF EXISTS {index}")
         for statement in DOC_SCHEMA.split(";"):
             if statement.strip():
@@ -245,14 +324,20 @@ class EmbeddedEngine:
     def _rebuild_fts(self, connection: sqlite3.Connection) -> None:
         connection.execute("BEGIN IMMEDIATE")
         connection.execute("INSERT INTO doc_fts(doc_fts) VALUES ('delete-all')")
-        rows = connection.execute("SELECT rowid, title, keywords, summary, body FROM doc")
+        connection.execute("INSERT INTO section_fts(section_fts) VALUES ('delete-all')")
+        connection.execute("DELETE FROM section")
+        rows = connection.execute(
+            "SELECT d.rowid, d.title, d.keywords, t.summary, t.body"
+            " FROM doc d JOIN doc_text t ON t.rowid = d.rowid"
+        )
         for rowid, title, keywords, summary, body in rows.fetchall():
             connection.execute(
                 "INSERT INTO doc_fts (rowid, title, keywords, body) VALUES (?, ?, ?, ?)",
                 (rowid, *_fts_values(title, keywords, summary, body)),
             )
+            _insert_sections(connection, rowid, body)
         connection.execute("COMMIT")
-        connection.execute("INSERT INTO doc_fts(doc_fts) VALUES ('optimize')")
+        _optimize(connection)
 
     async def setup(self) -> None:
         if self._ready:
@@ -274,7 +359,9 @@ class EmbeddedEngine:
     def _delete_rows(connection: sqlite3.Connection, keys: list[str]) -> None:
         for key in keys:
             row = connection.execute(
-                "SELECT rowid, title, keywords, summary, body FROM doc WHERE key = ?", (key,)
+                "SELECT d.rowid, d.title, d.keywords, t.summary, t.body"
+                " FROM doc d JOIN doc_text t ON t.rowid = d.rowid WHERE d.key = ?",
+                (key,),
             ).fetchone()
             if row is None:
                 continue
@@ -286,24 +373,24 @@ class EmbeddedEngine:
                 (rowid, *_fts_values(title, keywords, summary, body)),
             )
             connection.execute("DELETE FROM doc WHERE rowid = ?", (rowid,))
+            connection.execute("DELETE FROM doc_text WHERE rowid = ?", (rowid,))
+            _delete_sections(connection, rowid)
 
     @staticmethod
     def _insert_rows(connection: sqlite3.Connection, documents: list[SearchDocument]) -> None:
         for doc in documents:
             pinyin, initials = text.pinyin_keys(doc.title)
             cursor = connection.execute(
-                "INSERT INTO doc (key, kind, doc_id, title, summary, keywords, body, url, tags,"
+                "INSERT INTO doc (key, kind, doc_id, title, keywords, url, tags,"
                 " category, region, region_codes, year, date, ts, pinyin, initials,"
                 " issuer, status, version_rank)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     doc.key,
                     doc.kind,
                     doc.id,
                     doc.title,
-                    doc.summary,
                     doc.keywords,
-                    doc.body,
                     doc.url,
                     json.dumps(list(doc.tags), ensure_ascii=False),
                     doc.category,
@@ -323,6 +410,12 @@ class EmbeddedEngine:
                 "INSERT INTO doc_fts (rowid, title, keywords, body) VALUES (?, ?, ?, ?)",
                 (cursor.lastrowid, *_fts_values(doc.title, doc.keywords, doc.summary, doc.body)),
             )
+            assert cursor.lastrowid is not None
+            connection.execute(
+                "INSERT INTO doc_text (rowid, summary, body) VALUES (?, ?, ?)",
+                (cursor.lastrowid, doc.summary, doc.body),
+            )
+            _insert_sections(connection, cursor.lastrowid, doc.body)
 
     def _write(self, work: Callable[[sqlite3.Connection], None]) -> Callable[..., None]:
         def run(connection: sqlite3.Connection) -> None:
@@ -357,12 +450,15 @@ class EmbeddedEngine:
 
         def work(connection: sqlite3.Connection) -> None:
             connection.execute("DELETE FROM doc")
+            connection.execute("DELETE FROM doc_text")
             connection.execute("INSERT INTO doc_fts(doc_fts) VALUES ('delete-all')")
+            connection.execute("INSERT INTO section_fts(section_fts) VALUES ('delete-all')")
+            connection.execute("DELETE FROM section")
             for batch in collected:
                 self._insert_rows(connection, batch)
 
         await self._run(self._write(work))
-        await self._run(lambda c: c.execute("INSERT INTO doc_fts(doc_fts) VALUES ('optimize')"))
+        await self._run(_optimize)
         return sum(len(batch) for batch in collected)
 
     # -- reading ----------------------------------------------------------------------------
@@ -406,11 +502,23 @@ class EmbeddedEngine:
         connection.execute(HIT_TABLE)
         connection.execute("DELETE FROM temp.hit")
         found = 0
+        admitted: int | None = None  # how many documents the filters let through at all
         for keep in range(len(expressions), 0, -1):
             # Like Meilisearch's matchingStrategy "last": drop words from the end only while
             # the documents found so far do not fill the requested page.
             if found >= query.offset + query.per_page:
                 break
+            if keep < len(expressions) and where:
+                # Nor once every document the filters admit is found: a whole title under a
+                # filter few documents pass ran every shorter tier down to 中华人民共和国
+                # alone, 2,000 matches ranked for nothing (issue 12).
+                if admitted is None:
+                    admitted = connection.execute(
+                        f"SELECT count(*) FROM doc d INDEXED BY doc_newest WHERE 1 = 1{where}",
+                        params,
+                    ).fetchone()[0]
+                if found >= admitted:
+                    break
             connection.execute(
                 "INSERT OR IGNORE INTO temp.hit"
                 " (rowid, kind, region, year, title, ts, version_rank, score) "
@@ -483,50 +591,98 @@ class EmbeddedEngine:
         params: list[Any],
         started: float,
     ) -> SearchResult:
-        """No query words: the newest documents, with facet counts from the database."""
+        """No query words: the newest documents, with facet counts (``newest_sql``)."""
+        page_sql, facets_sql = newest_sql(where)
         page = [
-            row[0]
-            for row in connection.execute(
-                f"SELECT d.rowid FROM doc d WHERE 1 = 1{where} ORDER BY d.ts DESC, d.key"
-                " LIMIT ? OFFSET ?",
-                [*params, query.per_page, query.offset],
-            )
+            row[0] for row in connection.execute(page_sql, [*params, query.per_page, query.offset])
         ]
-        facets: dict[str, dict[str, int]] = {}
-        for name in ("kind", "region", "year"):
-            rows = connection.execute(
-                f"SELECT d.{name}, count(*) FROM doc d WHERE d.{name} IS NOT NULL{where}"
-                f" GROUP BY d.{name} ORDER BY count(*) DESC",
-                params,
-            ).fetchall()
-            facets[name] = {str(value): count for value, count in rows}
+        counts: dict[str, dict[str, int]] = {"kind": {}, "region": {}, "year": {}}
+        total = 0
+        for kind, region, year, count in connection.execute(facets_sql, params):
+            total += count
+            for name, value in (("kind", kind), ("region", region), ("year", year)):
+                if value is not None:
+                    counts[name][str(value)] = counts[name].get(str(value), 0) + count
+        facets = {
+            name: dict(sorted(values.items(), key=lambda kv: (-kv[1], kv[0])))
+            for name, values in counts.items()
+        }
         return SearchResult(
             hits=self._hits(connection, page, ""),
-            total=sum(facets["kind"].values()),
+            total=total,
             facets=facets,
             engine_ms=(time.perf_counter() - started) * 1000,
         )
 
     @staticmethod
-    def _hits(connection: sqlite3.Connection, page: list[int], q: str) -> list[Hit]:
+    def _best_sections(
+        connection: sqlite3.Connection, page: list[int], q: str
+    ) -> dict[int, tuple[str, str, str, str]]:
+        """For each document of the page, its section holding the most of the query's words (the
+        earliest of those), as (label, anchor, chapter, text); the first section when none holds
+        any. Only these short texts are read and highlighted, never a whole law's body.
+
+        One query per word and document, for the word alone within the document's rowid range
+        (a few microseconds each): neither bm25 (its statistics walk every section of a common
+        word once per statement: 45 ms for a sentence-long query) nor an AND of many words
+        (FTS5 then reads the words' whole lists when the document has no such section)."""
+        words = text.query_words(q) if q else ()
+        expressions = [e for e in (text.fts_word(w) for w in words) if e]
+        ranges = " UNION ALL ".join(
+            "SELECT rowid FROM section_fts WHERE section_fts MATCH ?1 AND rowid BETWEEN ? AND ?"
+            for _ in page
+        )
+        bounds = [
+            b for rowid in page for b in (rowid * sections.SLOTS, (rowid + 1) * sections.SLOTS - 1)
+        ]
+        held: dict[int, int] = {}
+        for expression in expressions:
+            for (key,) in connection.execute(ranges, [expression, *bounds]):
+                held[key] = held.get(key, 0) + 1
+        best = {rowid: rowid * sections.SLOTS for rowid in page}
+        most = dict.fromkeys(page, (0, False))
+        for key in sorted(held):
+            rowid = key // sections.SLOTS
+            # Most words first; on a tie an article before the text ahead of the first one,
+            # which repeats the title (and the whole title would always win it).
+            score = (held[key], key % sections.SLOTS > 0)
+            if score > most.get(rowid, (0, False)):
+                best[rowid], most[rowid] = key, score
+        if not best:
+            return {}
+        marks = ",".join("?" * len(best))
+        rows = connection.execute(
+            f"SELECT rowid, label, anchor, chapter, text FROM section WHERE rowid IN ({marks})",
+            list(best.values()),
+        ).fetchall()
+        by_key = {key: (label, anchor, chapter, part) for key, label, anchor, chapter, part in rows}
+        return {rowid: by_key[key] for rowid, key in best.items() if key in by_key}
+
+    @classmethod
+    def _hits(cls, connection: sqlite3.Connection, page: list[int], q: str) -> list[Hit]:
         if not page:
             return []
         marks = ",".join("?" * len(page))
+        # Not the body: reading ten laws' bodies (up to 100,000 characters each) from their
+        # overflow pages was most of a page's cost; the snippet comes from a section.
         rows = connection.execute(
-            f"SELECT rowid, kind, doc_id, title, summary, body, url, tags, date, region,"
-            f" issuer, status FROM doc WHERE rowid IN ({marks})",
+            f"SELECT d.rowid, d.kind, d.doc_id, d.title, t.summary, d.url, d.tags, d.date,"
+            f" d.region, d.issuer, d.status FROM doc d JOIN doc_text t ON t.rowid = d.rowid"
+            f" WHERE d.rowid IN ({marks})",
             page,
         ).fetchall()
         by_rowid = {row[0]: row for row in rows}
+        best = cls._best_sections(connection, page, q)
         terms = text.highlight_terms(q) if q else []
         hits: list[Hit] = []
         for rowid in page:
-            _, kind, doc_id, title, summary, body, url, tags, day, region, issuer, status = (
-                by_rowid[rowid]
-            )
-            excerpt = summary or body
-            if terms and not _contains(summary, terms) and _contains(body, terms):
-                excerpt = body
+            _, kind, doc_id, title, summary, url, tags, day, region, issuer, status = by_rowid[
+                rowid
+            ]
+            label, anchor, chapter, part = best.get(rowid, ("", "", "", ""))
+            # The matching section when the summary does not hold the query's words.
+            named = bool(terms) and _contains(part, terms) and not _contains(summary, terms)
+            excerpt = part if named or not summary else summary
             hits.append(
                 Hit(
                     kind=kind,
@@ -540,6 +696,9 @@ class EmbeddedEngine:
                     tags=json.loads(tags),
                     issuer=issuer,
                     status=status,
+                    section=label if named else "",
+                    chapter=chapter if named else "",
+                    anchor=anchor if named else "",
                 )
             )
         return hits

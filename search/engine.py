@@ -67,6 +67,11 @@ class Hit:
     tags: list[str] = field(default_factory=list)
     issuer: str = ""
     status: str = ""
+    # The section the snippet comes from, when it matched the query (search/sections.py): the
+    # article's label (第十五条), its chapter, and its anchor on the document's page.
+    section: str = ""
+    chapter: str = ""
+    anchor: str = ""
 
 
 @dataclass

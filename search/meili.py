@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from search import text
+from search import sections, text
 from search.engine import (
     SEARCH_WINDOW,
     Hit,
@@ -36,7 +36,12 @@ from search.vocabulary import DICTIONARY, synonyms_map
 
 SEARCHED = ["title", "keywords", "summary", "body"]
 FACETS = ["kind", "region", "year"]
-RETRIEVED = ["kind", "id", "title", "url", "tags", "date", "region", "issuer", "status"]
+RETRIEVED = ["key", "kind", "id", "title", "url", "tags", "date", "region", "issuer", "status"]
+# The sections of each document (search/sections.py) live in a second index, ``{index}_sections``:
+# the documents' own index, its ranking and facet counts stay as they were, and highlighting and
+# cropping work on the one article a hit is shown with, never on a whole law (issue 12).
+SECTIONS_SUFFIX = "_sections"
+SECTION_RETRIEVED = ["doc", "label", "anchor", "chapter"]
 # Meilisearch 1.21's built-in rules in their default order, then, as the last tie-break, the
 # version in force before older versions of the same regulation (issue 12).
 RANKING_RULES = [
@@ -67,7 +72,7 @@ def index_settings(*, tuned: bool = True) -> dict[str, Any]:
         # in the body. pinyin (syllable-aligned suffixes) is searched only by suggest.
         "searchableAttributes": [*SEARCHED, "pinyin"],
         "rankingRules": RANKING_RULES,
-        "displayedAttributes": ["key", *RETRIEVED, "summary", "body"],
+        "displayedAttributes": [*RETRIEVED, "summary", "lead", "body"],
         # Kanji-only text can be detected as Japanese; the content is Mandarin.
         "localizedAttributes": [{"attributePatterns": SEARCHED, "locales": ["cmn"]}],
         "dictionary": sorted(DICTIONARY),
@@ -76,6 +81,26 @@ def index_settings(*, tuned: bool = True) -> dict[str, Any]:
         "typoTolerance": {"disableOnNumbers": True, "disableOnAttributes": ["pinyin"]},
         "faceting": {"maxValuesPerFacet": 100},
         "pagination": {"maxTotalHits": SEARCH_WINDOW},
+    }
+
+
+def section_settings(*, tuned: bool = True) -> dict[str, Any]:
+    """The sections index: searched on its text, filtered by the document it belongs to."""
+    required: dict[str, Any] = {"filterableAttributes": ["doc"]}
+    if not tuned:
+        return required
+    return {
+        **required,
+        "searchableAttributes": ["text"],
+        # As in the embedded engine: most query words first, then, on a tie, an article before
+        # the text ahead of the first one (it repeats the title).
+        "rankingRules": ["words", "named:desc", *RANKING_RULES[1:-1]],
+        "sortableAttributes": ["named"],
+        "displayedAttributes": ["key", *SECTION_RETRIEVED, "text"],
+        "localizedAttributes": [{"attributePatterns": ["text"], "locales": ["cmn"]}],
+        "dictionary": sorted(DICTIONARY),
+        "synonyms": synonyms_map(),
+        "typoTolerance": {"disableOnNumbers": True},
     }
 
 
@@ -104,7 +129,23 @@ def as_meili_document(doc: SearchDocument) -> dict[str, Any]:
         "status": doc.status,
         "version_rank": doc.version_rank,
         "pinyin": text.pinyin_suffixes(doc.title),
+        "lead": sections.lead(doc.body),
     }
+
+
+def as_meili_sections(doc: SearchDocument) -> list[dict[str, Any]]:
+    return [
+        {
+            "key": f"{doc.key}-{n}",
+            "doc": doc.key,
+            "label": part.label,
+            "anchor": part.anchor,
+            "chapter": part.chapter,
+            "text": part.text,
+            "named": 1 if part.label else 0,
+        }
+        for n, part in enumerate(sections.split(doc.body))
+    ]
 
 
 class MeiliError(RuntimeError):
@@ -120,6 +161,7 @@ class MeiliEngine:
         self.url = url.rstrip("/")
         self.key = key
         self.uid = index
+        self.sections_uid = index + SECTIONS_SUFFIX
         self.timeout = timeout
         self.tuned = tuned
         self._client: httpx.AsyncClient | None = None
@@ -177,7 +219,10 @@ class MeiliEngine:
                     raise
 
     async def _apply_settings(self, uid: str) -> None:
-        wanted = index_settings(tuned=self.tuned)
+        if uid.endswith(SECTIONS_SUFFIX):
+            wanted = section_settings(tuned=self.tuned)
+        else:
+            wanted = index_settings(tuned=self.tuned)
         current = await self._request("GET", f"/indexes/{uid}/settings")
         changed = {
             k: v
@@ -191,8 +236,9 @@ class MeiliEngine:
             )
 
     async def setup(self) -> None:
-        await self._ensure_index(self.uid)
-        await self._apply_settings(self.uid)
+        for uid in (self.uid, self.sections_uid):
+            await self._ensure_index(uid)
+            await self._apply_settings(uid)
         self._ready = True
 
     async def _ready_or_setup(self) -> None:
@@ -217,11 +263,34 @@ class MeiliEngine:
         )
         return task
 
+    async def _add_sections(self, uid: str, documents: list[SearchDocument]) -> dict[str, Any]:
+        payload = [part for doc in documents for part in as_meili_sections(doc)]
+        task: dict[str, Any] = await self._request(
+            "POST", f"/indexes/{uid}/documents", params={"primaryKey": "key"}, json=payload
+        )
+        return task
+
+    async def _delete_sections(self, keys: list[str]) -> dict[str, Any]:
+        """Every section of these documents (a changed text may have fewer articles)."""
+        task: dict[str, Any] = await self._request(
+            "POST",
+            f"/indexes/{self.sections_uid}/documents/delete",
+            json={"filter": f"doc IN [{', '.join(_quote(k) for k in keys)}]"},
+        )
+        return task
+
     async def index(self, documents: list[SearchDocument]) -> None:
         if not documents:
             return
         await self._ready_or_setup()
-        await self._wait(await self._add(self.uid, documents))
+        # Tasks of one index run in the order given: old sections go before the new arrive.
+        tasks = [
+            await self._add(self.uid, documents),
+            await self._delete_sections([doc.key for doc in documents]),
+            await self._add_sections(self.sections_uid, documents),
+        ]
+        for task in tasks:
+            await self._wait(task)
 
     async def delete(self, keys: list[str]) -> None:
         if not keys:
@@ -231,24 +300,37 @@ class MeiliEngine:
             "POST", f"/indexes/{self.uid}/documents/delete-batch", json=list(keys)
         )
         await self._wait(task)
+        await self._wait(await self._delete_sections(list(keys)))
 
     async def replace_all(self, batches: AsyncIterator[list[SearchDocument]]) -> int:
         """Build a fresh index beside the live one, then swap them atomically."""
         await self._ready_or_setup()
         staging = f"{self.uid}_rebuild"
-        await self._request("DELETE", f"/indexes/{staging}")  # a leftover of a failed rebuild
-        await self._ensure_index(staging)
-        await self._apply_settings(staging)
+        staging_sections = staging + SECTIONS_SUFFIX
+        for uid in (staging, staging_sections):
+            await self._request("DELETE", f"/indexes/{uid}")  # a leftover of a failed rebuild
+            await self._ensure_index(uid)
+            await self._apply_settings(uid)
         count = 0
         tasks = []
         async for batch in batches:
             tasks.append(await self._add(staging, batch))
+            tasks.append(await self._add_sections(staging_sections, batch))
             count += len(batch)
         for task in tasks:
             await self._wait(task, limit_s=1800)
-        swap = await self._request("POST", "/swap-indexes", json=[{"indexes": [self.uid, staging]}])
+        # Both pairs in one swap: searches never see documents without their sections.
+        swap = await self._request(
+            "POST",
+            "/swap-indexes",
+            json=[
+                {"indexes": [self.uid, staging]},
+                {"indexes": [self.sections_uid, staging_sections]},
+            ],
+        )
         await self._wait(swap)
-        await self._wait(await self._request("DELETE", f"/indexes/{staging}"))
+        for uid in (staging, staging_sections):
+            await self._wait(await self._request("DELETE", f"/indexes/{uid}"))
         return count
 
     # -- reading ----------------------------------------------------------------------------
@@ -284,10 +366,12 @@ class MeiliEngine:
             body["attributesToSearchOn"] = SEARCHED
             body["locales"] = ["cmn"]
         if q:
+            # Not the body: cropping and highlighting whole laws made p95 159 ms; the snippet
+            # comes from the matching section (section_body), the lead when none matches.
             body.update(
                 {
-                    "attributesToHighlight": ["title", "summary", "body"],
-                    "attributesToCrop": ["summary", "body"],
+                    "attributesToHighlight": ["title", "summary", "lead"],
+                    "attributesToCrop": ["summary", "lead"],
                     "cropLength": 48,
                     "cropMarker": "…",
                     "highlightPreTag": text.MARK_START,
@@ -296,8 +380,27 @@ class MeiliEngine:
             )
         else:
             body["sort"] = ["ts:desc", "key:asc"]
-            body["attributesToCrop"] = ["summary", "body"]
+            body["attributesToCrop"] = ["summary", "lead"]
             body["cropLength"] = 48
+        return body
+
+    def section_body(self, q: str, keys: list[str]) -> dict[str, Any]:
+        """The search for the best-matching section of each of these documents (one each)."""
+        body: dict[str, Any] = {
+            "q": text.normalize(q).strip(),
+            "filter": f"doc IN [{', '.join(_quote(k) for k in keys)}]",
+            "distinct": "doc",
+            "limit": len(keys),
+            "attributesToRetrieve": SECTION_RETRIEVED,
+            "attributesToHighlight": ["text"],
+            "attributesToCrop": ["text"],
+            "cropLength": 48,
+            "cropMarker": "…",
+            "highlightPreTag": text.MARK_START,
+            "highlightPostTag": text.MARK_END,
+        }
+        if self.tuned:
+            body["locales"] = ["cmn"]
         return body
 
     async def search(self, query: SearchQuery) -> SearchResult:
@@ -305,8 +408,17 @@ class MeiliEngine:
         body = self.search_body(query)
         started = time.perf_counter()
         answer = await self._request("POST", f"/indexes/{self.uid}/search", json=body)
+        found: dict[str, dict[str, Any]] = {}
+        keys = [raw["key"] for raw in answer["hits"] if "key" in raw]
+        if body["q"] and keys:
+            parts = await self._request(
+                "POST",
+                f"/indexes/{self.sections_uid}/search",
+                json=self.section_body(body["q"], keys),
+            )
+            found = {part["doc"]: part for part in parts["hits"]}
         elapsed = (time.perf_counter() - started) * 1000
-        hits = [self._hit(raw) for raw in answer["hits"]]
+        hits = [self._hit(raw, found.get(raw.get("key", ""))) for raw in answer["hits"]]
         distribution = answer.get("facetDistribution") or {}
         facets = {
             name: dict(sorted(distribution.get(name, {}).items(), key=lambda kv: -kv[1]))
@@ -317,14 +429,17 @@ class MeiliEngine:
         )
 
     @staticmethod
-    def _hit(raw: dict[str, Any]) -> Hit:
+    def _hit(raw: dict[str, Any], section: dict[str, Any] | None = None) -> Hit:
         formatted = raw.get("_formatted") or {}
         summary = formatted.get("summary") or ""
-        body = formatted.get("body") or ""
-        if text.MARK_START in summary or text.MARK_START not in body:
-            excerpt = summary or body
+        part = ((section or {}).get("_formatted") or {}).get("text") or ""
+        # The matching section when the summary does not hold the query's words.
+        named = section is not None and text.MARK_START in part and text.MARK_START not in summary
+        if named:
+            excerpt = part
         else:
-            excerpt = body
+            excerpt = summary or formatted.get("lead") or ""
+        where = section if named and section is not None else {}
         return Hit(
             kind=raw["kind"],
             id=raw["id"],
@@ -337,6 +452,9 @@ class MeiliEngine:
             tags=list(raw.get("tags") or []),
             issuer=raw.get("issuer") or "",
             status=raw.get("status") or "",
+            section=where.get("label") or "",
+            chapter=where.get("chapter") or "",
+            anchor=where.get("anchor") or "",
         )
 
     async def suggest(self, q: str, *, limit: int = 8) -> list[Suggestion]:

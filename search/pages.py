@@ -17,7 +17,7 @@ from portal.accounts.permissions import Action
 from portal.db import DbSession
 from portal.errors import GongzhiError, NotFound
 from portal.web import render, render_public, staff_page
-from search import service, text
+from search import sections, service, text
 from search.engine import KINDS, SearchUnavailable
 from search.models import ArticleStatus
 from search.routes import Engine, SearchQueryDep, run_search
@@ -87,7 +87,8 @@ async def regulation_page(
             "user": user,
             "regulation": regulation,
             "other_versions": await service.other_versions(session, regulation),
-            "body_html": text.render_markdown(regulation.body),
+            # Each article (第X条) has its anchor: a search hit links to the one it matched.
+            "body_html": sections.anchor_articles(text.render_markdown(regulation.body)),
         },
     )
 

@@ -125,6 +125,9 @@ async def run_search(
                 tags=h.tags,
                 issuer=h.issuer or None,
                 status=RegulationStatus(h.status) if h.status else None,
+                section=h.section or None,
+                chapter=h.chapter or None,
+                section_url=f"{h.url}#{h.anchor}" if h.anchor else None,
             )
             for h in result.hits
         ],

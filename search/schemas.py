@@ -118,6 +118,20 @@ class SearchHit(BaseModel):
         description="Regulations: 现行有效 / 已修改 / 已废止 when the corpus shows it (see "
         "RegulationRead.status); among hits of the same title the version in force comes first"
     )
+    section: str | None = Field(
+        default=None,
+        description="The article the snippet comes from, when it matched the query (第十五条); "
+        "documents are ranked whole, their best-matching article named",
+    )
+    chapter: str | None = Field(
+        default=None,
+        description="That article's chapter (第二章 口岸开放), when the text has chapters",
+    )
+    section_url: str | None = Field(
+        default=None,
+        description="The document's page at that article (`/regulations/{id}#第十五条`); "
+        "otherwise null and `url` is the link",
+    )
 
 
 class SearchResponse(Page[SearchHit]):

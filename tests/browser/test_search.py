@@ -88,3 +88,39 @@ async def test_versions_of_a_regulation_are_told_apart(page, live_server: str) -
     assert "现行有效" in badges
     assert "已修改" in badges
     assert badges.index("现行有效") < badges.index("已修改")  # the version in force first
+
+
+async def test_a_hit_opens_the_regulation_at_the_article_it_matched(page, live_server: str) -> None:
+    """Issue 12: a law's hit names its best-matching article and opens the page there."""
+    async with httpx.AsyncClient(base_url=live_server) as client:
+        for _ in range(100):
+            found = await client.get(
+                "/api/v1/search", params={"q": "强制检定", "kind": "regulation"}
+            )
+            if found.json()["total"]:
+                break
+            await asyncio.sleep(0.3)
+    if not found.json()["total"]:
+        pytest.skip("the demo has no regulations without the corpus (GONGZHI_REGULATIONS_CORPUS)")
+    shots = os.environ.get("GONGZHI_SCREENSHOT_DIR")
+    for width in (390, 1366):
+        await page.set_viewport_size({"width": width, "height": 844})
+        await page.goto(live_server + "/search?q=强制检定 计量器具&kind=regulation")
+        link = page.locator("ol.hits li.hit p.section a").first
+        article = await link.inner_text()
+        assert article.startswith("第")
+        assert article.endswith("条")
+        if shots:
+            await page.screenshot(path=f"{shots}/search-sections-{width}.png")
+        await link.click()
+        await page.wait_for_load_state()
+        assert page.url.endswith("#" + article) or "#%E7%AC%AC" in page.url
+        target = page.locator(f'[id="{article}"]')
+        assert (await target.inner_text()).startswith(article)
+        assert await target.is_visible()
+        box = await target.bounding_box()
+        assert box is not None
+        assert -1 < box["y"] < 844
+        assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        if shots:
+            await page.screenshot(path=f"{shots}/regulation-article-{width}.png")

@@ -44,7 +44,8 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     await built.setup()
     yield built
     if isinstance(built, MeiliEngine):
-        await built._request("DELETE", f"/indexes/{built.uid}")
+        for uid in (built.uid, built.sections_uid):
+            await built._request("DELETE", f"/indexes/{uid}")
     await built.close()
 
 

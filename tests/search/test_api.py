@@ -174,6 +174,13 @@ async def test_regulation_import_is_all_or_nothing_and_pages_render(
     regulation = await client.get(found["items"][0]["url"])
     assert regulation.status_code == 200
     assert "为了加强计量监督管理" in regulation.text
+    # A hit names the article that matched and links to it on the page (issue 12).
+    article = (await search(client, q="监督管理", kind="regulation"))["items"][0]
+    assert article["section"] == "第一条"
+    assert article["section_url"] == article["url"] + "#第一条"
+    assert '<p id="第一条">第一条' in (await client.get(article["url"])).text
+    listed = await client.get("/search", params={"q": "监督管理"})
+    assert f'href="{article["section_url"]}"' in listed.text
     suggestions = (await client.get("/api/v1/search/suggest", params={"q": "jlf"})).json()
     assert suggestions["suggestions"][0]["title"] == "计量法"
 

@@ -270,3 +270,42 @@ async def test_the_version_in_force_comes_first_among_same_title_hits(
         ], q
     newest = await engine.search(SearchQuery())
     assert newest.hits[0].status == "现行有效"
+
+
+LAW = SearchDocument(
+    kind="regulation",
+    id="law",
+    title="某省计量条例",
+    body="某省计量条例\n\n第一章 总则\n\n第一条 为了加强计量监督管理，制定本条例。\n\n"
+    "第二条 本条例适用于本省行政区域。\n\n第二章 法律责任\n\n"
+    "第十五条 使用不合格的电子计价秤的，责令改正，没收计量器具。\n\n第十六条 本条例自公布之日起施行。",
+    region="全国",
+    date=date(2021, 5, 1),
+    url="/regulations/law",
+)
+
+
+async def test_a_hit_names_and_links_the_article_that_matched(engine: SearchEngine) -> None:
+    """Issue 12: a law is ranked whole, shown with its best-matching article (第十五条), the
+    snippet taken from that article only."""
+    await engine.index([LAW])
+    hit = (await engine.search(SearchQuery(q="电子计价秤"))).hits[0]
+    assert (hit.section, hit.chapter, hit.anchor) == ("第十五条", "第二章 法律责任", "第十五条")
+    assert "<mark>电子计价秤</mark>" in hit.snippet_html
+    assert "第一条" not in hit.snippet_html
+    # Several words: the article holding most of them.
+    both = (await engine.search(SearchQuery(q="计量器具 责令改正"))).hits[0]
+    assert both.section == "第十五条"
+    # The text before the first article repeats the title: on a tie, the article wins.
+    titled = (await engine.search(SearchQuery(q="计量条例"))).hits[0]
+    assert titled.section == "第一条"
+    # A title-only match names no article; the snippet is the text's opening.
+    title = (await engine.search(SearchQuery(q="某省"))).hits[0]
+    assert title.section == ""
+    assert title.snippet_html
+    # A changed text loses the old articles.
+    await engine.index([SearchDocument(**{**LAW.__dict__, "body": "第一条 电子计价秤。"})])
+    again = (await engine.search(SearchQuery(q="电子计价秤"))).hits[0]
+    assert again.section == "第一条"
+    await engine.delete([LAW.key])
+    assert (await engine.search(SearchQuery(q="电子计价秤"))).hits == []

@@ -38,7 +38,10 @@ async def test_a_file_of_the_previous_schema_is_rebuilt_with_the_prefix_index(
         connection.execute("DROP TABLE doc_fts")
         connection.execute(OLD_FTS)
         connection.execute("UPDATE meta SET value = '2' WHERE key = 'schema'")
-        rows = connection.execute("SELECT rowid, title, keywords, summary, body FROM doc")
+        rows = connection.execute(
+            "SELECT d.rowid, d.title, d.keywords, t.summary, t.body"
+            " FROM doc d JOIN doc_text t ON t.rowid = d.rowid"
+        )
         for rowid, title, keywords, summary, body in rows.fetchall():
             connection.execute(
                 "INSERT INTO doc_fts (rowid, title, keywords, body) VALUES (?, ?, ?, ?)",
@@ -97,10 +100,41 @@ async def test_a_file_made_before_the_version_columns_keeps_its_documents(
     await reopened.setup()
     with sqlite3.connect(path) as connection:
         columns = [row[1] for row in connection.execute("PRAGMA table_info(doc)")]
-    # The new columns sit before the long ones, where ranking reads them cheaply.
-    assert columns.index("version_rank") < columns.index("summary")
+    # The new columns are there, and the long ones moved to a table of their own, so ranking
+    # reads narrow rows.
+    assert "version_rank" in columns
+    assert "body" not in columns
+    assert "summary" not in columns
     assert (await reopened.stats())["documents"] == len(DOCS)
     found = await reopened.search(SearchQuery(q="计量法", kind="regulation"))
     assert [hit.id for hit in found.hits][0] == "r1"
     assert found.hits[0].status == ""
+    await reopened.close()
+
+
+async def test_a_file_whose_doc_rows_hold_the_bodies_moves_them_apart(tmp_path: Path) -> None:
+    """Files made before doc_text (issue 12) keep their documents, rowids and index."""
+    path = tmp_path / "index.sqlite"
+    engine = EmbeddedEngine(path)
+    await engine.index(DOCS)
+    await engine.close()
+    with sqlite3.connect(path) as connection:
+        connection.execute("ALTER TABLE doc ADD COLUMN summary TEXT NOT NULL DEFAULT ''")
+        connection.execute("ALTER TABLE doc ADD COLUMN body TEXT NOT NULL DEFAULT ''")
+        connection.execute(
+            "UPDATE doc SET (summary, body) ="
+            " (SELECT summary, body FROM doc_text t WHERE t.rowid = doc.rowid)"
+        )
+        connection.execute("DROP TABLE doc_text")
+    reopened = EmbeddedEngine(path)
+    await reopened.setup()
+    with sqlite3.connect(path) as connection:
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(doc)")]
+        moved = connection.execute("SELECT count(*) FROM doc_text").fetchone()[0]
+    assert "body" not in columns
+    assert moved == len(DOCS)
+    found = await reopened.search(SearchQuery(q="计量法", kind="regulation"))
+    assert [hit.id for hit in found.hits][0] == "r1"
+    await reopened.delete(["regulation-r1"])  # deleting needs the moved text's exact tokens
+    assert "r1" not in [h.id for h in (await reopened.search(SearchQuery(q="计量法"))).hits]
     await reopened.close()

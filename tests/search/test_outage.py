@@ -89,7 +89,8 @@ async def test_index_catches_up_after_meilisearch_was_killed(
     finally:
         if meili_server.process is None or meili_server.process.poll() is not None:
             meili_server.start()
-        await meili._request("DELETE", f"/indexes/{meili.uid}")
+        for uid in (meili.uid, meili.sections_uid):
+            await meili._request("DELETE", f"/indexes/{uid}")
         await meili.close()
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from search.embedded import WEIGHTS, EmbeddedEngine, ranked_sql
+from search.embedded import WEIGHTS, EmbeddedEngine, newest_sql, ranked_sql
 from search.engine import SearchDocument, SearchQuery
 
 FILTERS = {
@@ -84,3 +84,18 @@ def test_filtered_query_starts_from_the_fts_index(
     assert outer[0].startswith("SCAN matched"), steps
     assert any(s.startswith("SEARCH d USING INTEGER PRIMARY KEY") for s in outer[1:]), steps
     assert not any(s == "SCAN d" or s.startswith("SCAN d ") for s in steps), steps
+
+
+@pytest.mark.parametrize("names", combinations(), ids=lambda names: "+".join(names))
+def test_an_empty_query_reads_only_the_covering_index(
+    connection: sqlite3.Connection, names: tuple[str, ...]
+) -> None:
+    """The newest documents and their facet counts come from ``doc_newest`` alone."""
+    values: dict[str, object] = {}
+    for name in names:
+        values.update(FILTERS[name])
+    where, params = EmbeddedEngine._filters(SearchQuery(**values))  # type: ignore[arg-type]
+    page_sql, facets_sql = newest_sql(where)
+    for sql, bound in ((page_sql, [*params, 10, 0]), (facets_sql, params)):
+        steps = [row[3] for row in connection.execute("EXPLAIN QUERY PLAN " + sql, bound)]
+        assert any("USING COVERING INDEX doc_newest" in step for step in steps), steps

@@ -130,7 +130,8 @@ async def meili_scores(
         await engine.index(documents)
         return await evaluate(engine)
     finally:
-        await engine._request("DELETE", f"/indexes/{engine.uid}")
+        for uid in (engine.uid, engine.sections_uid):
+            await engine._request("DELETE", f"/indexes/{uid}")
         await engine.close()
 
 
