@@ -90,6 +90,15 @@ class InvalidInput(GongzhiError):
     title_zh = "请求内容不符合要求"
 
 
+class UnstorableValue(InvalidInput):
+    """A value the database cannot hold (a NUL character in PostgreSQL text), found before the
+    query: the same answer as when PostgreSQL refuses it (SQLSTATE class 22, below)."""
+
+    code = "invalid_value"
+    title = "A value cannot be stored"
+    title_zh = "提交的内容无法保存"
+
+
 class PayloadTooLarge(GongzhiError):
     status = 413
     code = "payload_too_large"

@@ -29,6 +29,27 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from search import sections, text
+from search.embedded_sql import (
+    EXACT_SQL,
+    HIT_TABLE,
+    ORDER_SQL,
+    WEIGHTS,
+    exact_params,
+    in_title_sql,
+    newest_sql,
+    ranked_sql,
+)
+from search.embedded_store import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    TOKENIZER_VERSION,
+    delete_rows,
+    fts_values,
+    insert_rows,
+    insert_sections,
+    optimize,
+    upgrade_doc,
+)
 from search.engine import (
     Hit,
     SearchDocument,
@@ -39,191 +60,6 @@ from search.engine import (
 )
 
 T = TypeVar("T")
-
-# Bump when index_tokens() changes: a file built by another version is rebuilt on setup.
-TOKENIZER_VERSION = "bigram-1"
-# Bump when doc_fts's definition changes: setup drops and rebuilds the full-text table.
-# 3: a prefix index of one character (issue 12). 4: sections (articles 第X条) of each document.
-SCHEMA_VERSION = "4"
-# bm25 weights of the title, keywords and body columns.
-WEIGHTS = (10.0, 4.0, 1.0)
-
-DOC_SCHEMA = """
-CREATE TABLE IF NOT EXISTS doc (
-    rowid INTEGER PRIMARY KEY,
-    key TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    doc_id TEXT NOT NULL,
-    region TEXT NOT NULL,
-    region_codes TEXT NOT NULL,
-    year INTEGER,
-    date TEXT,
-    ts INTEGER NOT NULL,
-    tags TEXT NOT NULL,
-    category TEXT NOT NULL,
-    url TEXT NOT NULL,
-    title TEXT NOT NULL,
-    pinyin TEXT NOT NULL,
-    initials TEXT NOT NULL,
-    keywords TEXT NOT NULL,
-    issuer TEXT NOT NULL DEFAULT '',
-    status TEXT NOT NULL DEFAULT '',
-    version_rank INTEGER NOT NULL DEFAULT 0
-);
--- The long columns in a table of their own: every match of a query is joined to its ``doc`` row
--- to be ranked, counted and faceted, and a row that held the start of its body cost a page read
--- per match (管理's 3,053 matches: 18 ms joined, 5 ms without, issue 12).
-CREATE TABLE IF NOT EXISTS doc_text (
-    rowid INTEGER PRIMARY KEY,
-    summary TEXT NOT NULL,
-    body TEXT NOT NULL
-);
--- Newest first, with every column a filter or a facet reads: an empty query pages and counts
--- from this index alone, never reading the rows (each holds the start of a body, issue 12).
-CREATE INDEX IF NOT EXISTS doc_newest
-    ON doc (ts DESC, key, kind, region, year, date, region_codes, tags);
-CREATE INDEX IF NOT EXISTS doc_kind ON doc (kind);
-CREATE INDEX IF NOT EXISTS doc_region ON doc (region);
-CREATE INDEX IF NOT EXISTS doc_year ON doc (year);
-"""
-SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-    + DOC_SCHEMA
-    + """
--- prefix='1': a one-character query word (法 of 标准化法, which jieba leaves alone) is the
--- prefix query 法*; without its own index FTS5 merges the doclists of every bigram starting with
--- 法, 120-700 ms on the corpus (issue 12), with it one doclist is read.
-CREATE VIRTUAL TABLE IF NOT EXISTS doc_fts USING fts5 (
-    title, keywords, body, content='', prefix='1', tokenize='unicode61 remove_diacritics 0'
-);
--- A document's sections (search/sections.py): rowid = the document's rowid × SLOTS + n, so one
--- document's sections are one rowid range of section_fts.
-CREATE TABLE IF NOT EXISTS section (
-    rowid INTEGER PRIMARY KEY,
-    label TEXT NOT NULL,
-    anchor TEXT NOT NULL,
-    chapter TEXT NOT NULL,
-    text TEXT NOT NULL
-);
-CREATE VIRTUAL TABLE IF NOT EXISTS section_fts USING fts5 (
-    text, content='', prefix='1', tokenize='unicode61 remove_diacritics 0'
-);
-"""
-)
-
-
-def ranked_sql(weights: str, where: str) -> str:
-    """The full-text query with filters. It must start from the FTS5 index: joined directly,
-    SQLite's planner may drive the join from ``doc`` (through an index on a filtered column) and
-    probe the full-text index once per row, which took 85 s for 标准化法 with kind=regulation on
-    the 3,475 laws of the corpus (issue 12). The matching rowids are therefore materialised
-    first and ``CROSS JOIN`` (SQLite's documented way to fix the join order) keeps them the
-    outer loop; each filter is then checked on the few matching rows by primary key.
-    tests/search/test_query_plan.py asserts the plan of every filter combination."""
-    return (
-        f"WITH matched(rowid, score) AS MATERIALIZED ("
-        f"SELECT rowid, bm25(doc_fts, {weights}) FROM doc_fts WHERE doc_fts MATCH ?)"
-        f" SELECT d.rowid, d.kind, d.region, d.year, d.title, d.ts, d.version_rank, matched.score"
-        f" FROM matched CROSS JOIN doc d ON d.rowid = matched.rowid WHERE 1 = 1{where}"
-    )
-
-
-def newest_sql(where: str) -> tuple[str, str]:
-    """An empty query's page and its facet counts (one pass: a few hundred kind, region and
-    year groups), both read from the covering index ``doc_newest`` alone: reading the rows (each
-    holds the start of a body) made the empty query 27 ms p95 on the corpus (issue 12).
-    tests/search/test_query_plan.py asserts both plans."""
-    return (
-        f"SELECT d.rowid FROM doc d INDEXED BY doc_newest WHERE 1 = 1{where}"
-        " ORDER BY d.ts DESC, d.key LIMIT ? OFFSET ?",
-        f"SELECT d.kind, d.region, d.year, count(*) FROM doc d INDEXED BY doc_newest"
-        f" WHERE 1 = 1{where} GROUP BY d.kind, d.region, d.year",
-    )
-
-
-# The matches of one search, in the searching connection's own temporary database.
-HIT_TABLE = """
-CREATE TEMP TABLE IF NOT EXISTS hit (
-    rowid INTEGER PRIMARY KEY, kind TEXT, region TEXT, year INTEGER, title TEXT, ts INTEGER,
-    version_rank INTEGER, score REAL, tier INTEGER, in_title INTEGER, exact INTEGER
-)
-"""
-
-# The order of hits, like Meilisearch's rules: documents with more of the query's words first
-# (tier), then more of them in the title, then a title that is the query (exactness), then a title
-# the query covers more of (among titles that hold query words, the shorter: 产品质量法 before
-# 山东省实施《产品质量法》办法), then bm25. See _page for versions of one regulation.
-ORDER_SQL = (
-    "tier, in_title DESC, exact DESC, CASE WHEN in_title > 0 THEN length(title) ELSE 0 END,"
-    " score, ts DESC"
-)
-
-
-# Columns a file made before them lacks, and those that moved to doc_text (see _upgrade_doc).
-DOC_COLUMNS_ADDED = ("issuer", "status", "version_rank")
-DOC_COLUMNS_MOVED = ("summary", "body")
-
-
-def _in_title_sql(title_terms: list[list[str]]) -> tuple[str, list[str]]:
-    """How many query words (or one of their synonyms) the title holds, as an SQL expression."""
-    parts: list[str] = []
-    params: list[str] = []
-    for alternatives in title_terms:
-        parts.append("(" + " OR ".join("instr(lower(title), ?) > 0" for _ in alternatives) + ")")
-        params.extend(alternatives)
-    return ("(" + " + ".join(parts) + ")" if parts else "0"), params
-
-
-# Meilisearch's "exactness" rule, on the title: the title is the query (产品质量法, also as
-# 中华人民共和国产品质量法), then a title that starts with it, before titles that merely hold its
-# words (山东省实施《产品质量法》办法).
-EXACT_SQL = (
-    "(CASE WHEN lower(title) IN (?, ?) THEN 2 WHEN instr(lower(title), ?) = 1 THEN 1 ELSE 0 END)"
-)
-
-
-def _exact_params(q: str) -> list[str]:
-    whole = "".join(text.normalize(q).split())
-    return [whole, "中华人民共和国" + whole, whole]
-
-
-def _fts_values(title: str, keywords: str, summary: str, body: str) -> tuple[str, str, str]:
-    return (
-        text.index_tokens(title),
-        text.index_tokens(keywords),
-        text.index_tokens(summary + "\n" + body),
-    )
-
-
-def _optimize(connection: sqlite3.Connection) -> None:
-    connection.execute("INSERT INTO doc_fts(doc_fts) VALUES ('optimize')")
-    connection.execute("INSERT INTO section_fts(section_fts) VALUES ('optimize')")
-
-
-def _insert_sections(connection: sqlite3.Connection, rowid: int, body: str) -> None:
-    parts = list(enumerate(sections.split(body), start=rowid * sections.SLOTS))
-    connection.executemany(
-        "INSERT INTO section (rowid, label, anchor, chapter, text) VALUES (?, ?, ?, ?, ?)",
-        [(key, part.label, part.anchor, part.chapter, part.text) for key, part in parts],
-    )
-    connection.executemany(
-        "INSERT INTO section_fts (rowid, text) VALUES (?, ?)",
-        [(key, text.index_tokens(part.text)) for key, part in parts],
-    )
-
-
-def _delete_sections(connection: sqlite3.Connection, rowid: int) -> None:
-    low, high = rowid * sections.SLOTS, (rowid + 1) * sections.SLOTS - 1
-    rows = connection.execute(
-        "SELECT rowid, text FROM section WHERE rowid BETWEEN ? AND ?", (low, high)
-    ).fetchall()
-    for key, part in rows:
-        # A contentless table forgets a row only when given the exact tokens it indexed.
-        connection.execute(
-            "INSERT INTO section_fts (section_fts, rowid, text) VALUES ('delete', ?, ?)",
-            (key, text.index_tokens(part)),
-        )
-    connection.execute("DELETE FROM section WHERE rowid BETWEEN ? AND ?", (low, high))
 
 
 class EmbeddedEngine:
@@ -276,7 +112,7 @@ class EmbeddedEngine:
                 for table in ("doc_fts", "section_fts", "section"):
                     connection.execute(f"DROP TABLE IF EXISTS {table}")
                 connection.execute("DROP INDEX IF EXISTS doc_ts")
-            self._upgrade_doc(connection)
+            upgrade_doc(connection)
             connection.executescript(SCHEMA)
             stale_tokens = "tokenizer" in built and built["tokenizer"] != TOKENIZER_VERSION
             if stale_schema or stale_tokens:
@@ -286,40 +122,6 @@ class EmbeddedEngine:
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                 [("tokenizer", TOKENIZER_VERSION), ("schema", SCHEMA_VERSION)],
             )
-
-    @staticmethod
-    def _upgrade_doc(connection: sqlite3.Connection) -> None:
-        """A ``doc`` table of an older shape (before the version columns, or still holding the
-        summaries and bodies) is copied into the current one, same rowids, so the full-text
-        index stays valid; the long columns go to ``doc_text``."""
-        columns = {row[1] for row in connection.execute("PRAGMA table_info(doc)")}
-        if not columns or (
-            all(name in columns for name in DOC_COLUMNS_ADDED)
-            and not any(name in columns for name in DOC_COLUMNS_MOVED)
-        ):
-            return
-        kept = ", ".join(sorted(columns - set(DOC_COLUMNS_MOVED)))
-        connection.execute("BEGIN IMMEDIATE")
-        if all(name in columns for name in DOC_COLUMNS_MOVED):
-            connection.execute(
-                "CREATE TABLE IF NOT EXISTS doc_text"
-                " (rowid INTEGER PRIMARY KEY, summary TEXT NOT NULL, body TEXT NOT NULL)"
-            )
-            connection.execute(
-                "INSERT OR REPLACE INTO doc_text (rowid, summary, body)"
-                " SELECT rowid, summary, body FROM doc"
-            )
-        connection.execute("ALTER TABLE doc RENAME TO doc_before_versions")
-        for index in ("doc_ts", "doc_newest", "doc_kind", "doc_region", "doc_year"):
-            connection.execute(f"DROP INDEX IF EXISTS {index}")
-        for statement in DOC_SCHEMA.split(";"):
-            if statement.strip():
-                connection.execute(statement)
-        connection.execute(
-            f"INSERT INTO doc (rowid, {kept}) SELECT rowid, {kept} FROM doc_before_versions"
-        )
-        connection.execute("DROP TABLE doc_before_versions")
-        connection.execute("COMMIT")
 
     def _rebuild_fts(self, connection: sqlite3.Connection) -> None:
         connection.execute("BEGIN IMMEDIATE")
@@ -333,11 +135,11 @@ class EmbeddedEngine:
         for rowid, title, keywords, summary, body in rows.fetchall():
             connection.execute(
                 "INSERT INTO doc_fts (rowid, title, keywords, body) VALUES (?, ?, ?, ?)",
-                (rowid, *_fts_values(title, keywords, summary, body)),
+                (rowid, *fts_values(title, keywords, summary, body)),
             )
-            _insert_sections(connection, rowid, body)
+            insert_sections(connection, rowid, body)
         connection.execute("COMMIT")
-        _optimize(connection)
+        optimize(connection)
 
     async def setup(self) -> None:
         if self._ready:
@@ -354,68 +156,6 @@ class EmbeddedEngine:
         self._ready = False
 
     # -- writing ----------------------------------------------------------------------------
-
-    @staticmethod
-    def _delete_rows(connection: sqlite3.Connection, keys: list[str]) -> None:
-        for key in keys:
-            row = connection.execute(
-                "SELECT d.rowid, d.title, d.keywords, t.summary, t.body"
-                " FROM doc d JOIN doc_text t ON t.rowid = d.rowid WHERE d.key = ?",
-                (key,),
-            ).fetchone()
-            if row is None:
-                continue
-            rowid, title, keywords, summary, body = row
-            # A contentless table forgets a row only when given the exact tokens it indexed.
-            connection.execute(
-                "INSERT INTO doc_fts (doc_fts, rowid, title, keywords, body)"
-                " VALUES ('delete', ?, ?, ?, ?)",
-                (rowid, *_fts_values(title, keywords, summary, body)),
-            )
-            connection.execute("DELETE FROM doc WHERE rowid = ?", (rowid,))
-            connection.execute("DELETE FROM doc_text WHERE rowid = ?", (rowid,))
-            _delete_sections(connection, rowid)
-
-    @staticmethod
-    def _insert_rows(connection: sqlite3.Connection, documents: list[SearchDocument]) -> None:
-        for doc in documents:
-            pinyin, initials = text.pinyin_keys(doc.title)
-            cursor = connection.execute(
-                "INSERT INTO doc (key, kind, doc_id, title, keywords, url, tags,"
-                " category, region, region_codes, year, date, ts, pinyin, initials,"
-                " issuer, status, version_rank)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    doc.key,
-                    doc.kind,
-                    doc.id,
-                    doc.title,
-                    doc.keywords,
-                    doc.url,
-                    json.dumps(list(doc.tags), ensure_ascii=False),
-                    doc.category,
-                    doc.region,
-                    " " + " ".join(doc.region_codes) + " ",
-                    doc.year,
-                    doc.date.isoformat() if doc.date else None,
-                    doc.ts,
-                    pinyin,
-                    initials,
-                    doc.issuer,
-                    doc.status,
-                    doc.version_rank,
-                ),
-            )
-            connection.execute(
-                "INSERT INTO doc_fts (rowid, title, keywords, body) VALUES (?, ?, ?, ?)",
-                (cursor.lastrowid, *_fts_values(doc.title, doc.keywords, doc.summary, doc.body)),
-            )
-            assert cursor.lastrowid is not None
-            connection.execute(
-                "INSERT INTO doc_text (rowid, summary, body) VALUES (?, ?, ?)",
-                (cursor.lastrowid, doc.summary, doc.body),
-            )
-            _insert_sections(connection, cursor.lastrowid, doc.body)
 
     def _write(self, work: Callable[[sqlite3.Connection], None]) -> Callable[..., None]:
         def run(connection: sqlite3.Connection) -> None:
@@ -435,14 +175,14 @@ class EmbeddedEngine:
             return
 
         def work(connection: sqlite3.Connection) -> None:
-            self._delete_rows(connection, [doc.key for doc in documents])
-            self._insert_rows(connection, documents)
+            delete_rows(connection, [doc.key for doc in documents])
+            insert_rows(connection, documents)
 
         await self._run(self._write(work))
 
     async def delete(self, keys: list[str]) -> None:
         if keys:
-            await self._run(self._write(lambda c: self._delete_rows(c, keys)))
+            await self._run(self._write(lambda c: delete_rows(c, keys)))
 
     async def replace_all(self, batches: AsyncIterator[list[SearchDocument]]) -> int:
         """One write transaction: readers (WAL) see the old index until it commits."""
@@ -455,10 +195,10 @@ class EmbeddedEngine:
             connection.execute("INSERT INTO section_fts(section_fts) VALUES ('delete-all')")
             connection.execute("DELETE FROM section")
             for batch in collected:
-                self._insert_rows(connection, batch)
+                insert_rows(connection, batch)
 
         await self._run(self._write(work))
-        await self._run(_optimize)
+        await self._run(optimize)
         return sum(len(batch) for batch in collected)
 
     # -- reading ----------------------------------------------------------------------------
@@ -526,7 +266,7 @@ class EmbeddedEngine:
                 [" AND ".join(expressions[:keep]), *params],
             )
             # Meilisearch's "attribute" rule: within a tier, more query words in the title first.
-            in_title, title_params = _in_title_sql(title_terms[:keep])
+            in_title, title_params = in_title_sql(title_terms[:keep])
             tier = len(expressions) - keep
             connection.execute(
                 f"UPDATE temp.hit SET tier = ?, in_title = {in_title}, exact = 0"
@@ -537,7 +277,7 @@ class EmbeddedEngine:
             # 3,000 bodies but a few dozen titles.
             connection.execute(
                 f"UPDATE temp.hit SET exact = {EXACT_SQL} WHERE tier = ? AND in_title > 0",
-                [*_exact_params(query.q), tier],
+                [*exact_params(query.q), tier],
             )
             found = connection.execute("SELECT count(*) FROM temp.hit").fetchone()[0]
         page = self._page(connection, query)

@@ -49,6 +49,7 @@ from api.certificates.queries import (
 )
 from api.certificates.schemas import InstrumentRead
 from portal.db import Database
+from portal.errors import UnstorableValue
 
 
 @dataclass(frozen=True)
@@ -265,9 +266,17 @@ class LookupReader:
     ) -> bytes:
         # the one normal form (api/certificates/numbers.py): a few microseconds, no round trip
         number = normalize_number(number)
+        if "\x00" in number and not self.is_sqlite:
+            # Answered before the query: in a batch (``Coalescer``) the driver's error for it
+            # would fail every lookup that went with it. SQLite holds the character like any
+            # other, so there the lookup simply finds nothing.
+            raise UnstorableValue(
+                "The request contains a character or value that cannot be stored "
+                "(for example a NUL character).",
+                detail_zh="提交的内容含有无法保存的字符或数值（例如空字符），请检查后重新提交。",
+            )
         if not storable_number(number):
-            # Not found without a query: in a batch (``Coalescer``) the driver's error for such a
-            # value would fail every lookup that went with it, and nothing stored can match.
+            # Longer than any stored number: not found without a query.
             raise not_found(number[:NUMBER_MAX_LENGTH])
         rows = await self.rows(number, institution)
         if not rows:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from search import embedded, text
+from search import embedded_store, text
 from search.embedded import EmbeddedEngine
 from search.engine import SearchDocument, SearchQuery, engine_for
 from tests.search.test_contract import DOCS
@@ -45,7 +45,7 @@ async def test_a_file_of_the_previous_schema_is_rebuilt_with_the_prefix_index(
         for rowid, title, keywords, summary, body in rows.fetchall():
             connection.execute(
                 "INSERT INTO doc_fts (rowid, title, keywords, body) VALUES (?, ?, ?, ?)",
-                (rowid, *embedded._fts_values(title, keywords, summary, body)),
+                (rowid, *embedded_store.fts_values(title, keywords, summary, body)),
             )
     assert "prefix" not in fts_definition(path)
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from search.embedded import WEIGHTS, EmbeddedEngine, newest_sql, ranked_sql
+from search.embedded import EmbeddedEngine
+from search.embedded_sql import WEIGHTS, newest_sql, ranked_sql
 from search.engine import SearchDocument, SearchQuery
 
 FILTERS = {
