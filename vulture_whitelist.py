@@ -18,6 +18,10 @@ suggested_location
 linked_tracking_number
 original_url
 merged_into_tracking_number
+# api/certificates: the catalogue as the API gives it (InstrumentCategoryRead)
+verification_form_name
+usage_areas
+cycle_months
 # search
 snippet_text  # SearchHit: the excerpt as plain text for native clients
 # credit
@@ -93,6 +97,7 @@ pv
 VerificationForm
 initial_scrap
 initial_rotation
+none  # VerificationForm.none, stored and read by value
 group_name
 supervision_mode
 verification_form

@@ -45,6 +45,7 @@ PUBLIC = {
     "GET /api/v1/certificates",
     "GET /api/v1/certificates/{number}",
     "GET /api/v1/instruments/{sticker_token}",
+    "GET /api/v1/instrument-categories",
     "GET /api/v1/regions",
     "GET /api/v1/regions/{code}",
     "POST /api/v1/auth/jwt/login",
