@@ -22,6 +22,9 @@ merged_into_tracking_number
 verification_form_name
 usage_areas
 cycle_months
+# api/instruments: stored for the record, read by clients
+reviewed_by
+verification_status_name
 # search
 snippet_text  # SearchHit: the excerpt as plain text for native clients
 # credit

@@ -202,6 +202,19 @@ class Catalogue:
     def get(self, code: str) -> Entry | None:
         return self.by_code.get(code)
 
+    def find(self, text: str) -> Entry | None:
+        """The entry a person names: its code (any case), its second-level name, or a
+        first-level name that has a single entry (水表, 燃气表)."""
+        text = text.strip()
+        found = self.by_code.get(text) or self.by_code.get(text.lower())
+        if found is not None:
+            return found
+        for entry in self.entries:
+            if entry.name == text:
+                return entry
+        group = [e for e in self.entries if e.group == text]
+        return group[0] if len(group) == 1 else None
+
 
 def _rule(raw: dict[str, Any], default_form: str) -> CycleRule:
     return CycleRule(

@@ -382,7 +382,7 @@ def validate_row(raw: Row, ctx: ValidationContext) -> CertRow | list[FieldError]
             )
         elif verified_on is not None and category:
             # The validity may not exceed the cycle of the category's regulation (公告2020年第42号
-            # item 5; 强制检定的工作计量器具检定管理办法 第十条: 按检定周期送检).
+            # item 5: the cycle is the regulation's).
             # Certificates write either the day before or the same day a cycle later (检定日期
             # 2025-07-18, 有效期至 2026-07-17 or 2026-07-18): both are accepted.
             limit = ctx.cycle_limit(category, verified_on)

@@ -1,0 +1,20 @@
+"""Hourly: registrations that fell due enter the certificate registry, so that a never-verified
+instrument counts in its region's overdue list (and the daily overdue scan's warnings) from its
+due day. Hourly rather than daily so the day's entries come before that day's scan."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.instruments.review import enter_due_registrations
+from portal import clock
+from portal.outbox import service as outbox
+from portal.outbox.service import JobContext
+
+
+@outbox.periodic("instruments-enter-due", every=timedelta(hours=1))
+async def enter_due(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
+    await enter_due_registrations(session, today=clock.today())

@@ -1,0 +1,24 @@
+"""Settings of the owners' registrations (``GONGZHI_*`` variables)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+from pydantic import Field
+
+from portal.deps import domain_settings
+from portal.settings import DomainSettings
+
+
+class InstrumentsSettings(DomainSettings):
+    # Bulk registration files: a market or a utility registers hundreds to tens of thousands of
+    # meters at once; beyond these a file is refused before it is read.
+    registration_import_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=512 * 1024**2)
+    registration_import_max_rows: int = Field(default=50_000, ge=1, le=1_000_000)
+    registration_import_max_errors: int = Field(default=1000, ge=1, le=100_000)
+
+
+SETTINGS = InstrumentsSettings
+
+InstrumentsConfig = Annotated[InstrumentsSettings, Depends(domain_settings(InstrumentsSettings))]
