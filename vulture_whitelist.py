@@ -25,6 +25,10 @@ cycle_months
 # api/instruments: stored for the record, read by clients
 reviewed_by
 verification_status_name
+in_lab  # ApplicationMode.in_lab, stored and read by value
+days_to_result  # ApplicationRead: the time to results, read by clients
+result_limit_days
+within_limit
 # search
 snippet_text  # SearchHit: the excerpt as plain text for native clients
 # credit

@@ -2,7 +2,9 @@
 company, a sole trader) with registered instruments in every registration status (待确认, 已确认,
 已退回, 已注销) and every verification status (合格有效, 即将到期, 已过期, 到期更换, 不合格, 证书已注销,
 未检定, 未到检定期). Several match the certificate registry's demo instruments (same category,
-serial and manufacturer: api/certificates/demo.py runs first), so their certificates attach."""
+serial and manufacturer: api/certificates/demo.py runs first), so their certificates attach;
+verification applications in every state (已申请, 已预约, 已拒绝, 已撤回, 已完成 — the completed
+one past the result limit)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,23 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from api.instruments.applications import (
+    accept_application,
+    cancel_application,
+    complete_application,
+    refuse_application,
+    submit_application,
+)
+from api.instruments.models import ApplicationStatus, RegisteredInstrument
 from api.instruments.registration import register_instrument
 from api.instruments.review import change_registration, review_registration
-from api.instruments.schemas import InstrumentRegistrationCreate, RegistrationChange
+from api.instruments.schemas import (
+    ApplicationCreate,
+    AppointmentRequest,
+    InstrumentRegistrationCreate,
+    RegistrationChange,
+)
+from api.instruments.settings import InstrumentsSettings
 from portal import clock
 from portal.accounts.models import Organization, OrganizationKind, Role, User
 from portal.accounts.schemas import OrganizationCreate, StaffUserCreate
@@ -191,4 +207,79 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
                 RegistrationChange(kind="moved", location=then[1], reason="场地调整"),
                 actor=owner,
             )
+    await _applications(session, users, settings)
     return True
+
+
+# owner, institution, serials, days ago it was made, then: "submitted", "accept", "refuse",
+# "cancel" or "complete"
+APPLICATIONS = [
+    ("RMLSC", "XYJC", ["XS2301001", "YH1800231"], 240, "complete"),
+    ("XYZXYY", "SXJL", ["OM20231188", "SP1900321"], 5, "accept"),
+    ("QDCZ", "XYJC", ["JD21800456"], 2, "submitted"),
+    ("XPZLS", "XYJC", ["WM2209080"], 10, "refuse"),
+    ("SHRMZ", "XYJC", ["TQ2305012"], 3, "cancel"),
+]
+
+
+async def _applications(session: AsyncSession, users: dict[str, User], settings: Settings) -> None:
+    labs = {
+        u.email: u
+        for u in (
+            await session.scalars(
+                select(User).where(
+                    col(User.email).in_(["institution@gongzhi.demo", "sxjl@gongzhi.demo"])
+                )
+            )
+        ).all()
+    }
+    lab_of = {"XYJC": labs.get("institution@gongzhi.demo"), "SXJL": labs.get("sxjl@gongzhi.demo")}
+    config = settings.of(InstrumentsSettings)
+    today = clock.today()
+    for owner_code, lab_code, serials, ago, then in APPLICATIONS:
+        lab = lab_of[lab_code]
+        if lab is None:
+            continue
+        owner = users[owner_code]
+        ids = list(
+            (
+                await session.scalars(
+                    select(col(RegisteredInstrument.id)).where(
+                        col(RegisteredInstrument.owner_id) == owner.organization_id,
+                        col(RegisteredInstrument.serial).in_(serials),
+                    )
+                )
+            ).all()
+        )
+        application = await submit_application(
+            session,
+            ApplicationCreate(
+                institution_code=lab_code,
+                registration_ids=ids,
+                preferred_on=today + timedelta(days=7),
+                mode="in_lab" if lab_code == "SXJL" else "on_site",
+                note="请提前一天电话联系",
+            ),
+            actor=owner,
+            settings=config,
+        )
+        application.created_at = clock.now() - timedelta(days=ago)
+        application.preferred_on = today - timedelta(days=ago) + timedelta(days=7)
+        if then == "accept":
+            await accept_application(
+                session, application.id,
+                AppointmentRequest(appointment_on=today + timedelta(days=3), staff="周工、吴工"),
+                actor=lab,
+            )  # fmt: skip
+        elif then == "refuse":
+            await refuse_application(
+                session, application.id, "DN80 及以上水表请向供水计量检定站申请", actor=lab
+            )
+        elif then == "cancel":
+            await cancel_application(session, application.id, actor=owner)
+        elif then == "complete":
+            application.status = ApplicationStatus.accepted
+            application.appointment_on = today - timedelta(days=ago - 3)
+            application.appointment_address = "人民路农贸市场"
+            application.staff = "陈工"
+            await complete_application(session, application.id, actor=lab)

@@ -35,6 +35,30 @@ class RegistrationRetired(Conflict):
     title_zh = "该器具已注销，不能再变更"
 
 
+class ApplicationNotFound(NotFound):
+    code = "application_not_found"
+    title = "No verification application has this id"
+    title_zh = "查无此检定申请"
+
+
+class InvalidApplication(InvalidInput):
+    code = "application_invalid"
+    title = "The verification application is not valid"
+    title_zh = "检定申请内容不符合要求"
+
+
+class ApplicationStateConflict(Conflict):
+    code = "application_state_conflict"
+    title = "The application is not in a state that allows this"
+    title_zh = "检定申请当前状态不允许此操作"
+
+
+class ApplicationResultsMissing(Conflict):
+    code = "application_results_missing"
+    title = "Some instruments have no certificate or failure notice since the application"
+    title_zh = "还有器具没有出具检定证书或检定结果通知书，不能办结"
+
+
 class NotAnOwner(Forbidden):
     code = "not_an_owner"
     title = "Only an instrument owner's staff may register instruments"

@@ -92,3 +92,69 @@ class RegistrationEvent(SQLModel, table=True):
     actor_id: uuid.UUID | None = None
     reason: str = Field(default="", max_length=500)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ApplicationStatus(StrEnum):
+    submitted = "submitted"  # 已申请
+    accepted = "accepted"  # 已预约 (an appointment: date, place, staff)
+    refused = "refused"  # 已拒绝, with reasons
+    completed = "completed"  # 已完成: every instrument has its certificate or failure notice
+    cancelled = "cancelled"  # 已撤回 by the owner
+
+
+class ApplicationMode(StrEnum):
+    on_site = "on_site"  # 现场检定
+    in_lab = "in_lab"  # 送检
+
+
+class VerificationApplication(SQLModel, table=True):
+    """An owner's application (检定申请) to a designated institution for some of its registered
+    instruments (强制检定的工作计量器具检定管理办法: 向指定的计量检定机构申请检定)."""
+
+    __tablename__ = "verification_application"
+    __table_args__ = (
+        Index("ix_verification_application_institution_status", "institution_id", "status"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    owner_id: uuid.UUID = Field(foreign_key="organization.id", index=True)
+    institution_id: uuid.UUID = Field(foreign_key="organization.id")
+    region_code: str = Field(foreign_key="region.code", max_length=6)
+    mode: ApplicationMode = Field(sa_column=enum_column(ApplicationMode))
+    preferred_on: date
+    note: str = Field(default="", max_length=500)
+    status: ApplicationStatus = Field(
+        default=ApplicationStatus.submitted, sa_column=enum_column(ApplicationStatus)
+    )
+    appointment_on: date | None = None
+    appointment_address: str = Field(default="", max_length=300)
+    staff: str = Field(default="", max_length=100)
+    refuse_reason: str = Field(default="", max_length=500)
+    created_by: uuid.UUID | None = None
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    completed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class ApplicationItem(SQLModel, table=True):
+    __tablename__ = "verification_application_item"
+    __table_args__ = (UniqueConstraint("application_id", "registration_id"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    application_id: uuid.UUID = Field(foreign_key="verification_application.id", index=True)
+    registration_id: uuid.UUID = Field(foreign_key="registered_instrument.id", index=True)
+
+
+class ApplicationEvent(SQLModel, table=True):
+    """What happened to an application, never updated: submitted, accepted (with the
+    appointment), rescheduled, refused, completed, cancelled."""
+
+    __tablename__ = "verification_application_event"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    application_id: uuid.UUID = Field(foreign_key="verification_application.id", index=True)
+    kind: str = Field(max_length=16)
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    actor_id: uuid.UUID | None = None
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

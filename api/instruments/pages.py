@@ -10,15 +10,22 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy import select
+from sqlmodel import col
 
-from api.instruments import imports, registration, review
+from api.instruments import applications, imports, registration, review
 from api.instruments.errors import RegistrationFileTooLarge
-from api.instruments.models import RegistrationStatus
-from api.instruments.schemas import VERIFICATION_STATUS_ZH, InstrumentRegistrationCreate
-from api.instruments.settings import InstrumentsConfig
+from api.instruments.models import ApplicationStatus, RegistrationStatus
+from api.instruments.schemas import (
+    VERIFICATION_STATUS_ZH,
+    ApplicationCreate,
+    AppointmentRequest,
+    InstrumentRegistrationCreate,
+)
+from api.instruments.settings import InstrumentsConfig, InstrumentsSettings
 from portal import clock, facts
 from portal.accounts.auth import OptionalUser
-from portal.accounts.models import Role, User
+from portal.accounts.models import Organization, OrganizationKind, Role, User
 from portal.accounts.permissions import Action, role_allows
 from portal.db import DbSession
 from portal.errors import GongzhiError
@@ -249,3 +256,192 @@ async def bureau_review(
     return RedirectResponse(
         f"/backoffice/registrations?done={'confirmed' if confirm else 'rejected'}", status_code=303
     )
+
+
+# --- verification applications: the owner's and the institution's pages -----------------------
+
+MODES = {"on_site": "现场检定", "in_lab": "送检"}
+APPLICATION_TONES = {
+    "submitted": "info",
+    "accepted": "ok",
+    "refused": "bad",
+    "completed": "muted",
+    "cancelled": "muted",
+}
+
+
+async def _owner_applications_page(
+    request: Request,
+    session: DbSession,
+    user: User,
+    config: InstrumentsSettings,
+    *,
+    message_error: str | None = None,
+    message_ok: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    owner = await registration.acting_owner(session, user)
+    rows, total = await applications.list_applications(
+        session, actor=user, page=PageRequest(page=1, per_page=50)
+    )
+    reads = await applications.application_reads(session, rows, settings=config)
+    confirmed, _ = await review.list_registrations(
+        session,
+        actor=user,
+        page=PageRequest(page=1, per_page=200),
+        status=RegistrationStatus.confirmed,
+    )
+    institutions = (
+        await session.scalars(
+            select(Organization)
+            .where(col(Organization.kind) == OrganizationKind.institution)
+            .order_by(col(Organization.code))
+        )
+    ).all()
+    return render(
+        request,
+        "instruments/owner_applications.html",
+        {
+            "user": user,
+            "owner": owner,
+            "applications": reads,
+            "total": total,
+            "instruments": confirmed,
+            "institutions": institutions,
+            "modes": MODES,
+            "tones": APPLICATION_TONES,
+            "message_error": message_error,
+            "message_ok": message_ok,
+            "today": clock.today().isoformat(),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/owner/applications")
+async def owner_applications(
+    request: Request, session: DbSession, user: OptionalUser, config: InstrumentsConfig
+) -> Response:
+    if user is None:
+        return _login(request)
+    if user.role != Role.owner:
+        return _forbidden(request, user)
+    sent = request.query_params.get("sent") == "1"
+    return await _owner_applications_page(
+        request,
+        session,
+        user,
+        config,
+        message_ok="检定申请已提交，检定机构确认后会给出预约时间。" if sent else None,
+    )
+
+
+@router.post("/owner/applications")
+async def owner_apply(
+    request: Request, session: DbSession, user: OptionalUser, config: InstrumentsConfig
+) -> Response:
+    if user is None:
+        return _login(request)
+    if user.role != Role.owner:
+        return _forbidden(request, user)
+    form = await request.form()
+    try:
+        data = ApplicationCreate.model_validate(
+            {
+                "institution_code": str(form.get("institution_code") or "")[:64],
+                "registration_ids": [str(v)[:40] for v in form.getlist("registration_ids")][:500],
+                "preferred_on": str(form.get("preferred_on") or "")[:10],
+                "mode": str(form.get("mode") or "")[:10],
+                "note": str(form.get("note") or "")[:500],
+            }
+        )
+        await applications.submit_application(session, data, actor=user, settings=config)
+    except ValidationError:
+        return await _owner_applications_page(
+            request, session, user, config, status_code=422,
+            message_error="请选择检定机构、至少一台器具、期望日期和检定方式。",
+        )  # fmt: skip
+    except GongzhiError as exc:
+        await session.rollback()
+        detail = "；".join(str(e.get("message_zh")) for e in exc.errors or [])
+        return await _owner_applications_page(
+            request, session, user, config, status_code=exc.status,
+            message_error=(exc.detail_zh or exc.title_zh) + (f"（{detail}）" if detail else ""),
+        )  # fmt: skip
+    return RedirectResponse("/owner/applications?sent=1", status_code=303)
+
+
+@router.get("/backoffice/applications")
+async def institution_queue(
+    request: Request,
+    session: DbSession,
+    user: OptionalUser,
+    config: InstrumentsConfig,
+    status: Annotated[str, Query(max_length=16)] = "",
+) -> Response:
+    if user is None:
+        return _login(request)
+    if not role_allows(user.role, Action.application_handle):
+        return _forbidden(request, user)
+    chosen = ApplicationStatus(status) if status in ApplicationStatus.__members__ else None
+    rows, total = await applications.list_applications(
+        session, actor=user, page=PageRequest(page=1, per_page=100), status=chosen
+    )
+    return render(
+        request,
+        "instruments/institution_queue.html",
+        {
+            "user": user,
+            "applications": await applications.application_reads(session, rows, settings=config),
+            "total": total,
+            "status": chosen.value if chosen else "",
+            "modes": MODES,
+            "tones": APPLICATION_TONES,
+            "today": clock.today().isoformat(),
+            "done": request.query_params.get("done", "")[:20],
+        },
+    )
+
+
+@router.post("/backoffice/applications/{application_id}")
+async def institution_handle(
+    request: Request,
+    session: DbSession,
+    user: OptionalUser,
+    application_id: uuid.UUID,
+    action: Annotated[str, Form(max_length=12)],
+    appointment_on: Annotated[str, Form(max_length=10)] = "",
+    address: Annotated[str, Form(max_length=300)] = "",
+    staff: Annotated[str, Form(max_length=100)] = "",
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    if user is None:
+        return _login(request)
+    if not role_allows(user.role, Action.application_handle):
+        return _forbidden(request, user)
+    try:
+        if action in ("accept", "reschedule"):
+            appointment = AppointmentRequest.model_validate(
+                {"appointment_on": appointment_on, "address": address, "staff": staff}
+            )
+            await applications.accept_application(
+                session, application_id, appointment, actor=user, reschedule=action == "reschedule"
+            )
+        elif action == "refuse":
+            if len(reason.strip()) < 2:
+                return RedirectResponse(
+                    "/backoffice/applications?done=need_reason", status_code=303
+                )
+            await applications.refuse_application(session, application_id, reason, actor=user)
+        elif action == "complete":
+            await applications.complete_application(session, application_id, actor=user)
+        else:
+            return RedirectResponse("/backoffice/applications", status_code=303)
+    except ValidationError:
+        return RedirectResponse("/backoffice/applications?done=need_date", status_code=303)
+    except GongzhiError as exc:
+        if exc.status == 404:
+            raise
+        await session.rollback()
+        return RedirectResponse(f"/backoffice/applications?done={exc.code}"[:80], status_code=303)
+    return RedirectResponse(f"/backoffice/applications?done={action}", status_code=303)

@@ -164,6 +164,10 @@ def _check_read(actor: User, registration: RegisteredInstrument) -> None:
 async def get_registration(
     session: AsyncSession, registration_id: uuid.UUID, *, actor: User
 ) -> RegisteredInstrument:
+    # A role that never reads registrations is refused before anything is looked up.
+    authorize(
+        actor, Action.instrument_register if actor.role == Role.owner else Action.instrument_review
+    )
     registration = await session.get(RegisteredInstrument, registration_id)
     if registration is None:
         raise RegistrationNotFound()

@@ -8,12 +8,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile, status
 
-from api.instruments import imports, registration, review
+from api.instruments import applications, imports, registration, review
 from api.instruments.errors import RegistrationFileTooLarge
-from api.instruments.models import RegistrationStatus
+from api.instruments.models import ApplicationStatus, RegistrationStatus
 from api.instruments.schemas import (
+    ApplicationCreate,
+    ApplicationList,
+    ApplicationRead,
+    AppointmentRequest,
     InstrumentRegistrationCreate,
     InstrumentRegistrationRead,
+    RefuseApplication,
     RegistrationChange,
     RegistrationImportReport,
     RegistrationList,
@@ -30,6 +35,8 @@ router = APIRouter(tags=["instruments"])
 
 Owner = Annotated[User, Depends(require(Action.instrument_register))]
 Bureau = Annotated[User, Depends(require(Action.instrument_review))]
+Institution = Annotated[User, Depends(require(Action.application_handle))]
+ApplicationId = Annotated[uuid.UUID, Path()]
 RegistrationId = Annotated[uuid.UUID, Path()]
 OwnerCode = Annotated[str | None, Query(max_length=64, description="administrators only")]
 
@@ -148,3 +155,134 @@ async def change(
 ) -> InstrumentRegistrationRead:
     await review.change_registration(session, registration_id, data, actor=actor)
     return await _one(session, registration_id, actor)
+
+
+# --- verification applications (检定申请) and the institution's queue -------------------------
+
+
+async def _application(
+    session: DbSession, application_id: uuid.UUID, actor: User, config: InstrumentsConfig
+) -> ApplicationRead:
+    found = await applications.get_application(session, application_id, actor=actor)
+    reads = await applications.application_reads(
+        session, [found], settings=config, with_events=True
+    )
+    return reads[0]
+
+
+@router.post(
+    "/api/v1/verification-applications",
+    response_model=ApplicationRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="The owner applies to a designated institution for verification of its instruments",
+)
+async def submit_application(
+    session: DbSession, actor: Owner, config: InstrumentsConfig, data: ApplicationCreate
+) -> ApplicationRead:
+    created = await applications.submit_application(session, data, actor=actor, settings=config)
+    return await _application(session, created.id, actor, config)
+
+
+@router.get(
+    "/api/v1/verification-applications",
+    response_model=ApplicationList,
+    summary="Applications: the owner's own, or the institution's queue",
+)
+async def list_applications(
+    request: Request,
+    session: DbSession,
+    actor: CurrentUser,
+    config: InstrumentsConfig,
+    page: PageParams,
+    status_: Annotated[ApplicationStatus | None, Query(alias="status")] = None,
+) -> ApplicationList:
+    rows, total = await applications.list_applications(
+        session, actor=actor, page=page, status=status_
+    )
+    items = await applications.application_reads(session, rows, settings=config)
+    return ApplicationList.of(items, total=total, request=page, url=request)
+
+
+@router.get(
+    "/api/v1/verification-applications/{application_id}",
+    response_model=ApplicationRead,
+    summary="One application with its instruments and events",
+)
+async def read_application(
+    session: DbSession, actor: CurrentUser, config: InstrumentsConfig, application_id: ApplicationId
+) -> ApplicationRead:
+    return await _application(session, application_id, actor, config)
+
+
+@router.post(
+    "/api/v1/verification-applications/{application_id}/accept",
+    response_model=ApplicationRead,
+    summary="The institution accepts with an appointment (date, on-site address, staff)",
+)
+async def accept_application(
+    session: DbSession,
+    actor: Institution,
+    config: InstrumentsConfig,
+    application_id: ApplicationId,
+    data: AppointmentRequest,
+) -> ApplicationRead:
+    await applications.accept_application(session, application_id, data, actor=actor)
+    return await _application(session, application_id, actor, config)
+
+
+@router.post(
+    "/api/v1/verification-applications/{application_id}/reschedule",
+    response_model=ApplicationRead,
+    summary="The institution moves an accepted application's appointment",
+)
+async def reschedule_application(
+    session: DbSession,
+    actor: Institution,
+    config: InstrumentsConfig,
+    application_id: ApplicationId,
+    data: AppointmentRequest,
+) -> ApplicationRead:
+    await applications.accept_application(
+        session, application_id, data, actor=actor, reschedule=True
+    )
+    return await _application(session, application_id, actor, config)
+
+
+@router.post(
+    "/api/v1/verification-applications/{application_id}/refuse",
+    response_model=ApplicationRead,
+    summary="The institution refuses, with its reasons",
+)
+async def refuse_application(
+    session: DbSession,
+    actor: Institution,
+    config: InstrumentsConfig,
+    application_id: ApplicationId,
+    data: RefuseApplication,
+) -> ApplicationRead:
+    await applications.refuse_application(session, application_id, data.reason, actor=actor)
+    return await _application(session, application_id, actor, config)
+
+
+@router.post(
+    "/api/v1/verification-applications/{application_id}/complete",
+    response_model=ApplicationRead,
+    summary="The institution completes it once every instrument has its certificate or notice",
+)
+async def complete_application(
+    session: DbSession, actor: Institution, config: InstrumentsConfig, application_id: ApplicationId
+) -> ApplicationRead:
+    await applications.complete_application(session, application_id, actor=actor)
+    return await _application(session, application_id, actor, config)
+
+
+@router.post(
+    "/api/v1/verification-applications/{application_id}/cancel",
+    response_model=ApplicationRead,
+    summary="The owner withdraws an open application",
+)
+async def cancel_application(
+    session: DbSession, actor: Owner, config: InstrumentsConfig, application_id: ApplicationId
+) -> ApplicationRead:
+    await applications.cancel_application(session, application_id, actor=actor)
+    return await _application(session, application_id, actor, config)

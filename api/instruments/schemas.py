@@ -128,3 +128,75 @@ class RegistrationImportReport(BaseModel):
 
 
 RegistrationList = Page[InstrumentRegistrationRead]
+
+
+# --- verification applications (检定申请) ----------------------------------------------------
+
+APPLICATION_STATUS_ZH = {
+    "submitted": "已申请",
+    "accepted": "已预约",
+    "refused": "已拒绝",
+    "completed": "已完成",
+    "cancelled": "已撤回",
+}
+
+
+class ApplicationCreate(BaseModel):
+    institution_code: str = Field(
+        min_length=1, max_length=64, description="the designated institution"
+    )
+    registration_ids: list[uuid.UUID] = Field(min_length=1, max_length=500)
+    preferred_on: date
+    mode: Literal["on_site", "in_lab"] = Field(description="现场检定 or 送检")
+    note: str = Field(default="", max_length=500)
+
+
+class AppointmentRequest(BaseModel):
+    appointment_on: date
+    address: str = Field(default="", max_length=300, description="on site: where")
+    staff: str = Field(default="", max_length=100, description="the verifiers who will come")
+
+
+class RefuseApplication(BaseModel):
+    reason: str = Field(min_length=2, max_length=500)
+
+
+class ApplicationItemRead(BaseModel):
+    registration_id: uuid.UUID
+    category_name: str
+    serial: str
+    location: str
+    verification_status: str
+    verification_status_name: str
+    certificate_number: str | None
+    valid_until: date | None
+
+
+class ApplicationRead(BaseModel):
+    id: uuid.UUID
+    owner_code: str
+    owner_name: str
+    institution_code: str
+    institution_name: str
+    region_code: str
+    mode: str
+    preferred_on: date
+    note: str
+    status: str
+    status_name: str
+    appointment_on: date | None
+    appointment_address: str
+    staff: str
+    refuse_reason: str
+    created_at: datetime
+    completed_at: datetime | None
+    days_to_result: int | None = Field(
+        description="From the application to its completion, in days"
+    )
+    result_limit_days: int
+    within_limit: bool | None
+    items: list[ApplicationItemRead]
+    events: list[RegistrationEventRead] = Field(default_factory=list)
+
+
+ApplicationList = Page[ApplicationRead]

@@ -17,6 +17,10 @@ class InstrumentsSettings(DomainSettings):
     registration_import_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=512 * 1024**2)
     registration_import_max_rows: int = Field(default=50_000, ge=1, le=1_000_000)
     registration_import_max_errors: int = Field(default=1000, ge=1, le=100_000)
+    # The time from an application to its results, in days, that the institution commits to:
+    # no national number was found; set it to the local service commitment (承诺时限).
+    application_result_days: int = Field(default=20, ge=1, le=365)
+    application_max_instruments: int = Field(default=500, ge=1, le=10_000)
 
 
 SETTINGS = InstrumentsSettings

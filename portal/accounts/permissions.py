@@ -35,6 +35,8 @@ class Action(StrEnum):
     # (强制检定的工作计量器具检定管理办法: 登记备案); the region's bureau confirms or rejects.
     instrument_register = "instrument.register"
     instrument_review = "instrument.review"
+    # The designated institution's queue of verification applications (检定申请).
+    application_handle = "application.handle"
 
 
 ACTION_ROLES: dict[Action, frozenset[Role]] = {
@@ -52,6 +54,7 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.calendar_manage: frozenset(),
     Action.instrument_register: frozenset({Role.owner}),
     Action.instrument_review: frozenset({Role.regulator}),
+    Action.application_handle: frozenset({Role.institution}),
 }
 
 # Actions scoped to the actor's own organisation rather than (only) a region.
@@ -61,6 +64,7 @@ ORGANIZATION_SCOPED = frozenset(
         Action.certificate_revoke,
         Action.credit_manage,
         Action.instrument_register,
+        Action.application_handle,
     }
 )
 

@@ -115,6 +115,13 @@ ROLE_RULES: list[tuple[str, set[Role]]] = [
         {Role.regulator, Role.admin},
     ),
     (r" /api/v1/instrument-registrations", {Role.owner, Role.regulator, Role.admin}),
+    # 检定申请: the owner applies and withdraws; the designated institution handles its queue.
+    (
+        r"^POST /api/v1/verification-applications(/\{application_id\}/cancel)?$",
+        {Role.owner, Role.admin},
+    ),
+    (r"^POST /api/v1/verification-applications/", {Role.institution, Role.admin}),
+    (r"^GET /api/v1/verification-applications", {Role.owner, Role.institution, Role.admin}),
     # Stickers and labels are printed by the issuing institution only (an administrator has no
     # organisation).
     (r" /api/v1/certificates/\{number\}/(sticker|label)\.", {Role.institution}),
