@@ -29,6 +29,7 @@ in_lab  # ApplicationMode.in_lab, stored and read by value
 days_to_result  # ApplicationRead: the time to results, read by clients
 result_limit_days
 within_limit
+action_name  # PlanItemRead: the plan item in words
 # search
 snippet_text  # SearchHit: the excerpt as plain text for native clients
 # credit

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile, status
+from fastapi.responses import Response
 
-from api.instruments import applications, imports, registration, review
+from api.instruments import applications, imports, plans, registration, review
 from api.instruments.errors import RegistrationFileTooLarge
 from api.instruments.models import ApplicationStatus, RegistrationStatus
 from api.instruments.schemas import (
@@ -18,17 +21,21 @@ from api.instruments.schemas import (
     AppointmentRequest,
     InstrumentRegistrationCreate,
     InstrumentRegistrationRead,
+    PlanItemRead,
     RefuseApplication,
     RegistrationChange,
     RegistrationImportReport,
     RegistrationList,
     RejectRequest,
+    VerificationPlan,
 )
 from api.instruments.settings import InstrumentsConfig
+from portal import clock
 from portal.accounts.auth import CurrentUser
 from portal.accounts.models import User
 from portal.accounts.permissions import Action, require
 from portal.db import DbSession
+from portal.exports import safe_row
 from portal.pagination import PageParams
 
 router = APIRouter(tags=["instruments"])
@@ -286,3 +293,74 @@ async def cancel_application(
 ) -> ApplicationRead:
     await applications.cancel_application(session, application_id, actor=actor)
     return await _application(session, application_id, actor, config)
+
+
+# --- verification plans (检定计划) ------------------------------------------------------------
+
+Months = Annotated[int, Query(ge=1, le=24, description="How far ahead")]
+
+
+@router.get(
+    "/api/v1/verification-plan",
+    response_model=VerificationPlan,
+    summary="Instruments due in the next N months: the owner's own, or the institution's",
+)
+async def verification_plan(
+    session: DbSession, actor: CurrentUser, months: Months = 3
+) -> VerificationPlan:
+    until, items, cut = await plans.plan(session, actor=actor, months=months)
+    return VerificationPlan(
+        as_of=clock.today(),
+        until=until,
+        months=months,
+        truncated=cut,
+        items=[
+            PlanItemRead(
+                due_on=i.due_on,
+                action=i.action,
+                action_name=plans.ACTION_ZH[i.action],
+                registration=i.registration,
+            )
+            for i in items
+        ],
+    )
+
+
+@router.get(
+    "/api/v1/verification-plan.csv",
+    response_class=Response,
+    summary="The plan as CSV (UTF-8 with BOM, cells safe for spreadsheets)",
+)
+async def verification_plan_csv(
+    session: DbSession, actor: CurrentUser, months: Months = 3
+) -> Response:
+    _, items, _ = await plans.plan(session, actor=actor, months=months)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        [
+            "应检日期",
+            "事项",
+            "器具",
+            "出厂编号",
+            "制造单位",
+            "安装位置",
+            "使用单位",
+            "状态",
+            "证书编号",
+        ]
+    )
+    for i in items:
+        r = i.registration
+        writer.writerow(
+            safe_row(
+                [i.due_on.isoformat(), plans.ACTION_ZH[i.action], r.category_name, r.serial,
+                 r.manufacturer, r.location, r.owner_name, r.verification_status_name,
+                 r.certificate_number or ""]
+            )
+        )  # fmt: skip
+    return Response(
+        "\ufeff" + buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="verification-plan.csv"'},
+    )

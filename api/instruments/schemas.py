@@ -200,3 +200,18 @@ class ApplicationRead(BaseModel):
 
 
 ApplicationList = Page[ApplicationRead]
+
+
+class PlanItemRead(BaseModel):
+    due_on: date = Field(description="The day it must be verified (or replaced) by")
+    action: Literal["reverify", "first", "replace"]
+    action_name: str
+    registration: InstrumentRegistrationRead
+
+
+class VerificationPlan(BaseModel):
+    as_of: date
+    until: date
+    months: int
+    items: list[PlanItemRead]
+    truncated: bool = False

@@ -122,6 +122,7 @@ ROLE_RULES: list[tuple[str, set[Role]]] = [
     ),
     (r"^POST /api/v1/verification-applications/", {Role.institution, Role.admin}),
     (r"^GET /api/v1/verification-applications", {Role.owner, Role.institution, Role.admin}),
+    (r"^GET /api/v1/verification-plan", {Role.owner, Role.institution, Role.admin}),
     # Stickers and labels are printed by the issuing institution only (an administrator has no
     # organisation).
     (r" /api/v1/certificates/\{number\}/(sticker|label)\.", {Role.institution}),

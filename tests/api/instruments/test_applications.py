@@ -163,3 +163,60 @@ async def test_register_apply_appointment_certificate_complete(
         404,
         "application_not_found",
     )
+
+
+async def test_the_plan_lists_what_falls_due_with_what_to_do(
+    client: httpx.AsyncClient,
+    owner_user: User,
+    institution_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+    issue: Issue,
+) -> None:
+    owner = await auth_headers(owner_user)
+    bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
+    await _confirmed(client, owner, bureau, serial="PL-NEW")  # never verified: first, today
+    await _confirmed(
+        client, owner, bureau, serial="PL-PAPER", last_verified_on=days(-330)
+    )  # due in about a month
+    await _confirmed(
+        client, owner, bureau, serial="PL-LATER", last_verified_on=days(-30)
+    )  # due in eleven months
+    await _confirmed(
+        client,
+        owner,
+        bureau,
+        serial="PL-WATER",
+        category_code="water-meter",
+        attributes={"dn": 15},
+        manufacturer="宁波水表股份有限公司",
+    )
+    await issue(
+        number="PL-C1",
+        serial="PL-WATER",
+        category_code="water-meter",
+        manufacturer="宁波水表股份有限公司",
+        region_code="610402",
+        verified_on=days(-2100),
+        valid_until=days(60),
+    )
+    plan = (
+        await client.get("/api/v1/verification-plan", params={"months": 3}, headers=owner)
+    ).json()
+    rows = [(i["registration"]["serial"], i["action"]) for i in plan["items"]]
+    assert rows == [("PL-NEW", "first"), ("PL-PAPER", "reverify"), ("PL-WATER", "replace")]
+    assert plan["items"][2]["due_on"] == days(61)
+    year = (
+        await client.get("/api/v1/verification-plan", params={"months": 12}, headers=owner)
+    ).json()
+    assert "PL-LATER" in [i["registration"]["serial"] for i in year["items"]]
+    exported = await client.get(
+        "/api/v1/verification-plan.csv", params={"months": 3}, headers=owner
+    )
+    assert exported.text.startswith("\ufeff应检日期")
+    assert "到期更换" in exported.text
+    assert_problem(
+        await client.get("/api/v1/verification-plan", params={"months": 0}, headers=owner), 422
+    )
+    lab = await auth_headers(institution_user)
+    assert (await client.get("/api/v1/verification-plan", headers=lab)).json()["items"] == []
