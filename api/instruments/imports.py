@@ -4,17 +4,21 @@ category + manufacturer) counted as unchanged, so the same file may be sent twic
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 
 from pydantic import ValidationError
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.instruments.import_files import ATTRIBUTE_COLUMNS, read_rows
+from api.instruments.models import RegisteredInstrument as _registrations
+from api.instruments.models import RegistrationEvent as _events
+from api.instruments.models import RegistrationEventKind, RegistrationStatus
 from api.instruments.registration import (
+    Checked,
     acting_owner,
-    add_registration,
     check_instrument,
-    enter_when_due,
     existing_keys,
 )
 from api.instruments.schemas import (
@@ -23,8 +27,8 @@ from api.instruments.schemas import (
     RegistrationRowError,
 )
 from api.instruments.settings import InstrumentsSettings
-from portal import clock
-from portal.accounts.models import User
+from portal import clock, facts
+from portal.accounts.models import Organization, User
 from portal.audit import service as audit
 
 _USAGE_WORDS = {"贸易": "贸易结算", "安全": "安全防护", "医疗": "医疗卫生", "环境": "环境监测"}
@@ -152,14 +156,9 @@ async def import_registrations(
         seen.add(key)
         checked_rows.append(checked)
     known = await existing_keys(session, owner.id, {c.serial for c in checked_rows})
-    created = []
-    unchanged = 0
-    for checked in checked_rows:
-        if (checked.category_code, checked.serial, checked.manufacturer) in known:
-            unchanged += 1
-            continue
-        created.append(await add_registration(session, checked, owner=owner, actor=actor))
-    await enter_when_due(session, created, owners={owner.id: owner}, today=today)
+    fresh = [c for c in checked_rows if (c.category_code, c.serial, c.manufacturer) not in known]
+    unchanged = len(checked_rows) - len(fresh)
+    created = await _store(session, fresh, owner=owner, actor=actor)
     if created:
         await audit.record(
             session,
@@ -168,16 +167,81 @@ async def import_registrations(
             entity_type="organization",
             entity_id=owner.id,
             region_code=owner.region_code,
-            after={"file": filename[:200], "created": len(created), "unchanged": unchanged},
+            after={"file": filename[:200], "created": created, "unchanged": unchanged},
         )
     failed_lines = {e.line for e in errors}
     shown = errors[: settings.registration_import_max_errors]
     return RegistrationImportReport(
         owner=owner.code,
         total_rows=total,
-        created=len(created),
+        created=created,
         unchanged=unchanged,
         failed=len(failed_lines),
         errors=shown,
         errors_truncated=len(shown) < len(errors),
     )
+
+
+_BATCH = 2000
+
+
+async def _store(
+    session: AsyncSession, rows: list[Checked], *, owner: Organization, actor: User
+) -> int:
+    """Insert the new registrations and their first events with Core statements, a batch at a
+    time (building an ORM object per row costs more than the insert), then link those the
+    registry already knows (an institution certified them), as a single registration is."""
+    now = clock.now()
+    registrations = _registrations.__table__  # type: ignore[attr-defined]
+    events = _events.__table__  # type: ignore[attr-defined]
+    created: list[tuple[uuid.UUID, tuple[str, str, str]]] = []
+    for start in range(0, len(rows), _BATCH):
+        values = []
+        event_values = []
+        for c in rows[start : start + _BATCH]:
+            registration_id = uuid.uuid4()
+            created.append((registration_id, (c.category_code, c.serial, c.manufacturer)))
+            values.append(
+                {
+                    "id": registration_id, "owner_id": owner.id, "category_code": c.category_code,
+                    "model": c.model, "serial": c.serial, "manufacturer": c.manufacturer,
+                    "location": c.location, "usage_area": c.usage_area,
+                    "attributes": dict(c.attributes), "region_code": owner.region_code,
+                    "address": owner.address or "", "in_use_since": c.in_use_since,
+                    "last_verified_on": c.last_verified_on,
+                    "verification_form": c.verification_form, "cycle_months": c.cycle_months,
+                    "due_on": c.due_on, "status": RegistrationStatus.pending.value,
+                    "review_reason": "", "created_by": actor.id, "created_at": now,
+                }
+            )  # fmt: skip
+            event_values.append(
+                {
+                    "id": uuid.uuid4(), "registration_id": registration_id,
+                    "kind": RegistrationEventKind.registered.value, "at": now,
+                    "actor_id": actor.id, "reason": "",
+                    "data": {"serial": c.serial, "category_code": c.category_code},
+                }
+            )  # fmt: skip
+        await session.execute(insert(registrations), values)
+        await session.execute(insert(events), event_values)
+    known = await facts.find_in_registry(session, [key for _, key in created])
+    linked = [(rid, known[key]) for rid, key in created if key in known]
+    for registration_id, state in linked:
+        await session.execute(
+            update(registrations)
+            .where(registrations.c.id == registration_id)
+            .values(registry_instrument_id=state.instrument_id)
+        )
+    if linked:
+        await session.execute(
+            insert(events),
+            [
+                {
+                    "id": uuid.uuid4(), "registration_id": rid,
+                    "kind": RegistrationEventKind.entered.value, "at": now, "actor_id": None,
+                    "reason": "", "data": {"sticker_token": state.sticker_token},
+                }
+                for rid, state in linked
+            ],
+        )  # fmt: skip
+    return len(created)

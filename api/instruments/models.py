@@ -33,8 +33,9 @@ class RegistrationStatus(StrEnum):
 class RegisteredInstrument(SQLModel, table=True):
     __tablename__ = "registered_instrument"
     __table_args__ = (
-        # The owner's identity of an instrument: registering it again is recognised, not doubled.
-        UniqueConstraint("owner_id", "category_code", "serial", "manufacturer"),
+        # The owner's identity of an instrument: registering it again is recognised, not doubled;
+        # serial second, so that the import's look-up by owner and serials uses this index.
+        UniqueConstraint("owner_id", "serial", "category_code", "manufacturer"),
         Index("ix_registered_instrument_region_status", "region_code", "status"),
     )
 

@@ -188,18 +188,28 @@ def check_instrument(
 async def existing_keys(
     session: AsyncSession, owner_id: uuid.UUID, serials: set[str]
 ) -> dict[tuple[str, str, str], uuid.UUID]:
-    rows = await session.execute(
-        select(
-            col(RegisteredInstrument.category_code),
-            col(RegisteredInstrument.serial),
-            col(RegisteredInstrument.manufacturer),
-            col(RegisteredInstrument.id),
-        ).where(
-            col(RegisteredInstrument.owner_id) == owner_id,
-            col(RegisteredInstrument.serial).in_(serials),
-        )
+    columns = (
+        col(RegisteredInstrument.category_code),
+        col(RegisteredInstrument.serial),
+        col(RegisteredInstrument.manufacturer),
+        col(RegisteredInstrument.id),
     )
-    return {(r[0], r[1], r[2]): r[3] for r in rows.all()}
+    mine = col(RegisteredInstrument.owner_id) == owner_id
+    found: dict[tuple[str, str, str], uuid.UUID] = {}
+    if len(serials) > 1000:
+        # A whole file: one pass over the owner's registrations beats many long IN lists (a
+        # planner without statistics scans the table once per list).
+        rows = await session.execute(select(*columns).where(mine))
+        return {(r[0], r[1], r[2]): r[3] for r in rows.all() if r[1] in serials}
+    wanted = sorted(serials)
+    for start in range(0, len(wanted), 500):
+        rows = await session.execute(
+            select(*columns).where(
+                mine, col(RegisteredInstrument.serial).in_(wanted[start : start + 500])
+            )
+        )
+        found.update({(r[0], r[1], r[2]): r[3] for r in rows.all()})
+    return found
 
 
 async def add_registration(
@@ -210,6 +220,8 @@ async def add_registration(
     actor: User,
     replaces: uuid.UUID | None = None,
 ) -> RegisteredInstrument:
+    """The registration and its first event (a bulk import writes both with Core statements:
+    api/instruments/imports.py)."""
     registration = RegisteredInstrument(
         owner_id=owner.id,
         category_code=checked.category_code,
@@ -230,16 +242,19 @@ async def add_registration(
         replaces_id=replaces,
     )
     session.add(registration)
-    session.add(
-        RegistrationEvent(
-            registration_id=registration.id,
-            kind=RegistrationEventKind.registered,
-            actor_id=actor.id,
-            data={"serial": checked.serial, "category_code": checked.category_code},
-        )
-    )
+    await session.flush()  # before its event: no ORM relationship orders the two inserts
+    session.add(registered_event(registration, actor))
     await session.flush()
     return registration
+
+
+def registered_event(registration: RegisteredInstrument, actor: User) -> RegistrationEvent:
+    return RegistrationEvent(
+        registration_id=registration.id,
+        kind=RegistrationEventKind.registered,
+        actor_id=actor.id,
+        data={"serial": registration.serial, "category_code": registration.category_code},
+    )
 
 
 async def register_instrument(

@@ -80,10 +80,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_registered_instrument")),
         sa.UniqueConstraint(
             "owner_id",
-            "category_code",
             "serial",
+            "category_code",
             "manufacturer",
-            name=op.f("uq_registered_instrument_owner_id_category_code_serial_manufacturer"),
+            name=op.f("uq_registered_instrument_owner_id_serial_category_code_manufacturer"),
         ),
     )
     with op.batch_alter_table("registered_instrument", schema=None) as batch_op:
