@@ -57,6 +57,8 @@ class RegisteredInstrument(SQLModel, table=True):
     verification_form: str = Field(max_length=20)  # of the cycle rule that applies
     cycle_months: int | None = None
     due_on: date | None = None  # None: no cycle and verified (失准报废)
+    # The due day the owner was last reminded of (jobs.py): each due day is reminded once.
+    reminded_for: date | None = None
     status: RegistrationStatus = Field(
         default=RegistrationStatus.pending, sa_column=enum_column(RegistrationStatus)
     )

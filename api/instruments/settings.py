@@ -21,6 +21,11 @@ class InstrumentsSettings(DomainSettings):
     # no national number was found; set it to the local service commitment (承诺时限).
     application_result_days: int = Field(default=20, ge=1, le=365)
     application_max_instruments: int = Field(default=500, ge=1, le=10_000)
+    # Owners are reminded this many days before an instrument falls due (a verification due, a
+    # life ending) when the registry cannot remind them (no certificate of it there yet).
+    registration_reminder_days: int = Field(default=30, ge=1, le=180)
+    registration_reminder_sender: str = "logging"
+    registration_reminder_batch: int = Field(default=500, ge=1, le=100_000)
 
 
 SETTINGS = InstrumentsSettings

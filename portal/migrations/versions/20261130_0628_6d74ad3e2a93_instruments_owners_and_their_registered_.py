@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("verification_form", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("cycle_months", sa.Integer(), nullable=True),
         sa.Column("due_on", sa.Date(), nullable=True),
+        sa.Column("reminded_for", sa.Date(), nullable=True),
         sa.Column(
             "status",
             sa.Enum(

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
+from api.instruments.reminders import send_reminders
 from api.instruments.review import enter_due_registrations
-from portal import clock
+from api.instruments.settings import InstrumentsSettings
+from portal import clock, notify
 from portal.accounts.models import Role, User
 from portal.db import Database
 from tests.api.certificates.support import Issue, days
@@ -358,3 +360,40 @@ async def test_bulk_csv_gb18030_and_xlsx_with_row_errors_and_idempotence(
         422,
         "registration_file_unsupported",
     )
+
+
+class RecordingSender:
+    """A notifier that keeps what it was given (a test's stand-in for an SMS gateway)."""
+
+    sent: ClassVar[list[notify.Notification]] = []
+
+    def __init__(self, settings: object = None) -> None:
+        self.settings = settings
+
+    async def send(self, notification: notify.Notification) -> None:
+        RecordingSender.sent.append(notification)
+
+
+async def test_owners_are_reminded_once_before_the_due_day(
+    client: httpx.AsyncClient,
+    database: Database,
+    owner_user: User,
+    auth_headers: Headers,
+) -> None:
+    headers = await auth_headers(owner_user)
+    await _register(client, headers, serial="REM-1", last_verified_on=days(-350))  # due in ~15 d
+    await _register(client, headers, serial="REM-2", last_verified_on=days(-100))  # not yet
+    await _register(
+        client, headers, serial="REM-3", in_use_since=days(10)
+    )  # to be verified before use in 10 days
+    config = InstrumentsSettings(registration_reminder_sender=f"{__name__}:RecordingSender")
+    RecordingSender.sent.clear()
+    async with database.transaction() as session:
+        assert await send_reminders(session, settings=config, today=clock.today()) == 2
+    async with database.transaction() as session:
+        assert await send_reminders(session, settings=config, today=clock.today()) == 0
+    bodies = {n.subject.rsplit(" ", 1)[-1]: n.body for n in RecordingSender.sent}
+    assert set(bodies) == {"REM-1", "REM-3"}
+    assert "首次检定" in bodies["REM-3"]
+    assert "周期检定" in bodies["REM-1"]
+    assert all(n.recipient_kind == "owner" for n in RecordingSender.sent)
