@@ -4,7 +4,6 @@ import csv
 import hashlib
 import io
 from collections.abc import AsyncIterator
-from datetime import date
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -42,6 +41,7 @@ from portal.deps import SettingsDep
 from portal.exports import safe_cell
 from portal.pagination import Page, PageParams
 from portal.settings import Settings
+from portal.types import IsoDate
 
 router = APIRouter(tags=["certificates"])
 
@@ -161,7 +161,7 @@ async def instrument_categories(
     form: Annotated[VerificationFormName | None, Query(description="实施方式")] = None,
     q: Annotated[str | None, Query(max_length=32, description="A word of the name")] = None,
     on: Annotated[
-        date | None,
+        IsoDate | None,
         Query(description="Read the regulations in force on this day (default: today)"),
     ] = None,
 ) -> InstrumentCategoryList:

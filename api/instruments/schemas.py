@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from portal.pagination import Page
+from portal.types import IsoDate
 
 UsageArea = Literal["贸易结算", "安全防护", "医疗卫生", "环境监测"]
 AttributeName = Annotated[str, StringConstraints(max_length=32)]
@@ -50,8 +51,8 @@ class InstrumentRegistrationCreate(BaseModel):
         max_length=8,
         description='What the cycle depends on, e.g. {"dn": 20} for a water meter',
     )
-    in_use_since: date | None = Field(default=None, description="启用日期; default: today")
-    last_verified_on: date | None = Field(
+    in_use_since: IsoDate | None = Field(default=None, description="启用日期; default: today")
+    last_verified_on: IsoDate | None = Field(
         default=None, description="The last verification, if its certificate is not in the portal"
     )
 
@@ -146,13 +147,13 @@ class ApplicationCreate(BaseModel):
         min_length=1, max_length=64, description="the designated institution"
     )
     registration_ids: list[uuid.UUID] = Field(min_length=1, max_length=500)
-    preferred_on: date
+    preferred_on: IsoDate
     mode: Literal["on_site", "in_lab"] = Field(description="现场检定 or 送检")
     note: str = Field(default="", max_length=500)
 
 
 class AppointmentRequest(BaseModel):
-    appointment_on: date
+    appointment_on: IsoDate
     address: str = Field(default="", max_length=300, description="on site: where")
     staff: str = Field(default="", max_length=100, description="the verifiers who will come")
 
