@@ -144,3 +144,5 @@ css  # api/certificates/states.py: read by the templates
 icon  # api/certificates/states.py: read by the templates
 meaning  # api/certificates/states.py: read by the templates
 report_primary  # api/certificates/states.py: read by the templates
+footer  # api/complaints/documents.py: FPDF calls it on every page
+auto_reload  # portal/app.py: Jinja's Environment reads it on every get_template

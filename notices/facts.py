@@ -1,15 +1,27 @@
-"""Enterprise facts for credit evaluation: penalties still on public display (portal/facts.py)."""
+"""What notices tell other domains (portal/facts.py): penalties still on public display, for credit
+evaluation; and notices as documents of the site search, indexed like articles."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterable, Sequence
 from datetime import date
+from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from notices.models import EnforcementNotice, NoticeStatus
-from portal.facts import PenaltyFact
+from notices.public import notice_url, notice_visible, public_party_name
+from notices.service import import_notices
+from notices.settings import NoticeSettings
+from portal.facts import PenaltyFact, SearchDocument, region_codes
+from portal.jsonlines import ImportReport
+from portal.regions.models import Region
+from portal.settings import Settings
+
+KIND = "notice"  # the kind of document the site search knows notices as
 
 
 async def penalty_facts(
@@ -39,3 +51,75 @@ async def penalty_facts(
         )
         for n in rows
     ]
+
+
+# --- notices in the site search ---------------------------------------------------------------
+
+
+def search_document(notice: EnforcementNotice, region: Region | None) -> SearchDocument:
+    party = public_party_name(notice)
+    amount = f"罚款{notice.penalty_amount}元" if notice.penalty_amount else ""
+    return SearchDocument(
+        kind="notice",
+        id=str(notice.id),
+        title=notice.title,
+        summary=f"{party}：{notice.violation[:200]}",
+        body="\n".join(
+            [notice.violation, notice.legal_basis, notice.penalty_kind, amount, notice.authority]
+        ),
+        keywords=" ".join([party, notice.decision_number, notice.party_uscc or ""]),
+        tags=(notice.penalty_kind,),
+        category="行政处罚",
+        region=region.name if region else notice.region_code,
+        region_codes=region_codes(notice.region_code),
+        date=notice.decision_date,
+        url=notice_url(notice.id),
+    )
+
+
+async def _regions(session: AsyncSession, codes: Iterable[str]) -> dict[str, Region]:
+    wanted = {c for c in codes if c}
+    if not wanted:
+        return {}
+    rows = await session.scalars(select(Region).where(col(Region.code).in_(wanted)))
+    return {r.code: r for r in rows}
+
+
+async def public_documents(
+    session: AsyncSession, *, kind: str, ids: Sequence[uuid.UUID], on: date
+) -> list[SearchDocument] | None:
+    """The notices among ``ids`` on public display on ``on``, as search documents."""
+    if kind != KIND:
+        return None
+    notices = list(
+        await session.scalars(select(EnforcementNotice).where(col(EnforcementNotice.id).in_(ids)))
+    )
+    regions = await _regions(session, (n.region_code for n in notices))
+    return [
+        search_document(n, regions.get(n.region_code)) for n in notices if notice_visible(n, on)
+    ]
+
+
+async def public_document_ids(session: AsyncSession, *, on: date) -> dict[str, list[uuid.UUID]]:
+    ids = await session.scalars(
+        select(EnforcementNotice.id).where(
+            EnforcementNotice.status == NoticeStatus.published,
+            col(EnforcementNotice.published_on) <= on,
+            col(EnforcementNotice.display_until) >= on,
+        )
+    )
+    return {KIND: list(ids)}
+
+
+async def document_counts(session: AsyncSession) -> dict[str, int]:
+    count = await session.scalar(select(func.count()).select_from(EnforcementNotice))
+    return {KIND: int(count or 0)}
+
+
+async def import_documents(
+    session: AsyncSession, *, kind: str, rows: Any, settings: Settings
+) -> ImportReport | None:
+    """``gongzhi documents import --kind notice``: one command for every kind of document."""
+    if kind != KIND:
+        return None
+    return await import_notices(session, rows, settings=settings.of(NoticeSettings))

@@ -18,5 +18,7 @@ from portal.outbox.service import JobContext
 async def expire_notices(
     session: AsyncSession, payload: dict[str, Any], context: JobContext
 ) -> None:
-    """Hourly, so a notice leaves public view within the hour after its last display day."""
+    """Hourly, so a notice leaves public view within the hour after its last display day, and
+    one published ahead enters the search within the hour of its first."""
     await service.expire_notices(session)
+    await service.show_notices(session)

@@ -22,8 +22,7 @@ from portal.accounts.models import User
 from portal.accounts.permissions import Action
 from portal.db import DbSession
 from portal.errors import GongzhiError, NotFound
-from portal.web import render
-from search.pages import staff_page
+from portal.web import render, render_public, staff_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -38,7 +37,7 @@ async def notice_page(
         notice = await service.get_public_notice(session, notice_id)
     except NotFound:
         return render(request, "error.html", {"status": 404}, status_code=404)
-    return render(
+    return render_public(
         request,
         "notices/notice.html",
         {"user": user, "notice": notice, "party_name": public_party_name(notice)},

@@ -21,6 +21,7 @@ from notices.settings import NoticesConfig
 from portal.accounts.models import User
 from portal.accounts.permissions import Action, require
 from portal.db import DbSession
+from portal.deps import PublicAnswer
 from portal.pagination import Page, PageParams
 
 router = APIRouter(prefix="/api/v1", tags=["notices"])
@@ -50,7 +51,11 @@ def notice_read(notice: EnforcementNotice, *, staff: bool = False) -> Enforcemen
     )
 
 
-@router.get("/notices/{notice_id}", summary="An enforcement notice within its display period")
+@router.get(
+    "/notices/{notice_id}",
+    summary="An enforcement notice within its display period",
+    dependencies=[PublicAnswer],
+)
 async def get_notice(session: DbSession, notice_id: uuid.UUID) -> EnforcementNoticeRead:
     return notice_read(await service.get_public_notice(session, notice_id))
 

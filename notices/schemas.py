@@ -12,7 +12,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from notices.models import NoticeStatus, PartyKind
 
@@ -78,6 +85,15 @@ class EnforcementNoticeUpdate(BaseModel):
     penalty_amount: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
     authority: Text200 | None = None
     display_until: date | None = None
+
+
+class EnforcementNoticeImport(EnforcementNoticeCreate):
+    """One line of ``gongzhi documents import --kind notice``. Every imported notice is published;
+    a line with a field the import does not know (``"status": "withdrawn"`` from an old system, a
+    misspelt ``display_untill``) is refused, not dropped: dropped, it would put a withdrawn
+    notice on public display or keep one up past the period its source set."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class EnforcementNoticeWithdrawal(BaseModel):

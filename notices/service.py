@@ -2,14 +2,14 @@
 (市场监督管理行政处罚信息公示规定), and what the public may read.
 
 Every change that alters what the public may see asks search to re-index the notice in the same
-transaction (search/documents.py ``enqueue_index``), as articles do.
+transaction (portal/facts.py ``enqueue_index``), as articles do.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +25,11 @@ from notices.errors import (
 )
 from notices.models import EnforcementNotice, NoticeStatus, snapshot
 from notices.public import notice_visible, today
-from notices.schemas import EnforcementNoticeCreate, EnforcementNoticeUpdate
+from notices.schemas import (
+    EnforcementNoticeCreate,
+    EnforcementNoticeImport,
+    EnforcementNoticeUpdate,
+)
 from notices.settings import NoticeSettings
 from portal import clock
 from portal.accounts.models import User
@@ -33,13 +37,10 @@ from portal.accounts.permissions import Action, authorize
 from portal.audit.service import record
 from portal.db import utcnow
 from portal.errors import Conflict, InvalidInput
-from portal.facts import penalty_parts
+from portal.facts import enqueue_index, penalty_parts
+from portal.jsonlines import ImportFileInvalid, ImportReport, parse_line
 from portal.pagination import PageRequest
 from portal.regions.service import get_region
-from search.documents import enqueue_index
-from search.errors import ImportFileInvalid
-from search.schemas import ImportReport
-from search.service import parse_line
 
 
 def check_publishable(kind: str) -> None:
@@ -255,6 +256,29 @@ async def expire_notices(session: AsyncSession, *, on: date | None = None) -> in
     return len(notices)
 
 
+# A notice whose display starts on a later day is not indexed when created (not yet public): the
+# hourly job indexes those whose first day is today, or was within this many days (a job missed
+# while the worker was down), and indexing the same notice again changes nothing.
+SHOW_LOOKBACK_DAYS = 2
+
+
+async def show_notices(session: AsyncSession, *, on: date | None = None) -> int:
+    """Put notices whose display period began on ``on`` (or just before) into the index."""
+    on = on or today()
+    ids = list(
+        await session.scalars(
+            select(EnforcementNotice.id).where(
+                EnforcementNotice.status == NoticeStatus.published,
+                col(EnforcementNotice.published_on) <= on,
+                col(EnforcementNotice.published_on) >= on - timedelta(days=SHOW_LOOKBACK_DAYS),
+                col(EnforcementNotice.display_until) >= on,
+            )
+        )
+    )
+    await enqueue_index(session, "notice", ids)
+    return len(ids)
+
+
 async def get_public_notice(session: AsyncSession, notice_id: uuid.UUID) -> EnforcementNotice:
     notice = await session.get(EnforcementNotice, notice_id)
     if notice is None or not notice_visible(notice, today()):
@@ -290,7 +314,7 @@ async def import_notices(
     settings: NoticeSettings,
 ) -> ImportReport:
     """All or nothing: a bad line fails the whole import (the caller's transaction)."""
-    items = [(n, parse_line(EnforcementNoticeCreate, n, v)) for n, v in rows]
+    items = [(n, parse_line(EnforcementNoticeImport, n, v)) for n, v in rows]
     count = 0
     for number, item in items:
         try:

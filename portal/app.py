@@ -27,9 +27,10 @@ from portal.middleware import (
 from portal.openapi import document_problems
 from portal.outbox.service import JobContext
 from portal.outbox.worker import OutboxWorker
+from portal.pagecache import PageCache
 from portal.ratelimit import RateLimiter
 from portal.settings import Environment, Settings, get_settings
-from portal.web import ROOT
+from portal.web import ROOT, templates
 from portal.workdays import service as calendar_service
 from portal.workdays.settings import CalendarSettings
 
@@ -44,6 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.check_domains()
     configure_logging(json_lines=settings.log_json)
+    # Templates are read once: checking each file's time on every render (Jinja's auto_reload)
+    # is for editing them in development.
+    templates.env.auto_reload = settings.env is Environment.development
     crypto.configure(settings)
     domains.import_models()
     domains.import_jobs()
@@ -129,6 +133,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Case-Token"],
         )
+    # Inside SecurityHeaders and RequestContext: a cached answer still gets its own request id,
+    # access log line and security headers.
+    app.add_middleware(PageCache, seconds=settings.page_cache_seconds)
     app.add_middleware(
         SecurityHeaders,
         hsts=settings.env is Environment.production,

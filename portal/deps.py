@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 
 from portal.settings import D, Settings
 
@@ -20,6 +20,20 @@ def get_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+# How long anyone may keep a public API answer (as the public pages, portal/web.py).
+PUBLIC_MAX_AGE = 60
+
+
+def _public_answer(response: Response) -> None:
+    response.headers["Cache-Control"] = f"public, max-age={PUBLIC_MAX_AGE}"
+
+
+#: ``dependencies=[PublicAnswer]`` on a route whose answer is the same for everyone (no user
+#: reads it): a browser, a CDN and the page cache (portal/pagecache.py) may keep it a minute.
+#: Error answers (problem+json) do not get it.
+PublicAnswer = Depends(_public_answer)
 
 
 def domain_settings(kind: type[D]) -> Callable[[Request], D]:

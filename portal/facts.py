@@ -11,7 +11,10 @@ domain that knows facts provides a ``facts`` module (see portal/domains.py) with
 
 and the functions below gather them. The same holds for one fact that is not about an enterprise:
 what a citizen scanned or typed on the complaint form (``scanned_instrument``, answered by the
-certificate registry), so the complaint intake resolves a sticker without importing the registry. ``usccs=None`` means every enterprise. Providers answer with
+certificate registry), so the complaint intake resolves a sticker without importing the registry;
+and the documents another domain offers the site search (``SearchDocument``: enforcement notices
+are indexed like articles, through ``public_documents`` and ``public_document_ids``; a change the
+public must see is announced with ``enqueue_index``). ``usccs=None`` means every enterprise. Providers answer with
 set-based queries (a handful of queries whatever the number of enterprises), never one query per
 enterprise, because a credit run covers a whole association at once.
 """
@@ -25,11 +28,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.domains import modules
+from portal.jsonlines import ImportReport
+from portal.outbox import service as outbox
 
 CertificateStatus = Literal[
     "valid", "expiring", "expired", "failed", "revoked", "superseded", "none"
@@ -300,3 +305,116 @@ def instrument_categories() -> list[CategoryChoice]:
     """The compulsory catalogue's entries that are verified (not type approval only)."""
     provider = _first_provider("instrument_categories")
     return provider()  # type: ignore[operator, no-any-return]
+
+
+# --- what the public reads: the documents of the site search, whichever domain holds them -----
+
+DocumentKind = Literal["article", "notice", "regulation"]
+NATIONWIDE = "全国"
+
+
+@dataclass(frozen=True)
+class SearchDocument:
+    """What a search engine stores for one published document. Search builds its own (articles,
+    regulations); other domains offer theirs through ``public_documents`` (enforcement notices)."""
+
+    kind: DocumentKind
+    id: str
+    title: str
+    body: str  # plain text
+    url: str
+    summary: str = ""
+    keywords: str = ""  # tags, category, party name, decision number: weighted between the two
+    tags: tuple[str, ...] = ()
+    category: str = ""
+    region: str = NATIONWIDE  # display name of the region, 全国 for national documents
+    region_codes: tuple[str, ...] = ()  # the GB/T 2260 code and its ancestors, when known
+    date: date | None = None
+    issuer: str = ""  # regulations: the body that passed or published it, when known
+    status: str = ""  # regulations: 现行有效 / 已修改 / 已废止, when known
+    # Among hits of the same title, the lower first: the version in force before older ones.
+    version_rank: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}-{self.id}"
+
+    @property
+    def year(self) -> int | None:
+        return self.date.year if self.date else None
+
+    @property
+    def ts(self) -> int:
+        """Days since 1970 (0 when undated): the sort key for 'newest first'."""
+        return (self.date - date(1970, 1, 1)).days if self.date else 0
+
+
+def region_codes(code: str) -> tuple[str, ...]:
+    """A GB/T 2260 code and its ancestors: 610402 → 610000, 610400, 610402."""
+    chain = [code[:2] + "0000", code[:4] + "00", code]
+    return tuple(dict.fromkeys(chain))
+
+
+# Every change that alters what the public may see enqueues this in the same transaction; the
+# search domain's handler loads the current state and indexes or deletes (search/jobs.py).
+INDEX_TOPIC = "search.index"
+INDEX_BATCH = 500
+
+
+async def enqueue_index(
+    session: AsyncSession, kind: DocumentKind, ids: Sequence[uuid.UUID]
+) -> None:
+    """Ask the worker to bring the search engine in line with these rows (same transaction)."""
+    for start in range(0, len(ids), INDEX_BATCH):
+        chunk = [str(i) for i in ids[start : start + INDEX_BATCH]]
+        await outbox.enqueue(session, INDEX_TOPIC, {"kind": kind, "ids": chunk})
+
+
+async def public_documents(
+    session: AsyncSession, *, kind: str, ids: Sequence[uuid.UUID], on: date
+) -> list[SearchDocument] | None:
+    """Those of ``ids`` the public may see on ``on``, from the domain that holds ``kind``; None
+    when no domain offers that kind."""
+    for _, module in modules("facts"):
+        provider = getattr(module, "public_documents", None)
+        if provider is not None:
+            found: list[SearchDocument] | None = await provider(session, kind=kind, ids=ids, on=on)
+            if found is not None:
+                return found
+    return None
+
+
+async def public_document_ids(session: AsyncSession, *, on: date) -> dict[str, list[uuid.UUID]]:
+    """Every document other domains let the public see on ``on``, by kind (for a rebuild)."""
+    found: dict[str, list[uuid.UUID]] = {}
+    for _, module in modules("facts"):
+        provider = getattr(module, "public_document_ids", None)
+        if provider is not None:
+            found.update(await provider(session, on=on))
+    return found
+
+
+async def document_counts(session: AsyncSession) -> dict[str, int]:
+    """How many documents of each kind other domains hold, published or not."""
+    found: dict[str, int] = {}
+    for _, module in modules("facts"):
+        provider = getattr(module, "document_counts", None)
+        if provider is not None:
+            found.update(await provider(session))
+    return found
+
+
+async def import_documents(
+    session: AsyncSession, *, kind: str, rows: Any, settings: Any
+) -> ImportReport | None:
+    """Import JSON lines of ``kind`` into the domain that holds it (``gongzhi documents import``
+    is one command for every kind); None when no domain takes that kind."""
+    for _, module in modules("facts"):
+        provider = getattr(module, "import_documents", None)
+        if provider is not None:
+            report: ImportReport | None = await provider(
+                session, kind=kind, rows=rows, settings=settings
+            )
+            if report is not None:
+                return report
+    return None

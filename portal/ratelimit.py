@@ -27,15 +27,14 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 class RateLimiter:
     def __init__(self, storage_uri: str) -> None:
-        uri = storage_uri if storage_uri.startswith("async+") else "async+" + storage_uri
+        self._uri = storage_uri if storage_uri.startswith("async+") else "async+" + storage_uri
+        self._in_memory = self._uri.startswith("async+memory")
         # Moving windows are exact in memory; shared stores use the cheaper sliding counter.
-        strategy = (
-            MovingWindowRateLimiter
-            if uri.startswith("async+memory")
-            else SlidingWindowCounterRateLimiter
+        self._strategy = (
+            MovingWindowRateLimiter if self._in_memory else SlidingWindowCounterRateLimiter
         )
-        self._storage = storage_from_string(uri)
-        self._limiter = strategy(self._storage)
+        self._storage = storage_from_string(self._uri)
+        self._limiter = self._strategy(self._storage)
 
     async def allowed(self, limit: str | RateLimitItem, *keys: str) -> bool:
         """Whether one more hit would be within the limit (does not count a hit)."""
@@ -59,7 +58,15 @@ class RateLimiter:
         return bool(await self._storage.check())  # type: ignore[misc]  # async storage
 
     async def reset(self) -> None:
-        """Forget every counter (tests, and an operator lifting a lock-out)."""
+        """Forget every counter (tests, and an operator lifting a lock-out).
+
+        In memory, a new store replaces the old one rather than emptying it: limits' memory
+        store expires entries in a background task that reads a key after awaiting its lock, and
+        a ``reset()`` in between made that task fail with a KeyError (limits 5.8)."""
+        if self._in_memory:
+            self._storage = storage_from_string(self._uri)
+            self._limiter = self._strategy(self._storage)
+            return
         await self._storage.reset()  # type: ignore[misc]
 
     async def retry_after(self, limit: str | RateLimitItem, *keys: str) -> int:

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     signing_key_file: Path = Path("var/signing-key.pem")
     base_url: str = "http://127.0.0.1:8000"
     keep_alive_seconds: int = 75  # longer than nginx's 60 s upstream keep-alive and apps' pools
+    # How long each worker keeps an anonymous public answer (portal/pagecache.py); 0: not at all.
+    page_cache_seconds: float = Field(default=5, ge=0, le=60)
     # Keys for personal data at rest: "<id>:<base64 32 bytes>,…", newest first (portal/crypto.py).
     data_keys: str = ""
 

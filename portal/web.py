@@ -12,11 +12,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from fastapi import Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, FileSystemLoader
 
+from portal.accounts.auth import OptionalUser
+from portal.accounts.models import User
+from portal.accounts.permissions import Action, role_allows
 from portal.clock import SHANGHAI
 from portal.domains import DOMAINS, modules
 
@@ -109,5 +112,49 @@ def public_page(request: Request, response: Response, *, user: Any, max_age: int
     return response
 
 
+def render_public(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    *,
+    max_age: int = 60,
+    status_code: int = 200,
+) -> Response:
+    """A page anyone may see, rendered and given ``public_page``'s caching: the same for every
+    anonymous visitor of the URL (a browser, a CDN and the app's own page cache may keep it for
+    ``max_age`` seconds), personal as soon as ``context["user"]`` is someone."""
+    response = render(request, name, context, status_code=status_code)
+    return public_page(request, response, user=context.get("user"), max_age=max_age)
+
+
 def _etags(header: str) -> list[str]:
     return [tag.strip().removeprefix("W/") for tag in header.split(",")] if header else []
+
+
+# -- back-office pages: who may open them ------------------------------------------------------
+
+
+class _StaffOnly(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def _staff(request: Request, user: User | None, action: Action) -> User:
+    if user is None:
+        raise _StaffOnly(RedirectResponse(f"/login?next={request.url.path}", status_code=303))
+    if not role_allows(user.role, action):
+        raise _StaffOnly(render(request, "error.html", {"status": 403}, status_code=403))
+    return user
+
+
+def staff_page(action: Action) -> Any:
+    """A page dependency: the signed-in user allowed ``action``; anyone else is sent to the
+    login page (not signed in) or shown the 403 page, as a response the page returns as is."""
+
+    async def dependency(request: Request, user: OptionalUser) -> User | Response:
+        try:
+            return _staff(request, user, action)
+        except _StaffOnly as exc:
+            return exc.response
+
+    return Depends(dependency)

@@ -76,10 +76,9 @@ def import_documents(
     kind: Annotated[DocumentKind, typer.Option(help="article, notice or regulation")],
 ) -> None:
     """Import documents; all or nothing. The index follows through the outbox worker."""
-    from notices.service import import_notices
-    from notices.settings import NoticeSettings
+    from portal import facts
+    from portal.jsonlines import ImportReport, read_jsonl
     from search import service
-    from search.schemas import ImportReport
 
     settings = get_settings()
 
@@ -87,13 +86,18 @@ def import_documents(
         database = Database.from_settings(settings)
         try:
             async with database.transaction() as session:
-                rows = service.read_jsonl(file)
+                rows = read_jsonl(file)
                 if kind is DocumentKind.regulation:
                     return await service.import_regulations(session, rows)
                 if kind is DocumentKind.article:
                     return await service.import_articles(session, rows)
                 # Notices are their own domain (notices/); the import command stays one for all.
-                return await import_notices(session, rows, settings=settings.of(NoticeSettings))
+                report = await facts.import_documents(
+                    session, kind=kind.value, rows=rows, settings=settings
+                )
+                if report is None:
+                    raise typer.BadParameter(f"no domain imports {kind.value}")
+                return report
         finally:
             await database.dispose()
 

@@ -8,9 +8,11 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
+from portal import facts
 from portal.db import utcnow
+from portal.jsonlines import read_jsonl
 from portal.settings import Settings
-from search import documents, service
+from search import service
 from search.models import Article, ArticleStatus
 from search.settings import SearchSettings
 
@@ -100,13 +102,13 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
             )
         await session.flush()
         ids = list(await session.scalars(select(Article.id)))
-        await documents.enqueue_index(session, "article", ids)
+        await facts.enqueue_index(session, "article", ids)
         created = True
     corpus = settings.of(SearchSettings).regulations_corpus
     if corpus.exists():
         rows = [
             (number, value)
-            for number, value in service.read_jsonl(corpus)
+            for number, value in read_jsonl(corpus)
             if any(k in str(value.get("title", "")) for k in REGULATION_KEYWORDS)
         ]
         report = await service.import_regulations(session, rows)

@@ -3,7 +3,8 @@
 Every change that alters what the public may see enqueues ``search.index`` in the same
 transaction (``enqueue_index``); the handler (search/jobs.py) loads the current state and
 indexes or deletes, so events may run in any order and more than once. Articles and regulations
-are this domain's own; enforcement notices belong to notices/ and are indexed the same way.
+are this domain's own; enforcement notices belong to notices/, which offers them through
+portal/facts.py (``public_documents``) and announces changes with the same ``enqueue_index``.
 """
 
 from __future__ import annotations
@@ -14,24 +15,14 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from notices.models import EnforcementNotice, NoticeStatus
-from notices.public import notice_url, notice_visible, public_party_name, today
+from portal import clock, facts
 from portal.clock import SHANGHAI
-from portal.outbox import service as outbox
+from portal.facts import INDEX_BATCH, region_codes
 from portal.regions.models import Region
 from search import text
 from search.engine import NATIONWIDE, Kind, SearchDocument
 from search.models import Article, ArticleStatus, Regulation
 from search.versions import VERSION_RANK
-
-INDEX_TOPIC = "search.index"
-INDEX_BATCH = 500
-
-
-def region_codes(code: str) -> tuple[str, ...]:
-    """A GB/T 2260 code and its ancestors: 610402 → 610000, 610400, 610402."""
-    chain = [code[:2] + "0000", code[:4] + "00", code]
-    return tuple(dict.fromkeys(chain))
 
 
 def article_url(article_id: uuid.UUID | str) -> str:
@@ -57,27 +48,6 @@ def article_document(article: Article, region: Region | None) -> SearchDocument:
         region_codes=region_codes(region.code) if region else (),
         date=published,
         url=article_url(article.id),
-    )
-
-
-def notice_document(notice: EnforcementNotice, region: Region | None) -> SearchDocument:
-    party = public_party_name(notice)
-    amount = f"罚款{notice.penalty_amount}元" if notice.penalty_amount else ""
-    return SearchDocument(
-        kind="notice",
-        id=str(notice.id),
-        title=notice.title,
-        summary=f"{party}：{notice.violation[:200]}",
-        body="\n".join(
-            [notice.violation, notice.legal_basis, notice.penalty_kind, amount, notice.authority]
-        ),
-        keywords=" ".join([party, notice.decision_number, notice.party_uscc or ""]),
-        tags=(notice.penalty_kind,),
-        category="行政处罚",
-        region=region.name if region else notice.region_code,
-        region_codes=region_codes(notice.region_code),
-        date=notice.decision_date,
-        url=notice_url(notice.id),
     )
 
 
@@ -121,51 +91,30 @@ async def load_documents(
             for a in articles
             if a.status is ArticleStatus.published
         ]
-    elif kind == "notice":
-        notices = list(
-            await session.scalars(
-                select(EnforcementNotice).where(col(EnforcementNotice.id).in_(uuids))
-            )
-        )
-        regions = await _regions(session, (n.region_code for n in notices))
-        on = today()
-        documents = [
-            notice_document(n, regions.get(n.region_code)) for n in notices if notice_visible(n, on)
-        ]
-    else:
+    elif kind == "regulation":
         regulations = await session.scalars(select(Regulation).where(col(Regulation.id).in_(uuids)))
         documents = [regulation_document(r) for r in regulations]
+    else:  # another domain's documents (enforcement notices)
+        documents = (
+            await facts.public_documents(session, kind=kind, ids=uuids, on=clock.today()) or []
+        )
     visible = {d.id for d in documents}
     deleted = [f"{kind}-{i}" for i in ids if str(uuid.UUID(i)) not in visible]
     return documents, deleted
-
-
-async def enqueue_index(session: AsyncSession, kind: Kind, ids: Sequence[uuid.UUID]) -> None:
-    """Ask the worker to bring the engine in line with these rows (same transaction)."""
-    for start in range(0, len(ids), INDEX_BATCH):
-        chunk = [str(i) for i in ids[start : start + INDEX_BATCH]]
-        await outbox.enqueue(session, INDEX_TOPIC, {"kind": kind, "ids": chunk})
 
 
 async def all_public_documents(
     session: AsyncSession, *, batch: int = INDEX_BATCH
 ) -> AsyncIterator[list[SearchDocument]]:
     """Every document the public may see, in batches (for a rebuild)."""
-    on = today()
     article_ids = await session.scalars(
         select(Article.id).where(Article.status == ArticleStatus.published)
     )
-    notice_ids = await session.scalars(
-        select(EnforcementNotice.id).where(
-            EnforcementNotice.status == NoticeStatus.published,
-            col(EnforcementNotice.published_on) <= on,
-            col(EnforcementNotice.display_until) >= on,
-        )
-    )
+    others = await facts.public_document_ids(session, on=clock.today())
     regulation_ids = await session.scalars(select(Regulation.id).order_by(Regulation.source_id))
     kinds: list[tuple[Kind, list[uuid.UUID]]] = [
         ("article", list(article_ids)),
-        ("notice", list(notice_ids)),
+        ("notice", others.get("notice", [])),
         ("regulation", list(regulation_ids)),
     ]
     for kind, ids in kinds:

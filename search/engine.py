@@ -12,58 +12,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.engine import make_url
 
 from portal.errors import ServiceUnavailable
+from portal.facts import NATIONWIDE, DocumentKind, SearchDocument
 from portal.settings import Settings
 from search.settings import SearchSettings
 
-Kind = Literal["article", "notice", "regulation"]
+# What a document is and how an engine stores it are the shell's (portal/facts.py): enforcement
+# notices, another domain's documents, are indexed like this domain's own.
+Kind = DocumentKind
 KINDS: tuple[Kind, ...] = ("article", "notice", "regulation")
-NATIONWIDE = "全国"
+__all__ = ["KINDS", "NATIONWIDE", "Kind", "SearchDocument", "SearchQuery", "SearchUnavailable"]
 
 
 class SearchUnavailable(ServiceUnavailable):
     code = "search_unavailable"
     title = "Search is temporarily unavailable"
     title_zh = "检索服务暂时不可用"
-
-
-@dataclass(frozen=True)
-class SearchDocument:
-    """What an engine stores for one published document (built by search/service.py)."""
-
-    kind: Kind
-    id: str
-    title: str
-    body: str  # plain text
-    url: str
-    summary: str = ""
-    keywords: str = ""  # tags, category, party name, decision number: weighted between the two
-    tags: tuple[str, ...] = ()
-    category: str = ""
-    region: str = NATIONWIDE  # display name of the region, 全国 for national documents
-    region_codes: tuple[str, ...] = ()  # the GB/T 2260 code and its ancestors, when known
-    date: date | None = None
-    issuer: str = ""  # regulations: the body that passed or published it, when known
-    status: str = ""  # regulations: 现行有效 / 已修改 / 已废止, when known
-    # Among hits of the same title, the lower first: the version in force before older ones.
-    version_rank: int = 0
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}-{self.id}"
-
-    @property
-    def year(self) -> int | None:
-        return self.date.year if self.date else None
-
-    @property
-    def ts(self) -> int:
-        """Days since 1970 (0 when undated): the sort key for 'newest first'."""
-        return (self.date - date(1970, 1, 1)).days if self.date else 0
 
 
 # How deep either engine pages: Meilisearch's maxTotalHits, and the page count the API offers.

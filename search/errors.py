@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portal.errors import Conflict, InvalidInput, NotFound
+from portal.errors import Conflict, NotFound
 
 
 class ArticleNotFound(NotFound):
@@ -21,9 +21,3 @@ class InvalidTransition(Conflict):
     code = "invalid_status_transition"
     title = "Not possible in the document's current status"
     title_zh = "当前状态下不能进行此操作"
-
-
-class ImportFileInvalid(InvalidInput):
-    code = "import_file_invalid"
-    title = "The import file is not valid"
-    title_zh = "导入文件内容有误"

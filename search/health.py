@@ -8,8 +8,8 @@ from fastapi import FastAPI
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from portal.facts import INDEX_TOPIC
 from portal.outbox.models import OutboxEvent
-from search.documents import INDEX_TOPIC
 from search.engine import engine_for
 
 

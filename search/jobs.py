@@ -13,13 +13,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal import facts
 from portal.outbox import service as outbox
 from portal.outbox.service import JobContext
 from search import documents
 from search.engine import engine_for
 
 
-@outbox.handler(documents.INDEX_TOPIC)
+@outbox.handler(facts.INDEX_TOPIC)
 async def apply_index(session: AsyncSession, payload: dict[str, Any], context: JobContext) -> None:
     found, deleted = await documents.load_documents(session, payload["kind"], payload["ids"])
     engine = engine_for(context.state, context.settings)

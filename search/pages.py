@@ -7,16 +7,16 @@ import uuid
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import User
-from portal.accounts.permissions import Action, role_allows
+from portal.accounts.permissions import Action
 from portal.db import DbSession
 from portal.errors import GongzhiError, NotFound
-from portal.web import render
+from portal.web import render, render_public, staff_page
 from search import service, text
 from search.engine import KINDS, SearchUnavailable
 from search.models import ArticleStatus
@@ -54,7 +54,7 @@ async def search_page(
     except SearchUnavailable:
         context["error"] = "检索服务暂时不可用，请稍后再试。"
         return render(request, "search/search.html", context, status_code=503)
-    return render(request, "search/search.html", context)
+    return render_public(request, "search/search.html", context)
 
 
 @router.get("/articles/{article_id}")
@@ -65,7 +65,7 @@ async def article_page(
         article = await service.get_article_for(session, article_id, user)
     except NotFound:
         return render(request, "error.html", {"status": 404}, status_code=404)
-    return render(
+    return render_public(
         request,
         "search/article.html",
         {"user": user, "article": article, "body_html": text.render_markdown(article.body)},
@@ -80,7 +80,7 @@ async def regulation_page(
         regulation = await service.get_regulation(session, regulation_id)
     except NotFound:
         return render(request, "error.html", {"status": 404}, status_code=404)
-    return render(
+    return render_public(
         request,
         "search/regulation.html",
         {
@@ -93,29 +93,6 @@ async def regulation_page(
 
 
 # -- back office ----------------------------------------------------------------------------
-
-
-class _StaffOnly(Exception):
-    def __init__(self, response: Response) -> None:
-        self.response = response
-
-
-def _staff(request: Request, user: User | None, action: Action) -> User:
-    if user is None:
-        raise _StaffOnly(RedirectResponse(f"/login?next={request.url.path}", status_code=303))
-    if not role_allows(user.role, action):
-        raise _StaffOnly(render(request, "error.html", {"status": 403}, status_code=403))
-    return user
-
-
-def staff_page(action: Action):  # type: ignore[no-untyped-def]
-    async def dependency(request: Request, user: OptionalUser) -> User | Response:
-        try:
-            return _staff(request, user, action)
-        except _StaffOnly as exc:
-            return exc.response
-
-    return Depends(dependency)
 
 
 EditorPage = Annotated[User | Response, staff_page(Action.article_publish)]

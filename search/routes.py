@@ -16,6 +16,7 @@ from portal.accounts.auth import OptionalUser
 from portal.accounts.models import User
 from portal.accounts.permissions import Action, require
 from portal.db import DbSession
+from portal.deps import PublicAnswer
 from portal.errors import InvalidInput
 from portal.pagination import Page, PageParams
 from portal.types import BlankIsNone, OptionalIsoDate, blank_or
@@ -138,7 +139,11 @@ async def run_search(
     )
 
 
-@router.get("/search", summary="Full-text search over articles, notices and regulations")
+@router.get(
+    "/search",
+    summary="Full-text search over articles, notices and regulations",
+    dependencies=[PublicAnswer],
+)
 async def search(engine: Engine, query: SearchQueryDep, request: Request) -> SearchResponse:
     return await run_search(engine, query, request)
 

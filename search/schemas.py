@@ -154,9 +154,3 @@ class SuggestionRead(BaseModel):
 class SuggestResponse(BaseModel):
     q: str
     suggestions: list[SuggestionRead]
-
-
-class ImportReport(BaseModel):
-    kind: Literal["article", "notice", "regulation"]
-    created: int
-    updated: int

@@ -7,36 +7,31 @@ notices are their own domain (notices/).
 
 from __future__ import annotations
 
-import gzip
-import io
-import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import date
-from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from notices.models import EnforcementNotice
+from portal import facts
 from portal.accounts.models import User
 from portal.accounts.permissions import Action, authorize
 from portal.audit.service import record
 from portal.db import utcnow
+from portal.facts import enqueue_index
+from portal.jsonlines import ImportReport, parse_line
 from portal.regions.service import get_region
 from search import versions
-from search.documents import enqueue_index
 from search.engine import Kind
-from search.errors import ArticleNotFound, ImportFileInvalid, InvalidTransition, RegulationNotFound
+from search.errors import ArticleNotFound, InvalidTransition, RegulationNotFound
 from search.models import Article, ArticleStatus, Regulation, snapshot
 from search.schemas import (
     ArticleCreate,
     ArticleImport,
     ArticleUpdate,
-    ImportReport,
     RegulationImport,
 )
 
@@ -222,45 +217,6 @@ async def get_regulation(session: AsyncSession, regulation_id: uuid.UUID) -> Reg
 # -- import ---------------------------------------------------------------------------------
 
 
-def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-empty line of a JSON Lines file, gzipped or not."""
-    with path.open("rb") as raw:
-        gzipped = raw.read(2) == b"\x1f\x8b"
-    opener = gzip.open(path, "rb") if gzipped else path.open("rb")
-    with opener as handle, io.TextIOWrapper(handle, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ImportFileInvalid(
-                    f"Line {number} is not JSON: {exc.msg}.",
-                    detail_zh=f"第 {number} 行不是有效的 JSON。",
-                ) from exc
-            if not isinstance(value, dict):
-                raise ImportFileInvalid(
-                    f"Line {number} is not a JSON object.",
-                    detail_zh=f"第 {number} 行不是 JSON 对象。",
-                )
-            yield number, value
-
-
-def parse_line(model: type[BaseModel], number: int, value: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(value)
-    except ValidationError as exc:
-        errors = [
-            {"field": f"line {number}: " + ".".join(map(str, e["loc"])), "message": e["msg"]}
-            for e in exc.errors()
-        ]
-        raise ImportFileInvalid(
-            f"Line {number} is not valid: {errors[0]['field']} {errors[0]['message']}.",
-            detail_zh=f"第 {number} 行内容有误：{errors[0]['field']}。",
-            errors=errors,
-        ) from exc
-
-
 async def import_regulations(
     session: AsyncSession, rows: Iterable[tuple[int, dict[str, Any]]]
 ) -> ImportReport:
@@ -389,10 +345,7 @@ async def import_articles(
 
 async def document_counts(session: AsyncSession) -> dict[str, int]:
     counts = {}
-    for name, model in (
-        ("article", Article),
-        ("notice", EnforcementNotice),
-        ("regulation", Regulation),
-    ):
+    for name, model in (("article", Article), ("regulation", Regulation)):
         counts[name] = int(await session.scalar(select(func.count()).select_from(model)) or 0)
-    return counts
+    counts.update(await facts.document_counts(session))  # enforcement notices (notices/)
+    return {kind: counts.get(kind, 0) for kind in ("article", "notice", "regulation")}

@@ -69,6 +69,7 @@ def served_portal(
         "GONGZHI_SIGNING_KEY_FILE": str(root / "signing-key.pem"),
         "GONGZHI_BASE_URL": base,
         "GONGZHI_ENV": "test",
+        "GONGZHI_PAGE_CACHE_SECONDS": "0",
         **(env or {}),
     }
     for step in (["db", "upgrade"], ["demo"]) if demo else (["db", "upgrade"],):
@@ -146,6 +147,8 @@ def make_settings(database_url: str, storage: Path, **overrides: Any) -> Setting
         "secret_key": TEST_SECRET,
         "run_worker_in_process": False,
         "base_url": "http://testserver",
+        # Tests read a page right after changing what it shows; the cache has its own tests.
+        "page_cache_seconds": 0,
     }
     values.update(overrides)
     return Settings.build(**values)

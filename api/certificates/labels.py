@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -23,6 +23,7 @@ import segno
 from fpdf import FPDF
 
 from api.certificates.errors import LabelFontMissing
+from portal.cjk_fonts import SANS, CjkFonts, find_cjk_fonts
 
 MM_PER_POINT = 25.4 / 72
 A4 = (210.0, 297.0)
@@ -214,57 +215,18 @@ def label_svg(layout: Layout, *, title: str) -> bytes:
 
 # --- PDF ----------------------------------------------------------------------------------------
 
-# Where Debian's packages put CJK fonts: fonts-noto-cjk first (the install script adds it), then
-# fonts-wqy-microhei. Collections hold several faces: the Simplified Chinese one is chosen.
-FONT_CANDIDATES = (
-    (
-        Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
-        Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"),
-    ),
-    (Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"), None),
-)
+# The fonts are found by portal/cjk_fonts.py (Debian's fonts-noto-cjk, then fonts-wqy-microhei).
+LabelFonts = CjkFonts
 
 
-@dataclass(frozen=True)
-class LabelFonts:
-    regular: Path
-    regular_index: int
-    bold: Path | None
-    bold_index: int
-
-
-def _simplified_chinese_face(path: Path) -> int:
-    if path.suffix.lower() not in (".ttc", ".otc"):
-        return 0
-    from fontTools.ttLib import TTCollection
-
-    collection = TTCollection(str(path), lazy=True)
-    try:
-        for index, font in enumerate(collection.fonts):
-            name = font["name"].getDebugName(4) or ""
-            if name.endswith(" SC") and "Mono" not in name:
-                return index
-        return 0
-    finally:
-        collection.close()
-
-
-@cache
 def label_fonts(configured: Path | None) -> LabelFonts:
     """The font for PDF labels: the configured file, else the first Debian CJK font installed."""
-    choices = [(configured, None)] if configured is not None else list(FONT_CANDIDATES)
-    for regular, bold in choices:
-        if regular is not None and regular.is_file():
-            has_bold = bold is not None and bold.is_file()
-            return LabelFonts(
-                regular=regular,
-                regular_index=_simplified_chinese_face(regular),
-                bold=bold if has_bold else None,
-                bold_index=_simplified_chinese_face(bold) if bold is not None and has_bold else 0,
-            )
-    raise LabelFontMissing(
-        detail_zh="服务器未安装中文字体（Debian 软件包 fonts-noto-cjk），暂时无法生成 PDF 标签。"
-    )
+    fonts = find_cjk_fonts(configured, SANS)
+    if fonts is None:
+        raise LabelFontMissing(
+            detail_zh="服务器未安装中文字体（Debian 软件包 fonts-noto-cjk），暂时无法生成 PDF 标签。"
+        )
+    return fonts
 
 
 def _draw(pdf: FPDF, layout: Layout, left: float, top: float, *, bold: bool) -> None:

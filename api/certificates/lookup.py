@@ -23,12 +23,15 @@ from api.certificates.errors import (
 )
 from api.certificates.numbers import normalize_number
 from api.certificates.queries import (
+    BY_ID,
     BY_NUMBER,
     BY_NUMBER_AND_INSTITUTION,
     CERTIFICATE_JOIN,
     CERTIFICATE_ROWS,
+    CURRENT_CERTIFICATE_ID,
     ID,
     INSTITUTION_CODE,
+    INSTRUMENT_BY_TOKEN,
     INSTRUMENT_COLUMNS,
     categories,
     certificate_document,
@@ -128,6 +131,33 @@ _INSTRUMENT_COLUMNS = (
 _INSTRUMENT_JOIN = instruments.join(categories, categories.c.code == instruments.c.category_code)
 
 
+def instrument_read(
+    row: Sequence[Any],
+    certificate: Sequence[Sequence[Any]],
+    *,
+    today: date,
+    expiring_days: int,
+) -> InstrumentRead:
+    """An instrument (an ``INSTRUMENT_BY_TOKEN`` row) with its current certificate's rows (none
+    when it never had one): the same for the session and the fast path (reader.py)."""
+    read = (
+        certificate_read(certificate, today=today, expiring_days=expiring_days)
+        if certificate
+        else None
+    )
+    status = read.status.value if read else "none"
+    return InstrumentRead(
+        instrument=InstrumentSummary.model_validate(instrument_document(row, 0)),
+        status=status,
+        status_name=STATUS_ZH[status],
+        certificate=read,
+    )
+
+
+def instrument_not_found() -> InstrumentNotFound:
+    return InstrumentNotFound(detail_zh="查无此器具，请核对二维码或标志上的编号。")
+
+
 async def get_instrument(
     session: AsyncSession,
     sticker_token: str,
@@ -135,27 +165,16 @@ async def get_instrument(
     settings: CertificatesSettings,
     today: date | None = None,
 ) -> InstrumentRead:
-    row = (
-        await session.execute(
-            select(*_INSTRUMENT_COLUMNS)
-            .select_from(_INSTRUMENT_JOIN)
-            .where(instruments.c.sticker_token == sticker_token)
-        )
-    ).first()
+    row = (await session.execute(INSTRUMENT_BY_TOKEN, {"token": sticker_token})).first()
     if row is None:
-        raise InstrumentNotFound(detail_zh="查无此器具，请核对二维码或标志上的编号。")
-    certificate = None
-    if row.current_certificate_id is not None:
-        found = await certificates_by_id(
-            session, [row.current_certificate_id], settings=settings, today=today
-        )
-        certificate = found.get(row.current_certificate_id)
-    status = certificate.status.value if certificate else "none"
-    return InstrumentRead(
-        instrument=InstrumentSummary.model_validate(instrument_document(tuple(row), 0)),
-        status=status,
-        status_name=STATUS_ZH[status],
-        certificate=certificate,
+        raise instrument_not_found()
+    current = row[CURRENT_CERTIFICATE_ID]
+    rows = await certificate_rows(session, BY_ID, id=current) if current is not None else []
+    return instrument_read(
+        tuple(row),
+        rows,
+        today=today or today_local(),
+        expiring_days=settings.certificate_expiring_days,
     )
 
 

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import unicodedata
 
+# The longest number stored (models.Certificate.number, schemas.CertificateCreate).
+NUMBER_MAX_LENGTH = 64
+
 # Dashes an input method or a word processor puts where a hyphen-minus was meant (after NFKC,
 # which already maps the full-width and small hyphen-minus to "-").
 _DASHES = str.maketrans(
@@ -23,3 +26,9 @@ def normalize_number(text: str) -> str:
     """``xyjc2026-0001``, ``ＸＹＪＣ２０２６－０００１`` and ``XYJC 2026—0001`` all give
     ``XYJC2026-0001``."""
     return "".join(unicodedata.normalize("NFKC", text).translate(_DASHES).split()).upper()
+
+
+def storable_number(number: str) -> bool:
+    """Whether a normal form can name a stored certificate at all: no longer than a stored number
+    and without a NUL (PostgreSQL text cannot hold one; the driver refuses the whole query)."""
+    return len(number) <= NUMBER_MAX_LENGTH and "\x00" not in number

@@ -16,6 +16,7 @@ from api.certificates import imports, lookup, overdue, public, registry, sticker
 from api.certificates.errors import CertificateNotFound, InstrumentNotFound
 from api.certificates.import_columns import COLUMN_NAMES_ZH, COLUMNS
 from api.certificates.models import InstrumentCategory
+from api.certificates.reader import get_reader
 from api.certificates.schemas import (
     STATUS_ZH,
     CertificateCreate,
@@ -33,7 +34,7 @@ from portal.errors import GongzhiError
 from portal.pagination import PageRequest
 from portal.regions.models import Region
 from portal.types import BlankIsNone
-from portal.web import public_page, render
+from portal.web import render, render_public
 
 router = APIRouter(include_in_schema=False)
 
@@ -42,8 +43,7 @@ PAGE_MAX_AGE = 60
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
-    response = render(request, name, context, status_code=status_code)
-    return public_page(request, response, user=context.get("user"), max_age=PAGE_MAX_AGE)
+    return render_public(request, name, context, max_age=PAGE_MAX_AGE, status_code=status_code)
 
 
 def complaint_url(instrument_token: str | None, status: str) -> str:
@@ -84,8 +84,11 @@ async def sticker_landing(
             instrument_token = certificate.instrument.sticker_token
             status = certificate.status.value
     else:
+        # A scan of a plain sticker: the two point reads on the driver, as the JSON lookup.
         try:
-            found = await lookup.get_instrument(session, token, settings=settings)
+            found = await get_reader(request.app.state).instrument(
+                token[:128], expiring_days=settings.certificate_expiring_days
+            )
         except InstrumentNotFound:
             found = None
         if found is not None:

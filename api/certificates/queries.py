@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import String, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.certificates.models import (
@@ -151,6 +152,21 @@ CERTIFICATE_ROWS = (
 LOOKUP_LIMIT = 40
 BY_NUMBER = CERTIFICATE_ROWS.where(certificates.c.number == bindparam("number")).limit(LOOKUP_LIMIT)
 BY_NUMBER_AND_INSTITUTION = BY_NUMBER.where(organizations.c.code == bindparam("institution"))
+#: One certificate's rows by its id (an instrument's current certificate).
+BY_ID = CERTIFICATE_ROWS.where(certificates.c.id == bindparam("id")).limit(LOOKUP_LIMIT)
+#: An instrument by its sticker token: the public columns, its id and its current certificate's.
+INSTRUMENT_BY_TOKEN = (
+    select(*INSTRUMENT_COLUMNS, instruments.c.id, instruments.c.current_certificate_id)
+    .select_from(instruments.join(categories, categories.c.code == instruments.c.category_code))
+    .where(instruments.c.sticker_token == bindparam("token"))
+)
+# Position in an INSTRUMENT_BY_TOKEN row: after the public columns and the instrument's id.
+CURRENT_CERTIFICATE_ID = len(INSTRUMENT_COLUMNS) + 1
+#: The same rows for several numbers at once (PostgreSQL: ``number = ANY($1)``, one prepared
+#: statement whatever the count): the fast path's batches of lookups arriving together.
+BY_NUMBERS = CERTIFICATE_ROWS.where(
+    certificates.c.number == any_(bindparam("numbers", type_=ARRAY(String)))
+).limit(bindparam("limit"))
 
 
 async def certificate_rows(

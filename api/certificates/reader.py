@@ -10,7 +10,10 @@ session, SQLAlchemy's result machinery and a Pydantic model per request cost mor
   (what aiosqlite does for every call).
 - PostgreSQL: a small asyncpg pool of its own (no pre-ping, no reset round trips), created on
   first use and closed with the app (``app.state.shutdown_hooks``); asyncpg prepares and caches
-  the statement per connection.
+  the statement per connection. Lookups by number that arrive while others are on their way to
+  the server go together in one ``number = ANY($1)`` query (``Coalescer``): in a burst of scans
+  the server and the driver do one statement's work for many requests, and a lone request still
+  leaves at once.
 
 tests/api/certificates checks that the fast path and ``lookup.lookup_certificate`` give the same
 document for every status.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,16 +31,23 @@ import orjson
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 
-from api.certificates.lookup import ambiguous, not_found
-from api.certificates.numbers import normalize_number
+from api.certificates.lookup import ambiguous, instrument_not_found, instrument_read, not_found
+from api.certificates.numbers import NUMBER_MAX_LENGTH, normalize_number, storable_number
 from api.certificates.queries import (
+    BY_ID,
     BY_NUMBER,
     BY_NUMBER_AND_INSTITUTION,
+    BY_NUMBERS,
+    CURRENT_CERTIFICATE_ID,
     ID,
     INSTITUTION_CODE,
+    INSTRUMENT_BY_TOKEN,
+    LOOKUP_LIMIT,
+    NUMBER,
     certificate_document,
     today_local,
 )
+from api.certificates.schemas import InstrumentRead
 from portal.db import Database
 
 
@@ -64,8 +75,99 @@ def _compile(dialect: Dialect) -> tuple[CompiledQuery, CompiledQuery]:
     )
 
 
-SQLITE_QUERIES = _compile(sqlite.dialect(paramstyle="qmark"))
+_SQLITE = sqlite.dialect(paramstyle="qmark")
+_POSTGRES = postgresql.asyncpg.dialect(paramstyle="numeric_dollar")
+SQLITE_QUERIES = _compile(_SQLITE)
 POSTGRES_QUERIES = _compile(postgresql.asyncpg.dialect(paramstyle="numeric_dollar"))
+# The sticker page's two queries, for each driver.
+_INSTRUMENT_BY_TOKEN = (
+    CompiledQuery.of(INSTRUMENT_BY_TOKEN, _SQLITE),
+    CompiledQuery.of(INSTRUMENT_BY_TOKEN, _POSTGRES),
+)
+_BY_ID = (CompiledQuery.of(BY_ID, _SQLITE), CompiledQuery.of(BY_ID, _POSTGRES))
+POSTGRES_BY_NUMBERS = CompiledQuery.of(
+    BY_NUMBERS, postgresql.asyncpg.dialect(paramstyle="numeric_dollar")
+)
+
+Rows = list[tuple[Any, ...]]
+
+
+class Coalescer:
+    """Lookups by number gathered into batches: at most ``max_in_flight`` queries run at once,
+    and numbers asked for meanwhile wait for the next one, all together (up to ``max_batch``).
+
+    A request arriving when a slot is free leaves on the next turn of the event loop with
+    whatever else arrived in the same turn, so an idle server adds no wait. Under load the
+    batches grow by themselves: one statement, one round trip and one pool checkout serve them
+    all. The same number asked twice in a batch is queried once. A failed query fails every
+    request of its batch with the same error (the route renders it as it would its own).
+    """
+
+    def __init__(
+        self,
+        fetch_many: Callable[[Sequence[str]], Awaitable[Rows]],
+        *,
+        max_in_flight: int = 2,
+        max_batch: int = 64,
+    ) -> None:
+        self._fetch_many = fetch_many
+        self._max_in_flight = max_in_flight
+        self._max_batch = max_batch
+        self._pending: dict[str, list[asyncio.Future[Rows]]] = {}
+        self._in_flight = 0
+        self._scheduled = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def rows(self, number: str) -> asyncio.Future[Rows]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Rows] = loop.create_future()
+        self._pending.setdefault(number, []).append(future)
+        self._schedule(loop)
+        return future
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not self._scheduled and self._in_flight < self._max_in_flight:
+            self._scheduled = True
+            loop.call_soon(self._dispatch)
+
+    def _dispatch(self) -> None:
+        self._scheduled = False
+        while self._pending and self._in_flight < self._max_in_flight:
+            batch: dict[str, list[asyncio.Future[Rows]]] = {}
+            while self._pending and len(batch) < self._max_batch:
+                number = next(iter(self._pending))
+                batch[number] = self._pending.pop(number)
+            self._in_flight += 1
+            task = asyncio.ensure_future(self._run(batch))
+            self._tasks.add(task)  # a reference, so the task is not collected mid-flight
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, batch: dict[str, list[asyncio.Future[Rows]]]) -> None:
+        try:
+            rows = await self._fetch_many(list(batch))
+        except Exception as exc:
+            for waiters in batch.values():
+                for future in waiters:
+                    if not future.done():  # a client that went away cancelled its own
+                        future.set_exception(exc)
+        else:
+            by_number: dict[str, Rows] = {}
+            for row in rows:
+                by_number.setdefault(row[NUMBER], []).append(row)
+            for number, waiters in batch.items():
+                found = by_number.get(number, [])
+                for future in waiters:
+                    if not future.done():
+                        future.set_result(found)
+        finally:
+            self._in_flight -= 1
+            if self._pending:
+                self._schedule(asyncio.get_running_loop())
+
+    async def aclose(self) -> None:
+        """Wait for the batches on their way (the pool closes after them)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 async def _no_reset(connection: Any) -> None:
@@ -80,6 +182,7 @@ class LookupReader:
         self._pool: Any = None
         self._pool_lock = asyncio.Lock()
         self._pool_size = pool_size
+        self._coalescer = Coalescer(self._fetch_many)
         url = make_url(database.url)
         self.is_sqlite = url.get_backend_name() == "sqlite"
         self._path = url.database
@@ -126,7 +229,35 @@ class LookupReader:
             query, args = by_number, by_number.args(number=number)
         if self.is_sqlite:
             return self._sqlite_connection().execute(query.sql, args).fetchall()
+        if not institution:
+            return await self._coalescer.rows(number)
         pool = await self._pg_pool()
+        return [tuple(r) for r in await pool.fetch(query.sql, *args)]
+
+    async def _fetch(
+        self, sqlite_query: CompiledQuery, pg_query: CompiledQuery, **values: Any
+    ) -> Rows:
+        if self.is_sqlite:
+            args = sqlite_query.args(**values)
+            return self._sqlite_connection().execute(sqlite_query.sql, args).fetchall()
+        pool = await self._pg_pool()
+        return [tuple(r) for r in await pool.fetch(pg_query.sql, *pg_query.args(**values))]
+
+    async def instrument(self, token: str, *, expiring_days: int) -> InstrumentRead:
+        """The sticker page's instrument and current certificate (``lookup.get_instrument`` on
+        the driver: the same two queries and the same document)."""
+        found = await self._fetch(*_INSTRUMENT_BY_TOKEN, token=token)
+        if not found:
+            raise instrument_not_found()
+        row = found[0]
+        current = row[CURRENT_CERTIFICATE_ID]
+        rows = await self._fetch(*_BY_ID, id=current) if current is not None else []
+        return instrument_read(row, rows, today=today_local(), expiring_days=expiring_days)
+
+    async def _fetch_many(self, numbers: Sequence[str]) -> Rows:
+        pool = await self._pg_pool()
+        query = POSTGRES_BY_NUMBERS
+        args = query.args(numbers=list(numbers), limit=LOOKUP_LIMIT * len(numbers))
         return [tuple(r) for r in await pool.fetch(query.sql, *args)]
 
     async def certificate_json(
@@ -134,6 +265,10 @@ class LookupReader:
     ) -> bytes:
         # the one normal form (api/certificates/numbers.py): a few microseconds, no round trip
         number = normalize_number(number)
+        if not storable_number(number):
+            # Not found without a query: in a batch (``Coalescer``) the driver's error for such a
+            # value would fail every lookup that went with it, and nothing stored can match.
+            raise not_found(number[:NUMBER_MAX_LENGTH])
         rows = await self.rows(number, institution)
         if not rows:
             raise not_found(number)
@@ -144,6 +279,7 @@ class LookupReader:
         return orjson.dumps(document)
 
     async def aclose(self) -> None:
+        await self._coalescer.aclose()
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None

@@ -33,6 +33,14 @@ def deadlines_of(case: Case) -> Deadlines:
 
 
 def is_overdue(case: Case, today: date) -> bool:
+    if (
+        case.dispute_due is not None
+        and case.dispute_escalated_to is None
+        and today > case.dispute_due
+    ):
+        return (
+            True  # 暂行办法 第三十条: not settled in time, to be escalated to the common superior
+        )
     if case.paused_on is not None:
         return False  # the period does not count while the instrument is tested
     if case.status is CaseStatus.received:
@@ -65,7 +73,7 @@ async def flag_overdue(session: AsyncSession, *, today: date) -> int:
 
 
 # The events that start a period counted in working days (intake.py, workflow.py).
-_STARTS_ACCEPTANCE = ("submitted", "reopened")
+_STARTS_ACCEPTANCE = ("submitted", "reopened", "transferred", "dispatched", "designated")
 _STARTS_MEDIATION = ("accepted", "reopened")
 
 
@@ -112,6 +120,16 @@ def _current_dues(
     return acceptance_due, handling_due
 
 
+def _dispute_due(case: Case, events: list[CaseEvent], config: ComplaintsSettings) -> date | None:
+    """An open dispute's settling day (第三十条), counted again from the day it was raised."""
+    raised = [e.at for e in events if e.type == "disputed"]
+    if case.dispute_region is None or not raised:
+        return case.dispute_due
+    return workdays.add_working_days(
+        clock.local_date(max(raised)), config.jurisdiction_dispute_working_days
+    )
+
+
 async def recompute_open_deadlines(
     session: AsyncSession, *, years: list[int], config: ComplaintsSettings, today: date
 ) -> int:
@@ -126,7 +144,9 @@ async def recompute_open_deadlines(
         await session.scalars(
             select(Case).where(
                 col(Case.status).in_([s.value for s in OPEN_STATUSES]),
-                (col(Case.acceptance_due) >= first) | (col(Case.handling_due) >= first),
+                (col(Case.acceptance_due) >= first)
+                | (col(Case.handling_due) >= first)
+                | (col(Case.dispute_due) >= first),
             )
         )
     )
@@ -140,21 +160,29 @@ async def recompute_open_deadlines(
             )
         )
         acceptance_due, handling_due = _current_dues(case, events, config)
-        if (acceptance_due, handling_due) == (case.acceptance_due, case.handling_due):
+        dispute_due = _dispute_due(case, events, config)
+        if (acceptance_due, handling_due, dispute_due) == (
+            case.acceptance_due,
+            case.handling_due,
+            case.dispute_due,
+        ):
             continue
+        changes = {
+            "acceptance_due": [_iso(case.acceptance_due), _iso(acceptance_due)],
+            "handling_due": [_iso(case.handling_due), _iso(handling_due)],
+        }
+        if dispute_due != case.dispute_due:
+            changes["dispute_due"] = [_iso(case.dispute_due), _iso(dispute_due)]
         session.add(
             CaseEvent(
                 case_id=case.id,
                 type="deadline_recomputed",
                 public=False,
-                data={
-                    "years": years,
-                    "acceptance_due": [_iso(case.acceptance_due), _iso(acceptance_due)],
-                    "handling_due": [_iso(case.handling_due), _iso(handling_due)],
-                },
+                data={"years": years, **changes},
             )
         )
         case.acceptance_due, case.handling_due = acceptance_due, handling_due
+        case.dispute_due = dispute_due
         case.overdue = is_overdue(case, today)
         changed += 1
     await session.flush()

@@ -9,6 +9,7 @@ from portal.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    ServiceUnavailable,
 )
 
 
@@ -154,3 +155,21 @@ class FeedbackAlreadyGiven(Conflict):
     code = "feedback_already_given"
     title = "This case has been rated already"
     title_zh = "您已评价过该案件"
+
+
+class DocumentNotFound(NotFound):
+    code = "case_document_not_found"
+    title = "The case has no such document"
+    title_zh = "该案件没有这份文书"
+
+
+class DocumentNotForYou(Forbidden):
+    code = "case_document_forbidden"
+    title = "A case's documents are for its submitter and its handling regulator only"
+    title_zh = "案件文书仅限投诉举报人本人和承办地区的监管人员下载"
+
+
+class DocumentFontMissing(ServiceUnavailable):
+    code = "document_font_missing"
+    title = "No CJK font is installed for PDF documents (Debian package fonts-noto-cjk)"
+    title_zh = "服务器未安装中文字体，暂时无法生成 PDF 文书"

@@ -130,6 +130,13 @@ class Case(SQLModel, table=True):
     # 检测, 鉴定: 投诉举报处理暂行办法 第二十条); None while it counts.
     paused_on: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
     overdue: bool = Field(default=False, index=True)
+    # 分送 (投诉举报处理暂行办法 第三十七条): the higher bureau that dispatched the case here.
+    dispatched_from: str | None = Field(default=None, max_length=6)
+    # A dispute over jurisdiction (第三十条): the other bureau, the day the two settle it by, and
+    # the common higher bureau it went to ("000000": 国家市场监督管理总局) when they did not.
+    dispute_region: str | None = Field(default=None, max_length=6)
+    dispute_due: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    dispute_escalated_to: str | None = Field(default=None, max_length=6)
 
 
 class CaseParty(SQLModel, table=True):

@@ -15,17 +15,19 @@ from sqlmodel import col, select
 
 from api.complaints import categories
 from api.complaints.categories import describe_extra
+from api.complaints.documents import pdf_of, pdf_response
 from api.complaints.intake import resolve_instrument
 from api.complaints.models import OPEN_STATUSES, CaseKind, CaseStatus, Finding
 from api.complaints.schemas import STAFF_ACTIONS, TESTING_KINDS, CaseFeedback
 from api.complaints.settings import ComplaintsSettings
-from api.complaints.staff import load_for_staff
+from api.complaints.staff import document_for_staff, load_for_staff
 from api.complaints.staff import staff_case as load_staff_case
 from api.complaints.staff import staff_queue as load_staff_queue
 from api.complaints.tracking import (
     case_for_owner,
     case_for_tracker,
     cases_of_user,
+    document_for_tracker,
     give_feedback,
     last_contact_of_user,
 )
@@ -48,7 +50,7 @@ from portal.privacy import mask_person_name, mask_phone
 from portal.ratelimit import client_ip, get_rate_limiter
 from portal.regions.models import Region
 from portal.settings import Settings
-from portal.web import render
+from portal.web import render, render_public
 
 router = APIRouter(include_in_schema=False)
 
@@ -72,7 +74,7 @@ async def new_case(
     contact_name, contact_phone = (
         await last_contact_of_user(session, user) if user is not None else (None, None)
     )
-    return render(
+    return render_public(
         request,
         "complaints/new.html",
         {
@@ -131,7 +133,9 @@ async def my_cases(
 
 @router.get("/complaints/track")
 async def track_form(request: Request, user: OptionalUser) -> Response:
-    return render(request, "complaints/track.html", {"user": user, "case": None, "error": None})
+    return render_public(
+        request, "complaints/track.html", {"user": user, "case": None, "error": None}
+    )
 
 
 async def _limit_code_tries(request: Request, settings: Settings, code: str | None) -> None:
@@ -210,8 +214,31 @@ async def track_feedback(
     return render(
         request,
         "complaints/track.html",
-        {"user": user, "case": case, "error": None, "thanks": True},
+        {"user": user, "case": case, "error": None, "thanks": True, "code": code or ""},
     )
+
+
+@router.post("/complaints/track/document")
+async def track_document(
+    request: Request,
+    session: DbSession,
+    settings: SettingsDep,
+    user: OptionalUser,
+    tracking_number: Annotated[str, Form(max_length=24)],
+    document_id: Annotated[uuid.UUID, Form()],
+    access_token: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """A document of the case (受理通知书…) for its submitter: the 查询码 again, or the account."""
+    number, code = tracking_number.strip().upper(), access_token.strip() or None
+    config = settings.of(ComplaintsSettings)
+    try:
+        await _limit_code_tries(request, settings, code)
+        document = await document_for_tracker(
+            session, number, document_id, config=config, token=code, user=user
+        )
+        return pdf_response(document, await pdf_of(document, config))
+    except GongzhiError as exc:
+        return _track_refused(request, user, exc, tracking_number)
 
 
 @router.get("/complaints/mine/{tracking_number}")
@@ -326,6 +353,9 @@ async def _render_staff_case(
             status_code=exc.status,
         )
     region = await session.get(Region, case.region_code)
+    # The bureaus a dispatch or a dispute names, by name (the codes stay in the API).
+    codes = {case.dispatched_from, case.dispute_region, case.dispute_escalated_to} - {None}
+    named = await session.scalars(select(Region).where(col(Region.code).in_(codes)))
     return render(
         request,
         "complaints/staff_case.html",
@@ -333,6 +363,7 @@ async def _render_staff_case(
             "user": user,
             "case": case,
             "region_name": region.full_name if region else case.region_code,
+            "bureaus": {r.code: r.full_name for r in named} | {"000000": "国家市场监督管理总局"},
             "extra_rows": describe_extra(case.category, case.extra),
             "event_titles": STAFF_EVENT_TITLES,
             "actions": available_actions(record),
@@ -342,12 +373,41 @@ async def _render_staff_case(
             "reject_reasons": REJECT_REASONS,
             "findings": FINDING_NAMES,
             "testing_kinds": TESTING_KINDS,
+            "dispute_days": settings.of(ComplaintsSettings).jurisdiction_dispute_working_days,
             "complaint": case.kind is CaseKind.complaint,
             "mask_person_name": mask_person_name,
             "mask_phone": mask_phone,
         },
         status_code=status_code,
     )
+
+
+@router.get("/staff/complaints/{case_id}/documents/{document_id}")
+async def staff_document(
+    request: Request,
+    case_id: uuid.UUID,
+    document_id: uuid.UUID,
+    session: DbSession,
+    settings: SettingsDep,
+    user: OptionalUser,
+) -> Response:
+    denied = _staff_guard(request, user)
+    if denied is not None:
+        return denied
+    assert user is not None
+    config = settings.of(ComplaintsSettings)
+    try:
+        document = await document_for_staff(
+            session, case_id, document_id, config=config, actor=user
+        )
+        return pdf_response(document, await pdf_of(document, config))
+    except GongzhiError as exc:
+        return render(
+            request,
+            "complaints/staff_denied.html",
+            {"user": user, "error": exc.detail_zh or exc.title_zh},
+            status_code=exc.status,
+        )
 
 
 @router.post("/staff/complaints/{case_id}/actions")
@@ -440,10 +500,10 @@ def _action_fields(action: str, form: FormFields) -> dict[str, Any]:
         fields["mediation_result"] = form.mediation_result or None
     if action == "note":
         fields["public"] = form.public == "1"
-    if action == "merge":
+    if action in ("merge", "repeat"):
         fields["duplicate_of"] = form.duplicate_of.strip().upper() or None
     if action == "pause":
         fields["testing"] = form.testing or None
-    if action == "transfer":
+    if action in ("transfer", "dispatch", "dispute"):
         fields["region_code"] = form.region_code.strip() or None
     return fields

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from api.complaints import categories, intake, media, staff, tracking, workflow
+from api.complaints import categories, documents, intake, media, staff, tracking, workflow
 from api.complaints.errors import MissingFile
 from api.complaints.models import CaseKind, CaseStatus, CoordSystem
 from api.complaints.open311 import router as open311_router
@@ -271,6 +271,29 @@ async def case_feedback(
     return Response(status_code=204)
 
 
+@router.get(
+    "/api/v1/cases/{tracking_number}/documents/{document_id}",
+    tags=["complaints"],
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+    summary="A legal document of the case as PDF (受理通知书…): X-Case-Token, or as the owner",
+)
+async def case_document(
+    request: Request,
+    tracking_number: str,
+    document_id: uuid.UUID,
+    session: DbSession,
+    config: ComplaintsConfig,
+    user: OptionalUser,
+    x_case_token: Annotated[str | None, Header(max_length=128)] = None,
+) -> Response:
+    await _limit_code_tries(request, config, x_case_token)
+    document = await tracking.document_for_tracker(
+        session, tracking_number[:24], document_id, config=config, token=x_case_token, user=user
+    )
+    return documents.pdf_response(document, await documents.pdf_of(document, config))
+
+
 @router.get("/api/v1/users/me/cases", tags=["complaints"], summary="My cases")
 async def my_cases(
     request: Request, session: DbSession, user: CurrentUser, page: PageParams
@@ -307,10 +330,31 @@ async def staff_case(
     return await staff.staff_case(session, case_id, settings=settings, actor=actor)
 
 
+@router.get(
+    "/api/v1/staff/cases/{case_id}/documents/{document_id}",
+    tags=["complaints-staff"],
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+    summary="A legal document of the case as PDF: the handling regulator of its region only",
+)
+async def staff_case_document(
+    case_id: uuid.UUID,
+    document_id: uuid.UUID,
+    session: DbSession,
+    config: ComplaintsConfig,
+    actor: Regulator,
+) -> Response:
+    document = await staff.document_for_staff(
+        session, case_id, document_id, config=config, actor=actor
+    )
+    return documents.pdf_response(document, await documents.pdf_of(document, config))
+
+
 @router.post(
     "/api/v1/staff/cases/{case_id}/actions",
     tags=["complaints-staff"],
-    summary="accept, reject, assign, note, mediate, conclude, extend, close, reopen, merge",
+    summary="A staff action: accept, reject, assign, note, mediate, conclude, extend, pause, "
+    "resume, close, reopen, merge, repeat, transfer, dispatch, dispute, escalate",
 )
 async def case_action(
     case_id: uuid.UUID,

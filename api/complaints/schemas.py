@@ -163,6 +163,16 @@ class PhotoLinks(BaseModel):
     urls: SignedUrls
 
 
+class DocumentLink(BaseModel):
+    """A legal document the case produced (受理通知书, 不予受理告知书, 终止调解决定书, 举报处理结果
+    告知书), as a PDF: GET …/documents/{id} with the case's access (api/complaints/documents.py)."""
+
+    id: uuid.UUID
+    kind: str
+    title: str
+    issued_on: date
+
+
 class CaseRead(BaseModel):
     """What the submitter sees: never internal notes, never anyone else's data."""
 
@@ -183,6 +193,13 @@ class CaseRead(BaseModel):
     linked_tracking_number: str | None = None
     feedback_open: bool = Field(
         default=False, description="the case is finished and not yet rated: POST …/feedback"
+    )
+    documents: list[DocumentLink] = []
+    dispatched_from: str | None = Field(default=None, description="分送 by this higher bureau")
+    dispute_region: str | None = Field(default=None, description="disputes jurisdiction (第三十条)")
+    dispute_due: date | None = Field(default=None, description="the bureaus settle it by")
+    dispute_escalated_to: str | None = Field(
+        default=None, description="the common higher bureau asked to designate (000000: SAMR)"
     )
 
 
@@ -279,6 +296,13 @@ class StaffCaseRead(BaseModel):
     )
     events: list[EventRead]
     photos: list[StaffPhoto]
+    documents: list[DocumentLink] = []
+    dispatched_from: str | None = Field(default=None, description="分送 by this higher bureau")
+    dispute_region: str | None = Field(default=None, description="disputes jurisdiction (第三十条)")
+    dispute_due: date | None = Field(default=None, description="the bureaus settle it by")
+    dispute_escalated_to: str | None = Field(
+        default=None, description="the common higher bureau asked to designate (000000: SAMR)"
+    )
 
 
 class StaffCaseSummary(CaseSummary):
@@ -361,6 +385,16 @@ class CaseMerge(_ActionBase):
     duplicate_of: str | None = Field(default=None, max_length=24, description="the target case")
 
 
+class CaseRepeat(_ActionBase):
+    """The same matter as a case already handled, with no new facts: answered with that case's
+    result and closed (SAMR Order 121: repeated reports are not handled again)."""
+
+    action: Literal["repeat"]
+    duplicate_of: str | None = Field(
+        default=None, max_length=24, description="the case already handled"
+    )
+
+
 class CaseTransfer(_ActionBase):
     """To the competent bureau (暂行办法 第十二条, 第二十五条): the business's district, or up to
     a higher bureau that takes it over. Counting starts again there."""
@@ -369,6 +403,33 @@ class CaseTransfer(_ActionBase):
     region_code: str | None = Field(
         default=None, pattern=r"^\d{6}$", description="the competent bureau's division"
     )
+
+
+class CaseDispatch(_ActionBase):
+    """分送 (暂行办法 第三十七条): a higher bureau sends the case to a lower one within its
+    jurisdiction; or, while two bureaus dispute jurisdiction, their common higher bureau
+    designates one of them (第三十条)."""
+
+    action: Literal["dispatch"]
+    region_code: str | None = Field(
+        default=None, pattern=r"^\d{6}$", description="the lower (or designated) bureau's division"
+    )
+
+
+class CaseDispute(_ActionBase):
+    """暂行办法 第三十条: this bureau and another dispute which has jurisdiction; they settle it
+    within GONGZHI_JURISDICTION_DISPUTE_WORKING_DAYS, else escalate."""
+
+    action: Literal["dispute"]
+    region_code: str | None = Field(
+        default=None, pattern=r"^\d{6}$", description="the other bureau's division"
+    )
+
+
+class CaseEscalate(_ActionBase):
+    """暂行办法 第三十条: the dispute was not settled; the common higher bureau designates."""
+
+    action: Literal["escalate"]
 
 
 # One model per staff action, told apart by ``action``; each carries only its own fields. The
@@ -387,7 +448,11 @@ StaffAction = Annotated[
     | CaseClose
     | CaseReopen
     | CaseMerge
-    | CaseTransfer,
+    | CaseRepeat
+    | CaseTransfer
+    | CaseDispatch
+    | CaseDispute
+    | CaseEscalate,
     Field(discriminator="action"),
 ]
 STAFF_ACTIONS: TypeAdapter[StaffAction] = TypeAdapter(StaffAction)

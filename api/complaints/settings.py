@@ -7,6 +7,7 @@ them here, not in code. The rate limits are rule strings for the portal's shared
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends
@@ -25,6 +26,20 @@ class ComplaintsSettings(DomainSettings):
     mediation_termination_notice_working_days: int = Field(default=7, ge=1, le=60)
     # 投诉举报处理暂行办法 第三十一条: a real-name reporter is told of the 立案 decision within 5.
     report_filing_notice_working_days: int = Field(default=5, ge=1, le=60)
+    # The articles the legal documents cite (documents.py), by document: the 暂行办法's text is the
+    # one checked (../shared/corpus); set these to SAMR Order 121's articles once its text is.
+    complaint_document_citations: dict[str, str] = {
+        "acceptance_notice": "《市场监督管理投诉举报处理暂行办法》第十四条、第十六条",
+        "rejection_notice": "《市场监督管理投诉举报处理暂行办法》第十五条",
+        "mediation_termination": "《市场监督管理投诉举报处理暂行办法》第二十一条",
+        "report_result": "《市场监督管理投诉举报处理暂行办法》第三十一条、"
+        "《市场监督管理行政处罚程序规定》第十八条",
+    }
+    # A CJK font file for the documents; unset: Debian's fonts-noto-cjk (portal/cjk_fonts.py).
+    complaint_document_font_file: Path | None = None
+    # 投诉举报处理暂行办法 第三十条: bureaus disputing jurisdiction settle it within 7 working days,
+    # else the common higher bureau designates the one that handles the case.
+    jurisdiction_dispute_working_days: int = Field(default=7, ge=1, le=60)
     # Larger images are refused (decompression bombs).
     media_max_pixels: int = Field(default=110_000_000, ge=1)
     # What decoding one photo may allocate: an image that cannot be decoded (at reduced size where

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from api.complaints.deadlines import deadlines_of
-from api.complaints.errors import CaseNotFound
+from api.complaints.documents import DocumentText, document_text, documents_of
+from api.complaints.errors import CaseNotFound, DocumentNotForYou
 from api.complaints.media import photos_of, signed_urls
 from api.complaints.models import (
     OPEN_STATUSES,
@@ -28,6 +29,7 @@ from api.complaints.schemas import (
     StaffCaseSummary,
     StaffPhoto,
 )
+from api.complaints.settings import ComplaintsSettings
 from api.complaints.tracking import category_name, summary, tracking_number_of
 from api.complaints.vocabulary import status_name
 from portal.accounts.models import Role, User
@@ -228,4 +230,35 @@ async def staff_case(
             )
             for m in await photos_of(session, case)
         ],
+        documents=await documents_of(session, case),
+        dispatched_from=case.dispatched_from,
+        dispute_region=case.dispute_region,
+        dispute_due=case.dispute_due,
+        dispute_escalated_to=case.dispute_escalated_to,
     )
+
+
+async def document_for_staff(
+    session: AsyncSession,
+    case_id: uuid.UUID,
+    document_id: uuid.UUID,
+    *,
+    config: ComplaintsSettings,
+    actor: User,
+) -> DocumentText:
+    """One of the case's documents for the handling regulator of its region: it names the
+    complainant, whom an administrator (oversight, persons masked) does not see either."""
+    if actor.role is not Role.regulator:
+        raise DocumentNotForYou()
+    case = await load_for_staff(session, case_id, actor)
+    text = await document_text(session, case, document_id, config)
+    await record(
+        session,
+        actor=actor,
+        action="case.document.download",
+        entity_type="case",
+        entity_id=case.id,
+        region_code=case.region_code,
+        after={"document_id": str(document_id), "title": text.title},
+    )
+    return text

@@ -16,6 +16,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from api.complaints import access_codes, categories
 from api.complaints.coords import public_point, to_wgs84
 from api.complaints.deadlines import deadlines_of
+from api.complaints.documents import DocumentText, document_text, documents_of
 from api.complaints.errors import (
     CaseNotFound,
     CaseNotYours,
@@ -120,7 +121,23 @@ async def case_for_tracker(
         ],
         linked_tracking_number=await tracking_number_of(session, case.linked_case_id),
         feedback_open=await _feedback_open(session, case),
+        documents=await documents_of(session, case),
     )
+
+
+async def document_for_tracker(
+    session: AsyncSession,
+    tracking_number: str,
+    document_id: uuid.UUID,
+    *,
+    config: ComplaintsSettings,
+    token: str | None,
+    user: User | None,
+) -> DocumentText:
+    """One of the case's documents for its submitter (查询码, or their account); for anyone else
+    the same 404 as an unknown case."""
+    case = await _load_for_tracker(session, tracking_number, token, user)
+    return await document_text(session, case, document_id, config)
 
 
 async def case_for_owner(

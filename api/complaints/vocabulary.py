@@ -45,7 +45,11 @@ EVENT_TITLES = {
     "closed": "已关闭",
     "reopened": "重新办理",
     "merged": "已合并至其他案件",
+    "merged_result": "合并办理的案件已办结",
+    "answered_repeat": "同一事项已办结，不再重复处理",
     "transferred": "已移送有管辖权的部门",
+    "dispatched": "已分送下级部门办理",
+    "designated": "上级部门已指定处理机关",
     "reply": "答复",
 }
 
@@ -57,6 +61,8 @@ STAFF_EVENT_TITLES = {
     "overdue": "已超期",
     "deadline_recomputed": "期限按新的节假日安排重算",
     "feedback": "投诉举报人评价",
+    "disputed": "管辖争议，协商中",
+    "escalated": "管辖争议，已报请共同上级指定",
 }
 
 # The staff actions, in the order the case page offers them, with what each button says.
@@ -70,7 +76,11 @@ ACTION_LABELS = {
     "conclude": "办结",
     "note": "备注或答复",
     "merge": "合并重复件",
+    "repeat": "同一事项已办结，答复并关闭",
     "transfer": "移送有管辖权的部门",
+    "dispatch": "分送下级部门（或指定处理机关）",
+    "dispute": "管辖争议",
+    "escalate": "协商不成，报请共同上级指定",
     "close": "关闭",
     "reopen": "重新办理",
 }

@@ -4,16 +4,16 @@ submitter's notification of every public change."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import col
 
+from api.complaints import jurisdiction, repeats
 from api.complaints.deadlines import is_overdue
-from api.complaints.errors import CaseChangedMeanwhile, IllegalTransition, InvalidAction
+from api.complaints.errors import CaseChangedMeanwhile, IllegalTransition
 from api.complaints.models import OPEN_STATUSES, Case, CaseEvent, CaseKind, CaseStatus
 from api.complaints.notifications import notify_submitter
 from api.complaints.schemas import (
@@ -21,6 +21,9 @@ from api.complaints.schemas import (
     CaseAssign,
     CaseClose,
     CaseConclude,
+    CaseDispatch,
+    CaseDispute,
+    CaseEscalate,
     CaseExtend,
     CaseMediate,
     CaseMerge,
@@ -28,6 +31,7 @@ from api.complaints.schemas import (
     CasePause,
     CaseReject,
     CaseReopen,
+    CaseRepeat,
     CaseResume,
     CaseTransfer,
     StaffAction,
@@ -35,6 +39,7 @@ from api.complaints.schemas import (
 )
 from api.complaints.settings import ComplaintsSettings
 from api.complaints.staff import load_for_staff, staff_case
+from api.complaints.steps import Step, publish, require, restart_first_period
 from api.complaints.vocabulary import ACTION_LABELS, FINDING_NAMES, REJECT_REASONS, status_name
 from portal import clock, workdays
 from portal.accounts.models import Role, User
@@ -42,7 +47,6 @@ from portal.accounts.permissions import Action, authorize
 from portal.audit.service import record
 from portal.db import utcnow
 from portal.errors import GongzhiError
-from portal.regions.models import Region
 from portal.regions.service import covers
 from portal.settings import Settings
 
@@ -59,24 +63,17 @@ TRANSITIONS: dict[str, set[CaseStatus]] = {
     "close": {CaseStatus.concluded, CaseStatus.rejected},
     "reopen": {CaseStatus.concluded, CaseStatus.closed, CaseStatus.rejected, CaseStatus.merged},
     "merge": {CaseStatus.received, CaseStatus.accepted, CaseStatus.mediating},
+    # The same matter as a case already handled: answered with its result (repeats.py).
+    "repeat": {CaseStatus.received, CaseStatus.accepted},
     # Before acceptance: the competent bureau decides whether to accept (第十四条).
     "transfer": {CaseStatus.received},
+    # 第三十七条 (分送) and 第三十条 (disputes over jurisdiction): before acceptance too.
+    "dispatch": {CaseStatus.received},
+    "dispute": {CaseStatus.received},
+    "escalate": {CaseStatus.received},
     "assign": set(OPEN_STATUSES),
     "note": set(CaseStatus),
 }
-
-
-@dataclass
-class _Step:
-    """One action being applied: the case, who acts, when, and the event it writes."""
-
-    case: Case
-    actor: User
-    config: ComplaintsSettings
-    now: datetime
-    today: date
-    previous: CaseStatus
-    event: CaseEvent
 
 
 def _snapshot(case: Case) -> dict[str, Any]:
@@ -90,12 +87,10 @@ def _snapshot(case: Case) -> dict[str, Any]:
         "paused_on": case.paused_on,
         "reject_reason": case.reject_reason,
         "merged_into_id": case.merged_into_id,
+        "region_code": case.region_code,
+        "dispute_region": case.dispute_region,
+        "dispute_escalated_to": case.dispute_escalated_to,
     }
-
-
-def _require(condition: bool, message: str, message_zh: str) -> None:
-    if not condition:
-        raise InvalidAction(message, detail_zh=message_zh)
 
 
 def _check_transition(case: Case, name: str) -> None:
@@ -127,6 +122,20 @@ def _check_transition(case: Case, name: str) -> None:
         )
     if name == "resume" and case.paused_on is None:
         raise IllegalTransition("The period is not paused.", detail_zh="期限未暂停，无需恢复。")
+    if name == "dispatch" and not jurisdiction.dispatch_open(case):
+        raise IllegalTransition(
+            "Only a higher bureau's case, or one in dispute, is dispatched.",
+            detail_zh="分送适用于上级部门收到的案件，或管辖争议中由共同上级指定。",
+        )
+    if name == "dispute" and case.dispute_region is not None:
+        raise IllegalTransition(
+            "A dispute over jurisdiction is already open.", detail_zh="管辖争议已在处理中。"
+        )
+    if name == "escalate" and (case.dispute_region is None or case.dispute_escalated_to):
+        raise IllegalTransition(
+            "Only an open dispute that was not escalated yet.",
+            detail_zh="只有尚未报请上级的管辖争议可以报请指定。",
+        )
     if name == "extend" and (case.kind is not CaseKind.report or case.extended):
         raise IllegalTransition(
             "Only a report's verification period can be extended, once.",
@@ -134,14 +143,10 @@ def _check_transition(case: Case, name: str) -> None:
         )
 
 
-def _publish(step: _Step, event_type: str, body: str | None) -> None:
-    step.event.type, step.event.public, step.event.body = event_type, True, body
-
-
 # --- one function per action ----------------------------------------------------------------------
 
 
-async def _accept(session: AsyncSession, step: _Step, action: CaseAccept) -> None:
+async def _accept(session: AsyncSession, step: Step, action: CaseAccept) -> None:
     case = step.case
     case.status = CaseStatus.accepted
     case.accepted_at = step.now
@@ -149,11 +154,12 @@ async def _accept(session: AsyncSession, step: _Step, action: CaseAccept) -> Non
         case.handling_due = workdays.add_working_days(
             step.today, step.config.complaint_mediation_working_days
         )
-    _publish(step, "accepted", action.body)
+        step.event.data = {"handling_due": case.handling_due.isoformat()}  # the 受理通知书 says it
+    publish(step, "accepted", action.body)
 
 
-async def _reject(session: AsyncSession, step: _Step, action: CaseReject) -> None:
-    _require(
+async def _reject(session: AsyncSession, step: Step, action: CaseReject) -> None:
+    require(
         action.reason_code in REJECT_REASONS,
         f"reason_code must be one of {', '.join(REJECT_REASONS)}",
         "请选择不予受理的法定理由",
@@ -164,14 +170,14 @@ async def _reject(session: AsyncSession, step: _Step, action: CaseReject) -> Non
     case.reject_reason = action.reason_code
     case.closed_at = step.now
     reason = REJECT_REASONS[action.reason_code]
-    _publish(step, "rejected", reason + (f"。{action.body}" if action.body else ""))
+    publish(step, "rejected", reason + (f"。{action.body}" if action.body else ""))
     step.event.data = {"reason_code": action.reason_code}
 
 
-async def _assign(session: AsyncSession, step: _Step, action: CaseAssign) -> None:
-    _require(action.assignee_id is not None, "assignee_id is required", "请选择承办人")
+async def _assign(session: AsyncSession, step: Step, action: CaseAssign) -> None:
+    require(action.assignee_id is not None, "assignee_id is required", "请选择承办人")
     assignee = await session.get(User, action.assignee_id)
-    _require(
+    require(
         assignee is not None
         and assignee.is_active
         and (
@@ -190,20 +196,20 @@ async def _assign(session: AsyncSession, step: _Step, action: CaseAssign) -> Non
     step.event.type, step.event.data = "assigned", {"assignee_id": str(assignee.id)}
 
 
-async def _note(session: AsyncSession, step: _Step, action: CaseNote) -> None:
-    _require(bool(action.body), "body is required", "请填写内容")
+async def _note(session: AsyncSession, step: Step, action: CaseNote) -> None:
+    require(bool(action.body), "body is required", "请填写内容")
     step.event.type = "reply" if action.public else "note"
     step.event.public, step.event.body = action.public, action.body
 
 
-async def _mediate(session: AsyncSession, step: _Step, action: CaseMediate) -> None:
+async def _mediate(session: AsyncSession, step: Step, action: CaseMediate) -> None:
     step.case.status = CaseStatus.mediating
-    _publish(step, "mediating", action.body)
+    publish(step, "mediating", action.body)
 
 
-async def _conclude(session: AsyncSession, step: _Step, action: CaseConclude) -> None:
-    _require(action.finding is not None, "finding is required", "请选择核查结论")
-    _require(bool(action.body), "body (the conclusion) is required", "请填写办理结果")
+async def _conclude(session: AsyncSession, step: Step, action: CaseConclude) -> None:
+    require(action.finding is not None, "finding is required", "请选择核查结论")
+    require(bool(action.body), "body (the conclusion) is required", "请填写办理结果")
     assert action.finding is not None
     case = step.case
     case.status = CaseStatus.concluded
@@ -214,7 +220,7 @@ async def _conclude(session: AsyncSession, step: _Step, action: CaseConclude) ->
         # 市场监督管理行政处罚程序规定 第十八条: verification ends in the decision to open a case
         # or not; 投诉举报处理暂行办法 第三十一条: a real-name reporter is told within five working
         # days of it. The public event is the telling: it goes out now, through the outbox.
-        _require(
+        require(
             action.filing is not None,
             "filing (filed or not_filed) is required for a report",
             "请选择是否立案",
@@ -224,7 +230,7 @@ async def _conclude(session: AsyncSession, step: _Step, action: CaseConclude) ->
         # 投诉举报处理暂行办法 第二十一条: mediation is terminated (终止调解) and both parties are
         # told within seven working days of the decision; the complainant is told now.
         decision = "终止调解。"
-    _publish(step, "concluded", f"{FINDING_NAMES[action.finding]}。{decision}{action.body}")
+    publish(step, "concluded", f"{FINDING_NAMES[action.finding]}。{decision}{action.body}")
     step.event.data = {
         "finding": action.finding.value,
         "mediation_result": action.mediation_result,
@@ -241,15 +247,15 @@ async def _conclude(session: AsyncSession, step: _Step, action: CaseConclude) ->
             ).isoformat()
 
 
-async def _extend(session: AsyncSession, step: _Step, action: CaseExtend) -> None:
-    _require(bool(action.body), "body (the approved reason) is required", "请填写延期理由")
+async def _extend(session: AsyncSession, step: Step, action: CaseExtend) -> None:
+    require(bool(action.body), "body (the approved reason) is required", "请填写延期理由")
     case = step.case
     assert case.handling_due is not None
     case.handling_due = workdays.add_working_days(
         case.handling_due, step.config.report_extension_working_days
     )
     case.extended = True
-    _publish(step, "extended", action.body)
+    publish(step, "extended", action.body)
 
 
 def available_actions(case: Case) -> list[str]:
@@ -265,30 +271,17 @@ def available_actions(case: Case) -> list[str]:
     return offered
 
 
-def _restart_first_period(case: Case, today: date, config: ComplaintsSettings) -> None:
-    """A case received again (reopened after rejection, or transferred): a complaint's
-    acceptance period, or a report's verification period, counts from today."""
-    if case.kind is CaseKind.complaint:
-        case.acceptance_due = workdays.add_working_days(
-            today, config.complaint_acceptance_working_days
-        )
-    else:
-        case.handling_due = workdays.add_working_days(
-            today, config.report_verification_working_days
-        )
-
-
 def _period_name(case: Case) -> str:
     return "调解期限" if case.kind is CaseKind.complaint else "核查期限"
 
 
-async def _pause(session: AsyncSession, step: _Step, action: CasePause) -> None:
+async def _pause(session: AsyncSession, step: Step, action: CasePause) -> None:
     """检定、检验、检测、鉴定所需时间不计算在调解期限内 (投诉举报处理暂行办法 第二十条; a report's
     verification period likewise, 市场监督管理行政处罚程序规定 第十八条)."""
-    _require(bool(action.testing), "testing (what for) is required", "请选择送检类别")
-    _require(bool(action.body), "body (where and why) is required", "请填写送检机构和事由")
+    require(bool(action.testing), "testing (what for) is required", "请选择送检类别")
+    require(bool(action.body), "body (where and why) is required", "请填写送检机构和事由")
     step.case.paused_on = step.today
-    _publish(
+    publish(
         step,
         "paused",
         f"器具送{action.testing}，{_period_name(step.case)}自 {step.today.isoformat()} 起暂停计算"
@@ -297,13 +290,13 @@ async def _pause(session: AsyncSession, step: _Step, action: CasePause) -> None:
     step.event.data = {"testing": action.testing, "from": step.today.isoformat()}
 
 
-async def _resume(session: AsyncSession, step: _Step, action: CaseResume) -> None:
+async def _resume(session: AsyncSession, step: Step, action: CaseResume) -> None:
     case = step.case
     assert case.paused_on is not None  # checked by _check_transition
     assert case.handling_due is not None  # set on receipt (reports) or acceptance (complaints)
     paused = workdays.working_days_between(case.paused_on, step.today)
     case.handling_due = workdays.add_working_days(case.handling_due, paused)
-    _publish(
+    publish(
         step,
         "resumed",
         f"{_period_name(case)}恢复计算，暂停 {paused} 个工作日，期限顺延至 "
@@ -317,22 +310,22 @@ async def _resume(session: AsyncSession, step: _Step, action: CaseResume) -> Non
     case.paused_on = None
 
 
-async def _close(session: AsyncSession, step: _Step, action: CaseClose) -> None:
+async def _close(session: AsyncSession, step: Step, action: CaseClose) -> None:
     step.case.status = CaseStatus.closed
     step.case.closed_at = step.now
-    _publish(step, "closed", action.body)
+    publish(step, "closed", action.body)
 
 
-async def _reopen(session: AsyncSession, step: _Step, action: CaseReopen) -> None:
+async def _reopen(session: AsyncSession, step: Step, action: CaseReopen) -> None:
     """A rejected or merged case goes back to acceptance; a concluded or closed one back to
     handling, with a fresh deadline either way."""
-    _require(bool(action.body), "body (why) is required", "请填写重新办理的理由")
+    require(bool(action.body), "body (why) is required", "请填写重新办理的理由")
     case, config = step.case, step.config
     if step.previous in (CaseStatus.rejected, CaseStatus.merged):
         case.status = CaseStatus.received
         case.reject_reason = None
         case.merged_into_id = None
-        _restart_first_period(case, step.today, config)
+        restart_first_period(case, step.today, config)
     else:
         case.status = CaseStatus.accepted
         case.finding = None
@@ -345,63 +338,10 @@ async def _reopen(session: AsyncSession, step: _Step, action: CaseReopen) -> Non
         )
     case.closed_at = None
     case.paused_on = None  # a new period starts counting
-    _publish(step, "reopened", action.body)
+    publish(step, "reopened", action.body)
 
 
-async def _merge(session: AsyncSession, step: _Step, action: CaseMerge) -> None:
-    _require(bool(action.duplicate_of), "duplicate_of is required", "请填写合并到的受理编号")
-    case = step.case
-    target = await session.scalar(
-        select(Case).where(col(Case.tracking_number) == action.duplicate_of)
-    )
-    _require(
-        target is not None
-        and target.id != case.id
-        and target.kind is case.kind
-        and target.status is not CaseStatus.merged,
-        "duplicate_of must be another case of the same kind that is not merged itself",
-        "合并目标须为同类、未被合并的其他案件",
-    )
-    assert target is not None
-    authorize(step.actor, Action.case_handle, region_code=target.region_code)
-    case.status = CaseStatus.merged
-    case.merged_into_id = target.id
-    case.closed_at = step.now
-    _publish(step, "merged", f"与 {target.tracking_number} 合并办理。{action.body or ''}".strip())
-    step.event.data = {"merged_into": target.tracking_number}
-
-
-async def _transfer(session: AsyncSession, step: _Step, action: CaseTransfer) -> None:
-    """暂行办法 第十二条 / 第二十五条: a case goes to the bureau of the place it belongs to. Its
-    acceptance (complaints) or verification (reports) period starts again there, it leaves the
-    assignee, both regions keep the audit entry, and the submitter is told where it went."""
-    _require(bool(action.region_code), "region_code is required", "请填写移送到的行政区划代码")
-    _require(bool(action.body), "body (why) is required", "请填写移送理由")
-    assert action.region_code is not None
-    case, config = step.case, step.config
-    _require(action.region_code != case.region_code, "the case is there already", "案件已在该地区")
-    target = await session.get(Region, action.region_code)
-    _require(target is not None, "unknown region_code", "行政区划代码不存在")
-    assert target is not None
-    origin = case.region_code
-    case.region_code = target.code
-    case.assignee_id = None
-    _restart_first_period(case, step.today, config)
-    _publish(step, "transferred", f"已移送{target.full_name}市场监督管理部门办理。{action.body}")
-    step.event.data = {"from": origin, "to": target.code}
-    await record(
-        session,
-        actor=step.actor,
-        action="case.transfer.out",
-        entity_type="case",
-        entity_id=case.id,
-        region_code=origin,
-        before={"region_code": origin},
-        after={"region_code": target.code},
-    )
-
-
-async def _perform(session: AsyncSession, step: _Step, action: StaffAction) -> None:
+async def _perform(session: AsyncSession, step: Step, action: StaffAction) -> None:
     match action:
         case CaseAccept():
             await _accept(session, step, action)
@@ -426,9 +366,17 @@ async def _perform(session: AsyncSession, step: _Step, action: StaffAction) -> N
         case CaseReopen():
             await _reopen(session, step, action)
         case CaseMerge():
-            await _merge(session, step, action)
+            await repeats.merge(session, step, action)
+        case CaseRepeat():
+            await repeats.answer_repeat(session, step, action)
         case CaseTransfer():
-            await _transfer(session, step, action)
+            await jurisdiction.transfer(session, step, action)
+        case CaseDispatch():
+            await jurisdiction.dispatch(session, step, action)
+        case CaseDispute():
+            await jurisdiction.dispute(session, step, action)
+        case CaseEscalate():
+            await jurisdiction.escalate(session, step, action)
 
 
 def covers_region(actor: User, region_code: str) -> bool:
@@ -476,7 +424,7 @@ async def apply_action(
     name = action.action
     _check_transition(case, name)
     before = _snapshot(case)
-    step = _Step(
+    step = Step(
         case=case,
         actor=actor,
         config=settings.of(ComplaintsSettings),
@@ -489,6 +437,10 @@ async def apply_action(
     event = step.event
     if case.status not in TRANSITIONS["resume"]:
         case.paused_on = None  # a period that ended (concluded, rejected, merged) is not paused
+    if case.status is not CaseStatus.received:
+        # The bureau holding the case decided on it (accepted, rejected, merged...): a dispute
+        # over jurisdiction (第三十条) is settled by that.
+        case.dispute_region = case.dispute_due = case.dispute_escalated_to = None
     if case.status is not step.previous:
         event.from_status, event.to_status = step.previous.value, case.status.value
     case.overdue = is_overdue(case, step.today)
@@ -507,10 +459,12 @@ async def apply_action(
     )
     if event.public:
         await notify_submitter(session, case, event)
+    if name == "conclude":  # the cases merged into this one are told the decision too
+        await repeats.tell_merged(session, case, event)
     return await staff_case(
         session,
         case.id,
         settings=settings,
         actor=actor,
-        sent_away=name == "transfer" and not covers_region(actor, case.region_code),
+        sent_away=name in ("transfer", "dispatch") and not covers_region(actor, case.region_code),
     )

@@ -32,7 +32,7 @@ from portal.db import DbSession
 from portal.deps import SettingsDep
 from portal.errors import GongzhiError
 from portal.ratelimit import client_ip, get_rate_limiter
-from portal.web import render
+from portal.web import render, render_public
 
 router = APIRouter(include_in_schema=False)
 
@@ -81,7 +81,7 @@ async def ratings_page(
     ratings = [rating_read(row) for row in rows]
     query = {"industry": industry or "", "grade": grade or "", "region": region or "", "q": q or ""}
     base = "&".join(f"{k}={quote(v)}" for k, v in query.items() if v)
-    return render(
+    return render_public(
         request,
         "credit/ratings.html",
         ctx(
@@ -143,7 +143,7 @@ async def enterprise_page(
         }
         for grade in view.grades
     ]
-    return render(
+    return render_public(
         request,
         "credit/enterprise.html",
         ctx(
@@ -170,7 +170,7 @@ def _methodology_view(methodology: Any, code: str, version: int) -> dict[str, An
 async def notices_page(
     request: Request, session: DbSession, now: Now, user: OptionalUser
 ) -> Response:
-    return render(
+    return render_public(
         request,
         "credit/notices.html",
         ctx(
@@ -203,7 +203,9 @@ async def _render_notice(
             ctx(user=user, message=exc.detail_zh),
             status_code=exc.status,
         )
-    return render(
+    # The list as anyone sees it is public; after a submitted objection it carries a message.
+    plain = message is None and error is None and form is None
+    return (render_public if plain else render)(
         request,
         "credit/notice.html",
         ctx(
@@ -335,4 +337,4 @@ async def methodology_page(request: Request, session: DbSession, user: OptionalU
     rows = []
     for m in await methodologies.list_methodologies(session):
         rows.append((m, Method.from_definition(m.code, m.version, m.definition)))
-    return render(request, "credit/methodology.html", ctx(user=user, methodologies=rows))
+    return render_public(request, "credit/methodology.html", ctx(user=user, methodologies=rows))

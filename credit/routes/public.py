@@ -29,7 +29,7 @@ from credit.schemas import (
 )
 from portal import clock
 from portal.db import DbSession
-from portal.deps import SettingsDep
+from portal.deps import PublicAnswer, SettingsDep
 from portal.pagination import Page, PageParams
 from portal.ratelimit import client_ip, get_rate_limiter
 
@@ -112,6 +112,7 @@ def enterprise_detail_schema(view: public.EnterpriseView) -> EnterpriseDetail:
     "/enterprises/{uscc}",
     response_model=EnterpriseDetail,
     summary="An enterprise: each association's current grade with its breakdown, history, reply",
+    dependencies=[PublicAnswer],
 )
 async def get_enterprise(session: DbSession, now: Now, uscc: UsccPath) -> EnterpriseDetail:
     view = await public.enterprise_detail(session, uscc, today=clock.local_date(now))

@@ -15,7 +15,7 @@ from portal.accounts.models import User
 from portal.accounts.schemas import UserCreate
 from portal.db import DbSession
 from portal.settings import Environment, Settings
-from portal.web import render
+from portal.web import render, render_public
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,7 +44,7 @@ async def _login_redirect(request: Request, user: User, target: str) -> Response
 
 @router.get("/")
 async def home(request: Request, user: OptionalUser) -> Response:
-    return render(request, "home.html", {"user": user})
+    return render_public(request, "home.html", {"user": user})
 
 
 @router.get("/login")

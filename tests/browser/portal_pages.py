@@ -71,6 +71,8 @@ EXTRA_PAGES = ["/no-such-page"]
 EXCLUDED: dict[str, str] = {
     "/open311/v2/{rest:path}": "not a page: Open311's catch-all answers unknown Open311 paths "
     "with an Open311 error document (XML or JSON), as GeoReport v2 clients expect",
+    "/staff/complaints/{case_id}/documents/{document_id}": "not a page: a case's legal document "
+    "as PDF for its handling regulator (tests/api/complaints/test_documents.py)",
 }
 
 # Pages whose demo data a checkout may lack, with why; without it their cases are skipped, not

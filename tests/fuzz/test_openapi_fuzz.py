@@ -50,7 +50,12 @@ def test_api_conforms_to_its_schema(case: schemathesis.Case, live_server: str) -
 def test_api_workflows_conform_to_the_schema(live_server: str) -> None:
     """The stateful phase: sequences of calls where later ones use what earlier ones returned."""
 
-    class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+    # A case's documents exist only after staff actions on it: the links schemathesis infers to
+    # them (from a case's `documents`) draw differently when a replay meets the server's state
+    # from the first run (FlakyStrategyDefinition); the other phases still fuzz those routes.
+    stateful = schema.exclude(path_regex=r"/documents/")
+
+    class Workflow(stateful.as_state_machine()):  # type: ignore[misc]
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
             return {"base_url": live_server}
 

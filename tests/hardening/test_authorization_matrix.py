@@ -68,6 +68,7 @@ PUBLIC = {
     "GET /api/v1/cases/similar",
     "GET /api/v1/cases/{tracking_number}",  # with its access token
     "POST /api/v1/cases/{tracking_number}/feedback",  # with its access token, once finished
+    "GET /api/v1/cases/{tracking_number}/documents/{document_id}",  # with its access token
     "GET /api/v1/search",
     "GET /api/v1/search/suggest",
     "GET /api/v1/articles/{article_id}",  # published articles
@@ -106,6 +107,8 @@ ROLE_RULES: list[tuple[str, set[Role]]] = [
     (r"^GET /api/v1/regions/\{code\}/staff$", {Role.regulator, Role.admin}),
     # Originals keep the camera's EXIF and GPS: the handling regulator only, like party details.
     (r"^GET /api/v1/staff/media/\{media_id\}/original$", {Role.regulator}),
+    # Legal documents name the complainant: the handling regulator only, like party details.
+    (r"^GET /api/v1/staff/cases/\{case_id\}/documents/", {Role.regulator}),
     (r" /api/v1/staff/", {Role.regulator, Role.admin}),
     (r" /api/v1/instruments/overdue", {Role.regulator, Role.admin}),
     # 强检登记 (issue 15): the owner registers and changes its own; the region's bureau reviews.

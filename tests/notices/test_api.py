@@ -8,6 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import func, select
 
 from notices import service
 from notices.jobs import expire_notices
@@ -276,3 +278,48 @@ async def test_an_individual_is_masked_whatever_the_length_of_the_name(
     assert len(found) == 1
     assert "婉儿乐" not in str(found)
     assert "上官***" in (await client.get(found[0]["url"])).text
+
+
+async def test_a_notice_published_on_a_later_day_is_found_from_that_day(
+    client, index_engine, run_worker, database: Database, settings
+) -> None:
+    """An import or a regulator may set ``published_on`` ahead: on creation it is not yet on
+    display (so not indexed), and on its first day the hourly job must put it in the search, or
+    it stays out of it until someone rebuilds the whole index."""
+    tomorrow = clock.today() + timedelta(days=1)
+    async with database.transaction() as session:
+        await service.create_notice(
+            session,
+            EnforcementNoticeCreate.model_validate(
+                notice_payload(decision_number="LATER-1", published_on=tomorrow.isoformat())
+            ),
+            actor=None,
+            settings=settings.of(NoticeSettings),
+        )
+    await run_worker()
+    assert (await search(client, kind="notice"))["total"] == 0
+    with clock.use_clock(clock.FixedClock(clock.now() + timedelta(days=1))):
+        async with database.transaction() as session:
+            await expire_notices(session, {}, JobContext(settings=settings, state=None))
+        await run_worker()
+        assert (await search(client, kind="notice"))["total"] == 1
+
+
+async def test_an_import_line_with_a_field_the_import_does_not_know_is_refused(
+    database: Database, settings
+) -> None:
+    """``gongzhi documents import --kind notice`` publishes every line: a notice exported as
+    withdrawn by an old system, or a misspelt display end, must fail the import, not go public."""
+    from portal import facts
+    from portal.jsonlines import ImportFileInvalid
+
+    for extra in ({"status": "withdrawn"}, {"display_untill": "2020-01-01"}):
+        line = {**notice_payload(decision_number="IMP-1"), **extra}
+        with pytest.raises(ImportFileInvalid) as refused:
+            async with database.transaction() as session:
+                await facts.import_documents(
+                    session, kind="notice", rows=[(1, line)], settings=settings
+                )
+        assert "第 1 行" in (refused.value.detail_zh or "")
+    async with database.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(EnforcementNotice)) == 0

@@ -9,13 +9,14 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from portal import facts
 from portal.accounts.models import Role
 from portal.audit.models import AuditEntry
 from portal.db import Database
+from portal.jsonlines import ImportFileInvalid
 from portal.outbox.models import OutboxEvent
-from search import documents, service
+from search import service
 from search.engine import SearchEngine
-from search.errors import ImportFileInvalid
 from tests.support import assert_problem
 
 ARTICLE = {
@@ -149,7 +150,7 @@ async def test_regulation_import_is_all_or_nothing_and_pages_render(
     assert (await service_counts(database))["regulation"] == 2
     async with database.sessionmaker() as session:
         pending = list(await session.scalars(select(OutboxEvent.topic)))
-    assert pending.count(documents.INDEX_TOPIC) == 1  # one batch event for the import
+    assert pending.count(facts.INDEX_TOPIC) == 1  # one batch event for the import
 
     await run_worker()
     found = await search(client, q="计量法")

@@ -8,12 +8,13 @@ from types import SimpleNamespace
 
 from sqlmodel import select
 
+from portal import facts
 from portal.accounts.models import Role
 from portal.db import Database
 from portal.outbox.models import OutboxEvent
 from portal.outbox.service import JobContext
 from portal.outbox.worker import OutboxWorker
-from search import documents, service
+from search import service
 from search.engine import SearchQuery
 from search.meili import MeiliEngine
 from search.schemas import ArticleCreate
@@ -70,7 +71,7 @@ async def test_index_catches_up_after_meilisearch_was_killed(
         async with database.sessionmaker() as session:
             pending = list(
                 await session.scalars(
-                    select(OutboxEvent).where(OutboxEvent.topic == documents.INDEX_TOPIC)
+                    select(OutboxEvent).where(OutboxEvent.topic == facts.INDEX_TOPIC)
                 )
             )
         waiting = [e for e in pending if e.processed_at is None]

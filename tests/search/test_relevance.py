@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from search import service, text, versions
+from portal.jsonlines import read_jsonl
+from search import text, versions
 from search.embedded import EmbeddedEngine
 from search.engine import SearchDocument, SearchEngine, SearchQuery
 from search.meili import MeiliEngine
@@ -30,7 +31,7 @@ def corpus_documents(path: Path, *, every: int = 1) -> list[SearchDocument]:
     """The corpus as the import would index it, with each version's issuer and status
     (search/versions.py) worked out over the whole file."""
     relevant = all_relevant_titles()
-    rows = [row for _, row in service.read_jsonl(path)]
+    rows = [row for _, row in read_jsonl(path)]
     facts = {row["id"]: versions.read_version(row["body"]) for row in rows}
 
     def day(row: dict[str, Any]) -> date | None:
@@ -110,7 +111,7 @@ async def test_the_judged_set_is_well_formed(corpus_path: Path) -> None:
     assert len({(judged.q, tuple(sorted(judged.filters.items()))) for judged in JUDGEMENTS}) == len(
         JUDGEMENTS
     )
-    titles = {row["title"] for _, row in service.read_jsonl(corpus_path)}
+    titles = {row["title"] for _, row in read_jsonl(corpus_path)}
     assert all_relevant_titles() <= titles
     # Each kind of query the issue asks for is in the set.
     assert any(judged.filters.get("region") for judged in JUDGEMENTS)

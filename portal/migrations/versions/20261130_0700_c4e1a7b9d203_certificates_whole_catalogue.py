@@ -7,7 +7,7 @@ catalogue, whether it was compared with the SAMR PDF, and a note. Existing codes
 (instruments point at them). The cycle rules stay in the file (api/certificates/catalogue.py).
 
 Revision ID: c4e1a7b9d203
-Revises: 3f8a1c6d2b97
+Revises: c4e6a8b0d2f3
 Create Date: 2026-11-30 07:00:00
 """
 
@@ -21,7 +21,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "c4e1a7b9d203"
-down_revision: str | Sequence[str] | None = "3f8a1c6d2b97"
+down_revision: str | Sequence[str] | None = "c4e6a8b0d2f3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

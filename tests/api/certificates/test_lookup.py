@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import httpx
+import pytest
 
 from api.certificates import lookup
+from api.certificates.errors import InstrumentNotFound
 from api.certificates.import_rows import CertRow, validate_row
+from api.certificates.reader import get_reader
 from api.certificates.registry import validation_context
 from api.certificates.schemas import CertificateRead
 from api.certificates.settings import CertificatesSettings
@@ -230,3 +233,37 @@ async def test_fast_path_matches_the_reference_for_every_status(
             )
         assert fast == reference.model_dump(mode="json"), number
         CertificateRead.model_validate(fast)
+
+
+async def test_sticker_page_reader_matches_the_session_for_every_status(
+    client: httpx.AsyncClient,
+    issue: Issue,
+    institution_user: User,
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+    database: Database,
+    settings: Settings,
+) -> None:
+    """The driver-level instrument read of the sticker page and lookup.get_instrument agree:
+    valid, failed, expired, revoked, individual owner masked, and an instrument never verified
+    is not there to read (no sticker without a certificate)."""
+    headers = await auth_headers(institution_user)
+    tokens = [
+        (await issue(number="SR-1", owner_name="张三", owner_uscc=None))["instrument"],
+        (await issue(number="SR-2", conclusion="不合格", valid_until=None))["instrument"],
+        (await issue(number="SR-3", verified_on=days(-300), valid_until=days(-3)))["instrument"],
+        (await issue(number="SR-4"))["instrument"],
+    ]
+    await client.post("/api/v1/certificates/SR-4/revoke", json={"reason": "误发"}, headers=headers)
+    config = settings.of(CertificatesSettings)
+    reader = get_reader(client._transport.app.state)  # type: ignore[attr-defined]
+    for instrument in tokens:
+        token = instrument["sticker_token"]
+        fast = await reader.instrument(token, expiring_days=config.certificate_expiring_days)
+        async with database.sessionmaker() as session:
+            reference = await lookup.get_instrument(session, token, settings=config)
+        assert fast == reference, token
+    assert {
+        (await reader.instrument(i["sticker_token"], expiring_days=30)).status for i in tokens
+    } == {"valid", "failed", "expired", "revoked"}
+    with pytest.raises(InstrumentNotFound):
+        await reader.instrument("NO-SUCH-TOKEN", expiring_days=30)

@@ -1,0 +1,194 @@
+"""A few seconds of shared cache for what anyone may see: the reverse-proxy cache inside the app.
+
+A page or API that answers an anonymous request with ``Cache-Control: public, max-age=N``
+(``portal.web.public_page``, the certificate lookup's ``cached_json``) has already said that a
+browser or a CDN may keep it for N seconds. When a news story or a sticker campaign sends the same
+URL thousands of times a minute and no CDN stands in front, each worker keeps that answer for
+``GONGZHI_PAGE_CACHE_SECONDS`` (5 by default, never longer than the response's own max-age) and
+serves it without running the page again.
+
+What is stored and served, and why it cannot leak a personal page:
+- only GET requests with no ``Cookie``, no ``Authorization`` and no ``If-None-Match`` header are
+  served from the cache or stored (a logged-in user or a conditional request goes to the app,
+  which answers them as before, 304 included);
+- only responses that say ``public`` in ``Cache-Control`` (a personal page says
+  ``private, no-store``), with status 200 or 404, no ``Set-Cookie``, and a body under
+  ``MAX_BODY`` bytes;
+- the key is the exact path and query string with the ``Host`` and ``X-Forwarded-Host`` /
+  ``-Proto`` headers (a page may write absolute links from them: a request with a forged host
+  must not leave its links in the copy others get) and ``Origin`` (the CORS headers follow it);
+  a response whose ``Vary`` names any other request header is not kept; the headers are the app's own (the request id and
+  security headers are added around this cache, per response); an ``Age`` header says how old a
+  served copy is, as HTTP caches do (RFC 9111 §5.1).
+
+Bounded: at most ``max_entries`` answers and ``max_bytes`` of keys, headers and bodies together
+(least recently used dropped first): distinct query strings cost nothing to make, and 2048
+answers of up to 256 KiB each would be half a gigabyte per worker. One cache per
+worker process, so nothing is shared between nodes and nothing outlives a restart.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MAX_BODY = 256 * 1024
+MAX_BYTES = 32 * 1024 * 1024
+_BYPASS_HEADERS = {b"cookie", b"authorization", b"if-none-match"}
+_STORED_STATUSES = {200, 404}
+# Request headers a page may read to write its links (request.url_for), and the Origin the CORS
+# middleware answers with Access-Control-Allow-Origin (or without): part of the key.
+_KEY_HEADERS = (b"host", b"x-forwarded-host", b"x-forwarded-proto", b"origin")
+# Per answer, never replayed: the request id is given to each response around this cache.
+_PER_RESPONSE_HEADERS = {b"x-request-id", b"date"}
+
+
+@dataclass(frozen=True)
+class _Entry:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    stored_at: float
+    expires_at: float
+    size: int
+
+
+def _varies_beyond_key(value: bytes) -> bool:
+    """Whether a ``Vary`` header names a request header the key does not hold (a request with a
+    cookie or a credential never reaches the cache, so those count as held)."""
+    names = {name.strip().lower() for name in value.split(b",")}
+    return bool(names - set(_KEY_HEADERS) - _BYPASS_HEADERS - {b""})
+
+
+def _public_max_age(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The max-age of a response that says ``public``; None for anything else."""
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"set-cookie" or (lowered == b"vary" and _varies_beyond_key(value)):
+            return None
+    for name, value in headers:
+        if name.lower() != b"cache-control":
+            continue
+        directives = [d.strip() for d in value.decode("latin-1").lower().split(",")]
+        if "public" not in directives or "no-store" in directives or "private" in directives:
+            return None
+        for directive in directives:
+            if directive.startswith("max-age="):
+                try:
+                    return int(directive[len("max-age=") :])
+                except ValueError:
+                    return None
+    return None
+
+
+class PageCache:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        seconds: float,
+        max_entries: int = 2048,
+        max_bytes: int = MAX_BYTES,
+    ) -> None:
+        self.app = app
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.size = 0  # bytes held: keys, headers and bodies
+        self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.seconds <= 0
+            or scope["type"] != "http"
+            or scope["method"] != "GET"
+            or any(name in _BYPASS_HEADERS for name, _ in scope["headers"])
+        ):
+            await self.app(scope, receive, send)
+            return
+        key = scope.get("raw_path") or scope["path"].encode()
+        if scope.get("query_string"):
+            key += b"?" + scope["query_string"]
+        for name, value in scope["headers"]:
+            if name in _KEY_HEADERS:
+                key += b"\n" + name + b":" + value
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is not None:
+            if entry.expires_at > now:
+                self._entries.move_to_end(key)
+                await self._replay(entry, now, send)
+                return
+            self._drop(key)
+        await self._store_while_sending(key, scope, receive, send)
+
+    async def _replay(self, entry: _Entry, now: float, send: Send) -> None:
+        age = str(int(now - entry.stored_at)).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": entry.status,
+                "headers": [*entry.headers, (b"age", age)],
+            }
+        )
+        await send({"type": "http.response.body", "body": entry.body})
+
+    async def _store_while_sending(
+        self, key: bytes, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        started: Message | None = None
+        chunks: list[bytes] = []
+        size = 0
+        max_age: int | None = None
+
+        async def capture(message: Message) -> None:
+            nonlocal started, size, max_age
+            if message["type"] == "http.response.start":
+                started = message
+                if message["status"] in _STORED_STATUSES:
+                    max_age = _public_max_age(list(message.get("headers", [])))
+            elif message["type"] == "http.response.body" and max_age is not None:
+                body = message.get("body", b"")
+                size += len(body)
+                if size > MAX_BODY:
+                    max_age = None
+                else:
+                    chunks.append(body)
+                    if not message.get("more_body", False) and started is not None:
+                        self._put(key, started, b"".join(chunks), max_age)
+            await send(message)
+
+        await self.app(scope, receive, capture)
+
+    def _put(self, key: bytes, started: Message, body: bytes, max_age: int) -> None:
+        ttl = min(self.seconds, max_age)
+        if ttl <= 0:
+            return
+        headers = [
+            (name, value)
+            for name, value in started.get("headers", [])
+            if name.lower() not in _PER_RESPONSE_HEADERS
+        ]
+        size = len(key) + len(body) + sum(len(name) + len(value) for name, value in headers)
+        if size > self.max_bytes:
+            return
+        if key in self._entries:
+            self._drop(key)
+        now = time.monotonic()
+        self._entries[key] = _Entry(
+            status=started["status"],
+            headers=headers,
+            body=body,
+            stored_at=now,
+            expires_at=now + ttl,
+            size=size,
+        )
+        self.size += size
+        while len(self._entries) > self.max_entries or self.size > self.max_bytes:
+            self.size -= self._entries.popitem(last=False)[1].size
+
+    def _drop(self, key: bytes) -> None:
+        self.size -= self._entries.pop(key).size

@@ -1,0 +1,235 @@
+"""The page cache (portal/pagecache.py) on the pages it serves most: an anonymous scan of a
+sticker is answered from memory for a few seconds, never someone's personal page, and a
+revocation shows once the few seconds are over."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from starlette.types import Receive, Scope, Send
+
+from portal.accounts.models import Role, User
+from portal.app import create_app
+from portal.pagecache import PageCache
+from portal.settings import Settings
+from tests.api.certificates.support import Issue
+from tests.support import TEST_PASSWORD
+
+TTL = 1.0
+
+
+@pytest.fixture
+async def cached(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """Another worker on the same database, with the page cache on."""
+    app = create_app(settings.model_copy(update={"page_cache_seconds": TTL}))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
+            yield web
+
+
+async def test_an_anonymous_scan_is_served_from_memory_until_the_ttl_ends(
+    client: httpx.AsyncClient,
+    cached: httpx.AsyncClient,
+    issue: Issue,
+    institution_user: User,
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+) -> None:
+    created = await issue(number="PC-1")
+    path = f"/v/{created['instrument']['sticker_token']}"
+    first = await cached.get(path)
+    assert 'data-status="valid"' in first.text
+    assert "age" not in first.headers
+    assert first.headers["cache-control"] == "public, max-age=60"
+
+    await client.post(
+        "/api/v1/certificates/PC-1/revoke",
+        json={"reason": "误发"},
+        headers=await auth_headers(institution_user),
+    )
+    again = await cached.get(path)
+    assert again.text == first.text  # the copy of a moment ago
+    assert again.headers["age"] == "0"
+    assert again.headers["etag"] == first.headers["etag"]
+    # each answer still has its own request id and the security headers
+    assert again.headers["x-request-id"] != first.headers["x-request-id"]
+    assert again.headers["x-content-type-options"] == "nosniff"
+
+    await asyncio.sleep(TTL + 0.1)
+    later = await cached.get(path)
+    assert 'data-status="revoked"' in later.text
+    assert "age" not in later.headers
+
+
+async def test_logged_in_and_conditional_requests_go_to_the_app(
+    cached: httpx.AsyncClient, make_user: Callable[..., Awaitable[User]]
+) -> None:
+    anonymous = await cached.get("/")
+    assert (await cached.get("/")).headers.get("age") == "0"
+    user = await make_user(Role.citizen)
+    login = await cached.post(
+        "/login", data={"email": user.email, "password": TEST_PASSWORD, "next": "/"}
+    )
+    assert login.status_code == 303
+    mine = await cached.get("/")
+    assert "age" not in mine.headers
+    assert mine.headers["cache-control"] == "private, no-store"
+    assert user.display_name in mine.text and mine.text != anonymous.text  # noqa: PT018
+    cached.cookies.clear()
+    conditional = await cached.get("/", headers={"If-None-Match": anonymous.headers["etag"]})
+    assert conditional.status_code == 304
+    assert "age" not in conditional.headers
+
+
+async def test_each_query_string_is_its_own_entry(cached: httpx.AsyncClient) -> None:
+    one = await cached.get("/credit", params={"q": "甲乙丙"})
+    other = await cached.get("/credit", params={"q": "丁戊己"})
+    assert one.status_code == other.status_code == 200
+    assert "甲乙丙" in one.text and "甲乙丙" not in other.text  # noqa: PT018
+    assert (await cached.get("/credit", params={"q": "甲乙丙"})).text == one.text
+    assert (await cached.get("/credit", params={"q": "丁戊己"})).headers.get("age") == "0"
+
+
+class _Origin:
+    """An app whose every answer differs, with the headers a test asks for."""
+
+    def __init__(self, headers: list[tuple[bytes, bytes]], status: int = 200) -> None:
+        self.headers = headers
+        self.status = status
+        self.calls = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.calls += 1
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": str(self.calls).encode()})
+
+
+async def _get(app: PageCache, path: str) -> bytes:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as web:
+        return (await web.get(path)).content
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ([(b"cache-control", b"private, no-store")], 200),
+        ([(b"cache-control", b"public, max-age=60"), (b"set-cookie", b"a=b")], 200),
+        ([(b"cache-control", b"public, max-age=0")], 200),
+        ([(b"cache-control", b"public, no-store, max-age=60")], 200),
+        ([], 200),
+        ([(b"cache-control", b"public, max-age=60")], 500),
+        ([(b"cache-control", b"public, max-age=60")], 303),
+    ],
+)
+async def test_only_public_answers_are_kept(
+    headers: list[tuple[bytes, bytes]], status: int
+) -> None:
+    origin = _Origin(headers, status)
+    cache = PageCache(origin, seconds=5)
+    assert await _get(cache, "/p") == b"1"
+    assert await _get(cache, "/p") == b"2"
+
+
+async def test_the_cache_is_bounded_least_recently_used_first() -> None:
+    origin = _Origin([(b"cache-control", b"public, max-age=60")])
+    cache = PageCache(origin, seconds=5, max_entries=2)
+    assert await _get(cache, "/a") == b"1"
+    assert await _get(cache, "/b") == b"2"
+    assert await _get(cache, "/a") == b"1"  # kept, and now the most recent
+    assert await _get(cache, "/c") == b"3"  # /b goes
+    assert await _get(cache, "/a") == b"1"
+    assert await _get(cache, "/b") == b"4"
+
+
+async def test_public_api_answers_are_kept_and_their_errors_are_not(
+    cached: httpx.AsyncClient,
+) -> None:
+    found = await cached.get("/api/v1/search", params={"q": "计量"})
+    assert found.status_code == 200
+    assert found.headers["cache-control"] == "public, max-age=60"
+    assert (await cached.get("/api/v1/search", params={"q": "计量"})).headers.get("age") == "0"
+    missing = await cached.get("/api/v1/credit/enterprises/91110000000000000X")
+    assert missing.status_code in (404, 422)
+    assert "public" not in missing.headers.get("cache-control", "")
+    assert "age" not in (await cached.get("/api/v1/credit/enterprises/91110000000000000X")).headers
+
+
+async def test_a_forged_host_does_not_reach_other_visitors(cached: httpx.AsyncClient) -> None:
+    """Web cache poisoning: a page that writes absolute links from the request's host must not
+    keep an attacker's host in the copy served to everyone else."""
+    forged = await cached.get("/", headers={"Host": "evil.example"})
+    forged_forwarded = await cached.get("/", headers={"X-Forwarded-Host": "evil.example"})
+    honest = await cached.get("/")
+    assert "age" not in honest.headers  # not the forged requests' copy
+    assert forged.status_code == forged_forwarded.status_code == 200
+
+
+async def test_each_origin_gets_its_own_cors_answer(settings: Settings) -> None:
+    """CORS headers follow the request's Origin (the browser app on GONGZHI_CORS_ORIGINS gets
+    Access-Control-Allow-Origin, others none): a copy made for one origin, or for none, must not
+    be served to another, whose browser would then refuse the answer or be allowed it wrongly."""
+    app = create_app(
+        settings.model_copy(
+            update={"page_cache_seconds": TTL, "cors_origins": "https://app.example"}
+        )
+    )
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
+            page = "/"
+            plain = await web.get(page)
+            assert "access-control-allow-origin" not in plain.headers
+            app_origin = await web.get(page, headers={"Origin": "https://app.example"})
+            assert app_origin.headers["access-control-allow-origin"] == "https://app.example"
+            other = await web.get(page, headers={"Origin": "https://other.example"})
+            assert "access-control-allow-origin" not in other.headers
+            # A CDN or a browser cache in front must not mix them up either: every answer says
+            # it varies with Origin, the one without an Origin too (Starlette's CORS middleware).
+            for answer in (plain, app_origin, other):
+                assert "origin" in answer.headers["vary"].lower()
+            for path in ("/api/v1/certificates/NO-SUCH", "/api/v1/trust-list"):
+                assert "origin" in (await web.get(path)).headers["vary"].lower()
+
+
+@pytest.mark.parametrize("vary", [b"Accept-Language", b"*", b"Cookie, Accept"])
+async def test_an_answer_that_varies_on_a_header_outside_the_key_is_not_kept(
+    vary: bytes,
+) -> None:
+    origin = _Origin([(b"cache-control", b"public, max-age=60"), (b"vary", vary)])
+    cache = PageCache(origin, seconds=5)
+    assert await _get(cache, "/p") == b"1"
+    assert await _get(cache, "/p") == b"2"
+
+
+async def test_an_answer_that_varies_only_on_the_key_is_kept() -> None:
+    origin = _Origin([(b"cache-control", b"public, max-age=60"), (b"vary", b"Cookie, Origin")])
+    cache = PageCache(origin, seconds=5)
+    assert await _get(cache, "/p") == b"1"
+    assert await _get(cache, "/p") == b"1"
+
+
+class _Large(_Origin):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.calls += 1
+        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+        await send({"type": "http.response.body", "body": b"x" * 100_000})
+
+
+async def test_many_query_strings_of_a_large_page_stay_within_the_byte_bound() -> None:
+    """Query strings cost an attacker nothing: the entries' bytes are bounded, not only their
+    count (2048 answers of up to 256 KiB would be half a gigabyte per worker)."""
+    origin = _Large([(b"cache-control", b"public, max-age=60")])
+    cache = PageCache(origin, seconds=5, max_bytes=1_000_000)
+    for n in range(50):
+        await _get(cache, f"/regulation?junk={n}")
+    assert 900_000 < cache.size <= 1_000_000
+    assert origin.calls == 50
+    await _get(cache, "/regulation?junk=49")  # the most recent are kept
+    assert origin.calls == 50
+    await _get(cache, "/regulation?junk=0")  # the oldest went
+    assert origin.calls == 51
