@@ -18,6 +18,18 @@ suggested_location
 linked_tracking_number
 original_url
 merged_into_tracking_number
+# api/certificates: the catalogue as the API gives it (InstrumentCategoryRead)
+verification_form_name
+usage_areas
+cycle_months
+# api/instruments: stored for the record, read by clients
+reviewed_by
+verification_status_name
+in_lab  # ApplicationMode.in_lab, stored and read by value
+days_to_result  # ApplicationRead: the time to results, read by clients
+result_limit_days
+within_limit
+action_name  # PlanItemRead: the plan item in words
 # search
 snippet_text  # SearchHit: the excerpt as plain text for native clients
 section_url  # SearchHit: the page at the matching article, read by the search page
@@ -94,6 +106,7 @@ pv
 VerificationForm
 initial_scrap
 initial_rotation
+none  # VerificationForm.none, stored and read by value
 group_name
 supervision_mode
 verification_form

@@ -27,6 +27,7 @@ from typing import Any
 
 DOMAINS: list[str] = [
     "api.certificates",
+    "api.instruments",
     "portal.regions",
     "portal.accounts",
     "portal.audit",

@@ -192,6 +192,121 @@ async def scanned_instrument(
     return None
 
 
+# --- the compulsory catalogue and the registry, for owners' registrations (issue 15) ----------
+
+
+class CycleProblem(ValueError):
+    """An instrument's attributes do not give a cycle: unknown category, a missing attribute the
+    cycle depends on (a water meter's DN), or a value the category does not allow."""
+
+    def __init__(self, field: str, code: str, message: str, message_zh: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.code = code
+        self.message_zh = message_zh
+
+
+@dataclass(frozen=True)
+class CycleFact:
+    """The catalogue's answer for one instrument (api/certificates/catalogue.py)."""
+
+    category_code: str
+    category_name: str
+    verification_form: str  # periodic, initial_rotation, initial_scrap, none
+    months: int | None  # the cycle or service life; None: no cycle
+    regulation: str
+    usage_areas: tuple[str, ...]
+    attributes: dict[str, str | int]  # checked and typed
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """An owner's registered instrument, told to the certificate registry so that certificates
+    attach to it and the region's overdue list counts it (the registry's instrument identity:
+    category + serial + manufacturer)."""
+
+    category_code: str
+    serial: str
+    manufacturer: str
+    model: str
+    owner_name: str
+    owner_uscc: str
+    address: str
+    region_code: str
+    since: datetime  # when it counts as registered: the day it was due
+
+
+@dataclass(frozen=True)
+class RegistryState:
+    """What the registry knows of an instrument: its sticker, its current certificate's status
+    (portal's CertificateStatus; "none" if never verified) and the owner it has there."""
+
+    instrument_id: uuid.UUID
+    sticker_token: str
+    owner_uscc: str | None
+    status: CertificateStatus
+    certificate_number: str | None
+    verified_on: date | None
+    valid_until: date | None
+
+
+def _first_provider(name: str) -> object:
+    for _, module in modules("facts"):
+        provider = getattr(module, name, None)
+        if provider is not None:
+            return provider
+    raise LookupError(f"no domain provides {name}")
+
+
+def instrument_cycle(
+    *, category_code: str, on: date, attributes: dict[str, object] | None
+) -> CycleFact:
+    """The cycle of an instrument of ``category_code`` with these attributes, verified on ``on``;
+    raises ``CycleProblem``."""
+    provider = _first_provider("instrument_cycle")
+    return provider(category_code=category_code, on=on, attributes=attributes)  # type: ignore[operator, no-any-return]
+
+
+async def enter_in_registry(session: AsyncSession, entry: RegistryEntry) -> RegistryState:
+    """The registry's instrument for ``entry``, created when it has none (an institution may have
+    certified it first; then its owner there is in the answer, never changed here)."""
+    provider = _first_provider("enter_in_registry")
+    return await provider(session, entry)  # type: ignore[operator, no-any-return]
+
+
+async def find_in_registry(
+    session: AsyncSession, keys: Sequence[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], RegistryState]:
+    """The registry's instruments by (category, serial, manufacturer), those it has."""
+    provider = _first_provider("find_in_registry")
+    return await provider(session, keys)  # type: ignore[operator, no-any-return]
+
+
+async def registry_states(
+    session: AsyncSession, ids: Sequence[uuid.UUID], *, as_of: date
+) -> dict[uuid.UUID, RegistryState]:
+    provider = _first_provider("registry_states")
+    return await provider(session, ids, as_of=as_of)  # type: ignore[operator, no-any-return]
+
+
+@dataclass(frozen=True)
+class CategoryChoice:
+    """A catalogue entry an owner may register, for forms: code, names, and the attributes its
+    cycle depends on (name, label, choices; no choices: a whole number)."""
+
+    code: str
+    name: str
+    group_name: str
+    usage_areas: tuple[str, ...]
+    attributes: tuple[tuple[str, str, tuple[str, ...]], ...]
+
+
+def instrument_categories() -> list[CategoryChoice]:
+    """The compulsory catalogue's entries that are verified (not type approval only)."""
+    provider = _first_provider("instrument_categories")
+    return provider()  # type: ignore[operator, no-any-return]
+
+
 # --- what the public reads: the documents of the site search, whichever domain holds them -----
 
 DocumentKind = Literal["article", "notice", "regulation"]

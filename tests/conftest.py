@@ -36,6 +36,7 @@ from tests.support import (
     drop_postgres_database,
     empty_tables,
     make_settings,
+    new_owner_uscc,
     postgres_async_url,
 )
 
@@ -140,6 +141,10 @@ def make_user(database: Database, make_org: MakeOrg) -> MakeUser:
         if org is None and role in (Role.institution, Role.association):
             kind = OrganizationKind(role.value)
             org = await make_org(kind=kind, region=region)
+        if org is None and role == Role.owner:
+            org = await make_org(
+                kind=OrganizationKind.owner, region=region, uscc=new_owner_uscc(region)
+            )
         async with database.transaction() as session:
             return await create_staff_user(
                 session,

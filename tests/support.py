@@ -172,3 +172,10 @@ async def empty_tables(database: Database) -> None:
 # The types of the ``make_org`` and ``make_user`` fixtures (tests/conftest.py).
 MakeOrg = Callable[..., Awaitable[Organization]]
 MakeUser = Callable[..., Awaitable[User]]
+
+
+def new_owner_uscc(region: str = "610402") -> str:
+    """A fresh, well-formed unified social credit code for an instrument owner."""
+    from credit.demo import make_uscc
+
+    return make_uscc(region, uuid.uuid4().int % 10**8)

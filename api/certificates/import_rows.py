@@ -11,6 +11,7 @@ from typing import Any
 
 from stdnum.cn import uscc as uscc_check
 
+from api.certificates.catalogue import catalogue
 from api.certificates.import_columns import COLUMNS, REQUIRED, Row
 from api.certificates.numbers import normalize_number
 from portal import clock
@@ -125,9 +126,26 @@ class ValidationContext:
     categories: dict[str, str]  # lower-cased code or name → code
     regulations: dict[str, str]  # code → default regulation
     regions: set[str]
-    cycles: dict[str, int]
+    cycles: dict[str, int]  # a province's overrides of the catalogue's cycles
     default_cycle: int
     today: date
+
+    def cycle_limit(self, category: str, verified_on: date) -> int | None:
+        """The longest validity, in months, a certificate of ``category`` verified on that day
+        may have: the override, else the catalogue's longest cycle under the regulation then in
+        force (a row names no attributes such as DN); None where the entry has no cycle."""
+        if category in self.cycles:
+            return self.cycles[category]
+        entry = catalogue().get(category)
+        if entry is None:
+            return self.default_cycle
+        return entry.longest_cycle(verified_on)
+
+    def regulation(self, category: str, verified_on: date) -> str:
+        entry = catalogue().get(category)
+        if entry is None:
+            return self.regulations.get(category, "")
+        return entry.regulation_on(verified_on).code
 
 
 def _text(value: Any) -> str:
@@ -362,8 +380,28 @@ def validate_row(raw: Row, ctx: ValidationContext) -> CertRow | list[FieldError]
                     "有效期早于检定日期",
                 )
             )
+        elif verified_on is not None and category:
+            # The validity may not exceed the cycle of the category's regulation (公告2020年第42号
+            # item 5: the cycle is the regulation's).
+            # Certificates write either the day before or the same day a cycle later (检定日期
+            # 2025-07-18, 有效期至 2026-07-17 or 2026-07-18): both are accepted.
+            limit = ctx.cycle_limit(category, verified_on)
+            if limit is not None and valid_until > clock.add_months(verified_on, limit):
+                latest = clock.add_months(verified_on, limit).isoformat()
+                regulation = ctx.regulation(category, verified_on)
+                errors.append(
+                    FieldError(
+                        "valid_until",
+                        "validity_exceeds_cycle",
+                        f"valid_until after {latest}: the cycle of {category} is {limit} months"
+                        f" ({regulation})",
+                        f"有效期超过检定周期：按 {regulation}，该类器具周期为 {limit} 个月，"
+                        f"有效期最晚至 {latest}",
+                    )
+                )
     elif kind == "certificate" and verified_on is not None and category:
-        valid_until = default_valid_until(verified_on, ctx.cycles.get(category, ctx.default_cycle))
+        limit = ctx.cycle_limit(category, verified_on)
+        valid_until = default_valid_until(verified_on, limit or ctx.default_cycle)
 
     latitude = _float(raw.get("latitude"), "latitude", -90, 90, errors)
     longitude = _float(raw.get("longitude"), "longitude", -180, 180, errors)
@@ -403,7 +441,7 @@ def validate_row(raw: Row, ctx: ValidationContext) -> CertRow | list[FieldError]
         owner_type=owner_type,
         address=values["address"],
         region_code=region,
-        regulation=values["regulation"] or ctx.regulations.get(category, ""),
+        regulation=values["regulation"] or ctx.regulation(category, verified_on),
         conclusion=conclusion,
         verified_on=verified_on,
         valid_until=valid_until,

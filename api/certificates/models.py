@@ -36,13 +36,17 @@ class VerificationForm(StrEnum):
     periodic = "periodic"  # 周期检定
     initial_scrap = "initial_scrap"  # 只做首次强制检定，失准报废
     initial_rotation = "initial_rotation"  # 只做首次强制检定，限期使用、到期轮换
+    none = "none"  # 型式批准 only (P): no compulsory verification
 
 
 class InstrumentCategory(SQLModel, table=True):
     """A kind of instrument from the compulsory catalogue (市场监管总局公告 2020年第42号).
 
-    Reference data loaded by the migration. The verification cycle is configuration
-    (``GONGZHI_VERIFICATION_CYCLE_MONTHS``), not a column, because regulations change it."""
+    Reference data loaded from ``api/certificates/catalogue_2020.json`` by the migration (and
+    ``gongzhi certificates catalogue-sync``). The cycle rules, which depend on the regulation in
+    force and on the instrument's attributes, stay in the file (api/certificates/catalogue.py);
+    ``regulation`` is the one in force when the rows were loaded. ``source_doc`` is the
+    catalogue's version."""
 
     __tablename__ = "instrument_category"
     __table_args__ = {"info": {"reference": True}}
@@ -53,8 +57,13 @@ class InstrumentCategory(SQLModel, table=True):
     supervision_mode: str = Field(max_length=8)  # P, V or P+V
     verification_form: str = Field(max_length=32)
     regulation: str = Field(max_length=128)  # the governing JJG regulation(s)
-    usage: str = Field(max_length=64)  # 贸易结算 / 安全防护 / 医疗卫生 / 环境监测
+    usage: str = Field(max_length=64)  # 贸易结算、安全防护、医疗卫生、环境监测 (joined with 、)
     source_doc: str = Field(max_length=64)
+    scope: str = Field(default="", max_length=200)  # 强制检定范围及要求, as the catalogue says
+    effective_from: date | None = None  # the day compulsory verification starts for the entry
+    sort_order: int = 0  # the order of the catalogue
+    checked: bool = False  # compared line by line with the SAMR PDF
+    note: str = Field(default="", max_length=300)
 
 
 class SigningKey(SQLModel, table=True):

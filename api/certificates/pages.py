@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import Field, StringConstraints, ValidationError
 from sqlmodel import col, select
 
-from api.certificates import imports, lookup, overdue, registry, stickers
+from api.certificates import imports, lookup, overdue, public, registry, stickers
 from api.certificates.errors import CertificateNotFound, InstrumentNotFound
 from api.certificates.import_columns import COLUMN_NAMES_ZH, COLUMNS
 from api.certificates.models import InstrumentCategory
@@ -270,9 +270,7 @@ async def _issue_form(
 ) -> Response:
     org = await registry.acting_institution(session, user, Action.certificate_issue, institution)
     categories = await session.scalars(
-        select(InstrumentCategory).order_by(
-            col(InstrumentCategory.group_name), col(InstrumentCategory.code)
-        )
+        select(InstrumentCategory).order_by(col(InstrumentCategory.sort_order))
     )
     return _page(
         request,
@@ -460,5 +458,42 @@ async def overdue_page(
             "pages": max((total + limit - 1) // limit, 1),
             "states": STATES,
             "status_zh": STATUS_ZH,
+        },
+    )
+
+
+# --- the compulsory catalogue ------------------------------------------------------------------
+
+USAGE_AREAS = ("贸易结算", "安全防护", "医疗卫生", "环境监测")
+
+
+@router.get("/catalogue")
+async def catalogue_page(
+    request: Request,
+    user: OptionalUser,
+    usage: Annotated[str | None, Query(max_length=8)] = None,
+    q: Annotated[str | None, Query(max_length=32)] = None,
+) -> Response:
+    """The compulsory catalogue in Chinese, grouped by its first-level names: what must be
+    verified, how, under which regulation and how often."""
+    today = clock.today()
+    chosen = usage if usage in USAGE_AREAS else None
+    word = (q or "").strip() or None
+    entries = public.matching_entries(usage=chosen, q=word)
+    groups: dict[str, list[Any]] = {}
+    for entry in entries:
+        groups.setdefault(entry.group, []).append(public.category_read(entry, today))
+    return _page(
+        request,
+        "certificates/catalogue.html",
+        {
+            "user": user,
+            "groups": groups,
+            "total": len(entries),
+            "usage": chosen or "",
+            "q": word or "",
+            "usage_areas": USAGE_AREAS,
+            "catalogue": public.catalogue_version(),
+            "today": today,
         },
     )

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Upload
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.certificates import imports, labels, lookup, registry, stickers
+from api.certificates import imports, labels, lookup, public, registry, stickers
 from api.certificates import overdue as overdue_list
 from api.certificates.errors import LabelsDoNotFit
 from api.certificates.reader import get_reader
@@ -22,6 +22,8 @@ from api.certificates.schemas import (
     CertificateRead,
     CorrectionCreate,
     ImportReport,
+    InstrumentCategoryList,
+    InstrumentCategoryRead,
     InstrumentRead,
     OverdueItem,
     OverdueList,
@@ -31,6 +33,7 @@ from api.certificates.schemas import (
     VerifyResult,
 )
 from api.certificates.settings import CertificatesConfig, CertificatesSettings
+from portal import clock
 from portal.accounts.models import User
 from portal.accounts.permissions import Action, require
 from portal.db import DbSession, get_database
@@ -38,6 +41,7 @@ from portal.deps import SettingsDep
 from portal.exports import safe_cell
 from portal.pagination import Page, PageParams
 from portal.settings import Settings
+from portal.types import IsoDate
 
 router = APIRouter(tags=["certificates"])
 
@@ -137,6 +141,39 @@ async def get_certificate(request: Request) -> Response:
         expiring_days=settings.certificate_expiring_days,
     )
     return cached_json(request, body, max_age=settings.certificate_lookup_max_age)
+
+
+# --- the compulsory catalogue ------------------------------------------------------------------
+
+Usage = Literal["贸易结算", "安全防护", "医疗卫生", "环境监测"]
+VerificationFormName = Literal["periodic", "initial_rotation", "initial_scrap", "none"]
+
+
+@router.get(
+    "/api/v1/instrument-categories",
+    response_model=InstrumentCategoryList,
+    summary="The compulsory catalogue (公告2020年第42号): categories, regulations, cycles",
+)
+async def instrument_categories(
+    request: Request,
+    page: PageParams,
+    usage: Annotated[Usage | None, Query(description="贸易结算 / 安全防护 / …")] = None,
+    form: Annotated[VerificationFormName | None, Query(description="实施方式")] = None,
+    q: Annotated[str | None, Query(max_length=32, description="A word of the name")] = None,
+    on: Annotated[
+        IsoDate | None,
+        Query(description="Read the regulations in force on this day (default: today)"),
+    ] = None,
+) -> InstrumentCategoryList:
+    day = on or clock.today()
+    items, total = public.list_categories(page=page, on=day, usage=usage, form=form, q=q)
+    listed = Page[InstrumentCategoryRead].of(items, total=total, request=page, url=request)
+    return InstrumentCategoryList(
+        **listed.model_dump(exclude={"items"}),
+        items=items,
+        catalogue=public.catalogue_version(),
+        on=day,
+    )
 
 
 # --- regulators (declared before /instruments/{token}) ------------------------------------------

@@ -222,3 +222,70 @@ class OverdueList(Page[OverdueItem]):
     region: str
     within_days: int
     as_of: date
+
+
+# --- the compulsory catalogue (api/certificates/catalogue.py) ---------------------------------
+
+
+class CycleRuleRead(BaseModel):
+    months: int | None = Field(description="The cycle or service life; null: none (失准报废)")
+    verification_form: str
+    when: dict[str, dict[str, Any]] = Field(
+        description='Conditions on the instrument\'s attributes, e.g. {"dn": {"gt": 25, '
+        '"le": 50}}; empty: every instrument of the category'
+    )
+    note: str
+
+
+class CategoryRegulationRead(BaseModel):
+    code: str = Field(description="The JJG/JJF regulation, e.g. JJG 162-2019")
+    effective_from: date
+    rules: list[CycleRuleRead]
+    note: str
+
+
+class CategoryAttributeRead(BaseModel):
+    name: str
+    label: str
+    type: str = Field(description="int or choice")
+    minimum: int | None
+    maximum: int | None
+    choices: list[str]
+
+
+class InstrumentCategoryRead(BaseModel):
+    code: str
+    name: str = Field(description="Second-level name (二级目录)")
+    group_name: str = Field(description="First-level name (一级目录)")
+    supervision_mode: str = Field(description="P, V or P+V")
+    verification_form: str = Field(description="periodic, initial_rotation, initial_scrap or none")
+    verification_form_name: str
+    usage_areas: list[str]
+    scope: str = Field(description="强制检定范围及要求")
+    effective_from: date = Field(description="The day compulsory verification starts")
+    regulation: str = Field(description="The regulation in force on `on`")
+    cycle_months: int | None = Field(
+        description="The longest cycle under that regulation; null: no cycle"
+    )
+    attributes: list[CategoryAttributeRead]
+    regulations: list[CategoryRegulationRead]
+    catalogue_version: str
+    checked: bool = Field(description="Compared line by line with the SAMR PDF")
+    note: str
+
+
+class CatalogueVersion(BaseModel):
+    version: str
+    title: str
+    issuer: str
+    published_on: date
+    effective_from: date
+    source: str
+    transcription: str
+
+
+class InstrumentCategoryList(Page[InstrumentCategoryRead]):
+    """A page of the catalogue, with its version and the day the regulations are read for."""
+
+    catalogue: CatalogueVersion
+    on: date

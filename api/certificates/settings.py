@@ -1,5 +1,5 @@
-"""Settings of the certificate registry (``GONGZHI_*`` variables, unchanged names): verification
-cycles per catalogue category, the "expiring" window, lookup caching, import limits, institution
+"""Settings of the certificate registry (``GONGZHI_*`` variables, unchanged names): overrides of
+the catalogue's verification cycles, the "expiring" window, lookup caching, import limits, institution
 signing keys and overdue notifications."""
 
 from __future__ import annotations
@@ -15,24 +15,13 @@ from portal.settings import DomainSettings
 
 
 class CertificatesSettings(DomainSettings):
-    # Verification cycles in months per catalogue category code.
-    verification_cycle_months: dict[str, int] = Field(
-        default_factory=lambda: {
-            "scale-pc": 12,  # 电子计价秤, JJG 539-2016
-            "scale-platform": 12,  # 电子台案秤, JJG 539-2016
-            "scale-truck": 12,  # 电子汽车衡, JJG 539-2016
-            "fuel-dispenser": 6,  # 燃油加油机, JJG 443-2023
-            "gas-dispenser": 6,  # 压缩天然气加气机, JJG 996-2012
-            "taximeter": 12,  # 出租汽车计价器, JJG 517-2016
-            "sphygmomanometer": 12,  # 血压计, JJG 270-2008 / JJG 692-2010
-            "electricity-meter": 96,  # 电能表, JJG 596-2012 (first verification, rotation)
-            "water-meter": 72,  # 水表, JJG 162-2019 (first verification, DN ≤ 50 service life)
-            "gas-meter": 120,  # 燃气表, JJG 577-2012 (first verification, service life)
-            "lensmeter": 12,  # 眼镜片顶焦度计, JJG 580-2005
-            "syringe-pump": 12,  # 医用注射泵, JJF 1259-2018
-            "speed-radar": 12,  # 机动车测速仪, JJG 527-2015
-        }
-    )
+    # The cycles come from the catalogue's data file (api/certificates/catalogue_2020.json, each
+    # entry's JJG regulation in force; 公告2020年第42号 item 5: the cycle is the regulation's).
+    # This maps a category code to months that replace it, for a province whose regulator sets
+    # a shorter one; empty by default.
+    verification_cycle_months: dict[str, int] = Field(default_factory=dict)
+    # The validity given to a certificate of a category with no cycle (失准报废), when its row
+    # names none: the public lookup reads a certificate without a validity as failed.
     default_verification_cycle_months: int = Field(default=12, ge=1, le=240)
     certificate_expiring_days: int = Field(default=30, ge=0, le=366)
     certificate_lookup_max_age: int = Field(default=60, ge=0, le=86400)

@@ -18,11 +18,14 @@ class Role(StrEnum):
     association = "association"  # 行业协会 staff
     editor = "editor"  # 科普 editor
     admin = "admin"
+    owner = "owner"  # 使用单位 staff: registers its compulsory-verification instruments
 
 
 class OrganizationKind(StrEnum):
     institution = "institution"
     association = "association"
+    # 使用单位: a market, fuel station, hospital, taxi company or utility that owns instruments
+    owner = "owner"
 
 
 def enum_column(enum: type[StrEnum], *, index: bool = False) -> Column:  # type: ignore[type-arg]
@@ -35,7 +38,8 @@ def enum_column(enum: type[StrEnum], *, index: bool = False) -> Column:  # type:
 
 
 class Organization(SQLModel, table=True):
-    """A verification institution or an industry association; staff users belong to one."""
+    """A verification institution, an industry association or an instrument owner (使用单位);
+    staff users belong to one."""
 
     __tablename__ = "organization"
 
@@ -46,8 +50,12 @@ class Organization(SQLModel, table=True):
     region_code: str = Field(foreign_key="region.code", index=True, max_length=6)
     # 计量授权证书号 for institutions; empty for associations
     authorisation_number: str | None = Field(default=None, max_length=64)
-    # industry scope for associations (e.g. 成品油零售); empty for institutions
+    # industry scope for associations (e.g. 成品油零售), the owner's kind of business (集贸市场,
+    # 加油站, 医院, 出租汽车, 供水); empty for institutions
     industry: str | None = Field(default=None, max_length=64)
+    # 统一社会信用代码 (checked, upper-case; required for owners) and the site's address
+    uscc: str | None = Field(default=None, max_length=18, index=True)
+    address: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )

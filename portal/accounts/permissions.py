@@ -31,6 +31,12 @@ class Action(StrEnum):
     audit_view = "audit.view"
     user_manage = "user.manage"
     calendar_manage = "calendar.manage"  # import the State Council's holiday notices
+    # 强检管理 (issue 15): an owner registers its own instruments with the local bureau
+    # (强制检定的工作计量器具检定管理办法: 登记备案); the region's bureau confirms or rejects.
+    instrument_register = "instrument.register"
+    instrument_review = "instrument.review"
+    # The designated institution's queue of verification applications (检定申请).
+    application_handle = "application.handle"
 
 
 ACTION_ROLES: dict[Action, frozenset[Role]] = {
@@ -46,11 +52,20 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.audit_view: frozenset({Role.regulator}),
     Action.user_manage: frozenset(),
     Action.calendar_manage: frozenset(),
+    Action.instrument_register: frozenset({Role.owner}),
+    Action.instrument_review: frozenset({Role.regulator}),
+    Action.application_handle: frozenset({Role.institution}),
 }
 
 # Actions scoped to the actor's own organisation rather than (only) a region.
 ORGANIZATION_SCOPED = frozenset(
-    {Action.certificate_issue, Action.certificate_revoke, Action.credit_manage}
+    {
+        Action.certificate_issue,
+        Action.certificate_revoke,
+        Action.credit_manage,
+        Action.instrument_register,
+        Action.application_handle,
+    }
 )
 
 

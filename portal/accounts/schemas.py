@@ -65,6 +65,8 @@ class OrganizationCreate(BaseModel):
     region_code: str = Field(pattern=r"^\d{6}$")
     authorisation_number: str | None = Field(default=None, max_length=64)
     industry: str | None = Field(default=None, max_length=64)
+    uscc: str | None = Field(default=None, max_length=32, description="required for owners")
+    address: str | None = Field(default=None, max_length=300)
 
 
 class OrganizationRead(BaseModel):
@@ -77,6 +79,8 @@ class OrganizationRead(BaseModel):
     region_code: str
     authorisation_number: str | None
     industry: str | None
+    uscc: str | None = None
+    address: str | None = None
 
 
 class StaffMember(BaseModel):

@@ -34,6 +34,7 @@ ROLES: dict[str, str | None] = {
     "association": "association@gongzhi.demo",
     "editor": "editor@gongzhi.demo",
     "admin": "admin@gongzhi.demo",
+    "owner": "owner@gongzhi.demo",
 }
 
 # Pages whose demo ids no page links to, or that have several states worth seeing each: the sticker

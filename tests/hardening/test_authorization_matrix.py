@@ -33,6 +33,7 @@ from tests.api.certificates.support import cert_body
 from tests.api.complaints.support import complaint_body
 from tests.credit.support import new_uscc
 from tests.notices.test_api import notice_payload
+from tests.support import new_owner_uscc
 
 REPORTER_NAME = "隐私测试人甲乙"
 REPORTER_PHONE = "13912345678"
@@ -45,6 +46,7 @@ PUBLIC = {
     "GET /api/v1/certificates",
     "GET /api/v1/certificates/{number}",
     "GET /api/v1/instruments/{sticker_token}",
+    "GET /api/v1/instrument-categories",
     "GET /api/v1/regions",
     "GET /api/v1/regions/{code}",
     "POST /api/v1/auth/jwt/login",
@@ -109,6 +111,21 @@ ROLE_RULES: list[tuple[str, set[Role]]] = [
     (r"^GET /api/v1/staff/cases/\{case_id\}/documents/", {Role.regulator}),
     (r" /api/v1/staff/", {Role.regulator, Role.admin}),
     (r" /api/v1/instruments/overdue", {Role.regulator, Role.admin}),
+    # 强检登记 (issue 15): the owner registers and changes its own; the region's bureau reviews.
+    (r"^POST /api/v1/instruments(/import|/\{registration_id\}/events)?$", {Role.owner, Role.admin}),
+    (
+        r"^POST /api/v1/instruments/\{registration_id\}/(confirm|reject)$",
+        {Role.regulator, Role.admin},
+    ),
+    (r" /api/v1/instrument-registrations", {Role.owner, Role.regulator, Role.admin}),
+    # 检定申请: the owner applies and withdraws; the designated institution handles its queue.
+    (
+        r"^POST /api/v1/verification-applications(/\{application_id\}/cancel)?$",
+        {Role.owner, Role.admin},
+    ),
+    (r"^POST /api/v1/verification-applications/", {Role.institution, Role.admin}),
+    (r"^GET /api/v1/verification-applications", {Role.owner, Role.institution, Role.admin}),
+    (r"^GET /api/v1/verification-plan", {Role.owner, Role.institution, Role.admin}),
     # Stickers and labels are printed by the issuing institution only (an administrator has no
     # organisation).
     (r" /api/v1/certificates/\{number\}/(sticker|label)\.", {Role.institution}),
@@ -155,8 +172,11 @@ async def test_authorization_matrix(
         ("association_b", Role.association, "610100", OrganizationKind.association),
         ("editor", Role.editor, "610400", None),
         ("admin", Role.admin, "610000", None),
+        ("owner_a", Role.owner, "610402", OrganizationKind.owner),
+        ("owner_b", Role.owner, "610102", OrganizationKind.owner),
     ]:
-        org = await make_org(kind=kind, region=region) if kind else None
+        extra = {"uscc": new_owner_uscc(region)} if kind == OrganizationKind.owner else {}
+        org = await make_org(kind=kind, region=region, **extra) if kind else None
         user = await make_user(role, region=region, org=org)
         users[name] = user
         principals.append(Principal(name, role, await auth_headers(user)))
@@ -189,7 +209,16 @@ async def test_authorization_matrix(
     assert notice.status_code == 201, notice.text
     notice_id = notice.json()["id"]
 
+    registration = await client.post(
+        "/api/v1/instruments",
+        json={"category_code": "scale-pc", "serial": "MATRIX-1", "usage_area": "贸易结算"},
+        headers=h["owner_a"],
+    )
+    assert registration.status_code == 201, registration.text
+    registration_id = registration.json()["id"]
+
     params = {
+        "registration_id": registration_id,
         "case_id": case_id,
         "tracking_number": tracking,
         "number": cert_number,
@@ -269,6 +298,9 @@ async def test_authorization_matrix(
             {"action": "accept"},
         ),
         ("institution_b", "POST", f"/api/v1/certificates/{cert_number}/revoke", {"reason": "越权"}),
+        ("owner_b", "GET", f"/api/v1/instrument-registrations/{registration_id}", None),
+        ("owner_b", "POST", f"/api/v1/instruments/{registration_id}/events", {"kind": "retired"}),
+        ("regulator_b", "POST", f"/api/v1/instruments/{registration_id}/confirm", None),
         ("institution_b", "GET", f"/api/v1/certificates/{cert_number}/sticker.svg", None),
         ("institution_b", "GET", f"/api/v1/certificates/{cert_number}/sticker.png", None),
         ("institution_b", "GET", f"/api/v1/certificates/{cert_number}/label.svg", None),
@@ -299,6 +331,9 @@ async def test_authorization_matrix(
     assert tracking not in queue_b.text
     members_b = await client.get("/api/v1/credit/association/members", headers=h["association_b"])
     assert member_uscc not in members_b.text
+    for who in ("owner_b", "regulator_b"):
+        registrations = await client.get("/api/v1/instrument-registrations", headers=h[who])
+        assert registration_id not in registrations.text, who
 
     # Association B taking A's member (issue 11 #1): B's name is B's label only; A's label and
     # the enterprise's public name stay; B cannot set the registered name.

@@ -23,7 +23,7 @@ async def test_instrument_facts(
     a = valid_uscc("91610404MA6XY0002")
     b = valid_uscc("91610404MA6XY0003")
     await issue(
-        number="F-1", serial="A1", owner_uscc=a, verified_on=days(-500), valid_until=days(-135)
+        number="F-1", serial="A1", owner_uscc=a, verified_on=days(-480), valid_until=days(-135)
     )
     await issue(
         number="F-2",
@@ -34,7 +34,7 @@ async def test_instrument_facts(
         verified_on=days(-20),
     )
     await issue(
-        number="F-3", serial="A2", owner_uscc=a, verified_on=days(-400), valid_until=days(-40)
+        number="F-3", serial="A2", owner_uscc=a, verified_on=days(-300), valid_until=days(-40)
     )
     await issue(number="F-4", serial="B1", owner_uscc=b)
     await issue(number="F-5", serial="P1", owner_name="张三", owner_uscc=None)

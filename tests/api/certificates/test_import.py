@@ -8,14 +8,15 @@ import os
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import date
 from pathlib import Path
 
 import httpx
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
+from api.certificates.catalogue import catalogue
 from api.certificates.models import Certificate
-from api.certificates.settings import CertificatesSettings
 from portal.accounts.models import Role, User
 from portal.db import Database
 from portal.settings import Settings
@@ -124,8 +125,8 @@ async def test_utf8_bom_csv_english_headers_default_validity_and_conflict(
     headers = await auth_headers(institution_user)
     report = (await _import(client, headers, "c.csv", b"\xef\xbb\xbf" + csv_text.encode())).json()
     assert report["created"] == 2, report
-    # no valid_until: the fuel-dispenser cycle (6 months) from the settings
-    assert settings.of(CertificatesSettings).verification_cycle_months["fuel-dispenser"] == 6
+    # no valid_until: the fuel-dispenser cycle (6 months) of JJG 443-2023, from the catalogue
+    assert catalogue().by_code["fuel-dispenser"].cycle(date(2026, 1, 15), {}).months == 6
     u1 = (await client.get("/api/v1/certificates/U-1")).json()
     assert u1["valid_until"] == "2026-07-14"
     assert u1["regulation"] == "JJG 443-2023"

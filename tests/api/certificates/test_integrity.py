@@ -112,7 +112,9 @@ async def test_the_owning_institution_changes_the_owner_with_an_audit_event(
 
     from portal.audit.models import AuditEntry
 
-    first = await issue(number="MOVE-1", serial="MOVE-SN", verified_on=days(-30))
+    first = await issue(
+        number="MOVE-1", serial="MOVE-SN", verified_on=days(-30), valid_until=days(300)
+    )
     await issue(number="MOVE-2", serial="MOVE-SN", region_code="610403", verified_on=days(-5))
     instrument = (
         await client.get(f"/api/v1/instruments/{first['instrument']['sticker_token']}")
@@ -328,7 +330,7 @@ async def test_overdue_csv_neutralises_formulas(
         serial="@SUM(1)",
         owner_name=formula,
         owner_uscc=valid_uscc(),
-        verified_on=days(-400),
+        verified_on=days(-300),
         valid_until=days(-1),
     )
     regulator = await make_user(Role.regulator, region="610400")

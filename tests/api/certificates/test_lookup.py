@@ -37,7 +37,7 @@ async def test_every_status(
 ) -> None:
     await issue(number="S-VALID", valid_until=days(200))
     await issue(number="S-EXPIRING", valid_until=days(30))  # the window is 30 days, inclusive
-    await issue(number="S-EXPIRED", verified_on=days(-400), valid_until=days(-1))
+    await issue(number="S-EXPIRED", verified_on=days(-300), valid_until=days(-1))
     await issue(number="S-FAILED", conclusion="不合格", valid_until=None)
     await issue(number="S-REVOKED")
     await issue(number="S-OLD", serial="SN-CORRECTED")
@@ -130,8 +130,8 @@ async def test_etag_and_cache_control(client: httpx.AsyncClient, issue: Issue) -
 async def test_lookup_by_serial_is_exact_and_paginated(
     client: httpx.AsyncClient, issue: Issue
 ) -> None:
-    await issue(number="P-1", serial="XS-42", verified_on=days(-400), valid_until=days(-40))
-    await issue(number="P-2", serial="XS-42", verified_on=days(-20))
+    await issue(number="P-1", serial="XS-42", verified_on=days(-300), valid_until=days(-40))
+    await issue(number="P-2", serial="XS-42", verified_on=days(-20), valid_until=days(300))
     await issue(number="P-3", serial="XS-420")
     page = (
         await client.get("/api/v1/certificates", params={"serial": "XS-42", "per_page": 1})
@@ -215,7 +215,7 @@ async def test_fast_path_matches_the_reference_for_every_status(
     headers = await auth_headers(institution_user)
     await issue(number="FP-1", owner_name="张三", owner_uscc=None)
     await issue(number="FP-2", conclusion="不合格", valid_until=None)
-    await issue(number="FP-3", verified_on=days(-400), valid_until=days(-3))
+    await issue(number="FP-3", verified_on=days(-300), valid_until=days(-3))
     await issue(number="FP-4")
     await client.post("/api/v1/certificates/FP-4/revoke", json={"reason": "误发"}, headers=headers)
     await issue(number="FP-5", serial="FP-SERIAL")
@@ -250,7 +250,7 @@ async def test_sticker_page_reader_matches_the_session_for_every_status(
     tokens = [
         (await issue(number="SR-1", owner_name="张三", owner_uscc=None))["instrument"],
         (await issue(number="SR-2", conclusion="不合格", valid_until=None))["instrument"],
-        (await issue(number="SR-3", verified_on=days(-400), valid_until=days(-3)))["instrument"],
+        (await issue(number="SR-3", verified_on=days(-300), valid_until=days(-3)))["instrument"],
         (await issue(number="SR-4"))["instrument"],
     ]
     await client.post("/api/v1/certificates/SR-4/revoke", json={"reason": "误发"}, headers=headers)

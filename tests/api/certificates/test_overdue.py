@@ -28,7 +28,7 @@ from tests.support import assert_problem
 async def _seed(issue: Issue) -> None:
     await issue(number="D-VALID", serial="OK-1", valid_until=days(200))
     await issue(number="D-SOON", serial="SOON-1", valid_until=days(10))
-    await issue(number="D-LATE", serial="LATE-1", verified_on=days(-400), valid_until=days(-30))
+    await issue(number="D-LATE", serial="LATE-1", verified_on=days(-300), valid_until=days(-30))
     await issue(number="D-FAIL", serial="FAIL-1", conclusion="不合格", valid_until=None)
     await issue(number="D-YANGLING", serial="YL-1", region_code="610403", valid_until=days(-3))
     await issue(number="D-XIAN", serial="XA-1", region_code="610113", valid_until=days(-3))

@@ -107,7 +107,7 @@ async def test_regulator_overdue_page(
     institution_user: User,
     auth_headers: Callable[[User], Awaitable[dict[str, str]]],
 ) -> None:
-    await issue(number="OD-1", serial="LATE-9", verified_on=days(-400), valid_until=days(-9))
+    await issue(number="OD-1", serial="LATE-9", verified_on=days(-300), valid_until=days(-9))
     citizen = await make_user(Role.citizen)
     await _login(client, citizen)
     assert (await client.get("/backoffice/overdue")).status_code == 403

@@ -1,0 +1,43 @@
+"""Helpers for the registration tests: an owner account in 秦都区 and a registration body."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from portal.accounts.models import OrganizationKind, Role, User
+from tests.support import new_owner_uscc
+
+_serials = itertools.count(1)
+
+
+@pytest.fixture
+async def owner_user(
+    make_user: Callable[..., Awaitable[User]], make_org: Callable[..., Awaitable[Any]]
+) -> User:
+    org = await make_org(
+        kind=OrganizationKind.owner,
+        region="610402",
+        name="咸阳市秦都区人民路农贸市场有限公司",
+        uscc=new_owner_uscc("610402"),
+        address="秦都区人民路 18 号",
+        industry="集贸市场",
+    )
+    return await make_user(Role.owner, region="610402", org=org)
+
+
+def registration_body(**overrides: Any) -> dict[str, Any]:
+    n = next(_serials)
+    body: dict[str, Any] = {
+        "category_code": "scale-pc",
+        "model": "ACS-15",
+        "serial": f"REG{n:06d}",
+        "manufacturer": "上海友声衡器有限公司",
+        "location": f"{n} 号摊位",
+        "usage_area": "贸易结算",
+    }
+    body.update(overrides)
+    return body

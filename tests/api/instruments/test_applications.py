@@ -1,0 +1,222 @@
+"""Verification applications: register → confirm → apply → appointment → certificate →
+complete, with the state current; the institution's queue (reschedule, refuse); what is refused."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from portal.accounts.models import Organization, Role, User
+from portal.db import Database
+from tests.api.certificates.support import Issue, days
+from tests.api.instruments.support import registration_body
+from tests.support import assert_problem
+
+Headers = Callable[[User], Awaitable[dict[str, str]]]
+
+
+async def _confirmed(
+    client: httpx.AsyncClient, owner: dict[str, str], bureau: dict[str, str], **overrides: Any
+) -> dict[str, Any]:
+    created = await client.post(
+        "/api/v1/instruments", json=registration_body(**overrides), headers=owner
+    )
+    assert created.status_code == 201, created.text
+    confirmed = await client.post(
+        f"/api/v1/instruments/{created.json()['id']}/confirm", headers=bureau
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    data: dict[str, Any] = confirmed.json()
+    return data
+
+
+async def test_register_apply_appointment_certificate_complete(
+    client: httpx.AsyncClient,
+    database: Database,
+    owner_user: User,
+    institution_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+    issue: Issue,
+) -> None:
+    owner = await auth_headers(owner_user)
+    bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
+    lab = await auth_headers(institution_user)
+    async with database.transaction() as session:
+        org = await session.get(Organization, institution_user.organization_id)
+        assert org is not None
+        org_code = org.code
+    scale = await _confirmed(client, owner, bureau, serial="APP-1")
+    pump = await _confirmed(client, owner, bureau, serial="APP-2")
+    pending = await client.post(
+        "/api/v1/instruments", json=registration_body(serial="APP-3"), headers=owner
+    )
+    assert scale["verification_status"] == "none"
+    body = {
+        "institution_code": org_code,
+        "registration_ids": [scale["id"], pending.json()["id"]],
+        "preferred_on": days(3),
+        "mode": "on_site",
+    }
+    refused = await client.post("/api/v1/verification-applications", json=body, headers=owner)
+    problem = assert_problem(refused, 422, "application_invalid")
+    assert [e["type"] for e in problem["errors"]] == ["registration_not_confirmed"]
+
+    body["registration_ids"] = [scale["id"], pump["id"]]
+    created = await client.post("/api/v1/verification-applications", json=body, headers=owner)
+    assert created.status_code == 201, created.text
+    application = created.json()
+    assert application["status"] == "submitted"
+    assert [i["serial"] for i in application["items"]] == ["APP-1", "APP-2"]
+    assert_problem(
+        await client.post("/api/v1/verification-applications", json=body, headers=owner),
+        422,
+        "application_invalid",
+    )  # already in an open application
+
+    # The institution's queue; another institution neither sees nor handles it.
+    queue = (await client.get("/api/v1/verification-applications", headers=lab)).json()
+    assert [a["id"] for a in queue["items"]] == [application["id"]]
+    other_lab = await auth_headers(await make_user(Role.institution, region="610100"))
+    assert (await client.get("/api/v1/verification-applications", headers=other_lab)).json()[
+        "total"
+    ] == 0
+    url = f"/api/v1/verification-applications/{application['id']}"
+    assert_problem(
+        await client.post(f"{url}/accept", json={"appointment_on": days(5)}, headers=other_lab),
+        404,
+        "application_not_found",
+    )
+    assert_problem(
+        await client.post(f"{url}/accept", json={"appointment_on": days(5)}, headers=lab),
+        422,
+        "application_invalid",
+    )  # on site: the address is required
+    accepted = await client.post(
+        f"{url}/accept",
+        json={"appointment_on": days(5), "address": "人民路农贸市场", "staff": "陈工、赵工"},
+        headers=lab,
+    )
+    assert accepted.json()["status"] == "accepted"
+    moved = await client.post(
+        f"{url}/reschedule",
+        json={"appointment_on": days(6), "address": "人民路农贸市场", "staff": "陈工"},
+        headers=lab,
+    )
+    assert moved.json()["appointment_on"] == days(6)
+    assert [e["kind"] for e in moved.json()["events"]] == ["submitted", "accepted", "rescheduled"]
+
+    # Not complete before every instrument has its result.
+    await issue(number="APP-C1", serial="APP-1", region_code="610402", verified_on=days(0))
+    missing = assert_problem(
+        await client.post(f"{url}/complete", headers=lab), 409, "application_results_missing"
+    )
+    assert [e["field"] for e in missing["errors"]] == ["APP-2"]
+    await issue(
+        number="APP-C2",
+        serial="APP-2",
+        region_code="610402",
+        verified_on=days(0),
+        kind="notice",
+        conclusion="不合格",
+        valid_until=None,
+    )
+    done = await client.post(f"{url}/complete", headers=lab)
+    assert done.status_code == 200, done.text
+    result = done.json()
+    assert result["status"] == "completed"
+    assert result["days_to_result"] == 0
+    assert result["within_limit"] is True
+    assert {i["serial"]: i["verification_status"] for i in result["items"]} == {
+        "APP-1": "valid",
+        "APP-2": "failed",
+    }
+    mine = (await client.get(url, headers=owner)).json()
+    assert mine["items"][0]["certificate_number"] == "APP-C1"
+    assert_problem(await client.post(f"{url}/cancel", headers=owner), 409)
+
+    # Refused with reasons, and withdrawn by the owner.
+    third = await _confirmed(client, owner, bureau, serial="APP-4")
+    body["registration_ids"] = [third["id"]]
+    body["mode"] = "in_lab"
+    second = (
+        await client.post("/api/v1/verification-applications", json=body, headers=owner)
+    ).json()
+    refused_app = await client.post(
+        f"/api/v1/verification-applications/{second['id']}/refuse",
+        json={"reason": "本机构暂无该量程的检定能力"},
+        headers=lab,
+    )
+    assert refused_app.json()["status"] == "refused"
+    third_app = (
+        await client.post("/api/v1/verification-applications", json=body, headers=owner)
+    ).json()
+    cancelled = await client.post(
+        f"/api/v1/verification-applications/{third_app['id']}/cancel", headers=owner
+    )
+    assert cancelled.json()["status"] == "cancelled"
+    stranger = await auth_headers(await make_user(Role.owner, region="610402"))
+    assert_problem(
+        await client.get(f"/api/v1/verification-applications/{third_app['id']}", headers=stranger),
+        404,
+        "application_not_found",
+    )
+
+
+async def test_the_plan_lists_what_falls_due_with_what_to_do(
+    client: httpx.AsyncClient,
+    owner_user: User,
+    institution_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+    issue: Issue,
+) -> None:
+    owner = await auth_headers(owner_user)
+    bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
+    await _confirmed(client, owner, bureau, serial="PL-NEW")  # never verified: first, today
+    await _confirmed(
+        client, owner, bureau, serial="PL-PAPER", last_verified_on=days(-330)
+    )  # due in about a month
+    await _confirmed(
+        client, owner, bureau, serial="PL-LATER", last_verified_on=days(-30)
+    )  # due in eleven months
+    await _confirmed(
+        client,
+        owner,
+        bureau,
+        serial="PL-WATER",
+        category_code="water-meter",
+        attributes={"dn": 15},
+        manufacturer="宁波水表股份有限公司",
+    )
+    await issue(
+        number="PL-C1",
+        serial="PL-WATER",
+        category_code="water-meter",
+        manufacturer="宁波水表股份有限公司",
+        region_code="610402",
+        verified_on=days(-2100),
+        valid_until=days(60),
+    )
+    plan = (
+        await client.get("/api/v1/verification-plan", params={"months": 3}, headers=owner)
+    ).json()
+    rows = [(i["registration"]["serial"], i["action"]) for i in plan["items"]]
+    assert rows == [("PL-NEW", "first"), ("PL-PAPER", "reverify"), ("PL-WATER", "replace")]
+    assert plan["items"][2]["due_on"] == days(61)
+    year = (
+        await client.get("/api/v1/verification-plan", params={"months": 12}, headers=owner)
+    ).json()
+    assert "PL-LATER" in [i["registration"]["serial"] for i in year["items"]]
+    exported = await client.get(
+        "/api/v1/verification-plan.csv", params={"months": 3}, headers=owner
+    )
+    assert exported.text.startswith("\ufeff应检日期")
+    assert "到期更换" in exported.text
+    assert_problem(
+        await client.get("/api/v1/verification-plan", params={"months": 0}, headers=owner), 422
+    )
+    lab = await auth_headers(institution_user)
+    assert (await client.get("/api/v1/verification-plan", headers=lab)).json()["items"] == []

@@ -1,0 +1,136 @@
+"""The owner's page (register one, upload a file, see states) and the bureau's review page,
+logged in with the portal's cookie."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import httpx
+
+from portal import clock
+from portal.accounts.models import Organization, Role, User
+from portal.db import Database
+from tests.support import TEST_PASSWORD
+
+
+async def _login(client: httpx.AsyncClient, user: User) -> None:
+    response = await client.post(
+        "/login", data={"email": user.email, "password": TEST_PASSWORD, "next": "/account"}
+    )
+    assert response.status_code == 303, response.text
+
+
+async def test_owner_registers_on_the_page_and_the_bureau_confirms(
+    client: httpx.AsyncClient, owner_user: User, make_user: Callable[..., Awaitable[User]]
+) -> None:
+    assert (await client.get("/owner/instruments")).status_code == 303  # to the login
+    await _login(client, owner_user)
+    page = await client.get("/owner/instruments")
+    assert page.status_code == 200
+    assert "强检器具登记" in page.text
+    assert '<option value="water-meter"' in page.text
+
+    missing_dn = await client.post(
+        "/owner/instruments",
+        data={"category_code": "water-meter", "serial": "P-1", "usage_area": "贸易结算"},
+    )
+    assert missing_dn.status_code == 422
+    assert 'id="e-dn"' in missing_dn.text
+    assert "公称口径" in missing_dn.text
+
+    done = await client.post(
+        "/owner/instruments",
+        data={
+            "category_code": "water-meter",
+            "serial": "P-1",
+            "usage_area": "贸易结算",
+            "dn": "20",
+        },
+    )
+    assert done.status_code == 303
+    listing = await client.get(done.headers["location"])
+    assert "出厂编号为 P-1 的器具已登记" in listing.text
+    assert "未检定" in listing.text
+
+    upload = await client.post(
+        "/owner/instruments/import",
+        files={
+            "file": (
+                "a.csv",
+                "器具类别,出厂编号,用途\n电子计价秤,P-2,贸易结算\n水表,P-3,贸易结算\n".encode(
+                    "gb18030"
+                ),
+            )
+        },
+    )
+    assert upload.status_code == 200
+    assert "新登记 1 台" in upload.text
+    assert "第 3 行" in upload.text
+
+    bureau = await make_user(Role.regulator, region="610402")
+    await _login(client, bureau)
+    queue = await client.get("/backoffice/registrations")
+    assert queue.status_code == 200
+    assert 'id="registrations-total">2<' in queue.text
+    registration_id = queue.text.split('id="r-', 1)[1].split('"', 1)[0]
+    confirmed = await client.post(
+        f"/backoffice/registrations/{registration_id}", data={"decision": "confirm"}
+    )
+    assert confirmed.status_code == 303
+    queue = await client.get("/backoffice/registrations")
+    assert 'id="registrations-total">1<' in queue.text
+    assert (await client.get("/owner/instruments")).status_code == 403
+
+
+async def test_owner_applies_on_the_page_and_the_institution_handles_it(
+    client: httpx.AsyncClient,
+    database: Database,
+    owner_user: User,
+    institution_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+) -> None:
+    owner = await auth_headers(owner_user)
+    bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
+    created = await client.post(
+        "/api/v1/instruments",
+        json={"category_code": "scale-pc", "serial": "PG-1", "usage_area": "贸易结算"},
+        headers=owner,
+    )
+    registration_id = created.json()["id"]
+    await client.post(f"/api/v1/instruments/{registration_id}/confirm", headers=bureau)
+
+    await _login(client, owner_user)
+    page = await client.get("/owner/applications")
+    assert page.status_code == 200
+    assert f'value="{registration_id}"' in page.text
+    async with database.transaction() as session:
+        org = await session.get(Organization, institution_user.organization_id)
+        assert org is not None
+        code = org.code
+    assert f'<option value="{code}">' in page.text
+    incomplete = await client.post("/owner/applications", data={"institution_code": code})
+    assert incomplete.status_code == 422
+    sent = await client.post(
+        "/owner/applications",
+        data={
+            "institution_code": code,
+            "registration_ids": registration_id,
+            "preferred_on": clock.today().isoformat(),
+            "mode": "in_lab",
+        },
+    )
+    assert sent.status_code == 303
+    assert "检定申请已提交" in (await client.get(sent.headers["location"])).text
+
+    await _login(client, institution_user)
+    queue = await client.get("/backoffice/applications")
+    assert queue.status_code == 200
+    assert 'id="applications-total">1<' in queue.text
+    application_id = queue.text.split('id="a-', 1)[1].split('"', 1)[0]
+    accepted = await client.post(
+        f"/backoffice/applications/{application_id}",
+        data={"action": "accept", "appointment_on": clock.today().isoformat(), "staff": "陈工"},
+    )
+    assert accepted.headers["location"].endswith("done=accept")
+    assert "已预约" in (await client.get("/backoffice/applications")).text

@@ -1,0 +1,399 @@
+"""Owners register their compulsory-verification instruments; the bureau confirms or rejects;
+never-verified instruments reach the region's overdue list from their due day; certificates
+attach to the registered instrument; changes are events."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, ClassVar
+
+import httpx
+
+from api.instruments.reminders import send_reminders
+from api.instruments.review import enter_due_registrations
+from api.instruments.settings import InstrumentsSettings
+from portal import clock, notify
+from portal.accounts.models import Role, User
+from portal.db import Database
+from tests.api.certificates.support import Issue, days
+from tests.api.instruments.support import registration_body
+from tests.support import assert_problem
+
+Headers = Callable[[User], Awaitable[dict[str, str]]]
+
+
+async def _register(
+    client: httpx.AsyncClient, headers: dict[str, str], **overrides: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        "/api/v1/instruments", json=registration_body(**overrides), headers=headers
+    )
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def _overdue_serials(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, str]:
+    listing = (
+        await client.get(
+            "/api/v1/instruments/overdue",
+            params={"region": "610402", "per_page": 200},
+            headers=headers,
+        )
+    ).json()
+    return {item["serial"]: item["status"] for item in listing["items"]}
+
+
+async def test_bad_registrations_are_refused_field_by_field(
+    client: httpx.AsyncClient, owner_user: User, auth_headers: Headers
+) -> None:
+    headers = await auth_headers(owner_user)
+    cases = [
+        ({"category_code": "no-such"}, "category_code", "unknown_category"),
+        ({"category_code": "water-meter"}, "attributes.dn", "attribute_required"),
+        (
+            {"category_code": "water-meter", "attributes": {"dn": "大"}},
+            "attributes.dn",
+            "invalid_attribute",
+        ),
+        ({"category_code": "load-cell"}, "category_code", "not_compulsory"),
+        (
+            {"category_code": "taximeter", "usage_area": "医疗卫生"},
+            "usage_area",
+            "usage_not_compulsory",
+        ),
+        ({"last_verified_on": days(3)}, "last_verified_on", "date_out_of_range"),
+    ]
+    for overrides, field, code in cases:
+        response = await client.post(
+            "/api/v1/instruments", json=registration_body(**overrides), headers=headers
+        )
+        problem = assert_problem(response, 422, "registration_invalid")
+        assert [(e["field"], e["type"]) for e in problem["errors"]] == [(field, code)], overrides
+        assert problem["errors"][0]["message_zh"]
+    assert_problem(
+        await client.post(
+            "/api/v1/instruments",
+            json=registration_body(serial="x" * 101),
+            headers=headers,
+        ),
+        422,
+    )
+    listing = (await client.get("/api/v1/instrument-registrations", headers=headers)).json()
+    assert listing["total"] == 0
+
+
+async def test_register_confirm_and_the_overdue_list_from_the_due_day(
+    client: httpx.AsyncClient,
+    database: Database,
+    owner_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+) -> None:
+    headers = await auth_headers(owner_user)
+    bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
+    never = await _register(
+        client, headers, serial="NEVER-1", category_code="water-meter", attributes={"dn": 20}
+    )
+    assert never["status"] == "pending"
+    assert never["cycle_months"] == 72
+    assert never["verification_form"] == "initial_rotation"
+    assert never["due_on"] == clock.today().isoformat()  # never verified: due before use
+    assert never["verification_status"] == "none"
+    assert never["sticker_token"] is None  # not in the registry before the bureau confirms
+
+    # A meter verified 300 days ago on paper: due a cycle later.
+    paper = await _register(
+        client,
+        headers,
+        serial="PAPER-1",
+        category_code="scale-pc",
+        last_verified_on=days(-300),
+    )
+    assert paper["verification_status"] == "valid"
+    wrong = await _register(client, headers, serial="WRONG-1")
+    assert "NEVER-1" not in await _overdue_serials(client, bureau)
+
+    # The bureau of the region confirms; another region's bureau does not see it; an owner
+    # cannot confirm.
+    other = await auth_headers(await make_user(Role.regulator, region="610102"))
+    assert_problem(
+        await client.post(f"/api/v1/instruments/{never['id']}/confirm", headers=other),
+        404,
+        "registration_not_found",
+    )
+    assert_problem(
+        await client.post(f"/api/v1/instruments/{never['id']}/confirm", headers=headers), 403
+    )
+    confirmed = await client.post(f"/api/v1/instruments/{never['id']}/confirm", headers=bureau)
+    assert confirmed.status_code == 200, confirmed.text
+    body = confirmed.json()
+    assert body["status"] == "confirmed"
+    assert body["sticker_token"]  # never verified and due: entered in the registry
+    assert [e["kind"] for e in body["events"]] == ["registered", "confirmed", "entered"]
+    assert_problem(
+        await client.post(f"/api/v1/instruments/{never['id']}/confirm", headers=bureau),
+        409,
+        "registration_not_pending",
+    )
+    rejected = await client.post(
+        f"/api/v1/instruments/{wrong['id']}/reject",
+        json={"reason": "出厂编号与铭牌不符，请核对后重新登记"},
+        headers=bureau,
+    )
+    assert rejected.json()["status"] == "rejected"
+    assert rejected.json()["review_reason"].startswith("出厂编号")
+    assert (await client.post(f"/api/v1/instruments/{paper['id']}/confirm", headers=bureau)).json()[
+        "sticker_token"
+    ] is None  # not due yet
+
+    overdue = await _overdue_serials(client, bureau)
+    assert overdue.get("NEVER-1") == "none"
+    assert "PAPER-1" not in overdue
+    assert "WRONG-1" not in overdue
+
+    # On its due day the paper-verified one enters the registry, and the region's list counts it.
+    due = clock.add_months(clock.today() - timedelta(days=300), 12)
+    async with database.transaction() as session:
+        assert await enter_due_registrations(session, today=due - timedelta(days=1)) == 0
+        assert await enter_due_registrations(session, today=due) == 1
+        assert await enter_due_registrations(session, today=due) == 0
+    assert "PAPER-1" in await _overdue_serials(client, bureau)
+
+    region_list = (
+        await client.get(
+            "/api/v1/instrument-registrations", params={"status": "confirmed"}, headers=bureau
+        )
+    ).json()
+    assert sorted(i["serial"] for i in region_list["items"]) == ["NEVER-1", "PAPER-1"]
+    assert (await client.get("/api/v1/instrument-registrations", headers=other)).json()[
+        "total"
+    ] == 0
+
+    # The same instrument again: refused.
+    assert_problem(
+        await client.post(
+            "/api/v1/instruments",
+            json=registration_body(
+                serial="NEVER-1",
+                category_code="water-meter",
+                manufacturer="上海友声衡器有限公司",
+                attributes={"dn": 20},
+            ),
+            headers=headers,
+        ),
+        409,
+        "registration_exists",
+    )
+
+
+async def test_certificates_attach_and_a_first_only_meter_past_its_life_is_to_be_replaced(
+    client: httpx.AsyncClient,
+    database: Database,
+    owner_user: User,
+    auth_headers: Headers,
+    issue: Issue,
+) -> None:
+    headers = await auth_headers(owner_user)
+    scale = await _register(client, headers, serial="ATTACH-1")
+    assert scale["verification_status"] == "none"
+    first_cert = await issue(
+        number="ATT-1",
+        serial="ATTACH-1",
+        manufacturer="上海友声衡器有限公司",
+        category_code="scale-pc",
+        region_code="610402",
+    )
+    # The periodic step links it to the instrument the certificate created.
+    async with database.transaction() as session:
+        assert await enter_due_registrations(session, today=clock.today()) == 1
+    again = (
+        await client.get(f"/api/v1/instrument-registrations/{scale['id']}", headers=headers)
+    ).json()
+    assert again["verification_status"] == "valid"
+    assert again["certificate_number"] == "ATT-1"
+    assert again["sticker_token"] == first_cert["instrument"]["sticker_token"]
+
+    # Certified first, registered later: linked at once to the same registry instrument.
+    first = await issue(
+        number="ATT-2",
+        serial="METER-OLD",
+        manufacturer="宁波水表股份有限公司",
+        category_code="water-meter",
+        region_code="610402",
+        verified_on=days(-2000),
+        valid_until=days(-10),
+    )
+    meter = await _register(
+        client,
+        headers,
+        serial="METER-OLD",
+        manufacturer="宁波水表股份有限公司",
+        category_code="water-meter",
+        attributes={"dn": 15},
+        in_use_since=days(-1990),
+    )
+    assert meter["sticker_token"] == first["instrument"]["sticker_token"]
+    assert meter["verification_status"] == "replace"
+    assert meter["verification_status_name"] == "到期更换"
+
+
+async def test_moved_replaced_and_retired_are_events(
+    client: httpx.AsyncClient,
+    owner_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+) -> None:
+    headers = await auth_headers(owner_user)
+    scale = await _register(client, headers, serial="EV-1")
+    moved = await client.post(
+        f"/api/v1/instruments/{scale['id']}/events",
+        json={"kind": "moved", "location": "二楼 36 号摊位", "reason": "摊位调整"},
+        headers=headers,
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["location"] == "二楼 36 号摊位"
+    replaced = await client.post(
+        f"/api/v1/instruments/{scale['id']}/events",
+        json={
+            "kind": "replaced",
+            "reason": "秤损坏",
+            "replacement": registration_body(serial="EV-2"),
+        },
+        headers=headers,
+    )
+    body = replaced.json()
+    assert body["status"] == "retired"
+    assert body["verification_status"] == "retired"
+    assert [e["kind"] for e in body["events"]] == ["registered", "moved", "replaced"]
+    assert body["events"][-1]["data"]["serial"] == "EV-2"
+    assert_problem(
+        await client.post(
+            f"/api/v1/instruments/{scale['id']}/events",
+            json={"kind": "retired"},
+            headers=headers,
+        ),
+        409,
+        "registration_retired",
+    )
+    # Another owner neither sees nor changes it; the bureau sees every event.
+    stranger = await auth_headers(await make_user(Role.owner, region="610402"))
+    assert_problem(
+        await client.get(f"/api/v1/instrument-registrations/{scale['id']}", headers=stranger),
+        404,
+        "registration_not_found",
+    )
+    bureau = await auth_headers(await make_user(Role.regulator, region="610400"))
+    seen = (
+        await client.get(f"/api/v1/instrument-registrations/{scale['id']}", headers=bureau)
+    ).json()
+    assert len(seen["events"]) == 3
+
+
+CSV_HEADER = "器具类别,型号规格,出厂编号,制造单位,安装位置,用途,公称口径,启用日期,上次检定日期\n"
+
+
+async def test_bulk_csv_gb18030_and_xlsx_with_row_errors_and_idempotence(
+    client: httpx.AsyncClient, owner_user: User, auth_headers: Headers
+) -> None:
+    headers = await auth_headers(owner_user)
+    rows = [
+        "电子计价秤,ACS-15,B-1,上海友声衡器有限公司,1 号摊位,贸易结算,,2026-01-05,",
+        "水表,LXS-20,B-2,宁波水表股份有限公司,一楼水表间,贸易结算,20,2025-06-01,2025-06-01",
+        "水表,LXS-20,B-3,宁波水表股份有限公司,一楼水表间,贸易结算,,2025-06-01,",  # DN missing
+        "未知器具,X,B-4,某厂,,贸易结算,,,",  # unknown category
+        "电子计价秤,ACS-15,B-5,上海友声衡器有限公司,2 号摊位,娱乐,,,",  # usage
+        "电子计价秤,ACS-15,B-6,上海友声衡器有限公司,3 号摊位,贸易结算,,2026-13-01,",  # date
+        "电子计价秤,ACS-15,B-1,上海友声衡器有限公司,1 号摊位,贸易结算,,2026-01-05,",  # again
+    ]
+    data = (CSV_HEADER + "\n".join(rows) + "\n").encode("gb18030")
+
+    async def send(name: str, content: bytes) -> dict[str, Any]:
+        response = await client.post(
+            "/api/v1/instruments/import", files={"file": (name, content)}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        report: dict[str, Any] = response.json()
+        return report
+
+    report = await send("登记.csv", data)
+    assert (report["total_rows"], report["created"], report["failed"]) == (7, 2, 5)
+    assert {(e["line"], e["column"], e["code"]) for e in report["errors"]} == {
+        (4, "attributes.dn", "attribute_required"),
+        (5, "category_code", "unknown_category"),
+        (6, "usage_area", "invalid_value"),
+        (7, "in_use_since", "invalid_date"),
+        (8, "serial", "duplicate_in_file"),
+    }
+    listing = (await client.get("/api/v1/instrument-registrations", headers=headers)).json()
+    assert sorted(i["serial"] for i in listing["items"]) == ["B-1", "B-2"]
+    water = next(i for i in listing["items"] if i["serial"] == "B-2")
+    assert water["attributes"] == {"dn": 20}
+    assert water["due_on"] == "2031-06-01"
+
+    again = await send("登记.csv", data)
+    assert (again["created"], again["unchanged"]) == (0, 2)
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["出厂编号", "器具类别", "用途", "公称口径", "制造单位"])
+    sheet.append(["X-1", "water-meter", "贸易结算", 40, "宁波水表股份有限公司"])
+    sheet.append(["X-2", "燃气表", "贸易结算", None, "某燃气表厂"])
+    import io
+
+    buffer = io.BytesIO()
+    book.save(buffer)
+    report = await send("登记.xlsx", buffer.getvalue())
+    assert report["created"] == 1
+    assert [(e["line"], e["code"]) for e in report["errors"]] == [(3, "attribute_required")]
+
+    assert_problem(
+        await client.post(
+            "/api/v1/instruments/import",
+            files={"file": ("x.csv", "型号\nA\n".encode())},
+            headers=headers,
+        ),
+        422,
+        "registration_file_unsupported",
+    )
+
+
+class RecordingSender:
+    """A notifier that keeps what it was given (a test's stand-in for an SMS gateway)."""
+
+    sent: ClassVar[list[notify.Notification]] = []
+
+    def __init__(self, settings: object = None) -> None:
+        self.settings = settings
+
+    async def send(self, notification: notify.Notification) -> None:
+        RecordingSender.sent.append(notification)
+
+
+async def test_owners_are_reminded_once_before_the_due_day(
+    client: httpx.AsyncClient,
+    database: Database,
+    owner_user: User,
+    auth_headers: Headers,
+) -> None:
+    headers = await auth_headers(owner_user)
+    await _register(client, headers, serial="REM-1", last_verified_on=days(-350))  # due in ~15 d
+    await _register(client, headers, serial="REM-2", last_verified_on=days(-100))  # not yet
+    await _register(
+        client, headers, serial="REM-3", in_use_since=days(10)
+    )  # to be verified before use in 10 days
+    config = InstrumentsSettings(registration_reminder_sender=f"{__name__}:RecordingSender")
+    RecordingSender.sent.clear()
+    async with database.transaction() as session:
+        assert await send_reminders(session, settings=config, today=clock.today()) == 2
+    async with database.transaction() as session:
+        assert await send_reminders(session, settings=config, today=clock.today()) == 0
+    bodies = {n.subject.rsplit(" ", 1)[-1]: n.body for n in RecordingSender.sent}
+    assert set(bodies) == {"REM-1", "REM-3"}
+    assert "首次检定" in bodies["REM-3"]
+    assert "周期检定" in bodies["REM-1"]
+    assert all(n.recipient_kind == "owner" for n in RecordingSender.sent)
