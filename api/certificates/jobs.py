@@ -22,6 +22,7 @@ from portal.db import utcnow
 from portal.notify import Notification, load_notifier
 from portal.outbox import service as outbox
 from portal.outbox.service import JobContext
+from portal.privacy import public_owner_name
 
 NOTIFY_TOPIC = "certificates.notify"
 
@@ -54,6 +55,7 @@ async def send_pending(session: AsyncSession, *, settings: CertificatesSettings)
                 warnings.c.region_code,
                 warnings.c.valid_until,
                 instruments.c.owner_name,
+                instruments.c.owner_type,
                 instruments.c.owner_uscc,
                 instruments.c.serial,
                 instruments.c.address,
@@ -77,12 +79,17 @@ async def send_pending(session: AsyncSession, *, settings: CertificatesSettings)
     per_region: Counter[tuple[str, str]] = Counter()
     for row in rows:
         until = f"（有效期至 {row.valid_until.isoformat()}）" if row.valid_until else ""
+        # An individual owner's name and address are personal data: the notification (and the
+        # log line the default sender writes) shows what the public sees (portal/privacy.py).
+        individual = row.owner_type == "individual"
+        name = public_owner_name(row.owner_name, is_individual=individual)
+        place = row.region_code if individual else (row.address or row.region_code)
         await sender.send(
             Notification(
                 recipient_kind="owner",
-                recipient=row.owner_uscc or row.owner_name,
+                recipient=name if individual else (row.owner_uscc or row.owner_name),
                 subject=f"计量器具检定提醒：{row.name} {row.serial}",
-                body=f"{row.owner_name}：您在 {row.address or row.region_code} 使用的"
+                body=f"{name}：您在 {place} 使用的"
                 f"{row.name}（出厂编号 {row.serial}）{STAGE_TEXT[row.stage]}{until}。",
                 reference=str(row.id),
             )

@@ -138,3 +138,39 @@ def test_logging_sender_is_the_default(settings: Settings) -> None:
     config = settings.of(CertificatesSettings)
     notifier = notify.load_notifier(config.overdue_notification_sender, config)
     assert isinstance(notifier, notify.LoggingNotifier)
+
+
+async def test_an_individual_owners_warning_carries_no_personal_data(
+    issue: Issue,
+    database: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An individual owner's name and address are personal data (portal/privacy.py): the
+    warning shows the masked name and the region, as the public sees them, so neither a gateway's
+    log nor the default logging sender keeps them; an enterprise is named with its address."""
+    await issue(
+        number="D-PERSON",
+        serial="PERSON-1",
+        owner_name="欧阳建国",
+        owner_uscc=None,
+        address="人民路12号院3单元",
+        valid_until=days(-5),
+        verified_on=days(-200),
+    )
+    await issue(number="D-FIRM", serial="FIRM-1", address="人民路农贸市场", valid_until=days(-5))
+    async with database.transaction() as session:
+        await scan_overdue(session, settings=settings.of(CertificatesSettings))
+    RecordingSender.sent = []
+    config = settings.of(CertificatesSettings)
+    monkeypatch.setattr(config, "overdue_notification_sender", f"{__name__}:RecordingSender")
+    async with database.transaction() as session:
+        await jobs.send_pending(session, settings=config)
+    owners = {
+        n.subject.rsplit(" ", 1)[1]: n for n in RecordingSender.sent if n.recipient_kind == "owner"
+    }
+    person, firm = owners["PERSON-1"], owners["FIRM-1"]
+    for shown in (person.recipient, person.body):
+        assert "欧阳建国" not in shown and "人民路12号院" not in shown  # noqa: PT018
+    assert person.body.startswith("欧阳**：您在 610402 使用的")
+    assert "人民路农贸市场" in firm.body
