@@ -75,12 +75,14 @@ def _public_max_age(headers: list[tuple[bytes, bytes]]) -> int | None:
         directives = [d.strip() for d in value.decode("latin-1").lower().split(",")]
         if "public" not in directives or "no-store" in directives or "private" in directives:
             return None
-        for directive in directives:
-            if directive.startswith("max-age="):
-                try:
-                    return int(directive[len("max-age=") :])
-                except ValueError:
-                    return None
+        # s-maxage is the age a shared cache (this one) may keep; max-age is for browsers.
+        for prefix in ("s-maxage=", "max-age="):
+            for directive in directives:
+                if directive.startswith(prefix):
+                    try:
+                        return int(directive[len(prefix) :])
+                    except ValueError:
+                        return None
     return None
 
 

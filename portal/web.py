@@ -88,7 +88,14 @@ def render(
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)
 
 
-def public_page(request: Request, response: Response, *, user: Any, max_age: int) -> Response:
+def public_page(
+    request: Request,
+    response: Response,
+    *,
+    user: Any,
+    max_age: int,
+    shared_max_age: int | None = None,
+) -> Response:
     """HTTP caching for a page anyone may see.
 
     Anonymous: a strong ETag over the body (a matching If-None-Match gets 304 and no body) and a
@@ -103,7 +110,8 @@ def public_page(request: Request, response: Response, *, user: Any, max_age: int
     etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
     headers = {
         "ETag": etag,
-        "Cache-Control": f"public, max-age={max_age}",
+        "Cache-Control": f"public, max-age={max_age}"
+        + (f", s-maxage={shared_max_age}" if shared_max_age is not None else ""),
         "Vary": "Cookie, Authorization",
     }
     if response.status_code == 200 and etag in _etags(request.headers.get("if-none-match", "")):
@@ -118,13 +126,22 @@ def render_public(
     context: dict[str, Any],
     *,
     max_age: int = 60,
+    shared_max_age: int | None = None,
     status_code: int = 200,
 ) -> Response:
     """A page anyone may see, rendered and given ``public_page``'s caching: the same for every
     anonymous visitor of the URL (a browser, a CDN and the app's own page cache may keep it for
-    ``max_age`` seconds), personal as soon as ``context["user"]`` is someone."""
+    ``max_age`` seconds), personal as soon as ``context["user"]`` is someone. A page that shows
+    what its visitor has just done (an objection on a 公示 list) gives browsers ``max_age=0``
+    (they ask again, with the ETag) and shared caches ``shared_max_age``."""
     response = render(request, name, context, status_code=status_code)
-    return public_page(request, response, user=context.get("user"), max_age=max_age)
+    return public_page(
+        request,
+        response,
+        user=context.get("user"),
+        max_age=max_age,
+        shared_max_age=shared_max_age,
+    )
 
 
 def _etags(header: str) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -205,7 +206,10 @@ async def _render_notice(
         )
     # The list as anyone sees it is public; after a submitted objection it carries a message.
     plain = message is None and error is None and form is None
-    return (render_public if plain else render)(
+    # A visitor who has just objected comes back to see it listed: their browser asks again
+    # (max-age 0, with the ETag); shared caches keep the list a few seconds.
+    shown = partial(render_public, max_age=0, shared_max_age=5) if plain else render
+    return shown(
         request,
         "credit/notice.html",
         ctx(

@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from schemathesis import checks
 
 from portal.app import create_app
@@ -53,7 +53,12 @@ def test_api_workflows_conform_to_the_schema(live_server: str) -> None:
     # A case's documents exist only after staff actions on it: the links schemathesis infers to
     # them (from a case's `documents`) draw differently when a replay meets the server's state
     # from the first run (FlakyStrategyDefinition); the other phases still fuzz those routes.
-    stateful = schema.exclude(path_regex=r"/documents/")
+    # The same holds for compulsory-verification management's registrations and applications,
+    # whose links exist only once an owner has registered or applied.
+    stateful = schema.exclude(
+        path_regex=r"/documents/|/instrument-registrations|/verification-applications"
+        r"|/instruments/import|/instruments/\{registration_id\}"
+    )
 
     class Workflow(stateful.as_state_machine()):  # type: ignore[misc]
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
@@ -72,6 +77,9 @@ def test_api_workflows_conform_to_the_schema(live_server: str) -> None:
             deadline=None,
             suppress_health_check=list(HealthCheck),
             derandomize=True,
+            # No shrinking: a replay against a server whose state moved on draws differently
+            # (FlakyStrategyDefinition) and would hide the failure found; it is reported as is.
+            phases=[Phase.explicit, Phase.generate],
         )
     )
 

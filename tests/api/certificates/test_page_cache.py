@@ -233,3 +233,12 @@ async def test_many_query_strings_of_a_large_page_stay_within_the_byte_bound() -
     assert origin.calls == 50
     await _get(cache, "/regulation?junk=0")  # the oldest went
     assert origin.calls == 51
+
+
+async def test_a_shared_max_age_keeps_what_browsers_must_ask_again_for() -> None:
+    """A page that shows what its visitor just did (a 公示 list with their objection) tells
+    browsers to ask again (max-age=0) and shared caches, this one included, s-maxage."""
+    origin = _Origin([(b"cache-control", b"public, max-age=0, s-maxage=5")])
+    cache = PageCache(origin, seconds=5)
+    assert await _get(cache, "/p") == b"1"
+    assert await _get(cache, "/p") == b"1"
