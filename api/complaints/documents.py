@@ -316,7 +316,8 @@ def _render(document: DocumentText, font_file: Path | None) -> bytes:
     pdf.set_auto_page_break(False)
     pdf.set_title(f"{document.title} {document.reference}")
     pdf.set_creator("共治 Gongzhi")
-    pdf.set_creation_date(clock.now())  # not the library's own datetime.now()
+    # dated by the portal's one injectable clock (portal/clock.py), not the library's default
+    pdf.set_creation_date(clock.now())
     pdf.set_lang("zh-CN")
     pdf.add_font("cjk", "", str(fonts.regular), collection_font_number=fonts.regular_index)
     bold = "B" if fonts.bold is not None else ""
