@@ -1,4 +1,5 @@
-"""``GET /api/v1/certificates/{number}`` served before FastAPI's routing.
+"""``GET /api/v1/certificates/{number}`` and the anonymous sticker page ``GET /v/{token}``, served
+before FastAPI's routing.
 
 The public lookup is the one route that takes the bulk of the traffic (every sticker scan). At
 that rate, FastAPI's per-request machinery around a route (matching the path against every
@@ -11,6 +12,13 @@ route matches and calls the same endpoint function (``routes.get_certificate``) 
 ExceptionMiddleware does; anything unhandled propagates to the outermost 500 handler as before.
 Everything else, and any request under a ``root_path``, goes on to the app unchanged; the
 APIRoute stays registered, for the OpenAPI document and as the fallback.
+
+The sticker page is what a phone opens after a scan, so it takes the same traffic, each scan with
+a different token (no cache helps). Its route's only dependencies are the domain's settings and the
+optional user; a request that carries no credential (no ``Authorization`` header, no session
+cookie) is anonymous, so the hot path calls the page function (``pages.sticker_page``) with no
+user. A request with a credential goes to the route, which resolves the user (a stale cookie is
+"logged out", a bad bearer token a 401) exactly as before.
 """
 
 from __future__ import annotations
@@ -18,10 +26,17 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from portal.accounts.auth import COOKIE_NAME
+
+_SESSION_COOKIE = COOKIE_NAME.encode() + b"="
 
 PREFIX = "/api/v1/certificates/"
 _PREFIX_LEN = len(PREFIX)
+STICKER_PREFIX = "/v/"
+_STICKER_PREFIX_LEN = len(STICKER_PREFIX)
 
 
 def _handler(handlers: dict[Any, Any], exc: Exception) -> Any:
@@ -41,25 +56,56 @@ class HotPath:
         path: str = scope.get("path", "")
         if (
             scope["type"] != "http"
-            or scope["method"] != "GET"  # the APIRoute answers HEAD with 405: so does this
-            or not path.startswith(PREFIX)
+            or scope["method"] != "GET"  # the APIRoutes answer HEAD with 405: so does this
             or scope.get("root_path")
         ):
             await self.app(scope, receive, send)
             return
-        number = path[_PREFIX_LEN:]
-        if not number or "/" in number:
-            await self.app(scope, receive, send)
-            return
-        from api.certificates.routes import get_certificate
+        if path.startswith(PREFIX):
+            number = path[_PREFIX_LEN:]
+            if number and "/" not in number:
+                scope["path_params"] = {"number": number}
+                await self._answer(scope, receive, send, _lookup)
+                return
+        elif path.startswith(STICKER_PREFIX):
+            token = path[_STICKER_PREFIX_LEN:]
+            if token and "/" not in token and _anonymous(scope):
+                scope["path_params"] = {"token": token}
+                await self._answer(scope, receive, send, _sticker)
+                return
+        await self.app(scope, receive, send)
 
-        scope["path_params"] = {"number": number}
+    @staticmethod
+    async def _answer(scope: Scope, receive: Receive, send: Send, endpoint: Any) -> None:
         request = Request(scope, receive)
         try:
-            response = await get_certificate(request)
+            response = await endpoint(request)
         except Exception as exc:
             handler = _handler(scope["app"].exception_handlers, exc)
             if handler is None:
                 raise
             response = await handler(request, exc)
         await response(scope, receive, send)
+
+
+def _anonymous(scope: Scope) -> bool:
+    """No credential the route's optional user would read: no Authorization header and no
+    session cookie (any other cookie, e.g. a preference, leaves the visitor anonymous)."""
+    for name, value in scope["headers"]:
+        if name == b"authorization" or (name == b"cookie" and _SESSION_COOKIE in value):
+            return False
+    return True
+
+
+async def _lookup(request: Request) -> Response:
+    from api.certificates.routes import get_certificate
+
+    return await get_certificate(request)
+
+
+async def _sticker(request: Request) -> Response:
+    from api.certificates.pages import sticker_page
+    from api.certificates.settings import CertificatesSettings
+
+    settings = request.app.state.settings.of(CertificatesSettings)
+    return await sticker_page(request, settings, None, request.path_params["token"])

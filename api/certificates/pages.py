@@ -29,7 +29,7 @@ from portal import clock
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import Role, User
 from portal.accounts.permissions import Action, role_allows
-from portal.db import DbSession
+from portal.db import DbSession, get_database
 from portal.errors import GongzhiError
 from portal.pagination import PageRequest
 from portal.regions.models import Region
@@ -59,10 +59,19 @@ def complaint_url(instrument_token: str | None, status: str) -> str:
 
 @router.get("/v/{token}")
 async def sticker_landing(
-    request: Request, config: CertificatesConfig, session: DbSession, user: OptionalUser, token: str
+    request: Request, config: CertificatesConfig, user: OptionalUser, token: str
 ) -> Response:
     """What a phone opens after scanning a sticker: one big badge, then the facts."""
-    settings = config
+    return await sticker_page(request, config, user, token)
+
+
+async def sticker_page(
+    request: Request, settings: CertificatesSettings, user: User | None, token: str
+) -> Response:
+    """The sticker page, for the route and for the hot path (hotpath.py), which serves anonymous
+    scans without FastAPI's routing and dependency solving. A plain sticker is read with the
+    driver-level point reads of the JSON lookup; a session (one read-only transaction) is opened
+    only for a signed sticker, whose verification reads the signing keys."""
     context: dict[str, Any] = {
         "user": user,
         "signature": None,
@@ -75,14 +84,25 @@ async def sticker_landing(
     instrument_token: str | None = None
     status = "not_found"
     if "." in token:
-        result = await stickers.verify_sticker(session, token, settings=settings)
-        context["signature"] = result
-        if not result.signature_valid:
-            status = "forged"
-        elif result.certificate is not None:
-            certificate = result.certificate
-            instrument_token = certificate.instrument.sticker_token
-            status = certificate.status.value
+        async with get_database(request).transaction() as session:
+            result = await stickers.verify_sticker(session, token, settings=settings)
+            context["signature"] = result
+            if not result.signature_valid:
+                status = "forged"
+            elif result.certificate is not None:
+                certificate = result.certificate
+                instrument_token = certificate.instrument.sticker_token
+                status = certificate.status.value
+            if certificate is not None and instrument_token is not None:
+                # The sticker may be older than the instrument's latest verification: say so.
+                # The latest is loaded only when it is another certificate (rare), not on every
+                # scan.
+                latest_number = await lookup.current_certificate_number(session, instrument_token)
+                if latest_number is not None and latest_number != certificate.number:
+                    latest = await lookup.get_instrument(
+                        session, instrument_token, settings=settings
+                    )
+                    current = latest.certificate
     else:
         # A scan of a plain sticker: the two point reads on the driver, as the JSON lookup.
         try:
@@ -96,13 +116,6 @@ async def sticker_landing(
             instrument = found.instrument
             certificate = found.certificate
             status = found.status
-    if certificate is not None and instrument_token is not None and "." in token:
-        # The sticker may be older than the instrument's latest verification: say so. The
-        # latest is loaded only when it is another certificate (rare), not on every scan.
-        latest_number = await lookup.current_certificate_number(session, instrument_token)
-        if latest_number is not None and latest_number != certificate.number:
-            latest = await lookup.get_instrument(session, instrument_token, settings=settings)
-            current = latest.certificate
     state = STATES[status]
     context.update(
         status=status,

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
+from pyzbar.pyzbar import decode
 
 from api.certificates import hotpath
+from portal.accounts.models import User
 from tests.api.certificates.support import Issue
 
 
@@ -56,3 +61,61 @@ async def test_hot_path_and_route_give_the_same_responses(
     assert fast == slow
     assert conditional.status_code == routed.status_code == 304
     assert sorted(conditional.headers.items()) == sorted(routed.headers.items())
+
+
+async def test_anonymous_sticker_pages_are_the_routes_pages(
+    client: httpx.AsyncClient,
+    issue: Issue,
+    institution_user: User,
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A scan without a credential is served by the hot path; every answer (status, headers,
+    body) is the one the route gives, and a request with a credential still reaches the route."""
+    created = await issue(number="HP-S1")
+    await issue(number="HP-S2", conclusion="不合格", valid_until=None)
+    staff = await auth_headers(institution_user)
+    png = await client.get("/api/v1/certificates/HP-S1/sticker.png", headers=staff)
+    signed = decode(Image.open(io.BytesIO(png.content)))[0].data.decode().rsplit("/v/", 1)[1]
+    plain = created["instrument"]["sticker_token"]
+    forged = signed[:-3] + ("AAA" if not signed.endswith("AAA") else "BBB")
+    requests: list[tuple[str, str, dict[str, Any]]] = [
+        ("GET", f"/v/{plain}", {}),
+        ("GET", f"/v/{signed}", {}),
+        ("GET", f"/v/{forged}", {}),
+        ("GET", "/v/NO-SUCH-TOKEN", {}),
+        ("GET", "/v/a.b.c", {}),
+        ("GET", f"/v/{plain}", {"headers": {"Cookie": "theme=dark"}}),  # not a credential
+        ("GET", f"/v/{plain}", {"headers": staff}),  # the route: a personal page
+        ("GET", f"/v/{plain}", {"headers": {"Authorization": "Bearer forged"}}),  # the route: 401
+        ("HEAD", f"/v/{plain}", {}),
+        ("GET", "/v/", {}),
+        ("GET", f"/v/{plain}/more", {}),
+    ]
+
+    async def exchange(method: str, url: str, **kw: Any) -> tuple[Any, ...]:
+        headers = {"X-Request-ID": "hot-path-2", **kw.pop("headers", {})}
+        response = await client.request(method, url, headers=headers, **kw)
+        return response.status_code, sorted(response.headers.items()), response.content
+
+    served: list[str] = []
+    real_sticker = hotpath._sticker
+
+    async def counted(request: Any) -> Any:
+        served.append(request.url.path)
+        return await real_sticker(request)
+
+    monkeypatch.setattr(hotpath, "_sticker", counted)
+    fast = [await exchange(m, u, **dict(kw)) for m, u, kw in requests]
+    assert len(served) == 6  # the first six; a credential, HEAD and other paths go to the router
+
+    async def through_the_router(self: Any, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+    monkeypatch.setattr(hotpath.HotPath, "__call__", through_the_router)
+    slow = [await exchange(m, u, **dict(kw)) for m, u, kw in requests]
+    assert [status for status, _, _ in fast[:8]] == [200, 200, 200, 404, 200, 200, 200, 401]
+    assert b'data-status="valid"' in fast[0][2]
+    assert b'data-status="forged"' in fast[2][2]
+    assert dict(fast[6][1])["cache-control"] == "private, no-store"
+    assert fast == slow
