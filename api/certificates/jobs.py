@@ -9,7 +9,7 @@ scan finds nothing new, a re-run notifier finds nothing unsent.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -45,6 +45,18 @@ async def notify(session: AsyncSession, payload: dict[str, Any], context: JobCon
     await send_pending(session, settings=context.settings.of(CertificatesSettings))
 
 
+def _stage_text(stage: str, valid_until: date | None, today: date) -> tuple[str, str]:
+    """What the owner is told, and the validity shown after it. The "expired" stage also holds
+    certificates revoked or failed within their validity: those do not say 已过期 beside a date
+    still to come (the owner would think the warning wrong)."""
+    until = f"（有效期至 {valid_until.isoformat()}）" if valid_until else ""
+    if stage == "expired" and valid_until is not None:
+        if valid_until < today:
+            return "检定证书已过期，须经检定合格后方可使用", until
+        return "检定证书已注销或检定不合格，须经检定合格后方可使用", ""
+    return STAGE_TEXT[stage], until
+
+
 async def send_pending(session: AsyncSession, *, settings: CertificatesSettings) -> int:
     """Send one batch of unsent warnings; queue the next batch if more remain."""
     rows = (
@@ -77,8 +89,9 @@ async def send_pending(session: AsyncSession, *, settings: CertificatesSettings)
         return 0
     sender = load_notifier(settings.overdue_notification_sender, settings)
     per_region: Counter[tuple[str, str]] = Counter()
+    today = today_local()
     for row in rows:
-        until = f"（有效期至 {row.valid_until.isoformat()}）" if row.valid_until else ""
+        stage_text, until = _stage_text(row.stage, row.valid_until, today)
         # An individual owner's name and address are personal data: the notification (and the
         # log line the default sender writes) shows what the public sees (portal/privacy.py).
         individual = row.owner_type == "individual"
@@ -90,25 +103,24 @@ async def send_pending(session: AsyncSession, *, settings: CertificatesSettings)
                 recipient=name if individual else (row.owner_uscc or row.owner_name),
                 subject=f"计量器具检定提醒：{row.name} {row.serial}",
                 body=f"{name}：您在 {place} 使用的"
-                f"{row.name}（出厂编号 {row.serial}）{STAGE_TEXT[row.stage]}{until}。",
+                f"{row.name}（出厂编号 {row.serial}）{stage_text}{until}。",
                 reference=str(row.id),
             )
         )
         per_region[(row.region_code, row.stage)] += 1
-    today = today_local().isoformat()
     for region in sorted({region for region, _ in per_region}):
         counts = {stage: n for (r, stage), n in per_region.items() if r == region}
         await sender.send(
             Notification(
                 recipient_kind="regulator",
                 recipient=region,
-                subject=f"辖区计量器具逾期预警 {today}",
+                subject=f"辖区计量器具逾期预警 {today.isoformat()}",
                 body="新增预警："
                 + "，".join(
                     f"{STAGE_TEXT[s].split('，')[0]} {n} 台" for s, n in sorted(counts.items())
                 )
                 + "。详见监管后台逾期器具清单。",
-                reference=f"{region}:{today}:{rows[0].id}",
+                reference=f"{region}:{today.isoformat()}:{rows[0].id}",
             )
         )
     await session.execute(

@@ -174,3 +174,40 @@ async def test_an_individual_owners_warning_carries_no_personal_data(
         assert "欧阳建国" not in shown and "人民路12号院" not in shown  # noqa: PT018
     assert person.body.startswith("欧阳**：您在 610402 使用的")
     assert "人民路农贸市场" in firm.body
+
+
+async def test_a_revoked_certificates_warning_does_not_say_expired(
+    client: httpx.AsyncClient,
+    issue: Issue,
+    institution_user: User,
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+    database: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A certificate revoked within its validity is in the "expired" stage of the warnings, but
+    its owner is told it was revoked or failed, not that it expired on a date still to come."""
+    await issue(number="D-REVOKED", serial="REV-1", valid_until=days(200))
+    await issue(number="D-OLD", serial="OLD-1", verified_on=days(-300), valid_until=days(-30))
+    revoked = await client.post(
+        "/api/v1/certificates/D-REVOKED/revoke",
+        json={"reason": "误发"},
+        headers=await auth_headers(institution_user),
+    )
+    assert revoked.status_code == 200, revoked.text
+    async with database.transaction() as session:
+        await scan_overdue(session, settings=settings.of(CertificatesSettings))
+    RecordingSender.sent = []
+    config = settings.of(CertificatesSettings)
+    monkeypatch.setattr(config, "overdue_notification_sender", f"{__name__}:RecordingSender")
+    async with database.transaction() as session:
+        await jobs.send_pending(session, settings=config)
+    owners = {
+        n.subject.rsplit(" ", 1)[1]: n.body
+        for n in RecordingSender.sent
+        if n.recipient_kind == "owner"
+    }
+    assert "已注销或检定不合格" in owners["REV-1"]
+    assert "已过期" not in owners["REV-1"]
+    assert "有效期至" not in owners["REV-1"]
+    assert f"已过期，须经检定合格后方可使用（有效期至 {days(-30)}）" in owners["OLD-1"]
