@@ -14,7 +14,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Numeric, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Numeric, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from portal.accounts.models import enum_column
@@ -199,7 +199,14 @@ class Rating(SQLModel, table=True):
     """The current grade of an enterprise from one association: a projection of the ledger."""
 
     __tablename__ = "credit_rating"
-    __table_args__ = (UniqueConstraint("association_id", "uscc"),)
+    __table_args__ = (
+        UniqueConstraint("association_id", "uscc"),
+        # The public list: current grades best first, of all grades or of one grade. Walked in
+        # score order they find a page without sorting every grade, and count the current
+        # grades from the index alone (credit/public.py list_ratings).
+        Index("ix_credit_rating_listing", "status", "score", "valid_until"),
+        Index("ix_credit_rating_grade_listing", "status", "grade", "score", "valid_until"),
+    )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     association_id: uuid.UUID = Field(foreign_key="organization.id", index=True)

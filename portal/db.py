@@ -79,6 +79,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # Reads through the OS's page cache, shared by every connection, instead of a read() call
+    # per page into each connection's 2 MB cache: a count over 100,000 grades spent more time
+    # in the kernel than in SQLite (as the certificate lookup's reader, api/certificates).
+    cursor.execute("PRAGMA mmap_size=1073741824")
     cursor.close()
 
 

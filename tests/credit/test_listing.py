@@ -1,0 +1,92 @@
+"""The public list of grades (credit/public.py list_ratings) finds each page from the scores
+first and then reads only that score range: every page, with and without filters, must be the
+same slice of the one order (score, best first; then the shown name, the association and
+the enterprise's code) that
+sorting everything gives, and the totals must match."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from tests.credit.support import Association, Clock, MakeAssociation
+
+
+async def _publish(assoc: Association, clock: Clock) -> None:
+    run = (await assoc.post("/runs", {})).json()
+    assert (await assoc.post(f"/runs/{run['id']}/notice")).status_code == 200
+    clock.advance(days=14)
+    response = await assoc.post(f"/runs/{run['id']}/publish")
+    assert response.status_code == 200, response.text
+
+
+async def _all_pages(client: httpx.AsyncClient, per_page: int, **filters: str) -> list[Any]:
+    items: list[Any] = []
+    page = 1
+    while True:
+        response = await client.get(
+            "/api/v1/credit/ratings", params={"page": page, "per_page": per_page, **filters}
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        items.extend(body["items"])
+        if page * per_page >= body["total"]:
+            assert len(items) == body["total"]
+            return items
+        page += 1
+
+
+async def test_every_page_is_a_slice_of_the_one_order(
+    client: httpx.AsyncClient, make_association: MakeAssociation, clock: Clock
+) -> None:
+    fuel = await make_association()
+    market = await make_association(name="咸阳市农贸市场协会", industry="农贸市场")
+    # Many equal scores (members with the same entries), across two associations and two
+    # industries, so pages start and end inside runs of ties.
+    for index in range(9):
+        uscc = await fuel.add_member(f"加油站{index % 4}号", industry="成品油零售")
+        if index % 3 == 0:
+            await fuel.set_indicators(uscc, self_commitment=True)
+        if index % 3 == 1:
+            await fuel.set_indicators(uscc, self_commitment=True, management_system=True)
+    for index in range(7):
+        uscc = await market.add_member(f"农贸市场{index % 3}", region="610403", industry="农贸市场")
+        if index % 2:
+            await market.set_indicators(uscc, metrology_officer=True)
+    await _publish(fuel, clock)
+    await _publish(market, clock)
+
+    everything = await _all_pages(client, 100)
+    assert len(everything) == 16
+    assert len({i["score"] for i in everything}) < 8  # ties, which the tie-breakers order
+    keys = [
+        (-Decimal(str(i["score"])), i["name"], i["association"]["code"], i["uscc"])
+        for i in everything
+    ]
+    assert keys == sorted(keys)
+    for per_page in (1, 2, 3, 5, 7):
+        assert await _all_pages(client, per_page) == everything
+    for filters in ({"industry": "农贸市场"}, {"grade": everything[-1]["grade"]}, {"q": "加油站"}):
+        expected = [
+            i
+            for i in everything
+            if ("industry" not in filters or i["industry"] == filters["industry"])
+            and ("grade" not in filters or i["grade"] == filters["grade"])
+            and ("q" not in filters or filters["q"] in i["name"])
+        ]
+        assert expected
+        for per_page in (2, 3, 100):
+            assert await _all_pages(client, per_page, **filters) == expected
+    region = await _all_pages(client, 4, region="610403")
+    assert [i["name"][:4] for i in region] == ["农贸市场"] * 7
+    # Past the last page: nothing, with the total still counted.
+    beyond = await client.get("/api/v1/credit/ratings", params={"page": 40, "per_page": 5})
+    assert beyond.json()["items"] == []
+    assert beyond.json()["total"] == 16
+    # The page's industry filter lists exactly the industries that have a current grade.
+    page = await client.get("/credit")
+    assert page.status_code == 200
+    for industry in ("成品油零售", "农贸市场"):
+        assert f'<option value="{industry}"' in page.text or f">{industry}</option>" in page.text
