@@ -131,6 +131,13 @@ def build_sqlite(path: Path, n: int) -> None:
 
     upgrade(f"sqlite+aiosqlite:///{path}")
     connection = sqlite3.connect(path)
+    fill_sqlite(connection, n)
+    connection.close()
+
+
+def fill_sqlite(connection: sqlite3.Connection, n: int) -> None:
+    """N instruments with a certificate each (and a revocation for one in a hundred), issued by
+    an institution BENCH of its own; also used by bench/pages.py --scale on the demo database."""
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=OFF")
     institution_id = uuid.uuid4()
@@ -172,7 +179,6 @@ def build_sqlite(path: Path, n: int) -> None:
     flush()
     connection.commit()
     connection.execute("ANALYZE")
-    connection.close()
 
 
 async def build_postgres(url: str, n: int) -> None:

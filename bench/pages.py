@@ -1,6 +1,7 @@
 """Every public page and API a citizen or a mobile app hits, under load, against bare FastAPI (issue 13).
 
     .venv/bin/python bench/pages.py [--db sqlite|postgresql|both] [--seconds 5] [--connections 64]
+    .venv/bin/python bench/pages.py --db sqlite --scale    # + 1,000,000 certificates, 100,000 grades
 
 For each database (SQLite in a temporary directory; PostgreSQL: a scratch database on the server
 of GONGZHI_TEST_POSTGRES_URL, 127.0.0.1:5432 by default, dropped at the end):
@@ -16,6 +17,10 @@ of GONGZHI_TEST_POSTGRES_URL, 127.0.0.1:5432 by default, dropped at the end):
    start and at the end of the run, and prints requests/s, p50/p99, non-2xx responses and the ratio
    to the mean of the matching baseline (HTML pages → template, APIs → JSON). Targets: sticker
    page ≥ 0.5 × the template baseline, every other page and API ≥ 0.3 ×.
+
+``--scale`` (SQLite) adds to the demo data 1,000,000 instruments with their certificates (as
+bench/lookup.py makes them) and 100,000 enterprises each rated by the demo association, and drives
+the credit list with each of its filters and a deep page as well, bypassing the page cache.
 
 The figures are ratios measured in the same run on purpose: on a shared machine the absolute
 requests/s move with everyone else's load, the ratio much less.
@@ -109,6 +114,18 @@ def fetch(port: int, path: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
+def settle(port: int, limit_seconds: float = 120) -> None:
+    """Wait until the server answers /healthz promptly: requests wrk gave up on are still being
+    served after a slow case, and would otherwise be measured as part of the next one."""
+    deadline = time.monotonic() + limit_seconds
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        fetch(port, "/healthz")
+        if time.perf_counter() - started < 0.05:
+            return
+        time.sleep(0.5)
+
+
 def wrk(
     port: int, path: str, seconds: int, connections: int, threads: int, *, cookie: bool = False
 ) -> dict[str, float]:
@@ -177,7 +194,54 @@ def first_link(port: int, pages: list[str], pattern: str) -> str | None:
     return None
 
 
-def cases(port: int, env: dict[str, str]) -> list[Case]:
+GRADES = ("AAA", "AA", "A", "B", "C")
+INDUSTRIES = ("农贸市场", "成品油零售", "医疗机构", "出租汽车", "供水供气")
+
+
+def grow_sqlite(path: Path, certificates: int, enterprises: int) -> None:
+    """The demo database plus N certificates and M rated enterprises (--scale)."""
+    import sqlite3
+
+    from bench.lookup import fill_sqlite
+    from credit.demo import make_uscc
+
+    connection = sqlite3.connect(path)
+    fill_sqlite(connection, certificates)
+    association, run, score, code, version = connection.execute(
+        "SELECT association_id, run_id, score_id, methodology_code, methodology_version "
+        "FROM credit_rating LIMIT 1"
+    ).fetchone()
+    regions = ("610402", "610403", "610404", "610422", "610481")
+    rows = []
+    for i in range(enterprises):
+        region = regions[i % len(regions)]
+        rows.append((make_uscc(region, 500_000 + i), f"咸阳测试商贸{i}有限公司", region, i))
+    connection.executemany(
+        "INSERT INTO credit_enterprise (uscc, name, industry, region_code, address, created_at) "
+        "VALUES (?, ?, ?, ?, ?, '2026-01-01 00:00:00')",
+        [(u, n, INDUSTRIES[i % 5], r, f"咸阳市人民路{i}号") for u, n, r, i in rows],
+    )
+    connection.executemany(
+        "INSERT INTO credit_membership (id, association_id, uscc, joined_on, name) "
+        "VALUES (?, ?, ?, '2025-01-01', ?)",
+        [(uuid.uuid4().hex, association, u, n) for u, n, _, _ in rows],
+    )
+    connection.executemany(
+        "INSERT INTO credit_rating (id, association_id, uscc, status, grade, score, run_id, "
+        "score_id, methodology_code, methodology_version, valid_from, valid_until, under_review, "
+        "published_seq, last_seq) VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, '2025-11-01', "
+        "'2028-10-31', 0, 1000, 1000)",
+        [
+            (uuid.uuid4().hex, association, u, GRADES[i % 5], (i * 7919) % 10000 / 100, run, score)
+            + (code, version)
+            for u, _, _, i in rows
+        ],
+    )
+    connection.commit()
+    connection.close()
+
+
+def cases(port: int, env: dict[str, str], scale: bool = False) -> list[Case]:
     signed_url = subprocess.run(
         [sys.executable, "-c", SIGNED_TOKEN],
         cwd=ROOT,
@@ -228,6 +292,31 @@ def cases(port: int, env: dict[str, str]) -> list[Case]:
         Case("home, uncached", "/", "html", None, cookie=True),
         Case("credit list, uncached", "/credit", "html", None, cookie=True),
     ]
+    if scale:
+        listed += [
+            Case(f"credit list, {name}, uncached", f"/credit?{query}", "html", cookie=True)
+            for name, query in (
+                ("page 2,000", "page=2000"),
+                ("grade A", "grade=A"),
+                ("industry", f"industry={quote('农贸市场')}"),
+                ("region", f"region={quote('秦都区')}"),
+                ("words", f"q={quote('测试商贸77')}"),
+            )
+        ]
+        listed += [
+            Case(
+                "certificate API (1M), uncached",
+                "/api/v1/certificates/B0777777",
+                "json",
+                cookie=True,
+            ),
+            Case(
+                "credit API, grade A page 100",
+                "/api/v1/credit/ratings?grade=A&page=100",
+                "json",
+                cookie=True,
+            ),
+        ]
     return listed
 
 
@@ -265,10 +354,12 @@ def run_database(db: str, args: argparse.Namespace, workdir: Path) -> list[str]:
         setup = {**env, "GONGZHI_ENV": "development"}
         gongzhi(setup, "db", "upgrade")
         gongzhi(setup, "demo")
+        if args.scale:
+            grow_sqlite(workdir / "bench.db", certificates=1_000_000, enterprises=100_000)
         print(f"[{db}] database and demo data ready in {time.perf_counter() - started:.0f} s")
         portal_port = free_port()
         processes.append(serve("portal", portal_port, env))
-        listed = cases(portal_port, env)
+        listed = cases(portal_port, env, scale=args.scale)
         _, sticker_html = fetch(portal_port, "/v/DEMO-SCALE-VALID")
         (workdir / "templates").mkdir(exist_ok=True)
         # The sticker page's own text, a variable and a loop: as many bytes as the real page.
@@ -281,6 +372,7 @@ def run_database(db: str, args: argparse.Namespace, workdir: Path) -> list[str]:
         processes.append(serve("bench.baseline_pages:app", baseline_port, env))
 
         def measure(port: int, path: str, cookie: bool = False) -> dict[str, float]:
+            settle(port)
             wrk(port, path, 1, args.connections, args.threads, cookie=cookie)  # warm-up
             return wrk(port, path, args.seconds, args.connections, args.threads, cookie=cookie)
 
@@ -342,7 +434,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--scale", action="store_true", help="SQLite + 1M certificates and 100k rated enterprises"
+    )
     args = parser.parse_args()
+    if args.scale and args.db != "sqlite":
+        parser.error("--scale is measured on SQLite (--db sqlite)")
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (scripts/install-system-deps.sh)")
     for db in ("sqlite", "postgresql") if args.db == "both" else (args.db,):
