@@ -88,6 +88,22 @@ class RecordingSender:
         RecordingSender.sent.append(notification)
 
 
+async def _owners_told(
+    database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, notify.Notification]:
+    """Scan, send every warning through RecordingSender; the owners' notifications by serial."""
+    async with database.transaction() as session:
+        await scan_overdue(session, settings=settings.of(CertificatesSettings))
+    RecordingSender.sent = []
+    config = settings.of(CertificatesSettings)
+    monkeypatch.setattr(config, "overdue_notification_sender", f"{__name__}:RecordingSender")
+    async with database.transaction() as session:
+        await jobs.send_pending(session, settings=config)
+    return {
+        n.subject.rsplit(" ", 1)[1]: n for n in RecordingSender.sent if n.recipient_kind == "owner"
+    }
+
+
 async def test_daily_scan_is_idempotent_and_notifies_once(
     client: httpx.AsyncClient,
     issue: Issue,
@@ -159,16 +175,7 @@ async def test_an_individual_owners_warning_carries_no_personal_data(
         verified_on=days(-200),
     )
     await issue(number="D-FIRM", serial="FIRM-1", address="人民路农贸市场", valid_until=days(-5))
-    async with database.transaction() as session:
-        await scan_overdue(session, settings=settings.of(CertificatesSettings))
-    RecordingSender.sent = []
-    config = settings.of(CertificatesSettings)
-    monkeypatch.setattr(config, "overdue_notification_sender", f"{__name__}:RecordingSender")
-    async with database.transaction() as session:
-        await jobs.send_pending(session, settings=config)
-    owners = {
-        n.subject.rsplit(" ", 1)[1]: n for n in RecordingSender.sent if n.recipient_kind == "owner"
-    }
+    owners = await _owners_told(database, settings, monkeypatch)
     person, firm = owners["PERSON-1"], owners["FIRM-1"]
     for shown in (person.recipient, person.body):
         assert "欧阳建国" not in shown and "人民路12号院" not in shown  # noqa: PT018
@@ -195,19 +202,8 @@ async def test_a_revoked_certificates_warning_does_not_say_expired(
         headers=await auth_headers(institution_user),
     )
     assert revoked.status_code == 200, revoked.text
-    async with database.transaction() as session:
-        await scan_overdue(session, settings=settings.of(CertificatesSettings))
-    RecordingSender.sent = []
-    config = settings.of(CertificatesSettings)
-    monkeypatch.setattr(config, "overdue_notification_sender", f"{__name__}:RecordingSender")
-    async with database.transaction() as session:
-        await jobs.send_pending(session, settings=config)
-    owners = {
-        n.subject.rsplit(" ", 1)[1]: n.body
-        for n in RecordingSender.sent
-        if n.recipient_kind == "owner"
-    }
-    assert "已注销或检定不合格" in owners["REV-1"]
-    assert "已过期" not in owners["REV-1"]
-    assert "有效期至" not in owners["REV-1"]
-    assert f"已过期，须经检定合格后方可使用（有效期至 {days(-30)}）" in owners["OLD-1"]
+    owners = await _owners_told(database, settings, monkeypatch)
+    assert "已注销或检定不合格" in owners["REV-1"].body
+    assert "已过期" not in owners["REV-1"].body
+    assert "有效期至" not in owners["REV-1"].body
+    assert f"已过期，须经检定合格后方可使用（有效期至 {days(-30)}）" in owners["OLD-1"].body
