@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -101,26 +101,33 @@ def _in_region(column: Any, code: str) -> ColumnElement[bool]:
     return and_(column >= low, column < high)
 
 
-def _local_month(column: Any, dialect: str) -> Any:
-    """The month (YYYY-MM) in China of a UTC timestamp column."""
+def month_starts(today: date) -> list[date]:
+    """The first days of the last 12 months (this month last) and of the next month."""
+    first = today.replace(day=1)
+    return [clock.add_months(first, -n) for n in range(MONTHS - 1, -2, -1)]
+
+
+def _start(day: date) -> datetime:
+    return datetime.combine(day, time(0), clock.SHANGHAI)
+
+
+def _month_index(column: Any, bounds: list[Any]) -> Any:
+    """0-11: which of the last 12 months ``column`` falls in (China's calendar: ``bounds`` are
+    its first days, as dates or as the moments they begin); -1 before, 12 after. Comparisons
+    only, so the same on both databases and cheap per row (no time zone or string work)."""
+    return case(
+        (column >= bounds[MONTHS], literal(MONTHS)),
+        *((column >= bounds[k], literal(k)) for k in range(MONTHS - 1, -1, -1)),
+        else_=literal(-1),
+    )
+
+
+def _local_day(column: Any, dialect: str) -> Any:
+    """The day number in China of a UTC timestamp (China keeps no daylight saving time)."""
     if dialect == "postgresql":
-        return func.to_char(func.timezone("Asia/Shanghai", column), "YYYY-MM")
-    return func.strftime("%Y-%m", column, "+8 hours")  # China keeps no daylight saving time
-
-
-def _date_month(column: Any, dialect: str) -> Any:
-    if dialect == "postgresql":
-        return func.to_char(column, "YYYY-MM")
-    return func.substr(column, 1, 7)
-
-
-def _local_days(start: Any, end: Any, dialect: str) -> Any:
-    """Whole days between the dates in China of two UTC timestamps (as application_reads
-    counts them)."""
-    if dialect == "postgresql":
-        day = func.date
-        return day(func.timezone("Asia/Shanghai", end)) - day(func.timezone("Asia/Shanghai", start))
-    return func.julianday(func.date(end, "+8 hours")) - func.julianday(func.date(start, "+8 hours"))
+        return func.floor((func.extract("epoch", column) + 8 * 3600) / 86400)
+    # julianday counts from noon: + 0.5 to midnight UTC, + 8 hours to Beijing time.
+    return cast(func.julianday(column) + 0.5 + 8 / 24, Integer)
 
 
 async def check_access(session: AsyncSession, actor: User, region: str | None) -> Region:
@@ -133,74 +140,107 @@ async def check_access(session: AsyncSession, actor: User, region: str | None) -
 
 async def status_counts(
     session: AsyncSession, *, region: str, today: date
-) -> list[tuple[str, str, int]]:
-    """(category, detailed state, count) for the region and below: one GROUP BY."""
+) -> list[tuple[str, str, int, int]]:
+    """(category, detailed state, month registered (0-11, -1 earlier), count) for the region and
+    below: one GROUP BY over the registrations joined to the registry's current certificates."""
     current = facts.current_certificates()
     cur = current.query.subquery("cur")
     status = status_expression(cur, today=today, expiring_days=current.expiring_days).label("state")
     r = RegisteredInstrument
+    month = _month_index(col(r.created_at), [_start(d) for d in month_starts(today)]).label("month")
     rows = await session.execute(
-        select(col(r.category_code), status, func.count())
+        select(col(r.category_code), status, month, func.count())
         .select_from(
             RegisteredInstrument.__table__.outerjoin(  # type: ignore[attr-defined]
                 cur, cur.c.instrument_id == col(r.registry_instrument_id)
             )
         )
         .where(_in_region(col(r.region_code), region))
-        .group_by(col(r.category_code), status)
+        .group_by(col(r.category_code), status, month)
     )
-    return [(row[0], row[1], int(row[2])) for row in rows.all()]
+    return [(row[0], row[1], int(row[2]), int(row[3])) for row in rows.all()]
 
 
-async def institution_rows(
+@dataclass
+class _Institution:
+    applications: int = 0
+    completed: int = 0
+    days: int = 0
+    longest: int | None = None
+    within: int = 0
+    open: int = 0
+    late: int = 0
+
+
+async def application_counts(
     session: AsyncSession, *, region: str, today: date, limit_days: int
-) -> list[InstitutionStatistics]:
-    """Applications of the region's owners by institution: how many, how many completed, the
-    days from application to result (average, longest, within the limit), and those still open
-    past the limit."""
+) -> tuple[list[InstitutionStatistics], dict[int, tuple[int, int]]]:
+    """One GROUP BY over the applications of the region's owners, by institution and by the
+    months they were made and completed: per institution how many, how many completed, the days
+    from application to result (as application_reads counts them: dates in China), within the
+    limit, still open and open past it; per month (0-11) (made, completed)."""
     dialect = session.get_bind().dialect.name
     a = VerificationApplication
     completed = col(a.status) == ApplicationStatus.completed
-    days = _local_days(col(a.created_at), col(a.completed_at), dialect)
+    days = _local_day(col(a.completed_at), dialect) - _local_day(col(a.created_at), dialect)
     is_open = col(a.status).in_([ApplicationStatus.submitted, ApplicationStatus.accepted])
-    # Open since before this moment: past the limit today.
-    late_since = datetime.combine(today - timedelta(days=limit_days), time(0), clock.SHANGHAI)
+    late_since = _start(today - timedelta(days=limit_days))  # open since before: past the limit
+    moments = [_start(d) for d in month_starts(today)]
+    made = _month_index(col(a.created_at), moments).label("made")
+    done = case((completed, _month_index(col(a.completed_at), moments)), else_=literal(-1)).label(
+        "done"
+    )
     rows = await session.execute(
         select(
             col(a.institution_id),
+            made,
+            done,
             func.count(),
             func.sum(case((completed, 1), else_=0)),
-            func.avg(case((completed, days))),
+            func.sum(case((completed, days), else_=0)),
             func.max(case((completed, days))),
             func.sum(case((and_(completed, days <= limit_days), 1), else_=0)),
             func.sum(case((is_open, 1), else_=0)),
             func.sum(case((and_(is_open, col(a.created_at) < late_since), 1), else_=0)),
         )
         .where(_in_region(col(a.region_code), region))
-        .group_by(col(a.institution_id))
+        .group_by(col(a.institution_id), made, done)
     )
-    grouped = rows.all()
-    names = await _organizations(session, {row[0] for row in grouped})
-    result = []
-    for row in grouped:
-        code, name = names.get(row[0], ("", ""))
-        done = int(row[2] or 0)
-        result.append(
-            InstitutionStatistics(
-                institution_code=code,
-                institution_name=name,
-                applications=int(row[1]),
-                completed=done,
-                average_days=round(float(row[3]), 1) if row[3] is not None else None,
-                longest_days=int(row[4]) if row[4] is not None else None,
-                within_limit=int(row[5] or 0),
-                within_limit_rate=_rate(int(row[5] or 0), done),
-                open=int(row[6] or 0),
-                open_past_limit=int(row[7] or 0),
-            )
+    per: dict[uuid.UUID, _Institution] = {}
+    months: dict[int, tuple[int, int]] = {}
+    for row in rows.all():
+        i = per.setdefault(row[0], _Institution())
+        n, finished = int(row[3]), int(row[4] or 0)
+        i.applications += n
+        i.completed += finished
+        i.days += int(row[5] or 0)
+        if row[6] is not None:
+            i.longest = max(i.longest or 0, int(row[6]))
+        i.within += int(row[7] or 0)
+        i.open += int(row[8] or 0)
+        i.late += int(row[9] or 0)
+        made_n, done_n = months.get(int(row[1]), (0, 0))
+        months[int(row[1])] = (made_n + n, done_n)
+        made_n, done_n = months.get(int(row[2]), (0, 0))
+        months[int(row[2])] = (made_n, done_n + finished)
+    names = await _organizations(session, set(per))
+    result = [
+        InstitutionStatistics(
+            institution_code=names.get(key, ("", ""))[0],
+            institution_name=names.get(key, ("", ""))[1],
+            applications=i.applications,
+            completed=i.completed,
+            average_days=round(i.days / i.completed, 1) if i.completed else None,
+            longest_days=i.longest,
+            within_limit=i.within,
+            within_limit_rate=_rate(i.within, i.completed),
+            open=i.open,
+            open_past_limit=i.late,
         )
+        for key, i in per.items()
+    ]
     result.sort(key=lambda i: (-i.applications, i.institution_code))
-    return result
+    return result, months
 
 
 async def _organizations(
@@ -216,113 +256,54 @@ async def _organizations(
     return {row[0]: (row[1], row[2]) for row in rows.all()}
 
 
-def month_keys(today: date) -> list[str]:
-    """The last 12 months, oldest first, this month last."""
-    first = today.replace(day=1)
-    return [clock.add_months(first, -n).strftime("%Y-%m") for n in range(MONTHS - 1, -1, -1)]
+async def retired_by_month(session: AsyncSession, *, region: str, today: date) -> dict[int, int]:
+    """Registrations retired or replaced, by month (0-11), from their events (the index on the
+    events' kind and time keeps this to the year's retirements)."""
+    e, r = RegistrationEvent, RegisteredInstrument
+    moments = [_start(d) for d in month_starts(today)]
+    month = _month_index(col(e.at), moments).label("month")
+    rows = await session.execute(
+        select(month, func.count())
+        .select_from(
+            RegistrationEvent.__table__.join(  # type: ignore[attr-defined]
+                RegisteredInstrument.__table__,  # type: ignore[attr-defined]
+                col(r.id) == col(e.registration_id),
+            )
+        )
+        .where(
+            col(e.kind).in_([RegistrationEventKind.retired, RegistrationEventKind.replaced]),
+            col(e.at) >= moments[0],
+            _in_region(col(r.region_code), region),
+        )
+        .group_by(month)
+    )
+    return {int(row[0]): int(row[1]) for row in rows.all()}
 
 
-async def month_rows(session: AsyncSession, *, region: str, today: date) -> list[MonthStatistics]:
-    """By month (China's calendar), the last 12: instruments registered and retired, applications
-    made and completed, verifications of registered instruments (passed, failed)."""
-    dialect = session.get_bind().dialect.name
-    keys = month_keys(today)
-    since_day = date.fromisoformat(keys[0] + "-01")
-    since = datetime.combine(since_day, time(0), clock.SHANGHAI)
+async def verifications_by_month(
+    session: AsyncSession, *, region: str, today: date
+) -> dict[int, tuple[int, int]]:
+    """Certificates and failure notices of the region's registered instruments, by the month of
+    the verification (0-11): (all, failed). A registry instrument counts once however many
+    registrations (an owner's successive ones) link to it."""
     r = RegisteredInstrument
-    counts: dict[str, dict[str, int]] = {k: {} for k in keys}
-
-    def add(name: str, rows: Any) -> None:
-        for month, n in rows:
-            if month in counts:
-                counts[month][name] = counts[month].get(name, 0) + int(n)
-
-    in_region = _in_region(col(r.region_code), region)
-    month = _local_month(col(r.created_at), dialect)
-    add(
-        "registered",
-        await session.execute(
-            select(month, func.count()).where(in_region, col(r.created_at) >= since).group_by(month)
-        ),
-    )
-    e = RegistrationEvent
-    month = _local_month(col(e.at), dialect)
-    add(
-        "retired",
-        await session.execute(
-            select(month, func.count())
-            .select_from(
-                RegistrationEvent.__table__.join(  # type: ignore[attr-defined]
-                    RegisteredInstrument.__table__,  # type: ignore[attr-defined]
-                    col(r.id) == col(e.registration_id),
-                )
-            )
-            .where(
-                in_region,
-                col(e.kind).in_([RegistrationEventKind.retired, RegistrationEventKind.replaced]),
-                col(e.at) >= since,
-            )
-            .group_by(month)
-        ),
-    )
-    a = VerificationApplication
-    app_region = _in_region(col(a.region_code), region)
-    month = _local_month(col(a.created_at), dialect)
-    add(
-        "applications",
-        await session.execute(
-            select(month, func.count())
-            .where(app_region, col(a.created_at) >= since)
-            .group_by(month)
-        ),
-    )
-    month = _local_month(col(a.completed_at), dialect)
-    add(
-        "completed",
-        await session.execute(
-            select(month, func.count())
-            .where(
-                app_region,
-                col(a.status) == ApplicationStatus.completed,
-                col(a.completed_at) >= since,
-            )
-            .group_by(month)
-        ),
-    )
-    # Verifications of registered instruments: each registry instrument counted once however
-    # many registrations (an owner's successive ones) link to it.
     verified = facts.registry_verifications().subquery("verified")
+    bounds = month_starts(today)
+    month = _month_index(verified.c.verified_on, bounds).label("month")
     linked = (
-        select(col(r.registry_instrument_id).label("instrument_id"))
-        .where(in_region, col(r.registry_instrument_id).is_not(None))
-        .distinct()
-        .subquery("linked")
+        select(literal(1))
+        .where(
+            col(r.registry_instrument_id) == verified.c.instrument_id,
+            _in_region(col(r.region_code), region),
+        )
+        .exists()
     )
-    month = _date_month(verified.c.verified_on, dialect)
-    failed = case((verified.c.kind == "notice", 1), else_=0)
-    for row in (
-        await session.execute(
-            select(month, func.count(), func.sum(failed))
-            .select_from(verified.join(linked, linked.c.instrument_id == verified.c.instrument_id))
-            .where(verified.c.verified_on >= since_day, verified.c.verified_on <= today)
-            .group_by(month)
-        )
-    ).all():
-        if row[0] in counts:
-            counts[row[0]]["verified"] = int(row[1])
-            counts[row[0]]["failed"] = int(row[2] or 0)
-    return [
-        MonthStatistics(
-            month=k,
-            registered=v.get("registered", 0),
-            retired=v.get("retired", 0),
-            applications=v.get("applications", 0),
-            completed=v.get("completed", 0),
-            verified=v.get("verified", 0),
-            failed=v.get("failed", 0),
-        )
-        for k, v in counts.items()
-    ]
+    rows = await session.execute(
+        select(month, func.count(), func.sum(case((verified.c.kind == "notice", 1), else_=0)))
+        .where(verified.c.verified_on >= bounds[0], verified.c.verified_on <= today, linked)
+        .group_by(month)
+    )
+    return {int(row[0]): (int(row[1]), int(row[2] or 0)) for row in rows.all()}
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -335,10 +316,10 @@ class _Totals:
     details: dict[str, int]
 
 
-def _totals(rows: list[tuple[str, str, int]]) -> _Totals:
-    groups = {g: 0 for g, _, _ in GROUPS}
+def _totals(rows: list[tuple[str, str, int, int]]) -> _Totals:
+    groups = dict.fromkeys(GROUP_ZH, 0)
     details = dict.fromkeys(VERIFICATION_STATUS_ZH, 0)
-    for _, state, n in rows:
+    for _, state, _, n in rows:
         details[state] = details.get(state, 0) + n
         if state in GROUP_OF:
             groups[GROUP_OF[state]] += n
@@ -366,10 +347,12 @@ async def summary(
     totals = _totals(rows)
     names = {c.code: c.name for c in facts.instrument_categories()}
     by_category: dict[str, dict[str, int]] = {}
-    for category, state, n in rows:
+    registered_in: dict[int, int] = {}
+    for category, state, month, n in rows:
         if state in GROUP_OF:
-            counts = by_category.setdefault(category, {g: 0 for g, _, _ in GROUPS})
+            counts = by_category.setdefault(category, dict.fromkeys(GROUP_ZH, 0))
             counts[GROUP_OF[state]] += n
+        registered_in[month] = registered_in.get(month, 0) + n
     categories = sorted(
         (
             CategoryStatistics(
@@ -386,6 +369,24 @@ async def summary(
     registered = sum(totals.groups.values())
     in_use = registered - totals.groups["retired"]
     due = in_use - d["not_due"]
+    limit = settings.application_result_days
+    institutions, applied = await application_counts(
+        session, region=region.code, today=today, limit_days=limit
+    )
+    retired = await retired_by_month(session, region=region.code, today=today)
+    verified = await verifications_by_month(session, region=region.code, today=today)
+    months = [
+        MonthStatistics(
+            month=first.strftime("%Y-%m"),
+            registered=registered_in.get(k, 0),
+            retired=retired.get(k, 0),
+            applications=applied.get(k, (0, 0))[0],
+            completed=applied.get(k, (0, 0))[1],
+            verified=verified.get(k, (0, 0))[0],
+            failed=verified.get(k, (0, 0))[1],
+        )
+        for k, first in enumerate(month_starts(today)[:MONTHS])
+    ]
     children = (
         await session.scalars(
             select(Region).where(col(Region.parent_code) == region.code).order_by(Region.code)
@@ -410,10 +411,8 @@ async def summary(
         verification_rate=_rate(d["valid"] + d["expiring"], due),
         overdue_rate=_rate(d["expired"] + d["replace"] + d["none"], due),
         categories=categories,
-        result_limit_days=settings.application_result_days,
-        institutions=await institution_rows(
-            session, region=region.code, today=today, limit_days=settings.application_result_days
-        ),
-        months=await month_rows(session, region=region.code, today=today),
+        result_limit_days=limit,
+        institutions=institutions,
+        months=months,
         subregions=[SubregionLink(code=c.code, name=c.name) for c in children],
     )

@@ -27,6 +27,7 @@ from portal.accounts.models import Organization, Role, User
 from portal.db import Database
 from tests.api.certificates.support import Issue, days
 from tests.api.instruments.support import registration_body
+from tests.api.instruments.test_pages import _login
 from tests.support import assert_problem
 
 Headers = Callable[[User], Awaitable[dict[str, str]]]
@@ -145,7 +146,7 @@ async def test_sql_counts_equal_the_status_each_registration_shows(
     assert shown == expected  # the data covers every state, as the pages show them
     assert set(shown.values()) == EVERY_STATUS
     by_state: Counter[str] = Counter()
-    for _, state, n in counted:
+    for _, state, _, n in counted:
         by_state[state] += n
     assert by_state == Counter(shown.values())
 
@@ -296,3 +297,35 @@ async def test_only_the_region_and_below_and_the_exports(
     institutions = [list(r) for r in book["按检定机构"].iter_rows(values_only=True)]
     assert institutions[1][0] == lab_code
     assert institutions[1][2] == 5
+
+
+async def test_the_regulators_statistics_page(
+    client: httpx.AsyncClient,
+    owner_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+) -> None:
+    owner = await auth_headers(owner_user)
+    for n in range(3):
+        created = await client.post(
+            "/api/v1/instruments", json=registration_body(serial=f"PAGE-{n}"), headers=owner
+        )
+        assert created.status_code == 201, created.text
+    assert (await client.get("/backoffice/instrument-statistics")).status_code == 303  # login
+    await _login(client, owner_user)
+    assert (await client.get("/backoffice/instrument-statistics")).status_code == 403
+    await client.post("/logout")
+    client.cookies.clear()
+    await _login(client, await make_user(Role.regulator, region="610400"))
+    page = await client.get("/backoffice/instrument-statistics")
+    assert page.status_code == 200
+    assert "辖区强检器具统计" in page.text
+    assert '<span class="stats-figure" id="stats-registered">3</span>' in page.text
+    assert "电子计价秤" in page.text
+    assert "<svg" in page.text
+    assert 'href="/backoffice/instrument-statistics?region=610402"' in page.text  # 秦都区
+    # Another region's code: refused politely, the own region shown instead.
+    other = await client.get("/backoffice/instrument-statistics", params={"region": "610100"})
+    assert other.status_code == 200
+    assert "只能查看本辖区及下级区划的统计" in other.text
+    assert "610400" in other.text
