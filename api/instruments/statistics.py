@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, literal, or_, select
+from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, literal, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -138,27 +138,59 @@ async def check_access(session: AsyncSession, actor: User, region: str | None) -
     return found
 
 
-async def status_counts(
-    session: AsyncSession, *, region: str, today: date
-) -> list[tuple[str, str, int, int]]:
-    """(category, detailed state, month registered (0-11, -1 earlier), count) for the region and
-    below: one GROUP BY over the registrations joined to the registry's current certificates."""
+@dataclass(frozen=True)
+class StateCount:
+    """Registrations of one category in one detailed state, and how many of them were
+    registered in each of the last 12 months (oldest first)."""
+
+    category_code: str
+    state: str
+    count: int
+    registered_by_month: tuple[int, ...]
+
+
+async def tune_for_report(session: AsyncSession) -> None:
+    """PostgreSQL, for this transaction only: memory enough to hash the region's registrations
+    and the registry in one batch, and no JIT compilation (it costs more than it saves on a
+    query that runs once); see bench/instrument_stats.py."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL work_mem = '64MB'"))
+        await session.execute(text("SET LOCAL jit = off"))
+
+
+async def status_counts(session: AsyncSession, *, region: str, today: date) -> list[StateCount]:
+    """The region's registrations by category and detailed state, with the months they were
+    registered in: one GROUP BY over the registrations joined to the registry's current
+    certificates (grouped by category and state only, so the groups are few and hashed; the
+    months are sums over cumulative bounds)."""
     current = facts.current_certificates()
     cur = current.query.subquery("cur")
     status = status_expression(cur, today=today, expiring_days=current.expiring_days).label("state")
     r = RegisteredInstrument
-    month = _month_index(col(r.created_at), [_start(d) for d in month_starts(today)]).label("month")
+    bounds = [_start(d) for d in month_starts(today)]
+    since = [func.sum(case((col(r.created_at) >= b, 1), else_=0)) for b in bounds]
     rows = await session.execute(
-        select(col(r.category_code), status, month, func.count())
+        select(col(r.category_code), status, func.count(), *since)
         .select_from(
             RegisteredInstrument.__table__.outerjoin(  # type: ignore[attr-defined]
                 cur, cur.c.instrument_id == col(r.registry_instrument_id)
             )
         )
         .where(_in_region(col(r.region_code), region))
-        .group_by(col(r.category_code), status, month)
+        .group_by(col(r.category_code), status)
     )
-    return [(row[0], row[1], int(row[2]), int(row[3])) for row in rows.all()]
+    result = []
+    for row in rows.all():
+        cumulative = [int(v or 0) for v in row[3:]]
+        result.append(
+            StateCount(
+                category_code=row[0],
+                state=row[1],
+                count=int(row[2]),
+                registered_by_month=tuple(cumulative[k] - cumulative[k + 1] for k in range(MONTHS)),
+            )
+        )
+    return result
 
 
 @dataclass
@@ -316,10 +348,11 @@ class _Totals:
     details: dict[str, int]
 
 
-def _totals(rows: list[tuple[str, str, int, int]]) -> _Totals:
+def _totals(rows: list[StateCount]) -> _Totals:
     groups = dict.fromkeys(GROUP_ZH, 0)
     details = dict.fromkeys(VERIFICATION_STATUS_ZH, 0)
-    for _, state, _, n in rows:
+    for row in rows:
+        state, n = row.state, row.count
         details[state] = details.get(state, 0) + n
         if state in GROUP_OF:
             groups[GROUP_OF[state]] += n
@@ -336,6 +369,7 @@ async def regional_statistics(
 ) -> InstrumentStatistics:
     found = await check_access(session, actor, region)
     today = today or clock.today()
+    await tune_for_report(session)
     return await summary(session, region=found, today=today, settings=settings)
 
 
@@ -347,12 +381,13 @@ async def summary(
     totals = _totals(rows)
     names = {c.code: c.name for c in facts.instrument_categories()}
     by_category: dict[str, dict[str, int]] = {}
-    registered_in: dict[int, int] = {}
-    for category, state, month, n in rows:
-        if state in GROUP_OF:
-            counts = by_category.setdefault(category, dict.fromkeys(GROUP_ZH, 0))
-            counts[GROUP_OF[state]] += n
-        registered_in[month] = registered_in.get(month, 0) + n
+    registered_in = [0] * MONTHS
+    for row in rows:
+        if row.state in GROUP_OF:
+            counts = by_category.setdefault(row.category_code, dict.fromkeys(GROUP_ZH, 0))
+            counts[GROUP_OF[row.state]] += row.count
+        for k, n in enumerate(row.registered_by_month):
+            registered_in[k] += n
     categories = sorted(
         (
             CategoryStatistics(
@@ -378,7 +413,7 @@ async def summary(
     months = [
         MonthStatistics(
             month=first.strftime("%Y-%m"),
-            registered=registered_in.get(k, 0),
+            registered=registered_in[k],
             retired=retired.get(k, 0),
             applications=applied.get(k, (0, 0))[0],
             completed=applied.get(k, (0, 0))[1],

@@ -146,8 +146,8 @@ async def test_sql_counts_equal_the_status_each_registration_shows(
     assert shown == expected  # the data covers every state, as the pages show them
     assert set(shown.values()) == EVERY_STATUS
     by_state: Counter[str] = Counter()
-    for _, state, _, n in counted:
-        by_state[state] += n
+    for row in counted:
+        by_state[row.state] += row.count
     assert by_state == Counter(shown.values())
 
     # The API: the region and below, grouped into the six states, with the rates.
