@@ -473,7 +473,7 @@ def month_bars(months: list[Any], *, height: int = 120) -> dict[str, Any]:
         bars.append(
             {
                 "x": x,
-                "label": f"{int(m.month[5:])}月",
+                "label": str(int(m.month[5:])),
                 "verified_y": 10 + height - total,
                 "verified_h": total,
                 "failed_y": 10 + height - failed,

@@ -386,8 +386,9 @@ async def summary(
         if row.state in GROUP_OF:
             counts = by_category.setdefault(row.category_code, dict.fromkeys(GROUP_ZH, 0))
             counts[GROUP_OF[row.state]] += row.count
-        for k, n in enumerate(row.registered_by_month):
-            registered_in[k] += n
+        if row.state != "rejected":  # not a registered instrument (as in the totals)
+            for k, n in enumerate(row.registered_by_month):
+                registered_in[k] += n
     categories = sorted(
         (
             CategoryStatistics(
