@@ -147,3 +147,4 @@ meaning  # api/certificates/states.py: read by the templates
 report_primary  # api/certificates/states.py: read by the templates
 footer  # api/complaints/documents.py: FPDF calls it on every page
 auto_reload  # portal/app.py: Jinja's Environment reads it on every get_template
+subregions  # api/instruments/schemas.py: the statistics' drill-down links, read by the page and clients

@@ -30,6 +30,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.domains import modules
@@ -287,6 +288,41 @@ async def registry_states(
 ) -> dict[uuid.UUID, RegistryState]:
     provider = _first_provider("registry_states")
     return await provider(session, ids, as_of=as_of)  # type: ignore[operator, no-any-return]
+
+
+@dataclass(frozen=True)
+class CurrentCertificates:
+    """For set-based statistics: a select with one row per registry instrument and the columns
+    ``instrument_id``, ``kind`` ("certificate", "notice"; NULL when it has no certificate),
+    ``verified_on``, ``valid_until`` and ``revoked_id`` (not NULL when the certificate was
+    revoked), and the registry's warning window (a certificate is 即将到期 when its validity ends
+    within ``expiring_days``)."""
+
+    query: Select[Any]
+    expiring_days: int
+
+
+def current_certificates() -> CurrentCertificates:
+    provider = _first_provider("current_certificates")
+    return provider()  # type: ignore[operator, no-any-return]
+
+
+def registry_verifications() -> Select[Any]:
+    """For set-based statistics: a select of every certificate and failure notice, with the
+    columns ``instrument_id``, ``kind`` and ``verified_on``."""
+    provider = _first_provider("registry_verifications")
+    return provider()  # type: ignore[operator, no-any-return]
+
+
+def withdrawn_from_use() -> Select[Any] | None:
+    """A select of one column: the registry's instruments whose owners retired every registration
+    of them (scrapped, replaced, out of compulsory use) and that no owner still has registered;
+    the overdue list and its warnings leave them out. None when no domain keeps registrations."""
+    for _, module in modules("facts"):
+        provider = getattr(module, "withdrawn_from_use", None)
+        if provider is not None:
+            return provider()  # type: ignore[no-any-return]
+    return None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import Select, case, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.certificates.catalogue import AttributeProblem, catalogue
@@ -24,6 +24,7 @@ from portal import clock
 from portal.clock import SHANGHAI
 from portal.facts import (
     CategoryChoice,
+    CurrentCertificates,
     CycleFact,
     CycleProblem,
     InstrumentFact,
@@ -315,3 +316,30 @@ def instrument_categories() -> list[CategoryChoice]:
         for e in catalogue().entries
         if e.verification_form != "none"
     ]
+
+
+def current_certificates() -> CurrentCertificates:
+    """Each registry instrument with its current certificate, as columns (portal/facts.py): the
+    status rule of ``compute_status`` in SQL form, for statistics that count by status. A
+    certificate has at most one revocation, so the outer join adds no rows."""
+    revoked = (
+        select(events.c.certificate_id).where(events.c.kind == "revoked").subquery("revocation")
+    )
+    return CurrentCertificates(
+        query=select(
+            instruments.c.id.label("instrument_id"),
+            certificates.c.kind,
+            certificates.c.verified_on,
+            certificates.c.valid_until,
+            revoked.c.certificate_id.label("revoked_id"),
+        ).select_from(
+            instruments.outerjoin(
+                certificates, certificates.c.id == instruments.c.current_certificate_id
+            ).outerjoin(revoked, revoked.c.certificate_id == certificates.c.id)
+        ),
+        expiring_days=get_settings().of(CertificatesSettings).certificate_expiring_days,
+    )
+
+
+def registry_verifications() -> Select[Any]:
+    return select(certificates.c.instrument_id, certificates.c.kind, certificates.c.verified_on)

@@ -24,6 +24,7 @@ from api.certificates.queries import (
 )
 from api.certificates.schemas import STATUS_ZH, OverdueItem
 from api.certificates.settings import CertificatesSettings
+from portal import facts
 from portal.accounts.models import User
 from portal.accounts.permissions import Action, authorize
 from portal.clock import SHANGHAI
@@ -48,7 +49,8 @@ _REVOKED_AT = (
 
 def _overdue_stmt(region: str | None, horizon: date) -> Any:
     """Instruments of the region (None: every region) whose current certificate expired, expires
-    by ``horizon``, failed or was revoked, or that never had one."""
+    by ``horizon``, failed or was revoked, or that never had one; not those their owners retired
+    (portal/facts.py ``withdrawn_from_use``)."""
     stmt = (
         select(
             instruments.c.id,
@@ -88,6 +90,10 @@ def _overdue_stmt(region: str | None, horizon: date) -> Any:
     if region is not None:
         low, high = region_range(region)
         stmt = stmt.where(instruments.c.region_code >= low, instruments.c.region_code < high)
+    withdrawn = facts.withdrawn_from_use()
+    if withdrawn is not None:
+        # Retired by its owner: no longer due, so neither listed nor warned about.
+        stmt = stmt.where(instruments.c.id.not_in(withdrawn))
     return stmt
 
 

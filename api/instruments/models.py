@@ -87,6 +87,8 @@ class RegistrationEvent(SQLModel, table=True):
     """What happened to a registration, never updated: the bureau sees every change."""
 
     __tablename__ = "registration_event"
+    # The regional statistics count a year's retirements by month (statistics.py).
+    __table_args__ = (Index("ix_registration_event_kind_at", "kind", "at"),)
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     registration_id: uuid.UUID = Field(foreign_key="registered_instrument.id", index=True)

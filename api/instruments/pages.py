@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlmodel import col
 
-from api.instruments import applications, imports, registration, review
+from api.instruments import applications, imports, registration, review, statistics
 from api.instruments.errors import RegistrationFileTooLarge
 from api.instruments.models import ApplicationStatus, RegistrationStatus
 from api.instruments.schemas import (
@@ -30,7 +30,7 @@ from portal.accounts.permissions import Action, role_allows
 from portal.db import DbSession
 from portal.errors import GongzhiError
 from portal.pagination import PageRequest
-from portal.web import render
+from portal.web import render, staff_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -445,3 +445,85 @@ async def institution_handle(
         await session.rollback()
         return RedirectResponse(f"/backoffice/applications?done={exc.code}"[:80], status_code=303)
     return RedirectResponse(f"/backoffice/applications?done={action}", status_code=303)
+
+
+# --- regional statistics (辖区强检器具统计) ----------------------------------------------------------
+
+STATISTICS_TONES = {
+    "valid": "ok",
+    "expiring": "warn",
+    "expired": "bad",
+    "unverified": "info",
+    "failed": "bad",
+    "retired": "muted",
+}
+RegulatorPage = Annotated[User | Response, staff_page(Action.instrument_statistics_view)]
+
+
+def month_bars(months: list[Any], *, height: int = 120) -> dict[str, Any]:
+    """The geometry of the 12-month chart (an inline SVG, no script): one bar per month for the
+    verifications (the failed part darker) and a dot for the new registrations, on one scale."""
+    top = max([m.verified for m in months] + [m.registered for m in months] + [1])
+    width = 30
+    bars = []
+    for n, m in enumerate(months):
+        x = 30 + n * width
+        total = round(m.verified / top * height)
+        failed = round(m.failed / top * height)
+        bars.append(
+            {
+                "x": x,
+                "label": str(int(m.month[5:])),
+                "verified_y": 10 + height - total,
+                "verified_h": total,
+                "failed_y": 10 + height - failed,
+                "failed_h": failed,
+                "registered_y": 10 + height - round(m.registered / top * height),
+                "month": m,
+            }
+        )
+    return {"bars": bars, "top": top, "height": height, "width": 30 + 12 * width + 10}
+
+
+@router.get("/backoffice/instrument-statistics")
+async def statistics_page(
+    request: Request,
+    session: DbSession,
+    user: RegulatorPage,
+    config: InstrumentsConfig,
+    region: Annotated[str, Query(max_length=6)] = "",
+) -> Response:
+    if isinstance(user, Response):
+        return user
+    code = region if len(region) == 6 and region.isdigit() else None
+    message: str | None = None
+    try:
+        stats = await statistics.regional_statistics(
+            session, actor=user, region=code, settings=config
+        )
+    except GongzhiError as exc:
+        if code is None:
+            raise
+        # Another region, or no such code: say so and show the user's own region.
+        stats = await statistics.regional_statistics(
+            session, actor=user, region=None, settings=config
+        )
+        message = (
+            "只能查看本辖区及下级区划的统计。" if exc.status == 403 else "行政区划代码不存在。"
+        )
+    else:
+        message = None
+    largest = max([s.count for s in stats.by_status] + [1])
+    return render(
+        request,
+        "instruments/statistics.html",
+        {
+            "user": user,
+            "stats": stats,
+            "groups": [(g, name) for g, name, _ in statistics.GROUPS],
+            "tones": STATISTICS_TONES,
+            "largest": largest,
+            "chart": month_bars(stats.months),
+            "message_error": message,
+        },
+    )

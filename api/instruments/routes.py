@@ -11,7 +11,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile, status
 from fastapi.responses import Response
 
-from api.instruments import applications, imports, plans, registration, review
+from api.instruments import (
+    applications,
+    imports,
+    plans,
+    registration,
+    review,
+    statistics,
+    statistics_export,
+)
 from api.instruments.errors import RegistrationFileTooLarge
 from api.instruments.models import ApplicationStatus, RegistrationStatus
 from api.instruments.schemas import (
@@ -21,6 +29,7 @@ from api.instruments.schemas import (
     AppointmentRequest,
     InstrumentRegistrationCreate,
     InstrumentRegistrationRead,
+    InstrumentStatistics,
     PlanItemRead,
     RefuseApplication,
     RegistrationChange,
@@ -363,4 +372,70 @@ async def verification_plan_csv(
         "\ufeff" + buffer.getvalue(),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="verification-plan.csv"'},
+    )
+
+
+# --- regional statistics for regulators (辖区强检器具统计) -----------------------------------------
+
+Regulator = Annotated[User, Depends(require(Action.instrument_statistics_view))]
+StatisticsRegion = Annotated[
+    str | None,
+    Query(pattern=r"^\d{6}$", description="GB/T 2260 code; default: the regulator's own region"),
+]
+
+
+@router.get(
+    "/api/v1/instrument-statistics",
+    response_model=InstrumentStatistics,
+    summary="Registered instruments of a region and below: by category and state, rates, "
+    "time from application to result by institution, the last 12 months",
+)
+async def instrument_statistics(
+    session: DbSession, actor: Regulator, config: InstrumentsConfig, region: StatisticsRegion = None
+) -> InstrumentStatistics:
+    return await statistics.regional_statistics(
+        session, actor=actor, region=region, settings=config
+    )
+
+
+@router.get(
+    "/api/v1/instrument-statistics.csv",
+    response_class=Response,
+    summary="The regional statistics as CSV (UTF-8 with BOM, cells safe for spreadsheets)",
+)
+async def instrument_statistics_csv(
+    session: DbSession, actor: Regulator, config: InstrumentsConfig, region: StatisticsRegion = None
+) -> Response:
+    stats = await statistics.regional_statistics(
+        session, actor=actor, region=region, settings=config
+    )
+    return Response(
+        statistics_export.to_csv(stats),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{statistics_export.filename(stats, "csv")}"'
+        },
+    )
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get(
+    "/api/v1/instrument-statistics.xlsx",
+    response_class=Response,
+    summary="The regional statistics as XLSX (one sheet per table, cells safe for spreadsheets)",
+)
+async def instrument_statistics_xlsx(
+    session: DbSession, actor: Regulator, config: InstrumentsConfig, region: StatisticsRegion = None
+) -> Response:
+    stats = await statistics.regional_statistics(
+        session, actor=actor, region=region, settings=config
+    )
+    return Response(
+        statistics_export.to_xlsx(stats),
+        media_type=XLSX,
+        headers={
+            "Content-Disposition": f'attachment; filename="{statistics_export.filename(stats, "xlsx")}"'
+        },
     )

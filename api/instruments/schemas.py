@@ -216,3 +216,70 @@ class VerificationPlan(BaseModel):
     months: int
     items: list[PlanItemRead]
     truncated: bool = False
+
+
+# --- regional statistics for regulators (statistics.py) ----------------------------------------
+
+
+class StatusCount(BaseModel):
+    code: str
+    name: str
+    count: int
+
+
+class CategoryStatistics(BaseModel):
+    category_code: str
+    category_name: str
+    total: int
+    counts: dict[str, int] = Field(
+        description="by state: valid, expiring, expired, unverified, failed, retired"
+    )
+
+
+class InstitutionStatistics(BaseModel):
+    institution_code: str
+    institution_name: str
+    applications: int
+    completed: int
+    average_days: float | None = Field(description="application to result, days in China")
+    longest_days: int | None
+    within_limit: int = Field(description="completed within result_limit_days")
+    within_limit_rate: float | None
+    open: int = Field(description="submitted or accepted, not completed yet")
+    open_past_limit: int
+
+
+class MonthStatistics(BaseModel):
+    month: str = Field(description="YYYY-MM, China's calendar")
+    registered: int
+    retired: int
+    applications: int
+    completed: int
+    verified: int = Field(description="certificates and failure notices of registered instruments")
+    failed: int
+
+
+class SubregionLink(BaseModel):
+    code: str
+    name: str
+
+
+class InstrumentStatistics(BaseModel):
+    region_code: str
+    region_name: str
+    as_of: date
+    registered: int = Field(description="registered instruments (pending, confirmed, retired)")
+    in_use: int = Field(description="registered and not retired")
+    due: int = Field(description="in use and due for verification (not 未到检定期)")
+    rejected: int = Field(description="registrations the bureau sent back (not counted above)")
+    by_status: list[StatusCount]
+    by_status_detail: list[StatusCount]
+    verified: int = Field(description="有效 + 即将到期")
+    overdue: int = Field(description="已过期 + 到期更换 + 未检定 (due, never verified)")
+    verification_rate: float | None = Field(description="verified / due")
+    overdue_rate: float | None = Field(description="overdue / due")
+    categories: list[CategoryStatistics]
+    result_limit_days: int
+    institutions: list[InstitutionStatistics]
+    months: list[MonthStatistics]
+    subregions: list[SubregionLink]

@@ -37,6 +37,8 @@ class Action(StrEnum):
     instrument_review = "instrument.review"
     # The designated institution's queue of verification applications (检定申请).
     application_handle = "application.handle"
+    # Regional statistics of registered instruments (辖区强检器具统计): the region and below.
+    instrument_statistics_view = "instrument.statistics.view"
 
 
 ACTION_ROLES: dict[Action, frozenset[Role]] = {
@@ -55,6 +57,7 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.instrument_register: frozenset({Role.owner}),
     Action.instrument_review: frozenset({Role.regulator}),
     Action.application_handle: frozenset({Role.institution}),
+    Action.instrument_statistics_view: frozenset({Role.regulator}),
 }
 
 # Actions scoped to the actor's own organisation rather than (only) a region.

@@ -118,6 +118,8 @@ ROLE_RULES: list[tuple[str, set[Role]]] = [
         {Role.regulator, Role.admin},
     ),
     (r" /api/v1/instrument-registrations", {Role.owner, Role.regulator, Role.admin}),
+    # Regional statistics (and their CSV and XLSX): the region's bureau and above.
+    (r"^GET /api/v1/instrument-statistics", {Role.regulator, Role.admin}),
     # 检定申请: the owner applies and withdraws; the designated institution handles its queue.
     (
         r"^POST /api/v1/verification-applications(/\{application_id\}/cancel)?$",

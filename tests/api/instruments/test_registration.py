@@ -9,7 +9,11 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 import httpx
+from sqlalchemy import select
 
+from api.certificates.overdue import scan_overdue
+from api.certificates.queries import instruments, warnings
+from api.certificates.settings import CertificatesSettings
 from api.instruments.reminders import send_reminders
 from api.instruments.review import enter_due_registrations
 from api.instruments.settings import InstrumentsSettings
@@ -397,3 +401,83 @@ async def test_owners_are_reminded_once_before_the_due_day(
     assert "首次检定" in bodies["REM-3"]
     assert "周期检定" in bodies["REM-1"]
     assert all(n.recipient_kind == "owner" for n in RecordingSender.sent)
+
+
+async def test_a_retired_registration_leaves_the_overdue_list_and_warnings(
+    client: httpx.AsyncClient,
+    database: Database,
+    owner_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+    issue: Issue,
+) -> None:
+    """An instrument its owner retired (scrapped, replaced, out of compulsory use) is no longer
+    due anywhere: the region's overdue list, its CSV and the daily scan's warnings leave it out,
+    while an instrument another owner still has registered stays in."""
+    headers = await auth_headers(owner_user)
+    bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
+    kept = await _register(client, headers, serial="RET-KEEP")
+    gone = await _register(client, headers, serial="RET-GONE")
+    swapped = await _register(client, headers, serial="RET-SWAP")
+    expired = await _register(client, headers, serial="RET-EXP")
+    await issue(
+        number="RET-C1",
+        serial="RET-EXP",
+        manufacturer="上海友声衡器有限公司",
+        category_code="scale-pc",
+        region_code="610402",
+        verified_on=days(-400),
+        valid_until=days(-35),
+    )
+    for r in (kept, gone, swapped, expired):
+        confirmed = await client.post(f"/api/v1/instruments/{r['id']}/confirm", headers=bureau)
+        assert confirmed.status_code == 200, confirmed.text
+    assert set(await _overdue_serials(client, bureau)) >= {
+        "RET-KEEP",
+        "RET-GONE",
+        "RET-SWAP",
+        "RET-EXP",
+    }
+
+    for r, change in (
+        (gone, {"kind": "retired", "reason": "报废"}),
+        (expired, {"kind": "retired", "reason": "停用"}),
+        (
+            swapped,
+            {
+                "kind": "replaced",
+                "reason": "更换新秤",
+                "replacement": registration_body(serial="RET-NEW", last_verified_on=days(-10)),
+            },
+        ),
+    ):
+        changed = await client.post(
+            f"/api/v1/instruments/{r['id']}/events", json=change, headers=headers
+        )
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["status"] == "retired"
+
+    overdue = await _overdue_serials(client, bureau)
+    assert "RET-KEEP" in overdue
+    assert not {"RET-GONE", "RET-SWAP", "RET-EXP", "RET-NEW"} & set(overdue)
+    exported = await client.get(
+        "/api/v1/instruments/overdue.csv", params={"region": "610402"}, headers=bureau
+    )
+    assert exported.status_code == 200, exported.text
+    assert "RET-KEEP" in exported.text
+    assert "RET-GONE" not in exported.text
+    assert "RET-EXP" not in exported.text
+
+    async with database.transaction() as session:
+        await scan_overdue(session, settings=CertificatesSettings())
+        warned = set(
+            (
+                await session.scalars(
+                    select(instruments.c.serial).join(
+                        warnings, warnings.c.instrument_id == instruments.c.id
+                    )
+                )
+            ).all()
+        )
+    assert "RET-KEEP" in warned
+    assert not {"RET-GONE", "RET-SWAP", "RET-EXP"} & warned
