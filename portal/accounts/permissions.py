@@ -37,6 +37,11 @@ class Action(StrEnum):
     instrument_review = "instrument.review"
     # The designated institution's queue of verification applications (检定申请).
     application_handle = "application.handle"
+    # 授权证书: the issuing bureau (its region and below) records an institution's authorisation
+    # scope; the institution reads its own through certificate_issue.
+    institution_scope_manage = "institution.scope.manage"
+    # Held certificates (ambiguous instrument): the bureau of the instrument's region resolves.
+    certificate_review = "certificate.review"
 
 
 ACTION_ROLES: dict[Action, frozenset[Role]] = {
@@ -55,6 +60,8 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.instrument_register: frozenset({Role.owner}),
     Action.instrument_review: frozenset({Role.regulator}),
     Action.application_handle: frozenset({Role.institution}),
+    Action.institution_scope_manage: frozenset({Role.regulator}),
+    Action.certificate_review: frozenset({Role.regulator}),
 }
 
 # Actions scoped to the actor's own organisation rather than (only) a region.

@@ -1,0 +1,58 @@
+"""What the registration domain tells others (portal/facts.py): which owners registered an
+instrument, so that the certificate registry can tell an ambiguous certificate from a plain one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from api.instruments.models import RegisteredInstrument, RegistrationStatus
+from portal.accounts.models import Organization
+from portal.facts import RegisteredClaim
+
+_CHUNK = 500
+
+
+async def registered_claims(
+    session: AsyncSession, keys: Sequence[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], list[RegisteredClaim]]:
+    found: dict[tuple[str, str, str], list[RegisteredClaim]] = {}
+    wanted = set(keys)
+    serials = sorted({k[1] for k in wanted})
+    for start in range(0, len(serials), _CHUNK):
+        rows = await session.execute(
+            select(
+                col(RegisteredInstrument.id),
+                col(RegisteredInstrument.category_code),
+                col(RegisteredInstrument.serial),
+                col(RegisteredInstrument.manufacturer),
+                col(RegisteredInstrument.region_code),
+                col(RegisteredInstrument.registry_instrument_id),
+                col(Organization.name),
+                col(Organization.uscc),
+            )
+            .join(Organization, col(Organization.id) == col(RegisteredInstrument.owner_id))
+            .where(
+                col(RegisteredInstrument.serial).in_(serials[start : start + _CHUNK]),
+                col(RegisteredInstrument.status).in_(
+                    [RegistrationStatus.pending, RegistrationStatus.confirmed]
+                ),
+            )
+            .order_by(col(RegisteredInstrument.created_at), col(RegisteredInstrument.id))
+        )
+        for r in rows.all():
+            key = (r.category_code, r.serial, r.manufacturer)
+            if key in wanted:
+                found.setdefault(key, []).append(
+                    RegisteredClaim(
+                        registration_id=r.id,
+                        owner_name=r.name,
+                        owner_uscc=r.uscc,
+                        region_code=r.region_code,
+                        registry_instrument_id=r.registry_instrument_id,
+                    )
+                )
+    return found
