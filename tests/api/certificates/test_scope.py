@@ -100,7 +100,7 @@ async def test_scope_is_recorded_by_the_bureau_and_refuses_certificates_outside_
     )
     assert report.status_code == 200, report.text
     data = report.json()
-    assert data["created"] == 1 and data["failed"] == 2, data
+    assert (data["created"], data["failed"]) == (1, 2), data
     assert {(e["line"], e["column"], e["code"]) for e in data["errors"]} == {
         (3, "region_code", "outside_scope"),
         (4, "category_code", "outside_scope"),
@@ -113,7 +113,8 @@ async def test_scope_is_recorded_by_the_bureau_and_refuses_certificates_outside_
         json={"reason": "录入错误"},
         headers=regulator,
     )
-    assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
+    assert revoked.status_code == 200
+    assert revoked.json()["status"] == "revoked"
     assert_problem(
         await client.post("/api/v1/certificates", json=cert_body(), headers=institution),
         422,
@@ -238,7 +239,8 @@ async def test_required_scope_refuses_an_institution_with_none(
         required = await load_scope(session, org.id, required=True)
     assert required is not None
     problem = required.problem("scale-pc", ["610402"], today_local())
-    assert problem is not None and problem.code == "outside_scope"
+    assert problem is not None
+    assert problem.code == "outside_scope"
 
 
 def test_a_region_covers_its_subregions_and_one_grant_must_cover_both() -> None:
@@ -253,6 +255,8 @@ def test_a_region_covers_its_subregions_and_one_grant_must_cover_both() -> None:
     assert scope.problem("taximeter", ["610112"], on) is None
     # Each grant covers one part: scale-pc in 西安 is covered by neither.
     outside = scope.problem("scale-pc", ["610112"], on)
-    assert outside is not None and outside.column == "region_code"
+    assert outside is not None
+    assert outside.column == "region_code"
     late = scope.problem("scale-pc", ["610402"], on + timedelta(1))
-    assert late is not None and late.column == "verified_on"
+    assert late is not None
+    assert late.column == "verified_on"

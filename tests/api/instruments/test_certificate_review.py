@@ -72,12 +72,14 @@ async def test_a_certificate_for_another_owner_is_held_and_the_bureau_attaches_i
     )
     held = await client.post("/api/v1/certificates", json=body, headers=institution)
     assert held.status_code == 202, held.text
-    assert held.json()["held"] is True and held.json()["reason"] == "other_owner"
+    assert held.json()["held"] is True
+    assert held.json()["reason"] == "other_owner"
     review_id = held.json()["review_id"]
     assert (await client.get(f"/api/v1/certificates/{body['number']}")).status_code == 404
     # The same request again is recognised, not held twice.
     again = await client.post("/api/v1/certificates", json=body, headers=institution)
-    assert again.status_code == 200 and again.json()["review_id"] == review_id
+    assert again.status_code == 200
+    assert again.json()["review_id"] == review_id
 
     # The institution sees its held certificate, without other owners' data.
     own = (await client.get("/api/v1/certificate-reviews", headers=institution)).json()
@@ -108,9 +110,11 @@ async def test_a_certificate_for_another_owner_is_held_and_the_bureau_attaches_i
 
     bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
     item = (await client.get(f"/api/v1/certificate-reviews/{review_id}", headers=bureau)).json()
-    assert item["reason_name"] and len(item["candidates"]) == 1
+    assert item["reason_name"]
+    assert len(item["candidates"]) == 1
     candidate = item["candidates"][0]
-    assert candidate["kind"] == "instrument" and candidate["owner_uscc"] == owner_a.uscc
+    assert candidate["kind"] == "instrument"
+    assert candidate["owner_uscc"] == owner_a.uscc
     assert candidate["same_owner"] is False
     # A candidate the item does not list is refused.
     assert_problem(
@@ -186,7 +190,7 @@ async def test_two_owners_of_one_serial_are_held_and_split_into_a_new_instrument
         headers=institution,
     )
     assert report.status_code == 200, report.text
-    assert report.json()["held"] == 1 and report.json()["created"] == 0, report.json()
+    assert (report.json()["held"], report.json()["created"]) == (1, 0), report.json()
 
     bureau = await auth_headers(await make_user(Role.regulator, region="610400"))
     queue = (await client.get("/api/v1/certificate-reviews", headers=bureau)).json()
