@@ -252,8 +252,20 @@ def match_instrument(
     return Match(
         held_reason="several_candidates" if len(candidates) > 1 else "other_owner",
         candidates=candidates,
-        region_code=candidates[0]["region_code"],
+        region_code=common_region([c["region_code"] for c in candidates]),
     )
+
+
+def common_region(codes: list[str]) -> str:
+    """The lowest division that covers every one of ``codes`` (the bureau that sees all the
+    candidates): 610402 and 610404 → 610400; across provinces, the first one's."""
+    if len(set(codes)) == 1:
+        return codes[0]
+    if len({c[:4] for c in codes}) == 1:
+        return codes[0][:4] + "00"
+    if len({c[:2] for c in codes}) == 1:
+        return codes[0][:2] + "0000"
+    return codes[0]
 
 
 def row_data(row: CertRow) -> dict[str, Any]:

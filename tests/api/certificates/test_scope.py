@@ -11,6 +11,7 @@ import httpx
 
 from api.certificates.queries import today_local
 from api.certificates.scope import Grant, Scope, load_scope
+from api.certificates.store import common_region
 from portal.accounts.models import Organization, OrganizationKind, Role, User
 from portal.db import Database
 from tests.api.certificates.support import cert_body, days
@@ -260,3 +261,10 @@ def test_a_region_covers_its_subregions_and_one_grant_must_cover_both() -> None:
     late = scope.problem("scale-pc", ["610402"], on + timedelta(1))
     assert late is not None
     assert late.column == "verified_on"
+
+
+def test_a_held_certificate_goes_to_the_bureau_that_covers_every_candidate() -> None:
+    assert common_region(["610402"]) == "610402"
+    assert common_region(["610402", "610402"]) == "610402"
+    assert common_region(["610402", "610404"]) == "610400"
+    assert common_region(["610402", "610112"]) == "610000"
