@@ -354,6 +354,7 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
             actor_id=users[
                 "institution@gongzhi.demo" if inst == "XYJC" else "sxjl@gongzhi.demo"
             ].id,
+            scope=None,  # the demo's certificates predate its authorisation (recorded below)
         )
         await session.execute(
             update(instruments)

@@ -290,7 +290,7 @@ async def store_rows(
     institution_id: uuid.UUID,
     rows: Sequence[tuple[int, CertRow]],
     actor_id: uuid.UUID | None,
-    scope: Scope | None = None,
+    scope: Scope | None,
 ) -> StoreResult:
     """Store validated rows with a few set-based statements: look up existing numbers and
     instruments for the whole batch, then bulk-insert instruments and certificates and bulk-update
