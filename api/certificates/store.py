@@ -328,7 +328,9 @@ async def store_rows(
         instances = instruments_by_key.get(row.instrument_key, [])
         match = match_instrument(row, instances, claims.get(row.instrument_key, []))
         if scope is not None:
-            regions = [row.region_code, match.region_code]
+            # The stated region, and the region of the instrument it attaches to (a held one's
+            # instrument is the bureau's decision).
+            regions = [row.region_code]
             if match.instance is not None and match.instance["identity"] is not None:
                 regions.append(match.instance["identity"]["region_code"])
             problem = scope.problem(row.category_code, regions, row.verified_on)
