@@ -317,6 +317,22 @@ async def registered_claims(
     return found
 
 
+async def link_registration(
+    session: AsyncSession,
+    registration_id: uuid.UUID,
+    instrument_id: uuid.UUID,
+    *,
+    actor_id: uuid.UUID | None,
+    data: dict[str, Any],
+) -> None:
+    """Tell the registration domain that the bureau put a held certificate on the registry's
+    instrument ``instrument_id`` for this registration: it links the two, with an event."""
+    for _, module in modules("facts"):
+        provider = getattr(module, "link_registration", None)
+        if provider is not None:
+            await provider(session, registration_id, instrument_id, actor_id=actor_id, data=data)
+
+
 @dataclass(frozen=True)
 class CategoryChoice:
     """A catalogue entry an owner may register, for forms: code, names, and the attributes its

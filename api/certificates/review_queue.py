@@ -31,7 +31,7 @@ from api.certificates.schemas import (
     ReviewResolve,
 )
 from api.certificates.store import bulk_insert, new_sticker_token, row_from_data, same_owner
-from portal import clock
+from portal import clock, facts
 from portal.accounts.models import Organization, Role, User
 from portal.accounts.permissions import Action, authorize
 from portal.audit import service as audit
@@ -222,6 +222,14 @@ async def resolve_review(
             },
         )
     )
+    if candidate is not None and candidate["kind"] == "registration":
+        await facts.link_registration(
+            session,
+            uuid.UUID(candidate["id"]),
+            instrument_id,
+            actor_id=actor.id,
+            data={"review_id": str(review.id), "number": row.number, "by": "certificate_review"},
+        )
     before = review.status.value
     review.status = (
         ReviewStatus.attached if data.action == "attach" else ReviewStatus.new_instrument

@@ -3,13 +3,20 @@ instrument, so that the certificate registry can tell an ambiguous certificate f
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from api.instruments.models import RegisteredInstrument, RegistrationStatus
+from api.instruments.models import (
+    RegisteredInstrument,
+    RegistrationEvent,
+    RegistrationEventKind,
+    RegistrationStatus,
+)
 from portal.accounts.models import Organization
 from portal.facts import RegisteredClaim
 
@@ -56,3 +63,26 @@ async def registered_claims(
                     )
                 )
     return found
+
+
+async def link_registration(
+    session: AsyncSession,
+    registration_id: uuid.UUID,
+    instrument_id: uuid.UUID,
+    *,
+    actor_id: uuid.UUID | None,
+    data: dict[str, Any],
+) -> None:
+    registration = await session.get(RegisteredInstrument, registration_id)
+    if registration is None:
+        return
+    registration.registry_instrument_id = instrument_id
+    session.add(
+        RegistrationEvent(
+            registration_id=registration.id,
+            kind=RegistrationEventKind.entered,
+            actor_id=actor_id,
+            data=data,
+        )
+    )
+    await session.flush()

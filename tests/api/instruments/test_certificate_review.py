@@ -234,3 +234,12 @@ async def test_two_owners_of_one_serial_are_held_and_split_into_a_new_instrument
     assert sorted(variants) == [0, 1]
     lookup = (await client.get("/api/v1/certificates/HELD-IMPORT-1")).json()
     assert lookup["instrument"]["owner_name"] == owner_a.name
+    # A's registration is linked to its own instance, with an event the owner and bureau see.
+    mine_now = (
+        await client.get(
+            f"/api/v1/instrument-registrations/{first['id']}", headers=await auth_headers(user_a)
+        )
+    ).json()
+    assert mine_now["sticker_token"] == lookup["instrument"]["sticker_token"]
+    assert mine_now["certificate_number"] == "HELD-IMPORT-1"
+    assert "entered" in [e["kind"] for e in mine_now["events"]]
