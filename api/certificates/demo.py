@@ -398,8 +398,8 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
         InstitutionAuthorisation(
             institution_id=orgs["XYJC"].id,
             certificate_number="(陕)法计(2024)61040001号",
-            issuer_name="陕西省市场监督管理局",
-            issuer_region_code="610000",
+            issuer_name="咸阳市市场监督管理局",
+            issuer_region_code="610400",
             categories=xyjc_categories,
             regions=["610400"],
             valid_from=date(2024, 3, 1),
