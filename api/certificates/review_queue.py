@@ -16,6 +16,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from api.certificates.catalogue import catalogue
 from api.certificates.errors import InvalidResolution, ReviewNotFound, ReviewResolved
 from api.certificates.models import (
     CertificateReview,
@@ -30,6 +31,7 @@ from api.certificates.schemas import (
     ReviewRead,
     ReviewResolve,
 )
+from api.certificates.scope import region_names
 from api.certificates.store import bulk_insert, new_sticker_token, row_from_data, same_owner
 from portal import clock, facts
 from portal.accounts.models import Organization, Role, User
@@ -272,6 +274,12 @@ async def read_models(
         ).all()
     }
     staff = actor.role in (Role.regulator, Role.admin)
+    names = await region_names(
+        session,
+        {r.region_code for r in reviews}
+        | {c["region_code"] for r in reviews for c in r.candidates},
+    )
+    known = catalogue()
     result = []
     for r in reviews:
         org = orgs.get(r.institution_id)
@@ -284,7 +292,11 @@ async def read_models(
                 institution=org.code if org else "",
                 institution_name=org.name if org else "",
                 region_code=r.region_code,
+                region_name=names.get(r.region_code, r.region_code),
                 category_code=r.category_code,
+                category_name=(
+                    e.name if (e := known.get(r.category_code)) is not None else r.category_code
+                ),
                 serial=r.serial,
                 manufacturer=r.manufacturer,
                 owner_name=owner_name,  # the institution's own statement, seen by it and staff
@@ -300,6 +312,7 @@ async def read_models(
                         owner_name=c["owner_name"],
                         owner_uscc=c["owner_uscc"],
                         region_code=c["region_code"],
+                        region_name=names.get(c["region_code"], c["region_code"]),
                         same_owner=same_owner(
                             c["owner_uscc"], c["owner_name"], row.get("owner_uscc"), owner_name
                         ),

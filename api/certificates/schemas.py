@@ -327,6 +327,7 @@ class AuthorisationRead(BaseModel):
     categories: list[str]
     category_names: list[str]
     regions: list[str]
+    region_names: list[str]
     valid_from: date
     valid_until: date
     status: str = Field(description="valid, pending (not yet in force), expired or revoked")
@@ -353,6 +354,7 @@ class ReviewCandidate(BaseModel):
     owner_name: str
     owner_uscc: str | None
     region_code: str
+    region_name: str
     same_owner: bool
 
 
@@ -362,7 +364,9 @@ class ReviewRead(BaseModel):
     institution: str
     institution_name: str
     region_code: str
+    region_name: str
     category_code: str
+    category_name: str
     serial: str
     manufacturer: str
     owner_name: str = Field(description="as the certificate names it")

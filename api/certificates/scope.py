@@ -343,6 +343,7 @@ async def read_models(
     }
     known = catalogue()
     today = clock.today()
+    names = await region_names(session, {c for r in rows for c in r.regions})
     result = []
     for r in rows:
         org = orgs.get(r.institution_id)
@@ -368,6 +369,7 @@ async def read_models(
                     (e.name if (e := known.get(c)) is not None else c) for c in r.categories
                 ],
                 regions=r.regions,
+                region_names=[names.get(c, c) for c in r.regions],
                 valid_from=r.valid_from,
                 valid_until=r.valid_until,
                 status=status,
@@ -377,3 +379,14 @@ async def read_models(
             )
         )
     return result
+
+
+async def region_names(session: AsyncSession, codes: Iterable[str]) -> dict[str, str]:
+    """Full names of GB/T 2260 codes (陕西省咸阳市秦都区), for pages that list them."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(col(Region.code), col(Region.full_name)).where(col(Region.code).in_(wanted))
+    )
+    return {str(code): str(name) for code, name in rows.all()}

@@ -50,7 +50,7 @@ async def test_the_bureau_records_and_revokes_an_authorisation_from_the_form(
     recorded = await client.post("/backoffice/authorisations", data=form, follow_redirects=True)
     assert recorded.status_code == 200
     assert 'id="authorisation-ok"' in recorded.text
-    assert "610402、610404" in recorded.text
+    assert "陕西省咸阳市秦都区、陕西省咸阳市渭城区" in recorded.text
 
     await _login(client, lab)
     own = await client.get("/backoffice/authorisations")
