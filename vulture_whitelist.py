@@ -150,3 +150,4 @@ auto_reload  # portal/app.py: Jinja's Environment reads it on every get_template
 resolved_by  # api/certificates/models.py: who resolved a held certificate, for the record
 category_names  # api/certificates/schemas.py: response fields
 reason_name  # api/certificates/schemas.py: response fields
+region_name  # api/certificates/schemas.py: response fields
