@@ -306,7 +306,10 @@ async def store_rows(
         list({row.number for _, row in rows}),
         list({row.serial for _, row in rows}),
     )
-    claims = await facts.registered_claims(session, list({row.instrument_key for _, row in rows}))
+    # Registrations only for rows still to store (a re-import of stored rows asks nothing).
+    claims = await facts.registered_claims(
+        session, list({row.instrument_key for _, row in rows if row.number not in existing})
+    )
     instruments_by_key: dict[tuple[str, str, str], list[dict[str, Any]]] = {
         key: [{**data, "new": False, "values": None} for data in found]
         for key, found in instrument_rows.items()
