@@ -148,3 +148,7 @@ report_primary  # api/certificates/states.py: read by the templates
 footer  # api/complaints/documents.py: FPDF calls it on every page
 auto_reload  # portal/app.py: Jinja's Environment reads it on every get_template
 subregions  # api/instruments/schemas.py: the statistics' drill-down links, read by the page and clients
+resolved_by  # api/certificates/models.py: who resolved a held certificate, for the record
+category_names  # api/certificates/schemas.py: response fields
+reason_name  # api/certificates/schemas.py: response fields
+region_name  # api/certificates/schemas.py: response fields

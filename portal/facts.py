@@ -326,6 +326,50 @@ def withdrawn_from_use() -> Select[Any] | None:
 
 
 @dataclass(frozen=True)
+class RegisteredClaim:
+    """An owner's active registration (pending or confirmed) of an instrument, for matching an
+    institution's certificate to it: which owner says the instrument is theirs, and where."""
+
+    registration_id: uuid.UUID
+    owner_name: str
+    owner_uscc: str | None
+    region_code: str
+    registry_instrument_id: uuid.UUID | None
+
+
+async def registered_claims(
+    session: AsyncSession, keys: Sequence[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], list[RegisteredClaim]]:
+    """Active registrations by (category, serial, manufacturer), from every domain that holds
+    them; empty when none does."""
+    found: dict[tuple[str, str, str], list[RegisteredClaim]] = {}
+    if not keys:
+        return found
+    for _, module in modules("facts"):
+        provider = getattr(module, "registered_claims", None)
+        if provider is not None:
+            for key, claims in (await provider(session, keys)).items():
+                found.setdefault(key, []).extend(claims)
+    return found
+
+
+async def link_registration(
+    session: AsyncSession,
+    registration_id: uuid.UUID,
+    instrument_id: uuid.UUID,
+    *,
+    actor_id: uuid.UUID | None,
+    data: dict[str, Any],
+) -> None:
+    """Tell the registration domain that the bureau put a held certificate on the registry's
+    instrument ``instrument_id`` for this registration: it links the two, with an event."""
+    for _, module in modules("facts"):
+        provider = getattr(module, "link_registration", None)
+        if provider is not None:
+            await provider(session, registration_id, instrument_id, actor_id=actor_id, data=data)
+
+
+@dataclass(frozen=True)
 class CategoryChoice:
     """A catalogue entry an owner may register, for forms: code, names, and the attributes its
     cycle depends on (name, label, choices; no choices: a whole number)."""

@@ -6,7 +6,7 @@ hold; instrument sticker tokens are fixed so the README can link to them."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -16,6 +16,7 @@ from stdnum.cn import uscc
 
 from api.certificates import registry
 from api.certificates.import_rows import CertRow, validate_row
+from api.certificates.models import InstitutionAuthorisation
 from api.certificates.queries import certificates, instruments, today_local
 from api.certificates.schemas import CertificateCreate
 from api.certificates.settings import CertificatesSettings
@@ -353,6 +354,7 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
             actor_id=users[
                 "institution@gongzhi.demo" if inst == "XYJC" else "sxjl@gongzhi.demo"
             ].id,
+            scope=None,  # the demo's certificates predate its authorisation (recorded below)
         )
         await session.execute(
             update(instruments)
@@ -388,6 +390,21 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
         reason="更正检定员姓名",
         actor=xyjc_user,
         settings=settings.of(CertificatesSettings),
+    )
+    # 咸阳市计量检定测试所's 授权证书 (api/certificates/scope.py): from now on it issues only for
+    # these items in 咸阳市. Recorded after its certificates above, as a bureau entering it would.
+    xyjc_categories = sorted({row[3] for row in ROWS if row[1] == "XYJC"} | {"water-meter"})
+    session.add(
+        InstitutionAuthorisation(
+            institution_id=orgs["XYJC"].id,
+            certificate_number="(陕)法计(2024)61040001号",
+            issuer_name="咸阳市市场监督管理局",
+            issuer_region_code="610400",
+            categories=xyjc_categories,
+            regions=["610400"],
+            valid_from=date(2024, 3, 1),
+            valid_until=date(2029, 2, 28),
+        )
     )
     # A scale the market registered this season that no institution has verified yet.
     await session.execute(

@@ -79,3 +79,62 @@ class LabelsDoNotFit(InvalidInput):
     code = "labels_do_not_fit"
     title = "That many labels from that position do not fit on one A4 sheet"
     title_zh = "标签数量超出一张 A4 标签纸"
+
+
+class OutsideAuthorisedScope(InvalidInput):
+    code = "certificate_outside_scope"
+    title = "The institution's authorisation does not cover this category, region or date"
+    title_zh = "检定机构的授权范围（项目、区域、有效期）不包括该证书"
+
+
+class AuthorisationNotFound(NotFound):
+    code = "authorisation_not_found"
+    title = "No authorisation has this id"
+    title_zh = "查无此授权证书"
+
+
+class InvalidAuthorisation(InvalidInput):
+    code = "authorisation_invalid"
+    title = "The authorisation is not valid"
+    title_zh = "授权证书内容不符合要求"
+
+
+class AuthorisationExists(Conflict):
+    code = "authorisation_exists"
+    title = "The institution already has an authorisation with this number"
+    title_zh = "该检定机构已登记过此编号的授权证书"
+
+
+class AuthorisationRevoked(Conflict):
+    code = "authorisation_revoked"
+    title = "The authorisation was already revoked"
+    title_zh = "该授权证书已撤销"
+
+
+class ReviewNotFound(NotFound):
+    code = "certificate_review_not_found"
+    title = "No held certificate has this id"
+    title_zh = "查无此待核对证书"
+
+
+class ReviewResolved(Conflict):
+    code = "certificate_review_resolved"
+    title = "The held certificate was already resolved"
+    title_zh = "该待核对证书已处理"
+
+
+class InvalidResolution(InvalidInput):
+    code = "certificate_review_invalid"
+    title = "The resolution names no candidate of this held certificate"
+    title_zh = "处理方式不正确：请选择候选器具之一，或新建器具"
+
+
+class CorrectionHeld(Conflict):
+    code = "certificate_correction_held"
+    title = (
+        "The corrected certificate's registered instrument is ambiguous; issue it as a new "
+        "certificate (held for the bureau) and revoke the old one"
+    )
+    title_zh = (
+        "更正证书对应的已登记器具不能唯一确定：请作为新证书出具（由市场监管部门核对），并注销原证书"
+    )

@@ -244,6 +244,8 @@ async def find_in_registry(
             select(*_STATE_COLUMNS)
             .select_from(_STATE_FROM)
             .where(instruments.c.serial.in_({k[1] for k in chunk}))
+            # A key the bureau split (variant > 0): the original instrument answers.
+            .order_by(instruments.c.variant.desc())
         )
         keyset = set(chunk)
         for row in rows.all():

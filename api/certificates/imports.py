@@ -24,6 +24,7 @@ from api.certificates.registry import (
     validation_context,
 )
 from api.certificates.schemas import ImportReport, RowError
+from api.certificates.scope import load_scope
 from api.certificates.settings import CertificatesSettings
 from api.certificates.store import store_rows
 from portal.accounts.models import Organization, User
@@ -57,9 +58,10 @@ async def import_file(
     """Import a file in batches. Valid rows are stored, every invalid row is reported with its
     line, column and reason; rows already stored are counted as unchanged."""
     ctx = await validation_context(session, settings)
+    scope = await load_scope(session, institution.id, required=settings.require_institution_scope)
     errors: list[RowError] = []
     headers: dict[str, str] = {}  # column → its header in the file, filled as the file is read
-    total = created = unchanged = failed = batches = 0
+    total = created = unchanged = failed = held = batches = 0
     truncated = False
 
     def add_error(line: int, column: str, code: str, reason: str, reason_zh: str) -> None:
@@ -79,7 +81,7 @@ async def import_file(
             truncated = True
 
     async def store(batch: list[tuple[int, CertRow]]) -> None:
-        nonlocal created, unchanged, failed, batches
+        nonlocal created, unchanged, failed, held, batches
         batches += 1
         if batches % 10 == 0 and not _is_sqlite(session):
             # The tables grow inside this one transaction; fresh statistics keep PostgreSQL on
@@ -104,7 +106,12 @@ async def import_file(
             institution_id=institution.id,
             rows=batch,
             actor_id=actor.id if actor is not None else None,
+            scope=scope,
         )
+        failed += len(stored.out_of_scope)
+        for line, problem in stored.out_of_scope:
+            add_error(line, problem.column, problem.code, problem.reason, problem.reason_zh)
+        held += len(stored.held)
         await record_identity_changes(session, stored, actor=actor, institution=institution)
         created += len(stored.created)
         unchanged += len(stored.unchanged)
@@ -150,6 +157,7 @@ async def import_file(
         created=created,
         unchanged=unchanged,
         failed=failed,
+        held=held,
         errors=errors,
         errors_truncated=truncated,
     )
@@ -166,6 +174,7 @@ async def import_file(
             "created": created,
             "unchanged": unchanged,
             "failed": failed,
+            "held": held,
         },
     )
     return report

@@ -18,8 +18,9 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from portal.accounts.models import enum_column
@@ -96,7 +97,11 @@ class Instrument(SQLModel, table=True):
 
     __tablename__ = "instrument"
     __table_args__ = (
-        UniqueConstraint("category_code", "serial", "manufacturer"),
+        # ``variant`` is 0 except for an instrument the bureau split off from another with the
+        # same category, serial and manufacturer (a held certificate resolved as a new
+        # instrument, certificate_review.py): the key stays unique, concurrent imports cannot
+        # create the same instrument twice.
+        UniqueConstraint("category_code", "serial", "manufacturer", "variant"),
         Index("ix_instrument_region_current", "region_code", "current_certificate_id"),
     )
 
@@ -114,6 +119,7 @@ class Instrument(SQLModel, table=True):
     latitude: float | None = None
     longitude: float | None = None
     current_certificate_id: uuid.UUID | None = Field(default=None, index=True)
+    variant: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
@@ -197,3 +203,87 @@ class OverdueWarning(SQLModel, table=True):
     notified_at: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime(), nullable=True, index=True)
     )
+
+
+class InstitutionAuthorisation(SQLModel, table=True):
+    """One 授权证书 of a verification institution (计量法 第二十条; 计量授权管理办法): the
+    categories of the compulsory catalogue it may verify, in which regions (a region covers its
+    subregions), from and until when, issued by which bureau. Recorded by an administrator or a
+    regulator of the issuing bureau's region; never deleted, revoked with a reason
+    (api/certificates/scope.py)."""
+
+    __tablename__ = "institution_authorisation"
+    __table_args__ = (UniqueConstraint("institution_id", "certificate_number"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    institution_id: uuid.UUID = Field(foreign_key="organization.id", index=True)
+    certificate_number: str = Field(max_length=64)  # 授权证书编号
+    issuer_name: str = Field(max_length=100)  # e.g. 陕西省市场监督管理局
+    issuer_region_code: str = Field(foreign_key="region.code", max_length=6)
+    categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    regions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    valid_from: date
+    valid_until: date
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    revoke_reason: str = Field(default="", max_length=500)
+    created_by: uuid.UUID | None = None
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class ReviewStatus(StrEnum):
+    open = "open"  # 待核对
+    attached = "attached"  # the bureau attached it to one of the candidates
+    new_instrument = "new_instrument"  # the bureau made it a new instrument
+
+
+class CertificateReview(SQLModel, table=True):
+    """A certificate whose instrument is ambiguous (several registered candidates, or a
+    registered instrument of another owner than the certificate names), held for the bureau of
+    the instrument's region. The validated row waits here, its number reserved for the
+    institution; resolving it writes the certificate row (api/certificates/review_queue.py)."""
+
+    __tablename__ = "certificate_review"
+    __table_args__ = (
+        UniqueConstraint("institution_id", "number"),
+        Index("ix_certificate_review_region_status", "region_code", "status"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    institution_id: uuid.UUID = Field(foreign_key="organization.id", index=True)
+    number: str = Field(max_length=64)
+    content_hash: str = Field(max_length=40)
+    row: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    region_code: str = Field(foreign_key="region.code", max_length=6)
+    category_code: str = Field(max_length=32)
+    serial: str = Field(max_length=100)
+    manufacturer: str = Field(default="", max_length=200)
+    reason: str = Field(max_length=32)  # several_candidates, other_owner
+    candidates: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    status: ReviewStatus = Field(default=ReviewStatus.open, sa_column=enum_column(ReviewStatus))
+    certificate_id: uuid.UUID | None = None
+    instrument_id: uuid.UUID | None = None
+    note: str = Field(default="", max_length=500)
+    created_by: uuid.UUID | None = None
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    resolved_by: uuid.UUID | None = None
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class InstrumentEvent(SQLModel, table=True):
+    """What happened to a registry instrument outside a certificate, never updated: a held
+    certificate attached by the bureau, an instrument split off, an owner re-pointed."""
+
+    __tablename__ = "instrument_event"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    instrument_id: uuid.UUID = Field(foreign_key="instrument.id", index=True)
+    kind: str = Field(max_length=32)
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    actor_id: uuid.UUID | None = None
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import Field, StringConstraints, ValidationError
 from sqlmodel import col, select
 
-from api.certificates import imports, lookup, overdue, public, registry, stickers
+from api.certificates import imports, lookup, overdue, public, registry, scope_pages, stickers
 from api.certificates.errors import CertificateNotFound, InstrumentNotFound
 from api.certificates.import_columns import COLUMN_NAMES_ZH, COLUMNS
 from api.certificates.models import InstrumentCategory
@@ -20,6 +20,7 @@ from api.certificates.reader import get_reader
 from api.certificates.schemas import (
     STATUS_ZH,
     CertificateCreate,
+    CertificateHeld,
     CertificateRead,
     InstrumentSummary,
 )
@@ -367,6 +368,8 @@ async def issue_one(
             request, session, user, institution, values=values, errors=errors,
             message=exc.detail_zh or exc.title_zh, status_code=exc.status,
         )  # fmt: skip
+    if isinstance(certificate, CertificateHeld):
+        return RedirectResponse("/backoffice/certificate-reviews?done=held", status_code=303)
     target = f"/backoffice/certificates?issued={quote(certificate.number)}"
     if user.role == Role.admin and institution:
         target += f"&institution={quote(institution)}"
@@ -510,3 +513,7 @@ async def catalogue_page(
             "today": today,
         },
     )
+
+
+# 授权证书 and held certificates: their own module, included here (the shell loads ``pages``).
+router.include_router(scope_pages.router)

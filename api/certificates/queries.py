@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.certificates.models import (
     Certificate,
     CertificateEvent,
+    CertificateReview,
     Instrument,
     InstrumentCategory,
     OverdueWarning,
@@ -38,6 +39,7 @@ organizations = Organization.__table__  # type: ignore[attr-defined]
 events = CertificateEvent.__table__  # type: ignore[attr-defined]
 successors = certificates.alias("successor")
 warnings = OverdueWarning.__table__  # type: ignore[attr-defined]
+reviews = CertificateReview.__table__  # type: ignore[attr-defined]
 signing_keys = SigningKey.__table__  # type: ignore[attr-defined]
 regions = Region.__table__  # type: ignore[attr-defined]
 

@@ -16,13 +16,15 @@ from api.certificates.errors import (
     CertificateNumberInUse,
     CertificateNumberTaken,
     CertificateSuperseded,
+    CorrectionHeld,
     InvalidCertificate,
     NotAnInstitution,
+    OutsideAuthorisedScope,
 )
 from api.certificates.import_columns import COLUMNS
 from api.certificates.import_rows import FieldError, ValidationContext, validate_row
 from api.certificates.lookup import lookup_certificate
-from api.certificates.models import CertificateEvent, CertificateEventKind
+from api.certificates.models import CertificateEvent, CertificateEventKind, InstrumentEvent
 from api.certificates.numbers import normalize_number
 from api.certificates.queries import (
     categories,
@@ -32,7 +34,13 @@ from api.certificates.queries import (
     regions,
     today_local,
 )
-from api.certificates.schemas import CertificateCreate, CertificateRead
+from api.certificates.schemas import (
+    REVIEW_REASON_ZH,
+    CertificateCreate,
+    CertificateHeld,
+    CertificateRead,
+)
+from api.certificates.scope import load_scope
 from api.certificates.settings import CertificatesSettings
 from api.certificates.store import StoreResult, store_rows
 from portal.accounts.models import Organization, OrganizationKind, Role, User
@@ -104,6 +112,20 @@ async def record_identity_changes(
     """An instrument's owner or place changed by its owning institution's newer certificate: an
     audit event with the actor and the certificate as the reason (issue 11 #2)."""
     for change in stored.identity_changes:
+        # The instrument's own history: an owner is never re-pointed without an event.
+        session.add(
+            InstrumentEvent(
+                instrument_id=change.instrument_id,
+                kind="identity_changed",
+                actor_id=actor.id if actor is not None else None,
+                data={
+                    "before": change.before,
+                    "after": change.after,
+                    "number": change.number,
+                    "institution": institution.code,
+                },
+            )
+        )
         await audit.record(
             session,
             actor=actor,
@@ -141,8 +163,10 @@ async def issue_certificate(
     *,
     actor: User,
     settings: CertificatesSettings,
-) -> tuple[CertificateRead, bool]:
-    """Issue one certificate; returns it and whether it was created (an identical repeat is not)."""
+) -> tuple[CertificateRead | CertificateHeld, bool]:
+    """Issue one certificate; returns it and whether it was created (an identical repeat is not).
+    A certificate whose registered instrument is ambiguous is stored but held for the bureau:
+    the answer says so."""
     org = await acting_institution(session, actor, Action.certificate_issue, data.institution)
     ctx = await validation_context(session, settings)
     validated = validate_row(data.model_dump(exclude={"institution"}), ctx)
@@ -156,11 +180,30 @@ async def issue_certificate(
         raise CertificateNumberInUse(
             detail_zh=f"证书编号 {validated.number} 已由其他检定机构使用，请使用本机构的编号规则。"
         )
+    scope = await load_scope(session, org.id, required=settings.require_institution_scope)
     stored = await store_rows(
-        session, institution_id=org.id, rows=[(1, validated)], actor_id=actor.id
+        session, institution_id=org.id, rows=[(1, validated)], actor_id=actor.id, scope=scope
     )
     if stored.conflicts:
         raise CertificateNumberTaken(detail_zh=f"证书编号 {validated.number} 已用于其他内容。")
+    if stored.out_of_scope:
+        problem = stored.out_of_scope[0][1]
+        raise OutsideAuthorisedScope(
+            problem.reason, detail_zh=problem.reason_zh, errors=_field_errors([problem])
+        )
+    if stored.held:
+        _, review_id, reason = stored.held[0]
+        if reason:
+            await audit.record(
+                session,
+                actor=actor,
+                action="certificate.held",
+                entity_type="certificate_review",
+                entity_id=review_id,
+                region_code=validated.region_code,
+                after={"institution": org.code, "number": validated.number, "reason": reason},
+            )
+        return held_answer(review_id, validated.number, reason or "held"), bool(reason)
     await record_identity_changes(session, stored, actor=actor, institution=org)
     created = bool(stored.created)
     if created:
@@ -178,6 +221,17 @@ async def issue_certificate(
             session, validated.number, settings=settings, institution_code=org.code
         ),
         created,
+    )
+
+
+def held_answer(review_id: uuid.UUID, number: str, reason: str) -> CertificateHeld:
+    return CertificateHeld(
+        review_id=review_id,
+        number=number,
+        reason=reason,
+        reason_name=REVIEW_REASON_ZH.get(reason, "待核对"),
+        message_zh=f"证书 {number} 已保存，但对应的已登记器具不能唯一确定，"
+        "由器具所在地市场监管部门核对后归入器具。",
     )
 
 
@@ -278,7 +332,9 @@ async def correct_certificate(
         raise InvalidCertificate(
             "A correction has a new number.", detail_zh="更正证书须使用新的证书编号。"
         )
-    _, created = await issue_certificate(session, data, actor=actor, settings=settings)
+    issued, created = await issue_certificate(session, data, actor=actor, settings=settings)
+    if isinstance(issued, CertificateHeld):
+        raise CorrectionHeld()
     if not created:
         raise CertificateNumberTaken(detail_zh=f"证书编号 {data.number} 已存在。")
     new = (

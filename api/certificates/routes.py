@@ -3,21 +3,37 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import segno
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile, status
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.certificates import imports, labels, lookup, public, registry, stickers
+from api.certificates import (
+    imports,
+    labels,
+    lookup,
+    public,
+    registry,
+    review_queue,
+    scope,
+    stickers,
+)
 from api.certificates import overdue as overdue_list
 from api.certificates.errors import LabelsDoNotFit
+from api.certificates.models import ReviewStatus
 from api.certificates.reader import get_reader
 from api.certificates.schemas import (
+    AuthorisationCreate,
+    AuthorisationList,
+    AuthorisationRead,
+    AuthorisationRevoke,
     CertificateCreate,
+    CertificateHeld,
     CertificateList,
     CertificateRead,
     CorrectionCreate,
@@ -27,6 +43,9 @@ from api.certificates.schemas import (
     InstrumentRead,
     OverdueItem,
     OverdueList,
+    ReviewList,
+    ReviewRead,
+    ReviewResolve,
     RevokeRequest,
     TrustList,
     VerifyRequest,
@@ -34,6 +53,7 @@ from api.certificates.schemas import (
 )
 from api.certificates.settings import CertificatesConfig, CertificatesSettings
 from portal import clock
+from portal.accounts.auth import CurrentUser
 from portal.accounts.models import User
 from portal.accounts.permissions import Action, require
 from portal.db import DbSession, get_database
@@ -307,6 +327,10 @@ async def get_instrument(
     response_model=CertificateRead,
     status_code=status.HTTP_201_CREATED,
     summary="Issue one certificate (an identical repeat returns 200 and changes nothing)",
+    description="Refused with certificate_outside_scope (422) outside the institution's "
+    "authorisation (授权证书). A certificate whose registered instrument is ambiguous is stored "
+    "but held for the bureau: 202 with the held certificate's review id.",
+    responses={status.HTTP_202_ACCEPTED: {"model": CertificateHeld}},
 )
 async def issue(
     response: Response,
@@ -314,10 +338,13 @@ async def issue(
     actor: Issuer,
     config: CertificatesConfig,
     data: CertificateCreate,
-) -> CertificateRead:
+) -> Any:
     certificate, created = await registry.issue_certificate(
         session, data, actor=actor, settings=config
     )
+    if isinstance(certificate, CertificateHeld):
+        response.status_code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
+        return JSONResponse(certificate.model_dump(mode="json"), status_code=response.status_code)
     if not created:
         response.status_code = status.HTTP_200_OK
     return certificate
@@ -519,3 +546,114 @@ async def label_pdf(
             "Content-Disposition": f"inline; filename*=UTF-8''{quote(filename)}",
         },
     )
+
+
+# --- 授权证书: institutions' authorisation scope (scope.py) ------------------------------------
+
+ScopeManager = Annotated[User, Depends(require(Action.institution_scope_manage))]
+Reviewer = Annotated[User, Depends(require(Action.certificate_review))]
+AuthorisationId = Annotated[uuid.UUID, Path()]
+ReviewId = Annotated[uuid.UUID, Path()]
+
+
+@router.post(
+    "/api/v1/institution-authorisations",
+    response_model=AuthorisationRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Record an institution's authorisation (授权证书): categories × regions, validity",
+)
+async def record_authorisation(
+    session: DbSession, actor: ScopeManager, data: AuthorisationCreate
+) -> AuthorisationRead:
+    created = await scope.record_authorisation(session, data, actor=actor)
+    return (await scope.read_models(session, [created]))[0]
+
+
+@router.get(
+    "/api/v1/institution-authorisations",
+    response_model=AuthorisationList,
+    summary="Authorisations: the institution's own, or those a regulator's region issued",
+)
+async def list_authorisations(
+    request: Request,
+    session: DbSession,
+    actor: CurrentUser,
+    page: PageParams,
+    institution: Annotated[str | None, Query(max_length=64)] = None,
+) -> AuthorisationList:
+    rows, total = await scope.list_authorisations(
+        session, actor=actor, page=page, institution=institution
+    )
+    items = await scope.read_models(session, rows)
+    return AuthorisationList.of(items, total=total, request=page, url=request)
+
+
+@router.get(
+    "/api/v1/institution-authorisations/{authorisation_id}",
+    response_model=AuthorisationRead,
+    summary="One authorisation",
+)
+async def read_authorisation(
+    session: DbSession, actor: CurrentUser, authorisation_id: AuthorisationId
+) -> AuthorisationRead:
+    found = await scope.get_authorisation(session, authorisation_id, actor=actor)
+    return (await scope.read_models(session, [found]))[0]
+
+
+@router.post(
+    "/api/v1/institution-authorisations/{authorisation_id}/revoke",
+    response_model=AuthorisationRead,
+    summary="Revoke an authorisation (it then covers nothing), with a reason",
+)
+async def revoke_authorisation(
+    session: DbSession,
+    actor: ScopeManager,
+    authorisation_id: AuthorisationId,
+    data: AuthorisationRevoke,
+) -> AuthorisationRead:
+    found = await scope.revoke_authorisation(
+        session, authorisation_id, reason=data.reason, actor=actor
+    )
+    return (await scope.read_models(session, [found]))[0]
+
+
+# --- held certificates (review_queue.py) ------------------------------------------------------
+
+
+@router.get(
+    "/api/v1/certificate-reviews",
+    response_model=ReviewList,
+    summary="Held certificates: a regulator's region and below, or the institution's own",
+)
+async def list_reviews(
+    request: Request,
+    session: DbSession,
+    actor: CurrentUser,
+    page: PageParams,
+    status_: Annotated[ReviewStatus | None, Query(alias="status")] = ReviewStatus.open,
+) -> ReviewList:
+    rows, total = await review_queue.list_reviews(session, actor=actor, page=page, status=status_)
+    items = await review_queue.read_models(session, rows, actor=actor)
+    return ReviewList.of(items, total=total, request=page, url=request)
+
+
+@router.get(
+    "/api/v1/certificate-reviews/{review_id}",
+    response_model=ReviewRead,
+    summary="One held certificate with its candidates (staff only)",
+)
+async def read_review(session: DbSession, actor: CurrentUser, review_id: ReviewId) -> ReviewRead:
+    found = await review_queue.get_review(session, review_id, actor=actor)
+    return (await review_queue.read_models(session, [found], actor=actor))[0]
+
+
+@router.post(
+    "/api/v1/certificate-reviews/{review_id}/resolve",
+    response_model=ReviewRead,
+    summary="The bureau attaches a held certificate to a candidate, or makes a new instrument",
+)
+async def resolve_review(
+    session: DbSession, actor: Reviewer, review_id: ReviewId, data: ReviewResolve
+) -> ReviewRead:
+    resolved = await review_queue.resolve_review(session, review_id, data, actor=actor)
+    return (await review_queue.read_models(session, [resolved], actor=actor))[0]

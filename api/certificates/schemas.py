@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -157,6 +158,10 @@ class ImportReport(BaseModel):
     created: int
     unchanged: int
     failed: int
+    held: int = Field(
+        default=0,
+        description="Stored but held for the bureau: the registered instrument is ambiguous",
+    )
     errors: list[RowError]
     errors_truncated: bool = False
 
@@ -289,3 +294,114 @@ class InstrumentCategoryList(Page[InstrumentCategoryRead]):
 
     catalogue: CatalogueVersion
     on: date
+
+
+# --- 授权证书 (api/certificates/scope.py) ------------------------------------------------------
+
+RegionCode = Annotated[str, Field(pattern=r"^\d{6}$")]
+CategoryCode = Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class AuthorisationCreate(BaseModel):
+    institution: str = Field(min_length=1, max_length=64, description="the institution's code")
+    certificate_number: str = Field(min_length=1, max_length=64, description="授权证书编号")
+    issuer_name: str = Field(min_length=2, max_length=100, description="发证机关")
+    issuer_region_code: RegionCode
+    categories: list[CategoryCode] = Field(min_length=1, max_length=300)
+    regions: list[RegionCode] = Field(min_length=1, max_length=200)
+    valid_from: date
+    valid_until: date
+
+
+class AuthorisationRevoke(BaseModel):
+    reason: str = Field(min_length=2, max_length=500)
+
+
+class AuthorisationRead(BaseModel):
+    id: uuid.UUID
+    institution: str
+    institution_name: str
+    certificate_number: str
+    issuer_name: str
+    issuer_region_code: str
+    categories: list[str]
+    category_names: list[str]
+    regions: list[str]
+    region_names: list[str]
+    valid_from: date
+    valid_until: date
+    status: str = Field(description="valid, pending (not yet in force), expired or revoked")
+    revoked_at: datetime | None
+    revoke_reason: str
+    created_at: datetime
+
+
+AuthorisationList = Page[AuthorisationRead]
+
+
+# --- held certificates (api/certificates/review_queue.py) -------------------------------------
+
+REVIEW_REASON_ZH = {
+    "several_candidates": "有多台已登记器具与之相符",
+    "other_owner": "相符的已登记器具属于证书所写使用单位以外的单位",
+}
+REVIEW_STATUS_ZH = {"open": "待核对", "attached": "已归入器具", "new_instrument": "已新建器具"}
+
+
+class ReviewCandidate(BaseModel):
+    kind: str = Field(description="instrument (in the registry) or registration (not yet there)")
+    id: uuid.UUID
+    owner_name: str
+    owner_uscc: str | None
+    region_code: str
+    region_name: str
+    same_owner: bool
+
+
+class ReviewRead(BaseModel):
+    id: uuid.UUID
+    number: str
+    institution: str
+    institution_name: str
+    region_code: str
+    region_name: str
+    category_code: str
+    category_name: str
+    serial: str
+    manufacturer: str
+    owner_name: str = Field(description="as the certificate names it")
+    owner_uscc: str | None
+    verified_on: date
+    reason: str
+    reason_name: str
+    candidates: list[ReviewCandidate]
+    status: str
+    status_name: str
+    note: str
+    created_at: datetime
+    resolved_at: datetime | None
+    certificate_number: str | None = Field(
+        default=None, description="once resolved: the certificate, now in the registry"
+    )
+
+
+ReviewList = Page[ReviewRead]
+
+
+class ReviewResolve(BaseModel):
+    action: Literal["attach", "new_instrument"]
+    candidate_id: uuid.UUID | None = Field(
+        default=None, description="attach: the id of one of the candidates"
+    )
+    note: str = Field(default="", max_length=500)
+
+
+class CertificateHeld(BaseModel):
+    """The answer to an issue whose instrument is ambiguous: stored, held for the bureau."""
+
+    held: bool = True
+    review_id: uuid.UUID
+    number: str
+    reason: str
+    reason_name: str
+    message_zh: str

@@ -38,6 +38,11 @@ class CertificatesSettings(DomainSettings):
     signing_keys_dir: Path = Path("var/keys")
     # The CJK font embedded in PDF labels; unset: Debian's fonts-noto-cjk (api/certificates/labels.py)
     certificate_label_font_file: Path | None = None
+    # 授权证书 (api/certificates/scope.py): an institution with an authorisation recorded issues
+    # only within it, from the day the first one is recorded. True: also an institution with none
+    # recorded issues nothing (once every designated institution's certificates are entered).
+    # False by default so that a bureau can record them one institution at a time.
+    require_institution_scope: bool = False
     overdue_notification_sender: str = "logging"
     overdue_notification_batch: int = Field(default=500, ge=1, le=100_000)
 

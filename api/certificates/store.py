@@ -14,15 +14,17 @@ import json
 import secrets
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Date, Uuid, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.certificates.import_rows import CertRow
-from api.certificates.queries import certificates, instruments
+from api.certificates.import_rows import CertRow, FieldError
+from api.certificates.queries import certificates, instruments, reviews
+from api.certificates.scope import Scope
+from portal import facts
 from portal.db import UTCDateTime, utcnow
 
 IDENTITY = ("owner_name", "owner_type", "owner_uscc", "address", "region_code")
@@ -46,6 +48,11 @@ class StoreResult:
     # (line, number): certificates attached to another institution's instrument whose owner or
     # region they state differently; the instrument kept its owner and region
     foreign_identity: list[tuple[int, str]] = field(default_factory=list)
+    # (line, error): outside the institution's authorisation (scope.py); nothing stored
+    out_of_scope: list[tuple[int, FieldError]] = field(default_factory=list)
+    # (line, review id, reason): stored but held for the bureau (review_queue.py); a repeat of a
+    # held row is held again, not stored twice
+    held: list[tuple[int, uuid.UUID, str]] = field(default_factory=list)
 
 
 def new_sticker_token() -> str:
@@ -62,10 +69,24 @@ _FIRST_INSTITUTION = (
 
 async def _existing(
     session: AsyncSession, institution_id: uuid.UUID, numbers: list[str], serials: list[str]
-) -> tuple[dict[str, tuple[uuid.UUID, str]], dict[tuple[str, str, str], dict[str, Any]]]:
-    """Certificates of this institution with these numbers, and instruments with these serials."""
+) -> tuple[
+    dict[str, tuple[uuid.UUID, str]],
+    dict[tuple[str, str, str], list[dict[str, Any]]],
+    set[str],
+]:
+    """Certificates of this institution with these numbers (held ones too), and instruments with
+    these serials (each key's variants, variant 0 first)."""
     existing: dict[str, tuple[uuid.UUID, str]] = {}
-    found: dict[tuple[str, str, str], dict[str, Any]] = {}
+    found: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in (
+        await session.execute(
+            select(reviews.c.number, reviews.c.id, reviews.c.content_hash).where(
+                reviews.c.institution_id == institution_id, reviews.c.number.in_(numbers)
+            )
+        )
+    ).all():
+        existing[r.number] = (r.id, r.content_hash)
+    held = set(existing)
     connection = await session.connection()
     if connection.dialect.name == "sqlite":
         # On the driver: SQLAlchemy would compile a 2,000-parameter IN per batch and convert
@@ -82,20 +103,23 @@ async def _existing(
         cursor = await driver.execute(
             "SELECT i.id, i.category_code, i.serial, i.manufacturer, i.current_certificate_id, "
             "c.verified_on, i.owner_name, i.owner_type, i.owner_uscc, i.address, i.region_code, "
-            f"({_FIRST_INSTITUTION}) FROM instrument i LEFT JOIN certificate c "
+            f"({_FIRST_INSTITUTION}), i.variant FROM instrument i LEFT JOIN certificate c "
             "ON c.id = i.current_certificate_id "
-            "WHERE i.serial IN (SELECT value FROM json_each(?))",
+            "WHERE i.serial IN (SELECT value FROM json_each(?)) ORDER BY i.variant",
             (json.dumps(serials),),
         )
         for r in await cursor.fetchall():
-            found[(r[1], r[2], r[3])] = {
-                "id": uuid.UUID(hex=r[0]),
-                "current": uuid.UUID(hex=r[4]) if r[4] else None,
-                "current_on": date.fromisoformat(r[5]) if r[5] else None,
-                "identity": dict(zip(IDENTITY, r[6:11], strict=True)),
-                "owner": uuid.UUID(hex=r[11]) if r[11] else None,
-            }
-        return existing, found
+            found.setdefault((r[1], r[2], r[3]), []).append(
+                {
+                    "id": uuid.UUID(hex=r[0]),
+                    "current": uuid.UUID(hex=r[4]) if r[4] else None,
+                    "current_on": date.fromisoformat(r[5]) if r[5] else None,
+                    "identity": dict(zip(IDENTITY, r[6:11], strict=True)),
+                    "owner": uuid.UUID(hex=r[11]) if r[11] else None,
+                    "variant": r[12],
+                }
+            )
+        return existing, found, held
     for r in (
         await session.execute(
             select(certificates.c.number, certificates.c.id, certificates.c.content_hash).where(
@@ -124,6 +148,7 @@ async def _existing(
                 certificates.c.verified_on,
                 *(instruments.c[name] for name in IDENTITY),
                 owner.label("owner"),
+                instruments.c.variant,
             )
             .select_from(
                 instruments.outerjoin(
@@ -131,20 +156,132 @@ async def _existing(
                 )
             )
             .where(instruments.c.serial.in_(serials))
+            .order_by(instruments.c.variant)
         )
     ).all():
-        found[(r.category_code, r.serial, r.manufacturer)] = {
-            "id": r.id,
-            "current": r.current_certificate_id,
-            "current_on": r.verified_on,
-            "identity": {name: getattr(r, name) for name in IDENTITY},
-            "owner": r.owner,
-        }
-    return existing, found
+        found.setdefault((r.category_code, r.serial, r.manufacturer), []).append(
+            {
+                "id": r.id,
+                "current": r.current_certificate_id,
+                "current_on": r.verified_on,
+                "identity": {name: getattr(r, name) for name in IDENTITY},
+                "owner": r.owner,
+                "variant": r.variant,
+            }
+        )
+    return existing, found, held
 
 
 def _identity_of(row: CertRow) -> dict[str, Any]:
     return {name: getattr(row, name) for name in IDENTITY}
+
+
+def same_owner(uscc_a: str | None, name_a: str, uscc_b: str | None, name_b: str) -> bool:
+    """Whether two statements name the same owner: by the credit code when both give one, else
+    by the name."""
+    if uscc_a and uscc_b:
+        return uscc_a.upper() == uscc_b.upper()
+    return name_a.strip() == name_b.strip()
+
+
+@dataclass
+class Match:
+    """Where a certificate row goes: an instance of the key (``instance``), a new one (both
+    None), or held for the bureau (``held_reason`` with its ``candidates``)."""
+
+    instance: dict[str, Any] | None = None
+    held_reason: str | None = None
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    region_code: str = ""
+
+
+def match_instrument(
+    row: CertRow, instances: list[dict[str, Any]], claims: list[facts.RegisteredClaim]
+) -> Match:
+    """Matched by category + serial + manufacturer + owner. An instrument no owner registered
+    (and not split by the bureau) keeps the registry's rule: one instrument per key, whichever
+    owner the certificate names (store_rows). A registered one is attached only when exactly one
+    candidate answers and it is the owner the certificate names, or when the bureau split the key
+    by owner and exactly one instance is this owner's; otherwise the certificate is held."""
+    if not claims and len(instances) <= 1:
+        return Match(instance=instances[0] if instances else None)
+    by_id = {i["id"]: i for i in instances}
+    candidates: list[dict[str, Any]] = []
+    for i in instances:
+        identity = i["identity"]
+        candidates.append(
+            {
+                "kind": "instrument",
+                "id": str(i["id"]),
+                "owner_name": identity["owner_name"],
+                "owner_uscc": identity["owner_uscc"],
+                "region_code": identity["region_code"],
+            }
+        )
+    for c in claims:
+        linked = by_id.get(c.registry_instrument_id) if c.registry_instrument_id else None
+        if any(
+            same_owner(
+                i["identity"]["owner_uscc"], i["identity"]["owner_name"], c.owner_uscc, c.owner_name
+            )
+            for i in ([linked] if linked is not None else instances)
+        ):
+            # The registration of that very instance (linked to it, or to be linked by key).
+            continue
+        candidates.append(
+            {
+                "kind": "registration",
+                "id": str(c.registration_id),
+                "owner_name": c.owner_name,
+                "owner_uscc": c.owner_uscc,
+                "region_code": c.region_code,
+            }
+        )
+    same = [
+        c
+        for c in candidates
+        if same_owner(c["owner_uscc"], c["owner_name"], row.owner_uscc, row.owner_name)
+    ]
+    if len(candidates) == 1 and same:
+        only = same[0]
+        return Match(
+            instance=by_id[uuid.UUID(only["id"])] if only["kind"] == "instrument" else None
+        )
+    if len(instances) > 1 and len(same) == 1 and same[0]["kind"] == "instrument":
+        return Match(instance=by_id[uuid.UUID(same[0]["id"])])
+    return Match(
+        held_reason="several_candidates" if len(candidates) > 1 else "other_owner",
+        candidates=candidates,
+        region_code=common_region([c["region_code"] for c in candidates]),
+    )
+
+
+def common_region(codes: list[str]) -> str:
+    """The lowest division that covers every one of ``codes`` (the bureau that sees all the
+    candidates): 610402 and 610404 → 610400; across provinces, the first one's."""
+    if len(set(codes)) == 1:
+        return codes[0]
+    if len({c[:4] for c in codes}) == 1:
+        return codes[0][:4] + "00"
+    if len({c[:2] for c in codes}) == 1:
+        return codes[0][:2] + "0000"
+    return codes[0]
+
+
+def row_data(row: CertRow) -> dict[str, Any]:
+    """A validated row as JSON (held certificates keep it until the bureau decides)."""
+    data = asdict(row)
+    for name in ("verified_on", "valid_until"):
+        data[name] = data[name].isoformat() if data[name] is not None else None
+    return data
+
+
+def row_from_data(data: dict[str, Any]) -> CertRow:
+    values = dict(data)
+    values["verified_on"] = date.fromisoformat(values["verified_on"])
+    if values.get("valid_until"):
+        values["valid_until"] = date.fromisoformat(values["valid_until"])
+    return CertRow(**values)
 
 
 async def store_rows(
@@ -153,36 +290,84 @@ async def store_rows(
     institution_id: uuid.UUID,
     rows: Sequence[tuple[int, CertRow]],
     actor_id: uuid.UUID | None,
+    scope: Scope | None,
 ) -> StoreResult:
     """Store validated rows with a few set-based statements: look up existing numbers and
     instruments for the whole batch, then bulk-insert instruments and certificates and bulk-update
-    the instruments. Idempotent on institution + number."""
+    the instruments. Idempotent on institution + number. A row outside ``scope`` (the
+    institution's authorisation, when checked) is refused; a row whose registered instrument is
+    ambiguous is held for the bureau instead of attached."""
     result = StoreResult()
     if not rows:
         return result
-    existing, instrument_rows = await _existing(
+    existing, instrument_rows, held_numbers = await _existing(
         session,
         institution_id,
         list({row.number for _, row in rows}),
         list({row.serial for _, row in rows}),
     )
-    instruments_by_key: dict[tuple[str, str, str], dict[str, Any]] = {
-        key: {**data, "new": False, "values": None} for key, data in instrument_rows.items()
+    # Registrations only for rows still to store (a re-import of stored rows asks nothing).
+    claims = await facts.registered_claims(
+        session, list({row.instrument_key for _, row in rows if row.number not in existing})
+    )
+    instruments_by_key: dict[tuple[str, str, str], list[dict[str, Any]]] = {
+        key: [{**data, "new": False, "values": None} for data in found]
+        for key, found in instrument_rows.items()
     }
     now = utcnow()
     cert_values: list[dict[str, Any]] = []
+    review_values: list[dict[str, Any]] = []
     for line, row in rows:
         content_hash = row.content_hash()
         if row.number in existing:
             cert_id, known_hash = existing[row.number]
-            if known_hash == content_hash:
-                result.unchanged.append((line, cert_id))
-            else:
+            if known_hash != content_hash:
                 result.conflicts.append((line, row.number))
+            elif row.number in held_numbers:
+                result.held.append((line, cert_id, ""))
+            else:
+                result.unchanged.append((line, cert_id))
+            continue
+        instances = instruments_by_key.get(row.instrument_key, [])
+        match = match_instrument(row, instances, claims.get(row.instrument_key, []))
+        if scope is not None:
+            # The stated region, and the region of the instrument it attaches to (a held one's
+            # instrument is the bureau's decision).
+            regions = [row.region_code]
+            if match.instance is not None and match.instance["identity"] is not None:
+                regions.append(match.instance["identity"]["region_code"])
+            problem = scope.problem(row.category_code, regions, row.verified_on)
+            if problem is not None:
+                result.out_of_scope.append((line, problem))
+                continue
+        if match.held_reason is not None:
+            review_id = uuid.uuid4()
+            existing[row.number] = (review_id, content_hash)
+            held_numbers.add(row.number)
+            review_values.append(
+                {
+                    "id": review_id,
+                    "institution_id": institution_id,
+                    "number": row.number,
+                    "content_hash": content_hash,
+                    "row": row_data(row),
+                    "region_code": match.region_code,
+                    "category_code": row.category_code,
+                    "serial": row.serial,
+                    "manufacturer": row.manufacturer,
+                    "reason": match.held_reason,
+                    "candidates": match.candidates,
+                    "status": "open",
+                    "note": "",
+                    "created_by": actor_id,
+                    "created_at": now,
+                }
+            )
+            result.held.append((line, review_id, match.held_reason))
             continue
         cert_id = uuid.uuid4()
         existing[row.number] = (cert_id, content_hash)
-        instrument = instruments_by_key.get(row.instrument_key)
+        instrument = match.instance
         if instrument is None:
             instrument = {
                 "id": uuid.uuid4(),
@@ -193,70 +378,40 @@ async def store_rows(
                 "identity": None,
                 "owner": institution_id,
             }
-            instruments_by_key[row.instrument_key] = instrument
-        owning = instrument["owner"] in (None, institution_id)
-        stated = _identity_of(row)
-        if not owning and stated != instrument["identity"]:
-            result.foreign_identity.append((line, row.number))
-        if instrument["current_on"] is None or row.verified_on >= instrument["current_on"]:
-            # The latest verification is the instrument's current certificate; its owner and
-            # place only when the owning institution states them.
-            instrument["current"] = cert_id
-            instrument["current_on"] = row.verified_on
-            values: dict[str, Any] = instrument["values"] or {}
-            values.update(model=row.model, current_certificate_id=cert_id)
-            if owning:
-                values.update(stated, latitude=row.latitude, longitude=row.longitude)
-                before = instrument["identity"]
-                if before is not None and before != stated:
-                    result.identity_changes.append(
-                        IdentityChange(line, row.number, instrument["id"], before, stated)
-                    )
-                instrument["identity"] = stated
-            instrument["values"] = values
+            instruments_by_key.setdefault(row.instrument_key, []).append(instrument)
         cert_values.append(
-            {
-                "id": cert_id,
-                "number": row.number,
-                "kind": row.kind,
-                "institution_id": institution_id,
-                "instrument_id": instrument["id"],
-                "regulation": row.regulation,
-                "conclusion": row.conclusion,
-                "verified_on": row.verified_on,
-                "valid_until": row.valid_until,
-                "verifier": row.verifier,
-                "issued_by": actor_id,
-                "content_hash": content_hash,
-                "created_at": now,
-            }
+            attach_values(result, line, row, instrument, cert_id, institution_id, actor_id, now)
         )
         result.created.append((line, cert_id))
 
     new_instruments = []
     updates: dict[frozenset[str], list[dict[str, Any]]] = {}
-    for (category, serial, manufacturer), data in instruments_by_key.items():
-        if data["new"]:
-            new_instruments.append(
-                {
-                    "id": data["id"],
-                    "sticker_token": new_sticker_token(),
-                    "category_code": category,
-                    "serial": serial,
-                    "manufacturer": manufacturer,
-                    "created_at": now,
-                    **data["values"],
-                }
-            )
-        elif data["values"] is not None:
-            # Grouped by the columns they set: owning and foreign certificates set different ones.
-            updates.setdefault(frozenset(data["values"]), []).append(
-                {"_id": data["id"], **data["values"]}
-            )
+    for (category, serial, manufacturer), found in instruments_by_key.items():
+        for data in found:
+            if data["new"]:
+                new_instruments.append(
+                    {
+                        "id": data["id"],
+                        "sticker_token": new_sticker_token(),
+                        "category_code": category,
+                        "serial": serial,
+                        "manufacturer": manufacturer,
+                        "created_at": now,
+                        **data["values"],
+                    }
+                )
+            elif data["values"] is not None:
+                # Grouped by the columns they set: owning and foreign certificates set different
+                # ones.
+                updates.setdefault(frozenset(data["values"]), []).append(
+                    {"_id": data["id"], **data["values"]}
+                )
     if new_instruments:
         await bulk_insert(session, instruments, new_instruments)
     if cert_values:
         await bulk_insert(session, certificates, cert_values)
+    if review_values:
+        await session.execute(insert(reviews), review_values)
     for columns, batch in updates.items():
         await session.execute(
             update(instruments)
@@ -266,6 +421,55 @@ async def store_rows(
             execution_options={"synchronize_session": False},
         )
     return result
+
+
+def attach_values(
+    result: StoreResult,
+    line: int,
+    row: CertRow,
+    instrument: dict[str, Any],
+    cert_id: uuid.UUID,
+    institution_id: uuid.UUID,
+    actor_id: uuid.UUID | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Attach a certificate to ``instrument`` (its current one if latest; its owner and place
+    only when the owning institution states them) and return the certificate's row."""
+    owning = instrument["owner"] in (None, institution_id)
+    stated = _identity_of(row)
+    if not owning and stated != instrument["identity"]:
+        result.foreign_identity.append((line, row.number))
+    if instrument["current_on"] is None or row.verified_on >= instrument["current_on"]:
+        # The latest verification is the instrument's current certificate; its owner and
+        # place only when the owning institution states them.
+        instrument["current"] = cert_id
+        instrument["current_on"] = row.verified_on
+        values: dict[str, Any] = instrument["values"] or {}
+        values.update(model=row.model, current_certificate_id=cert_id)
+        if owning:
+            values.update(stated, latitude=row.latitude, longitude=row.longitude)
+            before = instrument["identity"]
+            if before is not None and before != stated:
+                result.identity_changes.append(
+                    IdentityChange(line, row.number, instrument["id"], before, stated)
+                )
+            instrument["identity"] = stated
+        instrument["values"] = values
+    return {
+        "id": cert_id,
+        "number": row.number,
+        "kind": row.kind,
+        "institution_id": institution_id,
+        "instrument_id": instrument["id"],
+        "regulation": row.regulation,
+        "conclusion": row.conclusion,
+        "verified_on": row.verified_on,
+        "valid_until": row.valid_until,
+        "verifier": row.verifier,
+        "issued_by": actor_id,
+        "content_hash": row.content_hash(),
+        "created_at": now,
+    }
 
 
 def _sqlite_converter(column: Any) -> Any:

@@ -1,16 +1,28 @@
-"""What other domains need to know of owners' registrations (portal/facts.py): which registry
-instruments are out of use because their owners retired them."""
+"""What the registration domain tells others (portal/facts.py): which owners registered an
+instrument, so that the certificate registry can tell an ambiguous certificate from a plain one;
+which registry instruments are out of use because their owners retired them."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from api.instruments.models import RegisteredInstrument, RegistrationStatus
+from api.instruments.models import (
+    RegisteredInstrument,
+    RegistrationEvent,
+    RegistrationEventKind,
+    RegistrationStatus,
+)
+from portal.accounts.models import Organization
+from portal.facts import RegisteredClaim
 
+_CHUNK = 500
 _ACTIVE = (RegistrationStatus.pending, RegistrationStatus.confirmed)
 
 
@@ -33,3 +45,68 @@ def withdrawn_from_use() -> Select[Any]:
     return select(linked).where(
         col(retired.status) == RegistrationStatus.retired, linked.is_not(None), ~still_used
     )
+
+
+async def registered_claims(
+    session: AsyncSession, keys: Sequence[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], list[RegisteredClaim]]:
+    found: dict[tuple[str, str, str], list[RegisteredClaim]] = {}
+    wanted = set(keys)
+    serials = sorted({k[1] for k in wanted})
+    for start in range(0, len(serials), _CHUNK):
+        rows = await session.execute(
+            select(
+                col(RegisteredInstrument.id),
+                col(RegisteredInstrument.category_code),
+                col(RegisteredInstrument.serial),
+                col(RegisteredInstrument.manufacturer),
+                col(RegisteredInstrument.region_code),
+                col(RegisteredInstrument.registry_instrument_id),
+                col(Organization.name),
+                col(Organization.uscc),
+            )
+            .join(Organization, col(Organization.id) == col(RegisteredInstrument.owner_id))
+            .where(
+                col(RegisteredInstrument.serial).in_(serials[start : start + _CHUNK]),
+                col(RegisteredInstrument.status).in_(
+                    [RegistrationStatus.pending, RegistrationStatus.confirmed]
+                ),
+            )
+            .order_by(col(RegisteredInstrument.created_at), col(RegisteredInstrument.id))
+        )
+        for r in rows.all():
+            key = (r.category_code, r.serial, r.manufacturer)
+            if key in wanted:
+                found.setdefault(key, []).append(
+                    RegisteredClaim(
+                        registration_id=r.id,
+                        owner_name=r.name,
+                        owner_uscc=r.uscc,
+                        region_code=r.region_code,
+                        registry_instrument_id=r.registry_instrument_id,
+                    )
+                )
+    return found
+
+
+async def link_registration(
+    session: AsyncSession,
+    registration_id: uuid.UUID,
+    instrument_id: uuid.UUID,
+    *,
+    actor_id: uuid.UUID | None,
+    data: dict[str, Any],
+) -> None:
+    registration = await session.get(RegisteredInstrument, registration_id)
+    if registration is None:
+        return
+    registration.registry_instrument_id = instrument_id
+    session.add(
+        RegistrationEvent(
+            registration_id=registration.id,
+            kind=RegistrationEventKind.entered,
+            actor_id=actor_id,
+            data=data,
+        )
+    )
+    await session.flush()

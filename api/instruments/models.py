@@ -37,6 +37,9 @@ class RegisteredInstrument(SQLModel, table=True):
         # serial second, so that the import's look-up by owner and serials uses this index.
         UniqueConstraint("owner_id", "serial", "category_code", "manufacturer"),
         Index("ix_registered_instrument_region_status", "region_code", "status"),
+        # An institution's certificates are matched to registrations by serial, whatever the
+        # owner (api/instruments/facts.py registered_claims, once per import batch).
+        Index("ix_registered_instrument_serial", "serial"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)

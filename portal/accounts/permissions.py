@@ -39,6 +39,11 @@ class Action(StrEnum):
     application_handle = "application.handle"
     # Regional statistics of registered instruments (辖区强检器具统计): the region and below.
     instrument_statistics_view = "instrument.statistics.view"
+    # 授权证书: the issuing bureau (its region and below) records an institution's authorisation
+    # scope; the institution reads its own through certificate_issue.
+    institution_scope_manage = "institution.scope.manage"
+    # Held certificates (ambiguous instrument): the bureau of the instrument's region resolves.
+    certificate_review = "certificate.review"
 
 
 ACTION_ROLES: dict[Action, frozenset[Role]] = {
@@ -58,6 +63,8 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.instrument_review: frozenset({Role.regulator}),
     Action.application_handle: frozenset({Role.institution}),
     Action.instrument_statistics_view: frozenset({Role.regulator}),
+    Action.institution_scope_manage: frozenset({Role.regulator}),
+    Action.certificate_review: frozenset({Role.regulator}),
 }
 
 # Actions scoped to the actor's own organisation rather than (only) a region.

@@ -128,6 +128,12 @@ ROLE_RULES: list[tuple[str, set[Role]]] = [
     (r"^POST /api/v1/verification-applications/", {Role.institution, Role.admin}),
     (r"^GET /api/v1/verification-applications", {Role.owner, Role.institution, Role.admin}),
     (r"^GET /api/v1/verification-plan", {Role.owner, Role.institution, Role.admin}),
+    # 授权证书: the issuing bureau records and revokes; the institution reads its own.
+    (r"^POST /api/v1/institution-authorisations", {Role.regulator, Role.admin}),
+    (r"^GET /api/v1/institution-authorisations", {Role.institution, Role.regulator, Role.admin}),
+    # Held certificates: the bureau of the instrument's region resolves; the institution reads.
+    (r"^POST /api/v1/certificate-reviews/", {Role.regulator, Role.admin}),
+    (r"^GET /api/v1/certificate-reviews", {Role.institution, Role.regulator, Role.admin}),
     # Stickers and labels are printed by the issuing institution only (an administrator has no
     # organisation).
     (r" /api/v1/certificates/\{number\}/(sticker|label)\.", {Role.institution}),
@@ -164,6 +170,7 @@ async def test_authorization_matrix(
     # --- principals ---------------------------------------------------------------------------
     principals = [Principal("anonymous", None, {})]
     users: dict[str, User] = {}
+    orgs: dict[str, Any] = {}
     for name, role, region, kind in [
         ("citizen", Role.citizen, "610402", None),
         ("institution_a", Role.institution, "610402", OrganizationKind.institution),
@@ -179,6 +186,7 @@ async def test_authorization_matrix(
     ]:
         extra = {"uscc": new_owner_uscc(region)} if kind == OrganizationKind.owner else {}
         org = await make_org(kind=kind, region=region, **extra) if kind else None
+        orgs[name] = org
         user = await make_user(role, region=region, org=org)
         users[name] = user
         principals.append(Principal(name, role, await auth_headers(user)))
@@ -219,7 +227,34 @@ async def test_authorization_matrix(
     assert registration.status_code == 201, registration.text
     registration_id = registration.json()["id"]
 
+    authorisation = await client.post(
+        "/api/v1/institution-authorisations",
+        json={
+            "institution": orgs["institution_a"].code,
+            "certificate_number": "(陕)法计(2026)61040201号",
+            "issuer_name": "咸阳市秦都区市场监督管理局",
+            "issuer_region_code": "610402",
+            "categories": ["scale-pc"],
+            "regions": ["610402"],
+            "valid_from": "2020-01-01",
+            "valid_until": "2099-12-31",
+        },
+        headers=h["regulator_a"],
+    )
+    assert authorisation.status_code == 201, authorisation.text
+    authorisation_id = authorisation.json()["id"]
+    # A certificate for owner A's registered instrument naming another owner: held.
+    held = await client.post(
+        "/api/v1/certificates",
+        json=cert_body(serial="MATRIX-1", manufacturer=""),
+        headers=h["institution_a"],
+    )
+    assert held.status_code == 202, held.text
+    review_id = held.json()["review_id"]
+
     params = {
+        "authorisation_id": authorisation_id,
+        "review_id": review_id,
         "registration_id": registration_id,
         "case_id": case_id,
         "tracking_number": tracking,
@@ -320,6 +355,22 @@ async def test_authorization_matrix(
             f"/api/v1/credit/association/ratings/{member_uscc}/reply",
             {"text": "不是我的会员企业"},
         ),
+        ("institution_b", "GET", f"/api/v1/institution-authorisations/{authorisation_id}", None),
+        ("regulator_b", "GET", f"/api/v1/institution-authorisations/{authorisation_id}", None),
+        (
+            "regulator_b",
+            "POST",
+            f"/api/v1/institution-authorisations/{authorisation_id}/revoke",
+            {"reason": "越权撤销"},
+        ),
+        ("institution_b", "GET", f"/api/v1/certificate-reviews/{review_id}", None),
+        ("regulator_b", "GET", f"/api/v1/certificate-reviews/{review_id}", None),
+        (
+            "regulator_b",
+            "POST",
+            f"/api/v1/certificate-reviews/{review_id}/resolve",
+            {"action": "new_instrument"},
+        ),
         ("regulator_b", "PATCH", f"/api/v1/notices/{notice_id}", {"title": "越权修改的标题"}),
         ("regulator_b", "POST", f"/api/v1/notices/{notice_id}/withdraw", {"reason": "越权撤回"}),
     ]
@@ -336,6 +387,11 @@ async def test_authorization_matrix(
     for who in ("owner_b", "regulator_b"):
         registrations = await client.get("/api/v1/instrument-registrations", headers=h[who])
         assert registration_id not in registrations.text, who
+    for who in ("institution_b", "regulator_b"):
+        authorisations = await client.get("/api/v1/institution-authorisations", headers=h[who])
+        assert authorisation_id not in authorisations.text, who
+        reviews = await client.get("/api/v1/certificate-reviews", headers=h[who])
+        assert review_id not in reviews.text, who
 
     # Association B taking A's member (issue 11 #1): B's name is B's label only; A's label and
     # the enterprise's public name stay; B cannot set the registered name.

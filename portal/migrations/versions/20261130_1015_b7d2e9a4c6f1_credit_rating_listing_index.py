@@ -5,7 +5,7 @@ enterprise and association, to show 20: seconds at 100,000 rated enterprises. Wa
 order these indexes find a page's scores and count the current grades without reading the table.
 
 Revision ID: b7d2e9a4c6f1
-Revises: b7c1d2e3f4a5
+Revises: 372827023280
 Create Date: 2026-11-30 10:15:00
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "b7d2e9a4c6f1"
-down_revision: str | Sequence[str] | None = "b7c1d2e3f4a5"
+down_revision: str | Sequence[str] | None = "372827023280"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

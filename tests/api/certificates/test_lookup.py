@@ -175,7 +175,11 @@ async def test_same_number_at_two_institutions_needs_the_institution(
         row = validate_row(cert_body(number="DUP-1", serial="OTHER-SERIAL"), ctx)
         assert isinstance(row, CertRow)
         await store_rows(
-            session, institution_id=other.organization_id, rows=[(1, row)], actor_id=None
+            session,
+            institution_id=other.organization_id,
+            rows=[(1, row)],
+            actor_id=None,
+            scope=None,
         )
     assert_problem(
         await client.get("/api/v1/certificates/DUP-1"), 409, "certificate_number_ambiguous"

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from portal.accounts.models import OrganizationKind, Role, User
+from portal.accounts.models import Organization, OrganizationKind, Role, User
+from portal.db import Database
 from tests.support import new_owner_uscc
 
 _serials = itertools.count(1)
@@ -41,3 +42,13 @@ def registration_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+async def owner_uscc(database: Database, user: User) -> str:
+    """The owner's credit code: a certificate for its registered instrument names it (one naming
+    another code is held for the bureau, tests/api/instruments/test_certificate_review.py)."""
+    async with database.sessionmaker() as session:
+        org = await session.get(Organization, user.organization_id)
+    assert org is not None
+    assert org.uscc
+    return org.uscc

@@ -11,7 +11,7 @@ import httpx
 from portal.accounts.models import Organization, Role, User
 from portal.db import Database
 from tests.api.certificates.support import Issue, days
-from tests.api.instruments.support import registration_body
+from tests.api.instruments.support import owner_uscc, registration_body
 from tests.support import assert_problem
 
 Headers = Callable[[User], Awaitable[dict[str, str]]]
@@ -48,6 +48,7 @@ async def test_register_apply_appointment_certificate_complete(
         org = await session.get(Organization, institution_user.organization_id)
         assert org is not None
         org_code = org.code
+    uscc = await owner_uscc(database, owner_user)
     scale = await _confirmed(client, owner, bureau, serial="APP-1")
     pump = await _confirmed(client, owner, bureau, serial="APP-2")
     pending = await client.post(
@@ -109,7 +110,9 @@ async def test_register_apply_appointment_certificate_complete(
     assert [e["kind"] for e in moved.json()["events"]] == ["submitted", "accepted", "rescheduled"]
 
     # Not complete before every instrument has its result.
-    await issue(number="APP-C1", serial="APP-1", region_code="610402", verified_on=days(0))
+    await issue(
+        number="APP-C1", serial="APP-1", region_code="610402", verified_on=days(0), owner_uscc=uscc
+    )
     missing = assert_problem(
         await client.post(f"{url}/complete", headers=lab), 409, "application_results_missing"
     )
@@ -117,6 +120,7 @@ async def test_register_apply_appointment_certificate_complete(
     await issue(
         number="APP-C2",
         serial="APP-2",
+        owner_uscc=uscc,
         region_code="610402",
         verified_on=days(0),
         kind="notice",
@@ -167,6 +171,7 @@ async def test_register_apply_appointment_certificate_complete(
 
 async def test_the_plan_lists_what_falls_due_with_what_to_do(
     client: httpx.AsyncClient,
+    database: Database,
     owner_user: User,
     institution_user: User,
     make_user: Callable[..., Awaitable[User]],
@@ -194,6 +199,7 @@ async def test_the_plan_lists_what_falls_due_with_what_to_do(
     await issue(
         number="PL-C1",
         serial="PL-WATER",
+        owner_uscc=await owner_uscc(database, owner_user),
         category_code="water-meter",
         manufacturer="宁波水表股份有限公司",
         region_code="610402",

@@ -21,7 +21,7 @@ from portal import clock, notify
 from portal.accounts.models import Role, User
 from portal.db import Database
 from tests.api.certificates.support import Issue, days
-from tests.api.instruments.support import registration_body
+from tests.api.instruments.support import owner_uscc, registration_body
 from tests.support import assert_problem
 
 Headers = Callable[[User], Awaitable[dict[str, str]]]
@@ -203,6 +203,7 @@ async def test_certificates_attach_and_a_first_only_meter_past_its_life_is_to_be
     scale = await _register(client, headers, serial="ATTACH-1")
     assert scale["verification_status"] == "none"
     first_cert = await issue(
+        owner_uscc=await owner_uscc(database, owner_user),
         number="ATT-1",
         serial="ATTACH-1",
         manufacturer="上海友声衡器有限公司",

@@ -1,0 +1,245 @@
+"""Ambiguous certificate matches are held for the bureau of the instrument's region: a certificate
+naming another owner than the registered one, or an instrument two owners registered, is stored
+but not attached until the bureau decides, and each decision is an instrument event."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from api.certificates.models import Instrument, InstrumentEvent
+from portal.accounts.models import Organization, OrganizationKind, Role, User
+from portal.db import Database
+from tests.api.certificates.support import cert_body
+from tests.api.instruments.support import registration_body
+from tests.support import assert_problem, new_owner_uscc
+
+MakeUser = Callable[..., Awaitable[User]]
+Headers = Callable[[User], Awaitable[dict[str, str]]]
+
+
+async def _owner(
+    make_org: Callable[..., Awaitable[Any]], make_user: MakeUser, name: str
+) -> tuple[Organization, User]:
+    org = await make_org(
+        kind=OrganizationKind.owner, region="610402", name=name, uscc=new_owner_uscc("610402")
+    )
+    return org, await make_user(Role.owner, region="610402", org=org)
+
+
+async def _register(
+    client: httpx.AsyncClient, headers: dict[str, str], **body: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        "/api/v1/instruments", json=registration_body(**body), headers=headers
+    )
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def test_a_certificate_for_another_owner_is_held_and_the_bureau_attaches_it(
+    client: httpx.AsyncClient,
+    database: Database,
+    make_org: Callable[..., Awaitable[Any]],
+    make_user: MakeUser,
+    auth_headers: Headers,
+    institution_user: User,
+) -> None:
+    owner_a, user_a = await _owner(make_org, make_user, "咸阳市秦都区甲农贸市场有限公司")
+    registered = await _register(client, await auth_headers(user_a))
+    institution = await auth_headers(institution_user)
+    key = {
+        "serial": registered["serial"],
+        "category_code": registered["category_code"],
+        "manufacturer": registered["manufacturer"],
+    }
+    # The registered owner named: attached at once.
+    plain = await client.post(
+        "/api/v1/certificates",
+        json=cert_body(owner_name=owner_a.name, owner_uscc=owner_a.uscc, **key),
+        headers=institution,
+    )
+    assert plain.status_code == 201, plain.text
+    token = plain.json()["instrument"]["sticker_token"]
+
+    # Another owner named: stored, held, not attached.
+    body = cert_body(
+        owner_name="咸阳市某某超市有限公司", owner_uscc=new_owner_uscc("610402"), **key
+    )
+    held = await client.post("/api/v1/certificates", json=body, headers=institution)
+    assert held.status_code == 202, held.text
+    assert held.json()["held"] is True
+    assert held.json()["reason"] == "other_owner"
+    review_id = held.json()["review_id"]
+    assert (await client.get(f"/api/v1/certificates/{body['number']}")).status_code == 404
+    # The same request again is recognised, not held twice.
+    again = await client.post("/api/v1/certificates", json=body, headers=institution)
+    assert again.status_code == 200
+    assert again.json()["review_id"] == review_id
+
+    # The institution sees its held certificate, without other owners' data.
+    own = (await client.get("/api/v1/certificate-reviews", headers=institution)).json()
+    assert [r["id"] for r in own["items"]] == [review_id]
+    assert own["items"][0]["candidates"] == []
+
+    # A regulator of another region neither sees nor resolves it.
+    xian = await auth_headers(await make_user(Role.regulator, region="610102"))
+    assert (await client.get("/api/v1/certificate-reviews", headers=xian)).json()["items"] == []
+    assert_problem(
+        await client.post(
+            f"/api/v1/certificate-reviews/{review_id}/resolve",
+            json={"action": "new_instrument"},
+            headers=xian,
+        ),
+        404,
+        "certificate_review_not_found",
+    )
+    # Nor does the institution or the owner.
+    assert_problem(
+        await client.post(
+            f"/api/v1/certificate-reviews/{review_id}/resolve",
+            json={"action": "new_instrument"},
+            headers=institution,
+        ),
+        403,
+    )
+
+    bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
+    item = (await client.get(f"/api/v1/certificate-reviews/{review_id}", headers=bureau)).json()
+    assert item["reason_name"]
+    assert len(item["candidates"]) == 1
+    candidate = item["candidates"][0]
+    assert candidate["kind"] == "instrument"
+    assert candidate["owner_uscc"] == owner_a.uscc
+    assert candidate["same_owner"] is False
+    # A candidate the item does not list is refused.
+    assert_problem(
+        await client.post(
+            f"/api/v1/certificate-reviews/{review_id}/resolve",
+            json={"action": "attach", "candidate_id": registered["id"]},
+            headers=bureau,
+        ),
+        422,
+        "certificate_review_invalid",
+    )
+    resolved = await client.post(
+        f"/api/v1/certificate-reviews/{review_id}/resolve",
+        json={"action": "attach", "candidate_id": candidate["id"], "note": "证书使用单位笔误"},
+        headers=bureau,
+    )
+    assert resolved.status_code == 200, resolved.text
+    assert resolved.json()["status"] == "attached"
+    assert_problem(
+        await client.post(
+            f"/api/v1/certificate-reviews/{review_id}/resolve",
+            json={"action": "new_instrument"},
+            headers=bureau,
+        ),
+        409,
+        "certificate_review_resolved",
+    )
+    # Attached to A's instrument, whose owner did not move.
+    lookup = (await client.get(f"/api/v1/certificates/{body['number']}")).json()
+    assert lookup["instrument"]["sticker_token"] == token
+    assert lookup["instrument"]["owner_name"] == owner_a.name
+    async with database.sessionmaker() as session:
+        events = (await session.scalars(select(InstrumentEvent))).all()
+    assert [e.kind for e in events if e.data.get("review_id") == review_id] == [
+        "certificate_attached"
+    ]
+
+
+async def test_two_owners_of_one_serial_are_held_and_split_into_a_new_instrument(
+    client: httpx.AsyncClient,
+    database: Database,
+    make_org: Callable[..., Awaitable[Any]],
+    make_user: MakeUser,
+    auth_headers: Headers,
+    institution_user: User,
+) -> None:
+    owner_a, user_a = await _owner(make_org, make_user, "咸阳市秦都区乙农贸市场有限公司")
+    owner_b, user_b = await _owner(make_org, make_user, "咸阳市秦都区丙加油站有限公司")
+    first = await _register(client, await auth_headers(user_a))
+    await _register(client, await auth_headers(user_b), serial=first["serial"])
+    institution = await auth_headers(institution_user)
+    key = {
+        "serial": first["serial"],
+        "category_code": first["category_code"],
+        "manufacturer": first["manufacturer"],
+    }
+    body = cert_body(owner_name=owner_b.name, owner_uscc=owner_b.uscc, **key)
+    held = await client.post("/api/v1/certificates", json=body, headers=institution)
+    assert held.status_code == 202, held.text
+    assert held.json()["reason"] == "several_candidates"
+    # The file import holds the same way and says so.
+    line = ",".join(
+        [
+            "HELD-IMPORT-1", "scale-pc", "ACS-15", first["serial"], first["manufacturer"],
+            owner_a.name, owner_a.uscc or "", "人民路", "610402", "合格",
+            body["verified_on"], body["valid_until"], "陈工",
+        ]
+    )  # fmt: skip
+    header = "number,category_code,model,serial,manufacturer,owner_name,owner_uscc,address,region_code,conclusion,verified_on,valid_until,verifier"
+    report = await client.post(
+        "/api/v1/certificates/import",
+        files={"file": ("held.csv", f"{header}\n{line}\n".encode())},
+        headers=institution,
+    )
+    assert report.status_code == 200, report.text
+    assert (report.json()["held"], report.json()["created"]) == (1, 0), report.json()
+
+    bureau = await auth_headers(await make_user(Role.regulator, region="610400"))
+    queue = (await client.get("/api/v1/certificate-reviews", headers=bureau)).json()
+    mine = [r for r in queue["items"] if r["serial"] == first["serial"]]
+    assert len(mine) == 2
+    review = next(r for r in mine if r["number"] == body["number"])
+    assert {c["owner_uscc"] for c in review["candidates"]} == {owner_a.uscc, owner_b.uscc}
+    resolved = await client.post(
+        f"/api/v1/certificate-reviews/{review['id']}/resolve",
+        json={"action": "new_instrument", "note": "两台同号器具"},
+        headers=bureau,
+    )
+    assert resolved.status_code == 200, resolved.text
+    assert resolved.json()["status"] == "new_instrument"
+    lookup = (await client.get(f"/api/v1/certificates/{body['number']}")).json()
+    assert lookup["instrument"]["owner_name"] == owner_b.name
+    async with database.sessionmaker() as session:
+        variants = (
+            await session.scalars(
+                select(Instrument.variant).where(Instrument.serial == first["serial"])
+            )
+        ).all()
+        events = (await session.scalars(select(InstrumentEvent))).all()
+    assert sorted(variants) == [0]
+    assert "instrument_split" in [e.kind for e in events if e.data.get("number") == body["number"]]
+    # The other one, attached to B's registration: the registry gets a second instance of the key.
+    other = next(r for r in mine if r["number"] == "HELD-IMPORT-1")
+    candidate = next(c for c in other["candidates"] if c["owner_uscc"] == owner_a.uscc)
+    attached = await client.post(
+        f"/api/v1/certificate-reviews/{other['id']}/resolve",
+        json={"action": "attach", "candidate_id": candidate["id"]},
+        headers=bureau,
+    )
+    assert attached.status_code == 200, attached.text
+    async with database.sessionmaker() as session:
+        variants = (
+            await session.scalars(
+                select(Instrument.variant).where(Instrument.serial == first["serial"])
+            )
+        ).all()
+    assert sorted(variants) == [0, 1]
+    lookup = (await client.get("/api/v1/certificates/HELD-IMPORT-1")).json()
+    assert lookup["instrument"]["owner_name"] == owner_a.name
+    # A's registration is linked to its own instance, with an event the owner and bureau see.
+    mine_now = (
+        await client.get(
+            f"/api/v1/instrument-registrations/{first['id']}", headers=await auth_headers(user_a)
+        )
+    ).json()
+    assert mine_now["sticker_token"] == lookup["instrument"]["sticker_token"]
+    assert mine_now["certificate_number"] == "HELD-IMPORT-1"
+    assert "entered" in [e["kind"] for e in mine_now["events"]]
