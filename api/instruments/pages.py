@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlmodel import col
 
-from api.instruments import applications, imports, registration, review, statistics
+from api.instruments import applications, imports, plans, registration, review, statistics
 from api.instruments.errors import RegistrationFileTooLarge
 from api.instruments.models import ApplicationStatus, RegistrationStatus
 from api.instruments.schemas import (
@@ -315,6 +315,51 @@ async def _owner_applications_page(
             "today": clock.today().isoformat(),
         },
         status_code=status_code,
+    )
+
+
+@router.get("/owner/plan")
+async def owner_plan(request: Request, session: DbSession, user: OptionalUser) -> Response:
+    """The owner's 检定计划: what falls due, as month calendars and a list."""
+    if user is None:
+        return _login(request)
+    if user.role != Role.owner:
+        return _forbidden(request, user)
+    return await _plan_page(request, session, user)
+
+
+@router.get("/backoffice/plan")
+async def institution_plan(request: Request, session: DbSession, user: OptionalUser) -> Response:
+    """The institution's 检定计划: the instruments its owners applied to it for."""
+    if user is None:
+        return _login(request)
+    if not role_allows(user.role, Action.application_handle):
+        return _forbidden(request, user)
+    return await _plan_page(request, session, user)
+
+
+async def _plan_page(request: Request, session: DbSession, user: User) -> Response:
+    asked = request.query_params.get("months", "3")
+    months = int(asked) if asked.isdigit() and 1 <= int(asked) <= 24 else 3
+    until, items, cut = await plans.plan(session, actor=user, months=months)
+    today = clock.today()
+    return render(
+        request,
+        "instruments/plan.html",
+        {
+            "user": user,
+            "role": user.role.value,
+            "here": request.url.path,
+            "months": months,
+            "until": until,
+            "today": today,
+            "items": items,
+            "cut": cut,
+            "calendars": plans.month_calendars(items, today=today, until=until),
+            "overdue": [i for i in items if i.due_on < today],
+            "actions": plans.ACTION_ZH,
+            "tones": TONES,
+        },
     )
 
 

@@ -1,12 +1,16 @@
 """Verification plans (检定计划): for an owner, or a designated institution, the instruments that
 fall due in the next N months by their cycle — when each must be re-verified (a certificate's
-validity ends), verified for the first time, or replaced — oldest first, as a list and a CSV."""
+validity ends), verified for the first time, or replaced — oldest first, as a list, a month
+calendar, a CSV and an XLSX workbook."""
 
 from __future__ import annotations
 
+import calendar
+import io
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from openpyxl import Workbook
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -22,6 +26,7 @@ from api.instruments.schemas import InstrumentRegistrationRead
 from portal import clock
 from portal.accounts.models import Role, User
 from portal.accounts.permissions import Action, authorize
+from portal.exports import safe_row
 
 # Beyond this many instruments a plan is cut (and says so); a utility with more plans by region.
 PLAN_LIMIT = 20_000
@@ -85,3 +90,77 @@ async def plan(
             items.append(PlanItem(due_on=due, action=action, registration=read))
     items.sort(key=lambda i: (i.due_on, i.registration.serial))
     return until, items, cut
+
+
+# -- exports and the calendar --------------------------------------------------------------------
+
+EXPORT_HEADER = [
+    "应检日期", "事项", "器具", "出厂编号", "制造单位", "安装位置", "使用单位", "状态", "证书编号",
+]  # fmt: skip
+
+
+def export_rows(items: list[PlanItem]) -> list[list[object]]:
+    """The plan as spreadsheet rows (header first), the same in the CSV and the workbook; every
+    cell is one a spreadsheet will not evaluate (portal/exports.py)."""
+    rows: list[list[object]] = [list(EXPORT_HEADER)]
+    for i in items:
+        r = i.registration
+        rows.append(
+            safe_row(
+                [i.due_on.isoformat(), ACTION_ZH[i.action], r.category_name, r.serial,
+                 r.manufacturer, r.location, r.owner_name, r.verification_status_name,
+                 r.certificate_number or ""]
+            )
+        )  # fmt: skip
+    return rows
+
+
+def to_xlsx(items: list[PlanItem], *, until: date) -> bytes:
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(f"检定计划至{until.isoformat()}")
+    for row in export_rows(items):
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class CalendarDay:
+    day: date | None  # None: a blank cell before the 1st or after the last day
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class CalendarMonth:
+    year: int
+    month: int
+    weeks: list[list[CalendarDay]]
+    total: int
+
+
+def month_calendars(items: list[PlanItem], *, today: date, until: date) -> list[CalendarMonth]:
+    """One grid a month (weeks from Monday, as Chinese calendars are laid out) from this month to
+    the month of ``until``: how many instruments fall due on each day. What is already overdue
+    is not drawn on past days (months of empty grids); the page counts it above the calendar."""
+    counts: dict[date, int] = {}
+    for item in items:
+        counts[item.due_on] = counts.get(item.due_on, 0) + 1
+    months: list[CalendarMonth] = []
+    year, month = today.year, today.month
+    while (year, month) <= (until.year, until.month):
+        weeks = [
+            [
+                CalendarDay(d, counts.get(d, 0) if d >= today else 0)
+                if d.month == month
+                else CalendarDay(None)
+                for d in week
+            ]
+            for week in calendar.Calendar(firstweekday=0).monthdatescalendar(year, month)
+        ]
+        total = sum(
+            n for d, n in counts.items() if (d.year, d.month) == (year, month) and d >= today
+        )
+        months.append(CalendarMonth(year, month, weeks, total))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months

@@ -44,7 +44,6 @@ from portal.accounts.auth import CurrentUser
 from portal.accounts.models import User
 from portal.accounts.permissions import Action, require
 from portal.db import DbSession
-from portal.exports import safe_row
 from portal.pagination import PageParams
 
 router = APIRouter(tags=["instruments"])
@@ -345,33 +344,27 @@ async def verification_plan_csv(
 ) -> Response:
     _, items, _ = await plans.plan(session, actor=actor, months=months)
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(
-        [
-            "应检日期",
-            "事项",
-            "器具",
-            "出厂编号",
-            "制造单位",
-            "安装位置",
-            "使用单位",
-            "状态",
-            "证书编号",
-        ]
-    )
-    for i in items:
-        r = i.registration
-        writer.writerow(
-            safe_row(
-                [i.due_on.isoformat(), plans.ACTION_ZH[i.action], r.category_name, r.serial,
-                 r.manufacturer, r.location, r.owner_name, r.verification_status_name,
-                 r.certificate_number or ""]
-            )
-        )  # fmt: skip
+    csv.writer(buffer).writerows(plans.export_rows(items))
     return Response(
         "\ufeff" + buffer.getvalue(),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="verification-plan.csv"'},
+    )
+
+
+@router.get(
+    "/api/v1/verification-plan.xlsx",
+    response_class=Response,
+    summary="The plan as an XLSX workbook (cells safe for spreadsheets)",
+)
+async def verification_plan_xlsx(
+    session: DbSession, actor: CurrentUser, months: Months = 3
+) -> Response:
+    until, items, _ = await plans.plan(session, actor=actor, months=months)
+    return Response(
+        plans.to_xlsx(items, until=until),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": 'attachment; filename="verification-plan.xlsx"'},
     )
 
 

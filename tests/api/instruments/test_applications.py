@@ -3,10 +3,12 @@ complete, with the state current; the institution's queue (reschedule, refuse); 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+from openpyxl import load_workbook
 
 from portal.accounts.models import Organization, Role, User
 from portal.db import Database
@@ -226,3 +228,56 @@ async def test_the_plan_lists_what_falls_due_with_what_to_do(
     )
     lab = await auth_headers(institution_user)
     assert (await client.get("/api/v1/verification-plan", headers=lab)).json()["items"] == []
+
+    # The same rows as an Excel workbook.
+    workbook = await client.get(
+        "/api/v1/verification-plan.xlsx", params={"months": 3}, headers=owner
+    )
+    assert workbook.status_code == 200
+    sheet = load_workbook(io.BytesIO(workbook.content)).worksheets[0]
+    cells = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert cells[0][:4] == ["应检日期", "事项", "器具", "出厂编号"]
+    assert [(row[3], row[1]) for row in cells[1:]] == [
+        ("PL-NEW", "首次检定"),
+        ("PL-PAPER", "周期检定"),
+        ("PL-WATER", "到期更换"),
+    ]
+    # The page: a calendar whose due days link to the list, for the owner; others are refused.
+    page = await client.get("/owner/plan", params={"months": 3}, headers=owner)
+    assert page.status_code == 200, page.text
+    assert f'href="#d-{days(61)}"' in page.text
+    assert f'id="d-{days(61)}"' in page.text
+    assert page.text.count('class="reg-item"') == 3
+    assert "/api/v1/verification-plan.xlsx?months=3" in page.text
+    assert (await client.get("/owner/plan", headers=lab)).status_code == 403
+    assert (await client.get("/backoffice/plan", headers=lab)).status_code == 200
+    assert (await client.get("/backoffice/plan", headers=owner)).status_code == 403
+    anonymous = await client.get("/owner/plan")
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"].startswith("/login")
+
+
+def test_the_plan_calendar_runs_across_the_new_year() -> None:
+    """Month grids from this month to the month of the plan's end, across a year's end; weeks
+    start on Monday; what is already overdue is not drawn on past days."""
+    from datetime import date
+
+    from api.instruments.plans import PlanItem, month_calendars
+
+    def item(day: date) -> PlanItem:
+        return PlanItem(due_on=day, action="reverify", registration=None)  # type: ignore[arg-type]
+
+    items = [item(date(2026, 11, 20)), item(date(2026, 12, 31)), item(date(2026, 12, 31))]
+    items.append(item(date(2027, 1, 4)))
+    months = month_calendars(items, today=date(2026, 12, 31), until=date(2027, 2, 28))
+    assert [(m.year, m.month, m.total) for m in months] == [
+        (2026, 12, 2),
+        (2027, 1, 1),
+        (2027, 2, 0),
+    ]
+    december = {c.day: c.count for week in months[0].weeks for c in week if c.day is not None}
+    assert december[date(2026, 12, 31)] == 2
+    assert sum(december.values()) == 2
+    assert months[1].weeks[0][0].day is None  # 2027-01-01 is a Friday: Monday to Thursday blank
+    assert months[1].weeks[0][4].day == date(2027, 1, 1)
+    assert months[1].weeks[1][0].count == 1  # Monday 2027-01-04
