@@ -115,12 +115,13 @@ def fetch(port: int, path: str) -> tuple[int, str]:
 
 
 def settle(port: int, limit_seconds: float = 120) -> None:
-    """Wait until the server answers /healthz promptly: requests wrk gave up on are still being
-    served after a slow case, and would otherwise be measured as part of the next one."""
+    """Wait until the server answers /readyz promptly: requests wrk gave up on are still being
+    served after a slow case, and would otherwise be measured as part of the next one. /readyz
+    queries the database, so it waits behind them for a pooled connection (/healthz does not)."""
     deadline = time.monotonic() + limit_seconds
     while time.monotonic() < deadline:
         started = time.perf_counter()
-        fetch(port, "/healthz")
+        fetch(port, "/readyz")
         if time.perf_counter() - started < 0.05:
             return
         time.sleep(0.5)

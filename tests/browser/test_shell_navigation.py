@@ -12,21 +12,38 @@ pytestmark = pytest.mark.browser
 # Each staff role, the links to its work it must see, and one of them to follow.
 WORK = {
     "regulator@gongzhi.demo": (
-        ["投诉举报办理", "超期未检器具", "强检器具登记审核", "处罚信息公示"],
+        [
+            "投诉举报办理",
+            "超期未检器具",
+            "强检器具登记审核",
+            "强检器具统计",
+            "待核对证书",
+            "检定机构授权",
+            "处罚信息公示",
+        ],
         ("投诉举报办理", "/staff/complaints"),
     ),
     "institution@gongzhi.demo": (
-        ["检定证书管理", "检定申请"],
+        ["检定证书管理", "检定申请", "检定计划", "授权证书", "待核对证书"],
         ("检定申请", "/backoffice/applications"),
     ),
     "association@gongzhi.demo": (["诚信评价管理"], ("诚信评价管理", "/credit/manage")),
     "editor@gongzhi.demo": (["科普文章"], ("科普文章", "/editor/articles")),
     "owner@gongzhi.demo": (
-        ["强检器具登记", "检定申请"],
+        ["强检器具登记", "检定申请", "检定计划"],
         ("强检器具登记", "/owner/instruments"),
     ),
     "admin@gongzhi.demo": (
-        ["投诉举报办理", "超期未检器具", "强检器具登记审核", "处罚信息公示", "科普文章"],
+        [
+            "投诉举报办理",
+            "超期未检器具",
+            "强检器具登记审核",
+            "强检器具统计",
+            "待核对证书",
+            "检定机构授权",
+            "处罚信息公示",
+            "科普文章",
+        ],
         ("科普文章", "/editor/articles"),
     ),
 }
