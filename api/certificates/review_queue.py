@@ -142,6 +142,22 @@ async def resolve_review(
         # all (store.common_region): attaching writes the candidate's instrument or registration,
         # which only a regulator of the candidate's own region (or the administrator) may do.
         authorize(actor, Action.certificate_review, region_code=candidate["region_code"])
+    # Claimed before anything is written: only the request whose UPDATE finds the review still
+    # open goes on. PostgreSQL's row lock above already serialises two resolutions; SQLite has
+    # no FOR UPDATE, and two bureaus' clicks read "open" at once, then both wrote an instrument
+    # (the second a duplicate variant: an unhandled driver error, a 500). The write lock of this
+    # UPDATE makes the second wait and find it resolved.
+    claimed = await session.execute(
+        update(CertificateReview)
+        .where(
+            col(CertificateReview.id) == review.id,
+            col(CertificateReview.status) == ReviewStatus.open,
+        )
+        .values(resolved_by=actor.id)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(claimed, "rowcount", 0) != 1:
+        raise ReviewResolved()
     instrument_id: uuid.UUID
     current_on = None
     if candidate is not None and candidate["kind"] == "instrument":

@@ -4,13 +4,14 @@ but not attached until the bureau decides, and each decision is an instrument ev
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from api.certificates.models import Instrument, InstrumentEvent
+from api.certificates.models import Certificate, Instrument, InstrumentEvent
 from portal.accounts.models import Organization, OrganizationKind, Role, User
 from portal.db import Database
 from tests.api.certificates.support import cert_body
@@ -309,3 +310,57 @@ async def test_a_bureau_neither_sees_nor_decides_for_another_provinces_owner(
         headers=admin,
     )
     assert attached.status_code == 200, attached.text
+
+
+async def test_two_bureau_clicks_at_once_resolve_a_held_certificate_once(
+    client: httpx.AsyncClient,
+    database: Database,
+    make_org: Callable[..., Awaitable[Any]],
+    make_user: MakeUser,
+    auth_headers: Headers,
+    institution_user: User,
+) -> None:
+    """Three resolutions of one held certificate sent together (a double click, two officers):
+    one is applied, the others are told it was already resolved (409), and one certificate and
+    no duplicate instrument exist. SQLite has no SELECT ... FOR UPDATE: both read "open" and the
+    second failed on the instrument's unique key with an unhandled driver error (500)."""
+    _, user_a = await _owner(make_org, make_user, "咸阳市秦都区戊农贸市场有限公司")
+    registered = await _register(client, await auth_headers(user_a))
+    key = {k: registered[k] for k in ("serial", "category_code", "manufacturer")}
+    body = cert_body(
+        owner_name="咸阳市某某超市有限公司", owner_uscc=new_owner_uscc("610402"), **key
+    )
+    held = await client.post(
+        "/api/v1/certificates", json=body, headers=await auth_headers(institution_user)
+    )
+    assert held.status_code == 202, held.text
+    review_id = held.json()["review_id"]
+    bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
+    item = (await client.get(f"/api/v1/certificate-reviews/{review_id}", headers=bureau)).json()
+    url = f"/api/v1/certificate-reviews/{review_id}/resolve"
+    answers = await asyncio.gather(
+        client.post(url, json={"action": "new_instrument"}, headers=bureau),
+        client.post(
+            url,
+            json={"action": "attach", "candidate_id": item["candidates"][0]["id"]},
+            headers=bureau,
+        ),
+        client.post(url, json={"action": "new_instrument"}, headers=bureau),
+    )
+    assert sorted(a.status_code for a in answers) == [200, 409, 409], [a.text for a in answers]
+    for answer in answers:
+        if answer.status_code == 409:
+            assert_problem(answer, 409, "certificate_review_resolved")
+    async with database.sessionmaker() as session:
+        numbers = await session.scalar(
+            select(func.count())
+            .select_from(Certificate)
+            .where(Certificate.number == body["number"])
+        )
+        variants = (
+            await session.scalars(
+                select(Instrument.variant).where(Instrument.serial == key["serial"])
+            )
+        ).all()
+    assert numbers == 1
+    assert sorted(variants) in ([0], [0, 1])
