@@ -152,3 +152,4 @@ resolved_by  # api/certificates/models.py: who resolved a held certificate, for 
 category_names  # api/certificates/schemas.py: response fields
 reason_name  # api/certificates/schemas.py: response fields
 region_name  # api/certificates/schemas.py: response fields
+decidable  # api/certificates/schemas.py: a review candidate the reader may choose, read by the page and clients

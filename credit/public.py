@@ -263,24 +263,34 @@ async def list_ratings(
     if limit is None:
         everything = [RatingRow(r, e, o, n) for r, e, o, n in (await session.execute(stmt)).all()]
         return everything, len(everything)
-    scores_stmt, scores_name = _narrow_query([col(Rating.score)], **narrow)
+    # The page's highest and lowest score, how many grades score above it and the total, in ONE
+    # statement: on PostgreSQL (READ COMMITTED) each statement sees what is committed when it
+    # starts, so a grade published between two statements would make "how many above" disagree
+    # with "the page's scores" (an OFFSET below zero, or a page shifted off the order). Read in
+    # one snapshot, ``offset - above`` counts the grades tied with the page's highest score that
+    # precede the page, never below zero.
+    scores_stmt, scores_name = _narrow_query([col(Rating.score).label("score")], **narrow)
     page_scores = (
-        await session.scalars(
-            filtered(scores_stmt, scores_name)
-            .order_by(col(Rating.score).desc())
-            .offset(offset)
-            .limit(limit)
-        )
-    ).all()
-    if not page_scores:
-        count_stmt, count_name = _narrow_query([func.count()], **narrow)
-        return [], int(await session.scalar(filtered(count_stmt, count_name)) or 0)
-    highest, lowest = page_scores[0], page_scores[-1]
+        filtered(scores_stmt, scores_name)
+        .order_by(col(Rating.score).desc())
+        .offset(offset)
+        .limit(limit)
+        .subquery("page_scores")
+    )
+    highest_of = select(func.max(page_scores.c.score)).scalar_subquery()
+    lowest_of = select(func.min(page_scores.c.score)).scalar_subquery()
     count_stmt, count_name = _narrow_query(
-        [func.count(), func.coalesce(func.sum(case((col(Rating.score) > highest, 1), else_=0)), 0)],
+        [
+            func.count(),
+            func.coalesce(func.sum(case((col(Rating.score) > highest_of, 1), else_=0)), 0),
+            highest_of,
+            lowest_of,
+        ],
         **narrow,
     )
-    total, above = (await session.execute(filtered(count_stmt, count_name))).one()
+    total, above, highest, lowest = (await session.execute(filtered(count_stmt, count_name))).one()
+    if highest is None:
+        return [], int(total or 0)
     stmt = (
         stmt.where(col(Rating.score) <= highest, col(Rating.score) >= lowest)
         .offset(offset - int(above))

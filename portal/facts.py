@@ -316,7 +316,8 @@ def registry_verifications() -> Select[Any]:
 
 def withdrawn_from_use() -> Select[Any] | None:
     """A select of one column: the registry's instruments whose owners retired every registration
-    of them (scrapped, replaced, out of compulsory use) and that no owner still has registered;
+    of them (scrapped, replaced, out of compulsory use) that the bureau had confirmed, and that no
+    owner still has registered (an unconfirmed registration's retirement hides nothing);
     the overdue list and its warnings leave them out. None when no domain keeps registrations."""
     for _, module in modules("facts"):
         provider = getattr(module, "withdrawn_from_use", None)

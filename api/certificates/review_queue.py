@@ -40,7 +40,10 @@ from portal.audit import service as audit
 from portal.db import utcnow
 from portal.errors import Forbidden
 from portal.pagination import PageRequest
-from portal.regions.service import significant_prefix
+from portal.regions.service import covers, significant_prefix
+
+# In place of the owner of a candidate outside the reader's region.
+OTHER_REGION_ZH = "其他辖区的使用单位（由平台管理员核对）"
 
 
 def _check_read(actor: User, review: CertificateReview) -> None:
@@ -135,6 +138,26 @@ async def resolve_review(
         candidate = next((c for c in review.candidates if c["id"] == str(data.candidate_id)), None)
         if candidate is None:
             raise InvalidResolution()
+        # The review sits with the bureau of the first candidate when no province covers them
+        # all (store.common_region): attaching writes the candidate's instrument or registration,
+        # which only a regulator of the candidate's own region (or the administrator) may do.
+        authorize(actor, Action.certificate_review, region_code=candidate["region_code"])
+    # Claimed before anything is written: only the request whose UPDATE finds the review still
+    # open goes on. PostgreSQL's row lock above already serialises two resolutions; SQLite has
+    # no FOR UPDATE, and two bureaus' clicks read "open" at once, then both wrote an instrument
+    # (the second a duplicate variant: an unhandled driver error, a 500). The write lock of this
+    # UPDATE makes the second wait and find it resolved.
+    claimed = await session.execute(
+        update(CertificateReview)
+        .where(
+            col(CertificateReview.id) == review.id,
+            col(CertificateReview.status) == ReviewStatus.open,
+        )
+        .values(resolved_by=actor.id)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(claimed, "rowcount", 0) != 1:
+        raise ReviewResolved()
     instrument_id: uuid.UUID
     current_on = None
     if candidate is not None and candidate["kind"] == "instrument":
@@ -274,6 +297,14 @@ async def read_models(
         ).all()
     }
     staff = actor.role in (Role.regulator, Role.admin)
+
+    def ours(region_code: str) -> bool:
+        """A candidate in the reader's region: its owner may be shown and chosen. Another
+        province's owner (a review whose candidates span provinces) is not this bureau's to see."""
+        return actor.role == Role.admin or (
+            actor.region_code is not None and covers(actor.region_code, region_code)
+        )
+
     names = await region_names(
         session,
         {r.region_code for r in reviews}
@@ -309,13 +340,15 @@ async def read_models(
                     ReviewCandidate(
                         kind=c["kind"],
                         id=c["id"],
-                        owner_name=c["owner_name"],
-                        owner_uscc=c["owner_uscc"],
+                        owner_name=c["owner_name"] if ours(c["region_code"]) else OTHER_REGION_ZH,
+                        owner_uscc=c["owner_uscc"] if ours(c["region_code"]) else None,
                         region_code=c["region_code"],
                         region_name=names.get(c["region_code"], c["region_code"]),
-                        same_owner=same_owner(
+                        same_owner=ours(c["region_code"])
+                        and same_owner(
                             c["owner_uscc"], c["owner_name"], row.get("owner_uscc"), owner_name
                         ),
+                        decidable=ours(c["region_code"]),
                     )
                     for c in r.candidates
                 ]

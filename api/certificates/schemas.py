@@ -356,6 +356,12 @@ class ReviewCandidate(BaseModel):
     region_code: str
     region_name: str
     same_owner: bool
+    decidable: bool = Field(
+        default=True,
+        description="Whether the reader's region covers this candidate's: one outside it (a "
+        "held certificate whose candidates span provinces) is listed without its owner and is "
+        "decided by the administrator",
+    )
 
 
 class ReviewRead(BaseModel):

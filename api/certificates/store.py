@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from asyncpg.exceptions import IntegrityConstraintViolationError
 from sqlalchemy import Date, Uuid, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.certificates.import_rows import CertRow, FieldError
@@ -514,12 +517,21 @@ async def bulk_insert(session: AsyncSession, table: Any, rows: list[dict[str, An
             for i, f in converted:
                 value[i] = f(value[i])
             append(value)
-        await driver.executemany(
-            f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})", values
-        )
+        statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})"
+        try:
+            await driver.executemany(statement, values)
+        except sqlite3.IntegrityError as exc:
+            # On the driver, SQLAlchemy does not wrap the error: wrapped here, so a row that
+            # collides with one stored meanwhile is the app's 409, not an unhandled 500.
+            raise IntegrityError(statement, None, exc) from exc
     elif connection.dialect.name == "postgresql":
-        await driver.copy_records_to_table(
-            table.name, records=[tuple(row[c] for c in columns) for row in rows], columns=columns
-        )
+        try:
+            await driver.copy_records_to_table(
+                table.name,
+                records=[tuple(row[c] for c in columns) for row in rows],
+                columns=columns,
+            )
+        except IntegrityConstraintViolationError as exc:
+            raise IntegrityError(f"COPY {table.name}", None, exc) from exc
     else:
         await session.execute(insert(table), rows)

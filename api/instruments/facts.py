@@ -27,8 +27,9 @@ _ACTIVE = (RegistrationStatus.pending, RegistrationStatus.confirmed)
 
 
 def withdrawn_from_use() -> Select[Any]:
-    """Registry instruments linked to a retired registration and to no pending or confirmed one
-    (an instrument sold on and registered by its new owner is still in use). A rejected
+    """Registry instruments linked to a retired registration the bureau had confirmed and to no
+    pending or confirmed one (an instrument sold on and registered by its new owner is still in
+    use). A rejected
     registration says nothing about use and is not counted either way. Starts from the retired
     registrations (few) and looks each one's instrument up by the index on the link."""
     retired = aliased(RegisteredInstrument)
@@ -43,7 +44,15 @@ def withdrawn_from_use() -> Select[Any]:
         .exists()
     )
     return select(linked).where(
-        col(retired.status) == RegistrationStatus.retired, linked.is_not(None), ~still_used
+        col(retired.status) == RegistrationStatus.retired,
+        # Confirmed by the bureau before it was retired: a registration is linked to the
+        # registry's instrument as soon as its key matches, whoever registers it, so an
+        # unconfirmed one retired at once would let anyone take another owner's overdue
+        # instrument off the bureau's list. (A rejected registration cannot be retired, so a
+        # reviewed retired one was confirmed.)
+        col(retired.reviewed_at).is_not(None),
+        linked.is_not(None),
+        ~still_used,
     )
 
 

@@ -10,7 +10,10 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from sqlalchemy import event, text
+from sqlalchemy.util import await_only
 
+from portal.db import Database
 from tests.credit.support import Association, Clock, MakeAssociation
 
 
@@ -90,3 +93,58 @@ async def test_every_page_is_a_slice_of_the_one_order(
     assert page.status_code == 200
     for industry in ("成品油零售", "农贸市场"):
         assert f'<option value="{industry}"' in page.text or f">{industry}</option>" in page.text
+
+
+async def test_a_grade_published_while_a_page_is_read_never_breaks_the_page(
+    client: httpx.AsyncClient,
+    make_association: MakeAssociation,
+    clock: Clock,
+    database: Database,
+) -> None:
+    """The page is read in more than one statement; on PostgreSQL (READ COMMITTED) each sees the
+    grades as committed when it starts. A grade that rises above the page between them (another
+    run published, an objection upheld) must not turn the page into an error (a negative
+    OFFSET) or into rows of no order: the page is a slice of the grades before the change or of
+    the grades after it."""
+    fuel = await make_association()
+    for index, values in enumerate(
+        ({"self_commitment": True, "management_system": True}, {"self_commitment": True}, {})
+    ):
+        uscc = await fuel.add_member(f"加油站{index}号", industry="成品油零售")
+        if values:
+            await fuel.set_indicators(uscc, **values)
+    await _publish(fuel, clock)
+    before = await _all_pages(client, 100)
+    assert len({i["score"] for i in before}) == 3  # no ties: the second page has none above it
+    lowest = before[-1]["uscc"]
+    after = [before[-1], *before[:-1]]
+
+    armed = True
+
+    def meanwhile(*args: Any) -> None:
+        statement: str = args[2]
+        nonlocal armed
+        if not armed or "credit_rating" not in statement:
+            return
+        armed = False  # after the first statement of the page: another process commits
+
+        async def publish_elsewhere() -> None:
+            async with database.engine.begin() as other:
+                await other.execute(
+                    text("UPDATE credit_rating SET score = 100 WHERE uscc = :uscc"),
+                    {"uscc": lowest},
+                )
+
+        await_only(publish_elsewhere())
+
+    event.listen(database.engine.sync_engine, "after_cursor_execute", meanwhile)
+    try:
+        response = await client.get("/api/v1/credit/ratings", params={"page": 2, "per_page": 1})
+    finally:
+        event.remove(database.engine.sync_engine, "after_cursor_execute", meanwhile)
+    assert not armed
+    assert response.status_code == 200, response.text
+    assert [i["uscc"] for i in response.json()["items"]] in (
+        [before[1]["uscc"]],
+        [after[1]["uscc"]],
+    )

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from api.certificates.queries import today_local
 from api.certificates.scope import Grant, Scope, load_scope
@@ -268,3 +269,44 @@ def test_a_held_certificate_goes_to_the_bureau_that_covers_every_candidate() -> 
     assert common_region(["610402", "610402"]) == "610402"
     assert common_region(["610402", "610404"]) == "610400"
     assert common_region(["610402", "610112"]) == "610000"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="A regulator of any region may record an authorisation for any institution, and one "
+    "recorded authorisation (even revoked) puts the institution under the scope check everywhere: "
+    "another province's bureau can stop an institution certifying in its own region. Fix: only a "
+    "bureau covering the institution's own region (or the administrator) records for it, or the "
+    "check applies only within the regions of the bureaus that recorded authorisations.",
+)
+async def test_another_provinces_bureau_cannot_stop_an_institution_at_home(
+    client: httpx.AsyncClient, make_org: MakeOrg, make_user: MakeUser, auth_headers: Headers
+) -> None:
+    """An institution of 咸阳 with nothing recorded issues as before. A regulator of 北京 records
+    an authorisation for it covering 东城区 only, then revokes it: the 咸阳 institution's
+    certificates for 咸阳 must not be refused because of what another province's bureau did."""
+    org, institution, _ = await _setup(make_org, make_user, auth_headers)
+    beijing = await auth_headers(await make_user(Role.regulator, region="110000"))
+    recorded = await client.post(
+        "/api/v1/institution-authorisations",
+        json=scope_body(
+            org.code,
+            issuer_name="北京市市场监督管理局",
+            issuer_region_code="110000",
+            regions=["110101"],
+        ),
+        headers=beijing,
+    )
+    if recorded.status_code == 201:
+        revoked = await client.post(
+            f"/api/v1/institution-authorisations/{recorded.json()['id']}/revoke",
+            json={"reason": "误录"},
+            headers=beijing,
+        )
+        assert revoked.status_code == 200, revoked.text
+    else:
+        assert recorded.status_code in (403, 404), recorded.text
+    at_home = await client.post(
+        "/api/v1/certificates", json=cert_body(region_code="610402"), headers=institution
+    )
+    assert at_home.status_code == 201, at_home.text

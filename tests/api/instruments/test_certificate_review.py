@@ -4,13 +4,14 @@ but not attached until the bureau decides, and each decision is an instrument ev
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from api.certificates.models import Instrument, InstrumentEvent
+from api.certificates.models import Certificate, Instrument, InstrumentEvent
 from portal.accounts.models import Organization, OrganizationKind, Role, User
 from portal.db import Database
 from tests.api.certificates.support import cert_body
@@ -243,3 +244,123 @@ async def test_two_owners_of_one_serial_are_held_and_split_into_a_new_instrument
     assert mine_now["sticker_token"] == lookup["instrument"]["sticker_token"]
     assert mine_now["certificate_number"] == "HELD-IMPORT-1"
     assert "entered" in [e["kind"] for e in mine_now["events"]]
+
+
+async def test_a_bureau_neither_sees_nor_decides_for_another_provinces_owner(
+    client: httpx.AsyncClient,
+    database: Database,
+    make_org: Callable[..., Awaitable[Any]],
+    make_user: MakeUser,
+    auth_headers: Headers,
+    institution_user: User,
+) -> None:
+    """One serial registered by an owner in 咸阳 and by one in 北京: a certificate naming neither
+    is held, and the queue puts it with the first candidate's bureau (store.common_region: no
+    province covers both). That bureau may decide for its own province's instrument, but the
+    other province's owner is neither shown to it (name, credit code) nor can it attach the
+    certificate to that owner's registration: a regulator acts only in its region and below."""
+    owner_a, user_a = await _owner(make_org, make_user, "咸阳市秦都区丁农贸市场有限公司")
+    beijing = await make_org(
+        kind=OrganizationKind.owner,
+        region="110101",
+        name="北京市东城区某某商贸有限公司",
+        uscc=new_owner_uscc("110101"),
+    )
+    user_b = await make_user(Role.owner, region="110101", org=beijing)
+    first = await _register(client, await auth_headers(user_a))
+    await _register(client, await auth_headers(user_b), serial=first["serial"])
+    body = cert_body(
+        owner_name="咸阳市某某超市有限公司",
+        owner_uscc=new_owner_uscc("610402"),
+        serial=first["serial"],
+        category_code=first["category_code"],
+        manufacturer=first["manufacturer"],
+    )
+    held = await client.post(
+        "/api/v1/certificates", json=body, headers=await auth_headers(institution_user)
+    )
+    assert held.status_code == 202, held.text
+    review_id = held.json()["review_id"]
+    admin = await auth_headers(await make_user(Role.admin))
+    full = (await client.get(f"/api/v1/certificate-reviews/{review_id}", headers=admin)).json()
+    assert {c["region_code"] for c in full["candidates"]} == {"610402", "110101"}
+    home = full["region_code"]
+    assert home in ("610402", "110101")
+    outside = next(c for c in full["candidates"] if not c["region_code"].startswith(home[:2]))
+    bureau = await auth_headers(await make_user(Role.regulator, region=home))
+
+    seen = (await client.get(f"/api/v1/certificate-reviews/{review_id}", headers=bureau)).text
+    queue = (await client.get("/api/v1/certificate-reviews", headers=bureau)).text
+    for page in (seen, queue):
+        assert outside["owner_name"] not in page
+        assert outside["owner_uscc"] not in page
+
+    refused = await client.post(
+        f"/api/v1/certificate-reviews/{review_id}/resolve",
+        json={"action": "attach", "candidate_id": outside["id"]},
+        headers=bureau,
+    )
+    assert refused.status_code in (403, 404), refused.text
+    after = (await client.get(f"/api/v1/certificate-reviews/{review_id}", headers=admin)).json()
+    assert after["status"] == "open"
+    # The administrator (national) decides it.
+    attached = await client.post(
+        f"/api/v1/certificate-reviews/{review_id}/resolve",
+        json={"action": "attach", "candidate_id": outside["id"]},
+        headers=admin,
+    )
+    assert attached.status_code == 200, attached.text
+
+
+async def test_two_bureau_clicks_at_once_resolve_a_held_certificate_once(
+    client: httpx.AsyncClient,
+    database: Database,
+    make_org: Callable[..., Awaitable[Any]],
+    make_user: MakeUser,
+    auth_headers: Headers,
+    institution_user: User,
+) -> None:
+    """Three resolutions of one held certificate sent together (a double click, two officers):
+    one is applied, the others are told it was already resolved (409), and one certificate and
+    no duplicate instrument exist. SQLite has no SELECT ... FOR UPDATE: both read "open" and the
+    second failed on the instrument's unique key with an unhandled driver error (500)."""
+    _, user_a = await _owner(make_org, make_user, "咸阳市秦都区戊农贸市场有限公司")
+    registered = await _register(client, await auth_headers(user_a))
+    key = {k: registered[k] for k in ("serial", "category_code", "manufacturer")}
+    body = cert_body(
+        owner_name="咸阳市某某超市有限公司", owner_uscc=new_owner_uscc("610402"), **key
+    )
+    held = await client.post(
+        "/api/v1/certificates", json=body, headers=await auth_headers(institution_user)
+    )
+    assert held.status_code == 202, held.text
+    review_id = held.json()["review_id"]
+    bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
+    item = (await client.get(f"/api/v1/certificate-reviews/{review_id}", headers=bureau)).json()
+    url = f"/api/v1/certificate-reviews/{review_id}/resolve"
+    answers = await asyncio.gather(
+        client.post(url, json={"action": "new_instrument"}, headers=bureau),
+        client.post(
+            url,
+            json={"action": "attach", "candidate_id": item["candidates"][0]["id"]},
+            headers=bureau,
+        ),
+        client.post(url, json={"action": "new_instrument"}, headers=bureau),
+    )
+    assert sorted(a.status_code for a in answers) == [200, 409, 409], [a.text for a in answers]
+    for answer in answers:
+        if answer.status_code == 409:
+            assert_problem(answer, 409, "certificate_review_resolved")
+    async with database.sessionmaker() as session:
+        numbers = await session.scalar(
+            select(func.count())
+            .select_from(Certificate)
+            .where(Certificate.number == body["number"])
+        )
+        variants = (
+            await session.scalars(
+                select(Instrument.variant).where(Instrument.serial == key["serial"])
+            )
+        ).all()
+    assert numbers == 1
+    assert sorted(variants) in ([0], [0, 1])

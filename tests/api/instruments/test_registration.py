@@ -428,6 +428,8 @@ async def test_a_retired_registration_leaves_the_overdue_list_and_warnings(
         manufacturer="上海友声衡器有限公司",
         category_code="scale-pc",
         region_code="610402",
+        owner_name="咸阳市秦都区人民路农贸市场有限公司",
+        owner_uscc=await owner_uscc(database, owner_user),  # its registered owner: not held
         verified_on=days(-400),
         valid_until=days(-35),
     )
@@ -483,3 +485,38 @@ async def test_a_retired_registration_leaves_the_overdue_list_and_warnings(
         )
     assert "RET-KEEP" in warned
     assert not {"RET-GONE", "RET-SWAP", "RET-EXP"} & warned
+
+
+async def test_a_stranger_cannot_take_anothers_instrument_off_the_overdue_list(
+    client: httpx.AsyncClient,
+    owner_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+    issue: Issue,
+) -> None:
+    """An instrument certified for one owner, now past its validity, is on the bureau's overdue
+    list. Anyone with an owner account can register the same serial (it is linked to the
+    registry's instrument at once, still pending) and retire it the same minute: a retirement
+    nobody confirmed must not take someone else's overdue instrument off the list."""
+    await issue(
+        number="STR-C1",
+        serial="STR-1",
+        manufacturer="上海友声衡器有限公司",
+        category_code="scale-pc",
+        region_code="610402",
+        owner_name="咸阳市秦都区某某加油站有限公司",
+        verified_on=days(-400),
+        valid_until=days(-35),
+    )
+    bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
+    assert "STR-1" in await _overdue_serials(client, bureau)
+    stranger = await auth_headers(owner_user)
+    claimed = await _register(client, stranger, serial="STR-1")
+    retired = await client.post(
+        f"/api/v1/instruments/{claimed['id']}/events",
+        json={"kind": "retired", "reason": "报废"},
+        headers=stranger,
+    )
+    assert retired.status_code == 200, retired.text
+    assert retired.json()["status"] == "retired"
+    assert "STR-1" in await _overdue_serials(client, bureau)
