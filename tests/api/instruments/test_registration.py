@@ -424,7 +424,6 @@ async def test_a_retired_registration_leaves_the_overdue_list_and_warnings(
     await issue(
         number="RET-C1",
         serial="RET-EXP",
-        owner_uscc=await owner_uscc(database, owner_user),  # the registered owner's certificate
         manufacturer="上海友声衡器有限公司",
         category_code="scale-pc",
         region_code="610402",
