@@ -143,10 +143,14 @@ async def _institution(session: AsyncSession, code: str) -> Organization:
 async def record_authorisation(
     session: AsyncSession, data: AuthorisationCreate, *, actor: User
 ) -> InstitutionAuthorisation:
-    """An administrator, or a regulator whose region covers the issuing bureau's, records one."""
+    """An administrator, or a regulator whose region covers both the issuing bureau's and the
+    institution's own, records one. One recorded authorisation puts an institution under the
+    scope check everywhere, so a bureau elsewhere must not be able to record (and revoke) one
+    for it and stop it certifying at home."""
     authorize(actor, Action.institution_scope_manage)
     institution = await _institution(session, data.institution)
     authorize(actor, Action.institution_scope_manage, region_code=data.issuer_region_code)
+    authorize(actor, Action.institution_scope_manage, region_code=institution.region_code)
     errors: list[dict[str, str]] = []
     known = catalogue()
     categories = list(dict.fromkeys(c.strip() for c in data.categories))

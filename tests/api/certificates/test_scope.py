@@ -8,7 +8,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
-import pytest
 
 from api.certificates.queries import today_local
 from api.certificates.scope import Grant, Scope, load_scope
@@ -271,14 +270,6 @@ def test_a_held_certificate_goes_to_the_bureau_that_covers_every_candidate() -> 
     assert common_region(["610402", "610112"]) == "610000"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A regulator of any region may record an authorisation for any institution, and one "
-    "recorded authorisation (even revoked) puts the institution under the scope check everywhere: "
-    "another province's bureau can stop an institution certifying in its own region. Fix: only a "
-    "bureau covering the institution's own region (or the administrator) records for it, or the "
-    "check applies only within the regions of the bureaus that recorded authorisations.",
-)
 async def test_another_provinces_bureau_cannot_stop_an_institution_at_home(
     client: httpx.AsyncClient, make_org: MakeOrg, make_user: MakeUser, auth_headers: Headers
 ) -> None:
