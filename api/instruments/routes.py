@@ -56,6 +56,19 @@ RegistrationId = Annotated[uuid.UUID, Path()]
 OwnerCode = Annotated[str | None, Query(max_length=64, description="administrators only")]
 
 
+_DOWNLOAD_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def _download(content: str | bytes, filename: str) -> Response:
+    """A plan or statistics export, offered as a file named for what it holds."""
+    media_type = _DOWNLOAD_TYPES[filename.rsplit(".", 1)[-1]]
+    disposition = f'attachment; filename="{filename}"'
+    return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})
+
+
 async def _one(
     session: DbSession, registration_id: uuid.UUID, actor: User
 ) -> InstrumentRegistrationRead:
@@ -345,11 +358,7 @@ async def verification_plan_csv(
     _, items, _ = await plans.plan(session, actor=actor, months=months)
     buffer = io.StringIO()
     csv.writer(buffer).writerows(plans.export_rows(items))
-    return Response(
-        "\ufeff" + buffer.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="verification-plan.csv"'},
-    )
+    return _download("\ufeff" + buffer.getvalue(), "verification-plan.csv")
 
 
 @router.get(
@@ -361,11 +370,7 @@ async def verification_plan_xlsx(
     session: DbSession, actor: CurrentUser, months: Months = 3
 ) -> Response:
     until, items, _ = await plans.plan(session, actor=actor, months=months)
-    return Response(
-        plans.to_xlsx(items, until=until),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": 'attachment; filename="verification-plan.xlsx"'},
-    )
+    return _download(plans.to_xlsx(items, until=until), "verification-plan.xlsx")
 
 
 # --- regional statistics for regulators (辖区强检器具统计) -----------------------------------------
@@ -402,16 +407,7 @@ async def instrument_statistics_csv(
     stats = await statistics.regional_statistics(
         session, actor=actor, region=region, settings=config
     )
-    return Response(
-        statistics_export.to_csv(stats),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{statistics_export.filename(stats, "csv")}"'
-        },
-    )
-
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return _download(statistics_export.to_csv(stats), statistics_export.filename(stats, "csv"))
 
 
 @router.get(
@@ -425,10 +421,4 @@ async def instrument_statistics_xlsx(
     stats = await statistics.regional_statistics(
         session, actor=actor, region=region, settings=config
     )
-    return Response(
-        statistics_export.to_xlsx(stats),
-        media_type=XLSX,
-        headers={
-            "Content-Disposition": f'attachment; filename="{statistics_export.filename(stats, "xlsx")}"'
-        },
-    )
+    return _download(statistics_export.to_xlsx(stats), statistics_export.filename(stats, "xlsx"))

@@ -42,6 +42,18 @@ async def _register(
     return data
 
 
+def _key(registered: dict[str, Any]) -> dict[str, Any]:
+    """What a certificate matches a registration by: category + serial + manufacturer."""
+    return {k: registered[k] for k in ("serial", "category_code", "manufacturer")}
+
+
+async def _variants(database: Database, serial: str) -> list[int]:
+    """The registry's instances of one serial (a split adds one)."""
+    async with database.sessionmaker() as session:
+        found = await session.scalars(select(Instrument.variant).where(Instrument.serial == serial))
+        return sorted(found.all())
+
+
 async def test_a_certificate_for_another_owner_is_held_and_the_bureau_attaches_it(
     client: httpx.AsyncClient,
     database: Database,
@@ -53,11 +65,7 @@ async def test_a_certificate_for_another_owner_is_held_and_the_bureau_attaches_i
     owner_a, user_a = await _owner(make_org, make_user, "咸阳市秦都区甲农贸市场有限公司")
     registered = await _register(client, await auth_headers(user_a))
     institution = await auth_headers(institution_user)
-    key = {
-        "serial": registered["serial"],
-        "category_code": registered["category_code"],
-        "manufacturer": registered["manufacturer"],
-    }
+    key = _key(registered)
     # The registered owner named: attached at once.
     plain = await client.post(
         "/api/v1/certificates",
@@ -167,11 +175,7 @@ async def test_two_owners_of_one_serial_are_held_and_split_into_a_new_instrument
     first = await _register(client, await auth_headers(user_a))
     await _register(client, await auth_headers(user_b), serial=first["serial"])
     institution = await auth_headers(institution_user)
-    key = {
-        "serial": first["serial"],
-        "category_code": first["category_code"],
-        "manufacturer": first["manufacturer"],
-    }
+    key = _key(first)
     body = cert_body(owner_name=owner_b.name, owner_uscc=owner_b.uscc, **key)
     held = await client.post("/api/v1/certificates", json=body, headers=institution)
     assert held.status_code == 202, held.text
@@ -208,14 +212,9 @@ async def test_two_owners_of_one_serial_are_held_and_split_into_a_new_instrument
     assert resolved.json()["status"] == "new_instrument"
     lookup = (await client.get(f"/api/v1/certificates/{body['number']}")).json()
     assert lookup["instrument"]["owner_name"] == owner_b.name
+    assert await _variants(database, first["serial"]) == [0]
     async with database.sessionmaker() as session:
-        variants = (
-            await session.scalars(
-                select(Instrument.variant).where(Instrument.serial == first["serial"])
-            )
-        ).all()
         events = (await session.scalars(select(InstrumentEvent))).all()
-    assert sorted(variants) == [0]
     assert "instrument_split" in [e.kind for e in events if e.data.get("number") == body["number"]]
     # The other one, attached to B's registration: the registry gets a second instance of the key.
     other = next(r for r in mine if r["number"] == "HELD-IMPORT-1")
@@ -226,13 +225,7 @@ async def test_two_owners_of_one_serial_are_held_and_split_into_a_new_instrument
         headers=bureau,
     )
     assert attached.status_code == 200, attached.text
-    async with database.sessionmaker() as session:
-        variants = (
-            await session.scalars(
-                select(Instrument.variant).where(Instrument.serial == first["serial"])
-            )
-        ).all()
-    assert sorted(variants) == [0, 1]
+    assert await _variants(database, first["serial"]) == [0, 1]
     lookup = (await client.get("/api/v1/certificates/HELD-IMPORT-1")).json()
     assert lookup["instrument"]["owner_name"] == owner_a.name
     # A's registration is linked to its own instance, with an event the owner and bureau see.
