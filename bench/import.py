@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,19 +35,25 @@ HEADER = [
 def write_csv(path: Path, rows: int) -> None:
     from stdnum.cn import uscc
 
+    from portal import clock
+
     codes = [f"91610402MA6X{i:05d}" for i in range(200)]
     codes = [c + uscc.calc_check_digit(c) for c in codes]
-    today = date.today()
+    today = clock.today()
     with path.open("w", encoding="gb18030", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(HEADER)
         for i in range(rows):
             verified = today - timedelta(days=i % 360)
             individual = i % 4 == 0
+            scale = i % 3 != 0
+            # Each category's validity within its cycle (电子计价秤 1 year, 燃油加油机 6 months,
+            # JJG 443-2023), so that every row is stored and the bench measures storing them.
+            valid_until = verified + timedelta(days=364 if scale else 180)
             writer.writerow(
                 [
                     f"XYJC2026-{i:07d}",
-                    "电子计价秤" if i % 3 else "燃油加油机",
+                    "电子计价秤" if scale else "燃油加油机",
                     "ACS-15",
                     f"SN{i:08d}",
                     "上海友声衡器有限公司",
@@ -59,7 +65,7 @@ def write_csv(path: Path, rows: int) -> None:
                     "",
                     "合格",
                     verified.isoformat(),
-                    (verified + timedelta(days=364)).isoformat(),
+                    valid_until.isoformat(),
                     "陈工",
                 ]
             )

@@ -10,13 +10,17 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
+from api.certificates import imports
 from api.certificates.catalogue import catalogue
 from api.certificates.models import Certificate
+from api.certificates.settings import CertificatesSettings
 from portal.accounts.models import Role, User
 from portal.db import Database
 from portal.settings import Settings
@@ -290,3 +294,61 @@ def test_cli_import(tmp_path: Path) -> None:
     missing = run("certificates", "import", str(path), "--institution", "NOPE")
     assert missing.returncode == 1
     assert "organization_not_found" in missing.stderr
+
+
+async def test_batches_read_ahead_give_the_same_report_and_a_failed_batch_keeps_nothing(
+    client: httpx.AsyncClient,
+    database: Database,
+    institution_user: User,
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The next batch is validated while this one is stored (imports.import_file). With batches
+    of two rows: a number repeated in a later batch, and bad rows in every batch, are reported by
+    line exactly as in one batch; a store that fails in the middle of the file keeps no row of it
+    (one transaction) and leaves no read running."""
+    monkeypatch.setattr(settings.of(CertificatesSettings), "certificate_import_batch_size", 2)
+    lines = [
+        CN_HEADER,
+        cn_row("RA-1", "RA-S1"),
+        cn_row("RA-2", "RA-S2", category="游标卡尺"),
+        cn_row("RA-3", "RA-S3"),
+        cn_row("RA-1", "RA-S1"),  # the first row again, two batches later: unchanged
+        cn_row("RA-5", "RA-S5", verified="2026-13-45"),
+        cn_row("RA-1", "RA-S9"),  # the first number with other content
+        cn_row("RA-7", "RA-S7"),
+    ]
+    content = ("\r\n".join(lines) + "\r\n").encode("gb18030")
+    headers = await auth_headers(institution_user)
+    before = await _count(database)
+    report = (await _import(client, headers, "ra.csv", content)).json()
+    assert (report["total_rows"], report["created"], report["unchanged"], report["failed"]) == (
+        7,
+        3,
+        1,
+        3,
+    ), report
+    assert [(e["line"], e["code"]) for e in report["errors"]] == [
+        (3, "unknown_category"),
+        (6, "invalid_date"),
+        (7, "number_taken"),
+    ]
+    assert await _count(database) == before + 3
+
+    calls = 0
+    real_store_rows = imports.store_rows
+
+    async def fail_on_the_second_batch(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("the database went away")
+        return await real_store_rows(*args, **kwargs)
+
+    monkeypatch.setattr(imports, "store_rows", fail_on_the_second_batch)
+    fresh = [CN_HEADER] + [cn_row(f"RB-{i}", f"RB-S{i}") for i in range(7)]
+    with pytest.raises(RuntimeError):
+        await _import(client, headers, "rb.csv", ("\n".join(fresh) + "\n").encode())
+    assert calls == 2
+    assert await _count(database) == before + 3  # the first batch of rb.csv was rolled back
