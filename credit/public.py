@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from credit import errors
+from credit.listing_totals import TOTALS
 from credit.members import get_enterprise, shown_name
 from credit.methodologies import get_methodology
 from credit.models import (
@@ -237,6 +238,7 @@ async def list_ratings(
     q: str | None = None,
     offset: int = 0,
     limit: int | None = 20,
+    total_seconds: float = 0,
 ) -> tuple[list[RatingRow], int]:
     """Current grades, one row per association and enterprise, best first (then by name,
     association and enterprise code, so every page is a slice of one order).
@@ -245,7 +247,8 @@ async def list_ratings(
     at the page's first and last positions are read from the grades alone (``_narrow_query``),
     with the count of rows scoring above the page; the joined, named rows are then read only
     within that score range. Sorting every joined row for the first 20 took seconds at 100,000
-    rated enterprises (bench/pages.py)."""
+    rated enterprises (bench/pages.py). With ``total_seconds``, the total of a filter set is
+    reused for that long (``RatingTotals``)."""
     regions = await resolve_region(session, region) if region and region.strip() else None
 
     def filtered(query: Any, name: Any) -> Any:
@@ -279,16 +282,30 @@ async def list_ratings(
     )
     highest_of = select(func.max(page_scores.c.score)).scalar_subquery()
     lowest_of = select(func.min(page_scores.c.score)).scalar_subquery()
-    count_stmt, count_name = _narrow_query(
-        [
-            func.count(),
-            func.coalesce(func.sum(case((col(Rating.score) > highest_of, 1), else_=0)), 0),
-            highest_of,
-            lowest_of,
-        ],
-        **narrow,
-    )
-    total, above, highest, lowest = (await session.execute(filtered(count_stmt, count_name))).one()
+    bind = id(session.get_bind())  # one database a process, except in tests
+    totals_key = (bind, today, industry, grade, tuple(regions.prefixes) if regions else None, q)
+    known_total = TOTALS.get(totals_key) if total_seconds > 0 else None
+    if known_total is None:
+        count_stmt, count_name = _narrow_query(
+            [
+                func.count(),
+                func.coalesce(func.sum(case((col(Rating.score) > highest_of, 1), else_=0)), 0),
+                highest_of,
+                lowest_of,
+            ],
+            **narrow,
+        )
+        total, above, highest, lowest = (
+            await session.execute(filtered(count_stmt, count_name))
+        ).one()
+        TOTALS.put(totals_key, int(total or 0), total_seconds)
+    else:
+        # Only the grades above the page are counted: the page's scores are read from the
+        # index in order, and those above them are the page's offset at most.
+        above_stmt, above_name = _narrow_query([func.count(), highest_of, lowest_of], **narrow)
+        above_stmt = filtered(above_stmt, above_name).where(col(Rating.score) > highest_of)
+        above, highest, lowest = (await session.execute(above_stmt)).one()
+        total = known_total
     if highest is None:
         return [], int(total or 0)
     stmt = (

@@ -22,6 +22,10 @@ class CreditSettings(DomainSettings):
     # when the per-client limit is evaded by many addresses.
     credit_objection_rate_per_enterprise: str = "50/day"
     credit_serious_penalty_points: int = Field(default=3, ge=1)
+    # How long a process reuses the number of current grades of one filter set on the public list
+    # (credit/public.py RatingTotals): counting reads every grade, the page itself only its own.
+    # It sizes the pager only; 0 counts on every request.
+    credit_list_total_seconds: float = Field(default=10, ge=0, le=300)
 
 
 SETTINGS = CreditSettings

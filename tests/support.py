@@ -70,6 +70,7 @@ def served_portal(
         "GONGZHI_BASE_URL": base,
         "GONGZHI_ENV": "test",
         "GONGZHI_PAGE_CACHE_SECONDS": "0",
+        "GONGZHI_CREDIT_LIST_TOTAL_SECONDS": "0",
         **(env or {}),
     }
     for step in (["db", "upgrade"], ["demo"]) if demo else (["db", "upgrade"],):
@@ -149,6 +150,7 @@ def make_settings(database_url: str, storage: Path, **overrides: Any) -> Setting
         "base_url": "http://testserver",
         # Tests read a page right after changing what it shows; the cache has its own tests.
         "page_cache_seconds": 0,
+        "credit_list_total_seconds": 0,
     }
     values.update(overrides)
     return Settings.build(**values)

@@ -26,6 +26,7 @@ from credit.pages.common import (
 )
 from credit.schemas import ObjectionCreate, rating_read
 from credit.scoring import Method
+from credit.settings import CreditConfig
 from portal import clock
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import User
@@ -46,6 +47,7 @@ async def ratings_page(
     session: DbSession,
     now: Now,
     user: OptionalUser,
+    config: CreditConfig,
     industry: str | None = None,
     grade: str | None = None,
     region: str | None = None,
@@ -73,6 +75,7 @@ async def ratings_page(
             q=(q or "").strip()[:100] or None,
             offset=(page - 1) * PER_PAGE,
             limit=PER_PAGE,
+            total_seconds=config.credit_list_total_seconds,
         )
     except errors.RegionNotRecognised as exc:
         # A place name that names nothing is not a broken request: say so and let them retype.

@@ -27,6 +27,7 @@ from credit.schemas import (
     rating_read,
     score_read,
 )
+from credit.settings import CreditConfig
 from portal import clock
 from portal.db import DbSession
 from portal.deps import PublicAnswer, SettingsDep
@@ -42,6 +43,7 @@ async def list_ratings(
     session: DbSession,
     now: Now,
     paging: PageParams,
+    config: CreditConfig,
     industry: Annotated[str | None, Query(max_length=64)] = None,
     grade: Annotated[str | None, Query(max_length=3)] = None,
     region: Annotated[
@@ -62,6 +64,7 @@ async def list_ratings(
         q=q,
         offset=paging.offset,
         limit=paging.limit,
+        total_seconds=config.credit_list_total_seconds,
     )
     return Page[RatingRead].of(
         [rating_read(row) for row in rows], total=total, request=paging, url=request

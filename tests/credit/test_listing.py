@@ -10,10 +10,15 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import event, text
 from sqlalchemy.util import await_only
 
+from credit import listing_totals
+from credit.listing_totals import TOTALS
+from credit.settings import CreditSettings
 from portal.db import Database
+from portal.settings import Settings
 from tests.credit.support import Association, Clock, MakeAssociation
 
 
@@ -148,3 +153,60 @@ async def test_a_grade_published_while_a_page_is_read_never_breaks_the_page(
         [before[1]["uscc"]],
         [after[1]["uscc"]],
     )
+
+
+async def test_a_filter_sets_total_is_kept_briefly_and_a_publication_here_renews_it(
+    client: httpx.AsyncClient,
+    make_association: MakeAssociation,
+    clock: Clock,
+    database: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The total sizes the pager and is reused for GONGZHI_CREDIT_LIST_TOTAL_SECONDS (counting
+    reads every grade); a grade written elsewhere shows in the rows at once and in the total when
+    it expires, and a publication in this process renews it at once."""
+    monkeypatch.setattr(settings.of(CreditSettings), "credit_list_total_seconds", 60)
+    TOTALS.clear()
+    fuel = await make_association()
+    for index in range(3):
+        await fuel.add_member(f"加油站{index}号", industry="成品油零售")
+    await _publish(fuel, clock)
+    first = (await client.get("/api/v1/credit/ratings", params={"per_page": 100})).json()
+    assert first["total"] == len(first["items"])
+    # Pages read with the kept total are the same slices of the one order.
+    for per_page in (1, 2):
+        assert await _all_pages(client, per_page) == first["items"]
+    # Another process writes a grade straight to the table: the rows are read live, the total
+    # is this process's for a few seconds.
+    async with database.engine.begin() as other:
+        await other.execute(
+            text("UPDATE credit_rating SET status = 'cancelled' WHERE uscc = :uscc"),
+            {"uscc": first["items"][0]["uscc"]},
+        )
+    kept = (await client.get("/api/v1/credit/ratings", params={"per_page": 100})).json()
+    assert len(kept["items"]) == len(first["items"]) - 1
+    assert kept["total"] == first["total"]
+    TOTALS.clear()  # what the seconds do
+    counted = (await client.get("/api/v1/credit/ratings", params={"per_page": 100})).json()
+    assert counted["total"] == len(counted["items"]) == first["total"] - 1
+    # A publication in this process: the next page counts again.
+    await fuel.add_member("加油站9号", industry="成品油零售")
+    await _publish(fuel, clock)
+    renewed = (await client.get("/api/v1/credit/ratings", params={"per_page": 100})).json()
+    assert renewed["total"] == len(renewed["items"])
+    assert renewed["total"] > counted["total"]
+
+
+def test_totals_expire_and_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(listing_totals.time, "monotonic", lambda: now[0])
+    totals = listing_totals.RatingTotals(max_entries=2)
+    totals.put(("a",), 5, seconds=10)
+    totals.put(("b",), 6, seconds=0)  # 0: not kept
+    assert (totals.get(("a",)), totals.get(("b",))) == (5, None)
+    now[0] += 10
+    assert totals.get(("a",)) is None
+    for key in ("x", "y", "z"):
+        totals.put((key,), 1, seconds=10)
+    assert [totals.get((k,)) for k in ("x", "y", "z")] == [None, 1, 1]
