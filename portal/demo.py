@@ -16,6 +16,7 @@ from portal.db import Database
 from portal.settings import Settings
 
 DEMO_PASSWORD = "gongzhi-demo-2026"
+MAX_PASSES = 3
 
 ORGANIZATIONS = [
     OrganizationCreate(
@@ -94,9 +95,17 @@ async def load_demo(settings: Settings) -> bool:
     try:
         async with database.transaction() as session:
             created = await load_accounts(session)
-        for _, module in domains.modules("demo"):
-            async with database.transaction() as session:
-                created = bool(await module.load(session, settings)) or created
+        # A domain's demo may build on one loaded after it (the certificate registry's held
+        # certificate needs the owners' registrations): the loaders, each idempotent, run again
+        # until a pass adds nothing (bounded, should one always answer True).
+        for _ in range(MAX_PASSES):
+            added = False
+            for _, module in domains.modules("demo"):
+                async with database.transaction() as session:
+                    added = bool(await module.load(session, settings)) or added
+            created = created or added
+            if not added:
+                break
         return created
     finally:
         await database.dispose()

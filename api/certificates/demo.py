@@ -1,7 +1,8 @@
 """Demo certificates for 咸阳: every status (valid, expiring, expired, failed, revoked,
 superseded), enterprises with valid unified social credit codes and a few individual stall holders,
-one instrument never verified. Dates are relative to the day the demo is loaded so the statuses
-hold; instrument sticker tokens are fixed so the README can link to them."""
+one instrument never verified, and one certificate held for the bureau (待核对, review_queue.py).
+Dates are relative to the day the demo is loaded so the statuses hold; instrument sticker tokens
+are fixed so the README can link to them."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from stdnum.cn import uscc
 from api.certificates import registry
 from api.certificates.import_rows import CertRow, validate_row
 from api.certificates.models import InstitutionAuthorisation
-from api.certificates.queries import certificates, instruments, today_local
-from api.certificates.schemas import CertificateCreate
+from api.certificates.queries import certificates, instruments, reviews, today_local
+from api.certificates.schemas import CertificateCreate, CertificateHeld
 from api.certificates.settings import CertificatesSettings
 from api.certificates.store import store_rows
+from portal import facts
 from portal.accounts.models import Organization, User
 from portal.db import utcnow
 from portal.settings import Settings
@@ -288,7 +290,52 @@ ROWS: list[tuple[Any, ...]] = [
 ]
 
 
+# The re-verification, after repair, of the scale that failed (XYJC2026-0004): the institution
+# names the stall holder as on the first certificate, while his shop has since registered the scale
+# under its business licence (api/instruments/demo.py, 刘德福水果店). The registry cannot tell
+# whether 刘德福 and 刘德福水果店 are one owner, so the certificate is held for 咸阳市's bureau.
+HELD = {
+    "number": "XYJC2026-0011",
+    "category_code": "scale-pc",
+    "model": "TCS-150",
+    "serial": "TC1905550",
+    "manufacturer": "永康市华鹰衡器有限公司",
+    "owner_name": "刘德福",
+    "address": "渭城区渭阳西路早市 3号摊位",
+    "region_code": "610404",
+    "conclusion": "合格",
+    "verifier": "陈工",
+}
+
+
 async def load(session: AsyncSession, settings: Settings) -> bool:
+    created = await _registry(session, settings)
+    return await _held(session, settings) or created
+
+
+async def _held(session: AsyncSession, settings: Settings) -> bool:
+    """The held certificate, issued as an institution issues one (scope, audit and all), once the
+    owners' registrations are there: on the loaders' second pass (portal/demo.py), since the
+    registrations' domain loads its demo after this one."""
+    key = (HELD["category_code"], HELD["serial"], HELD["manufacturer"])
+    if await session.scalar(select(reviews.c.id).where(reviews.c.number == HELD["number"])):
+        return False
+    if not (await facts.registered_claims(session, [key])).get(key):
+        return False
+    actor = await session.scalar(select(User).where(col(User.email) == "institution@gongzhi.demo"))
+    if actor is None:
+        return False
+    answer, created = await registry.issue_certificate(
+        session,
+        CertificateCreate(**HELD, verified_on=today_local() - timedelta(days=2)),
+        actor=actor,
+        settings=settings.of(CertificatesSettings),
+    )
+    assert isinstance(answer, CertificateHeld), answer
+    return created
+
+
+async def _registry(session: AsyncSession, settings: Settings) -> bool:
     if await session.scalar(select(certificates.c.id).where(certificates.c.number == ROWS[0][0])):
         return False
     today = today_local()

@@ -22,8 +22,10 @@ from tests.support import assert_problem
 def test_every_entry_is_complete_and_every_usage_area_and_form_occurs() -> None:
     book = catalogue()
     assert book.version == "2020年第42号"
-    assert len(book.entries) >= 62  # the catalogue's second-level entries, some split by regulation
-    assert len({e.group for e in book.entries}) >= 40
+    counts = json.loads(DATA_FILE.read_text(encoding="utf-8"))["counts"]
+    # The catalogue's second-level lines, some split by regulation (so at least as many entries)
+    assert len(book.entries) >= counts["second_level"]
+    assert len({e.group for e in book.entries}) >= counts["first_level"] - 1  # see the xfail below
     assert len(book.by_code) == len(book.entries)  # codes are unique
     areas = {area for e in book.entries for area in e.usage}
     assert areas == {"贸易结算", "安全防护", "医疗卫生", "环境监测"}
@@ -36,6 +38,36 @@ def test_every_entry_is_complete_and_every_usage_area_and_form_occurs() -> None:
         for regulation in entry.regulations:
             for rule in regulation.rules:
                 assert (rule.months is None) == (rule.form in {"initial_scrap", "none"}), entry.code
+
+
+def test_the_sources_and_the_catalogues_own_counts_are_recorded() -> None:
+    """What was compared with what is in the file: the counts the catalogue states (40 first-level,
+    62 second-level lines), each source with what it was used for, and each entry's sources among
+    them."""
+    document = json.loads(DATA_FILE.read_text(encoding="utf-8"))
+    sources = {s["id"]: s for s in document["sources"]}
+    assert document["counts"]["first_level"] == 40
+    assert document["counts"]["second_level"] == 62
+    assert document["counts"]["source"] in sources
+    for source in sources.values():
+        assert source["url"].startswith("http"), source["id"]
+        assert source["used_for"], source["id"]
+    for entry in document["entries"]:
+        assert set(entry.get("sources", [])) <= set(sources), entry["code"]
+        # Checked means compared with a source; a note saying 待核对 means not yet.
+        if "待核对" in entry.get("note", ""):
+            assert not entry["checked"], entry["code"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the transcription has 41 first-level groups, the catalogue states 40: which group is "
+    "extra (or which belongs under another) needs the SAMR PDF; when the data matches, drop this "
+    "mark",
+)
+def test_the_first_level_groups_are_as_many_as_the_catalogue_states() -> None:
+    counts = json.loads(DATA_FILE.read_text(encoding="utf-8"))["counts"]
+    assert len({e.group for e in catalogue().entries}) == counts["first_level"]
 
 
 def test_water_meter_cycle_by_nominal_diameter() -> None:
@@ -70,7 +102,10 @@ def test_gas_meter_cycle_by_medium_and_flow() -> None:
     day = date(2026, 3, 1)
     assert gas.cycle(day, {"medium": "天然气", "qmax": 6}).months == 120
     assert gas.cycle(day, {"medium": "液化石油气", "qmax": 6}).months == 72
+    # G1.6 to G16 (Qmax up to 25 m³/h) are replaced when due; G25 (Qmax 40) and above periodic.
+    assert gas.cycle(day, {"medium": "天然气", "qmax": 25}).form == "initial_rotation"
     assert gas.cycle(day, {"medium": "天然气", "qmax": 40}).form == "periodic"
+    assert gas.cycle(day, {"medium": "天然气", "qmax": 40}).months == 36
     with pytest.raises(AttributeProblem):
         gas.checked_attributes({"medium": "氢气"})
 
