@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
-from portal import crypto, domains, workdays
+from portal import crypto, domains, metrics, workdays
 from portal.accounts.auth import build_cookie_transport, cookie_backend
 from portal.db import Database
 from portal.errors import install_error_handlers
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for hook in app.state.shutdown_hooks:
                 await hook()
             await database.dispose()
+            metrics.process_stopped()
 
     app = FastAPI(
         title="共治 Gongzhi API",
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     for _, module in domains.modules("pages"):
         app.include_router(module.router)
+    app.include_router(metrics.router)  # 404 unless GONGZHI_METRICS_TOKEN is set
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
 
     origins = {o.strip() for o in settings.cors_origins.split(",") if o.strip()}

@@ -89,7 +89,23 @@ def serve(
             err=True,
         )
         raise typer.Exit(code=2)
+    if workers > 1:
+        _share_metrics()
     uvicorn.run(**uvicorn_options(settings, host=host, port=port, workers=workers, reload=reload))
+
+
+def _share_metrics() -> None:
+    """Make every worker keep its metrics where any worker answering /metrics adds them up
+    (portal/metrics.py). Set before the workers start: prometheus-client chooses where values
+    live when it is first imported, and the workers import it afresh."""
+    import os
+    import tempfile
+
+    from portal.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
+
+    directory = os.environ.get(MULTIPROC_ENV) or tempfile.mkdtemp(prefix="gongzhi-metrics-")
+    prepare_multiprocess_dir(directory)
+    os.environ[MULTIPROC_ENV] = directory
 
 
 def uvicorn_options(

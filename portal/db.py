@@ -28,6 +28,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
 from portal import clock
+from portal.metrics import watch_pool
 from portal.settings import Settings
 
 # Constraint names are stable across SQLite and PostgreSQL so that migrations can refer to them.
@@ -94,10 +95,12 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
-    )
+    else:
+        engine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+        )
+    watch_pool(engine)
+    return engine
 
 
 class Database:

@@ -18,6 +18,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from portal.metrics import RATE_LIMIT_REFUSALS
+
 log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -244,6 +246,8 @@ def validation_message_zh(error_type: str, context: dict[str, Any] | None = None
 
 async def _gongzhi_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GongzhiError)
+    if isinstance(exc, RateLimited):
+        RATE_LIMIT_REFUSALS.labels(exc.code).inc()
     return problem(
         request,
         status=exc.status,

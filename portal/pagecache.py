@@ -35,6 +35,8 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from portal.metrics import ROUTE, route_of
+
 MAX_BODY = 256 * 1024
 MAX_BYTES = 32 * 1024 * 1024
 _BYPASS_HEADERS = {b"cookie", b"authorization", b"if-none-match"}
@@ -54,6 +56,7 @@ class _Entry:
     stored_at: float
     expires_at: float
     size: int
+    route: str  # the template of the route that answered, for the request metrics of a replay
 
 
 def _varies_beyond_key(value: bytes) -> bool:
@@ -122,6 +125,7 @@ class PageCache:
         if entry is not None:
             if entry.expires_at > now:
                 self._entries.move_to_end(key)
+                scope[ROUTE] = entry.route
                 await self._replay(entry, now, send)
                 return
             self._drop(key)
@@ -160,12 +164,12 @@ class PageCache:
                 else:
                     chunks.append(body)
                     if not message.get("more_body", False) and started is not None:
-                        self._put(key, started, b"".join(chunks), max_age)
+                        self._put(key, started, b"".join(chunks), max_age, route_of(scope))
             await send(message)
 
         await self.app(scope, receive, capture)
 
-    def _put(self, key: bytes, started: Message, body: bytes, max_age: int) -> None:
+    def _put(self, key: bytes, started: Message, body: bytes, max_age: int, route: str) -> None:
         ttl = min(self.seconds, max_age)
         if ttl <= 0:
             return
@@ -187,6 +191,7 @@ class PageCache:
             stored_at=now,
             expires_at=now + ttl,
             size=size,
+            route=route,
         )
         self.size += size
         while len(self._entries) > self.max_entries or self.size > self.max_bytes:

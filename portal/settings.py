@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     outbox_lease_seconds: int = Field(default=120, ge=1)  # a dead worker's job is retried after
 
     log_json: bool = Field(default=False, description="JSON log lines instead of console lines")
+    # The bearer token a Prometheus scrape of /metrics sends (portal/metrics.py). Empty: /metrics
+    # does not exist (404). In production it must be as strong as the secret key.
+    metrics_token: str = Field(default="", max_length=200)
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
@@ -164,6 +167,13 @@ class Settings(BaseSettings):
                 )
             if not self.data_keys:
                 raise ValueError("GONGZHI_DATA_KEYS must be set in production (portal/crypto.py)")
+            if self.metrics_token and (
+                len(self.metrics_token) < 32 or secret_is_guessable(self.metrics_token)
+            ):
+                raise ValueError(
+                    "GONGZHI_METRICS_TOKEN is short or guessable; use a random value of at least "
+                    "32 characters, or leave it empty to serve no /metrics"
+                )
         return self
 
     @model_validator(mode="after")

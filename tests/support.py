@@ -56,7 +56,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def served_portal(
-    root: Path, *, demo: bool = False, env: dict[str, str] | None = None
+    root: Path, *, demo: bool = False, env: dict[str, str] | None = None, workers: int = 1
 ) -> Iterator[str]:
     """A real ``gongzhi serve`` process on a free port with a fresh SQLite database under
     ``root`` (migrated, with the demo data if asked), yielding its base URL until the block ends."""
@@ -78,7 +78,7 @@ def served_portal(
             [GONGZHI, *step], env=environment, check=True, capture_output=True, timeout=300
         )
     process = subprocess.Popen(
-        [GONGZHI, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [GONGZHI, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -30,6 +30,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portal.accounts.auth import COOKIE_NAME
+from portal.metrics import ROUTE
 
 _SESSION_COOKIE = COOKIE_NAME.encode() + b"="
 
@@ -65,12 +66,14 @@ class HotPath:
             number = path[_PREFIX_LEN:]
             if number and "/" not in number:
                 scope["path_params"] = {"number": number}
+                scope[ROUTE] = "/api/v1/certificates/{number}"  # for the request metrics
                 await self._answer(scope, receive, send, _lookup)
                 return
         elif path.startswith(STICKER_PREFIX):
             token = path[_STICKER_PREFIX_LEN:]
             if token and "/" not in token and _anonymous(scope):
                 scope["path_params"] = {"token": token}
+                scope[ROUTE] = "/v/{token}"
                 await self._answer(scope, receive, send, _sticker)
                 return
         await self.app(scope, receive, send)

@@ -42,6 +42,7 @@ from portal.accounts.throttle import LoginLocked, LoginThrottle
 from portal.db import get_session
 from portal.deps import get_settings
 from portal.errors import Forbidden, Unauthenticated
+from portal.metrics import LOGIN_FAILURES
 from portal.ratelimit import RateLimiter, client_ip
 from portal.settings import Environment, Settings
 
@@ -91,10 +92,14 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         (portal/accounts/throttle.py): guessing is refused, but nobody can lock the owner out."""
         throttle = self._throttle(credentials.username)
         if throttle is None:
-            return await super().authenticate(credentials)
+            user = await super().authenticate(credentials)
+            if user is None:
+                LOGIN_FAILURES.inc()
+            return user
         await throttle.before_attempt()
         user = await super().authenticate(credentials)
         if user is None:
+            LOGIN_FAILURES.inc()
             await throttle.failed()
         else:
             await throttle.succeeded()

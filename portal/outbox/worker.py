@@ -158,3 +158,22 @@ async def backlog(database: Database) -> dict[str, int]:
             select(func.count()).where(col(OutboxEvent.failed_at).is_not(None))
         )
     return {"pending": int(pending or 0), "failed": int(failed or 0)}
+
+
+async def backlog_state(database: Database) -> dict[str, float]:
+    """``backlog`` and how long the oldest due pending event has waited (0 when none is due), in
+    seconds: the outbox's lag, for /metrics."""
+    from sqlalchemy import func
+
+    now = utcnow()
+    async with database.sessionmaker() as session:
+        oldest = await session.scalar(
+            select(func.min(OutboxEvent.available_at)).where(
+                col(OutboxEvent.processed_at).is_(None),
+                col(OutboxEvent.failed_at).is_(None),
+                col(OutboxEvent.available_at) <= now,
+            )
+        )
+    counts = await backlog(database)
+    waited = (now - oldest).total_seconds() if oldest is not None else 0.0
+    return {**counts, "oldest_due_age_seconds": max(0.0, waited)}
