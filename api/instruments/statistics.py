@@ -69,10 +69,11 @@ def region_bounds(code: str) -> tuple[str, str]:
     return low, low[:-1] + chr(ord(low[-1]) + 1)
 
 
-def status_expression(current: Any, *, today: date, expiring_days: int) -> ColumnElement[str]:
+def status_expression(*, today: date, expiring_days: int) -> ColumnElement[str]:
     """A registration's verification state in SQL: ``review.verification_status`` with the
-    registry's ``compute_status`` inlined. ``current`` is the subquery of
-    ``facts.current_certificates`` joined on the registration's registry instrument."""
+    registry's ``compute_status`` inlined, from the registration's own columns (its copy of the
+    registry's current certificate, current.py); what depends on the date is derived here from
+    ``today``, never stored."""
     r = RegisteredInstrument
     first_only = col(r.verification_form).in_(FIRST_ONLY_FORMS)
     overdue = case((first_only, literal("replace")), else_=literal("expired"))
@@ -84,14 +85,15 @@ def status_expression(current: Any, *, today: date, expiring_days: int) -> Colum
         (col(r.last_verified_on).is_(None), literal("none")),
         else_=overdue,
     )
+    valid_until = col(r.current_valid_until)
     return case(
         (col(r.status) == RegistrationStatus.retired, literal("retired")),
         (col(r.status) == RegistrationStatus.rejected, literal("rejected")),
-        (current.c.kind.is_(None), declared),
-        (current.c.revoked_id.is_not(None), literal("revoked")),
-        (or_(current.c.kind == "notice", current.c.valid_until.is_(None)), literal("failed")),
-        (current.c.valid_until < today, overdue),
-        (current.c.valid_until <= today + timedelta(days=expiring_days), literal("expiring")),
+        (col(r.current_kind).is_(None), declared),
+        (col(r.current_revoked), literal("revoked")),
+        (or_(col(r.current_kind) == "notice", valid_until.is_(None)), literal("failed")),
+        (valid_until < today, overdue),
+        (valid_until <= today + timedelta(days=expiring_days), literal("expiring")),
         else_=literal("valid"),
     )
 
@@ -160,22 +162,17 @@ async def tune_for_report(session: AsyncSession) -> None:
 
 async def status_counts(session: AsyncSession, *, region: str, today: date) -> list[StateCount]:
     """The region's registrations by category and detailed state, with the months they were
-    registered in: one GROUP BY over the registrations joined to the registry's current
-    certificates (grouped by category and state only, so the groups are few and hashed; the
-    months are sums over cumulative bounds)."""
-    current = facts.current_certificates()
-    cur = current.query.subquery("cur")
-    status = status_expression(cur, today=today, expiring_days=current.expiring_days).label("state")
+    registered in: one GROUP BY over the registrations alone (each carries its instrument's
+    current certificate, current.py; the index ix_registered_instrument_statistics holds every
+    column read, so PostgreSQL scans the index only), by category and state only, so the groups
+    are few and hashed; the months are sums over cumulative bounds."""
+    expiring_days = facts.current_certificates().expiring_days
+    status = status_expression(today=today, expiring_days=expiring_days).label("state")
     r = RegisteredInstrument
     bounds = [_start(d) for d in month_starts(today)]
     since = [func.sum(case((col(r.created_at) >= b, 1), else_=0)) for b in bounds]
     rows = await session.execute(
         select(col(r.category_code), status, func.count(), *since)
-        .select_from(
-            RegisteredInstrument.__table__.outerjoin(  # type: ignore[attr-defined]
-                cur, cur.c.instrument_id == col(r.registry_instrument_id)
-            )
-        )
         .where(_in_region(col(r.region_code), region))
         .group_by(col(r.category_code), status)
     )
