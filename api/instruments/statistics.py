@@ -153,11 +153,16 @@ class StateCount:
 
 async def tune_for_report(session: AsyncSession) -> None:
     """PostgreSQL, for this transaction only: memory enough to hash the region's registrations
-    and the registry in one batch, and no JIT compilation (it costs more than it saves on a
-    query that runs once); see bench/instrument_stats.py."""
+    in one batch, no JIT compilation (it costs more than it saves on a query that runs once),
+    and custom plans; see bench/instrument_stats.py."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SET LOCAL work_mem = '64MB'"))
         await session.execute(text("SET LOCAL jit = off"))
+        # A plan for the region's own bounds every time: asyncpg prepares each statement once per
+        # connection, and after five runs PostgreSQL may keep a generic plan made without the
+        # bounds (a city's and the province's rows differ twofold; the bench saw the province's
+        # summary go from about 2 s to 7-8 s once the city's had run five times).
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 async def status_counts(session: AsyncSession, *, region: str, today: date) -> list[StateCount]:
