@@ -223,3 +223,26 @@ async def test_the_copy_follows_attach_correct_revoke_retire_replace_and_relink(
     detail = {s["code"]: s["count"] for s in stats["by_status_detail"]}
     assert detail["retired"] == 2
     assert detail["valid"] == 1  # CC-2
+
+
+async def test_an_imported_registration_of_a_certified_instrument_carries_its_certificate(
+    client: httpx.AsyncClient,
+    database: Database,
+    owner_user: User,
+    auth_headers: Headers,
+    issue: Issue,
+) -> None:
+    from tests.api.instruments.test_registration import CSV_HEADER
+
+    await issue(number="CC-IMP-1", serial="IMP-1", manufacturer=MAKER, valid_until=days(40))
+    owner = await auth_headers(owner_user)
+    data = (
+        CSV_HEADER + f"电子计价秤,ACS-15,IMP-1,{MAKER},1 号摊位,贸易结算,,2026-01-05,\n"
+    ).encode("gb18030")
+    response = await client.post(
+        "/api/v1/instruments/import", files={"file": ("登记.csv", data)}, headers=owner
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["created"] == 1
+    copies = await current_copies(database)
+    assert list(copies.values()) == [("certificate", _day(days(-10)), _day(days(40)), False)]
