@@ -370,6 +370,18 @@ async def link_registration(
             await provider(session, registration_id, instrument_id, actor_id=actor_id, data=data)
 
 
+async def registry_changed(session: AsyncSession, instrument_ids: Sequence[uuid.UUID]) -> None:
+    """Tell the domains that keep a copy of the registry's current certificates (the
+    registrations' statistics) that these instruments' current certificate changed or was
+    revoked; called in the transaction that changed them."""
+    if not instrument_ids:
+        return
+    for _, module in modules("facts"):
+        provider = getattr(module, "registry_changed", None)
+        if provider is not None:
+            await provider(session, instrument_ids)
+
+
 @dataclass(frozen=True)
 class CategoryChoice:
     """A catalogue entry an owner may register, for forms: code, names, and the attributes its

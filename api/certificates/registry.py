@@ -43,6 +43,7 @@ from api.certificates.schemas import (
 from api.certificates.scope import load_scope
 from api.certificates.settings import CertificatesSettings
 from api.certificates.store import StoreResult, store_rows
+from portal import facts
 from portal.accounts.models import Organization, OrganizationKind, Role, User
 from portal.accounts.permissions import Action, authorize
 from portal.accounts.service import get_organization_by_code
@@ -285,6 +286,7 @@ async def revoke_certificate(
         )
     )
     await session.flush()
+    await facts.registry_changed(session, [row.instrument_id])
     await audit.record(
         session,
         actor=actor,
@@ -314,6 +316,7 @@ async def _recompute_current(session: AsyncSession, instrument_id: uuid.UUID) ->
         .where(instruments.c.id == instrument_id)
         .values(current_certificate_id=latest)
     )
+    await facts.registry_changed(session, [instrument_id])
 
 
 async def correct_certificate(

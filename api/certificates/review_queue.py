@@ -255,6 +255,7 @@ async def resolve_review(
             actor_id=actor.id,
             data={"review_id": str(review.id), "number": row.number, "by": "certificate_review"},
         )
+    await facts.registry_changed(session, [instrument_id])
     before = review.status.value
     review.status = (
         ReviewStatus.attached if data.action == "attach" else ReviewStatus.new_instrument

@@ -423,6 +423,16 @@ async def store_rows(
             batch,
             execution_options={"synchronize_session": False},
         )
+    # Registrations keep a copy of their instrument's current certificate (the statistics).
+    await facts.registry_changed(
+        session,
+        [
+            row["_id"]
+            for batch in updates.values()
+            for row in batch
+            if "current_certificate_id" in row
+        ],
+    )
     return result
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from api.instruments.current import refresh_current
 from api.instruments.models import (
     RegisteredInstrument,
     RegistrationEvent,
@@ -118,4 +119,11 @@ async def link_registration(
             data=data,
         )
     )
+    await refresh_current(session, [instrument_id])
     await session.flush()
+
+
+async def registry_changed(session: AsyncSession, instrument_ids: Sequence[uuid.UUID]) -> None:
+    """The registry changed these instruments' current certificates: refresh the copy on the
+    registrations linked to them (current.py)."""
+    await refresh_current(session, instrument_ids)

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.instruments.current import refresh_current
 from api.instruments.import_files import ATTRIBUTE_COLUMNS, read_rows
 from api.instruments.models import RegisteredInstrument as _registrations
 from api.instruments.models import RegistrationEvent as _events
@@ -244,4 +245,5 @@ async def _store(
                 for rid, state in linked
             ],
         )  # fmt: skip
+        await refresh_current(session, [state.instrument_id for _, state in linked])
     return len(created)

@@ -16,11 +16,25 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from portal.accounts.models import enum_column
 from portal.db import UTCDateTime, new_id, utcnow
+
+# The columns the regional statistics read of each registration (models' index, statistics.py).
+STATISTICS_COLUMNS = (
+    "region_code",
+    "category_code",
+    "status",
+    "current_kind",
+    "current_valid_until",
+    "current_revoked",
+    "due_on",
+    "last_verified_on",
+    "verification_form",
+    "created_at",
+)
 
 
 class RegistrationStatus(StrEnum):
@@ -40,6 +54,15 @@ class RegisteredInstrument(SQLModel, table=True):
         # An institution's certificates are matched to registrations by serial, whatever the
         # owner (api/instruments/facts.py registered_claims, once per import batch).
         Index("ix_registered_instrument_serial", "serial"),
+        # The regional statistics (statistics.py): the GROUP BY of a region's rows by category
+        # and state reads every column the state needs from this index alone (an index-only
+        # scan, a fraction of the wide rows); and the registry instruments a region's
+        # registrations link to (its verifications by month).
+        Index(
+            "ix_registered_instrument_statistics",
+            *STATISTICS_COLUMNS,
+        ),
+        Index("ix_registered_instrument_region_registry", "region_code", "registry_instrument_id"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -70,6 +93,17 @@ class RegisteredInstrument(SQLModel, table=True):
     reviewed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     registry_instrument_id: uuid.UUID | None = Field(default=None, index=True)
     replaces_id: uuid.UUID | None = Field(default=None, foreign_key="registered_instrument.id")
+    # A copy of the registry instrument's current certificate (portal/facts.py
+    # ``current_certificates``), so that the regional statistics count states from this table
+    # alone instead of joining the registry (issue 15, bench/instrument_stats.py). Only what does
+    # not change with the date is kept: the state itself (即将到期, 已过期) is derived from
+    # ``current_valid_until`` and the day of the query. Kept in the same transaction as every
+    # change of the registry's current certificate, its revocation, and the link
+    # (current.py ``refresh_current``); NULL kind: not linked, or no certificate in the registry.
+    current_kind: str | None = Field(default=None, max_length=16)  # certificate / notice
+    current_verified_on: date | None = None
+    current_valid_until: date | None = None
+    current_revoked: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     created_by: uuid.UUID | None = None
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)

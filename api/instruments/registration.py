@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from api.instruments.current import refresh_current
 from api.instruments.errors import InvalidRegistration, NotAnOwner, RegistrationExists
 from api.instruments.models import (
     RegisteredInstrument,
@@ -316,6 +317,7 @@ async def enter_when_due(
         session, [(r.category_code, r.serial, r.manufacturer) for r in waiting]
     )
     entered = 0
+    linked: list[uuid.UUID] = []
     for r in waiting:
         state = known.get((r.category_code, r.serial, r.manufacturer))
         if state is None:
@@ -337,6 +339,7 @@ async def enter_when_due(
                 ),
             )
         r.registry_instrument_id = state.instrument_id
+        linked.append(state.instrument_id)
         data: dict[str, Any] = {"sticker_token": state.sticker_token}
         owner_uscc = owners[r.owner_id].uscc
         if state.owner_uscc and owner_uscc and state.owner_uscc != owner_uscc:
@@ -348,4 +351,5 @@ async def enter_when_due(
         )
         entered += 1
     await session.flush()
+    await refresh_current(session, linked)  # its current certificate, for the statistics
     return entered

@@ -69,10 +69,11 @@ def region_bounds(code: str) -> tuple[str, str]:
     return low, low[:-1] + chr(ord(low[-1]) + 1)
 
 
-def status_expression(current: Any, *, today: date, expiring_days: int) -> ColumnElement[str]:
+def status_expression(*, today: date, expiring_days: int) -> ColumnElement[str]:
     """A registration's verification state in SQL: ``review.verification_status`` with the
-    registry's ``compute_status`` inlined. ``current`` is the subquery of
-    ``facts.current_certificates`` joined on the registration's registry instrument."""
+    registry's ``compute_status`` inlined, from the registration's own columns (its copy of the
+    registry's current certificate, current.py); what depends on the date is derived here from
+    ``today``, never stored."""
     r = RegisteredInstrument
     first_only = col(r.verification_form).in_(FIRST_ONLY_FORMS)
     overdue = case((first_only, literal("replace")), else_=literal("expired"))
@@ -84,14 +85,15 @@ def status_expression(current: Any, *, today: date, expiring_days: int) -> Colum
         (col(r.last_verified_on).is_(None), literal("none")),
         else_=overdue,
     )
+    valid_until = col(r.current_valid_until)
     return case(
         (col(r.status) == RegistrationStatus.retired, literal("retired")),
         (col(r.status) == RegistrationStatus.rejected, literal("rejected")),
-        (current.c.kind.is_(None), declared),
-        (current.c.revoked_id.is_not(None), literal("revoked")),
-        (or_(current.c.kind == "notice", current.c.valid_until.is_(None)), literal("failed")),
-        (current.c.valid_until < today, overdue),
-        (current.c.valid_until <= today + timedelta(days=expiring_days), literal("expiring")),
+        (col(r.current_kind).is_(None), declared),
+        (col(r.current_revoked), literal("revoked")),
+        (or_(col(r.current_kind) == "notice", valid_until.is_(None)), literal("failed")),
+        (valid_until < today, overdue),
+        (valid_until <= today + timedelta(days=expiring_days), literal("expiring")),
         else_=literal("valid"),
     )
 
@@ -151,31 +153,31 @@ class StateCount:
 
 async def tune_for_report(session: AsyncSession) -> None:
     """PostgreSQL, for this transaction only: memory enough to hash the region's registrations
-    and the registry in one batch, and no JIT compilation (it costs more than it saves on a
-    query that runs once); see bench/instrument_stats.py."""
+    in one batch, no JIT compilation (it costs more than it saves on a query that runs once),
+    and custom plans; see bench/instrument_stats.py."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SET LOCAL work_mem = '64MB'"))
         await session.execute(text("SET LOCAL jit = off"))
+        # A plan for the region's own bounds every time: asyncpg prepares each statement once per
+        # connection, and after five runs PostgreSQL may keep a generic plan made without the
+        # bounds (a city's and the province's rows differ twofold; the bench saw the province's
+        # summary go from about 2 s to 7-8 s once the city's had run five times).
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 async def status_counts(session: AsyncSession, *, region: str, today: date) -> list[StateCount]:
     """The region's registrations by category and detailed state, with the months they were
-    registered in: one GROUP BY over the registrations joined to the registry's current
-    certificates (grouped by category and state only, so the groups are few and hashed; the
-    months are sums over cumulative bounds)."""
-    current = facts.current_certificates()
-    cur = current.query.subquery("cur")
-    status = status_expression(cur, today=today, expiring_days=current.expiring_days).label("state")
+    registered in: one GROUP BY over the registrations alone (each carries its instrument's
+    current certificate, current.py; the index ix_registered_instrument_statistics holds every
+    column read, so PostgreSQL scans the index only), by category and state only, so the groups
+    are few and hashed; the months are sums over cumulative bounds."""
+    expiring_days = facts.current_certificates().expiring_days
+    status = status_expression(today=today, expiring_days=expiring_days).label("state")
     r = RegisteredInstrument
     bounds = [_start(d) for d in month_starts(today)]
     since = [func.sum(case((col(r.created_at) >= b, 1), else_=0)) for b in bounds]
     rows = await session.execute(
         select(col(r.category_code), status, func.count(), *since)
-        .select_from(
-            RegisteredInstrument.__table__.outerjoin(  # type: ignore[attr-defined]
-                cur, cur.c.instrument_id == col(r.registry_instrument_id)
-            )
-        )
         .where(_in_region(col(r.region_code), region))
         .group_by(col(r.category_code), status)
     )
@@ -289,23 +291,24 @@ async def _organizations(
 
 
 async def retired_by_month(session: AsyncSession, *, region: str, today: date) -> dict[int, int]:
-    """Registrations retired or replaced, by month (0-11), from their events (the index on the
-    events' kind and time keeps this to the year's retirements)."""
+    """Registrations retired or replaced, by month (0-11), from their events: the index on the
+    events' kind and time gives the year's retirements (a few per cent of the registrations),
+    and each one's registration is looked up by its key to test the region (an EXISTS, so that
+    SQLite does not start from the region's registrations and probe their events instead)."""
     e, r = RegistrationEvent, RegisteredInstrument
     moments = [_start(d) for d in month_starts(today)]
     month = _month_index(col(e.at), moments).label("month")
+    in_region = (
+        select(literal(1))
+        .where(col(r.id) == col(e.registration_id), _in_region(col(r.region_code), region))
+        .exists()
+    )
     rows = await session.execute(
         select(month, func.count())
-        .select_from(
-            RegistrationEvent.__table__.join(  # type: ignore[attr-defined]
-                RegisteredInstrument.__table__,  # type: ignore[attr-defined]
-                col(r.id) == col(e.registration_id),
-            )
-        )
         .where(
             col(e.kind).in_([RegistrationEventKind.retired, RegistrationEventKind.replaced]),
             col(e.at) >= moments[0],
-            _in_region(col(r.region_code), region),
+            in_region,
         )
         .group_by(month)
     )

@@ -52,3 +52,44 @@ async def owner_uscc(database: Database, user: User) -> str:
     assert org is not None
     assert org.uscc
     return org.uscc
+
+
+async def current_copies(database: Database) -> dict[str, tuple[Any, ...]]:
+    """Each registration's copy of its current certificate (registration id → kind, verified
+    on, valid until, revoked), after asserting that every copy equals the registry's current certificate
+    read afresh (portal/facts.py ``current_certificates``): the statistics count from the copy."""
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from api.instruments.models import RegisteredInstrument
+    from portal import facts
+
+    r = RegisteredInstrument
+    cur = facts.current_certificates().query.subquery("cur")
+    async with database.sessionmaker() as session:
+        rows = (
+            await session.execute(
+                select(
+                    col(r.id),
+                    col(r.status),
+                    col(r.current_kind),
+                    col(r.current_verified_on),
+                    col(r.current_valid_until),
+                    col(r.current_revoked),
+                    cur.c.kind,
+                    cur.c.verified_on,
+                    cur.c.valid_until,
+                    cur.c.revoked_id,
+                )
+                .select_from(r)
+                .outerjoin(cur, cur.c.instrument_id == col(r.registry_instrument_id))
+                .order_by(col(r.created_at))
+            )
+        ).all()
+    copies: dict[str, tuple[Any, ...]] = {}
+    for row in rows:
+        copy = (row[2], row[3], row[4], bool(row[5]))
+        truth = (row[6], row[7], row[8], row[9] is not None)
+        assert copy == truth, (row[0], row[1], copy, truth)
+        copies[str(row[0])] = copy
+    return copies

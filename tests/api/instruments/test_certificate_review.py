@@ -15,7 +15,7 @@ from api.certificates.models import Certificate, Instrument, InstrumentEvent
 from portal.accounts.models import Organization, OrganizationKind, Role, User
 from portal.db import Database
 from tests.api.certificates.support import cert_body
-from tests.api.instruments.support import registration_body
+from tests.api.instruments.support import current_copies, registration_body
 from tests.support import assert_problem, new_owner_uscc
 
 MakeUser = Callable[..., Awaitable[User]]
@@ -160,6 +160,7 @@ async def test_a_certificate_for_another_owner_is_held_and_the_bureau_attaches_i
     assert [e.kind for e in events if e.data.get("review_id") == review_id] == [
         "certificate_attached"
     ]
+    await current_copies(database)  # the registration's copy follows the attached certificate
 
 
 async def test_two_owners_of_one_serial_are_held_and_split_into_a_new_instrument(
@@ -237,6 +238,9 @@ async def test_two_owners_of_one_serial_are_held_and_split_into_a_new_instrument
     assert mine_now["sticker_token"] == lookup["instrument"]["sticker_token"]
     assert mine_now["certificate_number"] == "HELD-IMPORT-1"
     assert "entered" in [e["kind"] for e in mine_now["events"]]
+    # Each registration's copy of its current certificate (the statistics) followed the links.
+    copies = await current_copies(database)
+    assert copies[first["id"]][0] == "certificate"
 
 
 async def test_a_bureau_neither_sees_nor_decides_for_another_provinces_owner(

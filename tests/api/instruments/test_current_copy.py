@@ -1,0 +1,248 @@
+"""Each registration's copy of its registry instrument's current certificate (the regional
+statistics count from it, api/instruments/current.py) stays equal to the registry through every
+change: the link when the instrument is entered, a certificate attached, corrected (superseded),
+revoked and followed by a newer one, the registration retired or replaced, and a second owner's
+registration linked to the same instrument."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any
+
+import httpx
+
+from api.instruments.review import enter_due_registrations
+from portal import clock
+from portal.accounts.models import OrganizationKind, Role, User
+from portal.db import Database
+from tests.api.certificates.support import Issue, cert_body, days
+from tests.api.instruments.support import current_copies, owner_uscc, registration_body
+from tests.support import new_owner_uscc
+
+Headers = Callable[[User], Awaitable[dict[str, str]]]
+MAKER = "上海友声衡器有限公司"
+
+
+def _day(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+async def test_the_copy_follows_attach_correct_revoke_retire_replace_and_relink(
+    client: httpx.AsyncClient,
+    database: Database,
+    owner_user: User,
+    institution_user: User,
+    make_org: Callable[..., Awaitable[Any]],
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+    issue: Issue,
+) -> None:
+    owner = await auth_headers(owner_user)
+    bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
+    lab = await auth_headers(institution_user)
+    uscc = await owner_uscc(database, owner_user)
+
+    async def register(serial: str, headers: dict[str, str] = owner) -> str:
+        response = await client.post(
+            "/api/v1/instruments",
+            json=registration_body(serial=serial, manufacturer=MAKER),
+            headers=headers,
+        )
+        assert response.status_code == 201, response.text
+        rid: str = response.json()["id"]
+        done = await client.post(f"/api/v1/instruments/{rid}/confirm", headers=bureau)
+        assert done.status_code == 200, done.text
+        return rid
+
+    # Never verified, entered in the registry when due: linked, no certificate yet.
+    first = await register("CC-1")
+    async with database.transaction() as session:
+        await enter_due_registrations(session, today=clock.today())
+    assert (await current_copies(database))[first] == (None, None, None, False)
+
+    # A certificate attaches (the registered owner named).
+    named = {"owner_uscc": uscc, "owner_name": "咸阳市秦都区人民路农贸市场有限公司"}
+    await issue(number="CC-1-A", serial="CC-1", manufacturer=MAKER, **named)
+    assert (await current_copies(database))[first] == (
+        "certificate",
+        _day(days(-10)),
+        _day(days(355)),
+        False,
+    )
+
+    # Corrected: the new certificate supersedes it.
+    corrected = await client.post(
+        "/api/v1/certificates/CC-1-A/correct",
+        json={
+            "reason": "有效期录入错误",
+            "certificate": cert_body(
+                number="CC-1-B",
+                serial="CC-1",
+                manufacturer=MAKER,
+                valid_until=days(20),
+                **named,
+            ),
+        },
+        headers=lab,
+    )
+    assert corrected.status_code == 201, corrected.text
+    assert (await current_copies(database))[first] == (
+        "certificate",
+        _day(days(-10)),
+        _day(days(20)),
+        False,
+    )
+
+    # Revoked: still the current certificate, now revoked; the registration counts as 不合格.
+    revoked = await client.post(
+        "/api/v1/certificates/CC-1-B/revoke", json={"reason": "数据录入错误"}, headers=lab
+    )
+    assert revoked.status_code == 200, revoked.text
+    assert (await current_copies(database))[first][3] is True
+    stats = (await client.get("/api/v1/instrument-statistics", headers=bureau)).json()
+    assert {s["code"]: s["count"] for s in stats["by_status_detail"]}["revoked"] == 1
+
+    # A newer verification replaces the revoked one; a failure notice after it, too.
+    await issue(number="CC-1-C", serial="CC-1", manufacturer=MAKER, verified_on=days(-2), **named)
+    assert (await current_copies(database))[first] == (
+        "certificate",
+        _day(days(-2)),
+        _day(days(355)),
+        False,
+    )
+    await issue(
+        number="CC-1-D",
+        serial="CC-1",
+        manufacturer=MAKER,
+        verified_on=days(-1),
+        valid_until=None,
+        conclusion="不合格",
+        kind="notice",
+        **named,
+    )
+    assert (await current_copies(database))[first] == ("notice", _day(days(-1)), None, False)
+
+    # An older certificate entered late does not displace the current one.
+    await issue(
+        number="CC-1-E",
+        serial="CC-1",
+        manufacturer=MAKER,
+        verified_on=days(-300),
+        valid_until=days(60),
+        **named,
+    )
+    assert (await current_copies(database))[first][0] == "notice"
+
+    # Replaced by an instrument the registry already has certified: the new registration is
+    # linked at once and carries its certificate; the old one keeps its copy, counted 已注销.
+    await issue(number="CC-2-A", serial="CC-2", manufacturer=MAKER, valid_until=days(100), **named)
+    replaced = await client.post(
+        f"/api/v1/instruments/{first}/events",
+        json={
+            "kind": "replaced",
+            "reason": "秤损坏",
+            "replacement": registration_body(serial="CC-2", manufacturer=MAKER),
+        },
+        headers=owner,
+    )
+    assert replaced.status_code == 200, replaced.text
+    successor = replaced.json()["events"][-1]["data"]["replacement_id"]
+    copies = await current_copies(database)
+    assert copies[successor] == ("certificate", _day(days(-10)), _day(days(100)), False)
+    assert copies[first][0] == "notice"
+
+    # The old instrument sold on: its new owner registers it, linked to the same registry
+    # instrument; the next certificate (naming the new owner) reaches that registration, and
+    # the retired one's copy follows too (both link to the instrument).
+    buyer_org = await make_org(
+        kind=OrganizationKind.owner,
+        region="610402",
+        name="咸阳市秦都区某某超市有限公司",
+        uscc=new_owner_uscc("610402"),
+    )
+    buyer = await auth_headers(await make_user(Role.owner, region="610402", org=buyer_org))
+    await register("CC-1", headers=buyer)
+    async with database.transaction() as session:
+        await enter_due_registrations(session, today=clock.today())
+    # Two owners have named the instrument: the certificate is held, and the bureau attaches it
+    # (the review queue's path).
+    held = await client.post(
+        "/api/v1/certificates",
+        json=cert_body(
+            number="CC-1-F",
+            serial="CC-1",
+            manufacturer=MAKER,
+            verified_on=days(0),
+            valid_until=days(365),
+            owner_uscc=buyer_org.uscc,
+            owner_name=buyer_org.name,
+        ),
+        headers=lab,
+    )
+    assert held.status_code == 202, held.text
+    review_id = held.json()["review_id"]
+    item = (await client.get(f"/api/v1/certificate-reviews/{review_id}", headers=bureau)).json()
+    candidate = next(c for c in item["candidates"] if c["kind"] == "instrument")
+    resolved = await client.post(
+        f"/api/v1/certificate-reviews/{review_id}/resolve",
+        json={"action": "attach", "candidate_id": candidate["id"]},
+        headers=bureau,
+    )
+    assert resolved.status_code == 200, resolved.text
+    async with database.sessionmaker() as session:
+        from sqlalchemy import select
+
+        from api.instruments.models import RegisteredInstrument
+
+        rows = (
+            await session.scalars(
+                select(RegisteredInstrument).where(RegisteredInstrument.serial == "CC-1")
+            )
+        ).all()
+    assert len(rows) == 2
+    assert {r.status.value for r in rows} == {"retired", "confirmed"}
+    for r in rows:
+        assert (r.current_kind, r.current_valid_until, r.current_revoked) == (
+            "certificate",
+            _day(days(365)),
+            False,
+        )
+    await current_copies(database)  # every registration equals the registry
+
+    # Retired: the copy stays right, and the registration counts as 已注销 whatever it holds.
+    retired = await client.post(
+        f"/api/v1/instruments/{rows[0].id if rows[0].status.value == 'confirmed' else rows[1].id}"
+        "/events",
+        json={"kind": "retired"},
+        headers=buyer,
+    )
+    assert retired.status_code == 200, retired.text
+    await current_copies(database)
+    stats = (await client.get("/api/v1/instrument-statistics", headers=bureau)).json()
+    detail = {s["code"]: s["count"] for s in stats["by_status_detail"]}
+    assert detail["retired"] == 2
+    assert detail["valid"] == 1  # CC-2
+
+
+async def test_an_imported_registration_of_a_certified_instrument_carries_its_certificate(
+    client: httpx.AsyncClient,
+    database: Database,
+    owner_user: User,
+    auth_headers: Headers,
+    issue: Issue,
+) -> None:
+    from tests.api.instruments.test_registration import CSV_HEADER
+
+    await issue(number="CC-IMP-1", serial="IMP-1", manufacturer=MAKER, valid_until=days(40))
+    owner = await auth_headers(owner_user)
+    data = (
+        CSV_HEADER + f"电子计价秤,ACS-15,IMP-1,{MAKER},1 号摊位,贸易结算,,2026-01-05,\n"
+    ).encode("gb18030")
+    response = await client.post(
+        "/api/v1/instruments/import", files={"file": ("登记.csv", data)}, headers=owner
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["created"] == 1
+    copies = await current_copies(database)
+    assert list(copies.values()) == [("certificate", _day(days(-10)), _day(days(40)), False)]
