@@ -8,7 +8,7 @@ the corrections shows the old names and marks; this copies the file's current va
 row by row for the codes it has (no code is added or removed).
 
 Revision ID: d5a0c3e8f417
-Revises: b7d2e9a4c6f1
+Revises: e5a1c3d7f902
 Create Date: 2026-11-30 14:00:00
 """
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "d5a0c3e8f417"
-down_revision: str | Sequence[str] | None = "b7d2e9a4c6f1"
+down_revision: str | Sequence[str] | None = "e5a1c3d7f902"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
