@@ -178,7 +178,9 @@ def main() -> None:
     for name in ("scoring", "recompute", "recompute again"):
         seconds, result = out[name]
         sites = len(result) if isinstance(result, list) else result.sites
-        print(f"{name}: {seconds * 1000:.0f} ms for {sites:,} sites, ratio {seconds / baseline:.1f}")
+        print(
+            f"{name}: {seconds * 1000:.0f} ms for {sites:,} sites, ratio {seconds / baseline:.1f}"
+        )
 
 
 if __name__ == "__main__":
