@@ -13,7 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Numeric
+from sqlalchemy import JSON, Column, Index, Numeric, text
 from sqlmodel import Field, SQLModel
 
 from portal.accounts.models import enum_column
@@ -40,6 +40,15 @@ class RiskScore(SQLModel, table=True):
         # The regulator's list: a region's current scores, highest first.
         Index("ix_enforcement_risk_score_listing", "current", "region_code", "score"),
         Index("ix_enforcement_risk_score_owner", "owner_id", "computed_at"),
+        # One current score per site, even when the nightly job and an on-demand recomputation
+        # of the same site run at once: the second to commit fails and is retried.
+        Index(
+            "uq_enforcement_risk_score_current",
+            "owner_id",
+            unique=True,
+            sqlite_where=text("current"),
+            postgresql_where=text("current"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)

@@ -154,16 +154,26 @@ async def recompute(
         session, as_of=as_of, now=now, params=params, region=region, owner_id=owner_id
     )
     rows = score_rows(sites, params=params, version=model.version, as_of=as_of, now=now)
+    # What was current in the scope stops being so, including sites that are no longer sites
+    # (every registration retired or rejected): they leave the list rather than stay stale.
+    scope: list[Any] = [col(RiskScore.current).is_(True)]
+    if owner_id is not None:
+        scope.append(col(RiskScore.owner_id) == owner_id)
+    elif region is not None:
+        scope.append(in_region(col(RiskScore.region_code), region))
+    await session.execute(update(RiskScore).where(*scope).values(current=False))
     for start in range(0, len(rows), _BATCH):
         chunk = rows[start : start + _BATCH]
-        await session.execute(
-            update(RiskScore)
-            .where(
-                col(RiskScore.current).is_(True),
-                col(RiskScore.owner_id).in_([r["owner_id"] for r in chunk]),
+        if owner_id is None and region is not None:
+            # A site that moved here from another region: its score there is not current either.
+            await session.execute(
+                update(RiskScore)
+                .where(
+                    col(RiskScore.current).is_(True),
+                    col(RiskScore.owner_id).in_([r["owner_id"] for r in chunk]),
+                )
+                .values(current=False)
             )
-            .values(current=False)
-        )
         await session.execute(insert(RiskScore), chunk)
     await session.flush()
     return Recomputed(model_version=model.version, as_of=as_of, sites=len(rows))
@@ -214,14 +224,15 @@ async def site_scores(
             await session.execute(
                 select(RiskScore)
                 .where(col(RiskScore.owner_id) == owner_id)
-                .order_by(col(RiskScore.computed_at).desc(), col(RiskScore.current).desc())
+                .order_by(col(RiskScore.current).desc(), col(RiskScore.computed_at).desc())
                 .limit(50)
             )
         )
         .scalars()
         .all()
     )
-    if not found:
+    if not found or not found[0].current:
+        # No current score: never scored, or no longer a site (no active registration).
         raise RiskScoreNotFound()
     return found
 

@@ -244,3 +244,31 @@ async def test_the_back_office_page_lists_and_charts_by_district(
     filtered = await client.get("/backoffice/risk?district=610404&category=scale-pc")
     assert filtered.status_code == 200
     assert "没有符合条件的使用单位" in filtered.text
+
+
+async def test_a_site_without_active_registrations_leaves_the_list(
+    client: httpx.AsyncClient,
+    owner_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+) -> None:
+    created = await client.post(
+        "/api/v1/instruments", json=registration_body(), headers=await auth_headers(owner_user)
+    )
+    assert created.status_code == 201, created.text
+    bureau = await auth_headers(await make_user(Role.regulator, region="610400"))
+    await client.post("/api/v1/enforcement/risk-scores/recompute", headers=bureau)
+    listed = await client.get("/api/v1/enforcement/risk-scores", headers=bureau)
+    assert listed.json()["total"] == 1
+    rejected = await client.post(
+        f"/api/v1/instruments/{created.json()['id']}/reject",
+        json={"reason": "非强制检定器具"},
+        headers=bureau,
+    )
+    assert rejected.status_code == 200, rejected.text
+    done = await client.post("/api/v1/enforcement/risk-scores/recompute", headers=bureau)
+    assert done.json()["sites"] == 0
+    listed = await client.get("/api/v1/enforcement/risk-scores", headers=bureau)
+    assert listed.json()["total"] == 0
+    site = f"/api/v1/enforcement/risk-scores/{owner_user.organization_id}"
+    assert_problem(await client.get(site, headers=bureau), 404, "risk_score_not_found")
