@@ -169,6 +169,12 @@ async def test_the_bureau_ranks_its_sites_and_scores_keep_their_evidence(
     states = {i["state"]: i["count"] for i in detail["inputs"]["instruments"]}
     assert states == {"never_verified": 1, "overdue": 1}
     assert [Decimal(h["score"]) for h in detail["history"]] == [Decimal(19), Decimal(7)]
+    # The stored inputs and the model version reproduce the stored score exactly.
+    again_scored = score_site(PARAMS, _site(**detail["inputs"]))
+    assert again_scored.score == Decimal(detail["score"])
+    assert [p["points"] for p in again_scored.breakdown] == [
+        p["points"] for p in detail["breakdown"]
+    ]
 
     # A new model version (administrators only) scores from now on; past scores keep theirs.
     params = dict(
