@@ -8,6 +8,12 @@ deleted, not listed here. Not imported by anything; vulture only reads it.
 
 # --- pydantic / SQLModel: fields and configuration read by name (serialisation, columns) -------
 model_config
+# enforcement: stored for the record (who drew), read by clients (RiskPart, CampaignRead)
+drawn_by
+factor
+candidates_digest
+inspectors_digest
+parameters_digest
 # api/complaints
 portal  # CaseSource.portal, stored and read by value
 uploader_id

@@ -39,6 +39,7 @@ DOMAINS: list[str] = [
     "search",
     "notices",
     "credit",
+    "enforcement",
 ]
 
 

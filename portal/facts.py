@@ -193,6 +193,62 @@ async def scanned_instrument(
     return None
 
 
+# --- owner sites and their standing, for risk-based enforcement (issue 17) ---------------------
+
+SiteInstrumentState = Literal["ok", "overdue", "never_verified", "failed"]
+
+
+@dataclass(frozen=True)
+class SiteInstrumentFact:
+    """How many of an owner's registered instruments (pending or confirmed registrations) of one
+    category and usage area are in one state on ``as_of``: overdue (已过期, 到期更换), never
+    verified though due (未检定), failed or revoked (不合格), or ok (valid, expiring, not due yet).
+    The site is the owner organisation (使用单位); ``region_code`` is the organisation's."""
+
+    owner_id: uuid.UUID
+    owner_name: str
+    owner_uscc: str | None
+    region_code: str
+    category_code: str
+    usage_area: str
+    state: SiteInstrumentState
+    count: int
+
+
+async def site_instrument_facts(
+    session: AsyncSession, *, as_of: date, region: str | None = None
+) -> list[SiteInstrumentFact]:
+    """Every owner site's instruments by category, usage area and state, of sites in ``region``
+    and below (None: everywhere); one GROUP BY per providing domain, whatever the number of sites."""
+    found: list[SiteInstrumentFact] = []
+    for _, module in modules("facts"):
+        provider = getattr(module, "site_instrument_facts", None)
+        if provider is not None:
+            found.extend(await provider(session, as_of=as_of, region=region))
+    return found
+
+
+@dataclass(frozen=True)
+class CreditGradeFact:
+    """A current credit grade (诚信等级) an industry association published for an enterprise."""
+
+    uscc: str
+    grade: str
+    association_id: uuid.UUID
+    valid_until: date
+
+
+async def credit_grade_facts(
+    session: AsyncSession, *, as_of: date, usccs: Sequence[str] | None = None
+) -> list[CreditGradeFact]:
+    found: list[CreditGradeFact] = []
+    for _, module in modules("facts"):
+        provider = getattr(module, "credit_grade_facts", None)
+        if provider is not None:
+            found.extend(await provider(session, as_of=as_of, usccs=usccs))
+    return found
+
+
 # --- the compulsory catalogue and the registry, for owners' registrations (issue 15) ----------
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -20,8 +21,10 @@ from api.instruments.models import (
     RegistrationEventKind,
     RegistrationStatus,
 )
+from api.instruments.statistics import region_bounds, status_expression
+from portal import facts
 from portal.accounts.models import Organization
-from portal.facts import RegisteredClaim
+from portal.facts import RegisteredClaim, SiteInstrumentFact
 
 _CHUNK = 500
 _ACTIVE = (RegistrationStatus.pending, RegistrationStatus.confirmed)
@@ -127,3 +130,71 @@ async def registry_changed(session: AsyncSession, instrument_ids: Sequence[uuid.
     """The registry changed these instruments' current certificates: refresh the copy on the
     registrations linked to them (current.py)."""
     await refresh_current(session, instrument_ids)
+
+
+# The detailed states of statistics.status_expression, as risk-based enforcement counts them.
+_SITE_STATE = {
+    "expired": "overdue",
+    "replace": "overdue",
+    "none": "never_verified",
+    "failed": "failed",
+    "revoked": "failed",
+}
+
+
+async def site_instrument_facts(
+    session: AsyncSession, *, as_of: date, region: str | None = None
+) -> list[SiteInstrumentFact]:
+    """One GROUP BY over the active registrations (the same status rule as the regional
+    statistics, from each registration's copy of its current certificate), by owner, category,
+    usage area and state."""
+    r = RegisteredInstrument
+    expiring_days = facts.current_certificates().expiring_days
+    state = status_expression(today=as_of, expiring_days=expiring_days).label("state")
+    stmt = (
+        select(
+            col(Organization.id),
+            col(Organization.name),
+            col(Organization.uscc),
+            col(Organization.region_code),
+            col(r.category_code),
+            col(r.usage_area),
+            state,
+            func.count(),
+        )
+        .select_from(
+            RegisteredInstrument.__table__.join(  # type: ignore[attr-defined]
+                Organization.__table__,  # type: ignore[attr-defined]
+                col(Organization.id) == col(r.owner_id),
+            )
+        )
+        .where(col(r.status).in_(_ACTIVE))
+        .group_by(
+            col(Organization.id),
+            col(Organization.name),
+            col(Organization.uscc),
+            col(Organization.region_code),
+            col(r.category_code),
+            col(r.usage_area),
+            state,
+        )
+    )
+    if region is not None:
+        low, high = region_bounds(region)
+        stmt = stmt.where(
+            col(Organization.region_code) >= low, col(Organization.region_code) < high
+        )
+    rows = await session.execute(stmt)
+    return [
+        SiteInstrumentFact(
+            owner_id=row[0],
+            owner_name=row[1],
+            owner_uscc=row[2],
+            region_code=row[3],
+            category_code=row[4],
+            usage_area=row[5],
+            state=_SITE_STATE.get(row[6], "ok"),  # type: ignore[arg-type]
+            count=int(row[7]),
+        )
+        for row in rows.all()
+    ]

@@ -44,6 +44,12 @@ class Action(StrEnum):
     institution_scope_manage = "institution.scope.manage"
     # Held certificates (ambiguous instrument): the bureau of the instrument's region resolves.
     certificate_review = "certificate.review"
+    # 精准执法 (issue 17): the region's sites ranked by risk, recomputed on demand; the model's
+    # parameters are versioned by administrators only.
+    risk_view = "risk.view"
+    risk_model_manage = "risk.model.manage"
+    # 双随机一公开: the region's bureau commits to and draws an inspection campaign.
+    inspection_manage = "inspection.manage"
 
 
 ACTION_ROLES: dict[Action, frozenset[Role]] = {
@@ -65,6 +71,9 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.instrument_statistics_view: frozenset({Role.regulator}),
     Action.institution_scope_manage: frozenset({Role.regulator}),
     Action.certificate_review: frozenset({Role.regulator}),
+    Action.risk_view: frozenset({Role.regulator}),
+    Action.risk_model_manage: frozenset(),
+    Action.inspection_manage: frozenset({Role.regulator}),
 }
 
 # Actions scoped to the actor's own organisation rather than (only) a region.

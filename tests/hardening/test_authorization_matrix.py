@@ -88,6 +88,9 @@ PUBLIC = {
     "GET /api/v1/credit/ledger",
     "GET /api/v1/calendar",  # the State Council's published holiday arrangements
     "GET /api/v1/calendar/{year}",
+    # 双随机一公开: the commitment, then the seed and the result, are published to everyone.
+    "GET /api/v1/inspection-campaigns",
+    "GET /api/v1/inspection-campaigns/{campaign_id}",
 }
 
 # Operations every logged-in account may call (its own account, its own cases, logging out).
@@ -143,6 +146,10 @@ ROLE_RULES: list[tuple[str, set[Role]]] = [
     (r" /api/v1/credit/association/", {Role.association, Role.admin}),
     # Registered enterprise names: administrators only, never an association (issue 11 #1).
     (r" /api/v1/credit/registry/", {Role.admin}),
+    # 精准执法 (issue 17): model versions by administrators; the region's bureau ranks its sites,
+    # recomputes and draws 双随机 campaigns.
+    (r"^POST /api/v1/enforcement/risk-models$", {Role.admin}),
+    (r" /api/v1/enforcement/", {Role.regulator, Role.admin}),
 ]
 
 

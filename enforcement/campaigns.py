@@ -1,0 +1,235 @@
+"""双随机一公开 campaigns: a region's bureau names the scope, the number of sites, the weighting
+and the inspector pool; the candidate list is taken from the current risk scores and committed to
+(with a secret seed) before anyone can draw; the draw publishes the seed and the result
+(enforcement/draw.py)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from enforcement import draw
+from enforcement.errors import (
+    AlreadyDrawn,
+    CampaignNotFound,
+    DuplicateInspector,
+    TooFewCandidates,
+    TooManyInspectors,
+    Understaffed,
+)
+from enforcement.models import CampaignStatus, InspectionCampaign, RiskScore
+from enforcement.schemas import CampaignCreate
+from enforcement.scores import in_region
+from enforcement.settings import EnforcementSettings
+from portal import clock
+from portal.accounts.models import User
+from portal.accounts.permissions import Action, authorize
+from portal.audit import service as audit
+from portal.pagination import PageRequest
+from portal.privacy import mask_person_name, public_owner_name
+from portal.regions.service import get_region
+
+
+def _is_individual(uscc: str | None) -> bool:
+    # 统一社会信用代码: registration authority 9 (工商) and kind 2 is 个体工商户, a person.
+    return bool(uscc) and str(uscc).startswith("92")
+
+
+async def candidates(
+    session: AsyncSession, data: CampaignCreate, *, limit: int
+) -> list[dict[str, Any]]:
+    """The sites in scope (current risk scores of the region having an instrument of one of the
+    categories and one of the usage areas, when given), in id order, as published."""
+    where = [col(RiskScore.current).is_(True), in_region(col(RiskScore.region_code), data.region)]
+    if data.categories:
+        where.append(or_(*(col(RiskScore.categories).like(f"%,{c},%") for c in data.categories)))
+    if data.usage_areas:
+        where.append(or_(*(col(RiskScore.usage_areas).like(f"%,{a},%") for a in data.usage_areas)))
+    rows = (
+        await session.execute(
+            select(
+                col(RiskScore.owner_id),
+                col(RiskScore.owner_name),
+                col(RiskScore.owner_uscc),
+                col(RiskScore.region_code),
+                col(RiskScore.band),
+            )
+            .where(*where)
+            .order_by(col(RiskScore.owner_id))
+            .limit(limit + 1)
+        )
+    ).all()
+    if len(rows) > limit:
+        raise TooFewCandidates(
+            f"More than {limit} candidate sites: narrow the scope.",
+            detail_zh=f"检查对象超过 {limit} 家，请缩小范围。",
+        )
+    weights = data.band_weights.model_dump()
+    found = [
+        {
+            "id": str(r[0]),
+            "name": public_owner_name(r[1], is_individual=_is_individual(r[2])),
+            "district": r[3],
+            "band": r[4],
+            "weight": weights[r[4]] if data.weighting == "risk_band" else 1,
+        }
+        for r in rows
+    ]
+    found.sort(key=lambda c: c["id"])
+    return found
+
+
+def _inspectors(data: CampaignCreate) -> list[dict[str, Any]]:
+    seen: set[str] = set()
+    pool = []
+    for i in sorted(data.inspectors, key=lambda i: i.id):
+        if i.id in seen:
+            raise DuplicateInspector(detail_zh=f"执法证号 {i.id} 重复。")
+        seen.add(i.id)
+        pool.append(
+            {
+                "id": i.id,
+                "name": mask_person_name(i.name),
+                "district": i.district,
+                "exclusions": sorted({str(e) for e in i.exclusions}),
+            }
+        )
+    return pool
+
+
+async def create(
+    session: AsyncSession, data: CampaignCreate, *, actor: User, settings: EnforcementSettings
+) -> InspectionCampaign:
+    await get_region(session, data.region)
+    authorize(actor, Action.inspection_manage, region_code=data.region)
+    if len(data.inspectors) > settings.enforcement_max_inspectors:
+        raise TooManyInspectors(
+            detail_zh=f"执法检查人员名单最多 {settings.enforcement_max_inspectors} 人。"
+        )
+    pool = _inspectors(data)
+    listed = await candidates(session, data, limit=settings.enforcement_max_candidates)
+    if len(listed) < data.sample_size:
+        raise TooFewCandidates(
+            f"{len(listed)} candidate sites for a sample of {data.sample_size}.",
+            detail_zh=f"符合条件的检查对象 {len(listed)} 家，少于抽取数量 {data.sample_size}。",
+        )
+    per_site = settings.enforcement_inspectors_per_site
+    short = [c for c in listed if sum(not draw.conflicts(i, c) for i in pool) < per_site]
+    if short:
+        raise Understaffed(
+            f"{len(short)} candidate sites have fewer than {per_site} inspectors without a conflict.",
+            detail_zh=f"{len(short)} 家检查对象可派的无利害关系执法人员少于 {per_site} 人，请扩充人员名单。",
+        )
+    campaign_id = uuid.uuid4()
+    parameters = {
+        "algorithm": draw.ALGORITHM,
+        "campaign_id": str(campaign_id),
+        "region": data.region,
+        "categories": sorted(set(data.categories)),
+        "usage_areas": sorted(set(data.usage_areas)),
+        "sample_size": data.sample_size,
+        "weighting": data.weighting,
+        "band_weights": data.band_weights.model_dump() if data.weighting == "risk_band" else None,
+        "inspectors_per_site": per_site,
+    }
+    seed = secrets.token_hex(32)
+    campaign = InspectionCampaign(
+        id=campaign_id,
+        title=data.title,
+        region_code=data.region,
+        parameters=parameters,
+        candidates=listed,
+        candidate_count=len(listed),
+        inspectors=pool,
+        commitment=draw.commitment(seed, listed, pool, parameters),
+        seed=seed,
+        created_by=actor.id,
+        created_at=clock.now(),
+    )
+    session.add(campaign)
+    await session.flush()
+    await audit.record(
+        session,
+        actor=actor,
+        action="enforcement.campaign.commit",
+        entity_type="inspection_campaign",
+        entity_id=campaign.id,
+        region_code=campaign.region_code,
+        after={"commitment": campaign.commitment, "candidates": len(listed)},
+    )
+    return campaign
+
+
+async def get(session: AsyncSession, campaign_id: uuid.UUID) -> InspectionCampaign:
+    campaign = await session.get(InspectionCampaign, campaign_id)
+    if campaign is None:
+        raise CampaignNotFound()
+    return campaign
+
+
+async def run_draw(
+    session: AsyncSession, campaign_id: uuid.UUID, *, actor: User
+) -> InspectionCampaign:
+    """Draw once: the result is computed from the committed lists and seed, both published now."""
+    campaign = (
+        await session.execute(
+            select(InspectionCampaign)
+            .where(col(InspectionCampaign.id) == campaign_id)
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if campaign is None:
+        raise CampaignNotFound()
+    authorize(actor, Action.inspection_manage, region_code=campaign.region_code)
+    if campaign.status != CampaignStatus.committed:
+        raise AlreadyDrawn()
+    campaign.result = draw.draw(
+        campaign.seed, campaign.candidates, campaign.inspectors, campaign.parameters
+    )
+    campaign.status = CampaignStatus.drawn
+    campaign.drawn_by = actor.id
+    campaign.drawn_at = clock.now()
+    await session.flush()
+    await audit.record(
+        session,
+        actor=actor,
+        action="enforcement.campaign.draw",
+        entity_type="inspection_campaign",
+        entity_id=campaign.id,
+        region_code=campaign.region_code,
+        after={"seed": campaign.seed, "sites": len(campaign.result)},
+    )
+    return campaign
+
+
+async def list_public(
+    session: AsyncSession, *, region: str | None, page: PageRequest
+) -> tuple[Sequence[Any], int]:
+    """Campaigns newest first, without their lists (which may hold many thousand sites)."""
+    c = InspectionCampaign
+    where = [] if region is None else [in_region(col(c.region_code), region)]
+    total = (await session.execute(select(func.count()).select_from(c).where(*where))).scalar_one()
+    rows = await session.execute(
+        select(
+            col(c.id),
+            col(c.title),
+            col(c.region_code),
+            col(c.status),
+            col(c.parameters),
+            col(c.candidate_count),
+            col(c.commitment),
+            col(c.created_at),
+            col(c.drawn_at),
+        )
+        .where(*where)
+        .order_by(col(c.created_at).desc(), col(c.id))
+        .offset(page.offset)
+        .limit(page.limit)
+    )
+    return list(rows.all()), int(total)

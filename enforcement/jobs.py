@@ -1,0 +1,18 @@
+"""Periodic risk work: every site's score recomputed nightly with the current model, set-based."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from enforcement import scores
+from portal.outbox.service import JobContext, periodic
+
+
+@periodic("enforcement.risk_scores", every=timedelta(days=1))
+async def recompute_risk_scores(
+    session: AsyncSession, payload: dict[str, Any], context: JobContext
+) -> None:
+    await scores.recompute(session, region=None)

@@ -1,0 +1,100 @@
+"""Tables of risk-based enforcement (精准执法) and 双随机一公开 inspections.
+
+A risk model version is data (``RiskModel.parameters``), never changed once stored; each score
+keeps the model version, the inputs it was computed from and the points each input gave, so a
+new version never changes a past score. A campaign keeps the exact candidate and inspector lists
+its commitment covers, and its secret seed until the draw."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Numeric, text
+from sqlmodel import Field, SQLModel
+
+from portal.accounts.models import enum_column
+from portal.db import UTCDateTime, new_id, utcnow
+
+
+class RiskModel(SQLModel, table=True):
+    __tablename__ = "enforcement_risk_model"
+
+    version: int = Field(primary_key=True)
+    parameters: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    note: str = Field(default="", max_length=500)
+    created_by: uuid.UUID | None = None
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class RiskScore(SQLModel, table=True):
+    """One computation of one owner site's risk; ``current`` marks the latest of each site."""
+
+    __tablename__ = "enforcement_risk_score"
+    __table_args__ = (
+        # The regulator's list: a region's current scores, highest first.
+        Index("ix_enforcement_risk_score_listing", "current", "region_code", "score"),
+        Index("ix_enforcement_risk_score_owner", "owner_id", "computed_at"),
+        # One current score per site, even when the nightly job and an on-demand recomputation
+        # of the same site run at once: the second to commit fails and is retried.
+        Index(
+            "uq_enforcement_risk_score_current",
+            "owner_id",
+            unique=True,
+            sqlite_where=text("current"),
+            postgresql_where=text("current"),
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    owner_id: uuid.UUID = Field(foreign_key="organization.id")
+    owner_name: str = Field(max_length=200)
+    owner_uscc: str | None = Field(default=None, max_length=18)
+    region_code: str = Field(max_length=6)
+    model_version: int = Field(foreign_key="enforcement_risk_model.version")
+    score: Decimal = Field(sa_column=Column(Numeric(6, 2), nullable=False))
+    band: str = Field(max_length=8)  # high / medium / low
+    # ",code1,code2," so that one category is found with LIKE on both databases.
+    categories: str = Field(default=",", max_length=2000)
+    usage_areas: str = Field(default=",", max_length=100)
+    instruments: int = 0
+    inputs: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    breakdown: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    as_of: date
+    computed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    current: bool = True
+
+
+class CampaignStatus(StrEnum):
+    committed = "committed"  # 已公布承诺值，待抽取
+    drawn = "drawn"  # 已抽取，已公布种子和结果
+
+
+class InspectionCampaign(SQLModel, table=True):
+    __tablename__ = "enforcement_campaign"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    title: str = Field(max_length=200)
+    region_code: str = Field(foreign_key="region.code", max_length=6, index=True)
+    parameters: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    candidates: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    candidate_count: int = 0
+    inspectors: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    commitment: str = Field(max_length=64)
+    # Secret until the draw: whoever knew it before could foresee the result.
+    seed: str = Field(max_length=64)
+    status: CampaignStatus = Field(
+        default=CampaignStatus.committed, sa_column=enum_column(CampaignStatus)
+    )
+    result: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    created_by: uuid.UUID | None = None
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    drawn_by: uuid.UUID | None = None
+    drawn_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

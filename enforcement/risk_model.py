@@ -1,0 +1,183 @@
+"""The risk model: its parameters (versioned data, checked by ``RiskParameters``) and the pure
+function that turns one site's facts into a score, a band and the points of each input.
+
+score = instruments + complaints + penalties + credit, each capped, 0-100:
+
+- instruments: for each registered instrument that is overdue, never verified though due, or
+  failed, the state's points × the category's weight × the usage area's weight; capped;
+- complaints: points for each complaint about the site concluded as substantiated (属实) within
+  the window; capped;
+- penalties: points for each administrative penalty still on public display, more for a serious
+  one (责令停产停业, 吊销许可证, …); capped;
+- credit: the points of the worst current credit grade any association published; none: 0.
+
+Decimal arithmetic throughout, rounded to two places once, so a score is reproduced exactly from
+its stored inputs and model version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from portal.facts import penalty_parts
+
+
+class RiskParameters(BaseModel):
+    """A model version's parameters. Weights are non-negative; caps bound each part."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instrument_points: dict[str, Decimal] = Field(max_length=3)  # overdue, never_verified, failed
+    category_weights: dict[str, Decimal] = Field(default_factory=dict, max_length=200)
+    default_category_weight: Decimal = Field(default=Decimal(1), ge=0, le=10)
+    usage_area_weights: dict[str, Decimal] = Field(default_factory=dict, max_length=10)
+    default_usage_area_weight: Decimal = Field(default=Decimal(1), ge=0, le=10)
+    instrument_cap: Decimal = Field(ge=0, le=100)
+    complaint_window_days: int = Field(ge=1, le=3650)
+    complaint_points: Decimal = Field(ge=0, le=100)
+    complaint_cap: Decimal = Field(ge=0, le=100)
+    penalty_points: Decimal = Field(ge=0, le=100)
+    serious_penalty_points: Decimal = Field(ge=0, le=100)
+    serious_penalties: list[str] = Field(default_factory=list, max_length=20)
+    penalty_cap: Decimal = Field(ge=0, le=100)
+    credit_grade_points: dict[str, Decimal] = Field(default_factory=dict, max_length=20)
+    credit_cap: Decimal = Field(ge=0, le=100)
+    high_band_from: Decimal = Field(ge=0, le=100)
+    medium_band_from: Decimal = Field(ge=0, le=100)
+
+
+# Version 1, stored on first use. A change is a new version (POST /api/v1/enforcement/risk-models).
+DEFAULT_PARAMETERS: dict[str, Any] = {
+    "instrument_points": {"overdue": "3", "never_verified": "4", "failed": "5"},
+    # Instruments whose error harms many buyers or people's safety weigh more.
+    "category_weights": {
+        "fuel-dispenser": "1.5",
+        "gas-dispenser": "1.5",
+        "lpg-dispenser": "1.5",
+        "combustible-gas-detector": "1.5",
+        "bp-monitor": "1.5",
+        "infusion-pump": "1.5",
+    },
+    "default_category_weight": "1",
+    "usage_area_weights": {
+        "贸易结算": "1",
+        "安全防护": "1.5",
+        "医疗卫生": "1.5",
+        "环境监测": "1.2",
+    },
+    "default_usage_area_weight": "1",
+    "instrument_cap": "40",
+    "complaint_window_days": 365,
+    "complaint_points": "8",
+    "complaint_cap": "25",
+    "penalty_points": "12",
+    "serious_penalty_points": "20",
+    "serious_penalties": ["责令停产停业", "吊销许可证", "没收违法所得"],
+    "penalty_cap": "25",
+    "credit_grade_points": {"A": "0", "B": "3", "C": "7", "D": "10"},
+    "credit_cap": "10",
+    "high_band_from": "50",
+    "medium_band_from": "20",
+}
+
+BAND_ZH = {"high": "高风险", "medium": "中风险", "low": "低风险"}
+
+
+@dataclass
+class SiteInputs:
+    """Everything the score of one site is computed from (stored with it as its evidence)."""
+
+    owner_id: str
+    owner_name: str
+    owner_uscc: str | None
+    region_code: str
+    instruments: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # category, usage_area, state, count
+    complaints: list[dict[str, Any]] = field(default_factory=list)  # tracking_number, concluded_at
+    penalties: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # decision_number, kind, decided_on
+    credit: list[dict[str, Any]] = field(default_factory=list)  # grade, association_id
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "instruments": self.instruments,
+            "complaints": self.complaints,
+            "penalties": self.penalties,
+            "credit": self.credit,
+        }
+
+
+@dataclass(frozen=True)
+class SiteScore:
+    score: Decimal
+    band: str
+    breakdown: list[dict[str, Any]]
+
+
+def _text(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, (date, datetime)) else value
+
+
+def _capped(points: Decimal, cap: Decimal) -> Decimal:
+    return min(points, cap)
+
+
+def score_site(params: RiskParameters, site: SiteInputs) -> SiteScore:
+    """The score of one site under ``params``: pure, so a stored score can be checked again."""
+    parts: list[dict[str, Any]] = []
+    raw = Decimal(0)
+    for item in site.instruments:
+        points = params.instrument_points.get(item["state"])
+        if not points or not item["count"]:
+            continue
+        weight = params.category_weights.get(
+            item["category_code"], params.default_category_weight
+        ) * params.usage_area_weights.get(item["usage_area"], params.default_usage_area_weight)
+        raw += points * weight * item["count"]
+    instruments = _capped(raw, params.instrument_cap)
+    parts.append({"factor": "instruments", "points": str(instruments), "raw": str(raw)})
+
+    raw = params.complaint_points * len(site.complaints)
+    complaints = _capped(raw, params.complaint_cap)
+    parts.append({"factor": "complaints", "points": str(complaints), "raw": str(raw)})
+
+    serious = set(params.serious_penalties)
+    raw = Decimal(0)
+    for penalty in site.penalties:
+        is_serious = bool(penalty_parts(penalty["penalty_kind"]) & serious)
+        raw += params.serious_penalty_points if is_serious else params.penalty_points
+    penalties = _capped(raw, params.penalty_cap)
+    parts.append({"factor": "penalties", "points": str(penalties), "raw": str(raw)})
+
+    grade_points = [params.credit_grade_points.get(g["grade"], Decimal(0)) for g in site.credit]
+    raw = max(grade_points, default=Decimal(0))
+    credit = _capped(raw, params.credit_cap)
+    parts.append({"factor": "credit", "points": str(credit), "raw": str(raw)})
+
+    total = (instruments + complaints + penalties + credit).quantize(
+        Decimal("0.01"), rounding=ROUND_HALF_UP
+    )
+    total = min(total, Decimal(100))
+    if total >= params.high_band_from:
+        band = "high"
+    elif total >= params.medium_band_from:
+        band = "medium"
+    else:
+        band = "low"
+    return SiteScore(score=total, band=band, breakdown=parts)
+
+
+def jsonable(value: Any) -> Any:
+    """Dates as ISO text, for the stored inputs."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    return _text(value)

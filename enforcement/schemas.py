@@ -1,0 +1,141 @@
+"""Request and response models of risk-based enforcement and 双随机 inspections."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from enforcement.risk_model import RiskParameters
+
+RegionCode = Annotated[str, Field(pattern=r"^\d{6}$")]
+CategoryCode = Annotated[str, Field(pattern=r"^[a-z0-9-]{1,32}$")]
+UsageArea = Literal["贸易结算", "安全防护", "医疗卫生", "环境监测"]
+Band = Literal["high", "medium", "low"]
+
+
+class RiskPart(BaseModel):
+    factor: str
+    points: Decimal
+    raw: Decimal
+
+
+class RiskScoreRead(BaseModel):
+    owner_id: uuid.UUID
+    owner_name: str
+    owner_uscc: str | None
+    region_code: str
+    score: Decimal
+    band: Band
+    model_version: int
+    instruments: int
+    categories: list[str]
+    usage_areas: list[str]
+    as_of: date
+    computed_at: datetime
+
+
+class RiskScoreHistory(BaseModel):
+    score: Decimal
+    band: Band
+    model_version: int
+    as_of: date
+    computed_at: datetime
+
+
+class RiskScoreDetail(RiskScoreRead):
+    """The current score with its evidence: the facts it was computed from and each part's points."""
+
+    inputs: dict[str, Any]
+    breakdown: list[RiskPart]
+    history: list[RiskScoreHistory]
+
+
+class RiskRecomputeResult(BaseModel):
+    model_version: int
+    as_of: date
+    sites: int
+
+
+class DistrictRisk(BaseModel):
+    region_code: str
+    region_name: str
+    high: int
+    medium: int
+    low: int
+
+
+class RiskModelRead(BaseModel):
+    version: int
+    parameters: dict[str, Any]
+    note: str
+    created_at: datetime
+
+
+class RiskModelCreate(BaseModel):
+    parameters: RiskParameters
+    note: str = Field(default="", max_length=500)
+
+
+class InspectorIn(BaseModel):
+    """One inspector of the pool: the 执法证号 (public), the name (published masked), the district
+    they work in, and sites they must never be paired with."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9-]{1,32}$")
+    name: str = Field(min_length=1, max_length=50)
+    district: RegionCode
+    exclusions: list[uuid.UUID] = Field(default_factory=list, max_length=200)
+
+
+class BandWeights(BaseModel):
+    high: Literal[1, 2, 4, 8] = 4
+    medium: Literal[1, 2, 4, 8] = 2
+    low: Literal[1, 2, 4, 8] = 1
+
+
+class CampaignCreate(BaseModel):
+    title: str = Field(min_length=1, max_length=200)
+    region: RegionCode
+    categories: list[CategoryCode] = Field(default_factory=list, max_length=100)
+    usage_areas: list[UsageArea] = Field(default_factory=list, max_length=4)
+    sample_size: int = Field(ge=1, le=10_000)
+    weighting: Literal["uniform", "risk_band"] = "uniform"
+    band_weights: BandWeights = Field(default_factory=BandWeights)
+    inspectors: list[InspectorIn] = Field(min_length=1, max_length=5_000)
+
+
+class CampaignRead(BaseModel):
+    """What the public sees of a campaign: before the draw the commitment and the exact lists it
+    covers; after, the seed and the result too (docs/enforcement.md: how to verify)."""
+
+    id: uuid.UUID
+    title: str
+    region_code: str
+    status: Literal["committed", "drawn"]
+    algorithm: str
+    parameters: dict[str, Any]
+    candidates: list[dict[str, Any]]
+    inspectors: list[dict[str, Any]]
+    candidates_digest: str
+    inspectors_digest: str
+    parameters_digest: str
+    commitment: str
+    seed: str | None
+    result: list[dict[str, Any]] | None
+    created_at: datetime
+    drawn_at: datetime | None
+
+
+class CampaignSummary(BaseModel):
+    id: uuid.UUID
+    title: str
+    region_code: str
+    status: Literal["committed", "drawn"]
+    sample_size: int
+    candidates: int
+    commitment: str
+    created_at: datetime
+    drawn_at: datetime | None

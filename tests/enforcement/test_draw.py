@@ -1,0 +1,175 @@
+"""The 双随机 draw on its own: deterministic from its inputs, reproduced by the standalone
+verifier (scripts/verify_draw.py), which fails as soon as one candidate or the seed differs;
+conflicting inspectors are never paired; the risk weighting favours higher bands."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from enforcement import draw
+
+ROOT = Path(__file__).resolve().parents[2]
+VERIFIER = ROOT / "scripts" / "verify_draw.py"
+SEED = "5f" * 32
+
+
+def _candidates(n: int = 40) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"00000000-0000-4000-8000-{i:012d}",
+            "name": f"检查对象{i}",
+            "district": ["610402", "610403", "610404"][i % 3],
+            "band": "high" if i % 5 == 0 else "low",
+            "weight": 1,
+        }
+        for i in range(n)
+    ]
+
+
+INSPECTORS = [
+    {"id": "ZF-001", "name": "张*", "district": "610402", "exclusions": []},
+    {"id": "ZF-002", "name": "李*", "district": "610403", "exclusions": []},
+    {"id": "ZF-003", "name": "王*", "district": "610404", "exclusions": []},
+    {
+        "id": "ZF-004",
+        "name": "赵*",
+        "district": "610481",
+        "exclusions": ["00000000-0000-4000-8000-000000000001"],
+    },
+]
+PARAMETERS = {"algorithm": draw.ALGORITHM, "sample_size": 10, "inspectors_per_site": 2}
+
+
+def _published(seed: str = SEED, **changes: Any) -> dict[str, Any]:
+    candidates = changes.get("candidates", _candidates())
+    body = {
+        "algorithm": draw.ALGORITHM,
+        "parameters": PARAMETERS,
+        "candidates": candidates,
+        "inspectors": INSPECTORS,
+        "commitment": draw.commitment(seed, candidates, INSPECTORS, PARAMETERS),
+        "seed": seed,
+        "result": draw.draw(seed, candidates, INSPECTORS, PARAMETERS),
+    }
+    return body
+
+
+def _verify(tmp_path: Path, published: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "campaign.json"
+    path.write_text(json.dumps(published, ensure_ascii=False), encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, str(VERIFIER), str(path)], capture_output=True, text=True, check=False
+    )
+
+
+def test_the_draw_is_deterministic_and_the_verifier_reproduces_it(tmp_path: Path) -> None:
+    published = _published()
+    assert published["result"] == draw.draw(SEED, _candidates(), INSPECTORS, PARAMETERS)
+    assert len(published["result"]) == 10
+    assert len({r["id"] for r in published["result"]}) == 10
+    done = _verify(tmp_path, published)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "verified" in done.stdout
+
+
+def test_the_commitment_is_sha256_of_the_seed_and_the_exact_lists() -> None:
+    candidates = _candidates()
+    expected = hashlib.sha256(
+        draw.canonical(
+            {
+                "algorithm": draw.ALGORITHM,
+                "seed": SEED,
+                "candidates": hashlib.sha256(draw.canonical(candidates)).hexdigest(),
+                "inspectors": hashlib.sha256(draw.canonical(INSPECTORS)).hexdigest(),
+                "parameters": hashlib.sha256(draw.canonical(PARAMETERS)).hexdigest(),
+            }
+        )
+    ).hexdigest()
+    assert draw.commitment(SEED, candidates, INSPECTORS, PARAMETERS) == expected
+
+
+def test_changing_one_candidate_changes_the_result_and_fails_verification(
+    tmp_path: Path,
+) -> None:
+    published = _published()
+    # A candidate swapped for another after the commitment: the lists no longer match it.
+    tampered = copy.deepcopy(published)
+    first = published["result"][0]["id"]
+    swapped = next(c for c in tampered["candidates"] if c["id"] == first)
+    swapped["id"] = "00000000-0000-4000-8000-999999999999"
+    done = _verify(tmp_path, tampered)
+    assert done.returncode == 1
+    assert "commitment does not match" in done.stdout
+    # Drawn honestly from the changed list, the result differs from the published one.
+    changed = tampered["candidates"]
+    assert draw.draw(SEED, changed, INSPECTORS, PARAMETERS) != published["result"]
+
+
+def test_changing_the_seed_changes_the_result_and_fails_verification(tmp_path: Path) -> None:
+    published = _published()
+    other = "a0" * 32
+    assert draw.draw(other, _candidates(), INSPECTORS, PARAMETERS) != published["result"]
+    tampered = dict(published, seed=other)
+    done = _verify(tmp_path, tampered)
+    assert done.returncode == 1
+    assert "commitment does not match" in done.stdout
+    # A result not drawn from the committed seed fails even with the right commitment.
+    forged = dict(published, result=draw.draw(other, _candidates(), INSPECTORS, PARAMETERS))
+    done = _verify(tmp_path, forged)
+    assert done.returncode == 1
+    assert "different result" in done.stdout
+
+
+def test_an_undrawn_campaign_does_not_verify(tmp_path: Path) -> None:
+    done = _verify(tmp_path, dict(_published(), seed=None, result=None))
+    assert done.returncode == 1
+    assert "no seed" in done.stdout
+
+
+@pytest.mark.parametrize("seed", [f"{n:064x}" for n in range(1, 30)])
+def test_inspectors_never_go_to_their_own_district_or_an_excluded_site(seed: str) -> None:
+    candidates = _candidates()
+    for row in draw.draw(seed, candidates, INSPECTORS, dict(PARAMETERS, sample_size=40)):
+        site = next(c for c in candidates if c["id"] == row["id"])
+        assert len(row["inspectors"]) == 2
+        for inspector_id in row["inspectors"]:
+            inspector = next(i for i in INSPECTORS if i["id"] == inspector_id)
+            assert inspector["district"] != site["district"]
+            assert site["id"] not in inspector["exclusions"]
+
+
+def test_risk_weighting_draws_higher_bands_more_often() -> None:
+    """Over fixed seeds (deterministic), weight 8 against 1 draws the high band far more often
+    than its share of the candidates (8 of 40) would."""
+    uniform = _candidates()
+    weighted = [dict(c, weight=8 if c["band"] == "high" else 1) for c in uniform]
+    high = {c["id"] for c in uniform if c["band"] == "high"}
+    seeds = [hashlib.sha256(str(n).encode()).hexdigest() for n in range(200)]
+    params = dict(PARAMETERS, sample_size=5)
+
+    def share(candidates: list[dict[str, Any]]) -> float:
+        drawn = [r["id"] for s in seeds for r in draw.draw(s, candidates, INSPECTORS, params)]
+        return sum(d in high for d in drawn) / len(drawn)
+
+    assert 0.1 < share(uniform) < 0.3  # 8 of 40 = 0.2
+    assert share(weighted) > 0.6
+
+
+def test_weights_must_be_powers_of_two_up_to_eight() -> None:
+    with pytest.raises(ValueError, match="weight 3"):
+        draw.site_key(SEED, "x", 3)
+
+
+def test_the_portal_and_the_standalone_verifier_agree_on_weighted_draws(tmp_path: Path) -> None:
+    candidates = [dict(c, weight=[1, 2, 4, 8][i % 4]) for i, c in enumerate(_candidates(60))]
+    published = _published(candidates=candidates)
+    done = _verify(tmp_path, published)
+    assert done.returncode == 0, done.stdout
