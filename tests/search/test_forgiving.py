@@ -101,3 +101,18 @@ async def test_a_search_that_finds_nothing_offers_a_way_on(client, index_engine)
     assert "按“<strong>电子秤</strong>”也没有找到" in neither.text
     assert "已显示" not in neither.text
     assert 'id="drop-filters"' in neither.text
+
+
+async def test_a_query_found_as_typed_keeps_its_hits_beside_the_correction(
+    engine: SearchEngine,
+) -> None:
+    # run_search asks for what was typed and what was meant at once (issue 12); when what was
+    # typed finds something, its hits are the answer and the correction is only offered.
+    typed = SearchDocument(
+        kind="article", id="a8", title="电子称的写法", body="常见的错字。", url="/articles/a8"
+    )
+    await engine.index([*DOCS, typed])
+    found = await run_search(engine, SearchQuery(q="电子称"))
+    assert found.did_you_mean == "电子秤"
+    assert found.searched == "电子称"
+    assert found.items[0].id == "a8"
