@@ -15,7 +15,7 @@ from portal.accounts.permissions import Action, require
 from portal.db import DbSession
 
 
-def current_time() -> datetime:
+async def current_time() -> datetime:
     """The credit workflow's "now": the portal's one clock (portal/clock.py). A dependency so a
     test can move the 公示 and validity windows without moving the whole portal's clock."""
     return clock.now()

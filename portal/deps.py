@@ -2,11 +2,15 @@
 
 ``SettingsDep`` is the shell's settings; ``domain_settings(Kind)`` gives a dependency for one
 domain's settings (a domain names it once, e.g. ``ComplaintsConfig`` in its ``settings.py``).
+
+Every dependency here is ``async def`` although none does I/O: FastAPI runs a plain ``def``
+dependency in the thread pool, a hand-off per dependency per request that cost more than the
+search engine's own work (tests/portal/test_dependencies.py keeps it so for every route).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
@@ -14,7 +18,7 @@ from fastapi import Depends, Request, Response
 from portal.settings import D, Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -26,7 +30,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 PUBLIC_MAX_AGE = 60
 
 
-def _public_answer(response: Response) -> None:
+async def _public_answer(response: Response) -> None:
     response.headers["Cache-Control"] = f"public, max-age={PUBLIC_MAX_AGE}"
 
 
@@ -36,9 +40,10 @@ def _public_answer(response: Response) -> None:
 PublicAnswer = Depends(_public_answer)
 
 
-def domain_settings(kind: type[D]) -> Callable[[Request], D]:
-    def dependency(request: Request) -> D:
-        return get_settings(request).of(kind)
+def domain_settings(kind: type[D]) -> Callable[[Request], Awaitable[D]]:
+    async def dependency(request: Request) -> D:
+        settings: Settings = request.app.state.settings
+        return settings.of(kind)
 
     dependency.__name__ = f"get_{kind.__name__}"
     return dependency

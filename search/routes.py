@@ -42,7 +42,7 @@ router = APIRouter(prefix="/api/v1", tags=["search"])
 Editor = Annotated[User, Depends(require(Action.article_publish))]
 
 
-def get_engine(request: Request) -> SearchEngine:
+async def get_engine(request: Request) -> SearchEngine:
     """The app's engine for its current settings (kept on ``app.state``, search/engine.py)."""
     return engine_for(request.app.state, request.app.state.settings)
 
@@ -50,7 +50,7 @@ def get_engine(request: Request) -> SearchEngine:
 Engine = Annotated[SearchEngine, Depends(get_engine)]
 
 
-def search_params(
+async def search_params(
     q: Annotated[str, Query(max_length=100, description="Words to find; empty: newest")] = "",
     kind: Annotated[
         Literal["article", "notice", "regulation"] | None,

@@ -148,7 +148,7 @@ async def get_user_manager(
 ) -> AsyncIterator[UserManager]:
     yield UserManager(
         user_db,
-        get_settings(request),
+        await get_settings(request),
         getattr(request.app.state, "rate_limiter", None),
         client_ip(request),
     )
@@ -280,13 +280,13 @@ def cookie_strategy(
 async def get_jwt_strategy(
     request: Request, session: Annotated[AsyncSession, Depends(get_session)]
 ) -> PasswordBoundJWTStrategy:
-    return jwt_strategy(get_settings(request), session)
+    return jwt_strategy(await get_settings(request), session)
 
 
 async def get_cookie_strategy(
     request: Request, session: Annotated[AsyncSession, Depends(get_session)]
 ) -> PasswordBoundJWTStrategy:
-    return cookie_strategy(get_settings(request), session)
+    return cookie_strategy(await get_settings(request), session)
 
 
 bearer_backend = AuthenticationBackend(
