@@ -20,6 +20,7 @@ from enforcement.errors import (
     CampaignNotFound,
     DuplicateInspector,
     TooFewCandidates,
+    TooManyCandidates,
     TooManyInspectors,
     Understaffed,
 )
@@ -66,7 +67,7 @@ async def candidates(
         )
     ).all()
     if len(rows) > limit:
-        raise TooFewCandidates(
+        raise TooManyCandidates(
             f"More than {limit} candidate sites: narrow the scope.",
             detail_zh=f"检查对象超过 {limit} 家，请缩小范围。",
         )
