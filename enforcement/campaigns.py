@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -190,13 +190,27 @@ async def run_draw(
     authorize(actor, Action.inspection_manage, region_code=campaign.region_code)
     if campaign.status != CampaignStatus.committed:
         raise AlreadyDrawn()
-    campaign.result = draw.draw(
-        campaign.seed, campaign.candidates, campaign.inspectors, campaign.parameters
+    result = draw.draw(campaign.seed, campaign.candidates, campaign.inspectors, campaign.parameters)
+    # Only the transaction that moves it from committed draws: FOR UPDATE above is a no-op on
+    # SQLite, where two draws at once both read "committed" and both answered 200 (two audit
+    # records, the second overwriting who drew and when).
+    claimed = await session.execute(
+        update(InspectionCampaign)
+        .where(
+            col(InspectionCampaign.id) == campaign_id,
+            col(InspectionCampaign.status) == CampaignStatus.committed,
+        )
+        .values(
+            status=CampaignStatus.drawn,
+            result=result,
+            drawn_by=actor.id,
+            drawn_at=clock.now(),
+        )
+        .execution_options(synchronize_session=False)
     )
-    campaign.status = CampaignStatus.drawn
-    campaign.drawn_by = actor.id
-    campaign.drawn_at = clock.now()
-    await session.flush()
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise AlreadyDrawn()
+    await session.refresh(campaign)
     await audit.record(
         session,
         actor=actor,
@@ -204,7 +218,7 @@ async def run_draw(
         entity_type="inspection_campaign",
         entity_id=campaign.id,
         region_code=campaign.region_code,
-        after={"seed": campaign.seed, "sites": len(campaign.result)},
+        after={"seed": campaign.seed, "sites": len(result)},
     )
     return campaign
 

@@ -3,6 +3,7 @@ repeated and concurrent draws; each answers a problem with a stable code, never 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -126,3 +127,19 @@ async def test_huge_or_malformed_campaigns_are_refused_with_a_code(
     ]
     for body, code in cases:
         assert_problem(await client.post(URL, json=body, headers=bureau), 422, code)
+
+
+async def test_two_draws_at_once_draw_once(
+    client: httpx.AsyncClient,
+    owner_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    make_org: Callable[..., Awaitable[Any]],
+    auth_headers: Headers,
+) -> None:
+    bureau, _, weicheng = await _sites(client, owner_user, make_user, make_org, auth_headers)
+    campaign = (await client.post(URL, json=_campaign(weicheng), headers=bureau)).json()["id"]
+    answers = await asyncio.gather(
+        *(client.post(f"{URL}/{campaign}/draw", headers=bureau) for _ in range(4))
+    )
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200, 409, 409, 409], [a.text for a in answers]
