@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from enforcement import draw
+from enforcement import campaigns, draw
 
 ROOT = Path(__file__).resolve().parents[2]
 VERIFIER = ROOT / "scripts" / "verify_draw.py"
@@ -272,3 +273,26 @@ def test_the_verifier_answers_malformed_input_with_failed_not_a_traceback(
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAILED" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_understaffed_sites_are_those_the_pairwise_rule_finds(seed: int) -> None:
+    """Counting per district and per exclusion (enforcement/campaigns.py) finds exactly the
+    candidates that checking every inspector against every site would."""
+    rng = random.Random(seed)
+    districts = ["610402", "610403", "610404", "610481"]
+    listed = [dict(c, district=rng.choice(districts)) for c in _candidates(60)]
+    ids = [c["id"] for c in listed] + ["00000000-0000-4000-8000-999999999999"]
+    pool = [
+        {
+            "id": f"ZF-{n}",
+            "district": rng.choice(districts),
+            # Repeated exclusions, exclusions of sites of the inspector's own district and of
+            # sites not listed: none may count twice.
+            "exclusions": [rng.choice(ids) for _ in range(rng.randint(0, 40))],
+        }
+        for n in range(rng.randint(1, 8))
+    ]
+    for per_site in (1, 2, 3):
+        pairwise = [c for c in listed if sum(not draw.conflicts(i, c) for i in pool) < per_site]
+        assert campaigns.understaffed(listed, pool, per_site) == pairwise
