@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from enforcement import campaigns, draw, scores
+from enforcement import campaigns, published, scores
 from enforcement.risk_model import BAND_ZH
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import User
@@ -107,9 +107,7 @@ async def campaign_page(
             "user": user,
             "campaign": campaign,
             "drawn": drawn,
-            "candidates_digest": draw.digest(campaign.candidates),
-            "inspectors_digest": draw.digest(campaign.inspectors),
-            "parameters_digest": draw.digest(campaign.parameters),
+            "digests": published.digests(session, campaign),
             "sites": names,
             "inspectors": inspectors,
             "band_zh": BAND_ZH,

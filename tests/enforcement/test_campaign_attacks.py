@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from enforcement import published
 from enforcement.settings import EnforcementSettings
 from portal.accounts.models import Role, User
 from tests.enforcement.test_campaigns import _campaign, _sites
@@ -143,3 +144,39 @@ async def test_two_draws_at_once_draw_once(
     )
     codes = sorted(a.status_code for a in answers)
     assert codes == [200, 409, 409, 409], [a.text for a in answers]
+
+
+async def test_the_public_answer_is_made_once_per_state(
+    client: httpx.AsyncClient,
+    owner_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    make_org: Callable[..., Awaitable[Any]],
+    auth_headers: Headers,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Anyone may ask for a campaign of 200,000 sites (some 23 MB) as often as they like, with a
+    query string that passes the page cache by: the lists are read, digested and serialised once
+    per state, and the draw's new state is answered at once."""
+    bureau, _, weicheng = await _sites(client, owner_user, make_user, make_org, auth_headers)
+    created = (await client.post(URL, json=_campaign(weicheng), headers=bureau)).json()
+    url = f"/api/v1/inspection-campaigns/{created['id']}"
+    loads: list[uuid.UUID] = []
+    real_get = published.campaigns.get
+
+    async def counted(session: Any, campaign_id: uuid.UUID) -> Any:
+        loads.append(campaign_id)
+        return await real_get(session, campaign_id)
+
+    monkeypatch.setattr(published.campaigns, "get", counted)
+    answers = [await client.get(f"{url}?n={n}") for n in range(5)]
+    assert {a.status_code for a in answers} == {200}
+    assert answers[0].headers["cache-control"] == "public, max-age=60"
+    assert answers[0].headers["content-type"] == "application/json"
+    assert {a.text for a in answers} == {answers[0].text}
+    assert answers[0].json() == created
+    assert len(loads) <= 1
+    drawn = (await client.post(f"{URL}/{created['id']}/draw", headers=bureau)).json()
+    after = await client.get(f"{url}?n=after")
+    assert after.json() == drawn
+    assert after.json()["seed"] is not None
+    assert len(loads) <= 2
