@@ -94,22 +94,19 @@ async def campaign_page(
     request: Request, session: DbSession, user: OptionalUser, campaign_id: uuid.UUID
 ) -> Response:
     try:
-        campaign = await campaigns.get(session, campaign_id)
+        campaign = await published.page(session, campaign_id)
     except NotFound:
         return render(request, "error.html", {"status": 404}, status_code=404)
-    drawn = campaign.status == "drawn"
-    names = {c["id"]: c for c in campaign.candidates}
-    inspectors = {i["id"]: i for i in campaign.inspectors}
     return render_public(
         request,
         "enforcement/campaign.html",
         {
             "user": user,
             "campaign": campaign,
-            "drawn": drawn,
-            "digests": published.digests(session, campaign),
-            "sites": names,
-            "inspectors": inspectors,
+            "drawn": campaign.status == "drawn",
+            "digests": campaign.digests,
+            "sites": campaign.sites,
+            "inspectors": campaign.inspectors,
             "band_zh": BAND_ZH,
         },
     )

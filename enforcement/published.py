@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -103,3 +104,60 @@ async def public_json(
         # drawn answer's, never the committed one's.
         KEPT.put(("json", _bind(session), campaign_id, str(campaign.status)), body, len(body))
     return body
+
+
+@dataclass(frozen=True)
+class CampaignPage:
+    """What the public page of a campaign shows: its fields and, of its lists, only the drawn
+    sites and the inspectors (the page is asked for like the JSON, and reading a 200,000-site
+    list for each visitor cost as much)."""
+
+    id: uuid.UUID
+    title: str
+    region_code: str
+    candidate_count: int
+    parameters: dict[str, Any]
+    commitment: str
+    status: str
+    seed: str | None
+    result: list[dict[str, Any]] | None
+    digests: tuple[str, str, str]
+    sites: dict[str, dict[str, Any]]
+    inspectors: dict[str, dict[str, Any]]
+
+
+def _page_of(session: AsyncSession, c: InspectionCampaign) -> CampaignPage:
+    drawn = c.status == "drawn"
+    result = c.result if drawn else None
+    wanted = {r["id"] for r in result or []}
+    return CampaignPage(
+        id=c.id,
+        title=c.title,
+        region_code=c.region_code,
+        candidate_count=c.candidate_count,
+        parameters=c.parameters,
+        commitment=c.commitment,
+        status=str(c.status),
+        seed=c.seed if drawn else None,
+        result=result,
+        digests=digests(session, c),
+        sites={s["id"]: s for s in c.candidates if s["id"] in wanted},
+        inspectors={i["id"]: i for i in c.inspectors} if drawn else {},
+    )
+
+
+async def page(session: AsyncSession, campaign_id: uuid.UUID) -> CampaignPage:
+    """The page's view of the campaign in its present state, made once per process."""
+    status = (
+        await session.execute(
+            select(col(InspectionCampaign.status)).where(col(InspectionCampaign.id) == campaign_id)
+        )
+    ).scalar_one_or_none()
+    if status is None:
+        raise CampaignNotFound()
+    found: CampaignPage | None = KEPT.get(("page", _bind(session), campaign_id, str(status)))
+    if found is None:
+        found = _page_of(session, await campaigns.get(session, campaign_id))
+        size = 1024 + 300 * (len(found.sites) + len(found.inspectors))
+        KEPT.put(("page", _bind(session), campaign_id, found.status), found, size)
+    return found

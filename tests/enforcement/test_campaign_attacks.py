@@ -156,7 +156,7 @@ async def test_the_public_answer_is_made_once_per_state(
 ) -> None:
     """Anyone may ask for a campaign of 200,000 sites (some 23 MB) as often as they like, with a
     query string that passes the page cache by: the lists are read, digested and serialised once
-    per state, and the draw's new state is answered at once."""
+    per state for the JSON and once for the page, and the draw's new state is answered at once."""
     bureau, _, weicheng = await _sites(client, owner_user, make_user, make_org, auth_headers)
     created = (await client.post(URL, json=_campaign(weicheng), headers=bureau)).json()
     url = f"/api/v1/inspection-campaigns/{created['id']}"
@@ -175,8 +175,25 @@ async def test_the_public_answer_is_made_once_per_state(
     assert {a.text for a in answers} == {answers[0].text}
     assert answers[0].json() == created
     assert len(loads) <= 1
+    page = f"/inspections/{created['id']}"
+    pages = [await client.get(f"{page}?n={n}") for n in range(5)]
+    assert {p.status_code for p in pages} == {200}
+    assert created["commitment"] in pages[0].text
+    assert "尚未抽取" in pages[-1].text
+    assert len(loads) <= 2
     drawn = (await client.post(f"{URL}/{created['id']}/draw", headers=bureau)).json()
     after = await client.get(f"{url}?n=after")
     assert after.json() == drawn
     assert after.json()["seed"] is not None
-    assert len(loads) <= 2
+    shown = (await client.get(f"{page}?n=after")).text
+    assert drawn["seed"] in shown
+    site = drawn["result"][0]
+    assert next(c["name"] for c in drawn["candidates"] if c["id"] == site["id"]) in shown
+    for inspector in site["inspectors"]:
+        assert inspector in shown
+    assert "尚未抽取" not in shown
+    for n in range(3):
+        assert (await client.get(f"{page}?again={n}")).status_code == 200
+        assert (await client.get(f"{url}?again={n}")).status_code == 200
+    assert len(loads) <= 4
+    assert (await client.get(f"/inspections/{uuid.uuid4()}")).status_code == 404
