@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from enforcement.risk_model import DEFAULT_PARAMETERS
 from portal.accounts.models import Role, User
 from tests.enforcement.test_campaigns import _sites
 from tests.support import assert_problem
@@ -88,3 +89,38 @@ async def test_other_roles_forged_tokens_and_non_sites(
     assert_problem(
         await client.get(f"{API}/risk-scores?region=990000", headers=bureau), 422, "unknown_region"
     )
+
+
+async def test_a_model_version_with_negative_huge_or_unknown_values_is_refused(
+    client: httpx.AsyncClient,
+    owner_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    make_org: Callable[..., Awaitable[Any]],
+    auth_headers: Headers,
+) -> None:
+    """A careless administrator's model must not make overdue instruments lower the risk, nor
+    break every later recomputation (a score of -10^30 cannot be stored, and quantising it
+    raised), nor store unbounded text."""
+    bureau, _, _ = await _sites(client, owner_user, make_user, make_org, auth_headers)
+    admin = await auth_headers(await make_user(Role.admin, region="610000"))
+    points = DEFAULT_PARAMETERS["instrument_points"]
+    for change in (
+        {"instrument_points": dict(points, overdue="-1e30")},
+        {"instrument_points": dict(points, overdue="1e30")},
+        {"instrument_points": dict(points, overdu="3")},
+        {"category_weights": {"scale-pc": "-3"}},
+        {"category_weights": {"scale-pc": "1e30"}},
+        {"category_weights": {"x" * 5000: "1"}},
+        {"usage_area_weights": {"贸易结算": "-1"}},
+        {"credit_grade_points": {"D": "-100"}},
+        {"credit_grade_points": {"D" * 5000: "1"}},
+        {"serious_penalties": ["吊" * 5000]},
+        {"high_band_from": "10", "medium_band_from": "20"},
+    ):
+        body = {"parameters": dict(DEFAULT_PARAMETERS, **change)}
+        answer = await client.post(f"{API}/risk-models", json=body, headers=admin)
+        assert_problem(answer, 422, "validation_error")
+    # Nothing was published: recomputing still works with the first version.
+    done = await client.post(f"{API}/risk-scores/recompute", headers=bureau)
+    assert done.status_code == 200, done.text
+    assert done.json()["model_version"] == 1
