@@ -3,6 +3,7 @@ roles, forged tokens, ids that are not sites; each a 4xx problem with a stable c
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -124,3 +125,22 @@ async def test_a_model_version_with_negative_huge_or_unknown_values_is_refused(
     done = await client.post(f"{API}/risk-scores/recompute", headers=bureau)
     assert done.status_code == 200, done.text
     assert done.json()["model_version"] == 1
+
+
+async def test_recomputations_at_once_all_succeed_and_leave_one_current_score(
+    client: httpx.AsyncClient,
+    owner_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    make_org: Callable[..., Awaitable[Any]],
+    auth_headers: Headers,
+) -> None:
+    bureau, qindu, _ = await _sites(client, owner_user, make_user, make_org, auth_headers)
+    answers = await asyncio.gather(
+        client.post(f"{API}/risk-scores/recompute", headers=bureau),
+        client.post(f"{API}/risk-scores/recompute", headers=bureau),
+        client.post(f"{API}/risk-scores/{qindu}/recompute", headers=bureau),
+        client.post(f"{API}/risk-scores/{qindu}/recompute", headers=bureau),
+    )
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    listed = (await client.get(f"{API}/risk-scores", headers=bureau)).json()
+    assert listed["total"] == 2
