@@ -41,6 +41,12 @@ class TooFewCandidates(InvalidInput):
     title_zh = "符合条件的检查对象少于抽取数量"
 
 
+class TooManyCandidates(InvalidInput):
+    code = "too_many_candidates"
+    title = "More candidate sites than one campaign may list"
+    title_zh = "符合条件的检查对象过多，请缩小范围"
+
+
 class Understaffed(InvalidInput):
     code = "inspectors_insufficient"
     title = "Some candidate sites have too few inspectors without a conflict"

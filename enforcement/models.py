@@ -41,7 +41,8 @@ class RiskScore(SQLModel, table=True):
         Index("ix_enforcement_risk_score_listing", "current", "region_code", "score"),
         Index("ix_enforcement_risk_score_owner", "owner_id", "computed_at"),
         # One current score per site, even when the nightly job and an on-demand recomputation
-        # of the same site run at once: the second to commit fails and is retried.
+        # of the same site run at once: recomputations take one advisory lock on PostgreSQL
+        # (scores.py), SQLite serialises writers, and this index guards whatever else writes.
         Index(
             "uq_enforcement_risk_score_current",
             "owner_id",

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from enforcement import campaigns, draw, scores
+from enforcement import campaigns, published, scores
 from enforcement.risk_model import BAND_ZH
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import User
@@ -94,24 +94,19 @@ async def campaign_page(
     request: Request, session: DbSession, user: OptionalUser, campaign_id: uuid.UUID
 ) -> Response:
     try:
-        campaign = await campaigns.get(session, campaign_id)
+        campaign = await published.page(session, campaign_id)
     except NotFound:
         return render(request, "error.html", {"status": 404}, status_code=404)
-    drawn = campaign.status == "drawn"
-    names = {c["id"]: c for c in campaign.candidates}
-    inspectors = {i["id"]: i for i in campaign.inspectors}
     return render_public(
         request,
         "enforcement/campaign.html",
         {
             "user": user,
             "campaign": campaign,
-            "drawn": drawn,
-            "candidates_digest": draw.digest(campaign.candidates),
-            "inspectors_digest": draw.digest(campaign.inspectors),
-            "parameters_digest": draw.digest(campaign.parameters),
-            "sites": names,
-            "inspectors": inspectors,
+            "drawn": campaign.status == "drawn",
+            "digests": campaign.digests,
+            "sites": campaign.sites,
+            "inspectors": campaign.inspectors,
             "band_zh": BAND_ZH,
         },
     )

@@ -20,11 +20,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from portal.facts import penalty_parts
+
+# Every value bounded and never negative, in the dictionaries too: a negative weight made
+# overdue instruments lower a site's risk, and -10^30 points raised on quantising every
+# later score (a 500 for every recomputation until a new version).
+Points = Annotated[Decimal, Field(ge=0, le=100)]
+Weight = Annotated[Decimal, Field(ge=0, le=10)]
+InstrumentState = Literal["overdue", "never_verified", "failed"]
+CategoryKey = Annotated[str, Field(pattern=r"^[a-z0-9-]{1,32}$")]
+UsageAreaKey = Annotated[str, Field(min_length=1, max_length=16)]
+GradeKey = Annotated[str, Field(min_length=1, max_length=8)]
+PenaltyKind = Annotated[str, Field(min_length=1, max_length=50)]
 
 
 class RiskParameters(BaseModel):
@@ -32,10 +43,10 @@ class RiskParameters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    instrument_points: dict[str, Decimal] = Field(max_length=3)  # overdue, never_verified, failed
-    category_weights: dict[str, Decimal] = Field(default_factory=dict, max_length=200)
+    instrument_points: dict[InstrumentState, Points] = Field(max_length=3)
+    category_weights: dict[CategoryKey, Weight] = Field(default_factory=dict, max_length=200)
     default_category_weight: Decimal = Field(default=Decimal(1), ge=0, le=10)
-    usage_area_weights: dict[str, Decimal] = Field(default_factory=dict, max_length=10)
+    usage_area_weights: dict[UsageAreaKey, Weight] = Field(default_factory=dict, max_length=10)
     default_usage_area_weight: Decimal = Field(default=Decimal(1), ge=0, le=10)
     instrument_cap: Decimal = Field(ge=0, le=100)
     complaint_window_days: int = Field(ge=1, le=3650)
@@ -43,12 +54,18 @@ class RiskParameters(BaseModel):
     complaint_cap: Decimal = Field(ge=0, le=100)
     penalty_points: Decimal = Field(ge=0, le=100)
     serious_penalty_points: Decimal = Field(ge=0, le=100)
-    serious_penalties: list[str] = Field(default_factory=list, max_length=20)
+    serious_penalties: list[PenaltyKind] = Field(default_factory=list, max_length=20)
     penalty_cap: Decimal = Field(ge=0, le=100)
-    credit_grade_points: dict[str, Decimal] = Field(default_factory=dict, max_length=20)
+    credit_grade_points: dict[GradeKey, Points] = Field(default_factory=dict, max_length=20)
     credit_cap: Decimal = Field(ge=0, le=100)
     high_band_from: Decimal = Field(ge=0, le=100)
     medium_band_from: Decimal = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _bands_in_order(self) -> RiskParameters:
+        if self.medium_band_from > self.high_band_from:
+            raise ValueError("medium_band_from must not be above high_band_from")
+        return self
 
 
 # Version 1, stored on first use. A change is a new version (POST /api/v1/enforcement/risk-models).

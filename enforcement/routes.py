@@ -8,8 +8,9 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 
-from enforcement import campaigns, draw, risk_models, scores
+from enforcement import campaigns, draw, published, risk_models, scores
 from enforcement.models import InspectionCampaign, RiskModel, RiskScore
 from enforcement.schemas import (
     Band,
@@ -31,7 +32,7 @@ from enforcement.settings import EnforcementConfig
 from portal.accounts.models import User
 from portal.accounts.permissions import Action, require
 from portal.db import DbSession
-from portal.deps import PublicAnswer
+from portal.deps import PUBLIC_MAX_AGE, PublicAnswer
 from portal.pagination import Page, PageParams
 
 router = APIRouter(prefix="/api/v1", tags=["enforcement"])
@@ -174,8 +175,9 @@ async def publish_risk_model(
     return model_read(model)
 
 
-def campaign_read(c: InspectionCampaign) -> CampaignRead:
+def campaign_read(c: InspectionCampaign, digests: tuple[str, str, str]) -> CampaignRead:
     drawn = c.status == "drawn"
+    candidates_digest, inspectors_digest, parameters_digest = digests
     return CampaignRead(
         id=c.id,
         title=c.title,
@@ -185,9 +187,9 @@ def campaign_read(c: InspectionCampaign) -> CampaignRead:
         parameters=c.parameters,
         candidates=c.candidates,
         inspectors=c.inspectors,
-        candidates_digest=draw.digest(c.candidates),
-        inspectors_digest=draw.digest(c.inspectors),
-        parameters_digest=draw.digest(c.parameters),
+        candidates_digest=candidates_digest,
+        inspectors_digest=inspectors_digest,
+        parameters_digest=parameters_digest,
         commitment=c.commitment,
         seed=c.seed if drawn else None,
         result=c.result if drawn else None,
@@ -202,14 +204,16 @@ def campaign_read(c: InspectionCampaign) -> CampaignRead:
 async def create_campaign(
     session: DbSession, user: Inspections, config: EnforcementConfig, data: CampaignCreate
 ) -> CampaignRead:
-    return campaign_read(await campaigns.create(session, data, actor=user, settings=config))
+    campaign = await campaigns.create(session, data, actor=user, settings=config)
+    return campaign_read(campaign, published.digests(session, campaign))
 
 
 @router.post("/enforcement/campaigns/{campaign_id}/draw", summary="Draw, publishing the seed")
 async def draw_campaign(
     session: DbSession, user: Inspections, campaign_id: uuid.UUID
 ) -> CampaignRead:
-    return campaign_read(await campaigns.run_draw(session, campaign_id, actor=user))
+    campaign = await campaigns.run_draw(session, campaign_id, actor=user)
+    return campaign_read(campaign, published.digests(session, campaign))
 
 
 @router.get(
@@ -241,7 +245,17 @@ async def list_campaigns(
 @router.get(
     "/inspection-campaigns/{campaign_id}",
     summary="A campaign's commitment, lists, and after the draw its seed and result",
-    dependencies=[PublicAnswer],
+    response_model=CampaignRead,
 )
-async def get_campaign(session: DbSession, campaign_id: uuid.UUID) -> CampaignRead:
-    return campaign_read(await campaigns.get(session, campaign_id))
+async def get_campaign(session: DbSession, campaign_id: uuid.UUID) -> Response:
+    # Made once per state and process (published.py): a large campaign's answer is megabytes.
+    body = await published.public_json(
+        session,
+        campaign_id,
+        lambda c: campaign_read(c, published.digests(session, c)).model_dump_json().encode(),
+    )
+    return Response(
+        body,
+        media_type="application/json",
+        headers={"Cache-Control": f"public, max-age={PUBLIC_MAX_AGE}"},
+    )

@@ -90,10 +90,15 @@ class InspectorIn(BaseModel):
     exclusions: list[uuid.UUID] = Field(default_factory=list, max_length=200)
 
 
+# The Efraimidis–Spirakis exponent 8/w must be whole (enforcement/draw.py); the bounds are stated in
+# the OpenAPI schema too, as every integer is (tests/hardening/test_integer_bounds.py).
+Weight = Annotated[Literal[1, 2, 4, 8], Field(json_schema_extra={"minimum": 1, "maximum": 8})]
+
+
 class BandWeights(BaseModel):
-    high: Literal[1, 2, 4, 8] = 4
-    medium: Literal[1, 2, 4, 8] = 2
-    low: Literal[1, 2, 4, 8] = 1
+    high: Weight = 4
+    medium: Weight = 2
+    low: Weight = 1
 
 
 class CampaignCreate(BaseModel):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -26,6 +26,8 @@ from portal.pagination import PageRequest
 from portal.regions.models import Region
 from portal.regions.service import get_region, significant_prefix
 
+# The PostgreSQL advisory lock of risk recomputations ("risk").
+_ADVISORY_LOCK = 0x7269736B
 _BATCH = 500
 # Beyond this many sites a fact is asked for everyone and filtered here: one query, not an IN
 # list of thousands of codes.
@@ -148,6 +150,13 @@ async def recompute(
 ) -> Recomputed:
     """Score every site of ``region`` (None: everywhere) or the one site ``owner_id`` with the
     current model version; the new scores become current, the old ones stay as they were."""
+    if session.get_bind().dialect.name == "postgresql":
+        # One recomputation at a time (SQLite serialises writers already): two at once both
+        # marked the old scores not current and both inserted new ones, and the second to
+        # commit failed on the one-current-score index (a 409 for a bureau's harmless
+        # double click). Held to the end of the transaction; the second then reads and writes
+        # after the first.
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
     now, as_of = clock.now(), clock.today()
     model, params = await risk_models.current(session)
     sites = await gather(

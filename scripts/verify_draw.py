@@ -5,7 +5,9 @@
 
 campaign.json is what GET /api/v1/inspection-campaigns/{id} answers after the draw. The script
 checks that the published commitment is SHA-256 of the seed and of the exact candidate,
-inspector and parameter lists, then draws again and compares with the published result. It is
+inspector and parameter lists, that the lists follow the published rule (each site and
+inspector once, each weight the one the weighting gives, committed for this campaign and
+region), then draws again and compares with the published result. It is
 an independent copy of enforcement/draw.py (docs/enforcement.md describes the steps), so it can
 be read, and run, without the portal. Exit status 0: verified; 1: it does not verify.
 """
@@ -76,16 +78,63 @@ def draw(seed: str, candidates: list[Any], inspectors: list[Any], parameters: An
     return result
 
 
-def verify(published: dict[str, Any]) -> list[str]:
-    """What does not verify; empty when everything does."""
+def expected_weight(parameters: dict[str, Any], candidate: dict[str, Any]) -> int:
+    """The weight the published rule gives a candidate: 1 for a uniform draw, its band's weight
+    for a risk-weighted one."""
+    if parameters.get("weighting", "uniform") == "uniform":
+        return 1
+    return int(parameters["band_weights"][candidate["band"]])
+
+
+def rule_problems(published: dict[str, Any]) -> list[str]:
+    """The lists against the published rule. The commitment binds the lists as published, but
+    whoever commits chooses them: a site listed twice, or a weight its band does not give, would
+    be committed, drawn and reproduced like any other, and favour that site."""
     problems = []
+    candidates, inspectors = published["candidates"], published["inspectors"]
+    parameters = published["parameters"]
+    for name, items in (("candidate site", candidates), ("inspector", inspectors)):
+        ids = [item["id"] for item in items]
+        if len(set(ids)) != len(ids):
+            problems.append(f"a {name} is listed more than once")
+    wrong = [c["id"] for c in candidates if c.get("weight", 1) != expected_weight(parameters, c)]
+    if wrong:
+        problems.append(
+            f"{len(wrong)} candidate sites carry a weight the published weighting does not give"
+            f" (first: {wrong[0]})"
+        )
+    for field, key in (("id", "campaign_id"), ("region_code", "region")):
+        if (field in published or key in parameters) and published.get(field) != parameters.get(
+            key
+        ):
+            problems.append(
+                f"the lists were committed for {key} {parameters.get(key)!r},"
+                f" not this campaign's {published.get(field)!r}"
+            )
+    return problems
+
+
+def verify(published: dict[str, Any]) -> list[str]:
+    """What does not verify; empty when everything does. Input that is not a campaign as the
+    portal publishes it does not verify either (and says so, without a traceback)."""
+    try:
+        return _verify(published)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        return [f"not a published campaign: {type(exc).__name__}: {exc}"]
+
+
+def _verify(published: dict[str, Any]) -> list[str]:
     if published.get("algorithm") != ALGORITHM:
         return [f"unknown algorithm {published.get('algorithm')!r}"]
     seed = published.get("seed")
     if not seed:
         return ["no seed published yet: the campaign has not been drawn"]
+    if not isinstance(seed, str) or len(seed) != 64:
+        return ["the seed is not 64 hexadecimal digits"]
+    bytes.fromhex(seed)
     candidates, inspectors = published["candidates"], published["inspectors"]
     parameters = published["parameters"]
+    problems = rule_problems(published)
     for name, value in (
         ("candidates_digest", candidates),
         ("inspectors_digest", inspectors),
@@ -104,12 +153,20 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__)
         return 2
-    if argv[1] == "-":
-        published = json.load(sys.stdin)
-    else:
-        with open(argv[1], encoding="utf-8") as fh:
-            published = json.load(fh)
-    problems = verify(published)
+    try:
+        if argv[1] == "-":
+            published = json.load(sys.stdin)
+        else:
+            with open(argv[1], encoding="utf-8") as fh:
+                published = json.load(fh)
+    except (OSError, ValueError) as exc:
+        print("FAILED: cannot read the campaign:", exc)
+        return 1
+    problems = (
+        verify(published)
+        if isinstance(published, dict)
+        else ["not a published campaign: not a JSON object"]
+    )
     for problem in problems:
         print("FAILED:", problem)
     if not problems:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from enforcement import draw
+from enforcement import campaigns, draw
 
 ROOT = Path(__file__).resolve().parents[2]
 VERIFIER = ROOT / "scripts" / "verify_draw.py"
@@ -169,7 +170,129 @@ def test_weights_must_be_powers_of_two_up_to_eight() -> None:
 
 
 def test_the_portal_and_the_standalone_verifier_agree_on_weighted_draws(tmp_path: Path) -> None:
-    candidates = [dict(c, weight=[1, 2, 4, 8][i % 4]) for i, c in enumerate(_candidates(60))]
+    weights = {"high": 8, "low": 2}
+    candidates = [dict(c, weight=weights[c["band"]]) for c in _candidates(60)]
     published = _published(candidates=candidates)
-    done = _verify(tmp_path, published)
+    published["parameters"] = dict(PARAMETERS, weighting="risk_band", band_weights=weights)
+    done = _verify(tmp_path, _recommitted(published))
     assert done.returncode == 0, done.stdout
+
+
+def _recommitted(published: dict[str, Any]) -> dict[str, Any]:
+    """What a bureau that controls the portal could publish after changing its lists: the
+    commitment and the result recomputed honestly from the changed lists and the seed, so that
+    commitment and redraw both match. The lists themselves must then be checked against the
+    published rule."""
+    forged = copy.deepcopy(published)
+    seed = forged["seed"]
+    lists = (forged["candidates"], forged["inspectors"], forged["parameters"])
+    forged["commitment"] = draw.commitment(seed, *lists)
+    forged["result"] = draw.draw(seed, *lists)
+    for name, value in zip(("candidates", "inspectors", "parameters"), lists, strict=True):
+        forged[f"{name}_digest"] = draw.digest(value)
+    return forged
+
+
+def test_the_verifier_refuses_a_weight_the_published_rule_does_not_give(tmp_path: Path) -> None:
+    """A uniform campaign whose favoured site carries weight 8 (or a risk-weighted one whose
+    low-band site carries the high band's weight) draws that site far more often; the lists are
+    committed as they are, so only the rule catches it."""
+    published = _published()
+    published["parameters"] = dict(PARAMETERS, weighting="uniform", band_weights=None)
+    published["candidates"][3]["weight"] = 8
+    done = _verify(tmp_path, _recommitted(published))
+    assert done.returncode == 1, done.stdout
+    assert "weight" in done.stdout
+
+    weights = {"high": 4, "medium": 2, "low": 1}
+    published = _published()
+    published["parameters"] = dict(PARAMETERS, weighting="risk_band", band_weights=weights)
+    for c in published["candidates"]:
+        c["weight"] = weights[c["band"]]
+    assert _verify(tmp_path, _recommitted(published)).returncode == 0
+    low = next(c for c in published["candidates"] if c["band"] == "low")
+    low["weight"] = 8
+    done = _verify(tmp_path, _recommitted(published))
+    assert done.returncode == 1, done.stdout
+    assert "weight" in done.stdout
+
+
+def test_the_verifier_refuses_a_site_listed_twice(tmp_path: Path) -> None:
+    """A site listed twice has two chances; the portal lists each site once, in id order."""
+    published = _published()
+    published["candidates"].append(dict(published["candidates"][5]))
+    published["candidates"].sort(key=lambda c: c["id"])
+    done = _verify(tmp_path, _recommitted(published))
+    assert done.returncode == 1, done.stdout
+    assert "more than once" in done.stdout
+
+
+def test_the_verifier_refuses_an_inspector_listed_twice(tmp_path: Path) -> None:
+    published = _published()
+    published["inspectors"] = [*INSPECTORS, dict(INSPECTORS[0])]
+    published["inspectors"].sort(key=lambda i: i["id"])
+    done = _verify(tmp_path, _recommitted(published))
+    assert done.returncode == 1, done.stdout
+    assert "more than once" in done.stdout
+
+
+def test_the_verifier_refuses_lists_committed_for_another_campaign(tmp_path: Path) -> None:
+    """The parameters name the campaign and region they were committed for: a draw of another
+    campaign (say, a more convenient earlier one) cannot be passed off as this one's."""
+    published = _published()
+    published["parameters"] = dict(
+        PARAMETERS, campaign_id="00000000-0000-4000-8000-00000000000a", region="610402"
+    )
+    published = _recommitted(published)
+    published["id"] = "00000000-0000-4000-8000-00000000000a"
+    published["region_code"] = "610402"
+    assert _verify(tmp_path, published).returncode == 0
+    done = _verify(tmp_path, dict(published, id="00000000-0000-4000-8000-00000000000b"))
+    assert done.returncode == 1, done.stdout
+    assert "campaign" in done.stdout
+    done = _verify(tmp_path, dict(published, region_code="610404"))
+    assert done.returncode == 1, done.stdout
+    assert "region" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"seed": "not hex"},
+        {"seed": 42},
+        {"candidates": "x"},
+        {"candidates": [{"id": 1}]},
+        {"parameters": {"sample_size": "ten"}},
+        {"result": None, "candidates": [{"id": "a", "district": "1", "weight": 3}]},
+    ],
+)
+def test_the_verifier_answers_malformed_input_with_failed_not_a_traceback(
+    tmp_path: Path, change: dict[str, Any]
+) -> None:
+    done = _verify(tmp_path, dict(_published(), **change))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAILED" in done.stdout
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_understaffed_sites_are_those_the_pairwise_rule_finds(seed: int) -> None:
+    """Counting per district and per exclusion (enforcement/campaigns.py) finds exactly the
+    candidates that checking every inspector against every site would."""
+    rng = random.Random(seed)
+    districts = ["610402", "610403", "610404", "610481"]
+    listed = [dict(c, district=rng.choice(districts)) for c in _candidates(60)]
+    ids = [c["id"] for c in listed] + ["00000000-0000-4000-8000-999999999999"]
+    pool = [
+        {
+            "id": f"ZF-{n}",
+            "district": rng.choice(districts),
+            # Repeated exclusions, exclusions of sites of the inspector's own district and of
+            # sites not listed: none may count twice.
+            "exclusions": [rng.choice(ids) for _ in range(rng.randint(0, 40))],
+        }
+        for n in range(rng.randint(1, 8))
+    ]
+    for per_site in (1, 2, 3):
+        pairwise = [c for c in listed if sum(not draw.conflicts(i, c) for i in pool) < per_site]
+        assert campaigns.understaffed(listed, pool, per_site) == pairwise

@@ -255,3 +255,27 @@ def test_production_refuses_a_weak_metrics_token() -> None:
             production(weak)
     assert production("").metrics_token == ""  # no /metrics at all
     assert production("Zr1-pq8Lw0sXv3Ty6Nb9Mk2Jh5Gf4Dd7Ss").metrics_token
+
+
+@pytest.mark.usefixtures("exposed")
+async def test_crafted_methods_and_paths_add_no_label_values(client: httpx.AsyncClient) -> None:
+    """Label values an outsider could choose would grow the series without bound: made-up
+    methods, paths under a mount, a wrong method on a known route, a token in a Bearer header."""
+    before = await scrape(client)
+    marker = uuid.uuid4().hex
+    for method in (f"X{marker[:10].upper()}", "PROPFIND", "get"):
+        await client.request(method, f"/healthz?{marker}")
+    await client.get(f"/static/{marker}.css")
+    await client.delete(f"/healthz/{marker}")
+    await client.put("/healthz")
+    await client.get("/metrics", headers={"Authorization": f"Bearer {marker}"})
+    after = await scrape(client)
+    labels = {v for (_, ls) in after for _, v in ls}
+    assert not any(marker in label or marker[:10].upper() in label for label in labels)
+    methods = {v for (n, ls) in after for k, v in ls if k == "method"}
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
+    assert (
+        value(after, "gongzhi_http_requests_total", method="other")
+        - value(before, "gongzhi_http_requests_total", method="other")
+        >= 2
+    )
