@@ -151,17 +151,17 @@ async def site_instrument_facts(
     r = RegisteredInstrument
     expiring_days = facts.current_certificates().expiring_days
     state = status_expression(today=as_of, expiring_days=expiring_days).label("state")
+    keys = (
+        col(Organization.id),
+        col(Organization.name),
+        col(Organization.uscc),
+        col(Organization.region_code),
+        col(r.category_code),
+        col(r.usage_area),
+        state,
+    )
     stmt = (
-        select(
-            col(Organization.id),
-            col(Organization.name),
-            col(Organization.uscc),
-            col(Organization.region_code),
-            col(r.category_code),
-            col(r.usage_area),
-            state,
-            func.count(),
-        )
+        select(*keys, func.count())
         .select_from(
             RegisteredInstrument.__table__.join(  # type: ignore[attr-defined]
                 Organization.__table__,  # type: ignore[attr-defined]
@@ -169,15 +169,7 @@ async def site_instrument_facts(
             )
         )
         .where(col(r.status).in_(_ACTIVE))
-        .group_by(
-            col(Organization.id),
-            col(Organization.name),
-            col(Organization.uscc),
-            col(Organization.region_code),
-            col(r.category_code),
-            col(r.usage_area),
-            state,
-        )
+        .group_by(*keys)
     )
     if region is not None:
         low, high = region_bounds(region)

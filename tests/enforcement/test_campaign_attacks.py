@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from enforcement import published
 from enforcement.settings import EnforcementSettings
 from portal.accounts.models import Role, User
-from tests.enforcement.test_campaigns import _campaign, _sites
+from tests.enforcement.support import campaign_body, scored_sites
 from tests.support import assert_problem
 
 Headers = Callable[[User], Awaitable[dict[str, str]]]
@@ -33,12 +33,12 @@ async def test_more_candidates_than_the_bound_is_its_own_problem(
 ) -> None:
     """Too many candidate sites is not "too few": a client told to widen a scope that is too wide
     would do the opposite of what helps."""
-    bureau, _, weicheng = await _sites(client, owner_user, make_user, make_org, auth_headers)
+    bureau, _, weicheng = await scored_sites(client, owner_user, make_user, make_org, auth_headers)
     domains = app.state.settings._domains
     monkeypatch.setitem(
         domains, EnforcementSettings, EnforcementSettings(enforcement_max_candidates=1)
     )
-    body = _campaign(weicheng, categories=[], usage_areas=[])
+    body = campaign_body(weicheng, categories=[], usage_areas=[])
     assert_problem(await client.post(URL, json=body, headers=bureau), 422, "too_many_candidates")
 
 
@@ -49,14 +49,16 @@ async def test_other_roles_and_regions_cannot_commit_or_draw(
     make_org: Callable[..., Awaitable[Any]],
     auth_headers: Headers,
 ) -> None:
-    bureau, qindu, weicheng = await _sites(client, owner_user, make_user, make_org, auth_headers)
-    created = await client.post(URL, json=_campaign(weicheng), headers=bureau)
+    bureau, qindu, weicheng = await scored_sites(
+        client, owner_user, make_user, make_org, auth_headers
+    )
+    created = await client.post(URL, json=campaign_body(weicheng), headers=bureau)
     assert created.status_code == 201, created.text
     campaign = created.json()["id"]
     # A district's bureau may not commit for its city, nor draw the city's campaign.
     qindu_bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
     assert_problem(
-        await client.post(URL, json=_campaign(weicheng), headers=qindu_bureau),
+        await client.post(URL, json=campaign_body(weicheng), headers=qindu_bureau),
         403,
         "region_forbidden",
     )
@@ -67,7 +69,7 @@ async def test_other_roles_and_regions_cannot_commit_or_draw(
         headers = await auth_headers(await make_user(role, region="610400"))
         answer = await client.post(f"{URL}/{campaign}/draw", headers=headers)
         assert answer.status_code == 403, answer.text
-        answer = await client.post(URL, json=_campaign(weicheng), headers=headers)
+        answer = await client.post(URL, json=campaign_body(weicheng), headers=headers)
         assert answer.status_code == 403, answer.text
     assert_problem(
         await client.post(f"{URL}/{campaign}/draw", headers={"Authorization": "Bearer forged"}),
@@ -79,7 +81,7 @@ async def test_other_roles_and_regions_cannot_commit_or_draw(
     assert public["seed"] is None
     # A region that does not exist, an id that is not one.
     assert_problem(
-        await client.post(URL, json=_campaign(weicheng, region="990000"), headers=bureau),
+        await client.post(URL, json=campaign_body(weicheng, region="990000"), headers=bureau),
         422,
         "unknown_region",
     )
@@ -95,20 +97,20 @@ async def test_huge_or_malformed_campaigns_are_refused_with_a_code(
     make_org: Callable[..., Awaitable[Any]],
     auth_headers: Headers,
 ) -> None:
-    bureau, _, weicheng = await _sites(client, owner_user, make_user, make_org, auth_headers)
+    bureau, _, weicheng = await scored_sites(client, owner_user, make_user, make_org, auth_headers)
     many = [{"id": f"ZF-{n}", "name": "某某", "district": "610481"} for n in range(501)]
     cases: list[tuple[dict[str, Any], str]] = [
-        (_campaign(weicheng, inspectors=many), "too_many_inspectors"),
-        (_campaign(weicheng, sample_size=10_001), "validation_error"),
-        (_campaign(weicheng, sample_size=0), "validation_error"),
-        (_campaign(weicheng, sample_size=10_000), "too_few_candidates"),
-        (_campaign(weicheng, title="检" * 201), "validation_error"),
-        (_campaign(weicheng, categories=["%"]), "validation_error"),
-        (_campaign(weicheng, categories=["a"] * 101), "validation_error"),
-        (_campaign(weicheng, band_weights={"high": 3}), "validation_error"),
-        (_campaign(weicheng, region="61040"), "validation_error"),
+        (campaign_body(weicheng, inspectors=many), "too_many_inspectors"),
+        (campaign_body(weicheng, sample_size=10_001), "validation_error"),
+        (campaign_body(weicheng, sample_size=0), "validation_error"),
+        (campaign_body(weicheng, sample_size=10_000), "too_few_candidates"),
+        (campaign_body(weicheng, title="检" * 201), "validation_error"),
+        (campaign_body(weicheng, categories=["%"]), "validation_error"),
+        (campaign_body(weicheng, categories=["a"] * 101), "validation_error"),
+        (campaign_body(weicheng, band_weights={"high": 3}), "validation_error"),
+        (campaign_body(weicheng, region="61040"), "validation_error"),
         (
-            _campaign(
+            campaign_body(
                 weicheng,
                 inspectors=[
                     {
@@ -122,7 +124,9 @@ async def test_huge_or_malformed_campaigns_are_refused_with_a_code(
             "validation_error",
         ),
         (
-            _campaign(weicheng, inspectors=[{"id": "../x", "name": "甲", "district": "610481"}]),
+            campaign_body(
+                weicheng, inspectors=[{"id": "../x", "name": "甲", "district": "610481"}]
+            ),
             "validation_error",
         ),
     ]
@@ -137,8 +141,8 @@ async def test_two_draws_at_once_draw_once(
     make_org: Callable[..., Awaitable[Any]],
     auth_headers: Headers,
 ) -> None:
-    bureau, _, weicheng = await _sites(client, owner_user, make_user, make_org, auth_headers)
-    campaign = (await client.post(URL, json=_campaign(weicheng), headers=bureau)).json()["id"]
+    bureau, _, weicheng = await scored_sites(client, owner_user, make_user, make_org, auth_headers)
+    campaign = (await client.post(URL, json=campaign_body(weicheng), headers=bureau)).json()["id"]
     answers = await asyncio.gather(
         *(client.post(f"{URL}/{campaign}/draw", headers=bureau) for _ in range(4))
     )
@@ -157,8 +161,8 @@ async def test_the_public_answer_is_made_once_per_state(
     """Anyone may ask for a campaign of 200,000 sites (some 23 MB) as often as they like, with a
     query string that passes the page cache by: the lists are read, digested and serialised once
     per state for the JSON and once for the page, and the draw's new state is answered at once."""
-    bureau, _, weicheng = await _sites(client, owner_user, make_user, make_org, auth_headers)
-    created = (await client.post(URL, json=_campaign(weicheng), headers=bureau)).json()
+    bureau, _, weicheng = await scored_sites(client, owner_user, make_user, make_org, auth_headers)
+    created = (await client.post(URL, json=campaign_body(weicheng), headers=bureau)).json()
     url = f"/api/v1/inspection-campaigns/{created['id']}"
     loads: list[uuid.UUID] = []
     real_get = published.campaigns.get

@@ -13,36 +13,12 @@ from typing import Any
 
 import httpx
 
-from portal.accounts.models import OrganizationKind, Role, User
-from tests.api.instruments.support import registration_body
-from tests.support import assert_problem, new_owner_uscc
+from portal.accounts.models import Role, User
+from tests.enforcement.support import campaign_body, scored_sites
+from tests.support import assert_problem
 
 Headers = Callable[[User], Awaitable[dict[str, str]]]
 VERIFIER = Path(__file__).resolve().parents[2] / "scripts" / "verify_draw.py"
-
-
-async def _sites(
-    client: httpx.AsyncClient,
-    owner_user: User,
-    make_user: Callable[..., Awaitable[User]],
-    make_org: Callable[..., Awaitable[Any]],
-    auth_headers: Headers,
-) -> tuple[dict[str, str], str, str]:
-    """Two scored sites, in 秦都区 and 渭城区; the bureau's headers and the two owner ids."""
-    registered = await client.post(
-        "/api/v1/instruments", json=registration_body(), headers=await auth_headers(owner_user)
-    )
-    assert registered.status_code == 201, registered.text
-    org = await make_org(
-        kind=OrganizationKind.owner, region="610404", uscc=new_owner_uscc("610404"), name="张三"
-    )
-    other = await auth_headers(await make_user(Role.owner, region="610404", org=org))
-    body = registration_body(category_code="scale-pc", usage_area="贸易结算")
-    assert (await client.post("/api/v1/instruments", json=body, headers=other)).status_code == 201
-    bureau = await auth_headers(await make_user(Role.regulator, region="610400"))
-    done = await client.post("/api/v1/enforcement/risk-scores/recompute", headers=bureau)
-    assert done.json()["sites"] == 2
-    return bureau, str(owner_user.organization_id), str(org.id)
 
 
 async def _verify(path: Path) -> tuple[int, str]:
@@ -54,25 +30,6 @@ async def _verify(path: Path) -> tuple[int, str]:
     return process.returncode or 0, out.decode()
 
 
-def _campaign(weinan_site: str, **changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "title": "2026 年电子计价秤双随机抽查",
-        "region": "610400",
-        "categories": ["scale-pc"],
-        "usage_areas": ["贸易结算"],
-        "sample_size": 1,
-        "weighting": "risk_band",
-        "inspectors": [
-            {"id": "ZF-001", "name": "张建国", "district": "610402"},
-            {"id": "ZF-002", "name": "李明", "district": "610404"},
-            {"id": "ZF-003", "name": "王芳", "district": "610403"},
-            {"id": "ZF-004", "name": "赵强", "district": "610481", "exclusions": [weinan_site]},
-        ],
-    }
-    body.update(changes)
-    return body
-
-
 async def test_commit_then_draw_and_anyone_verifies(
     client: httpx.AsyncClient,
     owner_user: User,
@@ -81,8 +38,10 @@ async def test_commit_then_draw_and_anyone_verifies(
     auth_headers: Headers,
     tmp_path: Path,
 ) -> None:
-    bureau, qindu, weicheng = await _sites(client, owner_user, make_user, make_org, auth_headers)
-    body = _campaign(weicheng)
+    bureau, qindu, weicheng = await scored_sites(
+        client, owner_user, make_user, make_org, auth_headers
+    )
+    body = campaign_body(weicheng)
     assert (await client.post("/api/v1/enforcement/campaigns", json=body)).status_code == 401
     xian = await auth_headers(await make_user(Role.regulator, region="610100"))
     assert_problem(
@@ -166,16 +125,16 @@ async def test_campaigns_refuse_what_cannot_be_drawn_fairly(
     make_org: Callable[..., Awaitable[Any]],
     auth_headers: Headers,
 ) -> None:
-    bureau, _, weicheng = await _sites(client, owner_user, make_user, make_org, auth_headers)
+    bureau, _, weicheng = await scored_sites(client, owner_user, make_user, make_org, auth_headers)
     url = "/api/v1/enforcement/campaigns"
     assert_problem(
-        await client.post(url, json=_campaign(weicheng, sample_size=3), headers=bureau),
+        await client.post(url, json=campaign_body(weicheng, sample_size=3), headers=bureau),
         422,
         "too_few_candidates",
     )
     assert_problem(
         await client.post(
-            url, json=_campaign(weicheng, categories=["fuel-dispenser"]), headers=bureau
+            url, json=campaign_body(weicheng, categories=["fuel-dispenser"]), headers=bureau
         ),
         422,
         "too_few_candidates",
@@ -186,7 +145,7 @@ async def test_campaigns_refuse_what_cannot_be_drawn_fairly(
         {"id": "ZF-2", "name": "乙", "district": "610404"},
     ]
     assert_problem(
-        await client.post(url, json=_campaign(weicheng, inspectors=local), headers=bureau),
+        await client.post(url, json=campaign_body(weicheng, inspectors=local), headers=bureau),
         422,
         "inspectors_insufficient",
     )
@@ -195,12 +154,12 @@ async def test_campaigns_refuse_what_cannot_be_drawn_fairly(
         {"id": "ZF-1", "name": "乙", "district": "610481"},
     ]
     assert_problem(
-        await client.post(url, json=_campaign(weicheng, inspectors=twice), headers=bureau),
+        await client.post(url, json=campaign_body(weicheng, inspectors=twice), headers=bureau),
         422,
         "duplicate_inspector",
     )
     assert_problem(
-        await client.post(url, json=_campaign(weicheng, weighting="loaded"), headers=bureau),
+        await client.post(url, json=campaign_body(weicheng, weighting="loaded"), headers=bureau),
         422,
         "validation_error",
     )

@@ -12,7 +12,7 @@ import httpx
 
 from enforcement.risk_model import DEFAULT_PARAMETERS
 from portal.accounts.models import Role, User
-from tests.enforcement.test_campaigns import _sites
+from tests.enforcement.support import scored_sites
 from tests.support import assert_problem
 
 Headers = Callable[[User], Awaitable[dict[str, str]]]
@@ -26,7 +26,7 @@ async def test_a_district_bureau_reaches_only_its_district(
     make_org: Callable[..., Awaitable[Any]],
     auth_headers: Headers,
 ) -> None:
-    _, qindu, weicheng = await _sites(client, owner_user, make_user, make_org, auth_headers)
+    _, qindu, weicheng = await scored_sites(client, owner_user, make_user, make_org, auth_headers)
     qindu_bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
     mine = await client.get(f"{API}/risk-scores", headers=qindu_bureau)
     assert mine.status_code == 200, mine.text
@@ -56,7 +56,7 @@ async def test_other_roles_forged_tokens_and_non_sites(
     make_org: Callable[..., Awaitable[Any]],
     auth_headers: Headers,
 ) -> None:
-    bureau, qindu, _ = await _sites(client, owner_user, make_user, make_org, auth_headers)
+    bureau, qindu, _ = await scored_sites(client, owner_user, make_user, make_org, auth_headers)
     # (An administrator may: every action is theirs, portal/accounts/permissions.py.)
     for role in (Role.owner, Role.institution, Role.citizen):
         headers = await auth_headers(await make_user(role, region="610400"))
@@ -102,7 +102,7 @@ async def test_a_model_version_with_negative_huge_or_unknown_values_is_refused(
     """A careless administrator's model must not make overdue instruments lower the risk, nor
     break every later recomputation (a score of -10^30 cannot be stored, and quantising it
     raised), nor store unbounded text."""
-    bureau, _, _ = await _sites(client, owner_user, make_user, make_org, auth_headers)
+    bureau, _, _ = await scored_sites(client, owner_user, make_user, make_org, auth_headers)
     admin = await auth_headers(await make_user(Role.admin, region="610000"))
     points = DEFAULT_PARAMETERS["instrument_points"]
     for change in (
@@ -134,7 +134,7 @@ async def test_recomputations_at_once_all_succeed_and_leave_one_current_score(
     make_org: Callable[..., Awaitable[Any]],
     auth_headers: Headers,
 ) -> None:
-    bureau, qindu, _ = await _sites(client, owner_user, make_user, make_org, auth_headers)
+    bureau, qindu, _ = await scored_sites(client, owner_user, make_user, make_org, auth_headers)
     answers = await asyncio.gather(
         client.post(f"{API}/risk-scores/recompute", headers=bureau),
         client.post(f"{API}/risk-scores/recompute", headers=bureau),

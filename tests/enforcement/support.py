@@ -1,0 +1,57 @@
+"""What the enforcement tests share: two scored sites in two districts and a campaign over them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from portal.accounts.models import OrganizationKind, Role, User
+from tests.api.instruments.support import registration_body
+from tests.support import new_owner_uscc
+
+Headers = Callable[[User], Awaitable[dict[str, str]]]
+
+
+async def scored_sites(
+    client: httpx.AsyncClient,
+    owner_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    make_org: Callable[..., Awaitable[Any]],
+    auth_headers: Headers,
+) -> tuple[dict[str, str], str, str]:
+    """Two scored sites, in 秦都区 and 渭城区; the bureau's headers and the two owner ids."""
+    registered = await client.post(
+        "/api/v1/instruments", json=registration_body(), headers=await auth_headers(owner_user)
+    )
+    assert registered.status_code == 201, registered.text
+    org = await make_org(
+        kind=OrganizationKind.owner, region="610404", uscc=new_owner_uscc("610404"), name="张三"
+    )
+    other = await auth_headers(await make_user(Role.owner, region="610404", org=org))
+    body = registration_body(category_code="scale-pc", usage_area="贸易结算")
+    assert (await client.post("/api/v1/instruments", json=body, headers=other)).status_code == 201
+    bureau = await auth_headers(await make_user(Role.regulator, region="610400"))
+    done = await client.post("/api/v1/enforcement/risk-scores/recompute", headers=bureau)
+    assert done.json()["sites"] == 2
+    return bureau, str(owner_user.organization_id), str(org.id)
+
+
+def campaign_body(weinan_site: str, **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "title": "2026 年电子计价秤双随机抽查",
+        "region": "610400",
+        "categories": ["scale-pc"],
+        "usage_areas": ["贸易结算"],
+        "sample_size": 1,
+        "weighting": "risk_band",
+        "inspectors": [
+            {"id": "ZF-001", "name": "张建国", "district": "610402"},
+            {"id": "ZF-002", "name": "李明", "district": "610404"},
+            {"id": "ZF-003", "name": "王芳", "district": "610403"},
+            {"id": "ZF-004", "name": "赵强", "district": "610481", "exclusions": [weinan_site]},
+        ],
+    }
+    body.update(changes)
+    return body
