@@ -1,15 +1,13 @@
 """Importing a CSV/XLSX/JSON Lines file of certificates (files are read by import_files.py,
 rows validated by import_rows.py).
 
-Reading and validating happen in a worker thread, a batch at a time (``anyio.to_thread``), one
-batch ahead of storing: a big or hostile file never holds the event loop, so /healthz and every other request keep answering
+Reading and validating happen in a worker thread, a batch at a time (``anyio.to_thread``): a big
+or hostile file never holds the event loop, so /healthz and every other request keep answering
 while an import runs. The limits of import_limits.ImportLimits refuse an oversized file early.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Iterator
 from typing import IO
 
@@ -133,21 +131,11 @@ async def import_file(
         await session.execute(text("PRAGMA cache_size=-65536"))
     rows = read_rows(stream, filename, settings.import_limits(), headers)
     size = settings.certificate_import_batch_size
-
-    def read_ahead() -> asyncio.Future[list[tuple[int, CertRow | list[FieldError]]]]:
-        return asyncio.ensure_future(anyio.to_thread.run_sync(_next_batch, rows, ctx, size))
-
-    # The next batch is read and validated in its thread while this one is stored: validation
-    # needs no database (the context is loaded above), and SQLite's B-tree work and PostgreSQL's
-    # server both run outside the GIL, so the two halves overlap instead of taking turns. Only one
-    # read is ever in flight: the file is read in order, by one thread at a time.
-    ahead = read_ahead()
     try:
         while True:
-            parsed = await ahead
+            parsed = await anyio.to_thread.run_sync(_next_batch, rows, ctx, size)
             if not parsed:
                 break
-            ahead = read_ahead()
             valid: list[tuple[int, CertRow]] = []
             for line, validated in parsed:
                 total += 1
@@ -160,9 +148,6 @@ async def import_file(
             if valid:
                 await store(valid)
     finally:
-        # A failed store leaves a read in flight: let it finish before the stream is closed.
-        with contextlib.suppress(Exception):
-            await ahead
         if _is_sqlite(session):
             await session.execute(text("PRAGMA cache_size=-2000"))
     errors.sort(key=lambda e: e.line)
