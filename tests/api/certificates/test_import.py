@@ -296,7 +296,7 @@ def test_cli_import(tmp_path: Path) -> None:
     assert "organization_not_found" in missing.stderr
 
 
-async def test_batches_read_ahead_give_the_same_report_and_a_failed_batch_keeps_nothing(
+async def test_small_batches_give_the_same_report_and_a_failed_batch_keeps_nothing(
     client: httpx.AsyncClient,
     database: Database,
     institution_user: User,
@@ -304,10 +304,10 @@ async def test_batches_read_ahead_give_the_same_report_and_a_failed_batch_keeps_
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The next batch is validated while this one is stored (imports.import_file). With batches
-    of two rows: a number repeated in a later batch, and bad rows in every batch, are reported by
-    line exactly as in one batch; a store that fails in the middle of the file keeps no row of it
-    (one transaction) and leaves no read running."""
+    """A file is stored a batch at a time (imports.import_file). With batches of two rows: a
+    number repeated in a later batch, and bad rows in every batch, are reported by line exactly as
+    in one batch; a store that fails in the middle of the file keeps no row of it (one
+    transaction)."""
     monkeypatch.setattr(settings.of(CertificatesSettings), "certificate_import_batch_size", 2)
     lines = [
         CN_HEADER,
