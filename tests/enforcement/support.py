@@ -12,6 +12,8 @@ from tests.api.instruments.support import registration_body
 from tests.support import new_owner_uscc
 
 Headers = Callable[[User], Awaitable[dict[str, str]]]
+# The bureau of 咸阳市's headers, the 秦都区 site's owner id, the 渭城区 site's owner id.
+Sites = tuple[dict[str, str], str, str]
 
 
 async def scored_sites(

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from enforcement import published
 from enforcement.settings import EnforcementSettings
 from portal.accounts.models import Role, User
-from tests.enforcement.support import campaign_body, scored_sites
+from tests.enforcement.support import Sites, campaign_body
 from tests.support import assert_problem
 
 Headers = Callable[[User], Awaitable[dict[str, str]]]
@@ -25,15 +25,12 @@ URL = "/api/v1/enforcement/campaigns"
 async def test_more_candidates_than_the_bound_is_its_own_problem(
     app: FastAPI,
     client: httpx.AsyncClient,
-    owner_user: User,
-    make_user: Callable[..., Awaitable[User]],
-    make_org: Callable[..., Awaitable[Any]],
-    auth_headers: Headers,
     monkeypatch: pytest.MonkeyPatch,
+    sites: Sites,
 ) -> None:
     """Too many candidate sites is not "too few": a client told to widen a scope that is too wide
     would do the opposite of what helps."""
-    bureau, _, weicheng = await scored_sites(client, owner_user, make_user, make_org, auth_headers)
+    bureau, _, weicheng = sites
     domains = app.state.settings._domains
     monkeypatch.setitem(
         domains, EnforcementSettings, EnforcementSettings(enforcement_max_candidates=1)
@@ -44,14 +41,11 @@ async def test_more_candidates_than_the_bound_is_its_own_problem(
 
 async def test_other_roles_and_regions_cannot_commit_or_draw(
     client: httpx.AsyncClient,
-    owner_user: User,
     make_user: Callable[..., Awaitable[User]],
-    make_org: Callable[..., Awaitable[Any]],
     auth_headers: Headers,
+    sites: Sites,
 ) -> None:
-    bureau, qindu, weicheng = await scored_sites(
-        client, owner_user, make_user, make_org, auth_headers
-    )
+    bureau, qindu, weicheng = sites
     created = await client.post(URL, json=campaign_body(weicheng), headers=bureau)
     assert created.status_code == 201, created.text
     campaign = created.json()["id"]
@@ -92,12 +86,9 @@ async def test_other_roles_and_regions_cannot_commit_or_draw(
 
 async def test_huge_or_malformed_campaigns_are_refused_with_a_code(
     client: httpx.AsyncClient,
-    owner_user: User,
-    make_user: Callable[..., Awaitable[User]],
-    make_org: Callable[..., Awaitable[Any]],
-    auth_headers: Headers,
+    sites: Sites,
 ) -> None:
-    bureau, _, weicheng = await scored_sites(client, owner_user, make_user, make_org, auth_headers)
+    bureau, _, weicheng = sites
     many = [{"id": f"ZF-{n}", "name": "某某", "district": "610481"} for n in range(501)]
     cases: list[tuple[dict[str, Any], str]] = [
         (campaign_body(weicheng, inspectors=many), "too_many_inspectors"),
@@ -136,12 +127,9 @@ async def test_huge_or_malformed_campaigns_are_refused_with_a_code(
 
 async def test_two_draws_at_once_draw_once(
     client: httpx.AsyncClient,
-    owner_user: User,
-    make_user: Callable[..., Awaitable[User]],
-    make_org: Callable[..., Awaitable[Any]],
-    auth_headers: Headers,
+    sites: Sites,
 ) -> None:
-    bureau, _, weicheng = await scored_sites(client, owner_user, make_user, make_org, auth_headers)
+    bureau, _, weicheng = sites
     campaign = (await client.post(URL, json=campaign_body(weicheng), headers=bureau)).json()["id"]
     answers = await asyncio.gather(
         *(client.post(f"{URL}/{campaign}/draw", headers=bureau) for _ in range(4))
@@ -152,16 +140,13 @@ async def test_two_draws_at_once_draw_once(
 
 async def test_the_public_answer_is_made_once_per_state(
     client: httpx.AsyncClient,
-    owner_user: User,
-    make_user: Callable[..., Awaitable[User]],
-    make_org: Callable[..., Awaitable[Any]],
-    auth_headers: Headers,
     monkeypatch: pytest.MonkeyPatch,
+    sites: Sites,
 ) -> None:
     """Anyone may ask for a campaign of 200,000 sites (some 23 MB) as often as they like, with a
     query string that passes the page cache by: the lists are read, digested and serialised once
     per state for the JSON and once for the page, and the draw's new state is answered at once."""
-    bureau, _, weicheng = await scored_sites(client, owner_user, make_user, make_org, auth_headers)
+    bureau, _, weicheng = sites
     created = (await client.post(URL, json=campaign_body(weicheng), headers=bureau)).json()
     url = f"/api/v1/inspection-campaigns/{created['id']}"
     loads: list[uuid.UUID] = []

@@ -9,12 +9,11 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from portal.accounts.models import Role, User
-from tests.enforcement.support import campaign_body, scored_sites
+from tests.enforcement.support import Sites, campaign_body
 from tests.support import assert_problem
 
 Headers = Callable[[User], Awaitable[dict[str, str]]]
@@ -32,15 +31,12 @@ async def _verify(path: Path) -> tuple[int, str]:
 
 async def test_commit_then_draw_and_anyone_verifies(
     client: httpx.AsyncClient,
-    owner_user: User,
     make_user: Callable[..., Awaitable[User]],
-    make_org: Callable[..., Awaitable[Any]],
     auth_headers: Headers,
     tmp_path: Path,
+    sites: Sites,
 ) -> None:
-    bureau, qindu, weicheng = await scored_sites(
-        client, owner_user, make_user, make_org, auth_headers
-    )
+    bureau, qindu, weicheng = sites
     body = campaign_body(weicheng)
     assert (await client.post("/api/v1/enforcement/campaigns", json=body)).status_code == 401
     xian = await auth_headers(await make_user(Role.regulator, region="610100"))
@@ -120,12 +116,9 @@ async def test_commit_then_draw_and_anyone_verifies(
 
 async def test_campaigns_refuse_what_cannot_be_drawn_fairly(
     client: httpx.AsyncClient,
-    owner_user: User,
-    make_user: Callable[..., Awaitable[User]],
-    make_org: Callable[..., Awaitable[Any]],
-    auth_headers: Headers,
+    sites: Sites,
 ) -> None:
-    bureau, _, weicheng = await scored_sites(client, owner_user, make_user, make_org, auth_headers)
+    bureau, _, weicheng = sites
     url = "/api/v1/enforcement/campaigns"
     assert_problem(
         await client.post(url, json=campaign_body(weicheng, sample_size=3), headers=bureau),

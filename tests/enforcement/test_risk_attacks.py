@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import httpx
 
 from enforcement.risk_model import DEFAULT_PARAMETERS
 from portal.accounts.models import Role, User
-from tests.enforcement.support import scored_sites
+from tests.enforcement.support import Sites
 from tests.support import assert_problem
 
 Headers = Callable[[User], Awaitable[dict[str, str]]]
@@ -21,12 +20,11 @@ API = "/api/v1/enforcement"
 
 async def test_a_district_bureau_reaches_only_its_district(
     client: httpx.AsyncClient,
-    owner_user: User,
     make_user: Callable[..., Awaitable[User]],
-    make_org: Callable[..., Awaitable[Any]],
     auth_headers: Headers,
+    sites: Sites,
 ) -> None:
-    _, qindu, weicheng = await scored_sites(client, owner_user, make_user, make_org, auth_headers)
+    _, qindu, weicheng = sites
     qindu_bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
     mine = await client.get(f"{API}/risk-scores", headers=qindu_bureau)
     assert mine.status_code == 200, mine.text
@@ -51,12 +49,11 @@ async def test_a_district_bureau_reaches_only_its_district(
 
 async def test_other_roles_forged_tokens_and_non_sites(
     client: httpx.AsyncClient,
-    owner_user: User,
     make_user: Callable[..., Awaitable[User]],
-    make_org: Callable[..., Awaitable[Any]],
     auth_headers: Headers,
+    sites: Sites,
 ) -> None:
-    bureau, qindu, _ = await scored_sites(client, owner_user, make_user, make_org, auth_headers)
+    bureau, qindu, _ = sites
     # (An administrator may: every action is theirs, portal/accounts/permissions.py.)
     for role in (Role.owner, Role.institution, Role.citizen):
         headers = await auth_headers(await make_user(role, region="610400"))
@@ -94,15 +91,14 @@ async def test_other_roles_forged_tokens_and_non_sites(
 
 async def test_a_model_version_with_negative_huge_or_unknown_values_is_refused(
     client: httpx.AsyncClient,
-    owner_user: User,
     make_user: Callable[..., Awaitable[User]],
-    make_org: Callable[..., Awaitable[Any]],
     auth_headers: Headers,
+    sites: Sites,
 ) -> None:
     """A careless administrator's model must not make overdue instruments lower the risk, nor
     break every later recomputation (a score of -10^30 cannot be stored, and quantising it
     raised), nor store unbounded text."""
-    bureau, _, _ = await scored_sites(client, owner_user, make_user, make_org, auth_headers)
+    bureau, _, _ = sites
     admin = await auth_headers(await make_user(Role.admin, region="610000"))
     points = DEFAULT_PARAMETERS["instrument_points"]
     for change in (
@@ -129,12 +125,9 @@ async def test_a_model_version_with_negative_huge_or_unknown_values_is_refused(
 
 async def test_recomputations_at_once_all_succeed_and_leave_one_current_score(
     client: httpx.AsyncClient,
-    owner_user: User,
-    make_user: Callable[..., Awaitable[User]],
-    make_org: Callable[..., Awaitable[Any]],
-    auth_headers: Headers,
+    sites: Sites,
 ) -> None:
-    bureau, qindu, _ = await scored_sites(client, owner_user, make_user, make_org, auth_headers)
+    bureau, qindu, _ = sites
     answers = await asyncio.gather(
         client.post(f"{API}/risk-scores/recompute", headers=bureau),
         client.post(f"{API}/risk-scores/recompute", headers=bureau),
