@@ -12,6 +12,7 @@ suite runs "at 23:30 UTC on the last day of the year" (``GONGZHI_TEST_NOW``, tes
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -103,9 +104,12 @@ def local_date(moment: datetime) -> date:
     return moment.astimezone(SHANGHAI).date()
 
 
+@functools.lru_cache(maxsize=65536)
 def add_months(day: date, months: int) -> date:
     """The same day ``months`` later (or earlier), the month's last day where it is shorter:
-    31 January + 1 month is 28 or 29 February, as display periods and verification cycles count."""
+    31 January + 1 month is 28 or 29 February, as display periods and verification cycles count.
+    Cached: a bulk import asks it for every row, mostly for the same few hundred days, and
+    relativedelta's arithmetic stood out in the import's profile."""
     result: date = day + relativedelta(months=months)
     return result
 

@@ -20,6 +20,7 @@ package the shell imports, when present:
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Iterator
 from types import ModuleType
@@ -43,7 +44,11 @@ DOMAINS: list[str] = [
 ]
 
 
+@functools.cache
 def _optional(module: str) -> ModuleType | None:
+    # Cached: which modules a domain has never changes while the process runs, and looking for
+    # a missing one searches every path entry again (a bulk import asked for its facts hooks
+    # once per batch).
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:

@@ -11,6 +11,7 @@ have the instrument verified elsewhere) but never rewrites who owns it or where 
 from __future__ import annotations
 
 import json
+import operator
 import secrets
 import sqlite3
 import uuid
@@ -175,8 +176,11 @@ async def _existing(
     return existing, found, held
 
 
+_identity_values = operator.attrgetter(*IDENTITY)
+
+
 def _identity_of(row: CertRow) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in IDENTITY}
+    return dict(zip(IDENTITY, _identity_values(row), strict=True))
 
 
 def same_owner(uscc_a: str | None, name_a: str, uscc_b: str | None, name_b: str) -> bool:
@@ -383,7 +387,9 @@ async def store_rows(
             }
             instruments_by_key.setdefault(row.instrument_key, []).append(instrument)
         cert_values.append(
-            attach_values(result, line, row, instrument, cert_id, institution_id, actor_id, now)
+            attach_values(
+                result, line, row, content_hash, instrument, cert_id, institution_id, actor_id, now
+            )
         )
         result.created.append((line, cert_id))
 
@@ -440,6 +446,7 @@ def attach_values(
     result: StoreResult,
     line: int,
     row: CertRow,
+    content_hash: str,
     instrument: dict[str, Any],
     cert_id: uuid.UUID,
     institution_id: uuid.UUID,
@@ -480,7 +487,7 @@ def attach_values(
         "valid_until": row.valid_until,
         "verifier": row.verifier,
         "issued_by": actor_id,
-        "content_hash": row.content_hash(),
+        "content_hash": content_hash,
         "created_at": now,
     }
 
