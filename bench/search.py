@@ -142,18 +142,28 @@ async def measure_shapes(
     return samples
 
 
-def print_shapes(title: str, api: dict[str, list[float]], engine: dict[str, list[float]]) -> None:
+def print_shapes(
+    title: str,
+    api: dict[str, list[float]],
+    engine: dict[str, list[float]],
+    hop: dict[str, list[float]] | None = None,
+) -> None:
+    """``hop``: a bare request to the same server (``GET /healthz``), measured between the
+    others: what one more HTTP hop through the app costs, the part of API − engine that no
+    search work can remove."""
     print(f"{title}: {len(filter_combinations())} filter combinations per query")
     print(
         f"  {'shape':<18} {'n':>5} {'API p50':>8} {'p95':>7} {'max':>7}"
-        f" {'engine p50':>11} {'p95':>7} {'API/engine p50':>15}"
+        f" {'engine p50':>11} {'p95':>7} {'API/engine p50':>15} {'API-engine p50':>15}"
+        + (f" {'hop p50':>8}" if hop else "")
     )
     for shape in SHAPES:
         a, e = api[shape], engine[shape]
         a50, e50 = statistics.median(a), statistics.median(e)
         print(
             f"  {shape:<18} {len(a):5d} {a50:8.1f} {percentile(a, 95):7.1f} {max(a):7.1f}"
-            f" {e50:11.1f} {percentile(e, 95):7.1f} {a50 / e50:15.2f}"
+            f" {e50:11.1f} {percentile(e, 95):7.1f} {a50 / e50:15.2f} {a50 - e50:15.1f}"
+            + (f" {statistics.median(hop[shape]):8.1f}" if hop else "")
         )
     print()
 
@@ -436,13 +446,19 @@ async def main() -> None:
                 print_shapes("API on embedded, the corpus x1 (ms)", *base)
                 print_growth(args.scale, base, grown)
             if meili_direct is not None:
-                api_meili, direct_meili = await measure_shapes(
-                    [api(meili_base), meili_direct], args.rounds
+
+                async def hop(q: str, params: dict[str, str] | None = None) -> object:
+                    return (await api_http.get(meili_base + "/healthz")).raise_for_status()
+
+                api_meili, direct_meili, hops = await measure_shapes(
+                    [api(meili_base), meili_direct, hop], args.rounds
                 )
                 print_shapes(
-                    "API on Meilisearch (ms; engine = Meilisearch called directly)",
+                    "API on Meilisearch (ms; engine = Meilisearch called directly;"
+                    " hop = GET /healthz on the same server)",
                     api_meili,
                     direct_meili,
+                    hops,
                 )
             print("targets: embedded API p95 ≤ 50 ms, max ≤ 200 ms; API/Meilisearch p50 ≤ 1.30")
             print(f"load average at the end {os.getloadavg()[0]:.1f}")
