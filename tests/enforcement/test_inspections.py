@@ -1,0 +1,341 @@
+"""Field inspections through the API, on SQLite and PostgreSQL: a drawn campaign's sites become
+inspections; the drawn inspector (their badge tied to their account) and the region's bureau
+read and record them, nobody else; recording is idempotent; a failed check is a finding that
+feeds the next risk score; results are public a set number of working days later (一公开)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlmodel import col
+
+from api.complaints.models import Media
+from enforcement.models import Inspection
+from enforcement.settings import EnforcementSettings
+from portal import clock, workdays
+from portal.accounts.models import Role, User
+from portal.db import Database
+from portal.settings import Settings
+from tests.api.complaints.images import jpeg
+from tests.enforcement.support import Sites, campaign_body
+from tests.support import assert_problem
+
+Headers = Callable[[User], Awaitable[dict[str, str]]]
+
+
+async def _drawn(client: httpx.AsyncClient, bureau: dict[str, str], weicheng: str) -> str:
+    created = await client.post(
+        "/api/v1/enforcement/campaigns",
+        json=campaign_body(weicheng, sample_size=2, categories=[], usage_areas=[]),
+        headers=bureau,
+    )
+    assert created.status_code == 201, created.text
+    campaign_id: str = created.json()["id"]
+    drawn = await client.post(f"/api/v1/enforcement/campaigns/{campaign_id}/draw", headers=bureau)
+    assert drawn.status_code == 200, drawn.text
+    return campaign_id
+
+
+def _result(instruments: list[dict[str, Any]], **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "checks": [
+            {
+                "registration_id": i["registration_id"],
+                "sticker_present": True,
+                "scanned": "",
+                "seal_intact": False,
+                "reading_ok": True,
+                "note": "封印线断开",
+            }
+            for i in instruments
+        ],
+        "photos": [],
+        "acknowledgement": "signed",
+        "signatory": "张经理",
+        "note": "",
+        "follow_up": "correct",
+    }
+    body.update(changes)
+    return body
+
+
+async def test_the_inspectors_day_from_draw_to_publication(
+    client: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+    sites: Sites,
+) -> None:
+    bureau, qindu, weicheng = sites
+    campaign_id = await _drawn(client, bureau, weicheng)
+
+    # The bureau (咸阳市, a supervisor) sees both drawn sites as inspections to do.
+    listed = await client.get(
+        "/api/v1/enforcement/inspections", params={"campaign": campaign_id}, headers=bureau
+    )
+    assert listed.status_code == 200, listed.text
+    by_site = {i["site_id"]: i for i in listed.json()["items"]}
+    assert set(by_site) == {qindu, weicheng}
+    assert all(i["status"] == "assigned" for i in by_site.values())
+    # 渭城区's site: 李明 (渭城区) has a conflict and 赵强 is excluded, so 张建国 and 王芳 go.
+    assert sorted(by_site[weicheng]["inspectors"]) == ["ZF-001", "ZF-003"]
+    inspection = by_site[weicheng]["id"]
+
+    # 张建国 signs in with a 秦都区 account; the bureau ties his badge to it.
+    zhang = await make_user(Role.regulator, region="610402")
+    mine = await auth_headers(zhang)
+    nothing = await client.get("/api/v1/enforcement/inspections?mine=1", headers=mine)
+    assert nothing.json()["total"] == 0
+    tied = await client.put(
+        "/api/v1/enforcement/inspectors/ZF-001", json={"user_id": str(zhang.id)}, headers=bureau
+    )
+    assert tied.status_code == 200, tied.text
+    again = await client.put(
+        "/api/v1/enforcement/inspectors/ZF-001", json={"user_id": str(zhang.id)}, headers=bureau
+    )
+    assert again.status_code == 200
+    other = await make_user(Role.regulator, region="610402")
+    assert_problem(
+        await client.put(
+            "/api/v1/enforcement/inspectors/ZF-001",
+            json={"user_id": str(other.id)},
+            headers=bureau,
+        ),
+        409,
+        "badge_taken",
+    )
+
+    day = await client.get("/api/v1/enforcement/inspections?mine=1", headers=mine)
+    assert [i["id"] for i in day.json()["items"]] == [inspection]
+    form = await client.get(f"/api/v1/enforcement/inspections/{inspection}", headers=mine)
+    assert form.status_code == 200, form.text
+    instruments = form.json()["instruments"]
+    assert len(instruments) == 1
+    assert instruments[0]["category_code"] == "scale-pc"
+
+    # A regulator of the site's own district without the badge, and one of another region: no.
+    own_district = await auth_headers(await make_user(Role.regulator, region="610403"))
+    xian = await auth_headers(await make_user(Role.regulator, region="610102"))
+    for outsider in (own_district, xian):
+        assert_problem(
+            await client.get(f"/api/v1/enforcement/inspections/{inspection}", headers=outsider),
+            403,
+            "region_forbidden",
+        )
+        assert_problem(
+            await client.put(
+                f"/api/v1/enforcement/inspections/{inspection}/result",
+                json=_result(instruments),
+                headers={**outsider, "Idempotency-Key": str(uuid.uuid4())},
+            ),
+            403,
+            "region_forbidden",
+        )
+    assert (await client.get(f"/api/v1/enforcement/inspections/{inspection}")).status_code == 401
+
+    # A photo through the one photo intake, then the result, recorded once.
+    photo = await client.post(
+        "/api/v1/media", files={"file": ("p.jpg", jpeg(), "image/jpeg")}, headers=mine
+    )
+    assert photo.status_code == 201, photo.text
+    photo_id = photo.json()["id"]
+    body = _result(instruments, photos=[photo_id])
+    key = str(uuid.uuid4())
+    put = f"/api/v1/enforcement/inspections/{inspection}/result"
+    recorded = await client.put(put, json=body, headers={**mine, "Idempotency-Key": key})
+    assert recorded.status_code == 200, recorded.text
+    result = recorded.json()
+    assert result["status"] == "done"
+    assert result["outcome"] == "failed"
+    assert result["follow_up"] == "correct"
+    assert "封印破损" in result["findings"]
+    assert [p["id"] for p in result["photos"]] == [photo_id]
+    assert result["checks"][0]["scan"] == "not_scanned"
+    today = clock.today()
+    days = settings.of(EnforcementSettings).enforcement_publish_working_days
+    assert result["publish_on"] == workdays.add_working_days(today, days).isoformat()
+
+    # A replay (the answer was lost on a weak signal) answers the same record.
+    replay = await client.put(put, json=body, headers={**mine, "Idempotency-Key": key})
+    assert replay.status_code == 200
+    assert replay.json()["inspected_at"] == result["inspected_at"]
+    assert_problem(
+        await client.put(
+            put, json={**body, "note": "改了"}, headers={**mine, "Idempotency-Key": key}
+        ),
+        409,
+        "idempotency_key_reused",
+    )
+    assert_problem(
+        await client.put(put, json=body, headers={**mine, "Idempotency-Key": str(uuid.uuid4())}),
+        409,
+        "inspection_already_recorded",
+    )
+    async with database.transaction() as session:
+        rows = (
+            (
+                await session.execute(
+                    select(Inspection).where(col(Inspection.campaign_id) == uuid.UUID(campaign_id))
+                )
+            )
+            .scalars()
+            .all()
+        )
+        assert sorted(str(r.status) for r in rows) == ["assigned", "done"]
+        held = await session.get(Media, uuid.UUID(photo_id))
+        assert held is not None
+        assert held.held_by == f"enforcement_inspection:{inspection}"
+
+    # The bureau (supervisor) records the other site; 张建国 is not drawn for it.
+    assert_problem(
+        await client.get(f"/api/v1/enforcement/inspections/{by_site[qindu]['id']}", headers=mine),
+        403,
+        "region_forbidden",
+    )
+    qindu_form = await client.get(
+        f"/api/v1/enforcement/inspections/{by_site[qindu]['id']}", headers=bureau
+    )
+    done = await client.put(
+        f"/api/v1/enforcement/inspections/{by_site[qindu]['id']}/result",
+        json=_result(qindu_form.json()["instruments"], acknowledgement="refused", signatory=""),
+        headers={**bureau, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["acknowledgement"] == "refused"
+
+    # The finding is a fact of the site's next risk score.
+    scored = await client.post(
+        f"/api/v1/enforcement/risk-scores/{weicheng}/recompute", headers=bureau
+    )
+    assert scored.status_code == 200, scored.text
+    assert [f["inspection_id"] for f in scored.json()["inputs"]["findings"]] == [inspection]
+    parts = {p["factor"]: p["points"] for p in scored.json()["breakdown"]}
+    assert parts["findings"] == "10"
+
+    # 一公开: nothing public before the day, both results from it on; the signatory never.
+    public = f"/api/v1/inspection-campaigns/{campaign_id}/results"
+    assert (await client.get(public)).json()["total"] == 0
+    with clock.use_clock(clock.FixedClock(clock.now() + timedelta(days=days * 2 + 14))):
+        shown = await client.get(public)
+        page = await client.get(f"/inspections/{campaign_id}/results")
+    assert shown.status_code == 200
+    items = {i["site_name"]: i for i in shown.json()["items"]}
+    assert len(items) == 2
+    # Named as the campaign published them (portal/privacy.py: an individual masked).
+    published = (await client.get(f"/api/v1/inspection-campaigns/{campaign_id}")).json()
+    assert set(items) == {c["name"] for c in published["candidates"]}
+    assert all(i["outcome"] == "failed" for i in items.values())
+    assert "张经理" not in shown.text
+    assert "张经理" not in page.text
+    assert "封印破损" in page.text
+
+
+async def test_bad_input_is_refused_and_nothing_is_written(
+    client: httpx.AsyncClient,
+    database: Database,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+    sites: Sites,
+) -> None:
+    bureau, _, weicheng = sites
+    campaign_id = await _drawn(client, bureau, weicheng)
+    listed = await client.get(
+        "/api/v1/enforcement/inspections", params={"campaign": campaign_id}, headers=bureau
+    )
+    inspection = next(i["id"] for i in listed.json()["items"] if i["site_id"] == weicheng)
+    instruments = (
+        await client.get(f"/api/v1/enforcement/inspections/{inspection}", headers=bureau)
+    ).json()["instruments"]
+    put = f"/api/v1/enforcement/inspections/{inspection}/result"
+    keyed = {**bureau, "Idempotency-Key": str(uuid.uuid4())}
+
+    assert_problem(
+        await client.put(put, json=_result(instruments), headers=bureau), 422, "validation_error"
+    )
+    assert_problem(
+        await client.put(
+            put, json=_result(instruments), headers={**bureau, "Idempotency-Key": "x"}
+        ),
+        422,
+        "validation_error",
+    )
+    assert_problem(await client.put(put, json=_result([]), headers=keyed), 422, "checks_incomplete")
+    twice = _result(instruments + instruments)
+    assert_problem(await client.put(put, json=twice, headers=keyed), 422, "checks_incomplete")
+    stranger = _result([{"registration_id": str(uuid.uuid4())}])
+    assert_problem(await client.put(put, json=stranger, headers=keyed), 422, "checks_incomplete")
+    assert_problem(
+        await client.put(put, json=_result(instruments, signatory=" "), headers=keyed),
+        422,
+        "signatory_missing",
+    )
+    for field, value in [
+        ("note", "长" * 1001),
+        ("signatory", "长" * 51),
+        ("photos", [str(uuid.uuid4()) for _ in range(21)]),
+        ("acknowledgement", "maybe"),
+        ("follow_up", "ignore"),
+    ]:
+        assert_problem(
+            await client.put(put, json=_result(instruments, **{field: value}), headers=keyed),
+            422,
+            "validation_error",
+        )
+    long_scan = _result(instruments)
+    long_scan["checks"][0]["scanned"] = "x" * 2001
+    assert_problem(await client.put(put, json=long_scan, headers=keyed), 422, "validation_error")
+    # Someone else's photo, or none at all, is not evidence of this inspection.
+    assert_problem(
+        await client.put(put, json=_result(instruments, photos=[str(uuid.uuid4())]), headers=keyed),
+        422,
+        "photo_not_found",
+    )
+    assert_problem(
+        await client.get(f"/api/v1/enforcement/inspections/{uuid.uuid4()}", headers=bureau),
+        404,
+        "inspection_not_found",
+    )
+    assert_problem(
+        await client.get(f"/api/v1/inspection-campaigns/{uuid.uuid4()}/results"),
+        404,
+        "campaign_not_found",
+    )
+    assert_problem(
+        await client.put(
+            "/api/v1/enforcement/inspectors/ZF_001",
+            json={"user_id": str(uuid.uuid4())},
+            headers=bureau,
+        ),
+        422,
+        "validation_error",
+    )
+    assert_problem(
+        await client.put(
+            "/api/v1/enforcement/inspectors/ZF-001",
+            json={"user_id": str(uuid.uuid4())},
+            headers=bureau,
+        ),
+        404,
+        "account_not_found",
+    )
+    xian_user = await make_user(Role.regulator, region="610102")
+    assert_problem(
+        await client.put(
+            "/api/v1/enforcement/inspectors/ZF-001",
+            json={"user_id": str(xian_user.id)},
+            headers=bureau,
+        ),
+        403,
+        "region_forbidden",
+    )
+    async with database.transaction() as session:
+        found = await session.get(Inspection, uuid.UUID(inspection))
+        assert found is not None
+        assert str(found.status) == "assigned"
+        assert found.idempotency_key is None
