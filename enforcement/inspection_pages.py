@@ -46,6 +46,17 @@ async def my_inspections(request: Request, session: DbSession, user: InspectionP
     found, total = await inspections.list_for(
         session, actor=user, mine=True, campaign_id=None, page=PageRequest(page=1, per_page=100)
     )
+    # The bureau's view too: the inspections of its region's campaigns, which it supervises.
+    try:
+        region, _ = await inspections.list_for(
+            session,
+            actor=user,
+            mine=False,
+            campaign_id=None,
+            page=PageRequest(page=1, per_page=100),
+        )
+    except GongzhiError:
+        region = []
     return render(
         request,
         "enforcement/inspections.html",
@@ -55,6 +66,7 @@ async def my_inspections(request: Request, session: DbSession, user: InspectionP
             "todo": [f for f in found if f.inspection.status == "assigned"],
             "done": [f for f in found if f.inspection.status == "done"],
             "total": total,
+            "region": region,
             "outcome_zh": OUTCOME_ZH,
         },
     )
