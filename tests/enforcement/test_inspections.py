@@ -5,6 +5,7 @@ feeds the next risk score; results are public a set number of working days later
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -14,6 +15,7 @@ import httpx
 from sqlalchemy import select
 from sqlmodel import col
 
+from api.complaints.media import cleanup_orphan_media
 from api.complaints.models import Media
 from enforcement.models import Inspection
 from enforcement.settings import EnforcementSettings
@@ -191,6 +193,13 @@ async def test_the_inspectors_day_from_draw_to_publication(
         held = await session.get(Media, uuid.UUID(photo_id))
         assert held is not None
         assert held.held_by == f"enforcement_inspection:{inspection}"
+    # Evidence, not an orphan: the sweep of photos attached to no case leaves it, days later.
+    async with database.transaction() as session:
+        swept = await cleanup_orphan_media(
+            session, settings=settings, now=clock.now() + timedelta(days=30)
+        )
+        assert swept["orphans"] == 0
+        assert await session.get(Media, uuid.UUID(photo_id)) is not None
 
     # The bureau (supervisor) records the other site; 张建国 is not drawn for it.
     assert_problem(
@@ -339,3 +348,41 @@ async def test_bad_input_is_refused_and_nothing_is_written(
         assert found is not None
         assert str(found.status) == "assigned"
         assert found.idempotency_key is None
+
+
+async def test_two_phones_submitting_at_once_record_one_result(
+    client: httpx.AsyncClient, database: Database, sites: Sites
+) -> None:
+    bureau, qindu, weicheng = sites
+    campaign_id = await _drawn(client, bureau, weicheng)
+    listed = await client.get(
+        "/api/v1/enforcement/inspections", params={"campaign": campaign_id}, headers=bureau
+    )
+    ids = {i["site_id"]: i["id"] for i in listed.json()["items"]}
+
+    async def body_of(inspection: str) -> dict[str, Any]:
+        form = await client.get(f"/api/v1/enforcement/inspections/{inspection}", headers=bureau)
+        return _result(form.json()["instruments"])
+
+    # The same submission sent twice at once (a retry racing the first): one record, one answer.
+    put = f"/api/v1/enforcement/inspections/{ids[weicheng]}/result"
+    body = await body_of(ids[weicheng])
+    key = str(uuid.uuid4())
+    same = await asyncio.gather(
+        *(client.put(put, json=body, headers={**bureau, "Idempotency-Key": key}) for _ in range(2))
+    )
+    assert [r.status_code for r in same] == [200, 200], [r.text for r in same]
+    assert same[0].json()["inspected_at"] == same[1].json()["inspected_at"]
+    # Two different submissions at once (two phones): one stands, the other is told.
+    put = f"/api/v1/enforcement/inspections/{ids[qindu]}/result"
+    body = await body_of(ids[qindu])
+    keys = [str(uuid.uuid4()) for _ in range(2)]
+    raced = await asyncio.gather(
+        *(client.put(put, json=body, headers={**bureau, "Idempotency-Key": k}) for k in keys)
+    )
+    assert sorted(r.status_code for r in raced) == [200, 409], [r.text for r in raced]
+    winner = keys[[r.status_code for r in raced].index(200)]
+    async with database.transaction() as session:
+        found = await session.get(Inspection, uuid.UUID(ids[qindu]))
+        assert found is not None
+        assert str(found.idempotency_key) == winner
