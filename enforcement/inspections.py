@@ -216,6 +216,19 @@ def _category_names() -> dict[str, str]:
         return {}
 
 
+async def _lookup(session: AsyncSession, scanned: str) -> facts.InstrumentRef | None:
+    """What a scan names: a QR code gives the sticker's URL or token, a typed text is usually a
+    certificate number; each is tried as the other too (a token typed, a number scanned)."""
+    as_token = {"sticker_token": scanned, "certificate_number": None}
+    as_number = {"sticker_token": None, "certificate_number": scanned}
+    looks_like_sticker = "/" in scanned or "." in scanned
+    for asked in (as_token, as_number) if looks_like_sticker else (as_number, as_token):
+        found = await facts.scanned_instrument(session, **asked)
+        if found is not None:
+            return found
+    return None
+
+
 async def _checks(
     session: AsyncSession, data: InspectionResultCreate, found: Sequence[facts.SiteInstrument]
 ) -> tuple[list[dict[str, Any]], list[str]]:
@@ -236,17 +249,7 @@ async def _checks(
         if not scanned:
             scan = "not_scanned"
         else:
-            # A QR code gives the sticker's URL or token; a typed text is a certificate number.
-            looks_like_sticker = "/" in scanned or "." in scanned or len(scanned) >= 20
-            ref = await facts.scanned_instrument(
-                session,
-                sticker_token=scanned if looks_like_sticker else None,
-                certificate_number=None if looks_like_sticker else scanned,
-            )
-            if ref is None and looks_like_sticker:
-                ref = await facts.scanned_instrument(
-                    session, sticker_token=None, certificate_number=scanned
-                )
+            ref = await _lookup(session, scanned)
             if ref is None:
                 scan = "unknown"
             elif ref.instrument_id == instrument.registry_instrument_id:

@@ -17,12 +17,14 @@ from sqlmodel import col
 
 from api.complaints.media import cleanup_orphan_media
 from api.complaints.models import Media
+from api.instruments.review import enter_due_registrations
 from enforcement.models import Inspection
 from enforcement.settings import EnforcementSettings
 from portal import clock, workdays
-from portal.accounts.models import Role, User
+from portal.accounts.models import Organization, Role, User
 from portal.db import Database
 from portal.settings import Settings
+from tests.api.certificates.support import cert_body
 from tests.api.complaints.images import jpeg
 from tests.enforcement.support import Sites, campaign_body
 from tests.support import assert_problem
@@ -386,3 +388,99 @@ async def test_two_phones_submitting_at_once_record_one_result(
         found = await session.get(Inspection, uuid.UUID(ids[qindu]))
         assert found is not None
         assert str(found.idempotency_key) == winner
+
+
+async def _weicheng_inspection(
+    client: httpx.AsyncClient, bureau: dict[str, str], weicheng: str
+) -> str:
+    campaign_id = await _drawn(client, bureau, weicheng)
+    listed = await client.get(
+        "/api/v1/enforcement/inspections", params={"campaign": campaign_id}, headers=bureau
+    )
+    return str(next(i["id"] for i in listed.json()["items"] if i["site_id"] == weicheng))
+
+
+async def test_a_scanned_sticker_is_looked_up_in_the_registry(
+    client: httpx.AsyncClient,
+    database: Database,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+    sites: Sites,
+) -> None:
+    bureau, _, weicheng = sites
+    first = await _weicheng_inspection(client, bureau, weicheng)
+    async with database.sessionmaker() as session:
+        org = await session.get(Organization, uuid.UUID(weicheng))
+    assert org is not None
+    form = await client.get(f"/api/v1/enforcement/inspections/{first}", headers=bureau)
+    scale = form.json()["instruments"][0]
+    assert scale["state"] == "none"  # registered, never verified
+    # The bureau confirms the registration, it is entered in the registry when due, and the
+    # institution verifies it: the registry links the scale to its certificate.
+    confirmed = await client.post(
+        f"/api/v1/instruments/{scale['registration_id']}/confirm", headers=bureau
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    async with database.transaction() as session:
+        await enter_due_registrations(session, today=clock.today())
+    institution = await auth_headers(await make_user(Role.institution, region="610400"))
+    issued = await client.post(
+        "/api/v1/certificates",
+        json=cert_body(
+            owner_name=org.name,
+            owner_uscc=org.uscc,
+            region_code="610404",
+            serial=scale["serial"],
+            category_code=scale["category_code"],
+            manufacturer="上海友声衡器有限公司",
+        ),
+        headers=institution,
+    )
+    assert issued.status_code == 201, issued.text
+    token = issued.json()["instrument"]["sticker_token"]
+    form = await client.get(f"/api/v1/enforcement/inspections/{first}", headers=bureau)
+    assert form.json()["instruments"][0]["state"] == "valid"
+    other = await client.post(
+        "/api/v1/certificates", json=cert_body(region_code="610402"), headers=institution
+    )
+    assert other.status_code == 201, other.text
+
+    def scanned(text: str) -> dict[str, Any]:
+        body = _result([scale])
+        body["checks"][0] |= {"seal_intact": True, "scanned": text}
+        return body
+
+    # Another instrument's certificate number: a finding, though the registry says verified.
+    done = await client.put(
+        f"/api/v1/enforcement/inspections/{first}/result",
+        json=scanned(other.json()["number"]),
+        headers={**bureau, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert done.status_code == 200, done.text
+    check = done.json()["checks"][0]
+    assert check["scan"] == "other_instrument"
+    assert check["certificate_current"] is True
+    assert done.json()["outcome"] == "failed"
+    assert "标志与该器具的检定证书不符" in done.json()["findings"]
+
+    # Next year's campaign: its own sticker, as the QR code gives it (a URL), passes.
+    second = await _weicheng_inspection(client, bureau, weicheng)
+    passed = await client.put(
+        f"/api/v1/enforcement/inspections/{second}/result",
+        json=scanned(f"http://testserver/v/{token}"),
+        headers={**bureau, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert passed.status_code == 200, passed.text
+    assert passed.json()["checks"][0]["scan"] == "matched"
+    assert passed.json()["outcome"] == "passed"
+    assert passed.json()["findings"] == ""
+    assert passed.json()["follow_up"] == "none"
+    # Nonsense scanned: not this instrument's either.
+    third = await _weicheng_inspection(client, bureau, weicheng)
+    unknown = await client.put(
+        f"/api/v1/enforcement/inspections/{third}/result",
+        json=scanned("无此证书-0001"),
+        headers={**bureau, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert unknown.json()["checks"][0]["scan"] == "unknown"
+    assert unknown.json()["outcome"] == "failed"
