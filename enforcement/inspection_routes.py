@@ -13,14 +13,14 @@ from enforcement import inspections, results
 from enforcement.models import Inspection
 from enforcement.schemas import (
     Badge,
-    CheckRead,
+    InspectionCheckRead,
+    InspectionPhotoRead,
     InspectionRead,
     InspectionResultCreate,
     InspectionResultPublic,
     InspectionSummary,
     InspectorAccount,
     InspectorRead,
-    PhotoRead,
     SiteInstrumentRead,
 )
 from enforcement.settings import EnforcementConfig
@@ -69,9 +69,11 @@ async def detail(session: DbSession, settings: object, i: Inspection) -> Inspect
             )
             for x in found
         ],
-        checks=[CheckRead.model_validate(c) for c in i.checks],
+        checks=[InspectionCheckRead.model_validate(c) for c in i.checks],
         photos=[
-            PhotoRead(id=p.media_id, display_url=p.display_url, thumbnail_url=p.thumbnail_url)
+            InspectionPhotoRead(
+                id=p.media_id, display_url=p.display_url, thumbnail_url=p.thumbnail_url
+            )
             for p in photos
         ],
         acknowledgement=i.acknowledgement,

@@ -194,7 +194,7 @@ class SiteInstrumentRead(BaseModel):
     state: str
 
 
-class CheckRead(BaseModel):
+class InspectionCheckRead(BaseModel):
     registration_id: uuid.UUID
     category_code: str
     serial: str
@@ -208,7 +208,7 @@ class CheckRead(BaseModel):
     note: str
 
 
-class PhotoRead(BaseModel):
+class InspectionPhotoRead(BaseModel):
     id: uuid.UUID
     display_url: str
     thumbnail_url: str
@@ -230,8 +230,8 @@ class InspectionSummary(BaseModel):
 
 class InspectionRead(InspectionSummary):
     instruments: list[SiteInstrumentRead]
-    checks: list[CheckRead]
-    photos: list[PhotoRead]
+    checks: list[InspectionCheckRead]
+    photos: list[InspectionPhotoRead]
     acknowledgement: Literal["signed", "refused"] | None
     signatory: str
     note: str
