@@ -14,6 +14,12 @@ factor
 candidates_digest
 inspectors_digest
 parameters_digest
+# enforcement field inspections: who recorded (for the record), read by clients (CheckRead,
+# InspectionResultPublic)
+submitted_by
+certificate_current
+passed
+inspected_on
 # api/complaints
 portal  # CaseSource.portal, stored and read by value
 uploader_id

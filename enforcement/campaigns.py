@@ -14,7 +14,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from enforcement import draw
+from enforcement import draw, inspections
 from enforcement.errors import (
     AlreadyDrawn,
     CampaignNotFound,
@@ -234,6 +234,7 @@ async def run_draw(
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         raise AlreadyDrawn()
     await session.refresh(campaign)
+    await inspections.assign(session, campaign)
     await audit.record(
         session,
         actor=actor,

@@ -1,20 +1,35 @@
 """Demo data: every demo owner site scored with model version 1, and one drawn 双随机 campaign in
-咸阳市 (its public page and JSON verify with scripts/verify_draw.py)."""
+咸阳市 (its public page and JSON verify with scripts/verify_draw.py), inspected and published:
+秦都区's regulator account holds the badge of one drawn inspector and still has a site to
+inspect (the phone walk, tests/browser/test_inspections.py); the other drawn sites were
+inspected 45 days ago by the city bureau, one with findings, so their results are public and
+the findings are in the sites' next risk scores."""
 
 from __future__ import annotations
+
+import uuid
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from enforcement import campaigns, scores
-from enforcement.models import InspectionCampaign, RiskScore
-from enforcement.schemas import CampaignCreate, InspectorIn
+from enforcement import campaigns, inspections, scores
+from enforcement.models import (
+    Inspection,
+    InspectionCampaign,
+    InspectionStatus,
+    Inspector,
+    RiskScore,
+)
+from enforcement.schemas import CampaignCreate, InspectionResultCreate, InspectorIn, InstrumentCheck
 from enforcement.settings import EnforcementSettings
+from portal import clock
 from portal.accounts.models import User
 from portal.settings import Settings
 
 REGULATOR = "regulator@gongzhi.demo"  # the foundation's 咸阳市 bureau account
+FIELD_INSPECTOR = "qindu@gongzhi.demo"  # 秦都区's regulator: the phone walk's inspector
 INSPECTORS = [
     InspectorIn(id="SX-ZF-0401", name="王建军", district="610402"),
     InspectorIn(id="SX-ZF-0402", name="李红梅", district="610403"),
@@ -25,11 +40,11 @@ INSPECTORS = [
 
 
 async def load(session: AsyncSession, settings: Settings) -> bool:
-    if await session.scalar(select(func.count()).select_from(InspectionCampaign)):
-        return False
     regulator = await session.scalar(select(User).where(col(User.email) == REGULATOR))
     if regulator is None:
         return False
+    if await session.scalar(select(func.count()).select_from(InspectionCampaign)):
+        return await _inspect(session, settings, regulator)
     if not await session.scalar(select(func.count()).select_from(RiskScore)):
         await scores.recompute(session, region=None)
     in_scope = await session.scalar(
@@ -54,4 +69,67 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
         settings=settings.of(EnforcementSettings),
     )
     await campaigns.run_draw(session, campaign.id, actor=regulator)
+    await _inspect(session, settings, regulator)
+    return True
+
+
+async def _inspect(session: AsyncSession, settings: Settings, regulator: User) -> bool:
+    """Tie a drawn inspector's badge to 秦都区's account, and inspect the sites they are not
+    drawn for (once: nothing when a badge is tied already)."""
+    if await session.scalar(select(func.count()).select_from(Inspector)):
+        return False
+    field = await session.scalar(select(User).where(col(User.email) == FIELD_INSPECTOR))
+    drawn = list(
+        (
+            await session.execute(
+                select(Inspection)
+                .where(col(Inspection.status) == InspectionStatus.assigned)
+                .order_by(col(Inspection.site_name), col(Inspection.id))
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if field is None or not drawn:
+        return False
+    # The seed is random, so the pairings differ from one demo to the next: 秦都区's account
+    # takes the badge of an inspector drawn for a site outside 秦都区 where there is one.
+    mine = next((i for i in drawn if i.district != field.region_code), drawn[-1])
+    badge = mine.inspectors[0]
+    await inspections.tie_badge(session, badge=badge, user_id=field.id, actor=regulator)
+    # What the others inspected: published; at least one site is, even if every pairing has
+    # the badge.
+    others = [i for i in drawn if badge not in i.inspectors] or [i for i in drawn if i is not mine][
+        :1
+    ]
+    at = clock.now() - timedelta(days=45)
+    config = settings.of(EnforcementSettings)
+    for n, inspection in enumerate(others):
+        found = await inspections.instruments(session, inspection)
+        checks = [
+            InstrumentCheck(
+                registration_id=i.registration_id,
+                sticker_present=True,
+                seal_intact=not (n == 0 and k == 0),  # the first site: one broken seal
+                reading_ok=True,
+                note="封印线断开" if n == 0 and k == 0 else "",
+            )
+            for k, i in enumerate(found)
+        ]
+        await inspections.record(
+            session,
+            inspection.id,
+            InspectionResultCreate(
+                checks=checks,
+                acknowledgement="signed",
+                signatory="张经理",
+                note="演示：现场检查记录",
+            ),
+            key=uuid.uuid5(uuid.NAMESPACE_URL, f"gongzhi-demo-inspection:{inspection.id}"),
+            actor=regulator,
+            settings=config,
+            at=at,
+        )
+    # Findings are a risk input: the sites' next scores count them.
+    await scores.recompute(session, region=None)
     return True

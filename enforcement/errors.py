@@ -63,3 +63,51 @@ class TooManyInspectors(InvalidInput):
     code = "too_many_inspectors"
     title = "The inspector pool is too large"
     title_zh = "执法检查人员名单过长"
+
+
+class InspectionNotFound(NotFound):
+    code = "inspection_not_found"
+    title = "No such inspection"
+    title_zh = "检查任务不存在"
+
+
+class InspectionRecorded(Conflict):
+    code = "inspection_already_recorded"
+    title = "This inspection's result has been recorded already"
+    title_zh = "该检查结果已经提交，不能再次提交"
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+    title = "The Idempotency-Key was used with another body"
+    title_zh = "该幂等键已用于内容不同的提交"
+
+
+class ChecksIncomplete(InvalidInput):
+    code = "checks_incomplete"
+    title = "Every registered instrument of the site needs exactly one check"
+    title_zh = "须对该单位每台登记的计量器具各填写一份检查记录"
+
+
+class PhotoNotFound(InvalidInput):
+    code = "photo_not_found"
+    title = "A photo is unknown, someone else's, or attached elsewhere"
+    title_zh = "照片不存在、不是本人上传或已被其他记录使用"
+
+
+class SignatoryMissing(InvalidInput):
+    code = "signatory_missing"
+    title = "A signed acknowledgement names who signed"
+    title_zh = "被检查单位签字确认时须填写签字人"
+
+
+class BadgeTaken(Conflict):
+    code = "badge_taken"
+    title = "The badge or the account is tied to another inspector already"
+    title_zh = "该执法证号或账号已绑定其他执法人员"
+
+
+class AccountNotFound(NotFound):
+    code = "account_not_found"
+    title = "No such regulator account"
+    title_zh = "监管人员账号不存在"

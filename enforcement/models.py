@@ -13,7 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Numeric, text
+from sqlalchemy import JSON, Column, Index, Numeric, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from portal.accounts.models import enum_column
@@ -99,3 +99,66 @@ class InspectionCampaign(SQLModel, table=True):
     )
     drawn_by: uuid.UUID | None = None
     drawn_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class Inspector(SQLModel, table=True):
+    """An inspector's 执法证号 (what a campaign's pool and its pairings name) tied to the portal
+    account they sign in with: how the field terminal knows which drawn pairings are theirs. A
+    badge belongs to one account and an account holds one badge."""
+
+    __tablename__ = "enforcement_inspector"
+
+    badge: str = Field(primary_key=True, max_length=32)
+    user_id: uuid.UUID = Field(foreign_key="user_account.id", unique=True)
+    created_by: uuid.UUID | None = None
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class InspectionStatus(StrEnum):
+    assigned = "assigned"  # 待检查
+    done = "done"  # 已检查
+
+
+class Inspection(SQLModel, table=True):
+    """One drawn site of a campaign and what its inspectors found there (移动执法终端).
+
+    Made at the draw, one per drawn site, with the drawn inspectors' badges; recorded once, by an
+    idempotent submission (a replay with the same key and body answers the same record); public
+    from ``publish_on`` (一公开, a number of working days after the inspection)."""
+
+    __tablename__ = "enforcement_inspection"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "site_id"),
+        # The public results: what is due for publication, newest first.
+        Index("ix_enforcement_inspection_publish", "status", "publish_on"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    campaign_id: uuid.UUID = Field(foreign_key="enforcement_campaign.id", index=True)
+    # The campaign's region: its bureau supervises (a district's own staff do not, whom the draw
+    # kept away from their district's sites).
+    region_code: str = Field(max_length=6, index=True)
+    site_id: uuid.UUID = Field(foreign_key="organization.id", index=True)
+    site_name: str = Field(max_length=200)  # as the campaign published it (individuals masked)
+    district: str = Field(max_length=6)
+    inspectors: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    status: InspectionStatus = Field(
+        default=InspectionStatus.assigned, sa_column=enum_column(InspectionStatus)
+    )
+    outcome: str | None = Field(default=None, max_length=8)  # passed / failed
+    checks: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    photos: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    acknowledgement: str | None = Field(default=None, max_length=8)  # signed / refused
+    signatory: str = Field(default="", max_length=50)
+    note: str = Field(default="", max_length=1000)
+    findings: str = Field(default="", max_length=500)
+    follow_up: str = Field(default="none", max_length=16)  # none / correct / penalty_case
+    idempotency_key: uuid.UUID | None = Field(default=None, unique=True)
+    request_digest: str = Field(default="", max_length=64)
+    submitted_by: uuid.UUID | None = None
+    inspected_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    publish_on: date | None = None

@@ -1,7 +1,7 @@
 """The risk model: its parameters (versioned data, checked by ``RiskParameters``) and the pure
 function that turns one site's facts into a score, a band and the points of each input.
 
-score = instruments + complaints + penalties + credit, each capped, 0-100:
+score = instruments + complaints + penalties + credit + findings, each capped, 0-100:
 
 - instruments: for each registered instrument that is overdue, never verified though due, or
   failed, the state's points × the category's weight × the usage area's weight; capped;
@@ -10,6 +10,10 @@ score = instruments + complaints + penalties + credit, each capped, 0-100:
 - penalties: points for each administrative penalty still on public display, more for a serious
   one (责令停产停业, 吊销许可证, …); capped;
 - credit: the points of the worst current credit grade any association published; none: 0.
+- findings: points for each earlier 双随机 inspection of the site that failed (repeat findings,
+  enforcement/facts.py) within the window; capped. Versions stored before this part existed read
+  its defaults, and the scores stored under them had no findings among their inputs, so they
+  are reproduced unchanged.
 
 Decimal arithmetic throughout, rounded to two places once, so a score is reproduced exactly from
 its stored inputs and model version.
@@ -58,6 +62,9 @@ class RiskParameters(BaseModel):
     penalty_cap: Decimal = Field(ge=0, le=100)
     credit_grade_points: dict[GradeKey, Points] = Field(default_factory=dict, max_length=20)
     credit_cap: Decimal = Field(ge=0, le=100)
+    finding_window_days: int = Field(default=730, ge=1, le=3650)
+    finding_points: Decimal = Field(default=Decimal(10), ge=0, le=100)
+    finding_cap: Decimal = Field(default=Decimal(20), ge=0, le=100)
     high_band_from: Decimal = Field(ge=0, le=100)
     medium_band_from: Decimal = Field(ge=0, le=100)
 
@@ -98,6 +105,10 @@ DEFAULT_PARAMETERS: dict[str, Any] = {
     "penalty_cap": "25",
     "credit_grade_points": {"A": "0", "B": "3", "C": "7", "D": "10"},
     "credit_cap": "10",
+    # An earlier inspection's findings: a site found failing once is likelier to fail again.
+    "finding_window_days": 730,
+    "finding_points": "10",
+    "finding_cap": "20",
     "high_band_from": "50",
     "medium_band_from": "20",
 }
@@ -121,6 +132,8 @@ class SiteInputs:
         default_factory=list
     )  # decision_number, kind, decided_on
     credit: list[dict[str, Any]] = field(default_factory=list)  # grade, association_id
+    # Failed earlier inspections: inspection_id, inspected_at, follow_up.
+    findings: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -128,6 +141,7 @@ class SiteInputs:
             "complaints": self.complaints,
             "penalties": self.penalties,
             "credit": self.credit,
+            "findings": self.findings,
         }
 
 
@@ -178,7 +192,11 @@ def score_site(params: RiskParameters, site: SiteInputs) -> SiteScore:
     credit = _capped(raw, params.credit_cap)
     parts.append({"factor": "credit", "points": str(credit), "raw": str(raw)})
 
-    total = (instruments + complaints + penalties + credit).quantize(
+    raw = params.finding_points * len(site.findings)
+    findings = _capped(raw, params.finding_cap)
+    parts.append({"factor": "findings", "points": str(findings), "raw": str(raw)})
+
+    total = (instruments + complaints + penalties + credit + findings).quantize(
         Decimal("0.01"), rounding=ROUND_HALF_UP
     )
     total = min(total, Decimal(100))

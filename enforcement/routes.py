@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from enforcement import campaigns, draw, published, risk_models, scores
+from enforcement import campaigns, draw, inspection_routes, published, risk_models, scores
 from enforcement.models import InspectionCampaign, RiskModel, RiskScore
 from enforcement.schemas import (
     Band,
@@ -259,3 +259,7 @@ async def get_campaign(session: DbSession, campaign_id: uuid.UUID) -> Response:
         media_type="application/json",
         headers={"Cache-Control": f"public, max-age={PUBLIC_MAX_AGE}"},
     )
+
+
+# After the campaign routes: /inspection-campaigns/{id}/results is a path of its own.
+router.include_router(inspection_routes.router)

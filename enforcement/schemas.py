@@ -144,3 +144,110 @@ class CampaignSummary(BaseModel):
     commitment: str
     created_at: datetime
     drawn_at: datetime | None
+
+
+# --- field inspections (移动执法终端) and their public results (一公开) --------------------------
+
+Badge = Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,32}$")]
+
+
+class InspectorAccount(BaseModel):
+    """Ties a 执法证号 to the regulator account its holder signs in with."""
+
+    user_id: uuid.UUID
+
+
+class InspectorRead(BaseModel):
+    badge: str
+    user_id: uuid.UUID
+    created_at: datetime
+
+
+class InstrumentCheck(BaseModel):
+    """One registered instrument checked on site. ``scanned`` is what the sticker's QR code gave
+    (its URL or token) or a typed certificate number: the server looks it up in the registry."""
+
+    registration_id: uuid.UUID
+    sticker_present: bool
+    scanned: str = Field(default="", max_length=2000)
+    seal_intact: bool
+    reading_ok: bool
+    note: str = Field(default="", max_length=500)
+
+
+class InspectionResultCreate(BaseModel):
+    checks: list[InstrumentCheck] = Field(max_length=500)
+    photos: list[uuid.UUID] = Field(default_factory=list, max_length=20)
+    acknowledgement: Literal["signed", "refused"]
+    signatory: str = Field(default="", max_length=50)
+    note: str = Field(default="", max_length=1000)
+    # For a failed inspection: 责令改正 (the default) or 立案查处 (a case for a penalty).
+    follow_up: Literal["correct", "penalty_case"] = "correct"
+
+
+class SiteInstrumentRead(BaseModel):
+    registration_id: uuid.UUID
+    category_code: str
+    serial: str
+    location: str
+    usage_area: str
+    state: str
+
+
+class InspectionCheckRead(BaseModel):
+    registration_id: uuid.UUID
+    category_code: str
+    serial: str
+    sticker_present: bool
+    scanned: str
+    scan: Literal["matched", "other_instrument", "unknown", "not_scanned"]
+    certificate_current: bool
+    seal_intact: bool
+    reading_ok: bool
+    passed: bool
+    note: str
+
+
+class InspectionPhotoRead(BaseModel):
+    id: uuid.UUID
+    display_url: str
+    thumbnail_url: str
+
+
+class InspectionSummary(BaseModel):
+    id: uuid.UUID
+    campaign_id: uuid.UUID
+    campaign_title: str
+    site_id: uuid.UUID
+    site_name: str
+    district: str
+    inspectors: list[str]
+    status: Literal["assigned", "done"]
+    outcome: Literal["passed", "failed"] | None
+    inspected_at: datetime | None
+    publish_on: date | None
+
+
+class InspectionRead(InspectionSummary):
+    instruments: list[SiteInstrumentRead]
+    checks: list[InspectionCheckRead]
+    photos: list[InspectionPhotoRead]
+    acknowledgement: Literal["signed", "refused"] | None
+    signatory: str
+    note: str
+    findings: str
+    follow_up: Literal["none", "correct", "penalty_case"]
+
+
+class InspectionResultPublic(BaseModel):
+    """What the public reads of one inspection (一公开): the site as the campaign published it
+    (an individual masked), the result and the findings, never the signatory or photos."""
+
+    id: uuid.UUID
+    site_name: str
+    district: str
+    outcome: Literal["passed", "failed"]
+    findings: str
+    follow_up: Literal["none", "correct", "penalty_case"]
+    inspected_on: date
+    published_on: date

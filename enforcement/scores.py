@@ -75,6 +75,18 @@ async def gather(
                 "count": fact.count,
             }
         )
+    finding_since = now - timedelta(days=params.finding_window_days)
+    for f in await facts.inspection_finding_facts(session, since=finding_since, region=region):
+        if (site := sites.get(f.owner_id)) is not None:
+            site.findings.append(
+                {
+                    "inspection_id": str(f.inspection_id),
+                    "inspected_at": f.inspected_at.isoformat(),
+                    "follow_up": f.follow_up,
+                }
+            )
+    for site in sites.values():
+        site.findings.sort(key=lambda f: (f["inspected_at"], f["inspection_id"]))
     by_uscc: dict[str, SiteInputs] = {s.owner_uscc: s for s in sites.values() if s.owner_uscc}
     if not by_uscc:
         return list(sites.values())

@@ -567,3 +567,92 @@ async def import_documents(
             if report is not None:
                 return report
     return None
+
+
+# --- field inspections (移动执法终端, issue 17) --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SiteInstrument:
+    """One active registered instrument of an owner site, for the inspector's check form: its
+    verification state on ``as_of`` as the regional statistics name it (valid, expiring,
+    not_due, expired, replace, none, failed, revoked) and the registry instrument it is linked
+    to (what a scanned sticker resolves to, ``scanned_instrument``)."""
+
+    registration_id: uuid.UUID
+    registry_instrument_id: uuid.UUID | None
+    category_code: str
+    serial: str
+    location: str
+    usage_area: str
+    state: str
+
+
+async def site_instruments(
+    session: AsyncSession, *, owner_id: uuid.UUID, as_of: date
+) -> list[SiteInstrument]:
+    found: list[SiteInstrument] = []
+    for _, module in modules("facts"):
+        provider = getattr(module, "site_instruments", None)
+        if provider is not None:
+            found.extend(await provider(session, owner_id=owner_id, as_of=as_of))
+    return found
+
+
+@dataclass(frozen=True)
+class HeldPhoto:
+    """A photo another domain holds as evidence, with short-lived links to its metadata-free
+    derivatives (the original, with EXIF and GPS, stays with the photo's own domain)."""
+
+    media_id: uuid.UUID
+    display_url: str
+    thumbnail_url: str
+
+
+async def hold_photos(
+    session: AsyncSession, *, media_ids: Sequence[uuid.UUID], uploader_id: uuid.UUID, holder: str
+) -> list[uuid.UUID]:
+    """Take photos uploaded through the one photo intake (``POST /api/v1/media``) by
+    ``uploader_id`` as evidence of ``holder``, so they are never swept as orphans; the ids held
+    (a photo unknown, another's, attached to a case or held by someone else is left out)."""
+    held: list[uuid.UUID] = []
+    for _, module in modules("facts"):
+        provider = getattr(module, "hold_photos", None)
+        if provider is not None:
+            held.extend(
+                await provider(session, media_ids=media_ids, uploader_id=uploader_id, holder=holder)
+            )
+    return held
+
+
+async def photo_links(
+    session: AsyncSession, settings: Any, *, media_ids: Sequence[uuid.UUID]
+) -> list[HeldPhoto]:
+    found: list[HeldPhoto] = []
+    for _, module in modules("facts"):
+        provider = getattr(module, "photo_links", None)
+        if provider is not None:
+            found.extend(await provider(session, settings, media_ids=media_ids))
+    return found
+
+
+@dataclass(frozen=True)
+class InspectionFindingFact:
+    """A failed 双随机 inspection of an owner site (不合格 findings), for the next risk score:
+    repeat findings of earlier inspections are a risk input."""
+
+    inspection_id: uuid.UUID
+    owner_id: uuid.UUID
+    inspected_at: datetime
+    follow_up: str  # correct (责令改正) / penalty_case (立案查处)
+
+
+async def inspection_finding_facts(
+    session: AsyncSession, *, since: datetime, region: str | None = None
+) -> list[InspectionFindingFact]:
+    found: list[InspectionFindingFact] = []
+    for _, module in modules("facts"):
+        provider = getattr(module, "inspection_finding_facts", None)
+        if provider is not None:
+            found.extend(await provider(session, since=since, region=region))
+    return found

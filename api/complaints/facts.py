@@ -1,15 +1,21 @@
-"""Enterprise facts for credit evaluation (portal/facts.py): cases concluded as substantiated."""
+"""What the complaint intake tells others (portal/facts.py): cases concluded as substantiated, for
+credit evaluation and risk scores; and its one photo intake, whose photos another domain may hold
+as evidence (a field inspection's)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from api.complaints.models import Case, CaseStatus, Finding
-from portal.facts import ComplaintFact
+from api.complaints.media import signed_urls
+from api.complaints.models import Case, CaseStatus, Finding, Media
+from portal.facts import ComplaintFact, HeldPhoto
+from portal.settings import Settings
 
 
 async def complaint_facts(
@@ -56,3 +62,45 @@ async def complaint_facts(
             )
         )
     return found
+
+
+async def hold_photos(
+    session: AsyncSession, *, media_ids: Sequence[uuid.UUID], uploader_id: uuid.UUID, holder: str
+) -> list[uuid.UUID]:
+    """Mark the uploader's own unattached photos as held (portal/facts.py): the orphan sweep
+    (media.cleanup_orphan_media) leaves them. Holding again for the same holder is a no-op, so
+    a replayed submission holds the same photos."""
+    wanted = sorted(set(media_ids))
+    if not wanted:
+        return []
+    rows = await session.scalars(
+        select(Media).where(
+            col(Media.id).in_(wanted),
+            col(Media.uploader_id) == uploader_id,
+            col(Media.case_id).is_(None),
+            or_(col(Media.held_by).is_(None), col(Media.held_by) == holder),
+        )
+    )
+    held = []
+    for media in rows:
+        media.held_by = holder
+        held.append(media.id)
+    await session.flush()
+    return held
+
+
+async def photo_links(
+    session: AsyncSession, settings: Settings, *, media_ids: Sequence[uuid.UUID]
+) -> list[HeldPhoto]:
+    wanted = sorted(set(media_ids))
+    if not wanted:
+        return []
+    found = set(await session.scalars(select(Media.id).where(col(Media.id).in_(wanted))))
+    links = []
+    for media_id in media_ids:
+        if media_id in found:
+            urls = signed_urls(settings, media_id)
+            links.append(
+                HeldPhoto(media_id=media_id, display_url=urls.display, thumbnail_url=urls.thumbnail)
+            )
+    return links

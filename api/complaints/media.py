@@ -205,7 +205,11 @@ async def cleanup_orphan_media(
     cutoff = now - timedelta(hours=settings.of(ComplaintsSettings).media_orphan_hours)
     stale = list(
         await session.scalars(
-            select(Media).where(col(Media.case_id).is_(None), col(Media.created_at) < cutoff)
+            select(Media).where(
+                col(Media.case_id).is_(None),
+                col(Media.held_by).is_(None),
+                col(Media.created_at) < cutoff,
+            )
         )
     )
     for media in stale:

@@ -199,6 +199,9 @@ class Media(SQLModel, table=True):
     thumbnail_key: str = Field(max_length=200)
     uploader_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
     case_id: uuid.UUID | None = Field(default=None, foreign_key="complaint_case.id", index=True)
+    # Evidence another domain took through portal/facts.py ``hold_photos`` (an inspection's
+    # photos, "enforcement_inspection:<id>"): not an orphan, though attached to no case.
+    held_by: str | None = Field(default=None, max_length=64)
     position: int = 0
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True)

@@ -42,17 +42,20 @@ def test_the_score_adds_capped_weighted_parts() -> None:
         complaints=[{"tracking_number": "T1"}, {"tracking_number": "T2"}],
         penalties=[{"penalty_kind": "罚款"}, {"penalty_kind": "警告；责令停产停业"}],
         credit=[{"grade": "C", "association_id": "a"}, {"grade": "B", "association_id": "b"}],
+        findings=[{"inspection_id": "i1"}, {"inspection_id": "i2"}, {"inspection_id": "i3"}],
     )
     scored = score_site(PARAMS, site)
     parts = {p["factor"]: Decimal(p["points"]) for p in scored.breakdown}
-    # 2 × 3 × 1 × 1 + 1 × 5 × 1.5 × 1.5 = 17.25; 2 × 8 = 16; 12 + 20 = 32 → capped at 25; worst C = 7.
+    # 2 × 3 × 1 × 1 + 1 × 5 × 1.5 × 1.5 = 17.25; 2 × 8 = 16; 12 + 20 = 32 → capped at 25; worst C = 7;
+    # three failed earlier inspections 3 × 10 = 30 → capped at 20.
     assert parts == {
         "instruments": Decimal("17.25"),
         "complaints": Decimal(16),
         "penalties": Decimal(25),
         "credit": Decimal(7),
+        "findings": Decimal(20),
     }
-    assert scored.score == Decimal("65.25")
+    assert scored.score == Decimal("85.25")
     assert scored.band == "high"
     assert score_site(PARAMS, _site()).score == Decimal(0)
     assert score_site(PARAMS, _site()).band == "low"
@@ -164,6 +167,7 @@ async def test_the_bureau_ranks_its_sites_and_scores_keep_their_evidence(
         "complaints",
         "penalties",
         "credit",
+        "findings",
     ]
     assert detail["inputs"]["penalties"][0]["decision_number"] == "咸市监处罚〔2026〕7号"
     states = {i["state"]: i["count"] for i in detail["inputs"]["instruments"]}

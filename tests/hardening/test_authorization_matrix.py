@@ -91,6 +91,7 @@ PUBLIC = {
     # 双随机一公开: the commitment, then the seed and the result, are published to everyone.
     "GET /api/v1/inspection-campaigns",
     "GET /api/v1/inspection-campaigns/{campaign_id}",
+    "GET /api/v1/inspection-campaigns/{campaign_id}/results",  # 一公开: the published results
 }
 
 # Operations every logged-in account may call (its own account, its own cases, logging out).
@@ -258,6 +259,33 @@ async def test_authorization_matrix(
     )
     assert held.status_code == 202, held.text
     review_id = held.json()["review_id"]
+    # A drawn 双随机 campaign of 610402 over owner A's site: its inspection is regulator A's
+    # bureau's to supervise, never regulator B's.
+    scored = await client.post(
+        "/api/v1/enforcement/risk-scores/recompute", headers=h["regulator_a"]
+    )
+    assert scored.status_code == 200, scored.text
+    campaign = await client.post(
+        "/api/v1/enforcement/campaigns",
+        json={
+            "title": "矩阵抽查",
+            "region": "610402",
+            "sample_size": 1,
+            "inspectors": [
+                {"id": "ZF-M1", "name": "甲", "district": "610403"},
+                {"id": "ZF-M2", "name": "乙", "district": "610404"},
+            ],
+        },
+        headers=h["regulator_a"],
+    )
+    assert campaign.status_code == 201, campaign.text
+    campaign_id = campaign.json()["id"]
+    drawn = await client.post(
+        f"/api/v1/enforcement/campaigns/{campaign_id}/draw", headers=h["regulator_a"]
+    )
+    assert drawn.status_code == 200, drawn.text
+    inspections = await client.get("/api/v1/enforcement/inspections", headers=h["regulator_a"])
+    inspection_id = inspections.json()["items"][0]["id"]
 
     params = {
         "authorisation_id": authorisation_id,
@@ -268,6 +296,9 @@ async def test_authorization_matrix(
         "number": cert_number,
         "uscc": member_uscc,
         "notice_id": notice_id,
+        "campaign_id": campaign_id,
+        "inspection_id": inspection_id,
+        "badge": "ZF-M1",
         "id": str(uuid.uuid4()),  # not a real account: admin may DELETE it
         "code": "610402",
         "fmt": "json",

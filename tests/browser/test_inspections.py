@@ -1,0 +1,89 @@
+"""An inspector's day on a phone (移动执法终端): 秦都区's account holds a drawn inspector's badge in
+the demo; it opens its site, checks the instruments, takes a photo, loses the page and the
+signal, and loses nothing; the result is recorded once. Then anyone reads the campaign's
+published results. Nothing overflows 390 px."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from portal.demo import DEMO_PASSWORD
+from tests.api.complaints.images import jpeg
+
+pytestmark = pytest.mark.browser
+
+
+async def _fits(page) -> None:
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+async def test_the_inspectors_day_on_a_phone(page, live_server: str, tmp_path: Path) -> None:
+    await page.goto(live_server + "/login")
+    await page.get_by_label("邮箱").fill("qindu@gongzhi.demo")
+    await page.get_by_label("密码").fill(DEMO_PASSWORD)
+    await page.get_by_role("button", name="登录").click()
+    await page.wait_for_url("**/account")
+    await (
+        page.get_by_role("navigation", name="我的工作").get_by_role("link", name="现场检查").click()
+    )
+    await page.wait_for_url("**/backoffice/inspections")
+    assert "执法证号 SX-ZF-" in await page.locator("main").inner_text()
+    await _fits(page)
+    todo = page.locator("#todo a.task").first
+    site = await todo.locator(".task-title").inner_text()
+    await todo.click()
+    await page.wait_for_url("**/backoffice/inspections/*")
+    assert site in await page.locator("h1").inner_text()
+    await _fits(page)
+
+    first = page.locator("fieldset.check").first
+    await first.get_by_label("扫码或输入证书编号").fill("无此证书-0001")
+    await first.get_by_label("封印完好").uncheck()
+    await page.get_by_label("签字人").fill("王店长")
+    photo = tmp_path / "现场.jpg"
+    photo.write_bytes(jpeg())
+    await page.locator("#photo-input").set_input_files(str(photo))
+    await page.wait_for_selector("#photo-list img")
+    await _fits(page)
+
+    # The page is lost (a call, a tab closed): the form comes back as it was.
+    await page.reload()
+    first = page.locator("fieldset.check").first
+    assert await first.get_by_label("扫码或输入证书编号").input_value() == "无此证书-0001"
+    assert not await first.get_by_label("封印完好").is_checked()
+    assert await page.get_by_label("签字人").input_value() == "王店长"
+    assert await page.locator("#photo-list img").count() == 1
+
+    # No signal: nothing is lost, and the retry is the same submission.
+    await page.context.set_offline(True)
+    await page.get_by_role("button", name="提交检查结果").click()
+    await page.wait_for_function(
+        "document.getElementById('form-status').textContent.includes('网络异常')"
+    )
+    await page.context.set_offline(False)
+    await page.get_by_role("button", name="提交检查结果").click()
+    await page.wait_for_selector("#inspection-result")
+    result = await page.locator("#inspection-result").inner_text()
+    assert "发现问题" in result
+    assert "封印破损" in await page.locator("#findings").inner_text()
+    assert "标志与该器具的检定证书不符" in await page.locator("#findings").inner_text()
+    assert "王店长" in result
+    assert await page.locator("#inspection-result img").count() == 1
+    await _fits(page)
+    assert await page.evaluate("Object.keys(localStorage).length") == 0
+
+    await page.goto(live_server + "/backoffice/inspections")
+    assert site in await page.locator("#done").inner_text()
+
+    # 一公开: the demo's other sites were inspected 45 days ago, so their results are public.
+    await page.context.clear_cookies()
+    await page.goto(live_server + "/inspections")
+    await page.locator("main a[href^='/inspections/']").first.click()
+    await page.get_by_role("link", name="检查结果公示").click()
+    await page.wait_for_url("**/results")
+    shown = await page.locator("#results").inner_text()
+    assert "发现问题" in shown or "未发现问题" in shown
+    assert "张经理" not in await page.content()
+    await _fits(page)
