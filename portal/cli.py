@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Coroutine
 from datetime import timedelta
 from pathlib import Path
@@ -175,8 +176,12 @@ def backup(
     from portal.backup.service import create_backup, summary
 
     async def run() -> str:
+        started = time.perf_counter()
         report = await create_backup(get_settings(), directory)
-        return f"备份完成 / backup written to {report.directory}: {summary(report.manifest)}"
+        return (
+            f"备份完成 / backup written to {report.directory} in "
+            f"{time.perf_counter() - started:.1f} s: {summary(report.manifest)}"
+        )
 
     typer.echo(_run_or_exit(run()))
 
@@ -198,9 +203,11 @@ def restore(
         if check:
             manifest = await asyncio.to_thread(check_backup, settings, directory)
             return f"备份完好 / backup verified: {summary(manifest)}"
+        started = time.perf_counter()
         report = await restore_backup(settings, directory)
         return (
-            f"恢复完成 / restored {report.files} files and the database: "
+            f"恢复完成 / restored {report.files} files and the database in "
+            f"{time.perf_counter() - started:.1f} s: "
             f"{summary(report.manifest)}. Next: gongzhi db upgrade; gongzhi search reindex."
         )
 

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from portal.backup.errors import BackupToolFailed, RestoreTargetNotEmpty
+from portal.backup.errors import BackupDamaged, BackupToolFailed, RestoreTargetNotEmpty
 
 STDERR_SHOWN = 2000  # the tail of a failing tool's messages, for the operator
 
@@ -111,8 +111,17 @@ def _sqlite_restore(dump: Path, url: str) -> None:
                 f"The database {path} already has tables.",
                 detail_zh=f"数据库 {path} 中已有数据表。",
             )
+        # A dump whose manifest was rewritten to match it is still checked before it is copied.
+        problem = source.execute("PRAGMA quick_check").fetchone()[0]
+        if problem != "ok":
+            raise sqlite3.DatabaseError(problem)
         # One step, in one transaction of the destination: a failure leaves it as it was.
         source.backup(destination, pages=-1)
+    except sqlite3.DatabaseError as exc:
+        raise BackupDamaged(
+            f"The database dump cannot be restored: {exc}.",
+            detail_zh=f"数据库备份无法恢复：{exc}。",
+        ) from exc
     finally:
         destination.close()
         source.close()
