@@ -70,6 +70,8 @@ class FileStore(Protocol):
 
     async def save_file(self, key: str, source: Path) -> None: ...
 
+    async def exists(self, key: str) -> bool: ...
+
     async def delete(self, key: str) -> None: ...
 
 
@@ -192,6 +194,8 @@ async def _copy_stores(settings: Settings, directory: Path, bounds: BackupSettin
                         detail_zh=f"存储中的文件超过 GONGZHI_BACKUP_MAX_FILES（{bounds.backup_max_files}）个。",
                     )
                 entry = await _copy_one(store, name, key, directory, bounds)
+                if entry is None:
+                    continue
                 out.write(entry.model_dump_json() + "\n")
                 per_store[name] += 1
                 total += entry.size
@@ -205,7 +209,9 @@ async def _copy_stores(settings: Settings, directory: Path, bounds: BackupSettin
 
 async def _copy_one(
     store: FileStore, name: str, key: str, directory: Path, bounds: BackupSettings
-) -> StoredFile:
+) -> StoredFile | None:
+    """The file copied into the backup, or None if it was deleted after the store was listed
+    (the orphan sweep removes photos no case names; the snapshot names none of those)."""
     if not re.fullmatch(KEY, key):
         raise BackupIncompatible(
             f"The store {name} holds a key a backup cannot name as a path: {key[:200]!r}.",
@@ -215,19 +221,25 @@ async def _copy_one(
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     size = 0
-    with open(target, "wb") as out:
-        async for chunk in store.stream(key):
-            size += len(chunk)
-            if size > bounds.backup_max_file_bytes:
-                raise BackupTooLarge(
-                    f"{name}/{key} exceeds GONGZHI_BACKUP_MAX_FILE_BYTES "
-                    f"({bounds.backup_max_file_bytes}).",
-                    detail_zh=f"{name}/{key} 超过 GONGZHI_BACKUP_MAX_FILE_BYTES（{bounds.backup_max_file_bytes}）。",
-                )
-            digest.update(chunk)
-            out.write(chunk)
-        out.flush()
-        os.fsync(out.fileno())
+    try:
+        with open(target, "wb") as out:
+            async for chunk in store.stream(key):
+                size += len(chunk)
+                if size > bounds.backup_max_file_bytes:
+                    raise BackupTooLarge(
+                        f"{name}/{key} exceeds GONGZHI_BACKUP_MAX_FILE_BYTES "
+                        f"({bounds.backup_max_file_bytes}).",
+                        detail_zh=f"{name}/{key} 超过 GONGZHI_BACKUP_MAX_FILE_BYTES（{bounds.backup_max_file_bytes}）。",
+                    )
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+    except Exception:
+        if await store.exists(key):
+            raise
+        target.unlink(missing_ok=True)
+        return None
     return StoredFile(store=name, key=key, size=size, sha256=digest.hexdigest())
 
 
