@@ -196,13 +196,18 @@ def restore(
     """Restore a backup into this deployment, which must be empty: a new database (no tables,
     `gongzhi db upgrade` not run) and empty file stores, with the backed-up signing key file in
     place. Everything is verified before anything is written; a failure leaves it empty."""
-    from portal.backup.service import check_backup, restore_backup, summary
+    from portal.backup.service import check_backup, check_signature, restore_backup, summary
 
     async def run() -> str:
         settings = get_settings()
         if check:
             manifest = await asyncio.to_thread(check_backup, settings, directory)
-            return f"备份完好 / backup verified: {summary(manifest)}"
+            signed = check_signature(settings, directory, manifest)
+            return (
+                f"备份完好 / backup verified ("
+                f"{'signature verified' if signed else 'signature not checked: not this key'}"
+                f"): {summary(manifest)}"
+            )
         started = time.perf_counter()
         report = await restore_backup(settings, directory)
         return (

@@ -17,6 +17,11 @@ from portal.backup.errors import BackupDamaged, BackupIncompatible
 FORMAT = "gongzhi-backup"
 VERSION = 1
 MANIFEST = "manifest.json"
+# The manifest's Ed25519 signature by the portal's key: {"key_id", "signature"}. The prefix keeps
+# it from ever being taken for a ledger or sticker signature made with the same key.
+SIGNATURE = "manifest.json.sig"
+SIGNING_PREFIX = b"gongzhi backup manifest v1\n"
+MAX_SIGNATURE_BYTES = 1024
 FILES_LIST = "files.jsonl"
 FILES_DIR = "files"
 DATABASE_FILES = {"sqlite": "database.sqlite3", "postgresql": "database.pgdump"}
@@ -74,21 +79,49 @@ class StoredFile(_Strict):
     sha256: str = Field(pattern=SHA256)
 
 
-def read_manifest(directory: Path) -> Manifest:
-    path = directory / MANIFEST
+class ManifestSignature(_Strict):
+    key_id: str = Field(max_length=64)
+    signature: str = Field(max_length=200)
+
+
+def signing_message(raw_manifest: bytes) -> bytes:
+    return SIGNING_PREFIX + hashlib.sha256(raw_manifest).hexdigest().encode("ascii")
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
     try:
         with open(path, "rb") as handle:
-            raw = handle.read(MAX_MANIFEST_BYTES + 1)
+            raw = handle.read(limit + 1)
     except OSError as exc:
         raise BackupDamaged(
             f"{path} cannot be read ({exc.strerror}): not a complete backup.",
             detail_zh=f"无法读取 {path}（{exc.strerror}），不是完整的备份。",
         ) from exc
-    if len(raw) > MAX_MANIFEST_BYTES:
+    if len(raw) > limit:
         raise BackupDamaged(
-            f"{path} is larger than {MAX_MANIFEST_BYTES} bytes.",
-            detail_zh=f"{path} 超过 {MAX_MANIFEST_BYTES} 字节。",
+            f"{path} is larger than {limit} bytes.", detail_zh=f"{path} 超过 {limit} 字节。"
         )
+    return raw
+
+
+def read_signature(directory: Path) -> ManifestSignature:
+    path = directory / SIGNATURE
+    try:
+        return ManifestSignature.model_validate_json(read_bounded(path, MAX_SIGNATURE_BYTES))
+    except ValidationError as exc:
+        raise BackupDamaged(
+            f"{path} is not a manifest signature: {_first_error(exc)}",
+            detail_zh=f"{path} 不是备份清单的签名：{_first_error(exc)}",
+        ) from exc
+
+
+def read_manifest(directory: Path) -> Manifest:
+    return parse_manifest(
+        directory / MANIFEST, read_bounded(directory / MANIFEST, MAX_MANIFEST_BYTES)
+    )
+
+
+def parse_manifest(path: Path, raw: bytes) -> Manifest:
     try:
         manifest = Manifest.model_validate_json(raw)
     except ValidationError as exc:

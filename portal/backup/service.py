@@ -42,19 +42,26 @@ from portal.backup.manifest import (
     FORMAT,
     KEY,
     MANIFEST,
+    MAX_MANIFEST_BYTES,
+    SIGNATURE,
     VERSION,
     DatabaseDump,
     FilesList,
     Manifest,
+    ManifestSignature,
     StoredFile,
     file_digest,
+    parse_manifest,
+    read_bounded,
     read_files_list,
     read_manifest,
+    read_signature,
+    signing_message,
 )
 from portal.backup.settings import BackupSettings
 from portal.db import Database
 from portal.settings import Settings
-from portal.signing import load_signing_key
+from portal.signing import load_signing_key, verify_signature
 
 log = structlog.get_logger(__name__)
 
@@ -169,8 +176,15 @@ async def _write_backup(
         files=files,
     )
     # Written last and renamed into place: a directory without manifest.json is no backup.
+    raw = (manifest.model_dump_json(indent=2) + "\n").encode("utf-8")
+    if manifest.signing_key_id is not None:
+        # Signed, so a dump and a manifest rewritten to match each other are still refused.
+        key = load_signing_key(settings.signing_key_file)
+        signature = ManifestSignature(key_id=key.key_id, signature=key.sign(signing_message(raw)))
+        (directory / SIGNATURE).write_text(signature.model_dump_json() + "\n", encoding="utf-8")
+        _fsync(directory / SIGNATURE)
     partial = directory / (MANIFEST + ".part")
-    partial.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    partial.write_bytes(raw)
     _fsync(partial)
     partial.replace(directory / MANIFEST)
     _fsync(directory)
@@ -331,6 +345,7 @@ async def restore_backup(settings: Settings, directory: Path) -> RestoreReport:
             detail_zh=f"备份中有本部署没有的存储：{'、'.join(unknown)}。",
         )
     _check_signing_key(settings, manifest)
+    check_signature(settings, directory, manifest)
     await _check_empty(settings.database_url, stores)
 
     report = RestoreReport(manifest=manifest)
@@ -374,6 +389,28 @@ def _check_signing_key(settings: Settings, manifest: Manifest) -> None:
             f"{'中的密钥为 ' + current if current else '不存在'}。请先放回原部署的签名密钥文件"
             "（密钥不随备份保存）。",
         )
+
+
+def check_signature(settings: Settings, directory: Path, manifest: Manifest) -> bool:
+    """Verify the manifest's signature with this deployment's key; False when it cannot be
+    checked here (unsigned: the backed-up deployment had no key; or this deployment holds
+    another key, which a restore refuses anyway). BackupDamaged when it does not verify."""
+    if manifest.signing_key_id is None or _signing_key_id(settings) != manifest.signing_key_id:
+        return False
+    key = load_signing_key(settings.signing_key_file)
+    signature = read_signature(directory)
+    raw = read_bounded(directory / MANIFEST, MAX_MANIFEST_BYTES)
+    if (
+        signature.key_id != key.key_id
+        or parse_manifest(directory / MANIFEST, raw) != manifest
+        or not verify_signature(key.public_key, signature.signature, signing_message(raw))
+    ):
+        raise BackupDamaged(
+            f"The signature of {MANIFEST} does not verify with key {key.key_id}: the manifest "
+            "was changed after the backup.",
+            detail_zh=f"{MANIFEST} 的签名无法用密钥 {key.key_id} 验证：备份清单在备份后被改动。",
+        )
+    return True
 
 
 async def _check_empty(url: str, stores: dict[str, FileStore]) -> None:

@@ -28,11 +28,13 @@ from portal.backup.errors import (
     RestoreTargetNotEmpty,
     SigningKeyMismatch,
 )
+from portal.backup.manifest import signing_message
 from portal.backup.service import check_backup, create_backup, restore_backup
 from portal.backup.settings import BackupSettings
 from portal.db import Database
 from portal.migrate import upgrade_async
 from portal.settings import Settings
+from portal.signing import load_signing_key
 from tests.support import (
     GONGZHI,
     TEST_SECRET,
@@ -269,21 +271,43 @@ async def test_a_missing_file_or_manifest_is_refused(
     assert await _is_empty(target)
 
 
-async def test_a_dump_rewritten_with_its_manifest_leaves_the_target_empty(
-    source: Source, target: Deployment, tmp_path: Path
-) -> None:
-    """Even a dump whose manifest was edited to match (so every hash checks) is not restored
-    half-way: the photos already copied are removed again and the database stays empty."""
-    backup = _copy(source.backup, tmp_path)
+def _rewrite_dump(backup: Path) -> None:
+    """Replace the dump by garbage and make the manifest agree with it (size and SHA-256)."""
     manifest = json.loads((backup / "manifest.json").read_text())
-    dump = backup / manifest["database"]["file"]
     garbage = b"not a database dump " * 1000
-    dump.write_bytes(garbage)
+    (backup / manifest["database"]["file"]).write_bytes(garbage)
     manifest["database"].update(size=len(garbage), sha256=hashlib.sha256(garbage).hexdigest())
     (backup / "manifest.json").write_text(json.dumps(manifest))
+
+
+async def test_a_manifest_changed_after_the_backup_fails_its_signature(
+    source: Source, target: Deployment, tmp_path: Path
+) -> None:
+    backup = _copy(source.backup, tmp_path)
+    _rewrite_dump(backup)  # every hash now agrees with the manifest
+    check_backup(target.settings, backup)  # the hashes alone would pass
+    refused = run("restore", str(backup), env=target.env)
+    assert refused.returncode == 1
+    assert "backup_damaged" in refused.stderr
+    assert "signature" in refused.stderr
+    assert await _is_empty(target)
+
+
+async def test_a_failure_after_photos_were_written_leaves_the_target_empty(
+    source: Source, target: Deployment, tmp_path: Path
+) -> None:
+    """Nothing half-restored: a dump that fails to restore (here one rewritten and signed again
+    by someone holding the key) comes after the photos were copied in, and they are removed."""
+    backup = _copy(source.backup, tmp_path)
+    _rewrite_dump(backup)
+    key = load_signing_key(source.deployment.settings.signing_key_file)
+    raw = (backup / "manifest.json").read_bytes()
+    signature = {"key_id": key.key_id, "signature": key.sign(signing_message(raw))}
+    (backup / "manifest.json.sig").write_text(json.dumps(signature))
     refused = run("restore", str(backup), env=target.env)
     assert refused.returncode == 1
     assert "backup_damaged" in refused.stderr or "backup_tool_failed" in refused.stderr
+    assert target.photos.is_dir()  # the photos had gone in
     assert await _is_empty(target)
 
 
