@@ -196,7 +196,8 @@ def restore(
     """Restore a backup into this deployment, which must be empty: a new database (no tables,
     `gongzhi db upgrade` not run) and empty file stores, with the backed-up signing key file in
     place. Everything is verified before anything is written; a failure leaves it empty."""
-    from portal.backup.service import check_backup, check_signature, restore_backup, summary
+    from portal.backup.restore import check_backup, check_signature, restore_backup
+    from portal.backup.service import summary
 
     async def run() -> str:
         settings = get_settings()

@@ -18,7 +18,7 @@ package the shell imports, when present:
 - ``<pkg>.settings`` — ``SETTINGS``: the domain's ``DomainSettings`` subclass (portal/settings.py)
 - ``<pkg>.backup``  — ``stores(settings)``: the file stores a backup copies (``{name: store}``), and
   ``async def check_restored(session, settings) -> list[str]``: problems in a restored deployment
-  (portal/backup/service.py)
+  (portal/backup/service.py, restore.py)
 """
 
 from __future__ import annotations

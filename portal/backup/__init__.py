@@ -1,7 +1,7 @@
 """Backup and restore of a whole deployment: the database (a consistent snapshot: SQLite's backup
 API, or ``pg_dump`` of one exported snapshot) and every file the domains keep in their stores (the
 complaint photos), each with its SHA-256, described by one manifest. ``service.create_backup``
-writes a backup directory, ``service.restore_backup`` restores one into an empty deployment;
+writes a backup directory, ``restore.restore_backup`` restores one into an empty deployment;
 ``gongzhi backup DIR`` and ``gongzhi restore DIR`` call them (README, "Backup and restore").
 
 A backup directory::

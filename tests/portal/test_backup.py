@@ -29,7 +29,8 @@ from portal.backup.errors import (
     SigningKeyMismatch,
 )
 from portal.backup.manifest import signing_message
-from portal.backup.service import check_backup, create_backup, restore_backup
+from portal.backup.restore import check_backup, restore_backup
+from portal.backup.service import create_backup
 from portal.backup.settings import BackupSettings
 from portal.db import Database
 from portal.migrate import upgrade_async
