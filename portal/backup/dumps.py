@@ -11,6 +11,8 @@ import os
 import re
 import shutil
 import sqlite3
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +38,22 @@ def dialect_of(url: str) -> str:
 
 
 # --- SQLite ---------------------------------------------------------------------------------
+
+
+def _deadline(limit_seconds: float) -> Callable[[int, int, int], None]:
+    """A progress callback of sqlite3's backup that stops it after ``limit_seconds``: while the
+    other database is locked, the copy otherwise retries without end."""
+    # A timeout, not business time: the monotonic clock, which no clock change moves.
+    stop = time.monotonic() + limit_seconds
+
+    def check(_status: int, _remaining: int, _total: int) -> None:
+        if time.monotonic() > stop:
+            raise BackupToolFailed(
+                f"The SQLite copy ran longer than {limit_seconds:g} s (the database is locked?).",
+                detail_zh=f"SQLite 复制超过 {limit_seconds:g} 秒（数据库被锁定？），已终止。",
+            )
+
+    return check
 
 
 def _sqlite_path(url: str) -> Path:
@@ -73,13 +91,13 @@ def _sqlite_snapshot(path: Path) -> Snapshot:
     return Snapshot(sorted(revisions), tables, f"sqlite {sqlite3.sqlite_version}", "")
 
 
-def _sqlite_dump(url: str, target: Path) -> Snapshot:
+def _sqlite_dump(url: str, target: Path, limit_seconds: float) -> Snapshot:
     source = sqlite3.connect(f"file:{_sqlite_path(url)}?mode=ro", uri=True)
     destination = sqlite3.connect(target)
     try:
         # pages=-1: the whole database in one step, under one read transaction (WAL lets the
         # portal keep writing meanwhile), so the copy is one consistent snapshot.
-        source.backup(destination, pages=-1)
+        source.backup(destination, pages=-1, progress=_deadline(limit_seconds))
         # One self-contained file: no -wal beside it.
         destination.execute("PRAGMA journal_mode=DELETE")
     finally:
@@ -99,7 +117,7 @@ def _sqlite_tables_at(url: str) -> list[str]:
         connection.close()
 
 
-def _sqlite_restore(dump: Path, url: str) -> None:
+def _sqlite_restore(dump: Path, url: str, limit_seconds: float) -> None:
     path = _sqlite_path(url)
     path.parent.mkdir(parents=True, exist_ok=True)
     source = sqlite3.connect(f"file:{dump}?mode=ro", uri=True)
@@ -116,7 +134,7 @@ def _sqlite_restore(dump: Path, url: str) -> None:
         if problem != "ok":
             raise sqlite3.DatabaseError(problem)
         # One step, in one transaction of the destination: a failure leaves it as it was.
-        source.backup(destination, pages=-1)
+        source.backup(destination, pages=-1, progress=_deadline(limit_seconds))
     except sqlite3.DatabaseError as exc:
         raise BackupDamaged(
             f"The database dump cannot be restored: {exc}.",
@@ -319,7 +337,7 @@ async def _postgres_snapshot(url: str) -> dict[str, int]:
 
 async def dump(url: str, target: Path, *, limit_seconds: float) -> Snapshot:
     if dialect_of(url) == "sqlite":
-        return await asyncio.to_thread(_sqlite_dump, url, target)
+        return await asyncio.to_thread(_sqlite_dump, url, target, limit_seconds)
     return await _postgres_dump(url, target, limit_seconds=limit_seconds)
 
 
@@ -332,7 +350,7 @@ async def tables(url: str) -> list[str]:
 
 async def restore(dump: Path, url: str, *, dumped_with: str, limit_seconds: float) -> None:
     if dialect_of(url) == "sqlite":
-        await asyncio.to_thread(_sqlite_restore, dump, url)
+        await asyncio.to_thread(_sqlite_restore, dump, url, limit_seconds)
     else:
         await _postgres_restore(dump, url, dumped_with=dumped_with, limit_seconds=limit_seconds)
 

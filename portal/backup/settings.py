@@ -15,7 +15,8 @@ class BackupSettings(DomainSettings):
     backup_max_file_bytes: int = Field(default=1024**3, ge=1, le=64 * 1024**3)
     # The database dump.
     backup_max_database_bytes: int = Field(default=1024**4, ge=1, le=64 * 1024**4)
-    # pg_dump / pg_restore are stopped after this long (a hung server must not hang the drill).
+    # pg_dump / pg_restore and the SQLite copy are stopped after this long (a hung server or a
+    # locked database must not hang the drill).
     backup_command_timeout_seconds: float = Field(default=6 * 3600.0, ge=1.0, le=7 * 24 * 3600.0)
 
 

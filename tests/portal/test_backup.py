@@ -25,6 +25,7 @@ from portal.backup.errors import (
     BackupDamaged,
     BackupDestinationNotEmpty,
     BackupTooLarge,
+    BackupToolFailed,
     RestoreTargetNotEmpty,
     SigningKeyMismatch,
 )
@@ -359,3 +360,22 @@ async def test_a_photo_deleted_between_listing_and_copying_is_left_out(tmp_path:
     kept = await _copy_one(store, "complaints.photos", "originals/aa/kept", tmp_path, bounds)
     assert kept is not None
     assert kept.sha256 == hashlib.sha256(b"kept").hexdigest()
+
+
+async def test_a_locked_sqlite_target_stops_at_the_time_limit_and_stays_empty(
+    source: Source, target: Deployment
+) -> None:
+    if not target.settings.is_sqlite:
+        pytest.skip("the SQLite copy's own time limit; pg_restore runs under a process timeout")
+    import sqlite3
+
+    holder = sqlite3.connect(target.settings.database_url.split("///", 1)[1])
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the database: the copy cannot start
+    try:
+        target.settings.of(BackupSettings).backup_command_timeout_seconds = 1.0
+        with pytest.raises(BackupToolFailed, match="longer than 1 s"):
+            await restore_backup(target.settings, source.backup)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert await _is_empty(target)
