@@ -3,6 +3,7 @@ everything checked before anything is written, nothing left half-restored."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import shutil
@@ -130,7 +131,7 @@ async def restore_backup(settings: Settings, directory: Path) -> RestoreReport:
     written; the files go in first, then the database in one transaction; if either fails,
     the files written are removed again, so the deployment is left empty, not half-restored."""
     bounds = settings.of(BackupSettings)
-    manifest = check_backup(settings, directory)
+    manifest = await asyncio.to_thread(check_backup, settings, directory)
     dialect = dumps.dialect_of(settings.database_url)
     if manifest.database.dialect != dialect:
         raise BackupIncompatible(
@@ -177,9 +178,18 @@ async def restore_backup(settings: Settings, directory: Path) -> RestoreReport:
 
 
 def _check_signing_key(settings: Settings, manifest: Manifest) -> None:
-    if manifest.signing_key_id is None:
-        return
     current = signing_key_id(settings)
+    if manifest.signing_key_id is None:
+        if current is not None:
+            # A signed backup with its key id and signature removed looks exactly like this.
+            raise SigningKeyMismatch(
+                f"The backup is unsigned (its deployment had no signing key) but "
+                f"{settings.signing_key_file} holds key {current}. Restore an unsigned backup "
+                "only into a deployment without a signing key file.",
+                detail_zh=f"该备份未签名（原部署没有签名密钥），而 {settings.signing_key_file} "
+                f"中有密钥 {current}。未签名的备份只能恢复到没有签名密钥文件的部署。",
+            )
+        return
     if current != manifest.signing_key_id:
         where = settings.signing_key_file
         found = f"holds key {current}" if current else "does not exist"

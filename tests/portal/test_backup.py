@@ -321,6 +321,21 @@ async def test_restore_needs_the_backed_up_signing_key(source: Source, target: D
     assert await _is_empty(target)
 
 
+async def test_a_signature_removed_from_the_backup_is_refused(
+    source: Source, target: Deployment, tmp_path: Path
+) -> None:
+    """Stripping the key id and the signature does not make a backup restorable without them."""
+    backup = _copy(source.backup, tmp_path)
+    _rewrite_dump(backup)
+    manifest = json.loads((backup / "manifest.json").read_text())
+    manifest["signing_key_id"] = None
+    (backup / "manifest.json").write_text(json.dumps(manifest))
+    (backup / "manifest.json.sig").unlink()
+    with pytest.raises(SigningKeyMismatch, match="unsigned"):
+        await restore_backup(target.settings, backup)
+    assert await _is_empty(target)
+
+
 async def test_restore_is_bounded(source: Source, target: Deployment) -> None:
     bounds = target.settings.of(BackupSettings)
     stored = _stored_files(source.backup)
