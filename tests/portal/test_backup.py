@@ -216,9 +216,8 @@ async def test_restore_brings_back_every_case_photo_certificate_and_ledger_event
 
 async def test_restore_refuses_a_target_that_holds_data(source: Source, target: Deployment) -> None:
     await upgrade_async(target.settings.database_url)  # tables, reference data: not empty
-    refused = run("restore", str(source.backup), env=target.env)
-    assert refused.returncode == 1
-    assert "restore_target_not_empty" in refused.stderr
+    with pytest.raises(RestoreTargetNotEmpty, match="gongzhi db upgrade"):
+        await restore_backup(target.settings, source.backup)
     assert not target.photos.exists() or not _files(target.photos)
 
 
@@ -288,10 +287,8 @@ async def test_a_manifest_changed_after_the_backup_fails_its_signature(
     backup = _copy(source.backup, tmp_path)
     _rewrite_dump(backup)  # every hash now agrees with the manifest
     check_backup(target.settings, backup)  # the hashes alone would pass
-    refused = run("restore", str(backup), env=target.env)
-    assert refused.returncode == 1
-    assert "backup_damaged" in refused.stderr
-    assert "signature" in refused.stderr
+    with pytest.raises(BackupDamaged, match="signature"):
+        await restore_backup(target.settings, backup)
     assert await _is_empty(target)
 
 
@@ -306,9 +303,8 @@ async def test_a_failure_after_photos_were_written_leaves_the_target_empty(
     raw = (backup / "manifest.json").read_bytes()
     signature = {"key_id": key.key_id, "signature": key.sign(signing_message(raw))}
     (backup / "manifest.json.sig").write_text(json.dumps(signature))
-    refused = run("restore", str(backup), env=target.env)
-    assert refused.returncode == 1
-    assert "backup_damaged" in refused.stderr or "backup_tool_failed" in refused.stderr
+    with pytest.raises((BackupDamaged, BackupToolFailed)):
+        await restore_backup(target.settings, backup)
     assert target.photos.is_dir()  # the photos had gone in
     assert await _is_empty(target)
 
