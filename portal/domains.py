@@ -16,6 +16,9 @@ package the shell imports, when present:
   for credit evaluation, and what a citizen scanned for the complaint intake
 - ``<pkg>.startup`` — ``async def start(app)``: starts warm-up work in the lifespan (not awaited)
 - ``<pkg>.settings`` — ``SETTINGS``: the domain's ``DomainSettings`` subclass (portal/settings.py)
+- ``<pkg>.backup``  — ``stores(settings)``: the file stores a backup copies (``{name: store}``), and
+  ``async def check_restored(session, settings) -> list[str]``: problems in a restored deployment
+  (portal/backup/service.py, restore.py)
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ DOMAINS: list[str] = [
     "portal.health",
     "portal.pages",
     "portal.workdays",
+    "portal.backup",
     "api.complaints",
     "search",
     "notices",

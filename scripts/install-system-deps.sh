@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the project needs beyond Python: Chromium for the browser tests, zbar for the
-# QR decoder the sticker tests use, wrk for the benchmarks. Installed only when missing, so the
+# QR decoder the sticker tests use, wrk for the benchmarks, pg_dump/pg_restore (postgresql-client)
+# for `gongzhi backup` and `gongzhi restore` on PostgreSQL. Installed only when missing, so the
 # script is cheap on a machine that already has them.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ need=()
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 ldconfig -p | grep -q 'libzbar.so.0' || need+=(libzbar0)
 command -v wrk >/dev/null || need+=(wrk)
+command -v pg_restore >/dev/null || need+=(postgresql-client)
 fc-list 2>/dev/null | grep -qi 'noto.*cjk\|wqy' || need+=(fonts-noto-cjk)
 
 if [ ${#need[@]} -eq 0 ]; then

@@ -45,6 +45,10 @@ class PhotoStorage(Protocol):
     async def keys_older_than(self, cutoff: datetime) -> list[str]:
         """Every stored key last written before ``cutoff`` (for the orphan sweep)."""
 
+    def keys(self) -> AsyncIterator[str]:
+        """Every stored key, in no particular order, a few at a time (a backup lists the whole
+        store with it, so a store of millions of photos is never one list in memory)."""
+
 
 class LocalPhotoStorage:
     def __init__(self, root: Path) -> None:
@@ -120,6 +124,29 @@ class LocalPhotoStorage:
             return found
 
         return await anyio.to_thread.run_sync(scan)
+
+    async def keys(self) -> AsyncIterator[str]:
+        def listing(directory: Path) -> tuple[list[str], list[Path]]:
+            files: list[str] = []
+            subdirectories: list[Path] = []
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        subdirectories.append(Path(entry.path))
+                    # A ".part" file is a write in progress (_save_bytes), not a stored key.
+                    elif entry.is_file(follow_symlinks=False) and not entry.name.endswith(".part"):
+                        files.append(Path(entry.path).relative_to(self.root).as_posix())
+            return files, subdirectories
+
+        if not await anyio.Path(self.root).is_dir():
+            return
+        # One directory per thread hop: the key shards (originals/ab/…) keep each one small.
+        pending = [self.root]
+        while pending:
+            files, subdirectories = await anyio.to_thread.run_sync(listing, pending.pop())
+            for key in files:
+                yield key
+            pending.extend(subdirectories)
 
 
 _storages: dict[Path, LocalPhotoStorage] = {}
