@@ -23,6 +23,7 @@ from sqlmodel import col
 from api.instruments.models import (
     ApplicationStatus,
     RegisteredInstrument,
+    RegisteredVerification,
     RegistrationEvent,
     RegistrationEventKind,
     RegistrationStatus,
@@ -320,22 +321,26 @@ async def verifications_by_month(
 ) -> dict[int, tuple[int, int]]:
     """Certificates and failure notices of the region's registered instruments, by the month of
     the verification (0-11): (all, failed). A registry instrument counts once however many
-    registrations (an owner's successive ones) link to it."""
-    r = RegisteredInstrument
-    verified = facts.registry_verifications().subquery("verified")
+    registrations (an owner's successive ones, or owners' in several regions) link to it.
+
+    From the copy of the registry's certificates kept per region (models.py
+    ``RegisteredVerification``, current.py): one range of its index holds every column read; of
+    a certificate's rows in the region, only the one whose previous region lies below the
+    region's codes is counted, so each counts once."""
+    v = RegisteredVerification
+    low, high = region_bounds(region)
     bounds = month_starts(today)
-    month = _month_index(verified.c.verified_on, bounds).label("month")
-    linked = (
-        select(literal(1))
-        .where(
-            col(r.registry_instrument_id) == verified.c.instrument_id,
-            _in_region(col(r.region_code), region),
-        )
-        .exists()
-    )
+    month = _month_index(col(v.verified_on), bounds).label("month")
+    previous = col(v.previous_region)
     rows = await session.execute(
-        select(month, func.count(), func.sum(case((verified.c.kind == "notice", 1), else_=0)))
-        .where(verified.c.verified_on >= bounds[0], verified.c.verified_on <= today, linked)
+        select(month, func.count(), func.sum(case((col(v.failed), 1), else_=0)))
+        .where(
+            col(v.region_code) >= low,
+            col(v.region_code) < high,
+            col(v.verified_on) >= bounds[0],
+            col(v.verified_on) <= today,
+            or_(previous.is_(None), previous < low),
+        )
         .group_by(month)
     )
     return {int(row[0]): (int(row[1]), int(row[2] or 0)) for row in rows.all()}
