@@ -12,6 +12,7 @@ tests/api/instruments/test_statistics.py holds the two equal on every status.
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -330,10 +331,11 @@ async def verifications_by_month(
     v = RegisteredVerification
     low, high = region_bounds(region)
     bounds = month_starts(today)
-    month = _month_index(col(v.verified_on), bounds).label("month")
     previous = col(v.previous_region)
+    # By day, not by month in SQL: a year's few hundred days hash cheaper than a 13-way CASE
+    # evaluated on each of the province's half a million rows; Python puts the days in months.
     rows = await session.execute(
-        select(month, func.count(), func.sum(case((col(v.failed), 1), else_=0)))
+        select(col(v.verified_on), func.count(), func.sum(case((col(v.failed), 1), else_=0)))
         .where(
             col(v.region_code) >= low,
             col(v.region_code) < high,
@@ -341,9 +343,14 @@ async def verifications_by_month(
             col(v.verified_on) <= today,
             or_(previous.is_(None), previous < low),
         )
-        .group_by(month)
+        .group_by(col(v.verified_on))
     )
-    return {int(row[0]): (int(row[1]), int(row[2] or 0)) for row in rows.all()}
+    months: dict[int, tuple[int, int]] = {}
+    for day, n, failed in rows.all():
+        k = bisect_right(bounds, day) - 1  # 0-11: the window ends today, before bounds[12]
+        total, notices = months.get(k, (0, 0))
+        months[k] = (total + int(n), notices + int(failed or 0))
+    return months
 
 
 def _rate(part: int, whole: int) -> float | None:
