@@ -333,3 +333,23 @@ async def test_a_certificate_counts_once_in_every_region_its_instrument_is_regis
     assert await verified("610403") == 2
     assert await verified("610400") == 2
     assert await verified("610000") == 2
+
+    # The migration's backfill, run on this database, writes the same copy.
+    import importlib.util
+    from pathlib import Path
+
+    from sqlalchemy import delete, text
+
+    from api.instruments.models import RegisteredVerification
+
+    versions = Path(__file__).resolve().parents[3] / "portal" / "migrations" / "versions"
+    [path] = versions.glob("*_b5ab36cdf373_*.py")
+    spec = importlib.util.spec_from_file_location("verification_copy_migration", path)
+    assert spec is not None
+    assert spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    async with database.transaction() as session:
+        await session.execute(delete(RegisteredVerification))
+        await session.execute(text(migration.BACKFILL))
+    assert await verification_copies(database) == copies
