@@ -20,7 +20,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, select, true, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.instruments.models import RegisteredInstrument, RegisteredVerification
@@ -103,27 +105,44 @@ async def refresh_verifications(session: AsyncSession, registry_ids: Collection[
         ).subquery("regions")
         query = facts.registry_verifications()
         certificates = query.where(query.selected_columns.instrument_id.in_(chunk)).subquery("c")
+        upsert = (
+            postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        )
+        stmt = upsert(v).from_select(
+            [
+                "certificate_id",
+                "region_code",
+                "registry_instrument_id",
+                "verified_on",
+                "failed",
+                "previous_region",
+            ],
+            select(
+                certificates.c.certificate_id,
+                regions.c.region_code,
+                certificates.c.instrument_id,
+                certificates.c.verified_on,
+                certificates.c.kind == "notice",
+                regions.c.previous_region,
+            )
+            .join_from(
+                certificates,
+                regions,
+                regions.c.registry_instrument_id == certificates.c.instrument_id,
+            )
+            .where(true()),  # SQLite: an upsert's SELECT with a join needs a WHERE
+        )
+        # Two transactions refreshing one instrument at once (PostgreSQL, read committed): the
+        # second's DELETE does not see the rows the first inserted, so its INSERT meets them;
+        # both derive the rows from the same registry, so the later one's values stand.
         await session.execute(
-            insert(v).from_select(
-                [
-                    "certificate_id",
-                    "region_code",
-                    "registry_instrument_id",
-                    "verified_on",
-                    "failed",
-                    "previous_region",
-                ],
-                select(
-                    certificates.c.certificate_id,
-                    regions.c.region_code,
-                    certificates.c.instrument_id,
-                    certificates.c.verified_on,
-                    certificates.c.kind == "notice",
-                    regions.c.previous_region,
-                ).join_from(
-                    certificates,
-                    regions,
-                    regions.c.registry_instrument_id == certificates.c.instrument_id,
-                ),
+            stmt.on_conflict_do_update(
+                index_elements=[v.c.certificate_id, v.c.region_code],
+                set_={
+                    "registry_instrument_id": stmt.excluded.registry_instrument_id,
+                    "verified_on": stmt.excluded.verified_on,
+                    "failed": stmt.excluded.failed,
+                    "previous_region": stmt.excluded.previous_region,
+                },
             )
         )

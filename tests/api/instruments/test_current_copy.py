@@ -7,12 +7,15 @@ owner's registration linked to the same instrument, in the same region or anothe
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
 import httpx
+import pytest
 
+from api.instruments.current import refresh_verifications
 from api.instruments.review import enter_due_registrations
 from portal import clock
 from portal.accounts.models import OrganizationKind, Role, User
@@ -353,3 +356,40 @@ async def test_a_certificate_counts_once_in_every_region_its_instrument_is_regis
         await session.execute(delete(RegisteredVerification))
         await session.execute(text(migration.BACKFILL))
     assert await verification_copies(database) == copies
+
+
+async def test_two_transactions_refreshing_one_instrument_at_once_both_commit(
+    client: httpx.AsyncClient,
+    database: Database,
+    owner_user: User,
+    auth_headers: Headers,
+    issue: Issue,
+) -> None:
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writing transaction at a time")
+    owner = await auth_headers(owner_user)
+    await issue(number="TT-A", serial="TT-1", manufacturer=MAKER, verified_on=days(-5))
+    created = await client.post(
+        "/api/v1/instruments",
+        json=registration_body(serial="TT-1", manufacturer=MAKER),
+        headers=owner,
+    )
+    assert created.status_code == 201, created.text
+    async with database.transaction() as session:
+        await enter_due_registrations(session, today=clock.today())
+    [row] = await verification_copies(database)
+    instrument_id = row[2]
+
+    # The second's DELETE waits on the rows the first deleted; once the first commits, its
+    # INSERT meets the rows the first inserted, which its DELETE did not see.
+    async def second() -> None:
+        async with database.transaction() as session:
+            await refresh_verifications(session, [instrument_id])
+
+    async with database.transaction() as session:
+        await refresh_verifications(session, [instrument_id])
+        waiting = asyncio.create_task(second())
+        await asyncio.sleep(0.5)
+        assert not waiting.done()
+    await waiting
+    assert await verification_copies(database) == {row}
