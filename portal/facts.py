@@ -365,7 +365,9 @@ def current_certificates() -> CurrentCertificates:
 
 def registry_verifications() -> Select[Any]:
     """For set-based statistics: a select of every certificate and failure notice, with the
-    columns ``instrument_id``, ``kind`` and ``verified_on``."""
+    columns ``certificate_id``, ``instrument_id``, ``kind`` and ``verified_on``. Certificates are
+    never deleted nor moved to another instrument: one added to an instrument is told through
+    ``registry_changed``."""
     provider = _first_provider("registry_verifications")
     return provider()  # type: ignore[operator, no-any-return]
 
@@ -427,9 +429,10 @@ async def link_registration(
 
 
 async def registry_changed(session: AsyncSession, instrument_ids: Sequence[uuid.UUID]) -> None:
-    """Tell the domains that keep a copy of the registry's current certificates (the
-    registrations' statistics) that these instruments' current certificate changed or was
-    revoked; called in the transaction that changed them."""
+    """Tell the domains that keep a copy of the registry's certificates (the registrations'
+    statistics) that these instruments' current certificate changed or was revoked, or that a
+    certificate or failure notice was added to them (current or not); called in the transaction
+    that changed them."""
     if not instrument_ids:
         return
     for _, module in modules("facts"):

@@ -344,4 +344,9 @@ def current_certificates() -> CurrentCertificates:
 
 
 def registry_verifications() -> Select[Any]:
-    return select(certificates.c.instrument_id, certificates.c.kind, certificates.c.verified_on)
+    return select(
+        certificates.c.id.label("certificate_id"),
+        certificates.c.instrument_id,
+        certificates.c.kind,
+        certificates.c.verified_on,
+    )

@@ -429,16 +429,16 @@ async def store_rows(
             batch,
             execution_options={"synchronize_session": False},
         )
-    # Registrations keep a copy of their instrument's current certificate (the statistics).
-    await facts.registry_changed(
-        session,
-        [
-            row["_id"]
-            for batch in updates.values()
-            for row in batch
-            if "current_certificate_id" in row
-        ],
-    )
+    # Registrations keep a copy of their instrument's current certificate and of its
+    # certificates (the statistics): every instrument that existed and gained one, current or
+    # not (an older certificate entered late still counts in its month). A new instrument has no
+    # registration linked yet.
+    created = {row["id"] for row in new_instruments}
+    changed = {
+        row["_id"] for batch in updates.values() for row in batch if "current_certificate_id" in row
+    }
+    changed |= {v["instrument_id"] for v in cert_values} - created
+    await facts.registry_changed(session, sorted(changed))
     return result
 
 

@@ -113,6 +113,8 @@ async def link_registration(
     registration = await session.get(RegisteredInstrument, registration_id)
     if registration is None:
         return
+    # A registration linked elsewhere before leaves that instrument's copy too.
+    before = registration.registry_instrument_id
     registration.registry_instrument_id = instrument_id
     session.add(
         RegistrationEvent(
@@ -122,7 +124,7 @@ async def link_registration(
             data=data,
         )
     )
-    await refresh_current(session, [instrument_id])
+    await refresh_current(session, [instrument_id] if before is None else [instrument_id, before])
     await session.flush()
 
 

@@ -63,6 +63,9 @@ class RegisteredInstrument(SQLModel, table=True):
             *STATISTICS_COLUMNS,
         ),
         Index("ix_registered_instrument_region_registry", "region_code", "registry_instrument_id"),
+        # The year's retirements by month (statistics.py retired_by_month) test each retired
+        # registration's region by its key: from this index alone, not the wide row.
+        Index("ix_registered_instrument_id_region", "id", "region_code"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -108,6 +111,40 @@ class RegisteredInstrument(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
+
+
+class RegisteredVerification(SQLModel, table=True):
+    """A copy of the registry's certificates and failure notices (portal/facts.py
+    ``registry_verifications``) of the instruments registrations link to, once per region they
+    are registered in, so that the regional statistics count a region's verifications by month
+    from one index instead of joining the registry's certificates to the registrations (issue 15,
+    bench/instrument_stats.py). Kept with the copy of the current certificate (current.py), in
+    the transaction that links a registration or adds a certificate to its instrument.
+
+    A registry instrument registered in several regions (an owner's, then a buyer's elsewhere)
+    has a row per region; ``previous_region`` is the next lower of those regions (NULL for the
+    lowest). A region and below is one range of codes, so exactly one of a certificate's rows in
+    it has its previous region outside (below) it: counting those counts each certificate once,
+    as the join did."""
+
+    __tablename__ = "registered_verification"
+    __table_args__ = (
+        # The statistics' months (statistics.py verifications_by_month): every column read.
+        Index(
+            "ix_registered_verification_region",
+            "region_code",
+            "verified_on",
+            "previous_region",
+            "failed",
+        ),
+    )
+
+    certificate_id: uuid.UUID = Field(primary_key=True)
+    region_code: str = Field(primary_key=True, max_length=6)
+    registry_instrument_id: uuid.UUID = Field(index=True)
+    verified_on: date
+    failed: bool  # a failure notice (不合格通知书), not a certificate
+    previous_region: str | None = Field(default=None, max_length=6)
 
 
 class RegistrationEventKind(StrEnum):

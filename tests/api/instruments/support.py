@@ -93,3 +93,104 @@ async def current_copies(database: Database) -> dict[str, tuple[Any, ...]]:
         assert copy == truth, (row[0], row[1], copy, truth)
         copies[str(row[0])] = copy
     return copies
+
+
+async def _months_by_join(session: Any, *, region: str, today: Any) -> dict[int, tuple[int, int]]:
+    """The statistics' verifications by month as they were counted before the copy: every
+    certificate of the registry joined to the registrations of the region (the reference)."""
+    from sqlalchemy import case, func, literal, select
+    from sqlmodel import col
+
+    from api.instruments import statistics
+    from api.instruments.models import RegisteredInstrument
+    from portal import facts
+
+    r = RegisteredInstrument
+    verified = facts.registry_verifications().subquery("verified")
+    bounds = statistics.month_starts(today)
+    month = statistics._month_index(verified.c.verified_on, bounds).label("month")
+    low, high = statistics.region_bounds(region)
+    linked = (
+        select(literal(1))
+        .where(
+            col(r.registry_instrument_id) == verified.c.instrument_id,
+            col(r.region_code) >= low,
+            col(r.region_code) < high,
+        )
+        .exists()
+    )
+    rows = await session.execute(
+        select(month, func.count(), func.sum(case((verified.c.kind == "notice", 1), else_=0)))
+        .where(verified.c.verified_on >= bounds[0], verified.c.verified_on <= today, linked)
+        .group_by(month)
+    )
+    return {int(row[0]): (int(row[1]), int(row[2] or 0)) for row in rows.all()}
+
+
+async def verification_copies(database: Database) -> set[tuple[Any, ...]]:
+    """The copy of the registry's certificates per region (models.py ``RegisteredVerification``)
+    as rows (certificate id, region, registry instrument, verified on, failed, previous region),
+    after asserting that it equals a join of the registry's certificates with the registrations'
+    regions read afresh, and that the statistics' months of every region those are in, and of
+    their cities and provinces, equal the months the join counts (each certificate once)."""
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from api.instruments import statistics
+    from api.instruments.models import RegisteredInstrument, RegisteredVerification
+    from portal import clock, facts
+
+    r, v = RegisteredInstrument, RegisteredVerification
+    verified = facts.registry_verifications().subquery("verified")
+    async with database.sessionmaker() as session:
+        joined = (
+            await session.execute(
+                select(
+                    verified.c.certificate_id,
+                    col(r.region_code),
+                    verified.c.instrument_id,
+                    verified.c.verified_on,
+                    verified.c.kind,
+                )
+                .join_from(verified, r, col(r.registry_instrument_id) == verified.c.instrument_id)
+                .distinct()
+            )
+        ).all()
+        regions_of: dict[Any, set[str]] = {}
+        for row in joined:
+            regions_of.setdefault(row[2], set()).add(row[1])
+        truth = set()
+        for certificate_id, region, instrument_id, verified_on, kind in joined:
+            below = [code for code in regions_of[instrument_id] if code < region]
+            truth.add(
+                (
+                    certificate_id,
+                    region,
+                    instrument_id,
+                    verified_on,
+                    kind == "notice",
+                    max(below) if below else None,
+                )
+            )
+        copy = {
+            tuple(row)
+            for row in (
+                await session.execute(
+                    select(
+                        col(v.certificate_id),
+                        col(v.region_code),
+                        col(v.registry_instrument_id),
+                        col(v.verified_on),
+                        col(v.failed),
+                        col(v.previous_region),
+                    )
+                )
+            ).all()
+        }
+        assert copy == truth, (copy - truth, truth - copy)
+        today = clock.today()
+        codes = {code for codes in regions_of.values() for code in codes}
+        for code in sorted(codes | {c[:4] + "00" for c in codes} | {c[:2] + "0000" for c in codes}):
+            counted = await statistics.verifications_by_month(session, region=code, today=today)
+            assert counted == await _months_by_join(session, region=code, today=today), code
+    return copy
