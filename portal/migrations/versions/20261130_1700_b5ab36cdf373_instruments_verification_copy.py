@@ -10,7 +10,7 @@ day holds every column the statistics read. The backfill copies them in one INSE
 registrations: the year's retirements test each one's region from it, not from the wide row.
 
 Revision ID: b5ab36cdf373
-Revises: b9e5e32ef0bb
+Revises: aac25cde8846
 Create Date: 2026-11-30 17:00:00.000000
 """
 
@@ -21,7 +21,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "b5ab36cdf373"
-down_revision: str | Sequence[str] | None = "b9e5e32ef0bb"
+down_revision: str | Sequence[str] | None = "aac25cde8846"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
