@@ -117,7 +117,7 @@ async def ingest_photo(
         await storage.save_bytes(keys["thumbnail"], processed.thumbnail)
         written.append(keys["thumbnail"])
         written.append(keys["original"])
-        await storage.save_file(keys["original"], upload.path)
+        await storage.save_file(keys["original"], upload.path, sha256=upload.sha256)
         media = Media(
             id=media_id,
             sha256=upload.sha256,

@@ -25,7 +25,7 @@ from api.complaints.schemas import (
     StaffCaseSummary,
 )
 from api.complaints.settings import ComplaintsConfig, ComplaintsSettings
-from api.complaints.storage import get_storage, temp_dir
+from api.complaints.storage import get_storage, opened, temp_dir
 from api.complaints.uploads import receive
 from portal.accounts.auth import CurrentUser, OptionalUser
 from portal.accounts.models import User
@@ -124,7 +124,7 @@ async def media_derivative(
     photo = await media.get_media(session, media_id)
     key = photo.display_key if variant == "display" else photo.thumbnail_key
     return StreamingResponse(
-        get_storage(settings).stream(key),
+        await opened(get_storage(settings).stream(key)),
         media_type="image/jpeg",
         headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
     )
@@ -141,7 +141,7 @@ async def media_original(
 ) -> StreamingResponse:
     original = await media.original_for_staff(session, media_id, actor=actor)
     return StreamingResponse(
-        get_storage(settings).stream(original.original_key),
+        await opened(get_storage(settings).stream(original.original_key)),
         media_type=original.content_type,
         headers={
             "Cache-Control": "private, no-store",
