@@ -159,7 +159,7 @@ async def test_store_dying_mid_upload_leaves_no_row_and_the_sweep_removes_the_re
         for name, value in saved.items():
             if name.startswith("photo_"):
                 setattr(config, name, value)
-        server.stop()
+        server.kill()
 
 
 @on_s3
