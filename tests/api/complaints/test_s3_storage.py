@@ -196,3 +196,16 @@ async def test_orphan_sweep_removes_only_orphans(
     assert left == set(media_keys(uuid.UUID(kept)).values())
     assert not any(orphan in key for key in left)
     assert {k for k in await stored(settings) if k.startswith("key:")} == {f"key:{k}" for k in left}
+
+
+@on_s3
+async def test_readiness_reports_the_object_store(
+    client: httpx.AsyncClient, settings: Settings, s3_server: SeaweedServer, photo_storage: str
+) -> None:
+    response = await client.get("/readyz")
+    assert response.json()["checks"]["photo_store"] == {"ok": True}
+    use_s3(settings, f"http://127.0.0.1:{free_port()}", photo_storage)
+    response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["photo_store"] == {"ok": False}
+    use_s3(settings, s3_server.url, photo_storage)
