@@ -110,14 +110,18 @@ async def ingest_photo(
     media_id = new_id()
     keys = media_keys(media_id)
     storage = get_storage(settings)
-    written: list[str] = []
     try:
-        await storage.save_bytes(keys["display"], processed.display)
-        written.append(keys["display"])
-        await storage.save_bytes(keys["thumbnail"], processed.thumbnail)
-        written.append(keys["thumbnail"])
-        written.append(keys["original"])
-        await storage.save_file(keys["original"], upload.path, sha256=upload.sha256)
+        # The three writes at once: with an object store each is a round trip. All of them end
+        # (return_exceptions) before a failure is raised, so the clean-up below races no write.
+        results = await asyncio.gather(
+            storage.save_bytes(keys["display"], processed.display),
+            storage.save_bytes(keys["thumbnail"], processed.thumbnail),
+            storage.save_file(keys["original"], upload.path, sha256=upload.sha256),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
         media = Media(
             id=media_id,
             sha256=upload.sha256,
@@ -134,7 +138,7 @@ async def ingest_photo(
         session.add(media)
         await session.flush()
     except BaseException as exc:
-        for key in written:
+        for key in keys.values():  # deleting a key never written is not an error
             try:
                 await storage.delete(key)
             except OSError:  # the orphan sweep removes it later

@@ -4,6 +4,7 @@ side, metadata-free derivatives, the store down (503, nothing written), the orph
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import uuid
@@ -132,11 +133,18 @@ async def test_store_dying_mid_upload_leaves_no_row_and_the_sweep_removes_the_re
     prefix = "dying/"
     use_s3(settings, server.url, prefix)
     real_put = S3PhotoStorage._put
+    derivatives_written: list[str] = []
+    both_written = asyncio.Event()
 
     async def die_before_original(self: S3PhotoStorage, key: str, *args: object) -> None:
-        if key.startswith("originals/"):
+        if key.startswith("originals/"):  # the writes run at once: wait for the other two
+            await asyncio.wait_for(both_written.wait(), timeout=30)
             server.kill()
         await real_put(self, key, *args)  # type: ignore[arg-type]
+        if not key.startswith("originals/"):
+            derivatives_written.append(key)
+            if len(derivatives_written) == 2:
+                both_written.set()
 
     monkeypatch.setattr(S3PhotoStorage, "_put", die_before_original)
     try:
