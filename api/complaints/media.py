@@ -22,6 +22,7 @@ from api.complaints.errors import (
     storage_error,
 )
 from api.complaints.models import Case, Media
+from api.complaints.s3_storage import S3PhotoStorage
 from api.complaints.schemas import MediaRead, SignedUrls, SuggestedLocation
 from api.complaints.settings import ComplaintsSettings
 from api.complaints.storage import get_storage
@@ -162,6 +163,20 @@ async def ingest_photo(
         suggested_location=suggested,
         urls=signed_urls(settings, media.id),
     )
+
+
+async def presigned_derivative(
+    settings: Settings, photo: Media, variant: str, *, expires: int
+) -> str | None:
+    """Where the store serves a derivative itself (GONGZHI_PHOTO_S3_PRESIGNED_REDIRECT), valid
+    no longer than the portal's own link was; None: the app streams it."""
+    storage = get_storage(settings)
+    config = settings.of(ComplaintsSettings)
+    if not (config.photo_s3_presigned_redirect and isinstance(storage, S3PhotoStorage)):
+        return None
+    remaining = max(1, min(expires - int(utcnow().timestamp()), 7 * 24 * 3600))
+    key = photo.display_key if variant == "display" else photo.thumbnail_key
+    return await storage.presigned_url(key, expires_in=remaining, content_type="image/jpeg")
 
 
 async def get_media(session: AsyncSession, media_id: uuid.UUID) -> Media:

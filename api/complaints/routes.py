@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import RedirectResponse, StreamingResponse
 
 from api.complaints import categories, documents, intake, media, staff, tracking, workflow
 from api.complaints.errors import MissingFile
@@ -111,6 +111,7 @@ async def upload_media(
     tags=["complaints"],
     summary="A photo derivative through a signed, expiring link",
     response_class=StreamingResponse,
+    responses={307: {"description": "Served by the photo object store (presigned URL)"}},
 )
 async def media_derivative(
     media_id: uuid.UUID,
@@ -119,9 +120,12 @@ async def media_derivative(
     settings: SettingsDep,
     expires: Annotated[int, Query()],
     signature: Annotated[str, Query(max_length=128)],
-) -> StreamingResponse:
+) -> Response:
     media.check_signature(settings, media_id, variant, expires, signature)
     photo = await media.get_media(session, media_id)
+    presigned = await media.presigned_derivative(settings, photo, variant, expires=expires)
+    if presigned is not None:  # the object store serves it (GONGZHI_PHOTO_S3_PRESIGNED_REDIRECT)
+        return RedirectResponse(presigned, status_code=307, headers={"Cache-Control": "no-store"})
     key = photo.display_key if variant == "display" else photo.thumbnail_key
     return StreamingResponse(
         await opened(get_storage(settings).stream(key)),

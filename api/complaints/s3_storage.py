@@ -80,6 +80,7 @@ class S3PhotoStorage:
             read_timeout=timeout_seconds,
             retries={"max_attempts": 1, "mode": "standard"},
             s3={"addressing_style": "path"},
+            signature_version="s3v4",  # presigned URLs too (SigV2 is deprecated)
             # Checksums only where we send one (the SHA-256): no aws-chunked trailer some
             # S3-compatible stores do not accept.
             request_checksum_calculation="when_required",
@@ -115,6 +116,22 @@ class S3PhotoStorage:
                 )
                 self._stack, self._loop = stack, loop
             return self._client
+
+    async def presigned_url(self, key: str, *, expires_in: int, content_type: str) -> str:
+        """A GET URL the store itself serves until ``expires_in`` seconds from now (signed
+        locally: no request to the store). The response headers are fixed by the signature."""
+        s3 = await self._s3()
+        url: str = await s3.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self._key(key),
+                "ResponseContentType": content_type,
+                "ResponseCacheControl": "private, max-age=3600",
+            },
+            ExpiresIn=expires_in,
+        )
+        return url
 
     async def ping(self) -> None:
         """Raise unless the bucket answers (the readiness check)."""

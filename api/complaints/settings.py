@@ -78,6 +78,10 @@ class ComplaintsSettings(DomainSettings):
     # A store that does not answer within this is down: the upload gets 503 storage_unavailable
     # rather than waiting on a hung connection; no retries, the client retries the whole upload.
     photo_s3_timeout_seconds: float = Field(default=10, gt=0, le=120)
+    # With s3: a derivative's signed link answers 307 to a URL presigned by the store (which then
+    # serves the bytes, not the app) instead of the app streaming it. Needs an endpoint clients
+    # can reach; originals stay app-served (authorisation and audit).
+    photo_s3_presigned_redirect: bool = False
 
     @model_validator(mode="after")
     def _s3_complete(self) -> ComplaintsSettings:

@@ -217,3 +217,33 @@ async def test_readiness_reports_the_object_store(
     assert response.status_code == 503
     assert response.json()["checks"]["photo_store"] == {"ok": False}
     use_s3(settings, s3_server.url, photo_storage)
+
+
+@on_s3
+async def test_presigned_redirect_lets_the_store_serve_derivatives(
+    client: httpx.AsyncClient, upload, settings: Settings, photo_storage: str
+) -> None:
+    """GONGZHI_PHOTO_S3_PRESIGNED_REDIRECT: the portal's link checks its own signature, then
+    sends the client to the store, which serves the bytes under its own signature and expiry."""
+    body = (await upload(images.jpeg())).json()
+    keys = media_keys(uuid.UUID(body["id"]))
+    stored_display = await get_storage(settings).read_bytes(keys["display"])
+    config = settings.of(ComplaintsSettings)
+    config.photo_s3_presigned_redirect = True
+    try:
+        response = await fetch(client, body["urls"]["display"])
+        assert response.status_code == 307
+        location = response.headers["location"]
+        assert location.startswith(config.photo_s3_endpoint_url + "/")
+        async with httpx.AsyncClient() as outside:  # a real HTTP client, to the store itself
+            served = await outside.get(location)
+            assert served.status_code == 200
+            assert served.headers["content-type"] == "image/jpeg"
+            assert served.content == stored_display
+            assert_clean_jpeg(served.content)
+            tampered = location.replace(keys["display"], keys["original"])
+            assert (await outside.get(tampered)).status_code == 403
+        # The portal's own check still comes first: a tampered link never reaches the store.
+        assert_problem(await fetch(client, body["urls"]["display"][:-4] + "0000"), 403)
+    finally:
+        config.photo_s3_presigned_redirect = False
