@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aioboto3
+import aiohttp
 import anyio
 from aiobotocore.config import AioConfig
 from botocore.exceptions import BotoCoreError, ClientError
@@ -184,7 +185,7 @@ class S3PhotoStorage:
             if _missing(exc):
                 raise FileNotFoundError(errno.ENOENT, "no such photo", key) from exc
             raise ObjectStoreError("read", exc) from exc
-        except BotoCoreError as exc:
+        except (BotoCoreError, aiohttp.ClientError) as exc:  # also a body cut off midway
             raise ObjectStoreError("read", exc) from exc
 
     async def stream(self, key: str) -> AsyncIterator[bytes]:
@@ -199,7 +200,7 @@ class S3PhotoStorage:
             if _missing(exc):
                 raise FileNotFoundError(errno.ENOENT, "no such photo", key) from exc
             raise ObjectStoreError("read", exc) from exc
-        except (BotoCoreError, OSError) as exc:
+        except (BotoCoreError, aiohttp.ClientError, OSError) as exc:  # also a body cut off
             raise ObjectStoreError("read", exc) from exc
 
     async def exists(self, key: str) -> bool:
