@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from api.complaints.media import cleanup_orphan_media, media_keys
@@ -26,8 +27,16 @@ from portal.settings import Settings
 from tests.api.complaints import images
 from tests.api.complaints.support import report_body
 from tests.api.complaints.test_media import assert_clean_jpeg, fetch
-from tests.objectstore import SeaweedServer, start_server, stored, use_s3
-from tests.support import assert_problem, free_port
+from tests.objectstore import (
+    ACCESS_KEY,
+    BUCKET,
+    SECRET_KEY,
+    SeaweedServer,
+    start_server,
+    stored,
+    use_s3,
+)
+from tests.support import assert_problem, free_port, served_portal
 
 on_s3 = pytest.mark.parametrize("photo_storage", ["s3"], indirect=True)
 
@@ -247,3 +256,43 @@ async def test_presigned_redirect_lets_the_store_serve_derivatives(
         assert_problem(await fetch(client, body["urls"]["display"][:-4] + "0000"), 403)
     finally:
         config.photo_s3_presigned_redirect = False
+
+
+def test_s3_needs_an_endpoint_and_a_bucket() -> None:
+    with pytest.raises(ValidationError, match="GONGZHI_PHOTO_S3_ENDPOINT_URL"):
+        ComplaintsSettings(photo_storage="s3", photo_s3_bucket="photos")
+    with pytest.raises(ValidationError, match="GONGZHI_PHOTO_S3_BUCKET"):
+        ComplaintsSettings(photo_storage="s3", photo_s3_endpoint_url="http://127.0.0.1:9")
+
+
+def test_a_served_portal_keeps_photos_in_the_store(
+    s3_server: SeaweedServer, tmp_path: Path
+) -> None:
+    """`gongzhi serve` with two worker processes configured by environment variables alone:
+    an upload through one lands in the bucket, and its link is served from the store."""
+    env = {
+        "GONGZHI_PHOTO_STORAGE": "s3",
+        "GONGZHI_PHOTO_S3_ENDPOINT_URL": s3_server.url,
+        "GONGZHI_PHOTO_S3_BUCKET": BUCKET,
+        "GONGZHI_PHOTO_S3_PREFIX": "served/",
+        "GONGZHI_PHOTO_S3_ACCESS_KEY_ID": ACCESS_KEY,
+        "GONGZHI_PHOTO_S3_SECRET_ACCESS_KEY": SECRET_KEY,
+        "GONGZHI_RATE_LIMIT_STORAGE": "redis://127.0.0.1:6379",
+    }
+    original = images.jpeg()
+    with served_portal(tmp_path, env=env, workers=2) as base:
+        created = httpx.post(
+            f"{base}/api/v1/media", files={"file": ("a.jpg", original)}, timeout=30
+        )
+        assert created.status_code == 201, created.text
+        body = created.json()
+        for variant in ("display", "thumbnail"):
+            served = httpx.get(body["urls"][variant], timeout=30)
+            assert served.status_code == 200
+            assert_clean_jpeg(served.content)
+        ready = httpx.get(f"{base}/readyz", timeout=30).json()
+        assert ready["checks"]["photo_store"] == {"ok": True}
+    keys = media_keys(uuid.UUID(body["id"]))
+    assert set(s3_server.objects("served/")) == set(keys.values())
+    assert s3_server.head("served/" + keys["original"])["ChecksumSHA256"] == b64(body["sha256"])
+    assert not list((tmp_path / "storage").rglob("photos/*"))  # nothing on the node's disk
