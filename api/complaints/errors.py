@@ -136,12 +136,18 @@ class StorageUnavailable(GongzhiError):
     title_zh = "照片存储暂时不可写入，请稍后再试"
 
 
-def storage_error(exc: OSError) -> GongzhiError:
-    """The problem for a failed write to the photo store (disk full, quota, read-only, ...)."""
+def storage_error(exc: OSError, *, reading: bool = False) -> GongzhiError:
+    """The problem for a failed write to (or read from) the photo store: disk full, quota,
+    read-only, an object store that is down, ..."""
     import errno
 
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) and not reading:
         return StorageFull(f"The photo store is full ({exc.strerror}).")
+    if reading:
+        return StorageUnavailable(
+            f"The photo store cannot be read ({exc.strerror}).",
+            detail_zh="照片存储暂时无法读取，请稍后再试。",
+        )
     return StorageUnavailable(f"The photo store cannot be written to ({exc.strerror}).")
 
 

@@ -22,6 +22,7 @@ from api.complaints.errors import (
     storage_error,
 )
 from api.complaints.models import Case, Media
+from api.complaints.s3_storage import S3PhotoStorage
 from api.complaints.schemas import MediaRead, SignedUrls, SuggestedLocation
 from api.complaints.settings import ComplaintsSettings
 from api.complaints.storage import get_storage
@@ -110,14 +111,18 @@ async def ingest_photo(
     media_id = new_id()
     keys = media_keys(media_id)
     storage = get_storage(settings)
-    written: list[str] = []
     try:
-        await storage.save_bytes(keys["display"], processed.display)
-        written.append(keys["display"])
-        await storage.save_bytes(keys["thumbnail"], processed.thumbnail)
-        written.append(keys["thumbnail"])
-        written.append(keys["original"])
-        await storage.save_file(keys["original"], upload.path)
+        # The three writes at once: with an object store each is a round trip. All of them end
+        # (return_exceptions) before a failure is raised, so the clean-up below races no write.
+        results = await asyncio.gather(
+            storage.save_bytes(keys["display"], processed.display),
+            storage.save_bytes(keys["thumbnail"], processed.thumbnail),
+            storage.save_file(keys["original"], upload.path, sha256=upload.sha256),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
         media = Media(
             id=media_id,
             sha256=upload.sha256,
@@ -134,7 +139,7 @@ async def ingest_photo(
         session.add(media)
         await session.flush()
     except BaseException as exc:
-        for key in written:
+        for key in keys.values():  # deleting a key never written is not an error
             try:
                 await storage.delete(key)
             except OSError:  # the orphan sweep removes it later
@@ -158,6 +163,20 @@ async def ingest_photo(
         suggested_location=suggested,
         urls=signed_urls(settings, media.id),
     )
+
+
+async def presigned_derivative(
+    settings: Settings, photo: Media, variant: str, *, expires: int
+) -> str | None:
+    """Where the store serves a derivative itself (GONGZHI_PHOTO_S3_PRESIGNED_REDIRECT), valid
+    no longer than the portal's own link was; None: the app streams it."""
+    storage = get_storage(settings)
+    config = settings.of(ComplaintsSettings)
+    if not (config.photo_s3_presigned_redirect and isinstance(storage, S3PhotoStorage)):
+        return None
+    remaining = max(1, min(expires - int(utcnow().timestamp()), 7 * 24 * 3600))
+    key = photo.display_key if variant == "display" else photo.thumbnail_key
+    return await storage.presigned_url(key, expires_in=remaining, content_type="image/jpeg")
 
 
 async def get_media(session: AsyncSession, media_id: uuid.UUID) -> Media:

@@ -369,7 +369,10 @@ async def create_request(
         storage = get_storage(settings)
         for media in stored:
             for key in (media.original_key, media.display_key, media.thumbnail_key):
-                await storage.delete(key)
+                try:
+                    await storage.delete(key)
+                except OSError:  # a store that is down: the orphan sweep removes them later
+                    pass
         if isinstance(exc, Open311Error):
             return error(fmt, exc.status, exc.description)
         status = exc.status if exc.status in (403, 404, 413, 415, 429) else 400

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import RedirectResponse, StreamingResponse
 
 from api.complaints import categories, documents, intake, media, staff, tracking, workflow
 from api.complaints.errors import MissingFile
@@ -25,7 +25,7 @@ from api.complaints.schemas import (
     StaffCaseSummary,
 )
 from api.complaints.settings import ComplaintsConfig, ComplaintsSettings
-from api.complaints.storage import get_storage, temp_dir
+from api.complaints.storage import get_storage, opened, temp_dir
 from api.complaints.uploads import receive
 from portal.accounts.auth import CurrentUser, OptionalUser
 from portal.accounts.models import User
@@ -111,6 +111,7 @@ async def upload_media(
     tags=["complaints"],
     summary="A photo derivative through a signed, expiring link",
     response_class=StreamingResponse,
+    responses={307: {"description": "Served by the photo object store (presigned URL)"}},
 )
 async def media_derivative(
     media_id: uuid.UUID,
@@ -119,12 +120,15 @@ async def media_derivative(
     settings: SettingsDep,
     expires: Annotated[int, Query()],
     signature: Annotated[str, Query(max_length=128)],
-) -> StreamingResponse:
+) -> Response:
     media.check_signature(settings, media_id, variant, expires, signature)
     photo = await media.get_media(session, media_id)
+    presigned = await media.presigned_derivative(settings, photo, variant, expires=expires)
+    if presigned is not None:  # the object store serves it (GONGZHI_PHOTO_S3_PRESIGNED_REDIRECT)
+        return RedirectResponse(presigned, status_code=307, headers={"Cache-Control": "no-store"})
     key = photo.display_key if variant == "display" else photo.thumbnail_key
     return StreamingResponse(
-        get_storage(settings).stream(key),
+        await opened(get_storage(settings).stream(key)),
         media_type="image/jpeg",
         headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
     )
@@ -141,7 +145,7 @@ async def media_original(
 ) -> StreamingResponse:
     original = await media.original_for_staff(session, media_id, actor=actor)
     return StreamingResponse(
-        get_storage(settings).stream(original.original_key),
+        await opened(get_storage(settings).stream(original.original_key)),
         media_type=original.content_type,
         headers={
             "Cache-Control": "private, no-store",

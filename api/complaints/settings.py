@@ -8,10 +8,10 @@ them here, not in code. The rate limits are rule strings for the portal's shared
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 
 from portal.deps import domain_settings
 from portal.settings import DomainSettings
@@ -65,6 +65,32 @@ class ComplaintsSettings(DomainSettings):
     open311_jurisdiction: str = ""  # jurisdiction_id clients must send, empty = single
     # "logging" or a gateway class "package.module:ClassName" (portal/notify.py).
     notify_sender: str = "logging"
+    # Where photo files live (api/complaints/storage.py): "local", files under
+    # GONGZHI_STORAGE_DIR/photos (the embedded default), or "s3", an S3-compatible object store
+    # shared by every node (api/complaints/s3_storage.py; README, Photos).
+    photo_storage: Literal["local", "s3"] = "local"
+    photo_s3_endpoint_url: str = Field(default="", max_length=500)  # e.g. http://10.0.0.5:8333
+    photo_s3_bucket: str = Field(default="", max_length=63)  # S3 bucket names are 3-63 characters
+    photo_s3_prefix: str = Field(default="", max_length=200)  # key prefix, e.g. "gongzhi/"
+    photo_s3_region: str = Field(default="us-east-1", max_length=50)
+    photo_s3_access_key_id: str = Field(default="", max_length=200)
+    photo_s3_secret_access_key: SecretStr = SecretStr("")
+    # A store that does not answer within this is down: the upload gets 503 storage_unavailable
+    # rather than waiting on a hung connection; no retries, the client retries the whole upload.
+    photo_s3_timeout_seconds: float = Field(default=10, gt=0, le=120)
+    # With s3: a derivative's signed link answers 307 to a URL presigned by the store (which then
+    # serves the bytes, not the app) instead of the app streaming it. Needs an endpoint clients
+    # can reach; originals stay app-served (authorisation and audit).
+    photo_s3_presigned_redirect: bool = False
+
+    @model_validator(mode="after")
+    def _s3_complete(self) -> ComplaintsSettings:
+        if self.photo_storage == "s3" and not (self.photo_s3_endpoint_url and self.photo_s3_bucket):
+            raise ValueError(
+                "GONGZHI_PHOTO_STORAGE=s3 needs GONGZHI_PHOTO_S3_ENDPOINT_URL and "
+                "GONGZHI_PHOTO_S3_BUCKET"
+            )
+        return self
 
 
 SETTINGS = ComplaintsSettings

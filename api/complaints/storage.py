@@ -1,9 +1,11 @@
 """Where photo files live. ``PhotoStorage`` is the interface; ``LocalPhotoStorage`` keeps files
-under ``GONGZHI_STORAGE_DIR/photos`` (the default). An S3-compatible implementation plugs in here
-without touching the service: nothing else in the domain touches the file system directly."""
+under ``GONGZHI_STORAGE_DIR/photos`` (the default), ``S3PhotoStorage`` (s3_storage.py) in an
+S3-compatible object store (``GONGZHI_PHOTO_STORAGE=s3``); ``get_storage`` picks by the settings.
+Nothing else in the domain touches the file system or the store directly."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -13,7 +15,9 @@ from typing import Protocol
 
 import anyio
 
-from api.complaints.errors import storage_error
+from api.complaints.errors import MediaNotFound, storage_error
+from api.complaints.s3_storage import S3PhotoStorage
+from api.complaints.settings import ComplaintsSettings
 from portal import clock
 from portal.settings import Settings
 
@@ -28,8 +32,9 @@ def _date_by_portal_clock(path: Path) -> None:
 
 
 class PhotoStorage(Protocol):
-    async def save_file(self, key: str, source: Path) -> None:
-        """Move ``source`` (a temporary file on the same machine) to ``key``, durably."""
+    async def save_file(self, key: str, source: Path, *, sha256: str | None = None) -> None:
+        """Move ``source`` (a temporary file on the same machine) to ``key``, durably. ``sha256``
+        (hex), when the caller knows it, lets a store that can verify the bytes do so."""
 
     async def save_bytes(self, key: str, data: bytes) -> None: ...
 
@@ -92,7 +97,8 @@ class LocalPhotoStorage:
         _date_by_portal_clock(target)
         self._fsync_dir(target.parent)
 
-    async def save_file(self, key: str, source: Path) -> None:
+    async def save_file(self, key: str, source: Path, *, sha256: str | None = None) -> None:
+        # A rename on one file system moves the very bytes that were hashed: nothing to verify.
         await anyio.to_thread.run_sync(self._save_file, key, source)
 
     async def save_bytes(self, key: str, data: bytes) -> None:
@@ -150,13 +156,63 @@ class LocalPhotoStorage:
 
 
 _storages: dict[Path, LocalPhotoStorage] = {}
+_object_stores: dict[tuple[str, ...], S3PhotoStorage] = {}
 
 
 def get_storage(settings: Settings) -> PhotoStorage:
+    config = settings.of(ComplaintsSettings)
+    if config.photo_storage == "s3":
+        secret = config.photo_s3_secret_access_key.get_secret_value()
+        ident = (
+            config.photo_s3_endpoint_url,
+            config.photo_s3_bucket,
+            config.photo_s3_prefix,
+            config.photo_s3_region,
+            config.photo_s3_access_key_id,
+            hashlib.sha256(secret.encode()).hexdigest(),
+            str(config.photo_s3_timeout_seconds),
+        )
+        if ident not in _object_stores:
+            _object_stores[ident] = S3PhotoStorage(
+                endpoint_url=config.photo_s3_endpoint_url,
+                bucket=config.photo_s3_bucket,
+                prefix=config.photo_s3_prefix,
+                region=config.photo_s3_region,
+                access_key_id=config.photo_s3_access_key_id,
+                secret_access_key=secret,
+                timeout_seconds=config.photo_s3_timeout_seconds,
+            )
+        return _object_stores[ident]
     root = Path(settings.storage_dir) / "photos"
     if root not in _storages:
         _storages[root] = LocalPhotoStorage(root)
     return _storages[root]
+
+
+async def close_storages() -> None:
+    """Close the object stores' connection pools (the app's shutdown hook, startup.py)."""
+    for store in _object_stores.values():
+        await store.aclose()
+
+
+async def opened(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``stream`` with its first chunk already read, for a response: a store that is down or a
+    file that is gone fails here, as a 503 problem (or 404), before the response has started,
+    rather than as a connection cut off after a 200."""
+    try:
+        first = await anext(stream, b"")
+    except FileNotFoundError as exc:
+        raise MediaNotFound() from exc
+    except OSError as exc:
+        raise storage_error(exc, reading=True) from exc
+
+    async def rest() -> AsyncIterator[bytes]:
+        if first:
+            yield first
+        async for chunk in stream:
+            yield chunk
+
+    return rest()
 
 
 def temp_dir(settings: Settings) -> Path:

@@ -1,4 +1,5 @@
-"""Complaints test fixtures: rate limits reset per test, a photo uploader."""
+"""Complaints test fixtures: rate limits reset per test, a photo uploader, the photo storage
+(local disk or a real S3 server, tests/objectstore.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import httpx
 import pytest
 
 from tests.fixtures import fresh_limits  # noqa: F401
+from tests.objectstore import photo_storage, s3_server  # noqa: F401
 
 Upload = Callable[..., Awaitable[httpx.Response]]
 

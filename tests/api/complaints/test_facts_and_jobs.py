@@ -1,18 +1,19 @@
-"""Credit facts from concluded cases; orphaned photos cleaned; masking helpers."""
+"""Credit facts from concluded cases; orphaned photos cleaned (local disk and S3); masking
+helpers."""
 
 from __future__ import annotations
 
-import os
-from datetime import timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 
 import httpx
+import pytest
 from sqlmodel import select
 
 from api.complaints.media import cleanup_orphan_media
 from api.complaints.models import Case, CaseStatus, Finding, Media
 from api.complaints.schemas import STAFF_ACTIONS, CaseAccept, CaseReopen
 from api.complaints.settings import ComplaintsSettings
+from api.complaints.storage import get_storage
 from api.complaints.workflow import apply_action
 from portal import clock, facts
 from portal.accounts.models import Role
@@ -90,23 +91,32 @@ async def test_a_complaint_that_is_also_a_report_is_one_fact(
     assert [f.case_id for f in found] == [cases[0].id]
 
 
+@pytest.mark.usefixtures("photo_storage")
 async def test_orphaned_photos_and_stray_files_are_cleaned(
     client: httpx.AsyncClient, upload, database: Database, settings: Settings
 ) -> None:
+    """On the local disk and on the S3 server (tests/objectstore.py)."""
+
+    async def sweep(now: datetime) -> dict[str, int]:
+        async with database.transaction() as session:
+            return await cleanup_orphan_media(session, settings=settings, now=now)
+
+    # Files earlier tests left on the session's disk lost their rows with the tables: strays,
+    # swept first so that the counts below are this test's own.
+    await sweep(clock.now() + timedelta(hours=2))
     kept = (await upload(images.jpeg(gps=False))).json()["id"]
     orphan = (await upload(images.jpeg(gps=False))).json()["id"]
     await client.post("/api/v1/cases", json=report_body(media=[kept]))
-    root = Path(settings.storage_dir) / "photos"
-    stray = root / "display" / "ff" / "ffffffff-0000-4000-8000-000000000000.jpg"
-    stray.parent.mkdir(parents=True, exist_ok=True)
-    stray.write_bytes(b"left by an upload whose transaction did not commit")
-    old = clock.timestamp() - 2 * 3600
-    os.utime(stray, (old, old))
+    storage = get_storage(settings)
+    stray = "display/ff/ffffffff-0000-4000-8000-000000000000.jpg"
+    await storage.save_bytes(stray, b"left by an upload whose transaction did not commit")
 
-    async with database.transaction() as session:
-        result = await cleanup_orphan_media(session, settings=settings)
-    assert result == {"orphans": 0, "stray_files": 1}  # the orphan is still young
-    assert not stray.exists()
+    # Minutes old, the stray may still be an upload in its transaction: kept.
+    assert await sweep(clock.now()) == {"orphans": 0, "stray_files": 0}
+    assert await storage.exists(stray)
+    # Two hours on it is a stray; the orphan is still young.
+    assert await sweep(clock.now() + timedelta(hours=2)) == {"orphans": 0, "stray_files": 1}
+    assert not await storage.exists(stray)
 
     later = clock.now() + timedelta(hours=settings.of(ComplaintsSettings).media_orphan_hours + 1)
     async with database.transaction() as session:
@@ -114,9 +124,9 @@ async def test_orphaned_photos_and_stray_files_are_cleaned(
         assert result["orphans"] == 1
         remaining = {str(m) for m in (await session.scalars(select(Media.id))).all()}
     assert remaining == {kept}
-    names = {p.name.split(".")[0] for p in root.rglob("*") if p.is_file()}
-    assert orphan not in names
-    assert kept in names
+    assert orphan not in remaining
+    names = {key.rsplit("/", 1)[-1].split(".")[0] for key in await storage.keys_older_than(later)}
+    assert names == {kept}
 
 
 def test_masking() -> None:

@@ -1,10 +1,10 @@
-"""Photo intake: every accepted format, every rejection, clean derivatives, exact originals."""
+"""Photo intake: every accepted format, every rejection, clean derivatives, exact originals; on
+the local disk and on an S3 server."""
 
 from __future__ import annotations
 
 import hashlib
 import io
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,12 +15,11 @@ from portal.accounts.models import Role
 from portal.settings import Settings
 from tests.api.complaints import images
 from tests.api.complaints.support import report_body
+from tests.objectstore import stored
 from tests.support import assert_problem
 
-
-def stored_files(settings: Settings) -> set[Path]:
-    root = Path(settings.storage_dir)
-    return {p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")}
+# Every test here runs on the local disk and on a real S3 server (tests/objectstore.py).
+pytestmark = pytest.mark.usefixtures("photo_storage")
 
 
 async def fetch(client: httpx.AsyncClient, url: str) -> httpx.Response:
@@ -144,17 +143,17 @@ async def test_large_photo_is_scaled_to_both_derivative_sizes(
 async def test_rejections_leave_nothing_behind(
     client: httpx.AsyncClient, upload, settings: Settings, data: bytes, status: int, code: str
 ) -> None:
-    before = stored_files(settings)
+    before = await stored(settings)
     response = await upload(data)
     assert_problem(response, status, code)
-    assert stored_files(settings) == before
+    assert await stored(settings) == before
 
 
 async def test_over_20_mb_is_413(client: httpx.AsyncClient, upload, settings: Settings) -> None:
-    before = stored_files(settings)
+    before = await stored(settings)
     response = await upload(images.jpeg() + b"\x00" * (20 * 1024 * 1024))
     assert_problem(response, 413, "payload_too_large")
-    assert stored_files(settings) == before
+    assert await stored(settings) == before
 
 
 async def test_missing_file_field_and_non_multipart(client: httpx.AsyncClient) -> None:
