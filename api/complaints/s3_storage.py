@@ -242,6 +242,17 @@ class S3PhotoStorage:
             raise ObjectStoreError("list", exc) from exc
         return found
 
+    async def keys(self) -> AsyncIterator[str]:
+        """Every key under the prefix, a listing page (at most 1,000 keys) at a time (backups)."""
+        s3 = await self._s3()
+        try:
+            paginator = s3.get_paginator("list_objects_v2")
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+                for item in page.get("Contents", []):
+                    yield item["Key"][len(self.prefix) :]
+        except (BotoCoreError, ClientError, aiohttp.ClientError) as exc:
+            raise ObjectStoreError("list", exc) from exc
+
 
 def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()

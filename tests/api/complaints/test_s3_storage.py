@@ -296,3 +296,54 @@ def test_a_served_portal_keeps_photos_in_the_store(
     assert set(s3_server.objects("served/")) == set(keys.values())
     assert s3_server.head("served/" + keys["original"])["ChecksumSHA256"] == b64(body["sha256"])
     assert not list((tmp_path / "storage").rglob("photos/*"))  # nothing on the node's disk
+
+
+@on_s3
+async def test_keys_lists_every_object_under_its_own_prefix_only(
+    settings: Settings, s3_server: SeaweedServer, photo_storage: str
+) -> None:
+    """What a backup copies (portal/backup/): every stored key of this deployment, and none of
+    another deployment sharing the bucket under another prefix."""
+    storage = get_storage(settings)
+    assert [key async for key in storage.keys()] == []
+    neighbour = S3PhotoStorage(
+        endpoint_url=s3_server.url,
+        bucket=BUCKET,
+        prefix=photo_storage.rstrip("/") + "-neighbour/",
+        access_key_id=ACCESS_KEY,
+        secret_access_key=SECRET_KEY,
+    )
+    try:
+        await neighbour.save_bytes("originals/ab/theirs", b"theirs")
+        mine = ["originals/ab/one", "display/ab/one.jpg", "thumbnail/cd/two.jpg"]
+        for key in mine:
+            await storage.save_bytes(key, key.encode())
+        assert sorted([key async for key in storage.keys()]) == sorted(mine)
+        await storage.delete("display/ab/one.jpg")
+        assert sorted([key async for key in storage.keys()]) == sorted(
+            ["originals/ab/one", "thumbnail/cd/two.jpg"]
+        )
+    finally:
+        await neighbour.delete("originals/ab/theirs")
+        await neighbour.aclose()
+
+
+@on_s3
+async def test_keys_of_a_store_that_is_down_is_an_io_error(
+    settings: Settings, photo_storage: str
+) -> None:
+    """A backup that cannot list the store fails (an OSError, as a failing disk), never a backup
+    that silently has no photos."""
+    dead = S3PhotoStorage(
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        bucket=BUCKET,
+        prefix=photo_storage,
+        access_key_id=ACCESS_KEY,
+        secret_access_key=SECRET_KEY,
+        timeout_seconds=1,
+    )
+    try:
+        with pytest.raises(OSError):
+            [key async for key in dead.keys()]
+    finally:
+        await dead.aclose()
