@@ -310,3 +310,22 @@ def test_inspection_findings_deduct_bounded_in_window_and_once_public() -> None:
     assert score_all(v1, [A], as_of=AS_OF, entries=entries, inspections=findings)[A].score == (
         Decimal("100.00")
     )
+
+
+def test_a_deduction_weighs_outside_the_hundred() -> None:
+    definition = default_definition()
+    assert MethodologyDefinition.model_validate(definition)  # 100 weighted, plus at most 15 off
+    heavier = {
+        **definition,
+        "indicators": [
+            {**i, "weight": 30} if i["kind"] == "inspection_findings" else i
+            for i in definition["indicators"]
+        ],
+    }
+    assert MethodologyDefinition.model_validate(heavier)
+    short = {
+        **definition,
+        "indicators": [i for i in definition["indicators"] if i["code"] != "self_commitment"],
+    }
+    with pytest.raises(ValidationError, match="add up to 100"):
+        MethodologyDefinition.model_validate(short)
