@@ -7,6 +7,7 @@ import json
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
@@ -29,11 +30,28 @@ from portal.accounts.models import Organization, User
 from portal.audit import service as audit
 from portal.settings import Settings
 
-DEFAULT_METHODOLOGY_FILE = Path(__file__).parent / "methodologies" / "metrology-integrity-v1.json"
+# Every version of the platform default, oldest first: a version is seeded once and never
+# changed, so the ratings computed under an earlier one keep pointing at what computed them; new
+# runs take the latest (``methodology_for``).
+DEFAULT_METHODOLOGY_FILES = tuple(
+    sorted(
+        (Path(__file__).parent / "methodologies").glob("metrology-integrity-v*.json"),
+        key=lambda p: int(p.stem.rsplit("-v", 1)[1]),
+    )
+)
+DEFAULT_METHODOLOGY_FILE = DEFAULT_METHODOLOGY_FILES[-1]
 
 
 async def ensure_default_methodology(session: AsyncSession) -> Methodology:
-    data = json.loads(DEFAULT_METHODOLOGY_FILE.read_text(encoding="utf-8"))
+    """Seed every version of the platform default not yet stored; the latest."""
+    row: Methodology | None = None
+    for path in DEFAULT_METHODOLOGY_FILES:
+        row = await _ensure_version(session, json.loads(path.read_text(encoding="utf-8")))
+    assert row is not None
+    return row
+
+
+async def _ensure_version(session: AsyncSession, data: dict[str, Any]) -> Methodology:
     query = select(Methodology).where(
         Methodology.code == data["code"], Methodology.version == data["version"]
     )

@@ -40,7 +40,7 @@ from credit.models import (
 )
 from credit.projection import apply_event, project
 from credit.schemas import RunCreate
-from credit.scoring import EnterpriseScore, Method, score_all
+from credit.scoring import EnterpriseScore, Method, inspection_window, score_all
 from credit.settings import CreditSettings
 from portal import clock, facts, workdays
 from portal.accounts.models import Organization, User
@@ -93,6 +93,12 @@ async def gather_facts(
         "instruments": await facts.instrument_facts(session, as_of=as_of, usccs=wanted),
         "complaints": await facts.complaint_facts(session, since=since, usccs=wanted),
         "penalties": await facts.penalty_facts(session, as_of=as_of, usccs=wanted),
+        "inspections": await facts.inspection_facts(
+            session,
+            since=inspection_window(method, as_of),
+            as_of=as_of,
+            usccs=wanted,
+        ),
     }
 
 

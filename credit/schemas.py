@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from credit.models import ObjectionStatus, ObjectorKind, RatingStatus, RunStatus
-from credit.scoring import GRADES, INDICATOR_KINDS
+from credit.scoring import DEDUCTION_KINDS, GRADES, INDICATOR_KINDS
 
 if TYPE_CHECKING:
     from credit.objections import ObjectionRow
@@ -99,8 +99,9 @@ class MethodologyDefinition(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> MethodologyDefinition:
-        if sum(i.weight for i in self.indicators) != 100:
-            raise ValueError("indicator weights must add up to 100")
+        # A deduction's weight is the most it deducts, outside the weighted 100.
+        if sum(i.weight for i in self.indicators if i.kind not in DEDUCTION_KINDS) != 100:
+            raise ValueError("indicator weights must add up to 100 (deductions aside)")
         codes = [i.code for i in self.indicators]
         if len(set(codes)) != len(codes):
             raise ValueError("indicator codes must be unique")

@@ -20,7 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from credit.ledger import canonical_hash
-from portal.facts import ComplaintFact, InstrumentFact, PenaltyFact
+from portal.facts import ComplaintFact, InspectionFact, InstrumentFact, PenaltyFact
 
 PLATFORM_KINDS = (
     "certificate_coverage",
@@ -30,7 +30,11 @@ PLATFORM_KINDS = (
     "penalties",
 )
 ASSOCIATION_KIND = "association_entry"
-INDICATOR_KINDS = (*PLATFORM_KINDS, ASSOCIATION_KIND)
+# Indicators that deduct points from the weighted score instead of sharing in it: their weight is
+# the most they can deduct, and they are outside the 100 the weighted indicators add up to, so an
+# enterprise without such a finding scores exactly what it would under a version without them.
+DEDUCTION_KINDS = ("inspection_findings",)
+INDICATOR_KINDS = (*PLATFORM_KINDS, ASSOCIATION_KIND, *DEDUCTION_KINDS)
 GRADES = ("AAA", "AA", "A", "BBB", "BB", "B", "CCC", "CC", "C")
 VALID_STATUSES = frozenset({"valid", "expiring"})
 
@@ -353,6 +357,55 @@ def _penalties(ind: Indicator, penalties: Sequence[PenaltyFact]) -> IndicatorRes
     )
 
 
+DEFAULT_FINDING_POINTS = {"correct": 5, "penalty_case": 10}
+
+
+def inspection_window(method: Method, as_of: date) -> date:
+    """The first inspection date whose findings count on ``as_of`` (the window ends on it)."""
+    return as_of - timedelta(days=int(method.param("inspection_findings", "window_days", 730)) - 1)
+
+
+def _inspections(ind: Indicator, findings: Sequence[InspectionFact]) -> IndicatorResult:
+    """监督检查不合格: each published failed inspection in the window deducts points by its
+    follow-up (责令改正 less than 立案查处), at most the indicator's weight in all."""
+    table: Mapping[str, Any] = ind.params.get("points") or DEFAULT_FINDING_POINTS
+    default = int(ind.params.get("default_points", 5))
+    evidence = []
+    points = 0
+    for fact in sorted(findings, key=lambda f: (f.inspected_on, str(f.inspection_id))):
+        p = int(table.get(fact.follow_up, default))
+        points += p
+        evidence.append(
+            {
+                "type": "inspection",
+                "inspection_id": str(fact.inspection_id),
+                "site": fact.site_name,  # as the campaign published it: individuals masked
+                "inspected_on": fact.inspected_on.isoformat(),
+                "published_on": fact.published_on.isoformat(),
+                "follow_up": fact.follow_up,
+                "points": p,
+            }
+        )
+    deducted = min(points, ind.weight)
+    result = IndicatorResult(
+        ind.code,
+        ind.kind,
+        ind.name,
+        ind.weight,
+        True,
+        q4(ONE - Decimal(deducted) / Decimal(ind.weight)),
+        {
+            "failed_inspections": len(findings),
+            "finding_points": points,
+            "deducted": deducted,
+            "window_days": int(ind.params.get("window_days", 730)),
+        },
+        evidence,
+    )
+    result.points = q2(-Decimal(deducted))
+    return result
+
+
 def _entry(ind: Indicator, value: bool | None) -> IndicatorResult:
     # Not entered counts as not done: credit is given for what the association has checked.
     done = bool(value)
@@ -385,6 +438,7 @@ def score_all(
     instruments: Iterable[InstrumentFact] = (),
     complaints: Iterable[ComplaintFact] = (),
     penalties: Iterable[PenaltyFact] = (),
+    inspections: Iterable[InspectionFact] = (),
     entries: Mapping[tuple[str, str], bool] | None = None,
 ) -> dict[str, EnterpriseScore]:
     """Score every enterprise in ``usccs`` from facts about all of them (facts about others are
@@ -405,6 +459,17 @@ def score_all(
     for penalty in penalties:
         if penalty.party_uscc in wanted and penalty_in_display(penalty, as_of):
             by_penalty[penalty.party_uscc].append(penalty)
+    first_day = inspection_window(method, as_of)
+    by_inspection: dict[str, list[InspectionFact]] = defaultdict(list)
+    for finding in inspections:
+        # Published on the evaluation date, like a penalty: a rerun as of an earlier date sees
+        # what the public saw then.
+        if (
+            finding.uscc in wanted
+            and first_day <= finding.inspected_on <= as_of
+            and finding.published_on <= as_of
+        ):
+            by_inspection[finding.uscc].append(finding)
     entries = entries or {}
     return {
         uscc: score_one(
@@ -414,6 +479,7 @@ def score_all(
             instruments=by_instrument.get(uscc, []),
             complaints=by_complaint.get(uscc, []),
             penalties=by_penalty.get(uscc, []),
+            inspections=by_inspection.get(uscc, []),
             entries={
                 code: entries[(uscc, code)]
                 for code in method.entry_codes()
@@ -433,6 +499,7 @@ def score_one(
     complaints: Sequence[ComplaintFact],
     penalties: Sequence[PenaltyFact],
     entries: Mapping[str, bool],
+    inspections: Sequence[InspectionFact] = (),
 ) -> EnterpriseScore:
     results: list[IndicatorResult] = []
     for ind in method.indicators:
@@ -448,22 +515,23 @@ def score_one(
             results.append(_penalties(ind, penalties))
         elif ind.kind == ASSOCIATION_KIND:
             results.append(_entry(ind, entries.get(ind.code)))
+        elif ind.kind == "inspection_findings":
+            results.append(_inspections(ind, inspections))
         else:  # refused when the methodology is created; kept so a bad row cannot score silently
             raise ValueError(f"unknown indicator kind {ind.kind!r}")
-    included_weight = sum(r.weight for r in results if r.included)
+    weighted = [r for r in results if r.included and r.kind not in DEDUCTION_KINDS]
+    included_weight = sum(r.weight for r in weighted)
     total = ZERO
     if included_weight > 0:
         scale = HUNDRED / Decimal(included_weight)
-        for r in results:
-            if r.included:
-                r.points = q2(Decimal(r.weight) * r.attainment * scale)
+        for r in weighted:
+            r.points = q2(Decimal(r.weight) * r.attainment * scale)
         # The score is computed from unrounded points, then rounded once.
-        total = q2(
-            sum(
-                (Decimal(r.weight) * r.attainment * scale for r in results if r.included),
-                ZERO,
-            )
-        )
+        total = sum((Decimal(r.weight) * r.attainment * scale for r in weighted), ZERO)
+    # Deductions (whole points, bounded by each indicator's weight) after the weighted score,
+    # never below 0.
+    deducted = sum((-r.points for r in results if r.kind in DEDUCTION_KINDS), ZERO)
+    total = q2(max(ZERO, total - deducted))
     result = EnterpriseScore(
         uscc=uscc, score=total, grade=method.grade_for(total), indicators=results
     )

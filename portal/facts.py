@@ -8,6 +8,7 @@ domain that knows facts provides a ``facts`` module (see portal/domains.py) with
     async def instrument_facts(session, *, as_of: date, usccs: Sequence[str] | None) -> list[InstrumentFact]
     async def complaint_facts(session, *, since: datetime, usccs: Sequence[str] | None) -> list[ComplaintFact]
     async def penalty_facts(session, *, as_of: date, usccs: Sequence[str] | None) -> list[PenaltyFact]
+    async def inspection_facts(session, *, since: date, as_of: date, usccs: Sequence[str] | None) -> list[InspectionFact]
 
 and the functions below gather them. The same holds for one fact that is not about an enterprise:
 what a citizen scanned or typed on the complaint form (``scanned_instrument``, answered by the
@@ -658,4 +659,32 @@ async def inspection_finding_facts(
         provider = getattr(module, "inspection_finding_facts", None)
         if provider is not None:
             found.extend(await provider(session, since=since, region=region))
+    return found
+
+
+@dataclass(frozen=True)
+class InspectionFact:
+    """A failed 双随机 inspection (监督检查不合格) of a site of an enterprise, for credit evaluation:
+    only one whose result is public (一公开) on the evaluation date, like a penalty, which counts
+    only while it is published. ``site_name`` is the name the campaign published (individuals
+    masked)."""
+
+    inspection_id: uuid.UUID
+    uscc: str
+    site_name: str
+    inspected_on: date  # Beijing date of the inspection
+    published_on: date
+    follow_up: str  # correct (责令改正) / penalty_case (立案查处) / none
+
+
+async def inspection_facts(
+    session: AsyncSession, *, since: date, as_of: date, usccs: Sequence[str] | None = None
+) -> list[InspectionFact]:
+    """Failed inspections of the enterprises ``usccs`` (None: all) made on or after ``since``
+    and published on or before ``as_of``."""
+    found: list[InspectionFact] = []
+    for _, module in modules("facts"):
+        provider = getattr(module, "inspection_facts", None)
+        if provider is not None:
+            found.extend(await provider(session, since=since, as_of=as_of, usccs=usccs))
     return found

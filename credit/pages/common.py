@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from credit.public import objection_reference
-from credit.scoring import GRADES
+from credit.scoring import DEDUCTION_KINDS, GRADES
 from portal.errors import GongzhiError
 
 GRADE_CLASS = {g: ("ok" if i < 3 else "warn" if i < 6 else "bad") for i, g in enumerate(GRADES)}
@@ -49,6 +49,8 @@ INDICATOR_MEANING = {
     "complaint_rate": "按每百台器具折算的查实投诉数，越少越好。",
     "penalties": "公示期内的行政处罚按严重程度计点，点数越多得分越低；没有处罚即得满分。",
     "association_entry": "由评价协会核查后填报：已做到得满分，未做到或未填报不得分。",
+    "inspection_findings": "已公开的双随机监督检查不合格结果，每次按后续处理扣分（责令改正少于立案查处），"
+    "扣分有上限；没有不合格结果不扣分。",
 }
 INDICATOR_NO_DATA = {
     "certificate_coverage": "平台上没有登记该企业的计量器具，无法计算持证比例。",
@@ -71,6 +73,9 @@ INPUT_LABELS = {
     "window_days": "统计期（天）",
     "penalties": "行政处罚",
     "severity_points": "处罚点数",
+    "failed_inspections": "监督检查不合格次数",
+    "finding_points": "不合格计分",
+    "deducted": "实扣分数",
     "entered": "协会已填报",
     "value": "已做到",
 }
@@ -104,6 +109,8 @@ def error_text(exc: Exception) -> str:
 def chart_rows(breakdown: list[dict[str, Any]]) -> dict[str, Any]:
     """Numbers for the server-rendered SVG bar chart: each indicator's points against the most
     it could earn (its weight, scaled like the score when some indicators have no data)."""
+    # Deductions are not bars of the weighted 100: the table shows what they took off.
+    breakdown = [i for i in breakdown if i["kind"] not in DEDUCTION_KINDS]
     included = sum(i["weight"] for i in breakdown if i["included"]) or 1
     scale = Decimal(100) / Decimal(included)
     rows = []
@@ -131,7 +138,10 @@ def chart_rows(breakdown: list[dict[str, Any]]) -> dict[str, Any]:
 def score_explanation(breakdown: list[dict[str, Any]]) -> dict[str, Any]:
     """The numbers of the sentence that explains a total: which indicators count, their weights
     added up, what one point of weight is worth once indicators without data are left out, and
-    each indicator's most possible points."""
+    each indicator's most possible points. Deductions (their weight is the most they take off)
+    are outside the weighted 100 and listed apart."""
+    deductions = [i for i in breakdown if i["kind"] in DEDUCTION_KINDS]
+    breakdown = [i for i in breakdown if i["kind"] not in DEDUCTION_KINDS]
     included = [i for i in breakdown if i["included"]]
     weight = sum(int(i["weight"]) for i in included)
     total_weight = sum(int(i["weight"]) for i in breakdown)
@@ -150,6 +160,7 @@ def score_explanation(breakdown: list[dict[str, Any]]) -> dict[str, Any]:
         "weight": weight,
         "total_weight": total_weight,
         "per_weight": f"{per_weight:.2f}",
+        "deductions": {i["code"]: i["weight"] for i in deductions},
         "possible": {
             i["code"]: f"{Decimal(i['weight']) * per_weight:.2f}" if i["included"] else None
             for i in breakdown

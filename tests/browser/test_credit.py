@@ -115,7 +115,7 @@ async def test_find_by_place_and_words_then_read_how_the_score_is_made(
     assert "每 1 点权重折合" in explained
     if "无数据" in explained:  # the reason is beside the indicator, not a bare 不计分
         assert "无数据：" in await page.locator("tr.no-data").first.inner_text()
-    assert "第 1 版" in await page.locator("dl.facts").first.inner_text()
+    assert "第 2 版" in await page.locator("dl.facts").first.inner_text()
     assert "metrology-integrity" not in await page.locator("dl.facts").first.inner_text()
     # Technical proof is one click away.
     proof = page.locator("details.tech").first

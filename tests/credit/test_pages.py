@@ -296,7 +296,7 @@ async def test_enterprise_page_explains_the_score_and_keeps_proof_one_click_away
     assert "42.86 / 42.86" in page  # penalties: none, so all it could earn
     assert "登记器具：0" in page  # inputs in Chinese, not instruments: 0
     # Plain Chinese in front; the codes and hashes inside 技术核验信息.
-    assert "计量诚信评价方法（平台默认）第 1 版" in page
+    assert "计量诚信评价方法（平台默认）第 2 版" in page
     front, _, proof = page.partition("<summary>技术核验信息</summary>")
     assert "metrology-integrity" not in front
     assert "证据哈希" not in front

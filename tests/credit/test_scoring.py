@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from credit.methodologies import DEFAULT_METHODOLOGY_FILE
+from credit.methodologies import DEFAULT_METHODOLOGY_FILE, DEFAULT_METHODOLOGY_FILES
 from credit.schemas import MethodologyDefinition
 from credit.scoring import Method, score_all
-from portal.facts import ComplaintFact, InstrumentFact, PenaltyFact
+from portal.facts import ComplaintFact, InspectionFact, InstrumentFact, PenaltyFact
 
 AS_OF = date(2026, 3, 1)
 A = "91610402000000011A"  # only used as a key: scoring does not validate codes
@@ -26,7 +26,7 @@ def default_definition() -> dict[str, Any]:
     return data["definition"]  # type: ignore[no-any-return]
 
 
-METHOD = Method.from_definition("metrology-integrity", 1, default_definition())
+METHOD = Method.from_definition("metrology-integrity", 2, default_definition())
 
 
 def instrument(
@@ -265,3 +265,67 @@ def test_methodology_validation() -> None:
     floats["indicators"][2]["params"]["zero_at_share"] = 0.2
     with pytest.raises(ValidationError, match="not floats"):
         MethodologyDefinition.model_validate(floats)
+
+
+def _inspection(
+    owner: str, on: date, follow_up: str, published: date | None = None
+) -> InspectionFact:
+    return InspectionFact(
+        inspection_id=uuid.uuid4(),
+        uscc=owner,
+        site_name="加油站",
+        inspected_on=on,
+        published_on=published or on,
+        follow_up=follow_up,
+    )
+
+
+def test_inspection_findings_deduct_bounded_in_window_and_once_public() -> None:
+    entries = {(A, c): True for c in ("self_commitment", "metrology_officer", "management_system")}
+    clean = score_all(METHOD, [A], as_of=AS_OF, entries=entries)[A]
+    assert clean.score == Decimal("100.00")
+    findings = [
+        _inspection(A, AS_OF - timedelta(days=10), "correct"),
+        _inspection(A, AS_OF - timedelta(days=20), "penalty_case"),
+        _inspection(A, AS_OF - timedelta(days=30), "penalty_case"),  # 25 points, capped at 15
+        _inspection(A, AS_OF - timedelta(days=730), "penalty_case"),  # outside the window
+        _inspection(A, AS_OF - timedelta(days=1), "penalty_case", published=AS_OF + timedelta(1)),
+        _inspection(B, AS_OF - timedelta(days=1), "penalty_case"),  # another enterprise's
+    ]
+    result = score_all(METHOD, [A], as_of=AS_OF, entries=entries, inspections=findings)[A]
+    found = indicator(result, "inspection_findings")
+    assert found["inputs"]["failed_inspections"] == 3
+    assert (found["inputs"]["finding_points"], found["points"]) == (25, "-15.00")
+    assert result.score == Decimal("85.00")
+    assert result.score == clean.score - 15  # the deduction, after the weighted score
+    # The score never falls below 0: penalties only (15 of 35 weight) less 15.
+    bare = score_all(METHOD, [A], as_of=AS_OF, inspections=findings)[A]
+    assert bare.score == Decimal("27.86")  # 15/35 × 100 = 42.86, less 15
+    # Version 1 has no such indicator: the same facts change nothing there.
+    v1 = Method.from_definition(
+        "metrology-integrity",
+        1,
+        json.loads(DEFAULT_METHODOLOGY_FILES[0].read_text(encoding="utf-8"))["definition"],
+    )
+    assert score_all(v1, [A], as_of=AS_OF, entries=entries, inspections=findings)[A].score == (
+        Decimal("100.00")
+    )
+
+
+def test_a_deduction_weighs_outside_the_hundred() -> None:
+    definition = default_definition()
+    assert MethodologyDefinition.model_validate(definition)  # 100 weighted, plus at most 15 off
+    heavier = {
+        **definition,
+        "indicators": [
+            {**i, "weight": 30} if i["kind"] == "inspection_findings" else i
+            for i in definition["indicators"]
+        ],
+    }
+    assert MethodologyDefinition.model_validate(heavier)
+    short = {
+        **definition,
+        "indicators": [i for i in definition["indicators"] if i["code"] != "self_commitment"],
+    }
+    with pytest.raises(ValidationError, match="add up to 100"):
+        MethodologyDefinition.model_validate(short)

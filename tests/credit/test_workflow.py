@@ -47,7 +47,7 @@ async def test_full_workflow(
     assert run["status"] == "draft"
     assert run["enterprise_count"] == 2
     assert run["methodology"]["code"] == "metrology-integrity"
-    assert run["methodology"]["version"] == 1
+    assert run["methodology"]["version"] == 2  # the platform default's latest version
     drafts = {s["uscc"]: s for s in run["scores"]}
     # No platform facts: penalties (15) and the three entries (20) carry the score.
     assert drafts[good]["score"] == "100.00"
@@ -150,7 +150,7 @@ async def test_full_workflow(
     page = (await client.get(f"/api/v1/credit/enterprises/{weak}")).json()
     assert page["current"]["grade"] == "AAA"
     assert page["current"]["valid_until"] == "2029-03-09"
-    assert page["current"]["methodology"] == {"code": "metrology-integrity", "version": 1}
+    assert page["current"]["methodology"] == {"code": "metrology-integrity", "version": 2}
     entries = {i["code"]: i for i in page["breakdown"]}
     assert entries["metrology_officer"]["evidence"] == [
         {"type": "association_entry", "indicator": "metrology_officer", "value": True}
