@@ -47,6 +47,7 @@ from portal.accounts.models import Role, User
 from portal.accounts.permissions import Action, authorize
 from portal.audit import service as audit
 from portal.pagination import PageRequest
+from portal.regions.service import covers
 
 # Verification states (the regional statistics' names) in which the certificate is current.
 CURRENT_STATES = frozenset({"valid", "expiring", "not_due"})
@@ -128,9 +129,23 @@ def _assigned_to(badge: str) -> Any:
     return cast(col(Inspection.inspectors), String).like(f'%"{badge}"%')
 
 
+def _regions_above(code: str | None) -> list[str]:
+    """The divisions whose campaigns may name the holder of an account of ``code`` (itself and
+    the divisions above it): badges are one namespace for the whole country, and a bureau ties
+    them to accounts of its own region only, so another region's bureau that tied a badge drawn
+    here (before or instead of this region's) has tied it to an account outside this campaign."""
+    if not code:
+        return []
+    return sorted({c for c in (code, code[:4] + "00", code[:2] + "0000") if covers(c, code)})
+
+
 async def _may_access(session: AsyncSession, actor: User, inspection: Inspection) -> None:
     badge = await badge_of(session, actor)
-    if badge is not None and badge in inspection.inspectors:
+    if (
+        badge is not None
+        and badge in inspection.inspectors
+        and inspection.region_code in _regions_above(actor.region_code)
+    ):
         return
     authorize(actor, Action.inspection_manage, region_code=inspection.region_code)
 
@@ -165,6 +180,7 @@ async def list_for(
         if badge is None:
             return [], 0
         where.append(_assigned_to(badge))
+        where.append(col(Inspection.region_code).in_(_regions_above(actor.region_code)))
     elif actor.role is not Role.admin:
         authorize(actor, Action.inspection_manage, region_code=actor.region_code or "")
         where.append(in_region(col(Inspection.region_code), actor.region_code or ""))
@@ -310,6 +326,15 @@ async def record(
                 raise IdempotencyKeyReused()
             return inspection
         raise InspectionRecorded()
+    # A key names one submission: the phone's stored key sent with another inspection's form
+    # is that mistake, told as such (the unique key would otherwise refuse it as a bare conflict).
+    elsewhere = await session.scalar(
+        select(col(Inspection.id)).where(
+            col(Inspection.idempotency_key) == key, col(Inspection.id) != inspection.id
+        )
+    )
+    if elsewhere is not None:
+        raise IdempotencyKeyReused()
     if data.acknowledgement == "signed" and not data.signatory.strip():
         raise SignatoryMissing()
     checks, findings = await _checks(session, data, await instruments(session, inspection))
