@@ -123,10 +123,14 @@ async def badge_of(session: AsyncSession, user: User) -> str | None:
     return found
 
 
-def _assigned_to(badge: str) -> Any:
+def _assigned_to(session: AsyncSession, badge: str) -> Any:
     # The pairing's badges are a JSON list; a badge is letters, digits and '-' (the schema), so
-    # no LIKE wildcard reaches the pattern, and the quotes match whole badges only.
-    return cast(col(Inspection.inspectors), String).like(f'%"{badge}"%')
+    # no wildcard reaches the pattern, and the quotes match whole badges only. SQLite's LIKE
+    # ignores ASCII case (a badge "zf-001" would list the pairings of "ZF-001"), its GLOB does not.
+    listed = cast(col(Inspection.inspectors), String)
+    if session.get_bind().dialect.name == "sqlite":
+        return listed.op("GLOB")(f'*"{badge}"*')
+    return listed.like(f'%"{badge}"%')
 
 
 def _regions_above(code: str | None) -> list[str]:
@@ -179,7 +183,7 @@ async def list_for(
         badge = await badge_of(session, actor)
         if badge is None:
             return [], 0
-        where.append(_assigned_to(badge))
+        where.append(_assigned_to(session, badge))
         where.append(col(Inspection.region_code).in_(_regions_above(actor.region_code)))
     elif actor.role is not Role.admin:
         authorize(actor, Action.inspection_manage, region_code=actor.region_code or "")
@@ -338,6 +342,9 @@ async def record(
     if data.acknowledgement == "signed" and not data.signatory.strip():
         raise SignatoryMissing()
     checks, findings = await _checks(session, data, await instruments(session, inspection))
+    if len(set(data.photos)) != len(data.photos):
+        # Held once, it would be listed (and its links signed) twice.
+        raise PhotoNotFound("A photo is listed twice.", detail_zh="照片重复。")
     if data.photos:
         held = await facts.hold_photos(
             session, media_ids=data.photos, uploader_id=actor.id, holder=holder(inspection.id)

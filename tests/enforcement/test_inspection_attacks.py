@@ -147,3 +147,48 @@ async def test_a_held_photo_cannot_be_taken_into_a_complaint(
         assert media is not None
         assert media.case_id is None
         assert media.held_by == f"enforcement_inspection:{ids[weicheng]}"
+
+
+async def test_a_badge_differing_only_in_case_lists_nothing_of_the_other(
+    client: httpx.AsyncClient,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+    sites: Sites,
+) -> None:
+    bureau, _, weicheng = sites
+    await _inspections(client, bureau, weicheng)
+    # A careless bureau types the badge in lower case for another account: a different badge.
+    other = await make_user(Role.regulator, region="610402")
+    tied = await client.put(
+        "/api/v1/enforcement/inspectors/zf-001", json={"user_id": str(other.id)}, headers=bureau
+    )
+    assert tied.status_code == 200, tied.text
+    mine = await client.get(
+        "/api/v1/enforcement/inspections?mine=1", headers=await auth_headers(other)
+    )
+    assert mine.json()["total"] == 0
+    assert mine.json()["items"] == []
+
+
+async def test_a_photo_listed_twice_is_refused(
+    client: httpx.AsyncClient, database: Database, sites: Sites
+) -> None:
+    bureau, _, weicheng = sites
+    ids = await _inspections(client, bureau, weicheng)
+    photo = await client.post(
+        "/api/v1/media", files={"file": ("p.jpg", jpeg(), "image/jpeg")}, headers=bureau
+    )
+    photo_id = photo.json()["id"]
+    assert_problem(
+        await client.put(
+            f"/api/v1/enforcement/inspections/{ids[weicheng]}/result",
+            json=await _body(client, bureau, ids[weicheng], photos=[photo_id, photo_id]),
+            headers={**bureau, "Idempotency-Key": str(uuid.uuid4())},
+        ),
+        422,
+        "photo_not_found",
+    )
+    async with database.transaction() as session:
+        media = await session.get(Media, uuid.UUID(photo_id))
+        assert media is not None
+        assert media.held_by is None
