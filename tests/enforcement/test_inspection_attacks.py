@@ -4,6 +4,7 @@ and a photo the inspection holds as evidence taken into a citizen's complaint.""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -192,3 +193,31 @@ async def test_a_photo_listed_twice_is_refused(
         media = await session.get(Media, uuid.UUID(photo_id))
         assert media is not None
         assert media.held_by is None
+
+
+async def test_one_photo_sent_with_two_inspections_at_once_is_held_by_one(
+    client: httpx.AsyncClient, database: Database, sites: Sites
+) -> None:
+    bureau, qindu, weicheng = sites
+    ids = await _inspections(client, bureau, weicheng)
+    photo = await client.post(
+        "/api/v1/media", files={"file": ("p.jpg", jpeg(), "image/jpeg")}, headers=bureau
+    )
+    photo_id = photo.json()["id"]
+    bodies = {s: await _body(client, bureau, ids[s], photos=[photo_id]) for s in (qindu, weicheng)}
+    raced = await asyncio.gather(
+        *(
+            client.put(
+                f"/api/v1/enforcement/inspections/{ids[s]}/result",
+                json=bodies[s],
+                headers={**bureau, "Idempotency-Key": str(uuid.uuid4())},
+            )
+            for s in (qindu, weicheng)
+        )
+    )
+    assert sorted(r.status_code for r in raced) == [200, 422], [r.text for r in raced]
+    winner = raced[[r.status_code for r in raced].index(200)].json()["id"]
+    async with database.transaction() as session:
+        media = await session.get(Media, uuid.UUID(photo_id))
+        assert media is not None
+        assert media.held_by == f"enforcement_inspection:{winner}"
