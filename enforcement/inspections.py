@@ -133,24 +133,34 @@ def _assigned_to(session: AsyncSession, badge: str) -> Any:
     return listed.like(f'%"{badge}"%')
 
 
-def _regions_above(code: str | None) -> list[str]:
-    """The divisions whose campaigns may name the holder of an account of ``code`` (itself and
-    the divisions above it): badges are one namespace for the whole country, and a bureau ties
-    them to accounts of its own region only, so another region's bureau that tied a badge drawn
-    here (before or instead of this region's) has tied it to an account outside this campaign."""
-    if not code:
-        return []
-    return sorted({c for c in (code, code[:4] + "00", code[:2] + "0000") if covers(c, code)})
+async def _pooled_campaigns(
+    session: AsyncSession, actor: User, badge: str, campaign_ids: set[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Of these campaigns, those whose pool puts ``badge`` in a district the actor's account
+    lies in. Badges are one namespace for the whole country and any bureau ties them to its own
+    accounts: another region's bureau, or the drawn site's own district office (which the draw
+    keeps away from it), tying a badge drawn here to one of its accounts ties it to an account
+    outside the district the campaign published for that inspector, and opens nothing."""
+    if not campaign_ids or not actor.region_code:
+        return set()
+    rows = await session.execute(
+        select(col(InspectionCampaign.id), col(InspectionCampaign.inspectors)).where(
+            col(InspectionCampaign.id).in_(campaign_ids)
+        )
+    )
+    return {
+        campaign_id
+        for campaign_id, pool in rows.all()
+        if any(i["id"] == badge and covers(i["district"], actor.region_code) for i in pool)
+    }
 
 
 async def _may_access(session: AsyncSession, actor: User, inspection: Inspection) -> None:
     badge = await badge_of(session, actor)
-    if (
-        badge is not None
-        and badge in inspection.inspectors
-        and inspection.region_code in _regions_above(actor.region_code)
-    ):
-        return
+    if badge is not None and badge in inspection.inspectors:
+        pooled = await _pooled_campaigns(session, actor, badge, {inspection.campaign_id})
+        if pooled:
+            return
     authorize(actor, Action.inspection_manage, region_code=inspection.region_code)
 
 
@@ -184,7 +194,16 @@ async def list_for(
         if badge is None:
             return [], 0
         where.append(_assigned_to(session, badge))
-        where.append(col(Inspection.region_code).in_(_regions_above(actor.region_code)))
+        drawn_in = set(
+            (
+                await session.execute(select(col(Inspection.campaign_id)).where(*where).distinct())
+            ).scalars()
+        )
+        where.append(
+            col(Inspection.campaign_id).in_(
+                await _pooled_campaigns(session, actor, badge, drawn_in)
+            )
+        )
     elif actor.role is not Role.admin:
         authorize(actor, Action.inspection_manage, region_code=actor.region_code or "")
         where.append(in_region(col(Inspection.region_code), actor.region_code or ""))

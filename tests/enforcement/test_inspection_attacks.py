@@ -221,3 +221,30 @@ async def test_one_photo_sent_with_two_inspections_at_once_is_held_by_one(
         media = await session.get(Media, uuid.UUID(photo_id))
         assert media is not None
         assert media.held_by == f"enforcement_inspection:{winner}"
+
+
+async def test_the_sites_own_district_office_cannot_become_its_drawn_inspector(
+    client: httpx.AsyncClient,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+    sites: Sites,
+) -> None:
+    bureau, _, weicheng = sites
+    ids = await _inspections(client, bureau, weicheng)
+    # 渭城区's office, kept away from 渭城区's sites by the draw, ties the badge of 王芳 (drawn
+    # for its site; the pool puts her in 杨陵区) to one of its own accounts.
+    office = await auth_headers(await make_user(Role.regulator, region="610404"))
+    own = await make_user(Role.regulator, region="610404")
+    tied = await client.put(
+        "/api/v1/enforcement/inspectors/ZF-003", json={"user_id": str(own.id)}, headers=office
+    )
+    assert tied.status_code == 200, tied.text
+    impostor = await auth_headers(own)
+    assert (await client.get("/api/v1/enforcement/inspections?mine=1", headers=impostor)).json()[
+        "total"
+    ] == 0
+    assert_problem(
+        await client.get(f"/api/v1/enforcement/inspections/{ids[weicheng]}", headers=impostor),
+        403,
+        "region_forbidden",
+    )
