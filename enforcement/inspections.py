@@ -47,6 +47,7 @@ from portal.accounts.models import Role, User
 from portal.accounts.permissions import Action, authorize
 from portal.audit import service as audit
 from portal.pagination import PageRequest
+from portal.regions.service import covers
 
 # Verification states (the regional statistics' names) in which the certificate is current.
 CURRENT_STATES = frozenset({"valid", "expiring", "not_due"})
@@ -122,16 +123,44 @@ async def badge_of(session: AsyncSession, user: User) -> str | None:
     return found
 
 
-def _assigned_to(badge: str) -> Any:
+def _assigned_to(session: AsyncSession, badge: str) -> Any:
     # The pairing's badges are a JSON list; a badge is letters, digits and '-' (the schema), so
-    # no LIKE wildcard reaches the pattern, and the quotes match whole badges only.
-    return cast(col(Inspection.inspectors), String).like(f'%"{badge}"%')
+    # no wildcard reaches the pattern, and the quotes match whole badges only. SQLite's LIKE
+    # ignores ASCII case (a badge "zf-001" would list the pairings of "ZF-001"), its GLOB does not.
+    listed = cast(col(Inspection.inspectors), String)
+    if session.get_bind().dialect.name == "sqlite":
+        return listed.op("GLOB")(f'*"{badge}"*')
+    return listed.like(f'%"{badge}"%')
+
+
+async def _pooled_campaigns(
+    session: AsyncSession, actor: User, badge: str, campaign_ids: set[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Of these campaigns, those whose pool puts ``badge`` in a district the actor's account
+    lies in. Badges are one namespace for the whole country and any bureau ties them to its own
+    accounts: another region's bureau, or the drawn site's own district office (which the draw
+    keeps away from it), tying a badge drawn here to one of its accounts ties it to an account
+    outside the district the campaign published for that inspector, and opens nothing."""
+    if not campaign_ids or not actor.region_code:
+        return set()
+    rows = await session.execute(
+        select(col(InspectionCampaign.id), col(InspectionCampaign.inspectors)).where(
+            col(InspectionCampaign.id).in_(campaign_ids)
+        )
+    )
+    return {
+        campaign_id
+        for campaign_id, pool in rows.all()
+        if any(i["id"] == badge and covers(i["district"], actor.region_code) for i in pool)
+    }
 
 
 async def _may_access(session: AsyncSession, actor: User, inspection: Inspection) -> None:
     badge = await badge_of(session, actor)
     if badge is not None and badge in inspection.inspectors:
-        return
+        pooled = await _pooled_campaigns(session, actor, badge, {inspection.campaign_id})
+        if pooled:
+            return
     authorize(actor, Action.inspection_manage, region_code=inspection.region_code)
 
 
@@ -164,7 +193,17 @@ async def list_for(
         badge = await badge_of(session, actor)
         if badge is None:
             return [], 0
-        where.append(_assigned_to(badge))
+        where.append(_assigned_to(session, badge))
+        drawn_in = set(
+            (
+                await session.execute(select(col(Inspection.campaign_id)).where(*where).distinct())
+            ).scalars()
+        )
+        where.append(
+            col(Inspection.campaign_id).in_(
+                await _pooled_campaigns(session, actor, badge, drawn_in)
+            )
+        )
     elif actor.role is not Role.admin:
         authorize(actor, Action.inspection_manage, region_code=actor.region_code or "")
         where.append(in_region(col(Inspection.region_code), actor.region_code or ""))
@@ -310,9 +349,21 @@ async def record(
                 raise IdempotencyKeyReused()
             return inspection
         raise InspectionRecorded()
+    # A key names one submission: the phone's stored key sent with another inspection's form
+    # is that mistake, told as such (the unique key would otherwise refuse it as a bare conflict).
+    elsewhere = await session.scalar(
+        select(col(Inspection.id)).where(
+            col(Inspection.idempotency_key) == key, col(Inspection.id) != inspection.id
+        )
+    )
+    if elsewhere is not None:
+        raise IdempotencyKeyReused()
     if data.acknowledgement == "signed" and not data.signatory.strip():
         raise SignatoryMissing()
     checks, findings = await _checks(session, data, await instruments(session, inspection))
+    if len(set(data.photos)) != len(data.photos):
+        # Held once, it would be listed (and its links signed) twice.
+        raise PhotoNotFound("A photo is listed twice.", detail_zh="照片重复。")
     if data.photos:
         held = await facts.hold_photos(
             session, media_ids=data.photos, uploader_id=actor.id, holder=holder(inspection.id)

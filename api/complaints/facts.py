@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import or_
+from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -73,20 +73,22 @@ async def hold_photos(
     wanted = sorted(set(media_ids))
     if not wanted:
         return []
-    rows = await session.scalars(
-        select(Media).where(
+    # One conditional UPDATE, not a read then a write: two submissions naming the same photo at
+    # once (two inspections) would both read it free and both hold it. Here the second waits
+    # for the first's row lock (PostgreSQL) or write lock (SQLite), and its condition, checked
+    # again, leaves the photo out.
+    rows = await session.execute(
+        update(Media)
+        .where(
             col(Media.id).in_(wanted),
             col(Media.uploader_id) == uploader_id,
             col(Media.case_id).is_(None),
             or_(col(Media.held_by).is_(None), col(Media.held_by) == holder),
         )
+        .values(held_by=holder)
+        .returning(col(Media.id))
     )
-    held = []
-    for media in rows:
-        media.held_by = holder
-        held.append(media.id)
-    await session.flush()
-    return held
+    return list(rows.scalars().all())
 
 
 async def photo_links(

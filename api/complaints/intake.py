@@ -290,7 +290,13 @@ async def _unattached_media(session: AsyncSession, data: CaseCreate) -> list[Med
     if len(set(data.media)) != len(data.media):
         raise MediaUnavailable("A photo is listed twice.", detail_zh="照片重复。")
     rows = await session.scalars(
-        select(Media).where(col(Media.id).in_(data.media), col(Media.case_id).is_(None))
+        select(Media).where(
+            col(Media.id).in_(data.media),
+            col(Media.case_id).is_(None),
+            # Held as another domain's evidence (portal.facts.hold_photos: an inspection's
+            # photos): not free for a case, whose page would show it and whose end would take it.
+            col(Media.held_by).is_(None),
+        )
     )
     by_id = {m.id: m for m in rows}
     missing = [str(m) for m in data.media if m not in by_id]

@@ -1,0 +1,250 @@
+"""Attacks on the field inspections (issue 17), each found by a test that failed before its fix:
+an Idempotency-Key replayed on another inspection, a badge claimed by another region's bureau,
+and a photo the inspection holds as evidence taken into a citizen's complaint."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from api.complaints.models import Media
+from enforcement.models import Inspection
+from portal.accounts.models import Role, User
+from portal.db import Database
+from tests.api.complaints.images import jpeg
+from tests.api.complaints.support import report_body
+from tests.enforcement.support import Sites, campaign_body
+from tests.enforcement.test_inspections import _result
+from tests.support import assert_problem
+
+Headers = Callable[[User], Awaitable[dict[str, str]]]
+
+
+async def _inspections(
+    client: httpx.AsyncClient, bureau: dict[str, str], weicheng: str
+) -> dict[str, str]:
+    """A drawn campaign's inspections, by site id."""
+    created = await client.post(
+        "/api/v1/enforcement/campaigns",
+        json=campaign_body(weicheng, sample_size=2, categories=[], usage_areas=[]),
+        headers=bureau,
+    )
+    assert created.status_code == 201, created.text
+    campaign_id = created.json()["id"]
+    drawn = await client.post(f"/api/v1/enforcement/campaigns/{campaign_id}/draw", headers=bureau)
+    assert drawn.status_code == 200, drawn.text
+    listed = await client.get(
+        "/api/v1/enforcement/inspections", params={"campaign": campaign_id}, headers=bureau
+    )
+    return {i["site_id"]: i["id"] for i in listed.json()["items"]}
+
+
+async def _body(
+    client: httpx.AsyncClient, headers: dict[str, str], inspection: str, **changes: Any
+) -> dict[str, Any]:
+    form = await client.get(f"/api/v1/enforcement/inspections/{inspection}", headers=headers)
+    assert form.status_code == 200, form.text
+    return _result(form.json()["instruments"], **changes)
+
+
+async def test_a_key_used_on_one_inspection_is_refused_on_another(
+    client: httpx.AsyncClient, database: Database, sites: Sites
+) -> None:
+    bureau, qindu, weicheng = sites
+    ids = await _inspections(client, bureau, weicheng)
+    key = str(uuid.uuid4())
+    first = await client.put(
+        f"/api/v1/enforcement/inspections/{ids[weicheng]}/result",
+        json=await _body(client, bureau, ids[weicheng]),
+        headers={**bureau, "Idempotency-Key": key},
+    )
+    assert first.status_code == 200, first.text
+    # The phone's stored key sent again with the next site's form: told, not a 500.
+    assert_problem(
+        await client.put(
+            f"/api/v1/enforcement/inspections/{ids[qindu]}/result",
+            json=await _body(client, bureau, ids[qindu]),
+            headers={**bureau, "Idempotency-Key": key},
+        ),
+        409,
+        "idempotency_key_reused",
+    )
+    async with database.transaction() as session:
+        other = await session.get(Inspection, uuid.UUID(ids[qindu]))
+        assert other is not None
+        assert str(other.status) == "assigned"
+    # With a fresh key it records.
+    again = await client.put(
+        f"/api/v1/enforcement/inspections/{ids[qindu]}/result",
+        json=await _body(client, bureau, ids[qindu]),
+        headers={**bureau, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert again.status_code == 200, again.text
+
+
+async def test_a_badge_claimed_by_another_regions_bureau_opens_nothing(
+    client: httpx.AsyncClient,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+    sites: Sites,
+) -> None:
+    bureau, _, weicheng = sites
+    ids = await _inspections(client, bureau, weicheng)
+    # 西安市's bureau ties 咸阳's inspector's badge (untied so far) to one of its own accounts.
+    xian_bureau = await auth_headers(await make_user(Role.regulator, region="610100"))
+    xian = await make_user(Role.regulator, region="610102")
+    tied = await client.put(
+        "/api/v1/enforcement/inspectors/ZF-001", json={"user_id": str(xian.id)}, headers=xian_bureau
+    )
+    assert tied.status_code == 200, tied.text
+    impostor = await auth_headers(xian)
+    assert (await client.get("/api/v1/enforcement/inspections?mine=1", headers=impostor)).json()[
+        "total"
+    ] == 0
+    assert_problem(
+        await client.get(f"/api/v1/enforcement/inspections/{ids[weicheng]}", headers=impostor),
+        403,
+        "region_forbidden",
+    )
+    assert_problem(
+        await client.put(
+            f"/api/v1/enforcement/inspections/{ids[weicheng]}/result",
+            json=await _body(client, bureau, ids[weicheng]),
+            headers={**impostor, "Idempotency-Key": str(uuid.uuid4())},
+        ),
+        403,
+        "region_forbidden",
+    )
+    page = await client.get(f"/backoffice/inspections/{ids[weicheng]}", headers=impostor)
+    assert page.status_code == 403
+
+
+async def test_a_held_photo_cannot_be_taken_into_a_complaint(
+    client: httpx.AsyncClient,
+    database: Database,
+    sites: Sites,
+) -> None:
+    bureau, _, weicheng = sites
+    ids = await _inspections(client, bureau, weicheng)
+    photo = await client.post(
+        "/api/v1/media", files={"file": ("p.jpg", jpeg(), "image/jpeg")}, headers=bureau
+    )
+    assert photo.status_code == 201, photo.text
+    photo_id = photo.json()["id"]
+    done = await client.put(
+        f"/api/v1/enforcement/inspections/{ids[weicheng]}/result",
+        json=await _body(client, bureau, ids[weicheng], photos=[photo_id]),
+        headers={**bureau, "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert done.status_code == 200, done.text
+    stolen = await client.post("/api/v1/cases", json=report_body(media=[photo_id]))
+    assert_problem(stolen, 422, "media_unavailable")
+    async with database.transaction() as session:
+        media = await session.get(Media, uuid.UUID(photo_id))
+        assert media is not None
+        assert media.case_id is None
+        assert media.held_by == f"enforcement_inspection:{ids[weicheng]}"
+
+
+async def test_a_badge_differing_only_in_case_lists_nothing_of_the_other(
+    client: httpx.AsyncClient,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+    sites: Sites,
+) -> None:
+    bureau, _, weicheng = sites
+    await _inspections(client, bureau, weicheng)
+    # A careless bureau types the badge in lower case for another account: a different badge.
+    other = await make_user(Role.regulator, region="610402")
+    tied = await client.put(
+        "/api/v1/enforcement/inspectors/zf-001", json={"user_id": str(other.id)}, headers=bureau
+    )
+    assert tied.status_code == 200, tied.text
+    mine = await client.get(
+        "/api/v1/enforcement/inspections?mine=1", headers=await auth_headers(other)
+    )
+    assert mine.json()["total"] == 0
+    assert mine.json()["items"] == []
+
+
+async def test_a_photo_listed_twice_is_refused(
+    client: httpx.AsyncClient, database: Database, sites: Sites
+) -> None:
+    bureau, _, weicheng = sites
+    ids = await _inspections(client, bureau, weicheng)
+    photo = await client.post(
+        "/api/v1/media", files={"file": ("p.jpg", jpeg(), "image/jpeg")}, headers=bureau
+    )
+    photo_id = photo.json()["id"]
+    assert_problem(
+        await client.put(
+            f"/api/v1/enforcement/inspections/{ids[weicheng]}/result",
+            json=await _body(client, bureau, ids[weicheng], photos=[photo_id, photo_id]),
+            headers={**bureau, "Idempotency-Key": str(uuid.uuid4())},
+        ),
+        422,
+        "photo_not_found",
+    )
+    async with database.transaction() as session:
+        media = await session.get(Media, uuid.UUID(photo_id))
+        assert media is not None
+        assert media.held_by is None
+
+
+async def test_one_photo_sent_with_two_inspections_at_once_is_held_by_one(
+    client: httpx.AsyncClient, database: Database, sites: Sites
+) -> None:
+    bureau, qindu, weicheng = sites
+    ids = await _inspections(client, bureau, weicheng)
+    photo = await client.post(
+        "/api/v1/media", files={"file": ("p.jpg", jpeg(), "image/jpeg")}, headers=bureau
+    )
+    photo_id = photo.json()["id"]
+    bodies = {s: await _body(client, bureau, ids[s], photos=[photo_id]) for s in (qindu, weicheng)}
+    raced = await asyncio.gather(
+        *(
+            client.put(
+                f"/api/v1/enforcement/inspections/{ids[s]}/result",
+                json=bodies[s],
+                headers={**bureau, "Idempotency-Key": str(uuid.uuid4())},
+            )
+            for s in (qindu, weicheng)
+        )
+    )
+    assert sorted(r.status_code for r in raced) == [200, 422], [r.text for r in raced]
+    winner = raced[[r.status_code for r in raced].index(200)].json()["id"]
+    async with database.transaction() as session:
+        media = await session.get(Media, uuid.UUID(photo_id))
+        assert media is not None
+        assert media.held_by == f"enforcement_inspection:{winner}"
+
+
+async def test_the_sites_own_district_office_cannot_become_its_drawn_inspector(
+    client: httpx.AsyncClient,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+    sites: Sites,
+) -> None:
+    bureau, _, weicheng = sites
+    ids = await _inspections(client, bureau, weicheng)
+    # 渭城区's office, kept away from 渭城区's sites by the draw, ties the badge of 王芳 (drawn
+    # for its site; the pool puts her in 杨陵区) to one of its own accounts.
+    office = await auth_headers(await make_user(Role.regulator, region="610404"))
+    own = await make_user(Role.regulator, region="610404")
+    tied = await client.put(
+        "/api/v1/enforcement/inspectors/ZF-003", json={"user_id": str(own.id)}, headers=office
+    )
+    assert tied.status_code == 200, tied.text
+    impostor = await auth_headers(own)
+    assert (await client.get("/api/v1/enforcement/inspections?mine=1", headers=impostor)).json()[
+        "total"
+    ] == 0
+    assert_problem(
+        await client.get(f"/api/v1/enforcement/inspections/{ids[weicheng]}", headers=impostor),
+        403,
+        "region_forbidden",
+    )
