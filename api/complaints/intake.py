@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 
 from api.complaints import access_codes, categories
@@ -308,6 +310,34 @@ async def _unattached_media(session: AsyncSession, data: CaseCreate) -> list[Med
     return [by_id[m] for m in data.media]
 
 
+async def _attach_media(session: AsyncSession, media: list[Media], case_id: Any) -> None:
+    """Attach each photo with an UPDATE that checks again that it is still free, not the read of
+    ``_unattached_media`` and a later write: two submissions naming one photo at once (two
+    complaints, or a complaint and an inspection holding it as evidence) would both have read it
+    free and the last write would have taken it from the first. Here the second waits for the
+    first's row lock (PostgreSQL) or write lock (SQLite), finds the photo taken and fails as a
+    whole: its case rows roll back with it."""
+    for position, item in enumerate(media):
+        attached = await session.execute(
+            update(Media)
+            .where(
+                col(Media.id) == item.id,
+                col(Media.case_id).is_(None),
+                col(Media.held_by).is_(None),
+            )
+            .values(case_id=case_id, position=position)
+            .execution_options(synchronize_session=False)
+        )
+        if attached.rowcount != 1:  # type: ignore[attr-defined]
+            raise MediaUnavailable(
+                f"Photo {item.id} was attached elsewhere meanwhile.",
+                detail_zh="部分照片已用于其他案件，请重新上传。",
+            )
+        # The loaded object says what the row now says, without a second UPDATE at the flush.
+        set_committed_value(item, "case_id", case_id)
+        set_committed_value(item, "position", position)
+
+
 # --- creating -------------------------------------------------------------------------------------
 
 
@@ -465,10 +495,7 @@ async def submit_case(
         now=now,
     )
     await _record_submission(session, data, cases, source=source, now=now)
-    for position, item in enumerate(media):
-        item.case_id = cases[0].id
-        item.position = position
-    await session.flush()
+    await _attach_media(session, media, cases[0].id)
     response = _created_response(cases, token)
     if claim.record is not None:
         claim.record.case_id = cases[0].id

@@ -248,3 +248,38 @@ async def test_the_sites_own_district_office_cannot_become_its_drawn_inspector(
         403,
         "region_forbidden",
     )
+
+
+async def test_one_photo_sent_with_a_report_and_an_inspection_at_once_goes_to_one(
+    client: httpx.AsyncClient, database: Database, sites: Sites
+) -> None:
+    """The complaint intake attaches with a conditional update too: a report and an inspection
+    naming one photo at the same moment cannot both have it."""
+    bureau, _, weicheng = sites
+    ids = await _inspections(client, bureau, weicheng)
+    photo = await client.post(
+        "/api/v1/media", files={"file": ("p.jpg", jpeg(), "image/jpeg")}, headers=bureau
+    )
+    photo_id = photo.json()["id"]
+    body = await _body(client, bureau, ids[weicheng], photos=[photo_id])
+    report, inspection = await asyncio.gather(
+        client.post("/api/v1/cases", json=report_body(media=[photo_id]), headers=bureau),
+        client.put(
+            f"/api/v1/enforcement/inspections/{ids[weicheng]}/result",
+            json=body,
+            headers={**bureau, "Idempotency-Key": str(uuid.uuid4())},
+        ),
+    )
+    assert sorted([report.status_code, inspection.status_code]) in ([200, 422], [201, 422]), (
+        report.text,
+        inspection.text,
+    )
+    async with database.transaction() as session:
+        media = await session.get(Media, uuid.UUID(photo_id))
+        assert media is not None
+        # Exactly one owner: the case or the inspection, never both, never the loser.
+        assert (media.case_id is None) != (media.held_by is None)
+        if report.status_code == 201:
+            assert media.case_id is not None
+        else:
+            assert media.held_by == f"enforcement_inspection:{ids[weicheng]}"

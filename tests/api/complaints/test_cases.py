@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from sqlmodel import select
 
 from api.complaints.coords import from_wgs84
-from api.complaints.models import Case, CaseParty, CoordSystem
+from api.complaints.models import Case, CaseParty, CoordSystem, Media
 from api.complaints.settings import ComplaintsSettings
 from portal.accounts.models import Role
 from portal.db import Database
@@ -291,3 +291,24 @@ async def test_rate_limits_per_client_and_per_account(
     assert_problem(await client.post("/api/v1/cases", json=report_body(), headers=headers), 429)
     # The limit is per account: the same address without that account may still submit.
     assert (await client.post("/api/v1/cases", json=report_body())).status_code == 201
+
+
+async def test_one_photo_sent_with_two_reports_at_once_goes_to_one(
+    client: httpx.AsyncClient, database: Database, upload
+) -> None:
+    """Both submissions read the photo free; only one may attach it (the other fails whole, its
+    case rows rolled back), never the last write taking it from the first case."""
+    photo = (await upload(images.jpeg())).json()["id"]
+    raced = await asyncio.gather(
+        *[client.post("/api/v1/cases", json=report_body(media=[photo])) for _ in range(2)]
+    )
+    assert sorted(r.status_code for r in raced) == [201, 422], [r.text for r in raced]
+    loser = raced[[r.status_code for r in raced].index(422)]
+    assert_problem(loser, 422, "media_unavailable")
+    winner = raced[[r.status_code for r in raced].index(201)].json()["tracking_number"]
+    async with database.transaction() as session:
+        cases = (await session.scalars(select(Case))).all()
+        assert [c.tracking_number for c in cases] == [winner]
+        media = await session.get(Media, uuid.UUID(photo))
+        assert media is not None
+        assert media.case_id == cases[0].id
