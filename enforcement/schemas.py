@@ -175,8 +175,14 @@ class InstrumentCheck(BaseModel):
     note: str = Field(default="", max_length=500)
 
 
+# Every registered instrument of the site is checked in one record: a large wholesale market
+# registers several hundred scales, so the bound leaves room above that (a body of this many
+# checks still fits GONGZHI_MAX_BODY_BYTES at the usual sticker URL length).
+MAX_CHECKS = 2000
+
+
 class InspectionResultCreate(BaseModel):
-    checks: list[InstrumentCheck] = Field(max_length=500)
+    checks: list[InstrumentCheck] = Field(max_length=MAX_CHECKS)
     photos: list[uuid.UUID] = Field(default_factory=list, max_length=20)
     acknowledgement: Literal["signed", "refused"]
     signatory: str = Field(default="", max_length=50)

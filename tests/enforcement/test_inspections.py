@@ -19,6 +19,7 @@ from api.complaints.media import cleanup_orphan_media
 from api.complaints.models import Media
 from api.instruments.review import enter_due_registrations
 from enforcement.models import Inspection
+from enforcement.schemas import MAX_CHECKS
 from enforcement.settings import EnforcementSettings
 from portal import clock, workdays
 from portal.accounts.models import Organization, Role, User
@@ -298,6 +299,9 @@ async def test_bad_input_is_refused_and_nothing_is_written(
             422,
             "validation_error",
         )
+    too_many = _result(instruments * (MAX_CHECKS // len(instruments) + 1))
+    assert len(too_many["checks"]) > MAX_CHECKS
+    assert_problem(await client.put(put, json=too_many, headers=keyed), 422, "validation_error")
     long_scan = _result(instruments)
     long_scan["checks"][0]["scanned"] = "x" * 2001
     assert_problem(await client.put(put, json=long_scan, headers=keyed), 422, "validation_error")
