@@ -24,6 +24,7 @@ run: install
 
 system-deps:
 	@bash scripts/install-system-deps.sh
+	@bash scripts/enable-pg-replication.sh
 
 lint: install
 	$(BIN)/ruff check .

@@ -72,6 +72,12 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
+REPLICA_FALLBACKS = Counter(
+    "gongzhi_db_replica_fallbacks",
+    "Public reads sent to the primary instead of the read replica, by reason "
+    "(unavailable, lagging, not_found).",
+    ["reason"],
+)
 LOGIN_FAILURES = Counter(
     "gongzhi_login_failures", "Password logins refused for a wrong account or password."
 )

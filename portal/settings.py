@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     env: Environment = Environment.development
     database_url: str = "sqlite+aiosqlite:///var/gongzhi.db"
     database_pool_size: int = 10
+    # A streaming read replica for anonymous public reads (certificate lookup, sticker page);
+    # empty = none. Writes and read-your-writes flows always use database_url.
+    database_replica_url: str = ""
+    # Past this replay lag the public reads go to the primary, so a revocation on the primary is
+    # never shown as still valid for longer than this.
+    database_replica_max_lag_seconds: float = Field(default=5.0, ge=0, le=3600)
     storage_dir: Path = Path("var/storage")
     secret_key: str = DEFAULT_SECRET_KEY
     signing_key_file: Path = Path("var/signing-key.pem")

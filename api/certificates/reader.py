@@ -22,7 +22,9 @@ document for every status.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +33,7 @@ import orjson
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 
+from api.certificates.errors import CertificateNotFound, InstrumentNotFound
 from api.certificates.lookup import ambiguous, instrument_not_found, instrument_read, not_found
 from api.certificates.numbers import NUMBER_MAX_LENGTH, normalize_number, storable_number
 from api.certificates.queries import (
@@ -50,6 +53,7 @@ from api.certificates.queries import (
 from api.certificates.schemas import InstrumentRead
 from portal.db import Database
 from portal.errors import UnstorableValue
+from portal.metrics import REPLICA_FALLBACKS
 
 
 @dataclass(frozen=True)
@@ -177,17 +181,18 @@ async def _no_reset(connection: Any) -> None:
 
 
 class LookupReader:
-    def __init__(self, database: Database, *, pool_size: int = 10) -> None:
+    def __init__(self, database: Database, *, pool_size: int = 10, url: str | None = None) -> None:
         self.database = database
         self._sqlite: sqlite3.Connection | None = None
         self._pool: Any = None
         self._pool_lock = asyncio.Lock()
         self._pool_size = pool_size
         self._coalescer = Coalescer(self._fetch_many)
-        url = make_url(database.url)
-        self.is_sqlite = url.get_backend_name() == "sqlite"
-        self._path = url.database
-        self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        # ``url``: a read replica of ``database`` (``ReplicaRouter``); else the database itself.
+        parsed = make_url(url or database.url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self._path = parsed.database
+        self._dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
     async def _pg_pool(self) -> Any:
         if self._pool is None:
@@ -297,11 +302,109 @@ class LookupReader:
             self._pool = None
 
 
-def get_reader(app_state: Any) -> LookupReader:
-    """The app's reader, created on first use and closed with the app."""
-    reader: LookupReader | None = getattr(app_state, "certificate_reader", None)
+# What says the replica cannot answer now: it is down, restarting or refusing connections.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (OSError, asyncio.TimeoutError)
+try:
+    import asyncpg as _asyncpg
+
+    _UNAVAILABLE += (
+        _asyncpg.PostgresConnectionError,
+        _asyncpg.CannotConnectNowError,
+        _asyncpg.InterfaceError,
+    )
+except ImportError:  # pragma: no cover - asyncpg is a dependency; SQLite-only installs lack it
+    pass
+
+# Replay lag in seconds: 0 when everything received has been replayed (an idle primary writes
+# nothing, so the last replay's age alone would read as lag).
+_LAG_SQL = (
+    "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+    "ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 1e9) END"
+)
+# How long one lag reading is trusted: one query per half second, not one per lookup.
+_LAG_CHECK_SECONDS = 0.5
+_log = logging.getLogger(__name__)
+
+
+class ReplicaRouter:
+    """The public lookup's reads on a streaming read replica (``GONGZHI_DATABASE_REPLICA_URL``),
+    with the primary as the authority whenever the replica could mislead:
+
+    - not found on the replica: asked again on the primary before answering 404, so a
+      certificate issued a moment ago never looks forged;
+    - replay lag above ``database_replica_max_lag_seconds``: the primary answers, so a
+      revocation is shown as valid for at most that long;
+    - replica down: the primary answers (logged, counted in ``gongzhi_db_replica_fallbacks``).
+    """
+
+    def __init__(self, primary: LookupReader, replica: LookupReader, max_lag: float) -> None:
+        self.database = primary.database
+        self.primary = primary
+        self.replica = replica
+        self.max_lag = max_lag
+        self._lag_checked = -1e9
+        self._lag_ok = False
+
+    async def _replica_fresh(self) -> bool:
+        now = time.monotonic()
+        if now - self._lag_checked >= _LAG_CHECK_SECONDS:
+            pool = await self.replica._pg_pool()
+            lag = float(await pool.fetchval(_LAG_SQL))
+            self._lag_ok = lag <= self.max_lag
+            self._lag_checked = now
+        return self._lag_ok
+
+    async def _route(self, call: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            if not await self._replica_fresh():
+                REPLICA_FALLBACKS.labels("lagging").inc()
+                return await call(self.primary, *args, **kwargs)
+            return await call(self.replica, *args, **kwargs)
+        except (CertificateNotFound, InstrumentNotFound):
+            REPLICA_FALLBACKS.labels("not_found").inc()
+            return await call(self.primary, *args, **kwargs)
+        except _UNAVAILABLE as error:
+            _log.warning("read replica unavailable, reading from the primary: %r", error)
+            REPLICA_FALLBACKS.labels("unavailable").inc()
+            self._lag_checked = -1e9  # look again next time
+            return await call(self.primary, *args, **kwargs)
+
+    async def instrument(self, token: str, *, expiring_days: int) -> InstrumentRead:
+        result: InstrumentRead = await self._route(
+            LookupReader.instrument, token, expiring_days=expiring_days
+        )
+        return result
+
+    async def certificate_json(
+        self, number: str, *, institution: str | None, expiring_days: int
+    ) -> bytes:
+        result: bytes = await self._route(
+            LookupReader.certificate_json,
+            number,
+            institution=institution,
+            expiring_days=expiring_days,
+        )
+        return result
+
+    async def aclose(self) -> None:
+        await self.replica.aclose()
+        await self.primary.aclose()
+
+
+def get_reader(app_state: Any) -> LookupReader | ReplicaRouter:
+    """The app's reader, created on first use and closed with the app: on the read replica when
+    one is configured (PostgreSQL only), else on the primary."""
+    reader: LookupReader | ReplicaRouter | None = getattr(app_state, "certificate_reader", None)
     if reader is None or reader.database is not app_state.database:
-        reader = LookupReader(app_state.database, pool_size=app_state.settings.database_pool_size)
+        settings = app_state.settings
+        pool_size = settings.database_pool_size
+        primary = LookupReader(app_state.database, pool_size=pool_size)
+        reader = primary
+        if settings.database_replica_url and not primary.is_sqlite:
+            replica = LookupReader(
+                app_state.database, pool_size=pool_size, url=settings.database_replica_url
+            )
+            reader = ReplicaRouter(primary, replica, settings.database_replica_max_lag_seconds)
         app_state.certificate_reader = reader
         app_state.shutdown_hooks.append(reader.aclose)
     return reader

@@ -1,0 +1,179 @@
+"""The public lookup on a real streaming read replica (pg_basebackup -R of the test PostgreSQL,
+started on a free port): reads go to the replica, a lagging replica never makes a new
+certificate look forged nor a revoked one look valid past the bound, a replica down falls back
+to the primary. Needs ``scripts/enable-pg-replication.sh`` (``make system-deps``)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import orjson
+import pytest
+from sqlalchemy.engine import make_url
+
+from api.certificates.reader import LookupReader, ReplicaRouter
+from portal.accounts.models import User
+from portal.db import Database
+from portal.metrics import REPLICA_FALLBACKS
+from tests.api.certificates.support import Issue
+from tests.support import REQUIRE_SERVICES
+
+BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _unavailable(reason: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"cannot start a streaming replica: {reason}")
+    pytest.skip(f"cannot start a streaming replica: {reason}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _as_postgres(*args: str) -> subprocess.CompletedProcess[str]:
+    # PostgreSQL refuses to run as root; the cluster's files belong to the server's user.
+    return subprocess.run(
+        ["runuser", "-u", "postgres", "--", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture(scope="module")
+def replica_port() -> Iterator[int]:
+    if not (BIN / "pg_basebackup").exists() or shutil.which("runuser") is None:
+        _unavailable(f"no {BIN}/pg_basebackup or runuser")
+    data = Path(tempfile.mkdtemp(prefix="gongzhi-replica-"))
+    shutil.chown(data, "postgres", "postgres")
+    data.chmod(0o700)
+    port = _free_port()
+    try:
+        made = _as_postgres(
+            str(BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", "5432", "-U", "postgres",
+            "-D", str(data / "pg"), "-R", "-X", "stream",
+        )  # fmt: skip
+        if made.returncode:
+            _unavailable(made.stderr.strip())
+        # Debian keeps the primary's configuration in /etc, outside the copied data directory.
+        for name, text in {
+            "postgresql.conf": "hot_standby = on\n",
+            "pg_hba.conf": "local all all trust\nhost all all 127.0.0.1/32 trust\n",
+            "pg_ident.conf": "",
+        }.items():
+            (data / "pg" / name).write_text(text)
+            shutil.chown(data / "pg" / name, "postgres", "postgres")
+        options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={data}"
+        started = _as_postgres(
+            str(BIN / "pg_ctl"), "-D", str(data / "pg"), "-l", str(data / "log"), "-w",
+            "-o", options, "start",
+        )  # fmt: skip
+        if started.returncode:
+            _unavailable(started.stderr.strip() + (data / "log").read_text(errors="replace"))
+        yield port
+    finally:
+        _as_postgres(str(BIN / "pg_ctl"), "-D", str(data / "pg"), "-m", "immediate", "stop")
+        shutil.rmtree(data, ignore_errors=True)
+
+
+async def _caught_up(primary_url: str, replica_url: str) -> None:
+    primary = await asyncpg.connect(primary_url)
+    replica = await asyncpg.connect(replica_url)
+    try:
+        target = await primary.fetchval("select pg_current_wal_lsn()")
+        for _ in range(200):
+            if await replica.fetchval("select pg_last_wal_replay_lsn() >= $1", target):
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("replica did not catch up in 10 s")
+    finally:
+        await primary.close()
+        await replica.close()
+
+
+def _fallbacks(reason: str) -> float:
+    return REPLICA_FALLBACKS.labels(reason)._value.get()
+
+
+async def test_public_lookup_on_a_streaming_replica(
+    replica_port: int,
+    client: httpx.AsyncClient,
+    database: Database,
+    issue: Issue,
+    institution_user: User,
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+) -> None:
+    if database.is_sqlite:
+        pytest.skip("a streaming replica is PostgreSQL's")
+    url = make_url(database.url)
+    replica_url = url.set(port=replica_port).render_as_string(hide_password=False)
+    plain_primary = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    plain_replica = url.set(drivername="postgresql", port=replica_port).render_as_string(
+        hide_password=False
+    )
+    router = ReplicaRouter(
+        LookupReader(database), LookupReader(database, url=replica_url), max_lag=1.0
+    )
+    replica_only = LookupReader(database, url=replica_url)
+
+    async def status(reader: LookupReader | ReplicaRouter, number: str) -> str:
+        body = await reader.certificate_json(number, institution=None, expiring_days=30)
+        found: str = orjson.loads(body)["status"]
+        return found
+
+    try:
+        await issue(number="R-1")
+        await _caught_up(plain_primary, plain_replica)
+        before = {r: _fallbacks(r) for r in ("not_found", "lagging", "unavailable")}
+        assert await status(router, "R-1") == "valid"
+        assert {r: _fallbacks(r) for r in before} == before  # answered by the replica
+
+        # Replay paused: the replica stops at this point while the primary moves on.
+        paused = await asyncpg.connect(plain_replica)
+        await paused.execute("select pg_wal_replay_pause()")
+        await issue(number="R-2")
+        assert await status(router, "R-2") == "valid"  # not on the replica: asked the primary
+        assert _fallbacks("not_found") == before["not_found"] + 1
+
+        headers = await auth_headers(institution_user)
+        revoked = await client.post(
+            "/api/v1/certificates/R-1/revoke", json={"reason": "误发"}, headers=headers
+        )
+        assert revoked.status_code == 200, revoked.text
+        await asyncio.sleep(1.6)  # past the 1 s bound and the lag reading's half second
+        assert await status(replica_only, "R-1") == "valid"  # the replica is behind...
+        assert await status(router, "R-1") == "revoked"  # ...so the primary answers
+        assert _fallbacks("lagging") > before["lagging"]
+
+        await paused.execute("select pg_wal_replay_resume()")
+        await paused.close()
+        await _caught_up(plain_primary, plain_replica)
+        await asyncio.sleep(0.6)
+        lagging = _fallbacks("lagging")
+        assert await status(router, "R-1") == "revoked"
+        assert _fallbacks("lagging") == lagging  # caught up: the replica answers again
+    finally:
+        await router.aclose()
+        await replica_only.aclose()
+
+    # Replica down (a port nothing listens on): the primary answers, nothing fails.
+    down = ReplicaRouter(
+        LookupReader(database),
+        LookupReader(database, url=url.set(port=_free_port()).render_as_string(False)),
+        max_lag=1.0,
+    )
+    try:
+        unavailable = _fallbacks("unavailable")
+        assert await status(down, "R-2") == "valid"
+        assert _fallbacks("unavailable") == unavailable + 1
+    finally:
+        await down.aclose()
