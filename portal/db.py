@@ -8,6 +8,7 @@ CLI open their own session with ``Database.transaction()``, which follows the sa
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,8 +17,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -28,7 +30,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
 from portal import clock
-from portal.metrics import watch_pool
+from portal.metrics import REPLICA_FALLBACKS, watch_pool
 from portal.settings import Settings
 
 # Constraint names are stable across SQLite and PostgreSQL so that migrations can refer to them.
@@ -111,6 +113,10 @@ class Database:
         self.settings = settings  # what the database was opened with, for workers it hands jobs to
         self.engine = create_engine(url, pool_size=pool_size)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # A streaming read replica for anonymous public reads (``ReadSession``); PostgreSQL only.
+        self.replica: Database | None = None
+        if settings is not None and settings.database_replica_url and not self.is_sqlite:
+            self.replica = Database(settings.database_replica_url, pool_size=pool_size)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -132,6 +138,8 @@ class Database:
                 raise
 
     async def dispose(self) -> None:
+        if self.replica is not None:
+            await self.replica.dispose()
         await self.engine.dispose()
 
 
@@ -148,3 +156,41 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 # scope="function": the commit runs when the route function returns, before the response is sent,
 # so a 2xx always means the data is durable.
 DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+_log = logging.getLogger(__name__)
+# Replay lag in seconds; 0 when all WAL received is replayed (an idle primary writes nothing).
+_REPLICA_LAG = text(
+    "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+    "ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 1e9) END"
+)
+
+
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session for anonymous public reads: on the read replica when one is configured, up and
+    within ``database_replica_max_lag_seconds``; else on the primary. Never for anything a user
+    has just written and reads back (read-your-writes stays on ``DbSession``)."""
+    database = get_database(request)
+    replica, settings = database.replica, database.settings
+    if replica is not None and settings is not None:
+        session = replica.sessionmaker()
+        try:
+            lag = float((await session.execute(_REPLICA_LAG)).scalar_one())
+        except (OSError, DBAPIError) as error:
+            _log.warning("read replica unavailable, reading from the primary: %r", error)
+            REPLICA_FALLBACKS.labels("unavailable").inc()
+            lag = None
+        if lag is not None and lag <= settings.database_replica_max_lag_seconds:
+            try:
+                yield session
+            finally:
+                await session.close()  # read-only: nothing to commit
+            return
+        if lag is not None:
+            REPLICA_FALLBACKS.labels("lagging").inc()
+        await session.close()
+    async with database.transaction() as primary:
+        yield primary
+
+
+ReadSession = Annotated[AsyncSession, Depends(get_read_session, scope="function")]

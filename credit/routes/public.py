@@ -29,7 +29,7 @@ from credit.schemas import (
 )
 from credit.settings import CreditConfig
 from portal import clock
-from portal.db import DbSession
+from portal.db import DbSession, ReadSession
 from portal.deps import PublicAnswer, SettingsDep
 from portal.pagination import Page, PageParams
 from portal.ratelimit import client_ip, get_rate_limiter
@@ -40,7 +40,7 @@ router = APIRouter()
 @router.get("/ratings", response_model=Page[RatingRead], summary="Current grades, filtered")
 async def list_ratings(
     request: Request,
-    session: DbSession,
+    session: ReadSession,
     now: Now,
     paging: PageParams,
     config: CreditConfig,
@@ -117,7 +117,7 @@ def enterprise_detail_schema(view: public.EnterpriseView) -> EnterpriseDetail:
     summary="An enterprise: each association's current grade with its breakdown, history, reply",
     dependencies=[PublicAnswer],
 )
-async def get_enterprise(session: DbSession, now: Now, uscc: UsccPath) -> EnterpriseDetail:
+async def get_enterprise(session: ReadSession, now: Now, uscc: UsccPath) -> EnterpriseDetail:
     view = await public.enterprise_detail(session, uscc, today=clock.local_date(now))
     return enterprise_detail_schema(view)
 
@@ -150,7 +150,7 @@ def notice_schema(view: public.NoticeView, now: Now) -> NoticeRead:
     summary="Batches in 公示 and published batches",
 )
 async def list_notices(
-    request: Request, session: DbSession, now: Now, paging: PageParams
+    request: Request, session: ReadSession, now: Now, paging: PageParams
 ) -> Page[NoticeSummary]:
     batches = await public.list_notices(session)
     items = [
@@ -175,7 +175,7 @@ async def list_notices(
 
 
 @router.get("/notices/{batch_id}", response_model=NoticeRead, summary="A 公示 list")
-async def get_notice(session: DbSession, now: Now, batch_id: uuid.UUID) -> NoticeRead:
+async def get_notice(session: ReadSession, now: Now, batch_id: uuid.UUID) -> NoticeRead:
     return notice_schema(await public.notice_detail(session, batch_id), now)
 
 
@@ -204,7 +204,7 @@ async def get_objection(session: DbSession, objection_id: uuid.UUID) -> Objectio
 
 @router.get("/methodologies", response_model=Page[MethodologyRead], summary="Every methodology")
 async def list_methodologies(
-    request: Request, session: DbSession, paging: PageParams
+    request: Request, session: ReadSession, paging: PageParams
 ) -> Page[MethodologyRead]:
     rows = await methodologies.list_methodologies(session)
     return Page[MethodologyRead].of(
@@ -221,7 +221,7 @@ async def list_methodologies(
 @router.get(
     "/methodologies/{methodology_id}", response_model=MethodologyRead, summary="One methodology"
 )
-async def get_methodology(session: DbSession, methodology_id: uuid.UUID) -> MethodologyRead:
+async def get_methodology(session: ReadSession, methodology_id: uuid.UUID) -> MethodologyRead:
     return MethodologyRead.model_validate(
         await methodologies.get_methodology(session, methodology_id)
     )

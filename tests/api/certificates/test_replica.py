@@ -12,17 +12,20 @@ import subprocess
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import asyncpg
 import httpx
 import orjson
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from api.certificates.reader import LookupReader, ReplicaRouter
 from portal.accounts.models import User
-from portal.db import Database
+from portal.db import Database, get_read_session
 from portal.metrics import REPLICA_FALLBACKS
+from portal.settings import Settings
 from tests.api.certificates.support import Issue
 from tests.support import REQUIRE_SERVICES
 
@@ -177,3 +180,48 @@ async def test_public_lookup_on_a_streaming_replica(
         assert _fallbacks("unavailable") == unavailable + 1
     finally:
         await down.aclose()
+
+
+async def test_read_session_on_the_replica(replica_port: int, settings: Settings) -> None:
+    """``ReadSession`` (credit's public pages and API): the replica when fresh, the primary when
+    replay lags past the bound or the replica is down."""
+    if settings.is_sqlite:
+        pytest.skip("a streaming replica is PostgreSQL's")
+    url = make_url(settings.database_url)
+    on_replica = settings.model_copy(
+        update={
+            "database_replica_url": url.set(port=replica_port).render_as_string(False),
+            "database_replica_max_lag_seconds": 1.0,
+        }
+    )
+    plain_replica = url.set(drivername="postgresql", port=replica_port).render_as_string(False)
+
+    async def port_read(config: Settings) -> int:
+        database = Database.from_settings(config)
+        request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(database=database)))
+        try:
+            sessions = get_read_session(request)  # type: ignore[arg-type]
+            session = await anext(sessions)
+            port: int = (await session.execute(text("select inet_server_port()"))).scalar_one()
+            await sessions.aclose()
+            return port
+        finally:
+            await database.dispose()
+
+    assert await port_read(on_replica) == replica_port
+    paused = await asyncpg.connect(plain_replica)
+    try:
+        await paused.execute("select pg_wal_replay_pause()")
+        primary = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(False))
+        await primary.execute("create temp table t(x int); drop table t")  # WAL to fall behind on
+        await primary.execute("select txid_current()")
+        await primary.close()
+        await asyncio.sleep(1.5)
+        assert await port_read(on_replica) == url.port  # lagging: the primary
+    finally:
+        await paused.execute("select pg_wal_replay_resume()")
+        await paused.close()
+    down = settings.model_copy(
+        update={"database_replica_url": url.set(port=_free_port()).render_as_string(False)}
+    )
+    assert await port_read(down) == url.port  # replica down: the primary
