@@ -30,7 +30,7 @@ from credit.settings import CreditConfig
 from portal import clock
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import User
-from portal.db import DbSession
+from portal.db import DbSession, ReadSession
 from portal.deps import SettingsDep
 from portal.errors import GongzhiError
 from portal.ratelimit import client_ip, get_rate_limiter
@@ -44,7 +44,7 @@ PER_PAGE = 20
 @router.get("/credit")
 async def ratings_page(
     request: Request,
-    session: DbSession,
+    session: ReadSession,
     now: Now,
     user: OptionalUser,
     config: CreditConfig,
@@ -112,7 +112,7 @@ async def ratings_page(
 
 @router.get("/credit/enterprises/{uscc}")
 async def enterprise_page(
-    request: Request, session: DbSession, now: Now, user: OptionalUser, uscc: str
+    request: Request, session: ReadSession, now: Now, user: OptionalUser, uscc: str
 ) -> Response:
     try:
         view = await public.enterprise_detail(session, uscc[:40], today=clock.local_date(now))
@@ -172,7 +172,7 @@ def _methodology_view(methodology: Any, code: str, version: int) -> dict[str, An
 
 @router.get("/credit/notices")
 async def notices_page(
-    request: Request, session: DbSession, now: Now, user: OptionalUser
+    request: Request, session: ReadSession, now: Now, user: OptionalUser
 ) -> Response:
     return render_public(
         request,
@@ -236,7 +236,7 @@ async def _render_notice(
 
 @router.get("/credit/notices/{batch_id}")
 async def notice_page(
-    request: Request, session: DbSession, now: Now, user: OptionalUser, batch_id: uuid.UUID
+    request: Request, session: ReadSession, now: Now, user: OptionalUser, batch_id: uuid.UUID
 ) -> Response:
     return await _render_notice(request, session, now, user, batch_id)
 
@@ -340,7 +340,7 @@ async def objection_page(
 
 
 @router.get("/credit/methodology")
-async def methodology_page(request: Request, session: DbSession, user: OptionalUser) -> Response:
+async def methodology_page(request: Request, session: ReadSession, user: OptionalUser) -> Response:
     rows = []
     for m in await methodologies.list_methodologies(session):
         rows.append((m, Method.from_definition(m.code, m.version, m.definition)))
