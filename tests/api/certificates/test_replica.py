@@ -143,9 +143,12 @@ async def test_public_lookup_on_a_streaming_replica(
         # Replay paused: the replica stops at this point while the primary moves on.
         paused = await asyncpg.connect(plain_replica)
         await paused.execute("select pg_wal_replay_pause()")
-        await issue(number="R-2")
+        token = (await issue(number="R-2"))["instrument"]["sticker_token"]
         assert await status(router, "R-2") == "valid"  # not on the replica: asked the primary
         assert _fallbacks("not_found") == before["not_found"] + 1
+        # the sticker page's read: the same fallback, a new sticker never looks forged
+        assert (await router.instrument(token, expiring_days=30)).status == "valid"
+        assert _fallbacks("not_found") == before["not_found"] + 2
 
         headers = await auth_headers(institution_user)
         revoked = await client.post(
