@@ -186,7 +186,7 @@
       send("POST", "/api/v1/enforcement/campaigns/" + drawBox.dataset.campaign + "/draw").then(function (res) {
         // Drawn now, or by a colleague a moment ago: either way the page shows the result.
         if (res.status === 200 || (res.body && res.body.code === "campaign_already_drawn")) {
-          window.location.reload();
+          window.location.assign(window.location.pathname);
           return;
         }
         showError((res.body && (res.body.detail_zh || res.body.title_zh)) || "抽取失败，请重试");
