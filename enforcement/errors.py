@@ -111,3 +111,9 @@ class AccountNotFound(NotFound):
     code = "account_not_found"
     title = "No such regulator account"
     title_zh = "监管人员账号不存在"
+
+
+class RegionRequired(InvalidInput):
+    code = "region_required"
+    title = "Choose a region"
+    title_zh = "请指定行政区划"

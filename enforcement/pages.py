@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from enforcement import campaigns, inspection_pages, published, scores
+from enforcement import campaigns, desk_pages, inspection_pages, published, scores
 from enforcement.risk_model import BAND_ZH
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import User
@@ -23,6 +23,7 @@ from portal.web import render, render_public, staff_page
 router = APIRouter(include_in_schema=False)
 # Before /inspections/{campaign_id}: /inspections/{id}/results is a page of its own.
 router.include_router(inspection_pages.router)
+router.include_router(desk_pages.router)
 
 RiskPage = Annotated[User | Response, staff_page(Action.risk_view)]
 _REGION = re.compile(r"^\d{6}$")
