@@ -56,21 +56,53 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
     )
     if not in_scope:
         return True  # scores, but no site in 咸阳市 to draw from
-    campaign = await campaigns.create(
-        session,
-        CampaignCreate(
-            title="2026 年度咸阳市强检计量器具双随机抽查（演示）",
-            region="610400",
-            sample_size=min(3, int(in_scope)),
-            weighting="risk_band",
-            inspectors=INSPECTORS,
-        ),
-        actor=regulator,
-        settings=settings.of(EnforcementSettings),
-    )
-    await campaigns.run_draw(session, campaign.id, actor=regulator)
+    # 秦都区's account may only act for a badge the pool lists in 秦都区 (inspections.py), and the
+    # draw never sends that inspector to a 秦都区 site, so a random draw leaves the phone walk
+    # without a site about half the time. Demo data is not yet public: draws that leave 秦都区's
+    # inspector undrawn are rolled back and drawn again with a fresh seed.
+    for _ in range(DRAW_ATTEMPTS):
+        attempt = await session.begin_nested()
+        campaign = await campaigns.create(
+            session,
+            CampaignCreate(
+                title="2026 年度咸阳市强检计量器具双随机抽查（演示）",
+                region="610400",
+                sample_size=min(3, int(in_scope)),
+                weighting="risk_band",
+                inspectors=INSPECTORS,
+            ),
+            actor=regulator,
+            settings=settings.of(EnforcementSettings),
+        )
+        await campaigns.run_draw(session, campaign.id, actor=regulator)
+        if await _field_pairing(session) is not None:
+            await attempt.commit()
+            break
+        await attempt.rollback()
+    else:
+        return True  # no draw gave 秦都区's inspector a site: a campaign without the phone walk
     await _inspect(session, settings, regulator)
     return True
+
+
+DRAW_ATTEMPTS = 40
+FIELD_BADGES = {i.id for i in INSPECTORS if i.district == "610402"}  # FIELD_INSPECTOR's district
+
+
+async def _field_pairing(session: AsyncSession) -> tuple[Inspection, str] | None:
+    """A drawn site and the badge, listed in 秦都区, of the inspector drawn for it."""
+    drawn = (
+        await session.execute(
+            select(Inspection)
+            .where(col(Inspection.status) == InspectionStatus.assigned)
+            .order_by(col(Inspection.site_name), col(Inspection.id))
+        )
+    ).scalars()
+    for inspection in drawn:
+        for badge in inspection.inspectors:
+            if badge in FIELD_BADGES:
+                return inspection, badge
+    return None
 
 
 async def _inspect(session: AsyncSession, settings: Settings, regulator: User) -> bool:
@@ -90,12 +122,12 @@ async def _inspect(session: AsyncSession, settings: Settings, regulator: User) -
         .scalars()
         .all()
     )
-    if field is None or not drawn:
+    pairing = await _field_pairing(session)
+    if field is None or not drawn or pairing is None:
         return False
     # The seed is random, so the pairings differ from one demo to the next: 秦都区's account
-    # takes the badge of an inspector drawn for a site outside 秦都区 where there is one.
-    mine = next((i for i in drawn if i.district != field.region_code), drawn[-1])
-    badge = mine.inspectors[0]
+    # takes the badge the pool lists in 秦都区, drawn for a site outside it.
+    mine, badge = pairing
     await inspections.tie_badge(session, badge=badge, user_id=field.id, actor=regulator)
     # What the others inspected: published; at least one site is, even if every pairing has
     # the badge.
