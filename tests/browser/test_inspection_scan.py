@@ -156,3 +156,42 @@ async def test_a_sticker_scanned_without_barcode_detector_is_matched(
     )
     scans = {c["registration_id"]: c["scan"] for c in recorded["checks"]}
     assert scans[registration] == "matched"
+
+
+async def test_no_camera_is_explained(live_server: str) -> None:
+    """A computer without a camera: the dialog says so in a sentence and the field stays typed."""
+    if not Path(CHROMIUM).exists():
+        service_missing(f"Chromium not found at {CHROMIUM} (scripts/install-system-deps.sh)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        # Permission granted without asking, but no (fake) device: getUserMedia finds none.
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream"],
+        )
+        context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+        await context.add_init_script("delete window.BarcodeDetector;")
+        page = await context.new_page()
+        await page.goto(live_server + "/login")
+        await page.get_by_label("邮箱").fill("regulator@gongzhi.demo")
+        await page.get_by_label("密码").fill(DEMO_PASSWORD)
+        await page.get_by_role("button", name="登录").click()
+        await page.wait_for_url("**/account")
+        await page.goto(live_server + "/backoffice/inspections")
+        await page.locator(
+            "main a[href^='/backoffice/inspections/']", has_text="待检查"
+        ).first.click()
+        await page.wait_for_url("**/backoffice/inspections/*")
+        await page.locator(".scan-button").first.click()
+        status = page.locator("#scan-status")
+        await page.wait_for_function(
+            "() => /相机/.test(document.getElementById('scan-status').textContent)"
+            " && !document.getElementById('scan-status').textContent.includes('正在')"
+        )
+        assert "本设备没有可用的相机" in await status.inner_text()
+        assert await page.locator("#scan-video").is_hidden()
+        await page.get_by_role("button", name="关闭").click()
+        assert not await page.locator("#scan-dialog").is_visible()
+        await browser.close()
