@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# npm development tools the browser tests load from the repository (axe-core, pinned with its
-# sha512 in package-lock.json): `npm ci` installs exactly the lock file into node_modules/. Skipped
-# when node_modules already matches the lock file, so the script is cheap on every `make test`.
+# npm packages pinned with their sha512 in package-lock.json: axe-core, which the browser tests
+# load from node_modules, and jsqr, whose dist/jsQR.js is committed under static/vendor/jsqr/
+# (the test of that copy compares it with node_modules). `npm ci` installs exactly the lock file
+# into node_modules/. Skipped when node_modules already matches the lock file, so the script is
+# cheap on every `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

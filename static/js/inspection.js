@@ -91,29 +91,133 @@
       .catch(function () { say("网络异常，照片未上传，请稍后重选"); });
   });
 
-  // A scanner only where the browser has one (BarcodeDetector, Chrome on Android): elsewhere the
-  // sticker's certificate number is typed, and the server looks either up in the registry.
+  // The sticker's QR code through the camera in every browser that gives the page one: the
+  // browser's own BarcodeDetector where it has one (Chrome on Android), else the video's frames
+  // drawn on a canvas and decoded by jsQR (static/vendor/jsqr, pinned in package.json), loaded
+  // only when needed. Either way the decoded text goes into the field and the server looks it up;
+  // the certificate number can always be typed instead.
+  var dialog = document.getElementById("scan-dialog");
   var video = document.getElementById("scan-video");
-  if ("BarcodeDetector" in window && navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
+  var scanStatus = document.getElementById("scan-status");
+  var scanning = null;  // {stream, target, timer} while the camera is on
+
+  function stopScan() {
+    if (!scanning) { return; }
+    clearTimeout(scanning.timer);
+    scanning.stream.getTracks().forEach(function (t) { t.stop(); });
+    video.srcObject = null;
+    scanning = null;
+  }
+  function closeScan() {
+    stopScan();
+    if (dialog.open) { dialog.close(); }
+  }
+  function cameraError(err) {
+    var name = err && err.name;
+    if (name === "NotAllowedError" || name === "SecurityError") {
+      return "浏览器未允许本网站使用相机：请在浏览器或系统设置中允许相机权限后重试，或直接输入证书编号。";
+    }
+    if (name === "NotFoundError" || name === "OverconstrainedError") {
+      return "本设备没有可用的相机：请直接输入标志上的证书编号。";
+    }
+    if (name === "NotReadableError" || name === "AbortError") {
+      return "相机正被其他应用占用：请关闭其他使用相机的应用后重试，或直接输入证书编号。";
+    }
+    return "无法打开相机：请直接输入标志上的证书编号。";
+  }
+  var decoderReady = null;
+  function loadDecoder() {
+    if (window.jsQR) { return Promise.resolve(); }
+    if (!decoderReady) {
+      decoderReady = new Promise(function (resolve, reject) {
+        var script = document.createElement("script");
+        script.src = "/static/vendor/jsqr/jsQR.js";
+        script.onload = resolve;
+        script.onerror = function () { decoderReady = null; reject(new Error("decoder")); };
+        document.head.appendChild(script);
+      });
+    }
+    return decoderReady;
+  }
+  // One frame's codes: a promise of the decoded text or null.
+  function detector() {
+    if ("BarcodeDetector" in window) {
+      var native = new window.BarcodeDetector({ formats: ["qr_code"] });
+      return Promise.resolve(function () {
+        return native.detect(video).then(function (codes) { return codes.length ? codes[0].rawValue : null; });
+      });
+    }
+    return loadDecoder().then(function () {
+      var canvas = document.createElement("canvas");
+      var ctx = canvas.getContext("2d", { willReadFrequently: true });
+      return function () {
+        var w = video.videoWidth, h = video.videoHeight;
+        if (!w || !h) { return Promise.resolve(null); }
+        // At most 640 px wide: a sticker filling part of the frame still decodes, and a phone
+        // keeps up at a few frames a second.
+        var scale = Math.min(1, 640 / w);
+        canvas.width = Math.round(w * scale); canvas.height = Math.round(h * scale);
+        ctx.drawImage(video, 0, 0, canvas.width, canvas.height);
+        var frame = ctx.getImageData(0, 0, canvas.width, canvas.height);
+        var code = window.jsQR(frame.data, frame.width, frame.height, { inversionAttempts: "dontInvert" });
+        return Promise.resolve(code && code.data ? code.data : null);
+      };
+    });
+  }
+  function startScan(target) {
+    closeScan();
+    scanStatus.textContent = "正在打开相机…";
+    video.hidden = true;
+    dialog.showModal();
+    var decode;
+    detector().then(function (found) {
+      decode = found;
+      return navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
+    }, function () {
+      throw { name: "decoder" };
+    }).then(function (stream) {
+      if (!dialog.open) { stream.getTracks().forEach(function (t) { t.stop(); }); return; }
+      scanning = { stream: stream, target: target, timer: null };
+      video.srcObject = stream; video.hidden = false;
+      video.play().catch(function () { /* muted inline video: autoplay is allowed */ });
+      scanStatus.textContent = "请将检定合格标志上的二维码对准取景框";
+      var started = Date.now();
+      var look = function () {
+        if (!scanning || scanning.stream !== stream) { return; }
+        decode().then(function (text) {
+          if (!scanning || scanning.stream !== stream) { return; }
+          if (text) {
+            target.value = text.slice(0, 2000);
+            save(); closeScan(); target.focus();
+            say("已扫码，提交时将核对该标志的检定证书");
+            return;
+          }
+          if (Date.now() - started > 60000) {
+            stopScan(); video.hidden = true;
+            scanStatus.textContent = "一分钟内未识别到二维码：请擦净标志、靠近后重试，或直接输入证书编号。";
+            return;
+          }
+          scanning.timer = setTimeout(look, 150);
+        }).catch(function () {
+          // One frame the detector could not read (not ready yet): the next one is tried.
+          if (scanning && scanning.stream === stream) { scanning.timer = setTimeout(look, 300); }
+        });
+      };
+      look();
+    }).catch(function (err) {
+      stopScan(); video.hidden = true;
+      scanStatus.textContent = err && err.name === "decoder"
+        ? "扫码程序未能加载（网络不好时可能如此）：请稍后重试，或直接输入证书编号。"
+        : cameraError(err);
+    });
+  }
+  if (dialog && navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
     form.querySelectorAll(".scan-button").forEach(function (button) {
       button.hidden = false;
-      button.addEventListener("click", function () {
-        var target = button.parentNode.querySelector("input");
-        var detector = new window.BarcodeDetector({ formats: ["qr_code"] });
-        navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } }).then(function (stream) {
-          video.srcObject = stream; video.hidden = false; video.play();
-          var stop = function () { stream.getTracks().forEach(function (t) { t.stop(); }); video.hidden = true; };
-          var tries = 0;
-          (function look() {
-            detector.detect(video).then(function (codes) {
-              if (codes.length) { target.value = codes[0].rawValue; save(); stop(); say("已扫码"); return; }
-              if (++tries > 150) { stop(); say("未识别到二维码，请手动输入证书编号"); return; }
-              setTimeout(look, 200);
-            }).catch(function () { stop(); });
-          })();
-        }).catch(function () { say("无法使用相机，请手动输入证书编号"); });
-      });
+      button.addEventListener("click", function () { startScan(button.parentNode.querySelector("input")); });
     });
+    document.getElementById("scan-close").addEventListener("click", closeScan);
+    dialog.addEventListener("close", stopScan);  // Esc closes a modal dialog too
   }
 
   form.addEventListener("submit", function (ev) {
