@@ -29,6 +29,7 @@ from portal.accounts.models import User
 from portal.settings import Settings
 
 REGULATOR = "regulator@gongzhi.demo"  # the foundation's 咸阳市 bureau account
+DEMO_CAMPAIGN = "2026 年度咸阳市强检计量器具双随机抽查（演示）"
 FIELD_INSPECTOR = "qindu@gongzhi.demo"  # 秦都区's regulator: the phone walk's inspector
 INSPECTORS = [
     InspectorIn(id="SX-ZF-0401", name="王建军", district="610402"),
@@ -65,7 +66,7 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
         campaign = await campaigns.create(
             session,
             CampaignCreate(
-                title="2026 年度咸阳市强检计量器具双随机抽查（演示）",
+                title=DEMO_CAMPAIGN,
                 region="610400",
                 sample_size=min(3, int(in_scope)),
                 weighting="risk_band",

@@ -63,7 +63,7 @@ def replica_port() -> Iterator[int]:
     try:
         made = _as_postgres(
             str(BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", "5432", "-U", "postgres",
-            "-D", str(data / "pg"), "-R", "-X", "stream",
+            "-D", str(data / "pg"), "-R", "-X", "stream", "--checkpoint=fast",
         )  # fmt: skip
         if made.returncode:
             _unavailable(made.stderr.strip())
@@ -211,6 +211,8 @@ async def test_read_session_on_the_replica(replica_port: int, settings: Settings
         finally:
             await database.dispose()
 
+    # A replica in its steady state: a fresh one is still replaying the WAL of its base backup.
+    await _caught_up(url.set(drivername="postgresql").render_as_string(False), plain_replica)
     assert await port_read(on_replica) == replica_port
     paused = await asyncpg.connect(plain_replica)
     try:
