@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import shutil
 import sys
 import tempfile
@@ -48,29 +49,28 @@ CATEGORIES = [  # (code, verification form, cycle in months)
     ("gas-meter", "initial_rotation", 120),
 ]
 OWNERS = 192  # 16 in each county
-# The backfill of the migration 20261130_1330_e5a1c3d7f902 (the registrations' copy of their
-# registry instrument's current certificate, api/instruments/current.py), run as it would run on
-# an existing database.
-BACKFILL = (
-    "UPDATE registered_instrument SET current_kind = c.kind,"
-    " current_verified_on = c.verified_on, current_valid_until = c.valid_until,"
-    " current_revoked = EXISTS (SELECT 1 FROM certificate_event e"
-    " WHERE e.certificate_id = c.id AND e.kind = 'revoked')"
-    " FROM instrument i JOIN certificate c ON c.id = i.current_certificate_id"
-    " WHERE registered_instrument.registry_instrument_id = i.id"
+
+
+def _migration_constant(revision_file: str, name: str) -> str:
+    """A backfill as its migration runs it on an existing database: read from the migration
+    itself, so the bench measures exactly the statement shipped."""
+    path = ROOT / "portal" / "migrations" / "versions" / revision_file
+    spec = importlib.util.spec_from_file_location(f"bench_migration_{path.stem}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    value: str = getattr(module, name)
+    return value
+
+
+# The registrations' copy of their registry instrument's current certificate, and the registry's
+# certificates copied per region the instruments are registered in (api/instruments/current.py).
+BACKFILL = _migration_constant(
+    "20261130_1330_e5a1c3d7f902_instruments_current_certificate_copy.py", "BACKFILL"
 )
-# The backfill of the migration 20261130_1700_b5ab36cdf373 (the registry's certificates copied
-# per region the instruments are registered in, api/instruments/current.py), likewise.
-VERIFICATIONS_BACKFILL = (
-    "INSERT INTO registered_verification (certificate_id, region_code, registry_instrument_id,"
-    " verified_on, failed, previous_region)"
-    " SELECT c.id, p.region_code, c.instrument_id, c.verified_on, c.kind = 'notice',"
-    " p.previous_region FROM certificate c JOIN ("
-    " SELECT registry_instrument_id, region_code, lag(region_code) OVER"
-    " (PARTITION BY registry_instrument_id ORDER BY region_code) AS previous_region"
-    " FROM (SELECT DISTINCT registry_instrument_id, region_code FROM registered_instrument"
-    " WHERE registry_instrument_id IS NOT NULL) d"
-    ") p ON p.registry_instrument_id = c.instrument_id"
+VERIFICATIONS_BACKFILL = _migration_constant(
+    "20261130_1700_b5ab36cdf373_instruments_verification_copy.py", "BACKFILL"
 )
 INSTITUTIONS = 3
 APPLICATIONS = 50_000

@@ -247,6 +247,22 @@ async def run_draw(
     return campaign
 
 
+def summary_columns() -> tuple[Any, ...]:
+    """A campaign without its lists (which may hold many thousand sites): what lists show."""
+    c = InspectionCampaign
+    return (
+        col(c.id),
+        col(c.title),
+        col(c.region_code),
+        col(c.status),
+        col(c.parameters),
+        col(c.candidate_count),
+        col(c.commitment),
+        col(c.created_at),
+        col(c.drawn_at),
+    )
+
+
 async def list_public(
     session: AsyncSession, *, region: str | None, page: PageRequest
 ) -> tuple[Sequence[Any], int]:
@@ -255,17 +271,7 @@ async def list_public(
     where = [] if region is None else [in_region(col(c.region_code), region)]
     total = (await session.execute(select(func.count()).select_from(c).where(*where))).scalar_one()
     rows = await session.execute(
-        select(
-            col(c.id),
-            col(c.title),
-            col(c.region_code),
-            col(c.status),
-            col(c.parameters),
-            col(c.candidate_count),
-            col(c.commitment),
-            col(c.created_at),
-            col(c.drawn_at),
-        )
+        select(*summary_columns())
         .where(*where)
         .order_by(col(c.created_at).desc(), col(c.id))
         .offset(page.offset)

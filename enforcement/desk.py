@@ -97,16 +97,7 @@ async def region_campaigns(
     c = InspectionCampaign
     rows = (
         await session.execute(
-            select(
-                col(c.id),
-                col(c.title),
-                col(c.region_code),
-                col(c.status),
-                col(c.parameters),
-                col(c.candidate_count),
-                col(c.created_at),
-                col(c.drawn_at),
-            )
+            select(*campaigns.summary_columns())
             .where(in_region(col(c.region_code), region))
             .order_by(col(c.created_at).desc(), col(c.id))
             .limit(MAX_LISTED)
@@ -123,23 +114,23 @@ async def region_campaigns(
                 func.sum(case((done, 1), else_=0)),
                 func.sum(case((public, 1), else_=0)),
             )
-            .where(col(Inspection.campaign_id).in_([r[0] for r in rows]))
+            .where(col(Inspection.campaign_id).in_([r.id for r in rows]))
             .group_by(col(Inspection.campaign_id))
         )
         counted = {r[0]: (int(r[1]), int(r[2] or 0), int(r[3] or 0)) for r in found.all()}
     return [
         DeskCampaign(
-            id=r[0],
-            title=r[1],
-            region_code=r[2],
-            status=r[3].value,
-            sample_size=int(r[4]["sample_size"]),
-            candidates=r[5],
-            created_at=r[6],
-            drawn_at=r[7],
-            inspections=counted.get(r[0], (0, 0, 0))[0],
-            done=counted.get(r[0], (0, 0, 0))[1],
-            published=counted.get(r[0], (0, 0, 0))[2],
+            id=r.id,
+            title=r.title,
+            region_code=r.region_code,
+            status=r.status.value,
+            sample_size=int(r.parameters["sample_size"]),
+            candidates=r.candidate_count,
+            created_at=r.created_at,
+            drawn_at=r.drawn_at,
+            inspections=counted.get(r.id, (0, 0, 0))[0],
+            done=counted.get(r.id, (0, 0, 0))[1],
+            published=counted.get(r.id, (0, 0, 0))[2],
         )
         for r in rows
     ]

@@ -21,22 +21,13 @@ from portal.accounts.models import User
 from portal.accounts.permissions import Action
 from portal.db import DbSession
 from portal.errors import GongzhiError
-from portal.web import render, staff_page
+from portal.web import error_page, render, staff_page
 
 router = APIRouter(include_in_schema=False)
 
 DeskPage = Annotated[User | Response, staff_page(Action.inspection_manage)]
 _REGION = re.compile(r"^\d{6}$")
 USAGE_AREAS = ["贸易结算", "安全防护", "医疗卫生", "环境监测"]
-
-
-def _error(request: Request, exc: GongzhiError) -> Response:
-    return render(
-        request,
-        "error.html",
-        {"status": exc.status, "message": exc.detail_zh},
-        status_code=exc.status,
-    )
 
 
 def _asked_region(request: Request) -> str | None:
@@ -52,7 +43,7 @@ async def desk_list(request: Request, session: DbSession, user: DeskPage) -> Res
         region = desk.region_for(user, _asked_region(request))
         found = await desk.region_campaigns(session, actor=user, region=region)
     except GongzhiError as exc:
-        return _error(request, exc)
+        return error_page(request, exc)
     return render(
         request,
         "enforcement/desk.html",
@@ -70,7 +61,7 @@ async def desk_new(
         region = desk.region_for(user, _asked_region(request))
         districts = await desk.districts(session, region)
     except GongzhiError as exc:
-        return _error(request, exc)
+        return error_page(request, exc)
     try:
         categories = facts.instrument_categories()
     except LookupError:
@@ -100,7 +91,7 @@ async def desk_campaign(
         await desk.campaign(session, campaign_id, actor=user)
         shown = await published.page(session, campaign_id)
     except GongzhiError as exc:
-        return _error(request, exc)
+        return error_page(request, exc)
     return render(
         request,
         "enforcement/desk_campaign.html",
@@ -125,7 +116,7 @@ async def desk_inspectors(request: Request, session: DbSession, user: DeskPage) 
         region = desk.region_for(user, _asked_region(request))
         accounts = await desk.region_accounts(session, actor=user, region=region)
     except GongzhiError as exc:
-        return _error(request, exc)
+        return error_page(request, exc)
     return render(
         request,
         "enforcement/desk_inspectors.html",

@@ -21,21 +21,12 @@ from portal.db import DbSession
 from portal.deps import SettingsDep
 from portal.errors import GongzhiError, NotFound
 from portal.pagination import PageRequest
-from portal.web import render, render_public, staff_page
+from portal.web import error_page, render, render_public, staff_page
 
 router = APIRouter(include_in_schema=False)
 
 InspectionPage = Annotated[User | Response, staff_page(Action.inspection_manage)]
 OUTCOME_ZH = {"passed": "未发现问题", "failed": "发现问题"}
-
-
-def _error(request: Request, exc: GongzhiError) -> Response:
-    return render(
-        request,
-        "error.html",
-        {"status": exc.status, "message": exc.detail_zh},
-        status_code=exc.status,
-    )
 
 
 @router.get("/backoffice/inspections")
@@ -85,7 +76,7 @@ async def inspection_form(
     try:
         inspection = await inspections.get(session, inspection_id, actor=user)
     except GongzhiError as exc:
-        return _error(request, exc)
+        return error_page(request, exc)
     found = await inspections.instruments(session, inspection)
     try:
         names = {c.code: c.name for c in facts.instrument_categories()}

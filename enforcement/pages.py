@@ -18,7 +18,7 @@ from portal.accounts.permissions import Action
 from portal.db import DbSession
 from portal.errors import GongzhiError, NotFound
 from portal.pagination import PageRequest
-from portal.web import render, render_public, staff_page
+from portal.web import error_page, render, render_public, staff_page
 
 router = APIRouter(include_in_schema=False)
 # Before /inspections/{campaign_id}: /inspections/{id}/results is a page of its own.
@@ -58,12 +58,7 @@ async def risk_page(request: Request, session: DbSession, user: RiskPage) -> Res
         )
         districts = await scores.by_district(session, actor=user, region=region, category=category)
     except GongzhiError as exc:
-        return render(
-            request,
-            "error.html",
-            {"status": exc.status, "message": exc.detail_zh},
-            status_code=exc.status,
-        )
+        return error_page(request, exc)
     largest = max((d.total for d in districts), default=0) or 1
     return render(
         request,

@@ -22,6 +22,7 @@ from portal.accounts.models import User
 from portal.accounts.permissions import Action, role_allows
 from portal.clock import SHANGHAI
 from portal.domains import DOMAINS, modules
+from portal.errors import GongzhiError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,6 +87,17 @@ def render(
     ctx.update(context or {})
     ctx["calendar_warnings"] = _calendar_warnings(request, ctx["user"])
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+
+
+def error_page(request: Request, exc: GongzhiError) -> HTMLResponse:
+    """A domain error on a portal page: the error page with its status and Chinese message (the
+    API's handler answers problem+json instead)."""
+    return render(
+        request,
+        "error.html",
+        {"status": exc.status, "message": exc.detail_zh},
+        status_code=exc.status,
+    )
 
 
 def public_page(
