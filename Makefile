@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test lint typecheck pytest pytest-clocks install system-deps meilisearch node-tools screenshots clean
+.PHONY: run scaleout test lint typecheck pytest pytest-clocks install system-deps meilisearch node-tools screenshots clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ run: install
 	$(BIN)/gongzhi db upgrade
 	$(BIN)/gongzhi demo
 	$(BIN)/gongzhi serve --host 127.0.0.1 --port 8000
+
+## The scaled-out deployment on this machine's loopback (docs/deploy.md): nginx on :8080 in front of
+## two app nodes and a worker, PostgreSQL primary + streaming replica, Redis, SeaweedFS (S3) and
+## Meilisearch, with demo data. Ctrl-C stops it all.
+scaleout: install system-deps meilisearch
+	$(BIN)/python deploy/scaleout.py up --port 8080
 
 system-deps:
 	@bash scripts/install-system-deps.sh

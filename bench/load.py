@@ -1,46 +1,44 @@
-"""Load: the production-style deployment under a mixed public workload (issue 7).
+"""Load: the scaled-out deployment through nginx, with an app node killed mid-run (issue 18).
 
-Starts, on loopback only and in a temporary directory:
+    .venv/bin/python bench/load.py [--duration 60] [--connections 12] [--cases-per-second 2]
+        [--ratio-seconds 5] [--no-kill] [--keep DIR]
 
-- a scratch PostgreSQL database (created on the server named by ``--postgres``, dropped at the
-  end; nothing in the ``postgres`` database is touched),
-- Meilisearch on a free port with a master key (scripts/get-meilisearch.sh provides the binary),
-- ``gongzhi serve --workers 2`` with GONGZHI_RUN_WORKER_IN_PROCESS=false and a separate
-  ``gongzhi worker``, after ``gongzhi db upgrade``, ``gongzhi demo`` and ``gongzhi search reindex``.
+Starts deploy/scaleout.py's ``Deployment`` on loopback — nginx in front of two ``gongzhi serve``
+nodes and one ``gongzhi worker``, PostgreSQL primary and streaming replica, Redis, SeaweedFS (S3)
+and Meilisearch — plus the bare FastAPI baseline (bench/baseline_pages.py: constant JSON, and a
+Jinja template of the sticker page's text) as two processes behind the same nginx at ``/bare/``.
 
-Then a load generator in its own process (asyncio + one httpx pool of ``--connections``
-connections) drives for ``--duration`` seconds a mix of public requests: certificate lookups
-(``GET /api/v1/certificates/{number}``), searches (``GET /api/v1/search``), credit pages (the
-enterprise API and its HTML page) and case submissions with two photos each (two
-``POST /api/v1/media`` then ``POST /api/v1/cases`` with an Idempotency-Key). Every upload is a
-distinct 1600×1200 phone JPEG (a unique COM segment), so its SHA-256 identifies it.
+1. **Ratios through nginx** (wrk -t1 -c64, each URL ``--ratio-seconds``, in the order
+   baseline, app, app, baseline, twice): the JSON lookup against ``/bare/json`` and the sticker
+   page against ``/bare/page``. requests/s, p50/p99 and app ÷ bare.
+2. **Mixed load for ``--duration`` s**: one wrk per endpoint class (certificate lookup, sticker
+   page, search, credit API, credit page), ``--connections`` each, with bench/load.lua picking a
+   random path of the class; and beside them a Python process submitting cases at a fixed rate
+   (two distinct 1600×1200 phone JPEGs through ``POST /api/v1/media``, then ``POST /api/v1/cases``
+   with an Idempotency-Key; a failed submission is retried once with the same key, as the app
+   does). Halfway through, node 1 is killed (SIGKILL of its process group).
+3. **Checks** (exit status 1 if one fails): every case answered 201 (or replayed) is in PostgreSQL
+   with exactly its two photos, and every photo original in the object store has the SHA-256 of
+   what was uploaded; every failed request of the submitter was in flight on the killed node (it
+   started before the kill and ended after it); the read mix lost no more requests than were in
+   flight; and after the kill nginx sent no request to the dead node that a client saw fail.
 
-It prints per-endpoint counts, error counts, p50/p99 latency and throughput, then checks that
-every case answered 201 is in the database with exactly its two photos, and that each stored
-original has the SHA-256 of what was uploaded. Exit status 1 if any check fails.
-
-Rate limits: the intake's per-address limits (GONGZHI_CASE_RATE_LIMIT_CLIENT,
-GONGZHI_MEDIA_RATE_LIMIT_CLIENT) would rightly refuse a flood from one address, so the server
-under test runs with them raised to 1000000/minute; everything else is the production default.
-
-    .venv/bin/python bench/load.py [--duration 60] [--connections 256] [--workers 2]
-        [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
+Only the intake's per-address rate limits are raised (every request comes from one address);
+everything else is the production default.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import hashlib
 import io
 import json
 import os
 import random
+import re
 import resource
-import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -49,14 +47,12 @@ import uuid
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-BIN = Path(sys.executable).parent
 
 SEARCHES = ["电子秤", "加油机", "计量法", "检定", "处罚", "计价器", "血压计", "短斤少两", "jlf"]
-# Share of each operation in the mix (a case submission is three requests).
-MIX = [("certificate", 40), ("search", 25), ("credit", 25), ("case", 10)]
 CASE_BODY = {
     "kind": "report",
     "category": "unverified_instrument",
@@ -66,9 +62,10 @@ CASE_BODY = {
     "extra": {"instrument_kind": "scale", "sticker_state": "missing"},
     "anonymous": True,
 }
+STICKER_PATH = "/v/DEMO-SCALE-VALID"
 
 
-# --- the load generator (its own process) -------------------------------------------------------
+# --- the case submitter (its own process) ------------------------------------------------------
 
 
 def base_photos(count: int) -> list[bytes]:
@@ -93,145 +90,157 @@ def unique(photo: bytes) -> bytes:
     return photo[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + photo[2:]
 
 
-async def drive(config: dict[str, Any]) -> dict[str, Any]:
+async def submit_cases(config: dict[str, Any]) -> dict[str, Any]:
     import httpx
 
     photos = base_photos(4)
     rng = random.Random(7)
-    samples: dict[str, list[float]] = defaultdict(list)
-    errors: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    requests: list[dict[str, Any]] = []  # every request: what, when, how it ended
     accepted: list[dict[str, Any]] = []
-    deadline = time.monotonic() + config["duration"]
-    ops = [name for name, weight in config["mix"] for _ in range(weight)]
+    retried = 0
 
-    async def call(
-        client: httpx.AsyncClient, name: str, ok: tuple[int, ...], method: str, url: str, **kw: Any
-    ) -> httpx.Response | None:
-        started = time.perf_counter()
+    async def call(client: httpx.AsyncClient, what: str, **kw: Any) -> httpx.Response | None:
+        started = time.time()
         try:
-            response = await client.request(method, url, **kw)
+            response = await client.request(**kw)
         except httpx.HTTPError as exc:
-            samples[name].append(time.perf_counter() - started)
-            errors[name][type(exc).__name__] += 1
+            requests.append(
+                {"what": what, "start": started, "end": time.time(), "error": type(exc).__name__}
+            )
             return None
-        samples[name].append(time.perf_counter() - started)
-        if response.status_code not in ok:
-            errors[name][str(response.status_code)] += 1
-            return None
-        return response
+        ok = response.status_code in (200, 201)
+        requests.append(
+            {
+                "what": what,
+                "start": started,
+                "end": time.time(),
+                "status": response.status_code,
+                **({} if ok else {"error": str(response.status_code)}),
+            }
+        )
+        return response if ok else None
 
-    async def submit(client: httpx.AsyncClient) -> None:
-        media = []
-        for _ in range(2):
-            data = unique(rng.choice(photos))
+    async def upload(client: httpx.AsyncClient) -> dict[str, str] | None:
+        data = unique(rng.choice(photos))
+        for _ in range(2):  # one retry, as the phone app retries an upload
             response = await call(
                 client,
                 "POST /api/v1/media",
-                (201,),
-                "POST",
-                "/api/v1/media",
+                method="POST",
+                url="/api/v1/media",
                 files={"file": ("photo.jpg", data, "image/jpeg")},
             )
-            if response is None:
+            if response is not None:
+                return {"id": response.json()["id"], "sha256": hashlib.sha256(data).hexdigest()}
+            await asyncio.sleep(1)
+        return None
+
+    async def submit(client: httpx.AsyncClient) -> None:
+        nonlocal retried
+        media = [await upload(client), await upload(client)]
+        if None in media:
+            return
+        key = str(uuid.uuid4())
+        for attempt in range(2):  # the same Idempotency-Key: a replay, never a second case
+            response = await call(
+                client,
+                "POST /api/v1/cases",
+                method="POST",
+                url="/api/v1/cases",
+                json={**CASE_BODY, "media": [m["id"] for m in media if m]},
+                headers={"Idempotency-Key": key},
+            )
+            if response is not None:
+                retried += attempt
+                accepted.append(
+                    {"tracking_number": response.json()["tracking_number"], "media": media}
+                )
                 return
-            media.append({"id": response.json()["id"], "sha256": hashlib.sha256(data).hexdigest()})
-        response = await call(
-            client,
-            "POST /api/v1/cases",
-            (201,),
-            "POST",
-            "/api/v1/cases",
-            json={**CASE_BODY, "media": [m["id"] for m in media]},
-            headers={"Idempotency-Key": str(uuid.uuid4())},
-        )
-        if response is not None:
-            accepted.append({"tracking_number": response.json()["tracking_number"], "media": media})
+            await asyncio.sleep(1)
 
-    async def user(client: httpx.AsyncClient) -> None:
-        while time.monotonic() < deadline:
-            op = rng.choice(ops)
-            if op == "certificate":
-                number = rng.choice(config["certificates"])
-                await call(
-                    client,
-                    "GET /api/v1/certificates/{number}",
-                    (200,),
-                    "GET",
-                    f"/api/v1/certificates/{number}",
-                )
-            elif op == "search":
-                await call(
-                    client,
-                    "GET /api/v1/search",
-                    (200,),
-                    "GET",
-                    "/api/v1/search",
-                    params={"q": rng.choice(SEARCHES)},
-                )
-            elif op == "credit":
-                uscc = rng.choice(config["usccs"])
-                if rng.random() < 0.5:
-                    await call(
-                        client,
-                        "GET /api/v1/credit/enterprises/{uscc}",
-                        (200,),
-                        "GET",
-                        f"/api/v1/credit/enterprises/{uscc}",
-                    )
-                else:
-                    await call(
-                        client,
-                        "GET /credit/enterprises/{uscc} (HTML)",
-                        (200,),
-                        "GET",
-                        f"/credit/enterprises/{uscc}",
-                    )
-            else:
-                await submit(client)
-
-    limits = httpx.Limits(
-        max_connections=config["connections"], max_keepalive_connections=config["connections"]
-    )
-    timeout = httpx.Timeout(30.0, connect=10.0)
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    timeout = httpx.Timeout(30.0, connect=5.0)
+    interval = 1 / config["rate"]
+    tasks: list[asyncio.Task[None]] = []
     started = time.monotonic()
-    async with httpx.AsyncClient(base_url=config["base_url"], limits=limits, timeout=timeout) as c:
-        tasks = [asyncio.create_task(user(c)) for _ in range(config["connections"])]
-        # Bounded: requests in flight at the deadline get their 30 s timeout, then are cancelled.
-        _, pending = await asyncio.wait(tasks, timeout=config["duration"] + 45)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+    async with httpx.AsyncClient(base_url=config["url"], limits=limits, timeout=timeout) as client:
+        next_at = started
+        while next_at < started + config["duration"]:
+            tasks.append(asyncio.create_task(submit(client)))
+            next_at += interval
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        await asyncio.gather(*tasks)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
-        "generator_cpu": usage.ru_utime + usage.ru_stime,
-        "elapsed": time.monotonic() - started,
-        "samples": samples,
-        "errors": {k: dict(v) for k, v in errors.items()},
+        "requests": requests,
         "accepted": accepted,
-        "cancelled": len(pending),
+        "retried": retried,
+        "submitted": len(tasks),
+        "cpu": usage.ru_utime + usage.ru_stime,
     }
 
 
-# --- the deployment -----------------------------------------------------------------------------
+# --- wrk ----------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    from tests.search.meili import free_port as find
+def wrk_fixed(url: str, seconds: float, connections: int = 64) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
-    return find()
+    def latency(percent: str) -> float:
+        found = re.search(rf"{percent}%\s+([\d.]+)(us|ms|s)\b", out)
+        assert found is not None, out
+        return float(found.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert rps is not None, out
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(rps.group(1)),
+        "p50": latency("50"),
+        "p99": latency("99"),
+        "failed": int(non2xx.group(1)) if non2xx else 0,
+    }
 
 
-async def admin(url: str, sql: str) -> None:
-    import asyncpg
+def wrk_mix(base: str, paths_file: Path, seconds: float, connections: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds:.0f}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(ROOT / "bench" / "load.lua"),
+            base,
+            "--",
+            str(paths_file),
+        ],  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
-    connection = await asyncpg.connect(url, timeout=10)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
+
+def wrk_result(process: subprocess.Popen[str]) -> dict[str, Any]:
+    out, _ = process.communicate(timeout=600)
+    line = next((x for x in out.splitlines() if x.startswith('{"requests"')), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result: {out}")
+    result: dict[str, Any] = json.loads(line)
+    return result
 
 
-async def fetch(url: str, sql: str, *args: Any) -> list[Any]:
+# --- the run ------------------------------------------------------------------------------------
+
+
+async def query(url: str, sql: str, *args: Any) -> list[Any]:
     import asyncpg
 
     connection = await asyncpg.connect(url, timeout=10)
@@ -241,295 +250,303 @@ async def fetch(url: str, sql: str, *args: Any) -> list[Any]:
         await connection.close()
 
 
-def run(cmd: list[str], env: dict[str, str], log: Path) -> None:
-    with open(log, "ab") as out:
-        subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, check=True, timeout=900)
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 120) -> None:
-    import httpx
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError("the server did not become ready")
-
-
-def stop(process: subprocess.Popen[bytes] | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p * (len(ordered) - 1))))]
-
-
-def report(result: dict[str, Any]) -> int:
-    elapsed = result["elapsed"]
-    total = sum(len(v) for v in result["samples"].values())
-    failed = 0
-    print(f"\n{'endpoint':44} {'count':>7} {'errors':>7} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8}")
-    for name in sorted(result["samples"]):
-        values = result["samples"][name]
-        errors = sum(result["errors"].get(name, {}).values())
-        failed += errors
-        print(
-            f"{name:44} {len(values):7d} {errors:7d} {len(values) / elapsed:7.1f} "
-            f"{percentile(values, 0.5) * 1000:8.0f} {percentile(values, 0.99) * 1000:8.0f}"
+def ratios(deployment: Any, number: str, seconds: float) -> list[str]:
+    base = deployment.url
+    pairs = [
+        ("lookup JSON", f"{base}/api/v1/certificates/{number}", f"{base}/bare/json"),
+        ("sticker page", f"{base}{STICKER_PATH}", f"{base}/bare/page"),
+    ]
+    print(f"\n## Through nginx: app ÷ bare FastAPI (wrk -t1 -c64, {seconds:.0f} s per run)")
+    print(f"{'URL':28} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'bare req/s':>10} {'ratio':>6}")
+    lines = []
+    for name, app_url, bare_url in pairs:
+        wrk_fixed(app_url, 1)  # warm-up: caches, connections, the template
+        wrk_fixed(bare_url, 1)
+        app, bare = [], []
+        for _ in range(2):
+            bare.append(wrk_fixed(bare_url, seconds))
+            app.append(wrk_fixed(app_url, seconds))
+            app.append(wrk_fixed(app_url, seconds))
+            bare.append(wrk_fixed(bare_url, seconds))
+        app_rps = sum(r["rps"] for r in app) / len(app)
+        bare_rps = sum(r["rps"] for r in bare) / len(bare)
+        failed = sum(r["failed"] for r in app + bare)
+        line = (
+            f"{name:28} {app_rps:8.0f} {max(r['p50'] for r in app):7.1f} "
+            f"{max(r['p99'] for r in app):7.1f} {bare_rps:10.0f} {app_rps / bare_rps:6.2f}"
+            + (f"  ({failed} non-2xx)" if failed else "")
         )
-    print(f"{'all':44} {total:7d} {failed:7d} {total / elapsed:7.1f}")
-    for name, kinds in sorted(result["errors"].items()):
-        print(f"  errors of {name}: {kinds}")
-    print(
-        f"  the load generator itself used {result['generator_cpu']:.0f} CPU-seconds "
-        f"in {elapsed:.0f} s (it shares the 2 cores with the server)"
-    )
-    if result["cancelled"]:
-        print(f"  {result['cancelled']} clients still busy after the grace period were cancelled")
-    return failed
+        print(line, flush=True)
+        lines.append(line)
+    return lines
 
 
-def server_log_summary(*logs: Path) -> None:
-    """What the server and worker logged: answers by status class, errors and warnings."""
-    statuses: dict[str, int] = defaultdict(int)
-    levels: dict[str, int] = defaultdict(int)
-    events: dict[str, int] = defaultdict(int)
-    for log in logs:
-        for line in log.read_text(errors="replace").splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                levels["unstructured"] += 1
-                continue
-            if not isinstance(entry, dict):
-                continue
-            if entry.get("event") == "request" and "status" in entry:
-                statuses[f"{int(entry['status']) // 100}xx"] += 1
-            level = str(entry.get("level", ""))
-            if level in ("warning", "error", "critical"):
-                levels[level] += 1
-                events[str(entry.get("event"))] += 1
-    print(f"server log: answers {dict(statuses)}; {dict(levels) or 'no warnings or errors'}")
-    for event_name, count in sorted(events.items(), key=lambda kv: -kv[1])[:5]:
-        print(f"  {count} × {event_name}")
+def routed_after_kill(access_log: Path, killed: str, kill_at: float) -> dict[str, int]:
+    """From nginx's JSON access log: requests begun after the kill whose last upstream was the
+    dead node (a client saw that failure), and those nginx moved from it to the other node."""
+    found = {"failed_on_dead_node": 0, "moved_to_live_node": 0, "after_kill": 0}
+    for line in access_log.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if float(entry["msec"]) - float(entry.get("seconds") or 0) < kill_at + 0.05:
+            continue  # begun before the kill: in flight on the node, or already answered
+        found["after_kill"] += 1
+        upstreams = [u.strip() for u in str(entry.get("upstream", "")).split(",")]
+        if upstreams and upstreams[-1] == killed:
+            found["failed_on_dead_node"] += 1
+        elif killed in upstreams:
+            found["moved_to_live_node"] += 1
+    return found
 
 
-async def verify(db_url: str, storage: Path, accepted: list[dict[str, Any]]) -> list[str]:
-    """Every accepted case is stored with exactly its two photos, byte-identical originals."""
+def verify_cases(deployment: Any, accepted: list[dict[str, Any]]) -> list[str]:
+    """Every accepted case is in PostgreSQL with exactly its photos, and each original in the
+    object store (read with a client of its own) has the SHA-256 of what was uploaded."""
     problems: list[str] = []
     numbers = [a["tracking_number"] for a in accepted]
-    rows = await fetch(
-        db_url,
-        "SELECT c.tracking_number, m.id, m.sha256, m.original_key, m.position "
-        "FROM complaint_case c LEFT JOIN case_media m ON m.case_id = c.id "
-        "WHERE c.tracking_number = ANY($1::text[]) ORDER BY c.tracking_number, m.position",
-        numbers,
+    rows = asyncio.run(
+        query(
+            deployment.database_url,
+            "SELECT c.tracking_number, m.id, m.sha256, m.original_key FROM complaint_case c "
+            "LEFT JOIN case_media m ON m.case_id = c.id WHERE c.tracking_number = ANY($1::text[])",
+            numbers,
+        )
     )
     stored: dict[str, list[Any]] = defaultdict(list)
     for row in rows:
         stored[row["tracking_number"]].append(row)
+    client = deployment.s3._client()
+    prefix = deployment.env["GONGZHI_PHOTO_S3_PREFIX"]
+    bucket = deployment.env["GONGZHI_PHOTO_S3_BUCKET"]
     photos = 0
     for case in accepted:
         found = [r for r in stored.get(case["tracking_number"], []) if r["id"] is not None]
         if case["tracking_number"] not in stored:
-            problems.append(f"{case['tracking_number']}: accepted (201) but not in the database")
-            continue
-        if sorted(str(r["id"]) for r in found) != sorted(m["id"] for m in case["media"]):
-            problems.append(f"{case['tracking_number']}: photos {len(found)} ≠ uploaded 2")
+            problems.append(f"{case['tracking_number']}: accepted but not in the database")
             continue
         expected = {m["id"]: m["sha256"] for m in case["media"]}
+        if sorted(str(r["id"]) for r in found) != sorted(expected):
+            problems.append(f"{case['tracking_number']}: {len(found)} photos, 2 uploaded")
+            continue
         for r in found:
-            data = (storage / "photos" / r["original_key"]).read_bytes()
+            body = client.get_object(Bucket=bucket, Key=prefix + r["original_key"])["Body"].read()
             if r["sha256"] != expected[str(r["id"])] or (
-                hashlib.sha256(data).hexdigest() != expected[str(r["id"])]
+                hashlib.sha256(body).hexdigest() != expected[str(r["id"])]
             ):
                 problems.append(f"{case['tracking_number']}: photo {r['id']} differs")
             photos += 1
-    total = await fetch(db_url, "SELECT count(*) AS n FROM complaint_case")
     print(
-        f"\nverified {len(accepted)} accepted cases and {photos} photo originals (SHA-256); "
-        f"{total[0]['n'] - len(accepted)} further cases in the database (submissions whose answer "
-        "the client did not get before its timeout, and the demo's)"
+        f"verified {len(accepted)} accepted cases and {photos} photo originals in the object "
+        "store (SHA-256 of the bytes read back)"
     )
     return problems
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--duration", type=float, default=60)
-    parser.add_argument("--connections", type=int, default=256)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--duration", type=float, default=60, help="seconds of mixed load")
+    parser.add_argument("--connections", type=int, default=12, help="per read endpoint class")
+    parser.add_argument("--cases-per-second", type=float, default=2)
+    parser.add_argument("--ratio-seconds", type=float, default=5)
+    parser.add_argument("--no-kill", action="store_true", help="keep both nodes up")
+    parser.add_argument("--keep", type=Path, help="keep the deployment's logs here")
     parser.add_argument(
         "--postgres",
         default=os.environ.get(
             "GONGZHI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
         ),
-        help="an administrative connection; the scratch database is created beside it",
     )
-    parser.add_argument(
-        "--mix",
-        default=",".join(f"{name}={weight}" for name, weight in MIX),
-        help="operation weights (a case is three requests)",
-    )
-    parser.add_argument("--keep", type=Path, help="copy the server and worker logs here")
-    parser.add_argument("--drive", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--submit", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    if args.drive is not None:  # the load generator's process
-        config = json.loads(args.drive.read_text())
-        result = asyncio.run(drive(config))
-        Path(config["out"]).write_text(json.dumps(result))
+    if args.submit is not None:  # the case submitter's own process
+        config = json.loads(args.submit.read_text())
+        Path(config["out"]).write_text(json.dumps(asyncio.run(submit_cases(config))))
         return 0
+    if shutil.which("wrk") is None or shutil.which("nginx") is None:
+        sys.exit("wrk or nginx is not installed (make system-deps)")
 
-    from tests.search.meili import MeiliServer, find_binary
+    from deploy.scaleout import Deployment
 
-    mix = [(n, int(w)) for n, w in (part.split("=") for part in args.mix.split(","))]
-    if {n for n, _ in mix} - {n for n, _ in MIX} or not any(w > 0 for _, w in mix):
-        parser.error(f"--mix: weights of {', '.join(n for n, _ in MIX)}")
-
-    binary = find_binary()
-    if binary is None:
-        print("Meilisearch not found: run scripts/get-meilisearch.sh", file=sys.stderr)
-        return 2
     work = Path(tempfile.mkdtemp(prefix="gongzhi-load-"))
-    name = f"gongzhi_load_{uuid.uuid4().hex[:10]}"
-    base = args.postgres.rsplit("/", 1)[0]
-    db_url = f"{base}/{name}"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    meili: MeiliServer | None = None
-    server: subprocess.Popen[bytes] | None = None
-    worker: subprocess.Popen[bytes] | None = None
-    asyncio.run(admin(args.postgres, f'CREATE DATABASE "{name}"'))
-    try:
-        meili = MeiliServer(binary, work)
-        meili.start()
-        env = {
-            **os.environ,
-            "GONGZHI_ENV": "production",
-            "GONGZHI_DATABASE_URL": db_url.replace("postgresql://", "postgresql+asyncpg://", 1),
-            "GONGZHI_SECRET_KEY": secrets.token_urlsafe(48),
-            "GONGZHI_DATA_KEYS": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
-            "GONGZHI_STORAGE_DIR": str(work / "storage"),
-            "GONGZHI_SIGNING_KEY_FILE": str(work / "signing-key.pem"),
-            "GONGZHI_SIGNING_KEYS_DIR": str(work / "keys"),
-            "GONGZHI_SEARCH_BACKEND": "meilisearch",
-            "GONGZHI_MEILI_URL": meili.url,
-            "GONGZHI_MEILI_KEY": meili.key,
-            "GONGZHI_MEILI_INDEX": "load",
-            "GONGZHI_BASE_URL": url,
-            "GONGZHI_RUN_WORKER_IN_PROCESS": "false",
-            "GONGZHI_LOG_JSON": "true",
-            # The only departures from production defaults: one address sends everything.
+    template_dir = work / "bare-template"
+    template_dir.mkdir()
+    (template_dir / "page.html").write_text("not yet")
+    deployment = Deployment(
+        work=work / "deployment",
+        postgres=args.postgres,
+        extra_env={
             "GONGZHI_CASE_RATE_LIMIT_CLIENT": "1000000/minute",
             "GONGZHI_MEDIA_RATE_LIMIT_CLIENT": "1000000/minute",
-        }
-        env.pop("GONGZHI_REQUIRE_SERVICES", None)
-        log = work / "server.log"
-        print(f"scratch database {name}, Meilisearch {meili.url}, server {url}, logs {log}")
+        },
+        bare_app="bench.baseline_pages:app",
+        bare_env={"BENCH_TEMPLATE_DIR": str(template_dir), "PYTHONPATH": str(ROOT)},
+    )
+    failures: list[str] = []
+    try:
         started = time.monotonic()
-        setup_log = work / "setup.log"
-        run([str(BIN / "gongzhi"), "db", "upgrade"], env, setup_log)
-        run([str(BIN / "gongzhi"), "demo"], env, setup_log)
-        run([str(BIN / "gongzhi"), "search", "reindex"], env, setup_log)
-        print(f"schema, demo data and index ready in {time.monotonic() - started:.0f} s")
-        with open(work / "worker.log", "ab") as out:
-            worker = subprocess.Popen(
-                [str(BIN / "gongzhi"), "worker"], env=env, stdout=out, stderr=subprocess.STDOUT
-            )
-        with open(log, "ab") as out:
-            server = subprocess.Popen(
-                [
-                    str(BIN / "gongzhi"),
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--workers",
-                    str(args.workers),
-                ],  # fmt: skip
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        wait_ready(url, server)
+        deployment.start()
+        print(
+            f"deployment up in {time.monotonic() - started:.0f} s: nginx {deployment.url}, "
+            f"nodes {', '.join(n.address for n in deployment.app_nodes)}; "
+            f"load {open('/proc/loadavg').read().split()[0]}"
+        )
+        import httpx
 
-        certificates = [
+        sticker = httpx.get(f"{deployment.url}{STICKER_PATH}", timeout=30)
+        (template_dir / "page.html").write_text(sticker.text.replace("{", "{{ '{' }}"))
+        numbers = [
             r["number"]
-            for r in asyncio.run(fetch(db_url, "SELECT DISTINCT number FROM certificate"))
+            for r in asyncio.run(
+                query(deployment.database_url, "SELECT DISTINCT number FROM certificate")
+            )
         ]
         usccs = [
             r["uscc"]
             for r in asyncio.run(
-                fetch(db_url, "SELECT DISTINCT uscc FROM credit_rating WHERE status = 'active'")
+                query(
+                    deployment.database_url,
+                    "SELECT DISTINCT uscc FROM credit_rating WHERE status = 'active'",
+                )
             )
         ]
-        if not certificates or not usccs:
+        tokens = [
+            r["sticker_token"]
+            for r in asyncio.run(
+                query(deployment.database_url, "SELECT sticker_token FROM instrument")
+            )
+        ]
+        if not numbers or not usccs:
             raise RuntimeError("the demo data has no certificates or no published grades")
-        result_path = work / "result.json"
-        config = {
-            "mix": mix,
-            "base_url": url,
-            "duration": args.duration,
-            "connections": args.connections,
-            "certificates": certificates,
-            "usccs": usccs,
-            "out": str(result_path),
+
+        ratio_lines = ratios(deployment, numbers[0], args.ratio_seconds)
+
+        classes = {
+            "GET /api/v1/certificates/{number}": [
+                f"/api/v1/certificates/{quote(n)}" for n in numbers
+            ],
+            "GET /v/{token} (sticker page)": [f"/v/{quote(t)}" for t in tokens],
+            "GET /api/v1/search": [
+                "/api/v1/search?" + urlencode({"q": q, **extra})
+                for q in SEARCHES
+                for extra in ({}, {"kind": "regulation"}, {"kind": "notice", "region": "610400"})
+            ],
+            "GET /api/v1/credit/enterprises/{uscc}": [
+                f"/api/v1/credit/enterprises/{u}" for u in usccs
+            ],
+            "GET /credit/enterprises/{uscc} (page)": [f"/credit/enterprises/{u}" for u in usccs],
         }
-        (work / "drive.json").write_text(json.dumps(config))
+        wrks = {}
+        for index, (name, paths) in enumerate(classes.items()):
+            paths_file = work / f"paths{index}.txt"
+            paths_file.write_text("\n".join(paths) + "\n")
+            wrks[name] = wrk_mix(deployment.url, paths_file, args.duration, args.connections)
+        submit_config = {
+            "url": deployment.url,
+            "rate": args.cases_per_second,
+            "duration": args.duration,
+            "out": str(work / "submitted.json"),
+        }
+        (work / "submit.json").write_text(json.dumps(submit_config))
+        submitter = subprocess.Popen(
+            [sys.executable, __file__, "--submit", str(work / "submit.json")]
+        )
+        mix_started = time.time()
         print(
-            f"driving {args.connections} connections for {args.duration:.0f} s "
-            f"({len(certificates)} certificates, {len(usccs)} graded enterprises, "
-            f"{args.workers} server processes, 1 worker; mix {args.mix}) …",
+            f"\n## Mixed load through nginx: {args.duration:.0f} s, wrk -t1 "
+            f"-c{args.connections} per read class ({len(classes)} classes), "
+            f"{args.cases_per_second:g} cases/s with 2 photos each"
+            + ("" if args.no_kill else "; node 1 killed halfway"),
             flush=True,
         )
-        subprocess.run(
-            [sys.executable, __file__, "--drive", str(work / "drive.json")],
-            check=True,
-            timeout=args.duration + 300,
-        )
-        result = json.loads(result_path.read_text())
-        errors = report(result)
-        server_log_summary(log, work / "worker.log")
-        problems = asyncio.run(verify(db_url, work / "storage", result["accepted"]))
-        for problem in problems[:20]:
-            print("  PROBLEM", problem)
-        cases = len(result["accepted"])
+        kill_at = None
+        if not args.no_kill:
+            time.sleep(args.duration / 2)
+            kill_at = time.time()
+            deployment.kill_node(0)
+            print(
+                f"node 1 ({deployment.app_nodes[0].address}) killed at t+{kill_at - mix_started:.1f} s",
+                flush=True,
+            )
+        reads = {name: wrk_result(process) for name, process in wrks.items()}
+        submitter.wait(timeout=args.duration + 300)
+        if submitter.returncode:
+            raise RuntimeError(f"the case submitter exited with {submitter.returncode}")
+        submitted = json.loads((work / "submitted.json").read_text())
+        elapsed = time.time() - mix_started
+
         print(
-            f"{cases} cases accepted ({cases / result['elapsed']:.1f}/s), {errors} request errors; "
-            f"{'all intact' if not problems else f'{len(problems)} problems'}"
+            f"{'endpoint':40} {'count':>7} {'failed':>7} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7}"
         )
-        # Refused or timed-out requests are reported above; a lost or damaged case fails the run.
-        return 1 if problems else 0
+        for name, r in reads.items():
+            failed = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
+            seconds = r["duration_us"] / 1e6
+            print(
+                f"{name:40} {r['requests']:7d} {failed:7d} {r['requests'] / seconds:7.1f} "
+                f"{r['p50_us'] / 1000:7.1f} {r['p99_us'] / 1000:7.1f}"
+            )
+            if failed > args.connections:  # more than could have been in flight on a node
+                failures.append(f"{name}: {failed} failed requests")
+        by_what: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for request in submitted["requests"]:
+            by_what[request["what"]].append(request)
+        for name, done in sorted(by_what.items()):
+            seconds_each = sorted(r["end"] - r["start"] for r in done)
+            failed = [r for r in done if "error" in r]
+            print(
+                f"{name:40} {len(done):7d} {len(failed):7d} {len(done) / elapsed:7.1f} "
+                f"{seconds_each[len(seconds_each) // 2] * 1000:7.1f} "
+                f"{seconds_each[min(len(seconds_each) - 1, int(0.99 * len(seconds_each)))] * 1000:7.1f}"
+            )
+        errors = [r for r in submitted["requests"] if "error" in r]
+        in_flight = [
+            r
+            for r in errors
+            if kill_at is not None and r["start"] <= kill_at + 0.05 <= r["end"] + 1
+        ]
+        print(
+            f"cases: {submitted['submitted']} submitted, {len(submitted['accepted'])} accepted "
+            f"({submitted['retried']} after a retry with the same Idempotency-Key); "
+            f"{len(errors)} failed requests, {len(in_flight)} of them in flight at the kill: "
+            f"{sorted({r['error'] for r in errors})}"
+        )
+        if len(errors) != len(in_flight):
+            failures.append(
+                f"{len(errors) - len(in_flight)} submitter requests failed outside the kill"
+            )
+        if kill_at is not None:
+            killed = deployment.app_nodes[0].address
+            routed = routed_after_kill(deployment.work / "nginx" / "access.log", killed, kill_at)
+            print(
+                f"nginx after the kill: {routed['after_kill']} requests; "
+                f"{routed['moved_to_live_node']} tried the dead node first and were answered by "
+                f"the other; {routed['failed_on_dead_node']} ended on the dead node"
+            )
+            if routed["failed_on_dead_node"]:
+                failures.append("nginx sent requests begun after the kill to the dead node")
+        problems = verify_cases(deployment, submitted["accepted"])
+        failures += problems[:20]
+        print(
+            f"load: {open('/proc/loadavg').read().split()[0]}; the case submitter used "
+            f"{submitted['cpu']:.0f} CPU-seconds"
+        )
+        print("\n" + "\n".join(ratio_lines))
     finally:
-        stop(server)
-        stop(worker)
-        if meili is not None:
-            meili.stop()
-        asyncio.run(admin(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        deployment.stop()
         if args.keep is not None:
-            args.keep.mkdir(parents=True, exist_ok=True)
-            for kept in ("setup.log", "server.log", "worker.log"):
-                if (work / kept).exists():
-                    shutil.copy(work / kept, args.keep / kept)
+            shutil.copytree(deployment.logs, args.keep, dirs_exist_ok=True)
+            nginx_log = deployment.work / "nginx" / "access.log"
+            if nginx_log.exists():
+                shutil.copy(nginx_log, args.keep / "nginx-access.log")
         shutil.rmtree(work, ignore_errors=True)
+    for failure in failures:
+        print("FAILED:", failure)
+    print("all checks passed" if not failures else f"{len(failures)} checks failed")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

