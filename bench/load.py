@@ -281,7 +281,7 @@ def ratios(deployment: Any, number: str, seconds: float) -> list[str]:
     return lines
 
 
-def routed_after_kill(access_log: Path, killed: str, kill_at: float) -> dict[str, int]:
+def routed_after_kill(access_log: Path, killed: str, dead_at: float) -> dict[str, int]:
     """From nginx's JSON access log: requests begun after the kill whose last upstream was the
     dead node (a client saw that failure), and those nginx moved from it to the other node."""
     found = {"failed_on_dead_node": 0, "moved_to_live_node": 0, "after_kill": 0}
@@ -290,7 +290,7 @@ def routed_after_kill(access_log: Path, killed: str, kill_at: float) -> dict[str
             entry = json.loads(line)
         except ValueError:
             continue
-        if float(entry["msec"]) - float(entry.get("seconds") or 0) < kill_at + 0.05:
+        if float(entry["msec"]) - float(entry.get("seconds") or 0) < dead_at + 0.05:
             continue  # begun before the kill: in flight on the node, or already answered
         found["after_kill"] += 1
         upstreams = [u.strip() for u in str(entry.get("upstream", "")).split(",")]
@@ -463,13 +463,17 @@ def main() -> int:
             + ("" if args.no_kill else "; node 1 killed halfway"),
             flush=True,
         )
-        kill_at = None
+        kill_at = dead_at = None
         if not args.no_kill:
             time.sleep(args.duration / 2)
             kill_at = time.time()
             deployment.kill_node(0)
+            # The node is gone once the kernel has reaped it; until then its listening socket
+            # still takes connections, and what it takes is in flight on the dying node.
+            dead_at = time.time()
             print(
-                f"node 1 ({deployment.app_nodes[0].address}) killed at t+{kill_at - mix_started:.1f} s",
+                f"node 1 ({deployment.app_nodes[0].address}) killed at "
+                f"t+{kill_at - mix_started:.1f} s (gone {1000 * (dead_at - kill_at):.0f} ms later)",
                 flush=True,
             )
         reads = {name: wrk_result(process) for name, process in wrks.items()}
@@ -506,7 +510,10 @@ def main() -> int:
         in_flight = [
             r
             for r in errors
-            if kill_at is not None and r["start"] <= kill_at + 0.05 <= r["end"] + 1
+            if kill_at is not None
+            and dead_at is not None
+            and r["start"] <= dead_at + 0.05
+            and r["end"] >= kill_at
         ]
         print(
             f"cases: {submitted['submitted']} submitted, {len(submitted['accepted'])} accepted "
@@ -518,9 +525,9 @@ def main() -> int:
             failures.append(
                 f"{len(errors) - len(in_flight)} submitter requests failed outside the kill"
             )
-        if kill_at is not None:
+        if dead_at is not None:
             killed = deployment.app_nodes[0].address
-            routed = routed_after_kill(deployment.work / "nginx" / "access.log", killed, kill_at)
+            routed = routed_after_kill(deployment.work / "nginx" / "access.log", killed, dead_at)
             print(
                 f"nginx after the kill: {routed['after_kill']} requests; "
                 f"{routed['moved_to_live_node']} tried the dead node first and were answered by "
