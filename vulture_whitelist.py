@@ -102,6 +102,10 @@ SearchConfig
 # --- schemathesis: the Case hook tests/fuzz overrides ------------------------------------------
 _.get_call_kwargs
 
+# --- http.server: the request handler hooks tests/portal/test_tracing.py's OTLP receiver overrides
+_.do_POST
+_.log_message
+
 # --- pytest: fixtures a test requests for their effect, not their value ------------------------
 open311_key
 fresh_limiter

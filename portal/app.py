@@ -53,6 +53,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     domains.import_jobs()
     calendar = settings.of(CalendarSettings)
     workdays.configure(unknown_year=calendar.calendar_unknown_year)
+    tracing = None
+    if settings.otel_enabled:  # the OpenTelemetry SDK is imported only then
+        from portal.tracing import Tracing
+
+        tracing = Tracing(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -92,6 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await hook()
             await database.dispose()
             metrics.process_stopped()
+            if tracing is not None:
+                await asyncio.to_thread(tracing.shutdown)  # exports the spans still queued
 
     app = FastAPI(
         title="共治 Gongzhi API",
@@ -104,8 +111,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if settings.api_docs else None,
         docs_url="/docs" if settings.api_docs else None,
         redoc_url="/redoc" if settings.api_docs else None,
+        # FastAPI's built-in OpenTelemetry would switch itself on whenever a global provider is
+        # configured (FASTAPI_OTEL_AUTO_CONFIGURE, opentelemetry-instrument) and record the raw
+        # path and query string, which can hold personal data. The portal's own spans
+        # (GONGZHI_OTEL_ENABLED, portal/tracing.py) record the route template instead.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
     )
     app.state.settings = settings
+    app.state.tracing = tracing
     app.state.rate_limiter = RateLimiter(settings.rate_limit_storage)
     cookie_backend.transport = build_cookie_transport(settings)
 
@@ -143,5 +156,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hsts=settings.env is Environment.production,
         image_origins=(settings.map_tile_origin,) if settings.map_tile_origin else (),
     )
-    app.add_middleware(RequestContext)
+    app.add_middleware(RequestContext, tracing=tracing)
     return app

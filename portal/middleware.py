@@ -1,7 +1,9 @@
 """Pure ASGI middleware (no BaseHTTPMiddleware: it costs throughput on the hot lookup path).
 
 - ``RequestContext``: a request id (from ``X-Request-ID`` or new), bound to the structured log
-  context, echoed in the response, and one access log line per request.
+  context, echoed in the response, and one access log line per request; with tracing on
+  (``GONGZHI_OTEL_ENABLED``, portal/tracing.py) also a server span, its trace and span ids in the
+  log context and the trace id in ``X-Trace-ID``.
 - ``BodySizeLimit``: refuses bodies larger than the limit, by ``Content-Length`` up front and by
   counting streamed chunks otherwise, with a 413 problem+json. Routes that accept a file upload
   get the upload limit; every other route the (small) JSON limit, whatever content type the
@@ -16,7 +18,7 @@ import re
 import sys
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import structlog
@@ -26,6 +28,9 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.metrics import observe_request
+
+if TYPE_CHECKING:  # imported only when tracing is on (create_app)
+    from portal.tracing import ServerSpan, Tracing
 
 access_log = structlog.get_logger("gongzhi.access")
 
@@ -39,8 +44,9 @@ def _new_request_id() -> str:
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, tracing: Tracing | None = None) -> None:
         self.app = app
+        self.tracing = tracing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,6 +59,12 @@ class RequestContext:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status_holder: dict[str, int] = {"status": 500}
+        extra_headers: list[tuple[bytes, bytes]] = []
+        span: ServerSpan | None = None
+        if self.tracing is not None:
+            span = self.tracing.start(scope)
+            structlog.contextvars.bind_contextvars(trace_id=span.trace_id, span_id=span.span_id)
+            extra_headers.append((b"x-trace-id", span.trace_id.encode()))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -60,11 +72,17 @@ class RequestContext:
                 headers = list(message.get("headers", []))
                 if not any(name.lower() == b"x-request-id" for name, _ in headers):
                     headers.append((b"x-request-id", request_id.encode()))
+                if extra_headers:
+                    headers.extend(extra_headers)
                 message["headers"] = headers
             await send(message)
 
+        error: BaseException | None = None
         try:
             await self.app(scope, receive, send_with_id)
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
             seconds = time.perf_counter() - started
             # The same timing for the access log and the route's latency histogram.
@@ -76,6 +94,8 @@ class RequestContext:
                 status=status_holder["status"],
                 ms=round(seconds * 1000, 2),
             )
+            if span is not None:
+                span.finish(scope, status_holder["status"], error)
 
 
 def _problem_413(limit: int) -> bytes:

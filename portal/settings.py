@@ -156,6 +156,21 @@ class Settings(BaseSettings):
     # The bearer token a Prometheus scrape of /metrics sends (portal/metrics.py). Empty: /metrics
     # does not exist (404). In production it must be as strong as the secret key.
     metrics_token: str = Field(default="", max_length=200)
+    # OpenTelemetry traces (portal/tracing.py), off by default: then nothing of OpenTelemetry is
+    # imported and requests are served as without it. On: a server span per request, named by
+    # the route template, with its trace and span ids in every log line of the request and the
+    # trace id in the X-Trace-ID response header.
+    otel_enabled: bool = False
+    otel_service_name: str = Field(default="gongzhi", min_length=1, max_length=100)
+    # Where spans go: the base URL of an OTLP/HTTP collector ("http://collector:4318"; the
+    # exporter adds /v1/traces). Empty: OpenTelemetry's own OTEL_EXPORTER_OTLP_ENDPOINT or
+    # OTEL_EXPORTER_OTLP_TRACES_ENDPOINT if set, else spans are exported nowhere.
+    otel_exporter_otlp_endpoint: str = Field(
+        default="", max_length=500, pattern=r"^$|^https?://[^/?#\s]+(/[^?#\s]*)?$"
+    )
+    # The share of new traces recorded and exported (0–1); a trace continued from a trusted
+    # proxy's traceparent follows the proxy's decision. Unsampled requests still get ids.
+    otel_sample_ratio: float = Field(default=1.0, ge=0, le=1)
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:
