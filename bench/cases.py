@@ -95,6 +95,7 @@ async def run(args: argparse.Namespace, url: str, work: Path) -> None:
     from portal.app import create_app
     from portal.migrate import upgrade_async
     from portal.settings import Environment, Settings
+    from tests.api.complaints.support import report_body
 
     await upgrade_async(url)
     settings = Settings(
@@ -111,15 +112,7 @@ async def run(args: argparse.Namespace, url: str, work: Path) -> None:
     structlog.configure(logger_factory=structlog.ReturnLoggerFactory())
     logging.disable(logging.INFO)
     photos = [photo(i, (args.width, args.height)) for i in range(8)]
-    body = {
-        "kind": "report",
-        "category": "unverified_instrument",
-        "description": "电子秤没有检定标志，店主说从未送检。",
-        "business": {"name": "咸阳市秦都区某菜店", "address": "咸阳市秦都区人民路"},
-        "region_code": "610402",
-        "extra": {"instrument_kind": "scale", "sticker_state": "missing"},
-        "anonymous": True,
-    }
+    body = report_body()
 
     async def submit(client: httpx.AsyncClient, n: int) -> None:
         ids = []

@@ -36,7 +36,6 @@ import io
 import json
 import os
 import random
-import re
 import resource
 import shutil
 import subprocess
@@ -53,15 +52,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SEARCHES = ["电子秤", "加油机", "计量法", "检定", "处罚", "计价器", "血压计", "短斤少两", "jlf"]
-CASE_BODY = {
-    "kind": "report",
-    "category": "unverified_instrument",
-    "description": "电子秤没有检定标志，店主说从未送检。",
-    "business": {"name": "咸阳市秦都区某菜店", "address": "咸阳市秦都区人民路"},
-    "region_code": "610402",
-    "extra": {"instrument_kind": "scale", "sticker_state": "missing"},
-    "anonymous": True,
-}
 STICKER_PATH = "/v/DEMO-SCALE-VALID"
 
 
@@ -92,6 +82,8 @@ def unique(photo: bytes) -> bytes:
 
 async def submit_cases(config: dict[str, Any]) -> dict[str, Any]:
     import httpx
+
+    from tests.api.complaints.support import report_body
 
     photos = base_photos(4)
     rng = random.Random(7)
@@ -147,7 +139,7 @@ async def submit_cases(config: dict[str, Any]) -> dict[str, Any]:
                 "POST /api/v1/cases",
                 method="POST",
                 url="/api/v1/cases",
-                json={**CASE_BODY, "media": [m["id"] for m in media if m]},
+                json=report_body(media=[m["id"] for m in media if m]),
                 headers={"Idempotency-Key": key},
             )
             if response is not None:
@@ -181,30 +173,6 @@ async def submit_cases(config: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- wrk ----------------------------------------------------------------------------------------
-
-
-def wrk_fixed(url: str, seconds: float, connections: int = 64) -> dict[str, float]:
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "--latency", url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-
-    def latency(percent: str) -> float:
-        found = re.search(rf"{percent}%\s+([\d.]+)(us|ms|s)\b", out)
-        assert found is not None, out
-        return float(found.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
-
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    assert rps is not None, out
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "rps": float(rps.group(1)),
-        "p50": latency("50"),
-        "p99": latency("99"),
-        "failed": int(non2xx.group(1)) if non2xx else 0,
-    }
 
 
 def wrk_mix(base: str, paths_file: Path, seconds: float, connections: int) -> subprocess.Popen[str]:
@@ -250,31 +218,36 @@ async def query(url: str, sql: str, *args: Any) -> list[Any]:
         await connection.close()
 
 
-def ratios(deployment: Any, number: str, seconds: float) -> list[str]:
-    base = deployment.url
+def ratios(deployment: Any, number: str, seconds: int) -> list[str]:
+    from bench.pages import wrk
+
     pairs = [
-        ("lookup JSON", f"{base}/api/v1/certificates/{number}", f"{base}/bare/json"),
-        ("sticker page", f"{base}{STICKER_PATH}", f"{base}/bare/page"),
+        ("lookup JSON", f"/api/v1/certificates/{number}", "/bare/json"),
+        ("sticker page", STICKER_PATH, "/bare/page"),
     ]
-    print(f"\n## Through nginx: app ÷ bare FastAPI (wrk -t1 -c64, {seconds:.0f} s per run)")
+    print(f"\n## Through nginx: app ÷ bare FastAPI (wrk -t1 -c64, {seconds} s per run)")
     print(f"{'URL':28} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'bare req/s':>10} {'ratio':>6}")
     lines = []
-    for name, app_url, bare_url in pairs:
-        wrk_fixed(app_url, 1)  # warm-up: caches, connections, the template
-        wrk_fixed(bare_url, 1)
+    for name, app_path, bare_path in pairs:
+
+        def measure(path: str, run_seconds: int) -> dict[str, float]:
+            return wrk(deployment.port, path, run_seconds, 64, 1)
+
+        measure(app_path, 1)  # warm-up: caches, connections, the template
+        measure(bare_path, 1)
         app, bare = [], []
         for _ in range(2):
-            bare.append(wrk_fixed(bare_url, seconds))
-            app.append(wrk_fixed(app_url, seconds))
-            app.append(wrk_fixed(app_url, seconds))
-            bare.append(wrk_fixed(bare_url, seconds))
+            bare.append(measure(bare_path, seconds))
+            app.append(measure(app_path, seconds))
+            app.append(measure(app_path, seconds))
+            bare.append(measure(bare_path, seconds))
         app_rps = sum(r["rps"] for r in app) / len(app)
         bare_rps = sum(r["rps"] for r in bare) / len(bare)
-        failed = sum(r["failed"] for r in app + bare)
+        failed = sum(r["non2xx"] + r["errors"] for r in app + bare)
         line = (
             f"{name:28} {app_rps:8.0f} {max(r['p50'] for r in app):7.1f} "
             f"{max(r['p99'] for r in app):7.1f} {bare_rps:10.0f} {app_rps / bare_rps:6.2f}"
-            + (f"  ({failed} non-2xx)" if failed else "")
+            + (f"  ({failed:.0f} failed)" if failed else "")
         )
         print(line, flush=True)
         lines.append(line)
@@ -351,7 +324,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60, help="seconds of mixed load")
     parser.add_argument("--connections", type=int, default=12, help="per read endpoint class")
     parser.add_argument("--cases-per-second", type=float, default=2)
-    parser.add_argument("--ratio-seconds", type=float, default=5)
+    parser.add_argument("--ratio-seconds", type=int, default=5)
     parser.add_argument("--no-kill", action="store_true", help="keep both nodes up")
     parser.add_argument("--keep", type=Path, help="keep the deployment's logs here")
     parser.add_argument(

@@ -20,19 +20,10 @@ import pytest
 from PIL import Image
 
 from deploy.scaleout import PG_BIN, Deployment
+from tests.api.complaints.support import report_body
 from tests.objectstore import find_binary as find_weed
 from tests.search.meili import find_binary as find_meili
 from tests.support import service_missing
-
-CASE = {
-    "kind": "report",
-    "category": "unverified_instrument",
-    "description": "电子秤没有检定标志，店主说从未送检。",
-    "business": {"name": "咸阳市秦都区某菜店", "address": "咸阳市秦都区人民路"},
-    "region_code": "610402",
-    "extra": {"instrument_kind": "scale", "sticker_state": "missing"},
-    "anonymous": True,
-}
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +126,7 @@ def test_a_case_with_a_photo_goes_through_the_door_into_the_object_store(
         assert media.status_code == 201, media.text
         case = client.post(
             "/api/v1/cases",
-            json={**CASE, "media": [media.json()["id"]]},
+            json=report_body(media=[media.json()["id"]]),
             headers={"Idempotency-Key": str(uuid.uuid4())},
         )
         assert case.status_code == 201, case.text
@@ -189,13 +180,13 @@ def test_a_killed_node_is_routed_around_and_nothing_accepted_is_lost(
         key = str(uuid.uuid4())
         first = client.post(
             "/api/v1/cases",
-            json={**CASE, "media": [media.json()["id"]]},
+            json=report_body(media=[media.json()["id"]]),
             headers={"Idempotency-Key": key},
         )
         assert first.status_code == 201, first.text
         again = client.post(
             "/api/v1/cases",
-            json={**CASE, "media": [media.json()["id"]]},
+            json=report_body(media=[media.json()["id"]]),
             headers={"Idempotency-Key": key},
         )
         assert again.json()["tracking_number"] == first.json()["tracking_number"]
