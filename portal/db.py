@@ -194,3 +194,14 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 ReadSession = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+
+# The same choice of replica or primary outside a route's dependencies (a page that decides
+# per request whether it needs a session at all).
+read_session = asynccontextmanager(get_read_session)
+
+
+def on_replica(session: AsyncSession, request: Request) -> bool:
+    """Whether ``session`` (from ``read_session``) reads the replica, not the primary: a row it
+    does not find may only not have arrived there yet."""
+    replica = get_database(request).replica
+    return replica is not None and session.bind is replica.engine

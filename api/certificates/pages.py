@@ -3,6 +3,7 @@ revoke, stickers) and the regulator's overdue list."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -10,6 +11,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from pydantic import Field, StringConstraints, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from api.certificates import imports, lookup, overdue, public, registry, scope_pages, stickers
@@ -23,6 +25,7 @@ from api.certificates.schemas import (
     CertificateHeld,
     CertificateRead,
     InstrumentSummary,
+    VerifyResult,
 )
 from api.certificates.settings import CertificatesConfig, CertificatesSettings
 from api.certificates.states import STATES
@@ -30,8 +33,9 @@ from portal import clock
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import Role, User
 from portal.accounts.permissions import Action, role_allows
-from portal.db import DbSession, get_database
+from portal.db import DbSession, get_database, on_replica, read_session
 from portal.errors import GongzhiError
+from portal.metrics import REPLICA_FALLBACKS
 from portal.pagination import PageRequest
 from portal.regions.models import Region
 from portal.types import BlankIsNone
@@ -66,6 +70,54 @@ async def sticker_landing(
     return await sticker_page(request, config, user, token)
 
 
+@dataclass
+class _SignedScan:
+    result: VerifyResult
+    status: str
+    certificate: CertificateRead | None = None
+    current: CertificateRead | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        return self.result.signature_valid and self.certificate is not None
+
+
+async def _read_signed(
+    session: AsyncSession, token: str, settings: CertificatesSettings
+) -> _SignedScan:
+    result = await stickers.verify_sticker(session, token, settings=settings)
+    if not result.signature_valid:
+        return _SignedScan(result, "forged")
+    certificate = result.certificate
+    if certificate is None:
+        return _SignedScan(result, "not_found")
+    scan = _SignedScan(result, certificate.status.value, certificate)
+    # The sticker may be older than the instrument's latest verification: say so. The latest is
+    # loaded only when it is another certificate (rare), not on every scan.
+    instrument_token = certificate.instrument.sticker_token
+    latest_number = await lookup.current_certificate_number(session, instrument_token)
+    if latest_number is not None and latest_number != certificate.number:
+        latest = await lookup.get_instrument(session, instrument_token, settings=settings)
+        scan.current = latest.certificate
+    return scan
+
+
+async def _verify_signed(
+    request: Request, token: str, settings: CertificatesSettings
+) -> _SignedScan:
+    """A signed sticker is verified on the read replica when one is fresh (the signing keys and
+    the certificate are public reads). What the replica cannot confirm — a key or certificate
+    that may not have reached it yet — is verified again on the primary, so a new sticker never
+    looks forged or unknown because of replication."""
+    async with read_session(request) as session:
+        scan = await _read_signed(session, token, settings)
+        if scan.confirmed or not on_replica(session, request):
+            return scan
+    REPLICA_FALLBACKS.labels("not_found").inc()
+    async with get_database(request).transaction() as session:
+        return await _read_signed(session, token, settings)
+
+
 async def sticker_page(
     request: Request, settings: CertificatesSettings, user: User | None, token: str
 ) -> Response:
@@ -85,25 +137,11 @@ async def sticker_page(
     instrument_token: str | None = None
     status = "not_found"
     if "." in token:
-        async with get_database(request).transaction() as session:
-            result = await stickers.verify_sticker(session, token, settings=settings)
-            context["signature"] = result
-            if not result.signature_valid:
-                status = "forged"
-            elif result.certificate is not None:
-                certificate = result.certificate
-                instrument_token = certificate.instrument.sticker_token
-                status = certificate.status.value
-            if certificate is not None and instrument_token is not None:
-                # The sticker may be older than the instrument's latest verification: say so.
-                # The latest is loaded only when it is another certificate (rare), not on every
-                # scan.
-                latest_number = await lookup.current_certificate_number(session, instrument_token)
-                if latest_number is not None and latest_number != certificate.number:
-                    latest = await lookup.get_instrument(
-                        session, instrument_token, settings=settings
-                    )
-                    current = latest.certificate
+        signed = await _verify_signed(request, token, settings)
+        context["signature"] = signed.result
+        certificate, current, status = signed.certificate, signed.current, signed.status
+        if certificate is not None:
+            instrument_token = certificate.instrument.sticker_token
     else:
         # A scan of a plain sticker: the two point reads on the driver, as the JSON lookup.
         try:

@@ -27,6 +27,7 @@ from portal.db import Database, get_read_session
 from portal.metrics import REPLICA_FALLBACKS
 from portal.settings import Settings
 from tests.api.certificates.support import Issue
+from tests.api.certificates.test_stickers import _sticker_url as signed_sticker_url
 from tests.support import REQUIRE_SERVICES
 
 BIN = Path("/usr/lib/postgresql/15/bin")
@@ -230,3 +231,48 @@ async def test_read_session_on_the_replica(replica_port: int, settings: Settings
         update={"database_replica_url": url.set(port=_free_port()).render_as_string(False)}
     )
     assert await port_read(down) == url.port  # replica down: the primary
+
+
+async def test_signed_sticker_page_on_the_replica(
+    replica_port: int,
+    client: httpx.AsyncClient,
+    database: Database,
+    issue: Issue,
+    institution_user: User,
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+) -> None:
+    """A signed sticker's page reads the trust list and the certificate on the replica; one the
+    replica has not received yet is verified on the primary, never shown as forged or unknown."""
+    if database.is_sqlite:
+        pytest.skip("a streaming replica is PostgreSQL's")
+    url = make_url(database.url)
+    plain_primary = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    plain_replica = url.set(drivername="postgresql", port=replica_port).render_as_string(False)
+    database.replica = Database(url.set(port=replica_port).render_as_string(False))
+    headers = await auth_headers(institution_user)
+    try:
+        await issue(number="RS-1")
+        first = await signed_sticker_url(client, "RS-1", headers)
+        await _caught_up(plain_primary, plain_replica)
+        before = _fallbacks("not_found")
+        page = await client.get(first.replace("http://testserver", ""))
+        assert 'data-status="valid"' in page.text
+        assert "防伪签名有效" in page.text
+        assert _fallbacks("not_found") == before  # the replica answered
+
+        paused = await asyncpg.connect(plain_replica)
+        try:
+            await paused.execute("select pg_wal_replay_pause()")
+            await issue(number="RS-2")
+            second = await signed_sticker_url(client, "RS-2", headers)
+            page = await client.get(second.replace("http://testserver", ""))
+            assert page.status_code == 200
+            assert 'data-status="valid"' in page.text  # not on the replica: the primary said so
+            assert "防伪签名有效" in page.text
+            assert _fallbacks("not_found") == before + 1
+        finally:
+            await paused.execute("select pg_wal_replay_resume()")
+            await paused.close()
+    finally:
+        replica, database.replica = database.replica, None
+        await replica.dispose()
