@@ -13,7 +13,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from api.certificates.errors import UnsupportedImportFile
 from api.certificates.import_columns import (
@@ -144,10 +144,14 @@ def _read_csv(
     except StopIteration:
         return
     columns = _columns(header, limits, headers)
+    known: list[str] | None = None if None in columns else cast(list[str], columns)
     for values in reader:
-        if not any(v.strip() for v in values):
+        if not "".join(values).strip():  # only blank cells
             continue
-        row = {col: v for col, v in zip(columns, values, strict=False) if col is not None}
+        if known is not None:
+            row = dict(zip(known, values, strict=False))
+        else:
+            row = {col: v for col, v in zip(columns, values, strict=False) if col is not None}
         yield reader.line_num, row
 
 
