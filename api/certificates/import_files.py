@@ -100,7 +100,7 @@ def read_rows(
         if fmt == "jsonl":
             yield from bounded(_read_jsonl(text, limits, headers), limits)
         else:
-            yield from bounded(_read_csv(text, limits, headers), limits)
+            yield from bounded(_read_csv(text, limits, headers), limits, text_only=True)
     except csv.Error as exc:  # a field over csv.field_size_limit (128 KiB)
         raise too_large(
             f"A cell is longer than {limits.max_cell_chars} characters",
