@@ -13,7 +13,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from api.certificates.errors import UnsupportedImportFile
 from api.certificates.import_columns import (
@@ -100,7 +100,7 @@ def read_rows(
         if fmt == "jsonl":
             yield from bounded(_read_jsonl(text, limits, headers), limits)
         else:
-            yield from bounded(_read_csv(text, limits, headers), limits)
+            yield from bounded(_read_csv(text, limits, headers), limits, text_only=True)
     except csv.Error as exc:  # a field over csv.field_size_limit (128 KiB)
         raise too_large(
             f"A cell is longer than {limits.max_cell_chars} characters",
@@ -144,10 +144,14 @@ def _read_csv(
     except StopIteration:
         return
     columns = _columns(header, limits, headers)
+    known: list[str] | None = None if None in columns else cast(list[str], columns)
     for values in reader:
-        if not any(v.strip() for v in values):
+        if not "".join(values).strip():  # only blank cells
             continue
-        row = {col: v for col, v in zip(columns, values, strict=False) if col is not None}
+        if known is not None:
+            row = dict(zip(known, values, strict=False))
+        else:
+            row = {col: v for col, v in zip(columns, values, strict=False) if col is not None}
         yield reader.line_num, row
 
 

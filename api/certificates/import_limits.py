@@ -30,23 +30,27 @@ def too_large(what: str, what_zh: str, line: int | None = None) -> ImportTooLarg
     return ImportTooLarge(f"{what}{where}.", detail_zh=f"{what_zh}{where_zh}。")
 
 
-def bounded(rows: Iterator[tuple[int, Row]], limits: ImportLimits) -> Iterator[tuple[int, Row]]:
+def bounded(
+    rows: Iterator[tuple[int, Row]], limits: ImportLimits, *, text_only: bool = False
+) -> Iterator[tuple[int, Row]]:
+    """``rows`` checked against the limits; ``text_only``: every value is a str (CSV)."""
     count = 0
     for line, row in rows:
         count += 1
         if count > limits.max_rows:
             raise too_large(f"More than {limits.max_rows} rows", f"超过 {limits.max_rows} 行的上限")
-        total = 0
-        for value in row.values():
-            size = len(value) if isinstance(value, str) else 0
-            if size > limits.max_cell_chars:
-                raise too_large(
-                    f"A cell is longer than {limits.max_cell_chars} characters",
-                    f"单元格超过 {limits.max_cell_chars} 个字符",
-                    line,
-                )
-            total += size
-        if total > limits.max_row_chars:
+        # Only text counts (an XLSX or JSON number has no length to bound).
+        if text_only:
+            sizes = list(map(len, row.values()))
+        else:
+            sizes = [len(v) if isinstance(v, str) else 0 for v in row.values()]
+        if sizes and max(sizes) > limits.max_cell_chars:
+            raise too_large(
+                f"A cell is longer than {limits.max_cell_chars} characters",
+                f"单元格超过 {limits.max_cell_chars} 个字符",
+                line,
+            )
+        if sum(sizes) > limits.max_row_chars:
             raise too_large(
                 f"A row is longer than {limits.max_row_chars} characters",
                 f"一行超过 {limits.max_row_chars} 个字符",

@@ -48,6 +48,7 @@ from portal.accounts.models import Organization, OrganizationKind, Role, User
 from portal.accounts.permissions import Action, authorize
 from portal.accounts.service import get_organization_by_code
 from portal.audit import service as audit
+from portal.db import one_of
 
 
 async def acting_institution(
@@ -152,7 +153,10 @@ async def numbers_used_elsewhere(
         return set()
     found = await session.scalars(
         select(certificates.c.number)
-        .where(certificates.c.number.in_(numbers), certificates.c.institution_id != institution_id)
+        .where(
+            one_of(certificates.c.number, numbers, session),
+            certificates.c.institution_id != institution_id,
+        )
         .distinct()
     )
     return set(found.all())

@@ -10,8 +10,10 @@ have the instrument verified elsewhere) but never rewrites who owns it or where 
 
 from __future__ import annotations
 
+import base64
 import json
 import operator
+import os
 import secrets
 import sqlite3
 import uuid
@@ -29,7 +31,7 @@ from api.certificates.import_rows import CertRow, FieldError
 from api.certificates.queries import certificates, instruments, reviews
 from api.certificates.scope import Scope
 from portal import facts
-from portal.db import UTCDateTime, utcnow
+from portal.db import UTCDateTime, one_of, utcnow
 
 IDENTITY = ("owner_name", "owner_type", "owner_uscc", "address", "region_code")
 
@@ -64,6 +66,35 @@ def new_sticker_token() -> str:
     return secrets.token_urlsafe(16)
 
 
+def new_sticker_tokens(count: int) -> list[str]:
+    """``count`` tokens as ``new_sticker_token`` makes them, from one read of os.urandom."""
+    data = os.urandom(16 * count)
+    encode = base64.urlsafe_b64encode
+    return [encode(data[i : i + 16]).rstrip(b"=").decode("ascii") for i in range(0, 16 * count, 16)]
+
+
+_UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID4_SET = (0x8000 << 48) | (4 << 76)  # RFC 4122 variant, version 4
+
+
+def new_uuid4s(count: int) -> list[uuid.UUID]:
+    """``count`` random (version 4) UUIDs, as uuid.uuid4() makes them, from one read of
+    os.urandom. UUID's constructor validates its arguments in Python, which cost a bulk import
+    more per row than its hashing; the value is set as that constructor sets it."""
+    data = os.urandom(16 * count)
+    new = object.__new__
+    set_ = object.__setattr__
+    from_bytes = int.from_bytes
+    unknown = uuid.SafeUUID.unknown
+    ids = []
+    for i in range(0, 16 * count, 16):
+        value = new(uuid.UUID)
+        set_(value, "int", from_bytes(data[i : i + 16], "big") & _UUID4_CLEAR | _UUID4_SET)
+        set_(value, "is_safe", unknown)
+        ids.append(value)
+    return ids
+
+
 # The institution whose certificate for the instrument came first: the owning side.
 _FIRST_INSTITUTION = (
     "SELECT f.institution_id FROM certificate f WHERE f.instrument_id = i.id "
@@ -85,7 +116,8 @@ async def _existing(
     for r in (
         await session.execute(
             select(reviews.c.number, reviews.c.id, reviews.c.content_hash).where(
-                reviews.c.institution_id == institution_id, reviews.c.number.in_(numbers)
+                reviews.c.institution_id == institution_id,
+                one_of(reviews.c.number, numbers, session),
             )
         )
     ).all():
@@ -176,11 +208,14 @@ async def _existing(
     return existing, found, held
 
 
-_identity_values = operator.attrgetter(*IDENTITY)
-
-
 def _identity_of(row: CertRow) -> dict[str, Any]:
-    return dict(zip(IDENTITY, _identity_values(row), strict=True))
+    return {
+        "owner_name": row.owner_name,
+        "owner_type": row.owner_type,
+        "owner_uscc": row.owner_uscc,
+        "address": row.address,
+        "region_code": row.region_code,
+    }
 
 
 def same_owner(uscc_a: str | None, name_a: str, uscc_b: str | None, name_b: str) -> bool:
@@ -324,6 +359,9 @@ async def store_rows(
     now = utcnow()
     cert_values: list[dict[str, Any]] = []
     review_values: list[dict[str, Any]] = []
+    # Ids for the rows to store, drawn at once: at most a certificate (or held review) and an
+    # instrument each.
+    fresh_ids = iter(new_uuid4s(2 * sum(1 for _, row in rows if row.number not in existing)))
     for line, row in rows:
         content_hash = row.content_hash()
         if row.number in existing:
@@ -335,8 +373,9 @@ async def store_rows(
             else:
                 result.unchanged.append((line, cert_id))
             continue
-        instances = instruments_by_key.get(row.instrument_key, [])
-        match = match_instrument(row, instances, claims.get(row.instrument_key, []))
+        key = row.instrument_key
+        instances = instruments_by_key.get(key, [])
+        match = match_instrument(row, instances, claims.get(key, []))
         if scope is not None:
             # The stated region, and the region of the instrument it attaches to (a held one's
             # instrument is the bureau's decision).
@@ -348,7 +387,7 @@ async def store_rows(
                 result.out_of_scope.append((line, problem))
                 continue
         if match.held_reason is not None:
-            review_id = uuid.uuid4()
+            review_id = next(fresh_ids)
             existing[row.number] = (review_id, content_hash)
             held_numbers.add(row.number)
             review_values.append(
@@ -372,12 +411,12 @@ async def store_rows(
             )
             result.held.append((line, review_id, match.held_reason))
             continue
-        cert_id = uuid.uuid4()
+        cert_id = next(fresh_ids)
         existing[row.number] = (cert_id, content_hash)
         instrument = match.instance
         if instrument is None:
             instrument = {
-                "id": uuid.uuid4(),
+                "id": next(fresh_ids),
                 "current": None,
                 "current_on": None,
                 "new": True,
@@ -385,7 +424,7 @@ async def store_rows(
                 "identity": None,
                 "owner": institution_id,
             }
-            instruments_by_key.setdefault(row.instrument_key, []).append(instrument)
+            instruments_by_key.setdefault(key, []).append(instrument)
         cert_values.append(
             attach_values(
                 result, line, row, content_hash, instrument, cert_id, institution_id, actor_id, now
@@ -395,13 +434,18 @@ async def store_rows(
 
     new_instruments = []
     updates: dict[frozenset[str], list[dict[str, Any]]] = {}
+    tokens = iter(
+        new_sticker_tokens(
+            sum(data["new"] for found in instruments_by_key.values() for data in found)
+        )
+    )
     for (category, serial, manufacturer), found in instruments_by_key.items():
         for data in found:
             if data["new"]:
                 new_instruments.append(
                     {
                         "id": data["id"],
-                        "sticker_token": new_sticker_token(),
+                        "sticker_token": next(tokens),
                         "category_code": category,
                         "serial": serial,
                         "manufacturer": manufacturer,
@@ -492,27 +536,31 @@ def attach_values(
     }
 
 
-def _sqlite_converter(column: Any) -> Any:
-    # The storage formats SQLAlchemy uses on SQLite (Uuid as 32 hex digits, naive UTC datetimes
-    # with microseconds, ISO dates), so rows read back through the ORM are identical.
+_uuid_hex = operator.attrgetter("hex")
+
+
+def _sqlite_column(column: Any, values: list[Any]) -> list[Any]:
+    """One column's values in the storage formats SQLAlchemy uses on SQLite (Uuid as 32 hex
+    digits, naive UTC datetimes with microseconds, ISO dates), so rows read back through the ORM
+    are identical. Converted a column at a time with C-level maps where no value is None."""
     if isinstance(column.type, Uuid):
-        return lambda v: None if v is None else v.hex
+        try:
+            return list(map(_uuid_hex, values))
+        except AttributeError:  # a None among them
+            return [None if v is None else v.hex for v in values]
     if isinstance(column.type, UTCDateTime):
         # A batch stamps every row with the same instant: format each distinct value once.
-        formatted: dict[datetime, str] = {}
-
-        def utc_text(v: datetime | None) -> str | None:
-            if v is None:
-                return None
-            text = formatted.get(v)
-            if text is None:
-                text = formatted[v] = v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-            return text
-
-        return utc_text
+        formatted: dict[datetime | None, str | None] = {
+            v: None if v is None else v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            for v in set(values)
+        }
+        return list(map(formatted.__getitem__, values))
     if isinstance(column.type, Date):
-        return lambda v: None if v is None else v.isoformat()
-    return None
+        try:
+            return list(map(date.isoformat, values))
+        except TypeError:  # a None among them
+            return [None if v is None else v.isoformat() for v in values]
+    return values
 
 
 async def bulk_insert(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -525,15 +573,10 @@ async def bulk_insert(session: AsyncSession, table: Any, rows: list[dict[str, An
     driver: Any = raw.driver_connection
     if connection.dialect.name == "sqlite":
         placeholders = ", ".join("?" * len(columns))
-        converters = [(c, _sqlite_converter(table.c[c])) for c in columns]
-        converted = [(i, f) for i, (_, f) in enumerate(converters) if f is not None]
-        values: list[Any] = []
-        append = values.append
-        for row in rows:
-            value = list(map(row.__getitem__, columns))
-            for i, f in converted:
-                value[i] = f(value[i])
-            append(value)
+        by_column = [
+            _sqlite_column(table.c[c], list(map(operator.itemgetter(c), rows))) for c in columns
+        ]
+        values = list(zip(*by_column, strict=True))
         statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})"
         try:
             await driver.executemany(statement, values)

@@ -24,6 +24,7 @@ from api.instruments.models import (
 from api.instruments.statistics import region_bounds, status_expression
 from portal import facts
 from portal.accounts.models import Organization
+from portal.db import one_of
 from portal.facts import RegisteredClaim, SiteInstrument, SiteInstrumentFact
 
 _CHUNK = 500
@@ -80,7 +81,7 @@ async def registered_claims(
             )
             .join(Organization, col(Organization.id) == col(RegisteredInstrument.owner_id))
             .where(
-                col(RegisteredInstrument.serial).in_(serials[start : start + _CHUNK]),
+                one_of(col(RegisteredInstrument.serial), serials[start : start + _CHUNK], session),
                 col(RegisteredInstrument.status).in_(
                     [RegistrationStatus.pending, RegistrationStatus.confirmed]
                 ),

@@ -352,3 +352,26 @@ async def test_small_batches_give_the_same_report_and_a_failed_batch_keeps_nothi
         await _import(client, headers, "rb.csv", ("\n".join(fresh) + "\n").encode())
     assert calls == 2
     assert await _count(database) == before + 3  # the first batch of rb.csv was rolled back
+
+
+def test_batched_ids_and_tokens_are_what_uuid4_and_token_urlsafe_make() -> None:
+    import base64
+    import uuid as uuid_module
+
+    from api.certificates.store import new_sticker_tokens, new_uuid4s
+
+    ids = new_uuid4s(500)
+    assert len(set(ids)) == 500
+    for value in ids:
+        assert value.version == 4
+        assert value.variant == uuid_module.RFC_4122
+        assert uuid_module.UUID(str(value)) == value
+        assert hash(value) == hash(uuid_module.UUID(value.hex))
+        assert value.is_safe is uuid_module.SafeUUID.unknown
+    tokens = new_sticker_tokens(500)
+    assert len(set(tokens)) == 500
+    for token in tokens:
+        assert len(token) == 22
+        assert len(base64.urlsafe_b64decode(token + "==")) == 16
+    assert new_uuid4s(0) == []
+    assert new_sticker_tokens(0) == []
