@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
@@ -182,6 +183,7 @@ class MeiliEngine:
         self.tuned = tuned
         self._client: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._release: weakref.finalize[[aiohttp.ClientSession], MeiliEngine] | None = None
         self._ready = False
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -194,12 +196,15 @@ class MeiliEngine:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             # A session's pool belongs to one event loop (the CLI runs several in turn): one
-            # left on another loop is let go without a warning (its loop closed its sockets).
-            if self._client is not None:
-                _let_go(self._client)
+            # left on another loop is let go. So is the session of an engine that is dropped
+            # without close() (a worker's throwaway JobContext), as httpx's client was, instead
+            # of warning that it was left open.
+            if self._release is not None:
+                self._release()
             self._client = aiohttp.ClientSession(
                 headers=self.headers(), timeout=aiohttp.ClientTimeout(total=self.timeout)
             )
+            self._release = weakref.finalize(self, _let_go, self._client)
             self._loop = loop
         return self._client
 
@@ -286,7 +291,10 @@ class MeiliEngine:
             try:
                 await self._client.close()
             except RuntimeError:  # its event loop is gone; nothing left to release
-                _let_go(self._client)
+                pass
+        if self._release is not None:
+            self._release()  # nothing left to do for a closed session; drops the reference
+        self._release = None
         self._client = None
         self._ready = False
 
@@ -551,16 +559,14 @@ _JSON = {"Content-Type": "application/json"}
 
 
 def _let_go(session: aiohttp.ClientSession) -> None:
-    """Drop a session made on another event loop: close its connections if that loop still
-    runs (nothing to do once it is closed), and mark the session closed, so that it does not
-    warn about being left open when it is collected."""
+    """Drop a session that will not be closed by ``close()``: close its connections if their
+    event loop still runs (nothing to do once it is closed) and mark it and its pool closed, so
+    that neither warns about being left open when collected. ``_close`` is the synchronous part
+    of the pool's ``close()``, a coroutine no one would be there to await."""
     connector = session.connector
     session.detach()
     if connector is not None:
-        try:
-            connector.close()
-        except RuntimeError:
-            pass
+        connector._close()
 
 
 def _same(current: Any, wanted: Any) -> bool:
