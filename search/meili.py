@@ -19,6 +19,7 @@ once the engine has really applied it.
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -216,7 +217,10 @@ class MeiliEngine:
         json: Any = None,
         params: dict[str, str | int] | None = None,
     ) -> Any:
-        data = None if json is None else orjson.dumps(json)
+        body = None if json is None else orjson.dumps(json)
+        # A batch of documents is sent in parts: aiohttp warns a large bytes body may hold up
+        # the event loop.
+        data = io.BytesIO(body) if body is not None and len(body) > _LARGE_BODY else body
         headers = None if json is None else _JSON
         try:
             async with self._http().request(
@@ -556,6 +560,7 @@ class MeiliEngine:
 
 
 _JSON = {"Content-Type": "application/json"}
+_LARGE_BODY = 1 << 20
 
 
 def _let_go(session: aiohttp.ClientSession) -> None:
