@@ -20,7 +20,7 @@ from portal import clock
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import User
 from portal.accounts.permissions import Action
-from portal.db import DbSession
+from portal.db import DbSession, read_public
 from portal.errors import GongzhiError, NotFound
 from portal.web import render, render_public, staff_page
 
@@ -30,11 +30,13 @@ RegulatorPage = Annotated[User | Response, staff_page(Action.notice_publish)]
 
 
 @router.get("/notices/{notice_id}")
-async def notice_page(
-    request: Request, session: DbSession, user: OptionalUser, notice_id: uuid.UUID
-) -> Response:
+async def notice_page(request: Request, user: OptionalUser, notice_id: uuid.UUID) -> Response:
     try:
-        notice = await service.get_public_notice(session, notice_id)
+        notice = await read_public(
+            request,
+            lambda session: service.get_public_notice(session, notice_id),
+            missing=NotFound,
+        )
     except NotFound:
         return render(request, "error.html", {"status": 404}, status_code=404)
     return render_public(

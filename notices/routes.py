@@ -20,8 +20,9 @@ from notices.schemas import (
 from notices.settings import NoticesConfig
 from portal.accounts.models import User
 from portal.accounts.permissions import Action, require
-from portal.db import DbSession
+from portal.db import DbSession, read_public
 from portal.deps import PublicAnswer
+from portal.errors import NotFound
 from portal.pagination import Page, PageParams
 
 router = APIRouter(prefix="/api/v1", tags=["notices"])
@@ -56,8 +57,11 @@ def notice_read(notice: EnforcementNotice, *, staff: bool = False) -> Enforcemen
     summary="An enforcement notice within its display period",
     dependencies=[PublicAnswer],
 )
-async def get_notice(session: DbSession, notice_id: uuid.UUID) -> EnforcementNoticeRead:
-    return notice_read(await service.get_public_notice(session, notice_id))
+async def get_notice(request: Request, notice_id: uuid.UUID) -> EnforcementNoticeRead:
+    notice = await read_public(
+        request, lambda session: service.get_public_notice(session, notice_id), missing=NotFound
+    )
+    return notice_read(notice)
 
 
 @router.get("/notices", summary="Notices in the regulator's region, newest first")

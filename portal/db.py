@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import ColumnElement, DateTime, MetaData, event, func, select, text
@@ -207,9 +207,31 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 ReadSession = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 
+T = TypeVar("T")
+
 # The same choice of replica or primary outside a route's dependencies (a page that decides
 # per request whether it needs a session at all).
 read_session = asynccontextmanager(get_read_session)
+
+
+async def read_public(
+    request: Request,
+    read: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    missing: type[Exception],
+) -> T:
+    """``read`` on the read replica when one is fresh, else on the primary. A row the replica
+    does not have (``read`` raises ``missing`` there) may only not have arrived yet: it is read
+    again on the primary before anyone is told it does not exist."""
+    async with read_session(request) as session:
+        try:
+            return await read(session)
+        except missing:
+            if not on_replica(session, request):
+                raise
+    REPLICA_FALLBACKS.labels("not_found").inc()
+    async with get_database(request).transaction() as session:
+        return await read(session)
 
 
 def on_replica(session: AsyncSession, request: Request) -> bool:

@@ -10,16 +10,17 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import User
 from portal.accounts.permissions import Action
-from portal.db import DbSession
+from portal.db import DbSession, read_public
 from portal.errors import GongzhiError, NotFound
 from portal.web import render, render_public, staff_page
 from search import sections, service, text
 from search.engine import KINDS, SearchUnavailable
-from search.models import ArticleStatus
+from search.models import ArticleStatus, Regulation
 from search.routes import Engine, SearchQueryDep, run_search
 from search.schemas import ArticleCreate, ArticleUpdate
 
@@ -62,7 +63,14 @@ async def article_page(
     request: Request, session: DbSession, user: OptionalUser, article_id: uuid.UUID
 ) -> Response:
     try:
-        article = await service.get_article_for(session, article_id, user)
+        if user is None:  # the published article, as anyone sees it: on the read replica
+            article = await read_public(
+                request,
+                lambda read: service.get_article_for(read, article_id, None),
+                missing=NotFound,
+            )
+        else:  # an editor may be reading back what they have just saved: the primary
+            article = await service.get_article_for(session, article_id, user)
     except NotFound:
         return render(request, "error.html", {"status": 404}, status_code=404)
     return render_public(
@@ -74,10 +82,14 @@ async def article_page(
 
 @router.get("/regulations/{regulation_id}")
 async def regulation_page(
-    request: Request, session: DbSession, user: OptionalUser, regulation_id: uuid.UUID
+    request: Request, user: OptionalUser, regulation_id: uuid.UUID
 ) -> Response:
-    try:
+    async def read(session: AsyncSession) -> tuple[Regulation, list[Regulation]]:
         regulation = await service.get_regulation(session, regulation_id)
+        return regulation, await service.other_versions(session, regulation)
+
+    try:
+        regulation, other_versions = await read_public(request, read, missing=NotFound)
     except NotFound:
         return render(request, "error.html", {"status": 404}, status_code=404)
     return render_public(
@@ -86,7 +98,7 @@ async def regulation_page(
         {
             "user": user,
             "regulation": regulation,
-            "other_versions": await service.other_versions(session, regulation),
+            "other_versions": other_versions,
             # Each article (第X条) has its anchor: a search hit links to the one it matched.
             "body_html": sections.anchor_articles(text.render_markdown(regulation.body)),
         },

@@ -16,9 +16,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import User
 from portal.accounts.permissions import Action, require
-from portal.db import DbSession
+from portal.db import DbSession, read_public
 from portal.deps import PublicAnswer
-from portal.errors import InvalidInput
+from portal.errors import InvalidInput, NotFound
 from portal.pagination import Page, PageParams
 from portal.types import BlankIsNone, OptionalIsoDate, blank_or
 from search import documents, forgiving, service, text
@@ -252,5 +252,8 @@ def regulation_read(regulation: Regulation) -> RegulationRead:
 
 
 @router.get("/regulations/{regulation_id}", summary="A law or regulation")
-async def get_regulation(session: DbSession, regulation_id: uuid.UUID) -> RegulationRead:
-    return regulation_read(await service.get_regulation(session, regulation_id))
+async def get_regulation(request: Request, regulation_id: uuid.UUID) -> RegulationRead:
+    regulation = await read_public(
+        request, lambda session: service.get_regulation(session, regulation_id), missing=NotFound
+    )
+    return regulation_read(regulation)

@@ -276,3 +276,57 @@ async def test_signed_sticker_page_on_the_replica(
     finally:
         replica, database.replica = database.replica, None
         await replica.dispose()
+
+
+async def test_public_notice_reads_on_the_replica(
+    replica_port: int,
+    client: httpx.AsyncClient,
+    database: Database,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+) -> None:
+    """An enforcement notice (API and page) is read on the replica; one published after the
+    replica stopped replaying is found on the primary, never a 404 because of replication."""
+    from portal.accounts.models import Role
+    from tests.notices.test_api import notice_payload
+
+    if database.is_sqlite:
+        pytest.skip("a streaming replica is PostgreSQL's")
+    url = make_url(database.url)
+    plain_primary = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    plain_replica = url.set(drivername="postgresql", port=replica_port).render_as_string(False)
+    headers = await auth_headers(await make_user(Role.regulator, region="610400"))
+    database.replica = Database(url.set(port=replica_port).render_as_string(False))
+    try:
+        first = await client.post(
+            "/api/v1/notices",
+            json=notice_payload(decision_number="咸市监处罚〔2026〕901号"),
+            headers=headers,
+        )
+        assert first.status_code == 201, first.text
+        await _caught_up(plain_primary, plain_replica)
+        before = _fallbacks("not_found")
+        assert (await client.get(f"/api/v1/notices/{first.json()['id']}")).status_code == 200
+        assert (await client.get(f"/notices/{first.json()['id']}")).status_code == 200
+        assert _fallbacks("not_found") == before  # the replica answered both
+
+        paused = await asyncpg.connect(plain_replica)
+        try:
+            await paused.execute("select pg_wal_replay_pause()")
+            second = await client.post(
+                "/api/v1/notices",
+                json=notice_payload(decision_number="咸市监处罚〔2026〕902号"),
+                headers=headers,
+            )
+            assert second.status_code == 201, second.text
+            shown = await client.get(f"/api/v1/notices/{second.json()['id']}")
+            assert shown.status_code == 200, shown.text
+            page = await client.get(f"/notices/{second.json()['id']}")
+            assert page.status_code == 200
+            assert _fallbacks("not_found") == before + 2
+        finally:
+            await paused.execute("select pg_wal_replay_resume()")
+            await paused.close()
+    finally:
+        replica, database.replica = database.replica, None
+        await replica.dispose()
