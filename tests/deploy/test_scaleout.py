@@ -166,6 +166,26 @@ def test_prometheus_scrapes_each_node_and_the_public_door_hides_metrics(
         assert 'route="/readyz"' in scraped.text
 
 
+def test_the_nodes_see_the_public_host_whatever_host_a_client_sends(
+    deployment: Deployment,
+) -> None:
+    """nginx gives the nodes GONGZHI_BASE_URL's host, port included: a redirect the app builds
+    from Host goes to the portal (not to a host the client chose, nor to the port-less
+    ``$host``), and a same-origin form from a browser without Fetch Metadata is not taken for a
+    cross-site one (its Origin carries the port)."""
+    with httpx.Client(base_url=deployment.url, timeout=30) as client:
+        for host in ("evil.example", f"127.0.0.1:{deployment.port}"):
+            moved = client.get("/login/", headers={"Host": host})
+            assert moved.status_code == 307
+            assert moved.headers["location"] == f"{deployment.url}/login"
+        login = client.post(
+            "/login",
+            data={"email": "nobody@example.com", "password": "wrong"},
+            headers={"Origin": deployment.url},
+        )
+        assert login.status_code != 403, login.text
+
+
 def test_a_killed_node_is_routed_around_and_nothing_accepted_is_lost(
     deployment: Deployment,
 ) -> None:
