@@ -166,6 +166,25 @@ def test_prometheus_scrapes_each_node_and_the_public_door_hides_metrics(
         assert 'route="/readyz"' in scraped.text
 
 
+def test_a_json_body_over_its_limit_is_a_413_and_takes_no_node_out(
+    deployment: Deployment,
+) -> None:
+    """A JSON body over 1 MiB passes nginx (the door's limit is the upload's) and is refused by
+    the node. Had the node closed the connection on the rest of the body nginx was sending, nginx
+    would answer 503 ("no node answered") and leave that healthy node out for 10 s: two such
+    requests from anyone would empty the pool."""
+    body = b'{"x": "' + b"a" * (19 * 1024 * 1024) + b'"}'
+    with httpx.Client(base_url=deployment.url, timeout=60) as client:
+        for _ in range(6):
+            refused = client.post(
+                "/api/v1/cases", content=body, headers={"Content-Type": "application/json"}
+            )
+            assert refused.status_code == 413, refused.text
+            assert refused.json()["code"] == "payload_too_large"
+    error_log = (deployment.work / "nginx" / "error.log").read_text(errors="replace")
+    assert "temporarily disabled" not in error_log
+
+
 def test_the_nodes_see_the_public_host_whatever_host_a_client_sends(
     deployment: Deployment,
 ) -> None:
