@@ -185,6 +185,24 @@ def test_a_json_body_over_its_limit_is_a_413_and_takes_no_node_out(
     assert "temporarily disabled" not in error_log
 
 
+def test_a_node_answering_503_itself_is_not_taken_out_of_the_pool(
+    deployment: Deployment,
+) -> None:
+    """With the search engine down every node's /readyz answers 503 while the nodes still serve
+    sticker pages. Anyone may GET /readyz through the door: had nginx counted the nodes' own 503
+    as a failed node (proxy_next_upstream http_503, max_fails=1), a few such requests would
+    empty the pool and every scan would get nginx's 503 for 10 s."""
+    assert deployment.meili is not None
+    deployment.meili.stop()
+    try:
+        with httpx.Client(base_url=deployment.url, timeout=30) as client:
+            assert [client.get("/readyz").status_code for _ in range(4)] == [503] * 4
+            answers = [client.get("/v/DEMO-SCALE-VALID").status_code for _ in range(10)]
+            assert answers == [200] * 10
+    finally:
+        deployment.meili.start()
+
+
 def test_the_nodes_see_the_public_host_whatever_host_a_client_sends(
     deployment: Deployment,
 ) -> None:
