@@ -383,6 +383,8 @@ class Deployment:
         ).get_template("nginx.conf.j2")
         config = template.render(
             listen=f"127.0.0.1:{self.port}",
+            public_host=f"127.0.0.1:{self.port}",  # GONGZHI_BASE_URL's (self.url)
+            public_scheme="http",
             nodes=[node.address for node in self.app_nodes],
             bare_nodes=[node.address for node in self.bare_nodes],
             static_dir=str(ROOT / "static"),

@@ -141,19 +141,15 @@ class BodySizeLimit:
         self.max_upload = max_upload
         self._upload_routes: list[BaseRoute] | None = None  # found on the first request
 
-    async def _reject(self, send: Send, limit: int) -> None:
+    async def _reject(self, send: Send, limit: int, *, close: bool = True) -> None:
         body = _problem_413(limit)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
+        headers = [
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        if close:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     def _accepts_upload(self, scope: Scope) -> bool:
@@ -171,7 +167,12 @@ class BodySizeLimit:
         if declared is not None:
             try:
                 if int(declared) > limit:
-                    await self._reject(send, limit)
+                    # A declared body no bigger than the upload limit is read and dropped by the
+                    # server after this answer, on a connection kept open: closing it with the
+                    # body unread resets it under the sender, and nginx (which sends the whole
+                    # body it has buffered) takes that reset for a failed node, answers 503 and
+                    # leaves the node out (docs/deploy.md). A larger one is not worth reading.
+                    await self._reject(send, limit, close=int(declared) > self.max_upload)
                     return
             except ValueError:
                 pass

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -215,11 +216,37 @@ async def opened(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     return rest()
 
 
+STALE_UPLOAD_SECONDS = 900
+SWEEP_EVERY_SECONDS = 600
+_last_sweep = float("-inf")
+
+
+def sweep_stale_uploads(directory: Path, *, older_than: float = STALE_UPLOAD_SECONDS) -> int:
+    """Remove uploads spooled more than ``older_than`` seconds ago: a process killed while it
+    read an upload (a node that died mid-request) never removed its file, and nothing else would.
+    An upload in progress is written to every moment and is checked and stored within seconds.
+    Returns how many."""
+    cutoff = time.time() - older_than  # file times are the file system's clock, not portal.clock
+    removed = 0
+    for path in directory.glob("upload-*"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except OSError:  # gone already (another worker's sweep), or not ours to remove
+            continue
+    return removed
+
+
 def temp_dir(settings: Settings) -> Path:
     """Uploads are spooled here: inside the storage directory, so the final move is a rename."""
+    global _last_sweep
     path = Path(settings.storage_dir) / "tmp"
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise storage_error(exc) from exc
+    if time.monotonic() - _last_sweep > SWEEP_EVERY_SECONDS:  # at most every 10 minutes
+        _last_sweep = time.monotonic()
+        sweep_stale_uploads(path)
     return path

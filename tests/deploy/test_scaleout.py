@@ -166,6 +166,63 @@ def test_prometheus_scrapes_each_node_and_the_public_door_hides_metrics(
         assert 'route="/readyz"' in scraped.text
 
 
+def test_a_json_body_over_its_limit_is_a_413_and_takes_no_node_out(
+    deployment: Deployment,
+) -> None:
+    """A JSON body over 1 MiB passes nginx (the door's limit is the upload's) and is refused by
+    the node. Had the node closed the connection on the rest of the body nginx was sending, nginx
+    would answer 503 ("no node answered") and leave that healthy node out for 10 s: two such
+    requests from anyone would empty the pool."""
+    body = b'{"x": "' + b"a" * (19 * 1024 * 1024) + b'"}'
+    with httpx.Client(base_url=deployment.url, timeout=60) as client:
+        for _ in range(6):
+            refused = client.post(
+                "/api/v1/cases", content=body, headers={"Content-Type": "application/json"}
+            )
+            assert refused.status_code == 413, refused.text
+            assert refused.json()["code"] == "payload_too_large"
+    error_log = (deployment.work / "nginx" / "error.log").read_text(errors="replace")
+    assert "temporarily disabled" not in error_log
+
+
+def test_a_node_answering_503_itself_is_not_taken_out_of_the_pool(
+    deployment: Deployment,
+) -> None:
+    """With the search engine down every node's /readyz answers 503 while the nodes still serve
+    sticker pages. Anyone may GET /readyz through the door: had nginx counted the nodes' own 503
+    as a failed node (proxy_next_upstream http_503, max_fails=1), a few such requests would
+    empty the pool and every scan would get nginx's 503 for 10 s."""
+    assert deployment.meili is not None
+    deployment.meili.stop()
+    try:
+        with httpx.Client(base_url=deployment.url, timeout=30) as client:
+            assert [client.get("/readyz").status_code for _ in range(4)] == [503] * 4
+            answers = [client.get("/v/DEMO-SCALE-VALID").status_code for _ in range(10)]
+            assert answers == [200] * 10
+    finally:
+        deployment.meili.start()
+
+
+def test_the_nodes_see_the_public_host_whatever_host_a_client_sends(
+    deployment: Deployment,
+) -> None:
+    """nginx gives the nodes GONGZHI_BASE_URL's host, port included: a redirect the app builds
+    from Host goes to the portal (not to a host the client chose, nor to the port-less
+    ``$host``), and a same-origin form from a browser without Fetch Metadata is not taken for a
+    cross-site one (its Origin carries the port)."""
+    with httpx.Client(base_url=deployment.url, timeout=30) as client:
+        for host in ("evil.example", f"127.0.0.1:{deployment.port}"):
+            moved = client.get("/login/", headers={"Host": host})
+            assert moved.status_code == 307
+            assert moved.headers["location"] == f"{deployment.url}/login"
+        login = client.post(
+            "/login",
+            data={"email": "nobody@example.com", "password": "wrong"},
+            headers={"Origin": deployment.url},
+        )
+        assert login.status_code != 403, login.text
+
+
 def test_a_killed_node_is_routed_around_and_nothing_accepted_is_lost(
     deployment: Deployment,
 ) -> None:

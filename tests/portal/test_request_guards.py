@@ -103,3 +103,25 @@ async def test_upload_routes_keep_the_upload_limit(client: httpx.AsyncClient) ->
     # Not a real photo, so refused, but for what it is, not for its size.
     assert response.status_code != 413, response.text
     assert response.status_code < 500, response.text
+
+
+async def test_a_declared_body_over_the_json_limit_is_refused_without_closing_the_connection(
+    client: httpx.AsyncClient,
+) -> None:
+    """Behind nginx a refused body has already been buffered whole and is being sent: closing
+    the connection with it unread resets it under nginx, which then answers 503 (no node
+    answered) and leaves a healthy node out of the pool. Up to the upload limit the server
+    reads and drops the rest; only a body declared larger than that closes the connection."""
+    body = b'{"x": "' + b"a" * (2 * 1024 * 1024) + b'"}'
+    refused = await client.post(
+        "/api/v1/auth/register", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert_problem(refused, 413, "payload_too_large")
+    assert "connection" not in refused.headers
+    huge = await client.post(
+        "/api/v1/auth/register",
+        content=b"{}",
+        headers={"Content-Type": "application/json", "Content-Length": str(21 * 1024 * 1024)},
+    )
+    assert_problem(huge, 413, "payload_too_large")
+    assert huge.headers["connection"] == "close"

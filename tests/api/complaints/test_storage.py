@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
-from api.complaints.storage import LocalPhotoStorage
+import pytest
+
+from api.complaints import storage
+from api.complaints.storage import LocalPhotoStorage, sweep_stale_uploads
+from portal.settings import Settings
 
 
 async def test_keys_lists_every_stored_file_and_no_write_in_progress(tmp_path: Path) -> None:
@@ -18,3 +26,33 @@ async def test_keys_lists_every_stored_file_and_no_write_in_progress(tmp_path: P
     assert sorted([key async for key in storage.keys()]) == sorted(stored)
     await storage.delete("display/ab/one.jpg")
     assert "display/ab/one.jpg" not in [key async for key in storage.keys()]
+
+
+def test_uploads_a_killed_process_left_spooled_are_swept_and_live_ones_kept(
+    tmp_path: Path,
+) -> None:
+    """A node killed while it read an upload leaves its spooled file; a later upload on that
+    node removes it (temp_dir sweeps now and then), but not a file another worker is writing."""
+    stale, live, other = tmp_path / "upload-a1", tmp_path / "upload-b2", tmp_path / "keep"
+    for path in (stale, live, other):
+        path.write_bytes(b"\xff\xd8 half a photo")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    os.utime(other, (two_hours_ago, two_hours_ago))
+    assert sweep_stale_uploads(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep", "upload-b2"]
+    assert sweep_stale_uploads(tmp_path / "missing") == 0
+
+
+def test_spooling_an_upload_sweeps_what_a_killed_process_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage, "_last_sweep", float("-inf"))
+    (tmp_path / "tmp").mkdir()
+    left = tmp_path / "tmp" / "upload-dead"
+    left.write_bytes(b"half")
+    two_hours_ago = time.time() - 7200
+    os.utime(left, (two_hours_ago, two_hours_ago))
+    settings = cast(Settings, SimpleNamespace(storage_dir=str(tmp_path)))
+    assert storage.temp_dir(settings) == tmp_path / "tmp"
+    assert not left.exists()
