@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -190,13 +191,13 @@ def test_a_node_answering_503_itself_is_not_taken_out_of_the_pool(
 ) -> None:
     """With the search engine down every node's /readyz answers 503 while the nodes still serve
     sticker pages. Anyone may GET /readyz through the door: had nginx counted the nodes' own 503
-    as a failed node (proxy_next_upstream http_503, max_fails=1), a few such requests would
+    as a failed node (proxy_next_upstream http_503), a few such requests would
     empty the pool and every scan would get nginx's 503 for 10 s."""
     assert deployment.meili is not None
     deployment.meili.stop()
     try:
         with httpx.Client(base_url=deployment.url, timeout=30) as client:
-            assert [client.get("/readyz").status_code for _ in range(4)] == [503] * 4
+            assert [client.get("/readyz").status_code for _ in range(6)] == [503] * 6
             answers = [client.get("/v/DEMO-SCALE-VALID").status_code for _ in range(10)]
             assert answers == [200] * 10
     finally:
@@ -247,3 +248,20 @@ def test_a_killed_node_is_routed_around_and_nothing_accepted_is_lost(
             headers={"Idempotency-Key": key},
         )
         assert again.json()["tracking_number"] == first.json()["tracking_number"]
+
+
+def test_a_request_nginx_cannot_read_is_refused_as_a_problem(deployment: Deployment) -> None:
+    """Headers too large, or two Content-Lengths (a smuggling attempt): nginx refuses them itself,
+    in the app's problem shape, before any node sees them."""
+    too_large = httpx.get(f"{deployment.url}/", headers={"X-Big": "a" * 9000}, timeout=10)
+    assert too_large.status_code == 400
+    assert too_large.headers["content-type"] == "application/problem+json"
+    assert too_large.json()["code"] == "bad_request"
+    with socket.create_connection(("127.0.0.1", deployment.port), timeout=10) as raw:
+        raw.sendall(
+            b"POST /api/v1/cases HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+            b"Content-Length: 2\r\n\r\nab"
+        )
+        answer = raw.recv(65536).decode("utf-8", "replace")
+    assert answer.startswith("HTTP/1.1 400")
+    assert '"code":"bad_request"' in answer
