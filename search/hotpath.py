@@ -32,6 +32,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portal.deps import PUBLIC_MAX_AGE
+from portal.hotpath import answer
 from portal.metrics import ROUTE
 from portal.types import OptionalIsoDate
 
@@ -42,15 +43,6 @@ _PAGES = {"page": 100, "per_page": 50}
 _KNOWN = {"q", "kind", "region", "date_from", "date_to", "tag", "page", "per_page"}
 _DATE: TypeAdapter[date | None] = TypeAdapter(OptionalIsoDate)
 _CACHE_CONTROL = (b"cache-control", f"public, max-age={PUBLIC_MAX_AGE}".encode())
-
-
-def _handler(handlers: dict[Any, Any], exc: Exception) -> Any:
-    for cls in type(exc).__mro__:
-        if cls is Exception:  # the 500 handler belongs to the outermost middleware
-            return None
-        if cls in handlers:
-            return handlers[cls]
-    return None
 
 
 def plain_params(query_string: bytes) -> dict[str, Any] | None:
@@ -104,15 +96,7 @@ class HotPath:
             await self.app(scope, receive, send)
             return
         scope[ROUTE] = PATH  # for the request metrics
-        request = Request(scope, receive)
-        try:
-            response = await _search(request, params)
-        except Exception as exc:
-            handler = _handler(scope["app"].exception_handlers, exc)
-            if handler is None:
-                raise
-            response = await handler(request, exc)
-        await response(scope, receive, send)
+        await answer(scope, receive, send, lambda request: _search(request, params))
 
 
 async def _search(request: Request, params: dict[str, Any]) -> Response:

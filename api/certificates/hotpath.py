@@ -23,13 +23,12 @@ user. A request with a credential goes to the route, which resolves the user (a 
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portal.accounts.auth import COOKIE_NAME
+from portal.hotpath import answer
 from portal.metrics import ROUTE
 
 _SESSION_COOKIE = COOKIE_NAME.encode() + b"="
@@ -38,15 +37,6 @@ PREFIX = "/api/v1/certificates/"
 _PREFIX_LEN = len(PREFIX)
 STICKER_PREFIX = "/v/"
 _STICKER_PREFIX_LEN = len(STICKER_PREFIX)
-
-
-def _handler(handlers: dict[Any, Any], exc: Exception) -> Any:
-    for cls in type(exc).__mro__:
-        if cls is Exception:  # the 500 handler belongs to the outermost middleware
-            return None
-        if cls in handlers:
-            return handlers[cls]
-    return None
 
 
 class HotPath:
@@ -67,28 +57,16 @@ class HotPath:
             if number and "/" not in number:
                 scope["path_params"] = {"number": number}
                 scope[ROUTE] = "/api/v1/certificates/{number}"  # for the request metrics
-                await self._answer(scope, receive, send, _lookup)
+                await answer(scope, receive, send, _lookup)
                 return
         elif path.startswith(STICKER_PREFIX):
             token = path[_STICKER_PREFIX_LEN:]
             if token and "/" not in token and _anonymous(scope):
                 scope["path_params"] = {"token": token}
                 scope[ROUTE] = "/v/{token}"
-                await self._answer(scope, receive, send, _sticker)
+                await answer(scope, receive, send, _sticker)
                 return
         await self.app(scope, receive, send)
-
-    @staticmethod
-    async def _answer(scope: Scope, receive: Receive, send: Send, endpoint: Any) -> None:
-        request = Request(scope, receive)
-        try:
-            response = await endpoint(request)
-        except Exception as exc:
-            handler = _handler(scope["app"].exception_handlers, exc)
-            if handler is None:
-                raise
-            response = await handler(request, exc)
-        await response(scope, receive, send)
 
 
 def _anonymous(scope: Scope) -> bool:

@@ -10,7 +10,8 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -233,55 +234,68 @@ async def test_read_session_on_the_replica(replica_port: int, settings: Settings
     assert await port_read(down) == url.port  # replica down: the primary
 
 
+@dataclass
+class AppReplica:
+    """The app's database with the streaming replica attached (``ReadSession``, ``read_public``
+    and the signed sticker page read it), and plain URLs of both ends for asyncpg."""
+
+    primary: str
+    replica: str
+
+
+@pytest.fixture
+async def app_replica(replica_port: int, database: Database) -> AsyncIterator[AppReplica]:
+    if database.is_sqlite:
+        pytest.skip("a streaming replica is PostgreSQL's")
+    url = make_url(database.url)
+    database.replica = Database(url.set(port=replica_port).render_as_string(False))
+    try:
+        yield AppReplica(
+            primary=url.set(drivername="postgresql").render_as_string(hide_password=False),
+            replica=url.set(drivername="postgresql", port=replica_port).render_as_string(False),
+        )
+    finally:
+        replica, database.replica = database.replica, None
+        await replica.dispose()
+
+
 async def test_signed_sticker_page_on_the_replica(
-    replica_port: int,
+    app_replica: AppReplica,
     client: httpx.AsyncClient,
-    database: Database,
     issue: Issue,
     institution_user: User,
     auth_headers: Callable[[User], Awaitable[dict[str, str]]],
 ) -> None:
     """A signed sticker's page reads the trust list and the certificate on the replica; one the
     replica has not received yet is verified on the primary, never shown as forged or unknown."""
-    if database.is_sqlite:
-        pytest.skip("a streaming replica is PostgreSQL's")
-    url = make_url(database.url)
-    plain_primary = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    plain_replica = url.set(drivername="postgresql", port=replica_port).render_as_string(False)
-    database.replica = Database(url.set(port=replica_port).render_as_string(False))
     headers = await auth_headers(institution_user)
-    try:
-        await issue(number="RS-1")
-        first = await signed_sticker_url(client, "RS-1", headers)
-        await _caught_up(plain_primary, plain_replica)
-        before = _fallbacks("not_found")
-        page = await client.get(first.replace("http://testserver", ""))
-        assert 'data-status="valid"' in page.text
-        assert "防伪签名有效" in page.text
-        assert _fallbacks("not_found") == before  # the replica answered
+    await issue(number="RS-1")
+    first = await signed_sticker_url(client, "RS-1", headers)
+    await _caught_up(app_replica.primary, app_replica.replica)
+    before = _fallbacks("not_found")
+    page = await client.get(first.replace("http://testserver", ""))
+    assert 'data-status="valid"' in page.text
+    assert "防伪签名有效" in page.text
+    assert _fallbacks("not_found") == before  # the replica answered
 
-        paused = await asyncpg.connect(plain_replica)
-        try:
-            await paused.execute("select pg_wal_replay_pause()")
-            await issue(number="RS-2")
-            second = await signed_sticker_url(client, "RS-2", headers)
-            page = await client.get(second.replace("http://testserver", ""))
-            assert page.status_code == 200
-            assert 'data-status="valid"' in page.text  # not on the replica: the primary said so
-            assert "防伪签名有效" in page.text
-            assert _fallbacks("not_found") == before + 1
-        finally:
-            await paused.execute("select pg_wal_replay_resume()")
-            await paused.close()
+    paused = await asyncpg.connect(app_replica.replica)
+    try:
+        await paused.execute("select pg_wal_replay_pause()")
+        await issue(number="RS-2")
+        second = await signed_sticker_url(client, "RS-2", headers)
+        page = await client.get(second.replace("http://testserver", ""))
+        assert page.status_code == 200
+        assert 'data-status="valid"' in page.text  # not on the replica: the primary said so
+        assert "防伪签名有效" in page.text
+        assert _fallbacks("not_found") == before + 1
     finally:
-        replica, database.replica = database.replica, None
-        await replica.dispose()
+        await paused.execute("select pg_wal_replay_resume()")
+        await paused.close()
 
 
 async def test_public_notice_reads_on_the_replica(
-    replica_port: int,
+    app_replica: AppReplica,
     client: httpx.AsyncClient,
-    database: Database,
     make_user: Callable[..., Awaitable[User]],
     auth_headers: Callable[[User], Awaitable[dict[str, str]]],
 ) -> None:
@@ -290,43 +304,33 @@ async def test_public_notice_reads_on_the_replica(
     from portal.accounts.models import Role
     from tests.notices.test_api import notice_payload
 
-    if database.is_sqlite:
-        pytest.skip("a streaming replica is PostgreSQL's")
-    url = make_url(database.url)
-    plain_primary = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    plain_replica = url.set(drivername="postgresql", port=replica_port).render_as_string(False)
     headers = await auth_headers(await make_user(Role.regulator, region="610400"))
-    database.replica = Database(url.set(port=replica_port).render_as_string(False))
+    first = await client.post(
+        "/api/v1/notices",
+        json=notice_payload(decision_number="咸市监处罚〔2026〕901号"),
+        headers=headers,
+    )
+    assert first.status_code == 201, first.text
+    await _caught_up(app_replica.primary, app_replica.replica)
+    before = _fallbacks("not_found")
+    assert (await client.get(f"/api/v1/notices/{first.json()['id']}")).status_code == 200
+    assert (await client.get(f"/notices/{first.json()['id']}")).status_code == 200
+    assert _fallbacks("not_found") == before  # the replica answered both
+
+    paused = await asyncpg.connect(app_replica.replica)
     try:
-        first = await client.post(
+        await paused.execute("select pg_wal_replay_pause()")
+        second = await client.post(
             "/api/v1/notices",
-            json=notice_payload(decision_number="咸市监处罚〔2026〕901号"),
+            json=notice_payload(decision_number="咸市监处罚〔2026〕902号"),
             headers=headers,
         )
-        assert first.status_code == 201, first.text
-        await _caught_up(plain_primary, plain_replica)
-        before = _fallbacks("not_found")
-        assert (await client.get(f"/api/v1/notices/{first.json()['id']}")).status_code == 200
-        assert (await client.get(f"/notices/{first.json()['id']}")).status_code == 200
-        assert _fallbacks("not_found") == before  # the replica answered both
-
-        paused = await asyncpg.connect(plain_replica)
-        try:
-            await paused.execute("select pg_wal_replay_pause()")
-            second = await client.post(
-                "/api/v1/notices",
-                json=notice_payload(decision_number="咸市监处罚〔2026〕902号"),
-                headers=headers,
-            )
-            assert second.status_code == 201, second.text
-            shown = await client.get(f"/api/v1/notices/{second.json()['id']}")
-            assert shown.status_code == 200, shown.text
-            page = await client.get(f"/notices/{second.json()['id']}")
-            assert page.status_code == 200
-            assert _fallbacks("not_found") == before + 2
-        finally:
-            await paused.execute("select pg_wal_replay_resume()")
-            await paused.close()
+        assert second.status_code == 201, second.text
+        shown = await client.get(f"/api/v1/notices/{second.json()['id']}")
+        assert shown.status_code == 200, shown.text
+        page = await client.get(f"/notices/{second.json()['id']}")
+        assert page.status_code == 200
+        assert _fallbacks("not_found") == before + 2
     finally:
-        replica, database.replica = database.replica, None
-        await replica.dispose()
+        await paused.execute("select pg_wal_replay_resume()")
+        await paused.close()
