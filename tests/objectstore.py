@@ -46,6 +46,10 @@ def find_binary() -> Path | None:
     return next((c for c in candidates if c.is_file() and os.access(c, os.X_OK)), None)
 
 
+class PortTaken(RuntimeError):
+    """weed could not listen on a port chosen for it: another process took it first."""
+
+
 class SeaweedServer:
     """Master, volume server, filer and S3 gateway in one ``weed server`` process. Its ports are
     chosen once, so a stopped server starts again at the same address with the same data (the
@@ -58,12 +62,32 @@ class SeaweedServer:
         self.grpc = {name: free_port() for name in self.ports}
         self.process: subprocess.Popen[bytes] | None = None
         self.log = data_dir / "weed.log"
+        self._log_start = 0
+        self._has_started = False
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.ports['s3']}"
 
     def start(self) -> None:
+        """Start ``weed``; when one of the ports chosen beforehand was taken in the meantime (an
+        outgoing connection, even weed's own, may be given it), choose new ports and start
+        again: the ports are free ones, not reserved ones."""
+        for attempt in range(4):
+            try:
+                self._start_once()
+                self._has_started = True
+                return
+            except PortTaken:
+                # A store started before keeps its address (its data names it); a first start
+                # has no data yet and may move.
+                if attempt == 3 or self._has_started:
+                    raise
+                shutil.rmtree(self.data_dir / "data", ignore_errors=True)
+                self.ports = {name: free_port() for name in self.ports}
+                self.grpc = {name: free_port() for name in self.grpc}
+
+    def _start_once(self) -> None:
         data = self.data_dir / "data"
         data.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "s3.json"
@@ -91,15 +115,16 @@ class SeaweedServer:
             "-s3", f"-s3.port={self.ports['s3']}", f"-s3.port.grpc={self.grpc['s3']}",
             "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={config}",
         ]  # fmt: skip
+        self._log_start = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"weed exited with {self.process.returncode}: "
-                    f"{self.log.read_text(errors='replace')[-2000:]}"
-                )
+                said = self.log.read_bytes()[self._log_start :].decode(errors="replace")
+                if "address already in use" in said:
+                    raise PortTaken(said[-500:])
+                raise RuntimeError(f"weed exited with {self.process.returncode}: {said[-2000:]}")
             if self._bucket_ready():
                 return
             time.sleep(0.2)
