@@ -318,8 +318,8 @@ class Deployment:
                     env={**os.environ, **self.bare_env},
                 )
                 self.bare_nodes.append(node)
-        for node in self.app_nodes:
-            wait_http(f"{node.url}/readyz", node.process, f"node {node.address}", 180)
+        for index, node in enumerate(self.app_nodes):
+            self._wait_node(node, f"node{index + 1}")
         for node in self.bare_nodes:
             wait_http(f"{node.url}/openapi.json", node.process, f"bare app {node.address}", 60)
         self._start_nginx()
@@ -356,6 +356,22 @@ class Deployment:
                 cwd=cwd,
                 start_new_session=True,  # its own process group: killed as a machine would be
             )
+
+    def _wait_node(self, node: Node, name: str) -> None:
+        """Wait until the node is ready. Its port was free when chosen, but anything may take it
+        before the node listens (an outgoing connection is given a port from the same range):
+        then the node starts again on another free port."""
+        log = self.logs / f"{name}.log"
+        for attempt in range(4):
+            try:
+                wait_http(f"{node.url}/readyz", node.process, f"node {node.address}", 180)
+                return
+            except RuntimeError:
+                said = log.read_text(errors="replace") if log.exists() else ""
+                if attempt == 3 or "address already in use" not in said:
+                    raise
+                node.port = free_port()
+                node.process = self._serve(node, name)
 
     def _serve(self, node: Node, name: str) -> subprocess.Popen[bytes]:
         env = {
