@@ -290,9 +290,7 @@ def verify_cases(deployment: Any, accepted: list[dict[str, Any]]) -> list[str]:
     stored: dict[str, list[Any]] = defaultdict(list)
     for row in rows:
         stored[row["tracking_number"]].append(row)
-    client = deployment.s3._client()
     prefix = deployment.env["GONGZHI_PHOTO_S3_PREFIX"]
-    bucket = deployment.env["GONGZHI_PHOTO_S3_BUCKET"]
     photos = 0
     for case in accepted:
         found = [r for r in stored.get(case["tracking_number"], []) if r["id"] is not None]
@@ -304,7 +302,7 @@ def verify_cases(deployment: Any, accepted: list[dict[str, Any]]) -> list[str]:
             problems.append(f"{case['tracking_number']}: {len(found)} photos, 2 uploaded")
             continue
         for r in found:
-            body = client.get_object(Bucket=bucket, Key=prefix + r["original_key"])["Body"].read()
+            body = deployment.s3.read(prefix + r["original_key"])
             if r["sha256"] != expected[str(r["id"])] or (
                 hashlib.sha256(body).hexdigest() != expected[str(r["id"])]
             ):

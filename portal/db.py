@@ -211,7 +211,7 @@ T = TypeVar("T")
 
 # The same choice of replica or primary outside a route's dependencies (a page that decides
 # per request whether it needs a session at all).
-read_session = asynccontextmanager(get_read_session)
+_read_session = asynccontextmanager(get_read_session)
 
 
 async def read_public(
@@ -223,19 +223,19 @@ async def read_public(
     """``read`` on the read replica when one is fresh, else on the primary. A row the replica
     does not have (``read`` raises ``missing`` there) may only not have arrived yet: it is read
     again on the primary before anyone is told it does not exist."""
-    async with read_session(request) as session:
+    async with _read_session(request) as session:
         try:
             return await read(session)
         except missing:
-            if not on_replica(session, request):
+            if not _on_replica(session, request):
                 raise
     REPLICA_FALLBACKS.labels("not_found").inc()
     async with get_database(request).transaction() as session:
         return await read(session)
 
 
-def on_replica(session: AsyncSession, request: Request) -> bool:
-    """Whether ``session`` (from ``read_session``) reads the replica, not the primary: a row it
+def _on_replica(session: AsyncSession, request: Request) -> bool:
+    """Whether ``session`` (from ``_read_session``) reads the replica, not the primary: a row it
     does not find may only not have arrived there yet."""
     replica = get_database(request).replica
     return replica is not None and session.bind is replica.engine

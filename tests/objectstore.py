@@ -167,6 +167,11 @@ class SeaweedServer:
                 found[item["Key"][len(prefix) :]] = item
         return found
 
+    def read(self, key: str) -> bytes:
+        """The bytes stored at ``key`` (the whole key, prefix included), by a client of its own."""
+        body: bytes = self._client().get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        return body
+
     def head(self, key: str) -> dict[str, Any]:
         result: dict[str, Any] = self._client().head_object(
             Bucket=BUCKET, Key=key, ChecksumMode="ENABLED"

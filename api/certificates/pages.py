@@ -33,9 +33,8 @@ from portal import clock
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import Role, User
 from portal.accounts.permissions import Action, role_allows
-from portal.db import DbSession, get_database, on_replica, read_session
+from portal.db import DbSession, read_public
 from portal.errors import GongzhiError
-from portal.metrics import REPLICA_FALLBACKS
 from portal.pagination import PageRequest
 from portal.regions.models import Region
 from portal.types import BlankIsNone
@@ -102,6 +101,14 @@ async def _read_signed(
     return scan
 
 
+class _Unconfirmed(Exception):
+    """A signed sticker the session read could not confirm (forged, or its key or certificate
+    not there), carried out of ``read_public`` so the primary is asked when it was the replica."""
+
+    def __init__(self, scan: _SignedScan) -> None:
+        self.scan = scan
+
+
 async def _verify_signed(
     request: Request, token: str, settings: CertificatesSettings
 ) -> _SignedScan:
@@ -109,13 +116,17 @@ async def _verify_signed(
     the certificate are public reads). What the replica cannot confirm — a key or certificate
     that may not have reached it yet — is verified again on the primary, so a new sticker never
     looks forged or unknown because of replication."""
-    async with read_session(request) as session:
+
+    async def read(session: AsyncSession) -> _SignedScan:
         scan = await _read_signed(session, token, settings)
-        if scan.confirmed or not on_replica(session, request):
-            return scan
-    REPLICA_FALLBACKS.labels("not_found").inc()
-    async with get_database(request).transaction() as session:
-        return await _read_signed(session, token, settings)
+        if not scan.confirmed:
+            raise _Unconfirmed(scan)
+        return scan
+
+    try:
+        return await read_public(request, read, missing=_Unconfirmed)
+    except _Unconfirmed as unconfirmed:  # the primary's answer: forged or unknown indeed
+        return unconfirmed.scan
 
 
 async def sticker_page(

@@ -131,19 +131,10 @@ def test_a_case_with_a_photo_goes_through_the_door_into_the_object_store(
             headers={"Idempotency-Key": str(uuid.uuid4())},
         )
         assert case.status_code == 201, case.text
-    s3 = deployment.s3._client()
-    prefix = deployment.env["GONGZHI_PHOTO_S3_PREFIX"]
-    bucket = deployment.env["GONGZHI_PHOTO_S3_BUCKET"]
-    originals = [
-        item["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=prefix + "originals/"
-        )
-        for item in page.get("Contents", [])
-    ]
+    prefix = deployment.env["GONGZHI_PHOTO_S3_PREFIX"] + "originals/"
     stored = {
-        hashlib.sha256(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).hexdigest()
-        for key in originals
+        hashlib.sha256(deployment.s3.read(prefix + key)).hexdigest()
+        for key in deployment.s3.objects(prefix)
     }
     assert hashlib.sha256(data).hexdigest() in stored
     # Nothing of the photo stays on a node's disk once it is accepted.

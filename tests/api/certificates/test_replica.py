@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import SimpleNamespace
 
 import asyncpg
@@ -23,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from api.certificates.reader import LookupReader, ReplicaRouter
+from deploy.scaleout import PG_BIN, Replica, free_port
 from portal.accounts.models import User
 from portal.db import Database, get_read_session
 from portal.metrics import REPLICA_FALLBACKS
@@ -31,8 +28,6 @@ from tests.api.certificates.support import Issue
 from tests.api.certificates.test_stickers import _sticker_url as signed_sticker_url
 from tests.support import REQUIRE_SERVICES
 
-BIN = Path("/usr/lib/postgresql/15/bin")
-
 
 def _unavailable(reason: str) -> None:
     if REQUIRE_SERVICES:
@@ -40,54 +35,20 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"cannot start a streaming replica: {reason}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _as_postgres(*args: str) -> subprocess.CompletedProcess[str]:
-    # PostgreSQL refuses to run as root; the cluster's files belong to the server's user.
-    return subprocess.run(
-        ["runuser", "-u", "postgres", "--", *args], capture_output=True, text=True, timeout=120
-    )
-
-
 @pytest.fixture(scope="module")
 def replica_port() -> Iterator[int]:
-    if not (BIN / "pg_basebackup").exists() or shutil.which("runuser") is None:
-        _unavailable(f"no {BIN}/pg_basebackup or runuser")
-    data = Path(tempfile.mkdtemp(prefix="gongzhi-replica-"))
-    shutil.chown(data, "postgres", "postgres")
-    data.chmod(0o700)
-    port = _free_port()
+    """A streaming replica of the test PostgreSQL, as the loopback deployment starts one."""
+    if not (PG_BIN / "pg_basebackup").exists() or shutil.which("runuser") is None:
+        _unavailable(f"no {PG_BIN}/pg_basebackup or runuser")
+    replica = Replica()
     try:
-        made = _as_postgres(
-            str(BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", "5432", "-U", "postgres",
-            "-D", str(data / "pg"), "-R", "-X", "stream", "--checkpoint=fast",
-        )  # fmt: skip
-        if made.returncode:
-            _unavailable(made.stderr.strip())
-        # Debian keeps the primary's configuration in /etc, outside the copied data directory.
-        for name, text in {
-            "postgresql.conf": "hot_standby = on\n",
-            "pg_hba.conf": "local all all trust\nhost all all 127.0.0.1/32 trust\n",
-            "pg_ident.conf": "",
-        }.items():
-            (data / "pg" / name).write_text(text)
-            shutil.chown(data / "pg" / name, "postgres", "postgres")
-        options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={data}"
-        started = _as_postgres(
-            str(BIN / "pg_ctl"), "-D", str(data / "pg"), "-l", str(data / "log"), "-w",
-            "-o", options, "start",
-        )  # fmt: skip
-        if started.returncode:
-            _unavailable(started.stderr.strip() + (data / "log").read_text(errors="replace"))
-        yield port
+        try:
+            replica.start()
+        except RuntimeError as error:
+            _unavailable(str(error))
+        yield replica.port
     finally:
-        _as_postgres(str(BIN / "pg_ctl"), "-D", str(data / "pg"), "-m", "immediate", "stop")
-        shutil.rmtree(data, ignore_errors=True)
+        replica.stop()
 
 
 async def _caught_up(primary_url: str, replica_url: str) -> None:
@@ -176,7 +137,7 @@ async def test_public_lookup_on_a_streaming_replica(
     # Replica down (a port nothing listens on): the primary answers, nothing fails.
     down = ReplicaRouter(
         LookupReader(database),
-        LookupReader(database, url=url.set(port=_free_port()).render_as_string(False)),
+        LookupReader(database, url=url.set(port=free_port()).render_as_string(False)),
         max_lag=1.0,
     )
     try:
@@ -229,7 +190,7 @@ async def test_read_session_on_the_replica(replica_port: int, settings: Settings
         await paused.execute("select pg_wal_replay_resume()")
         await paused.close()
     down = settings.model_copy(
-        update={"database_replica_url": url.set(port=_free_port()).render_as_string(False)}
+        update={"database_replica_url": url.set(port=free_port()).render_as_string(False)}
     )
     assert await port_read(down) == url.port  # replica down: the primary
 
