@@ -236,7 +236,7 @@ def serve(target: str, port: int, workers: int, env: dict[str, str]) -> subproce
     # The same uvicorn options as `gongzhi serve` (portal/cli.py) for both servers.
     code = (
         f"import uvicorn; uvicorn.run({target!r}, host='127.0.0.1', port={port}, workers={workers},"
-        " proxy_headers=True, log_level='warning', access_log=False)"
+        " proxy_headers=True, log_level='warning', access_log=False, loop='asyncio')"
     )
     process = subprocess.Popen(
         [sys.executable, "-c", code],

@@ -171,7 +171,7 @@ def serve(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
             sys.executable,
             "-c",
             f"import uvicorn; uvicorn.run({app!r}, host='127.0.0.1', port={port}, "
-            "log_level='warning', access_log=False, proxy_headers=False)",
+            "log_level='warning', access_log=False, proxy_headers=False, loop='asyncio')",
         ]
     process = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

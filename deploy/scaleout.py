@@ -312,6 +312,8 @@ class Deployment:
                         "--no-access-log",
                         "--timeout-keep-alive",
                         "75",
+                        "--loop",
+                        "asyncio",  # as `gongzhi serve` (portal/cli.py)
                     ],  # fmt: skip
                     f"bare{index + 1}",
                     node.scratch,

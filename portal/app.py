@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
-from portal import crypto, domains, metrics, workdays
+from portal import crypto, domains, heap, metrics, workdays
 from portal.accounts.auth import build_cookie_transport, cookie_backend
 from portal.db import Database
 from portal.errors import install_error_handlers
@@ -41,7 +41,9 @@ def _operation_id(route: APIRoute) -> str:
     return f"{tag}-{route.name}"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, settle_heap: bool = False) -> FastAPI:
+    """The app. ``settle_heap`` (a serving process only, portal/main.py): freeze the start-up's
+    objects once it has warmed up (portal/heap.py)."""
     settings = settings or get_settings()
     settings.check_domains()
     configure_logging(json_lines=settings.log_json)
@@ -70,9 +72,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         calendar_task = await calendar_service.start(
             database, stop, every=calendar.calendar_refresh_seconds
         )
-        # Domains start warming what their first request would pay for (search: jieba, engine).
+        # Domains start warming what their first request would pay for (search: jieba, engine),
+        # each adding its task to app.state.warm_ups.
+        app.state.warm_ups = []
         for _, module in domains.modules("startup"):
             await module.start(app)
+        settling = asyncio.create_task(heap.settle(app.state.warm_ups)) if settle_heap else None
         worker_task = None
         if settings.run_worker_in_process:
             worker = OutboxWorker(
@@ -88,6 +93,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             stop.set()
+            if settling is not None:
+                settling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await settling
             if worker_task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker_task

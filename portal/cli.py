@@ -129,6 +129,12 @@ def uvicorn_options(
         "timeout_keep_alive": settings.keep_alive_seconds,
         "log_level": "warning",
         "access_log": False,  # the app writes its own structured access log with request ids
+        # The standard library's event loop, not uvloop: with more requests than one process
+        # can answer at once, uvloop served some connections far later than others. A bare
+        # FastAPI endpoint costing 0.5 ms, 64 connections (wrk): p50 40 ms under both loops, p99
+        # 867 ms under uvloop against 48 ms; the sticker page without the page cache 704 → 46 ms
+        # (bench/pages.py, README "Public pages under load").
+        "loop": "asyncio",
     }
 
 

@@ -21,6 +21,15 @@ What is stored and served, and why it cannot leak a personal page:
   security headers are added around this cache, per response); an ``Age`` header says how old a
   served copy is, as HTTP caches do (RFC 9111 §5.1).
 
+One URL, one run: when many requests for the same URL arrive together (the moment a copy
+expires, or the first scans after a start), one of them runs the page and the others wait for its
+answer (at most ``WAIT_SECONDS``) instead of all running it at once; an expired copy is served to
+them meanwhile if it is still fresh by the response's own ``max-age`` (RFC 9111 §4.2: a copy
+younger than its max-age may be served without asking the origin). On 64 connections asking for
+the credit list at 100,000 grades, every expiry had set 64 renders and counts going at once.
+A URL whose answer could not be kept (private, a cookie set, an error) is remembered as such for
+the same few seconds, so its requests go straight to the app instead of queueing behind each other.
+
 Bounded: at most ``max_entries`` answers and ``max_bytes`` of keys, headers and bodies together
 (least recently used dropped first): distinct query strings cost nothing to make, and 2048
 answers of up to 256 KiB each would be half a gigabyte per worker. One cache per
@@ -29,9 +38,11 @@ worker process, so nothing is shared between nodes and nothing outlives a restar
 
 from __future__ import annotations
 
-import time
+import asyncio
+import contextlib
 from collections import OrderedDict
 from dataclasses import dataclass
+from time import monotonic  # a name of its own: the tests move this clock, not the event loop's
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -46,6 +57,8 @@ _STORED_STATUSES = {200, 404}
 _KEY_HEADERS = (b"host", b"x-forwarded-host", b"x-forwarded-proto", b"origin")
 # Per answer, never replayed: the request id is given to each response around this cache.
 _PER_RESPONSE_HEADERS = {b"x-request-id", b"date"}
+# How long a request waits for another one running the same URL before it runs it itself.
+WAIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -54,7 +67,10 @@ class _Entry:
     headers: list[tuple[bytes, bytes]]
     body: bytes
     stored_at: float
-    expires_at: float
+    expires_at: float  # served without asking the app until then (the cache's own few seconds)
+    fresh_until: (
+        float  # the response's own max-age: still served while another request refreshes it
+    )
     size: int
     route: str  # the template of the route that answered, for the request metrics of a replay
 
@@ -104,6 +120,10 @@ class PageCache:
         self.max_bytes = max_bytes
         self.size = 0  # bytes held: keys, headers and bodies
         self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
+        # URLs a request is running now: the others wait for it (set when it is done).
+        self._running: dict[bytes, asyncio.Event] = {}
+        # URLs whose last answer could not be kept, until when: run without waiting.
+        self._not_kept: OrderedDict[bytes, float] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -120,16 +140,54 @@ class PageCache:
         for name, value in scope["headers"]:
             if name in _KEY_HEADERS:
                 key += b"\n" + name + b":" + value
-        now = time.monotonic()
+        now = monotonic()
         entry = self._entries.get(key)
-        if entry is not None:
-            if entry.expires_at > now:
-                self._entries.move_to_end(key)
-                scope[ROUTE] = entry.route
-                await self._replay(entry, now, send)
+        if entry is not None and entry.expires_at > now:
+            await self._serve(key, entry, now, scope, send)
+            return
+        running = self._running.get(key)
+        if running is not None:
+            if entry is not None and entry.fresh_until > now:
+                await self._serve(key, entry, now, scope, send)
                 return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(running.wait(), WAIT_SECONDS)
+            now = monotonic()
+            entry = self._entries.get(key)
+            if entry is not None and entry.expires_at > now:
+                await self._serve(key, entry, now, scope, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        not_kept_until = self._not_kept.get(key)
+        if not_kept_until is not None:
+            if not_kept_until > now:
+                await self.app(scope, receive, send)
+                return
+            del self._not_kept[key]
+        if entry is not None and entry.fresh_until <= now:
             self._drop(key)
-        await self._store_while_sending(key, scope, receive, send)
+            entry = None
+        running = self._running[key] = asyncio.Event()
+        try:
+            kept = await self._store_while_sending(key, scope, receive, send)
+        finally:
+            del self._running[key]
+            running.set()
+        if not kept:
+            # The expired copy served meanwhile must not outlive an answer that is no longer
+            # kept (the page became personal, or answers an error now).
+            if entry is not None and self._entries.get(key) is entry:
+                self._drop(key)
+            self._not_kept[key] = monotonic() + self.seconds
+            self._not_kept.move_to_end(key)
+            while len(self._not_kept) > self.max_entries:
+                self._not_kept.popitem(last=False)
+
+    async def _serve(self, key: bytes, entry: _Entry, now: float, scope: Scope, send: Send) -> None:
+        self._entries.move_to_end(key)
+        scope[ROUTE] = entry.route
+        await self._replay(entry, now, send)
 
     async def _replay(self, entry: _Entry, now: float, send: Send) -> None:
         age = str(int(now - entry.stored_at)).encode()
@@ -144,14 +202,16 @@ class PageCache:
 
     async def _store_while_sending(
         self, key: bytes, scope: Scope, receive: Receive, send: Send
-    ) -> None:
+    ) -> bool:
+        """Run the app, send its answer and keep it when it may be kept; whether it was."""
         started: Message | None = None
         chunks: list[bytes] = []
         size = 0
         max_age: int | None = None
+        kept = False
 
         async def capture(message: Message) -> None:
-            nonlocal started, size, max_age
+            nonlocal started, size, max_age, kept
             if message["type"] == "http.response.start":
                 started = message
                 if message["status"] in _STORED_STATUSES:
@@ -164,15 +224,16 @@ class PageCache:
                 else:
                     chunks.append(body)
                     if not message.get("more_body", False) and started is not None:
-                        self._put(key, started, b"".join(chunks), max_age, route_of(scope))
+                        kept = self._put(key, started, b"".join(chunks), max_age, route_of(scope))
             await send(message)
 
         await self.app(scope, receive, capture)
+        return kept
 
-    def _put(self, key: bytes, started: Message, body: bytes, max_age: int, route: str) -> None:
+    def _put(self, key: bytes, started: Message, body: bytes, max_age: int, route: str) -> bool:
         ttl = min(self.seconds, max_age)
         if ttl <= 0:
-            return
+            return False
         headers = [
             (name, value)
             for name, value in started.get("headers", [])
@@ -180,22 +241,24 @@ class PageCache:
         ]
         size = len(key) + len(body) + sum(len(name) + len(value) for name, value in headers)
         if size > self.max_bytes:
-            return
+            return False
         if key in self._entries:
             self._drop(key)
-        now = time.monotonic()
+        now = monotonic()
         self._entries[key] = _Entry(
             status=started["status"],
             headers=headers,
             body=body,
             stored_at=now,
             expires_at=now + ttl,
+            fresh_until=now + max_age,
             size=size,
             route=route,
         )
         self.size += size
         while len(self._entries) > self.max_entries or self.size > self.max_bytes:
             self.size -= self._entries.popitem(last=False)[1].size
+        return True
 
     def _drop(self, key: bytes) -> None:
         self.size -= self._entries.pop(key).size

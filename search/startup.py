@@ -35,6 +35,7 @@ async def warm_up(app: FastAPI) -> None:
 
 async def start(app: FastAPI) -> None:
     task = app.state.search_warm_up = asyncio.create_task(warm_up(app))
+    app.state.warm_ups.append(task)
 
     async def stop() -> None:
         task.cancel()

@@ -242,3 +242,149 @@ async def test_a_shared_max_age_keeps_what_browsers_must_ask_again_for() -> None
     cache = PageCache(origin, seconds=5)
     assert await _get(cache, "/p") == b"1"
     assert await _get(cache, "/p") == b"1"
+
+
+class _Slow(_Origin):
+    """An origin that answers only when ``release`` is set, and counts how many run at once."""
+
+    def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
+        super().__init__(headers)
+        self.release = asyncio.Event()
+        self.running = 0
+        self.most_at_once = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            await self.release.wait()
+            await super().__call__(scope, receive, send)
+        finally:
+            self.running -= 1
+
+
+async def _get_full(app: PageCache, path: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as web:
+        return await web.get(path)
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition not reached")
+
+
+async def test_many_requests_for_one_url_run_the_page_once() -> None:
+    """A burst on one URL (64 connections on the credit list the moment its copy expired) runs
+    the page once; the others wait for that answer instead of each running it."""
+    origin = _Slow([(b"cache-control", b"public, max-age=60")])
+    cache = PageCache(origin, seconds=5)
+    burst = [asyncio.create_task(_get(cache, "/credit")) for _ in range(20)]
+    await _until(lambda: origin.running == 1)
+    await asyncio.sleep(0.02)  # the others have arrived and wait
+    assert origin.calls == 0 and origin.most_at_once == 1  # noqa: PT018
+    origin.release.set()
+    assert await asyncio.gather(*burst) == [b"1"] * 20
+    assert origin.calls == 1
+
+
+async def test_an_expired_copy_is_served_while_one_request_refreshes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After the cache's few seconds, one request runs the page again; the others meanwhile get
+    the copy, still fresh by the answer's own max-age (60 s), with its Age."""
+    origin = _Slow([(b"cache-control", b"public, max-age=60")])
+    origin.release.set()
+    cache = PageCache(origin, seconds=1)
+    clock = [1000.0]
+    monkeypatch.setattr("portal.pagecache.monotonic", lambda: clock[0])
+    assert await _get(cache, "/p") == b"1"
+    clock[0] += 2  # past the cache's second, within the answer's 60 s
+    origin.release.clear()
+    refresh = asyncio.create_task(_get(cache, "/p"))
+    await _until(lambda: origin.running == 1)
+    stale = await _get_full(cache, "/p")
+    assert stale.content == b"1"
+    assert stale.headers["age"] == "2"
+    origin.release.set()
+    assert await refresh == b"2"
+    assert await _get(cache, "/p") == b"2"
+    assert origin.calls == 2
+
+
+async def test_a_copy_past_its_own_max_age_is_never_served(monkeypatch: pytest.MonkeyPatch) -> None:
+    origin = _Slow([(b"cache-control", b"public, max-age=3")])
+    origin.release.set()
+    cache = PageCache(origin, seconds=1)
+    clock = [1000.0]
+    monkeypatch.setattr("portal.pagecache.monotonic", lambda: clock[0])
+    assert await _get(cache, "/p") == b"1"
+    clock[0] += 4  # past the answer's own max-age
+    origin.release.clear()
+    refresh = asyncio.create_task(_get(cache, "/p"))
+    await _until(lambda: origin.running == 1)
+    waiting = asyncio.create_task(_get(cache, "/p"))
+    await asyncio.sleep(0.02)
+    assert not waiting.done()  # waits for the refresh rather than get the old copy
+    origin.release.set()
+    assert await refresh == b"2"
+    assert await waiting == b"2"
+
+
+class _TurnsPrivate(_Slow):
+    """Public until ``private`` is set (a page that became personal, or an error)."""
+
+    private = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.private:
+            self.headers = [(b"cache-control", b"private, no-store")]
+        await super().__call__(scope, receive, send)
+
+
+async def test_an_answer_no_longer_kept_drops_the_copy_and_is_not_waited_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    origin = _TurnsPrivate([(b"cache-control", b"public, max-age=60")])
+    origin.release.set()
+    cache = PageCache(origin, seconds=1)
+    clock = [1000.0]
+    monkeypatch.setattr("portal.pagecache.monotonic", lambda: clock[0])
+    assert await _get(cache, "/p") == b"1"
+    clock[0] += 2
+    origin.private = True
+    assert await _get(cache, "/p") == b"2"  # the refresh is not kept ...
+    assert await _get(cache, "/p") == b"3"  # ... and the old copy is gone
+    # Requests for a URL whose answer is not kept run side by side, without waiting in line.
+    origin.release.clear()
+    both = [asyncio.create_task(_get(cache, "/p")) for _ in range(2)]
+    await _until(lambda: origin.running == 2)
+    origin.release.set()
+    assert sorted(await asyncio.gather(*both)) == [b"4", b"5"]
+
+
+class _Fails(_Origin):
+    """Its first run fails (after a moment), the next ones answer."""
+
+    failed = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.failed:
+            self.failed = True
+            await asyncio.sleep(0.05)
+            raise RuntimeError("the page failed")
+        await super().__call__(scope, receive, send)
+
+
+async def test_a_request_waiting_on_a_failed_run_runs_the_page_itself() -> None:
+    origin = _Fails([(b"cache-control", b"public, max-age=60")])
+    cache = PageCache(origin, seconds=5)
+    first = asyncio.create_task(_get(cache, "/p"))
+    await asyncio.sleep(0.01)
+    second = asyncio.create_task(_get(cache, "/p"))
+    with pytest.raises(RuntimeError):
+        await first
+    assert await second == b"1"
