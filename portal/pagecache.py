@@ -170,19 +170,28 @@ class PageCache:
             entry = None
         running = self._running[key] = asyncio.Event()
         try:
-            kept = await self._store_while_sending(key, scope, receive, send)
+            await self._store_while_sending(key, scope, receive, send, running, entry)
         finally:
+            # The page failed or its client went away before its answer was known: whoever
+            # waits for it runs the page itself.
+            self._release(key, running)
+
+    def _release(self, key: bytes, running: asyncio.Event) -> None:
+        """The answer of the request running ``key`` is known (kept or not): let the others go,
+        before it is sent, so that a client slow to read it keeps nobody waiting."""
+        if self._running.get(key) is running:
             del self._running[key]
-            running.set()
-        if not kept:
-            # The expired copy served meanwhile must not outlive an answer that is no longer
-            # kept (the page became personal, or answers an error now).
-            if entry is not None and self._entries.get(key) is entry:
-                self._drop(key)
-            self._not_kept[key] = monotonic() + self.seconds
-            self._not_kept.move_to_end(key)
-            while len(self._not_kept) > self.max_entries:
-                self._not_kept.popitem(last=False)
+        running.set()
+
+    def _not_keeping(self, key: bytes, stale: _Entry | None) -> None:
+        # The expired copy served meanwhile must not outlive an answer that is no longer kept
+        # (the page became personal, or answers an error now).
+        if stale is not None and self._entries.get(key) is stale:
+            self._drop(key)
+        self._not_kept[key] = monotonic() + self.seconds
+        self._not_kept.move_to_end(key)
+        while len(self._not_kept) > self.max_entries:
+            self._not_kept.popitem(last=False)
 
     async def _serve(self, key: bytes, entry: _Entry, now: float, scope: Scope, send: Send) -> None:
         self._entries.move_to_end(key)
@@ -201,34 +210,51 @@ class PageCache:
         await send({"type": "http.response.body", "body": entry.body})
 
     async def _store_while_sending(
-        self, key: bytes, scope: Scope, receive: Receive, send: Send
-    ) -> bool:
-        """Run the app, send its answer and keep it when it may be kept; whether it was."""
+        self,
+        key: bytes,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        running: asyncio.Event,
+        stale: _Entry | None,
+    ) -> None:
+        """Run the app, send its answer and keep it when it may be kept."""
         started: Message | None = None
         chunks: list[bytes] = []
         size = 0
         max_age: int | None = None
-        kept = False
+
+        def not_kept() -> None:
+            nonlocal max_age
+            max_age = None
+            self._not_keeping(key, stale)
+            self._release(key, running)
 
         async def capture(message: Message) -> None:
-            nonlocal started, size, max_age, kept
+            nonlocal started, size, max_age
             if message["type"] == "http.response.start":
                 started = message
                 if message["status"] in _STORED_STATUSES:
                     max_age = _public_max_age(list(message.get("headers", [])))
+                    if max_age is None:
+                        not_kept()
+                else:
+                    not_kept()
             elif message["type"] == "http.response.body" and max_age is not None:
                 body = message.get("body", b"")
                 size += len(body)
                 if size > MAX_BODY:
-                    max_age = None
+                    not_kept()
                 else:
                     chunks.append(body)
                     if not message.get("more_body", False) and started is not None:
-                        kept = self._put(key, started, b"".join(chunks), max_age, route_of(scope))
+                        if self._put(key, started, b"".join(chunks), max_age, route_of(scope)):
+                            self._release(key, running)
+                        else:
+                            not_kept()
             await send(message)
 
         await self.app(scope, receive, capture)
-        return kept
 
     def _put(self, key: bytes, started: Message, body: bytes, max_age: int, route: str) -> bool:
         ttl = min(self.seconds, max_age)

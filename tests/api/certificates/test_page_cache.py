@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from portal.accounts.models import Role, User
 from portal.app import create_app
@@ -388,3 +388,35 @@ async def test_a_request_waiting_on_a_failed_run_runs_the_page_itself() -> None:
     with pytest.raises(RuntimeError):
         await first
     assert await second == b"1"
+
+
+async def test_a_client_slow_to_read_keeps_nobody_waiting() -> None:
+    """The others are let go once the answer is kept, not once it has reached the client that
+    asked first (a client that does not read would hold them for the whole wait)."""
+    origin = _Slow([(b"cache-control", b"public, max-age=60")])
+    cache = PageCache(origin, seconds=5)
+    reading = asyncio.Event()
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def stuck(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            await reading.wait()  # the client does not read its answer
+
+    scope: Scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/p",
+        "raw_path": b"/p",
+        "query_string": b"",
+        "headers": [(b"host", b"t")],
+    }
+    first = asyncio.create_task(cache(scope, receive, stuck))
+    await _until(lambda: origin.running == 1)
+    second = asyncio.create_task(_get(cache, "/p"))  # arrives while the page runs: waits
+    await asyncio.sleep(0.02)
+    origin.release.set()
+    assert await asyncio.wait_for(second, 2) == b"1"
+    reading.set()
+    await first
