@@ -218,9 +218,15 @@ class PageCache:
         running: asyncio.Event,
         stale: _Entry | None,
     ) -> None:
-        """Run the app, send its answer and keep it when it may be kept."""
+        """Run the app, send its answer and keep it when it may be kept.
+
+        While the answer may still be kept, its messages are held back (at most ``MAX_BODY``)
+        and sent once it is stored or known not to be: sending a part to a client that does not
+        read would stop the page from sending its next one, and everyone waiting for this URL
+        with it."""
         started: Message | None = None
         chunks: list[bytes] = []
+        held: list[Message] = []
         size = 0
         max_age: int | None = None
 
@@ -249,12 +255,20 @@ class PageCache:
                     chunks.append(body)
                     if not message.get("more_body", False) and started is not None:
                         if self._put(key, started, b"".join(chunks), max_age, route_of(scope)):
+                            max_age = None
                             self._release(key, running)
                         else:
                             not_kept()
+            if max_age is not None:
+                held.append(message)  # still deciding whether to keep it
+                return
+            while held:
+                await send(held.pop(0))
             await send(message)
 
         await self.app(scope, receive, capture)
+        while held:  # an app that ended without its last part
+            await send(held.pop(0))
 
     def _put(self, key: bytes, started: Message, body: bytes, max_age: int, route: str) -> bool:
         ttl = min(self.seconds, max_age)

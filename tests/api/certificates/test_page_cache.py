@@ -420,3 +420,54 @@ async def test_a_client_slow_to_read_keeps_nobody_waiting() -> None:
     assert await asyncio.wait_for(second, 2) == b"1"
     reading.set()
     await first
+
+
+class _Chunked(_Slow):
+    """Its answer in two body messages (a streamed or file response)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.running += 1
+        try:
+            await self.release.wait()
+            self.calls += 1
+            await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+            await send({"type": "http.response.body", "body": b"a", "more_body": True})
+            await send({"type": "http.response.body", "body": str(self.calls).encode()})
+        finally:
+            self.running -= 1
+
+
+async def test_a_client_slow_to_read_a_streamed_answer_keeps_nobody_waiting() -> None:
+    """An answer sent in several parts is kept once its last part has come from the page; a client
+    that does not read the first part (the server waits for it to drain) must not hold back the
+    page's last part, and with it everyone waiting for that URL, for the whole wait."""
+    origin = _Chunked([(b"cache-control", b"public, max-age=60")])
+    cache = PageCache(origin, seconds=5)
+    reading = asyncio.Event()
+    received: list[bytes] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def stuck(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            await reading.wait()  # the client does not read its answer
+            received.append(message.get("body", b""))
+
+    scope: Scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/p",
+        "raw_path": b"/p",
+        "query_string": b"",
+        "headers": [(b"host", b"t")],
+    }
+    first = asyncio.create_task(cache(scope, receive, stuck))
+    await _until(lambda: origin.running == 1)
+    second = asyncio.create_task(_get(cache, "/p"))  # arrives while the page runs: waits
+    await asyncio.sleep(0.02)
+    origin.release.set()
+    assert await asyncio.wait_for(second, 2) == b"a1"
+    reading.set()
+    await first
+    assert b"".join(received) == b"a1"  # the slow client still gets all of it, in order
