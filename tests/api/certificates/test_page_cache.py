@@ -471,3 +471,37 @@ async def test_a_client_slow_to_read_a_streamed_answer_keeps_nobody_waiting() ->
     reading.set()
     await first
     assert b"".join(received) == b"a1"  # the slow client still gets all of it, in order
+
+
+class _TakesTime(_Origin):
+    """A page that takes ``seconds`` (on the cache's clock) to answer: its data is as old as
+    the moment it was read, not as the moment the answer was complete."""
+
+    def __init__(self, headers: list[tuple[bytes, bytes]], clock: list[float]) -> None:
+        super().__init__(headers)
+        self.clock = clock
+        self.seconds = 0.0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.clock[0] += self.seconds
+        await super().__call__(scope, receive, send)
+
+
+async def test_a_copy_is_as_old_as_its_request_not_as_its_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RFC 9111 §4.2.3: a response's age counts from when it was asked for (response_delay), so a
+    page that took seconds to render (a certificate revoked just after it was read) is not served
+    for its whole max-age on top of that, nor with an Age that says it is younger than it is."""
+    clock = [1000.0]
+    monkeypatch.setattr("portal.pagecache.monotonic", lambda: clock[0])
+    origin = _TakesTime([(b"cache-control", b"public, max-age=3")], clock)
+    origin.seconds = 2.0
+    cache = PageCache(origin, seconds=5)
+    assert await _get(cache, "/p") == b"1"  # asked at 1000, answered at 1002
+    served = await _get_full(cache, "/p")
+    assert served.content == b"1"
+    assert served.headers["age"] == "2"
+    clock[0] = 1003.5  # past 1000 + max-age: the data may have changed for more than 3 s
+    origin.seconds = 0.0
+    assert await _get(cache, "/p") == b"2"
