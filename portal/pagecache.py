@@ -154,7 +154,9 @@ class PageCache:
                 await asyncio.wait_for(running.wait(), WAIT_SECONDS)
             now = monotonic()
             entry = self._entries.get(key)
-            if entry is not None and entry.expires_at > now:
+            # The answer it waited for, or a copy still fresh by its own max-age (an answer that
+            # took longer than the cache's few seconds to come is stored already expired).
+            if entry is not None and entry.fresh_until > now:
                 await self._serve(key, entry, now, scope, send)
                 return
             await self.app(scope, receive, send)
@@ -170,7 +172,7 @@ class PageCache:
             entry = None
         running = self._running[key] = asyncio.Event()
         try:
-            await self._store_while_sending(key, scope, receive, send, running, entry)
+            await self._store_while_sending(key, scope, receive, send, running, entry, now)
         finally:
             # The page failed or its client went away before its answer was known: whoever
             # waits for it runs the page itself.
@@ -217,10 +219,17 @@ class PageCache:
         send: Send,
         running: asyncio.Event,
         stale: _Entry | None,
+        asked_at: float,
     ) -> None:
-        """Run the app, send its answer and keep it when it may be kept."""
+        """Run the app, send its answer and keep it when it may be kept.
+
+        While the answer may still be kept, its messages are held back (at most ``MAX_BODY``)
+        and sent once it is stored or known not to be: sending a part to a client that does not
+        read would stop the page from sending its next one, and everyone waiting for this URL
+        with it."""
         started: Message | None = None
         chunks: list[bytes] = []
+        held: list[Message] = []
         size = 0
         max_age: int | None = None
 
@@ -248,18 +257,35 @@ class PageCache:
                 else:
                     chunks.append(body)
                     if not message.get("more_body", False) and started is not None:
-                        if self._put(key, started, b"".join(chunks), max_age, route_of(scope)):
+                        route = route_of(scope)
+                        if self._put(key, started, b"".join(chunks), max_age, route, asked_at):
+                            max_age = None
                             self._release(key, running)
                         else:
                             not_kept()
+            if max_age is not None:
+                held.append(message)  # still deciding whether to keep it
+                return
+            while held:
+                await send(held.pop(0))
             await send(message)
 
         await self.app(scope, receive, capture)
+        while held:  # an app that ended without its last part
+            await send(held.pop(0))
 
-    def _put(self, key: bytes, started: Message, body: bytes, max_age: int, route: str) -> bool:
+    def _put(
+        self, key: bytes, started: Message, body: bytes, max_age: int, route: str, asked_at: float
+    ) -> bool:
+        """Keep an answer asked for at ``asked_at``: its age counts from then, not from when it
+        was complete (RFC 9111 §4.2.3), so a page slow to render is not served for its whole
+        max-age on top of the time it took."""
         ttl = min(self.seconds, max_age)
         if ttl <= 0:
             return False
+        now = monotonic()
+        if asked_at + max_age <= now:
+            return False  # already as old as its max-age allows
         headers = [
             (name, value)
             for name, value in started.get("headers", [])
@@ -270,14 +296,13 @@ class PageCache:
             return False
         if key in self._entries:
             self._drop(key)
-        now = monotonic()
         self._entries[key] = _Entry(
             status=started["status"],
             headers=headers,
             body=body,
-            stored_at=now,
-            expires_at=now + ttl,
-            fresh_until=now + max_age,
+            stored_at=asked_at,
+            expires_at=asked_at + ttl,
+            fresh_until=asked_at + max_age,
             size=size,
             route=route,
         )

@@ -41,6 +41,8 @@ async def test_an_anonymous_scan_is_served_from_memory_until_the_ttl_ends(
 ) -> None:
     created = await issue(number="PC-1")
     path = f"/v/{created['instrument']['sticker_token']}"
+    # Signed in before the first scan: the copy's second counts from when that scan was asked for.
+    headers = await auth_headers(institution_user)
     first = await cached.get(path)
     assert 'data-status="valid"' in first.text
     assert "age" not in first.headers
@@ -49,7 +51,7 @@ async def test_an_anonymous_scan_is_served_from_memory_until_the_ttl_ends(
     await client.post(
         "/api/v1/certificates/PC-1/revoke",
         json={"reason": "误发"},
-        headers=await auth_headers(institution_user),
+        headers=headers,
     )
     again = await cached.get(path)
     assert again.text == first.text  # the copy of a moment ago
@@ -420,3 +422,88 @@ async def test_a_client_slow_to_read_keeps_nobody_waiting() -> None:
     assert await asyncio.wait_for(second, 2) == b"1"
     reading.set()
     await first
+
+
+class _Chunked(_Slow):
+    """Its answer in two body messages (a streamed or file response)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.running += 1
+        try:
+            await self.release.wait()
+            self.calls += 1
+            await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+            await send({"type": "http.response.body", "body": b"a", "more_body": True})
+            await send({"type": "http.response.body", "body": str(self.calls).encode()})
+        finally:
+            self.running -= 1
+
+
+async def test_a_client_slow_to_read_a_streamed_answer_keeps_nobody_waiting() -> None:
+    """An answer sent in several parts is kept once its last part has come from the page; a client
+    that does not read the first part (the server waits for it to drain) must not hold back the
+    page's last part, and with it everyone waiting for that URL, for the whole wait."""
+    origin = _Chunked([(b"cache-control", b"public, max-age=60")])
+    cache = PageCache(origin, seconds=5)
+    reading = asyncio.Event()
+    received: list[bytes] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def stuck(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            await reading.wait()  # the client does not read its answer
+            received.append(message.get("body", b""))
+
+    scope: Scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/p",
+        "raw_path": b"/p",
+        "query_string": b"",
+        "headers": [(b"host", b"t")],
+    }
+    first = asyncio.create_task(cache(scope, receive, stuck))
+    await _until(lambda: origin.running == 1)
+    second = asyncio.create_task(_get(cache, "/p"))  # arrives while the page runs: waits
+    await asyncio.sleep(0.02)
+    origin.release.set()
+    assert await asyncio.wait_for(second, 2) == b"a1"
+    reading.set()
+    await first
+    assert b"".join(received) == b"a1"  # the slow client still gets all of it, in order
+
+
+class _TakesTime(_Origin):
+    """A page that takes ``seconds`` (on the cache's clock) to answer: its data is as old as
+    the moment it was read, not as the moment the answer was complete."""
+
+    def __init__(self, headers: list[tuple[bytes, bytes]], clock: list[float]) -> None:
+        super().__init__(headers)
+        self.clock = clock
+        self.seconds = 0.0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.clock[0] += self.seconds
+        await super().__call__(scope, receive, send)
+
+
+async def test_a_copy_is_as_old_as_its_request_not_as_its_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RFC 9111 §4.2.3: a response's age counts from when it was asked for (response_delay), so a
+    page that took seconds to render (a certificate revoked just after it was read) is not served
+    for its whole max-age on top of that, nor with an Age that says it is younger than it is."""
+    clock = [1000.0]
+    monkeypatch.setattr("portal.pagecache.monotonic", lambda: clock[0])
+    origin = _TakesTime([(b"cache-control", b"public, max-age=3")], clock)
+    origin.seconds = 2.0
+    cache = PageCache(origin, seconds=5)
+    assert await _get(cache, "/p") == b"1"  # asked at 1000, answered at 1002
+    served = await _get_full(cache, "/p")
+    assert served.content == b"1"
+    assert served.headers["age"] == "2"
+    clock[0] = 1003.5  # past 1000 + max-age: the data may have changed for more than 3 s
+    origin.seconds = 0.0
+    assert await _get(cache, "/p") == b"2"
