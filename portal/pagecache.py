@@ -8,7 +8,7 @@ URL thousands of times a minute and no CDN stands in front, each worker keeps th
 serves it without running the page again.
 
 What is stored and served, and why it cannot leak a personal page:
-- only GET requests with no ``Cookie``, no ``Authorization`` and no ``If-None-Match`` header are
+- only GET requests with no ``Cookie``, no ``Authorization`` and no conditional or ``Range`` header are
   served from the cache or stored (a logged-in user or a conditional request goes to the app,
   which answers them as before, 304 included);
 - only responses that say ``public`` in ``Cache-Control`` (a personal page says
@@ -50,7 +50,18 @@ from portal.metrics import ROUTE, route_of
 
 MAX_BODY = 256 * 1024
 MAX_BYTES = 32 * 1024 * 1024
-_BYPASS_HEADERS = {b"cookie", b"authorization", b"if-none-match"}
+# A credential, or a request whose answer depends on what the client holds (conditional or
+# partial: a 304 or a 206 is its own answer, not the page's).
+_BYPASS_HEADERS = {
+    b"cookie",
+    b"authorization",
+    b"if-none-match",
+    b"if-modified-since",
+    b"if-match",
+    b"if-unmodified-since",
+    b"if-range",
+    b"range",
+}
 _STORED_STATUSES = {200, 404}
 # Request headers a page may read to write its links (request.url_for), and the Origin the CORS
 # middleware answers with Access-Control-Allow-Origin (or without): part of the key.
@@ -239,6 +250,14 @@ class PageCache:
             self._not_keeping(key, stale)
             self._release(key, running)
 
+        def failed() -> None:
+            # An error or a redirect says nothing about the page for everyone else (a pool
+            # timeout under load, a client's own rate limit): the waiters run it themselves, the
+            # copy still within its max-age stays, and the URL is not marked as never kept.
+            nonlocal max_age
+            max_age = None
+            self._release(key, running)
+
         async def capture(message: Message) -> None:
             nonlocal started, size, max_age
             if message["type"] == "http.response.start":
@@ -248,7 +267,7 @@ class PageCache:
                     if max_age is None:
                         not_kept()
                 else:
-                    not_kept()
+                    failed()
             elif message["type"] == "http.response.body" and max_age is not None:
                 body = message.get("body", b"")
                 size += len(body)

@@ -507,3 +507,52 @@ async def test_a_copy_is_as_old_as_its_request_not_as_its_answer(
     clock[0] = 1003.5  # past 1000 + max-age: the data may have changed for more than 3 s
     origin.seconds = 0.0
     assert await _get(cache, "/p") == b"2"
+
+
+class _ErrsOnce(_Origin):
+    """Answers an error (a pool timeout under load, say) when ``error`` is set."""
+
+    error = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.error:
+            self.error = False
+            self.calls += 1
+            await send({"type": "http.response.start", "status": 503, "headers": []})
+            await send({"type": "http.response.body", "body": b"busy"})
+            return
+        await super().__call__(scope, receive, send)
+
+
+async def test_an_error_while_refreshing_neither_drops_the_copy_nor_turns_the_cache_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    origin = _ErrsOnce([(b"cache-control", b"public, max-age=60")])
+    cache = PageCache(origin, seconds=1)
+    clock = [1000.0]
+    monkeypatch.setattr("portal.pagecache.monotonic", lambda: clock[0])
+    assert await _get(cache, "/p") == b"1"
+    clock[0] += 2
+    origin.error = True
+    assert await _get(cache, "/p") == b"busy"  # the request that refreshed gets its answer
+    assert await _get(cache, "/p") == b"3"  # the next one runs the page again and keeps it
+    assert await _get(cache, "/p") == b"3"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        (b"range", b"bytes=0-10"),
+        (b"if-modified-since", b"Tue, 01 Dec 2026 00:00:00 GMT"),
+        (b"if-match", b'"x"'),
+    ],
+)
+async def test_conditional_and_partial_requests_go_to_the_app(header: tuple[bytes, bytes]) -> None:
+    origin = _Origin([(b"cache-control", b"public, max-age=60")])
+    cache = PageCache(origin, seconds=5)
+    transport = httpx.ASGITransport(app=cache)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as web:
+        headers = {header[0].decode(): header[1].decode()}
+        assert (await web.get("/p", headers=headers)).content == b"1"
+        assert (await web.get("/p", headers=headers)).content == b"2"
+    assert await _get(cache, "/p") == b"3"
