@@ -19,7 +19,8 @@ def unfrozen() -> Iterator[None]:
     gc.unfreeze()  # a test process must not keep what later becomes garbage
 
 
-async def test_settle_waits_for_the_warm_up_then_freezes(unfrozen: None) -> None:
+@pytest.mark.usefixtures("unfrozen")
+async def test_settle_waits_for_the_warm_up_then_freezes() -> None:
     done = asyncio.Event()
 
     async def warm_up() -> None:
