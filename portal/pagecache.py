@@ -27,7 +27,7 @@ answer (at most ``WAIT_SECONDS``) instead of all running it at once; an expired 
 them meanwhile if it is still fresh by the response's own ``max-age`` (RFC 9111 §4.2: a copy
 younger than its max-age may be served without asking the origin). On 64 connections asking for
 the credit list at 100,000 grades, every expiry had set 64 renders and counts going at once.
-A URL whose answer could not be kept (private, a cookie set, an error) is remembered as such for
+A URL whose answer could not be kept (private, a cookie set, too large) is remembered as such for
 the same few seconds, so its requests go straight to the app instead of queueing behind each other.
 
 Bounded: at most ``max_entries`` answers and ``max_bytes`` of keys, headers and bodies together
@@ -79,9 +79,8 @@ class _Entry:
     body: bytes
     stored_at: float
     expires_at: float  # served without asking the app until then (the cache's own few seconds)
-    fresh_until: (
-        float  # the response's own max-age: still served while another request refreshes it
-    )
+    # the response's own max-age: still served while another request refreshes it
+    fresh_until: float
     size: int
     route: str  # the template of the route that answered, for the request metrics of a replay
 
@@ -198,7 +197,7 @@ class PageCache:
 
     def _not_keeping(self, key: bytes, stale: _Entry | None) -> None:
         # The expired copy served meanwhile must not outlive an answer that is no longer kept
-        # (the page became personal, or answers an error now).
+        # (the page became personal, or sets a cookie now).
         if stale is not None and self._entries.get(key) is stale:
             self._drop(key)
         self._not_kept[key] = monotonic() + self.seconds
@@ -244,12 +243,6 @@ class PageCache:
         size = 0
         max_age: int | None = None
 
-        def not_kept() -> None:
-            nonlocal max_age
-            max_age = None
-            self._not_keeping(key, stale)
-            self._release(key, running)
-
         def failed() -> None:
             # An error or a redirect says nothing about the page for everyone else (a pool
             # timeout under load, a client's own rate limit): the waiters run it themselves, the
@@ -257,6 +250,10 @@ class PageCache:
             nonlocal max_age
             max_age = None
             self._release(key, running)
+
+        def not_kept() -> None:
+            self._not_keeping(key, stale)
+            failed()
 
         async def capture(message: Message) -> None:
             nonlocal started, size, max_age

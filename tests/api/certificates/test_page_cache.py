@@ -246,6 +246,14 @@ async def test_a_shared_max_age_keeps_what_browsers_must_ask_again_for() -> None
     assert await _get(cache, "/p") == b"1"
 
 
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The cache's clock, moved by the test (``clock[0] += 2``); the event loop keeps its own."""
+    now = [1000.0]
+    monkeypatch.setattr("portal.pagecache.monotonic", lambda: now[0])
+    return now
+
+
 class _Slow(_Origin):
     """An origin that answers only when ``release`` is set, and counts how many run at once."""
 
@@ -294,15 +302,13 @@ async def test_many_requests_for_one_url_run_the_page_once() -> None:
 
 
 async def test_an_expired_copy_is_served_while_one_request_refreshes_it(
-    monkeypatch: pytest.MonkeyPatch,
+    clock: list[float],
 ) -> None:
     """After the cache's few seconds, one request runs the page again; the others meanwhile get
     the copy, still fresh by the answer's own max-age (60 s), with its Age."""
     origin = _Slow([(b"cache-control", b"public, max-age=60")])
     origin.release.set()
     cache = PageCache(origin, seconds=1)
-    clock = [1000.0]
-    monkeypatch.setattr("portal.pagecache.monotonic", lambda: clock[0])
     assert await _get(cache, "/p") == b"1"
     clock[0] += 2  # past the cache's second, within the answer's 60 s
     origin.release.clear()
@@ -317,12 +323,10 @@ async def test_an_expired_copy_is_served_while_one_request_refreshes_it(
     assert origin.calls == 2
 
 
-async def test_a_copy_past_its_own_max_age_is_never_served(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_copy_past_its_own_max_age_is_never_served(clock: list[float]) -> None:
     origin = _Slow([(b"cache-control", b"public, max-age=3")])
     origin.release.set()
     cache = PageCache(origin, seconds=1)
-    clock = [1000.0]
-    monkeypatch.setattr("portal.pagecache.monotonic", lambda: clock[0])
     assert await _get(cache, "/p") == b"1"
     clock[0] += 4  # past the answer's own max-age
     origin.release.clear()
@@ -348,13 +352,11 @@ class _TurnsPrivate(_Slow):
 
 
 async def test_an_answer_no_longer_kept_drops_the_copy_and_is_not_waited_for(
-    monkeypatch: pytest.MonkeyPatch,
+    clock: list[float],
 ) -> None:
     origin = _TurnsPrivate([(b"cache-control", b"public, max-age=60")])
     origin.release.set()
     cache = PageCache(origin, seconds=1)
-    clock = [1000.0]
-    monkeypatch.setattr("portal.pagecache.monotonic", lambda: clock[0])
     assert await _get(cache, "/p") == b"1"
     clock[0] += 2
     origin.private = True
@@ -392,11 +394,11 @@ async def test_a_request_waiting_on_a_failed_run_runs_the_page_itself() -> None:
     assert await second == b"1"
 
 
-async def test_a_client_slow_to_read_keeps_nobody_waiting() -> None:
-    """The others are let go once the answer is kept, not once it has reached the client that
-    asked first (a client that does not read would hold them for the whole wait)."""
-    origin = _Slow([(b"cache-control", b"public, max-age=60")])
-    cache = PageCache(origin, seconds=5)
+def _unread_request(
+    cache: PageCache, received: list[bytes]
+) -> tuple[asyncio.Task[None], asyncio.Event]:
+    """A GET of /p whose client does not read its answer until the event is set (then what it
+    reads goes to ``received``)."""
     reading = asyncio.Event()
 
     async def receive() -> Message:
@@ -404,7 +406,8 @@ async def test_a_client_slow_to_read_keeps_nobody_waiting() -> None:
 
     async def stuck(message: Message) -> None:
         if message["type"] == "http.response.body":
-            await reading.wait()  # the client does not read its answer
+            await reading.wait()
+            received.append(message.get("body", b""))
 
     scope: Scope = {
         "type": "http",
@@ -414,7 +417,15 @@ async def test_a_client_slow_to_read_keeps_nobody_waiting() -> None:
         "query_string": b"",
         "headers": [(b"host", b"t")],
     }
-    first = asyncio.create_task(cache(scope, receive, stuck))
+    return asyncio.create_task(cache(scope, receive, stuck)), reading
+
+
+async def test_a_client_slow_to_read_keeps_nobody_waiting() -> None:
+    """The others are let go once the answer is kept, not once it has reached the client that
+    asked first (a client that does not read would hold them for the whole wait)."""
+    origin = _Slow([(b"cache-control", b"public, max-age=60")])
+    cache = PageCache(origin, seconds=5)
+    first, reading = _unread_request(cache, [])
     await _until(lambda: origin.running == 1)
     second = asyncio.create_task(_get(cache, "/p"))  # arrives while the page runs: waits
     await asyncio.sleep(0.02)
@@ -445,26 +456,8 @@ async def test_a_client_slow_to_read_a_streamed_answer_keeps_nobody_waiting() ->
     page's last part, and with it everyone waiting for that URL, for the whole wait."""
     origin = _Chunked([(b"cache-control", b"public, max-age=60")])
     cache = PageCache(origin, seconds=5)
-    reading = asyncio.Event()
     received: list[bytes] = []
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def stuck(message: Message) -> None:
-        if message["type"] == "http.response.body":
-            await reading.wait()  # the client does not read its answer
-            received.append(message.get("body", b""))
-
-    scope: Scope = {
-        "type": "http",
-        "method": "GET",
-        "path": "/p",
-        "raw_path": b"/p",
-        "query_string": b"",
-        "headers": [(b"host", b"t")],
-    }
-    first = asyncio.create_task(cache(scope, receive, stuck))
+    first, reading = _unread_request(cache, received)
     await _until(lambda: origin.running == 1)
     second = asyncio.create_task(_get(cache, "/p"))  # arrives while the page runs: waits
     await asyncio.sleep(0.02)
@@ -490,13 +483,11 @@ class _TakesTime(_Origin):
 
 
 async def test_a_copy_is_as_old_as_its_request_not_as_its_answer(
-    monkeypatch: pytest.MonkeyPatch,
+    clock: list[float],
 ) -> None:
     """RFC 9111 §4.2.3: a response's age counts from when it was asked for (response_delay), so a
     page that took seconds to render (a certificate revoked just after it was read) is not served
     for its whole max-age on top of that, nor with an Age that says it is younger than it is."""
-    clock = [1000.0]
-    monkeypatch.setattr("portal.pagecache.monotonic", lambda: clock[0])
     origin = _TakesTime([(b"cache-control", b"public, max-age=3")], clock)
     origin.seconds = 2.0
     cache = PageCache(origin, seconds=5)
@@ -525,12 +516,10 @@ class _ErrsOnce(_Origin):
 
 
 async def test_an_error_while_refreshing_neither_drops_the_copy_nor_turns_the_cache_off(
-    monkeypatch: pytest.MonkeyPatch,
+    clock: list[float],
 ) -> None:
     origin = _ErrsOnce([(b"cache-control", b"public, max-age=60")])
     cache = PageCache(origin, seconds=1)
-    clock = [1000.0]
-    monkeypatch.setattr("portal.pagecache.monotonic", lambda: clock[0])
     assert await _get(cache, "/p") == b"1"
     clock[0] += 2
     origin.error = True
