@@ -122,6 +122,15 @@ class ServiceUnavailable(GongzhiError):
     title_zh = "服务暂时不可用"
 
 
+class RateLimiterUnavailable(ServiceUnavailable):
+    """The shared rate-limit store (Redis) does not answer: a limited request is refused, not let
+    through uncounted (the limits guard access codes and logins against guessing)."""
+
+    code = "rate_limiter_unavailable"
+    title = "The rate limiter is temporarily unavailable"
+    title_zh = "限流服务暂时不可用"
+
+
 class UnknownRegion(InvalidInput):
     code = "unknown_region"
     title = "Unknown administrative division code"

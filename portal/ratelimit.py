@@ -4,25 +4,34 @@ The storage is ``GONGZHI_RATE_LIMIT_STORAGE``: ``memory://`` (one process; the d
 development and tests) or a store that several server processes share (``redis://host:6379``, the
 default in production; ``memcached://…``). Limits are strings
 such as ``"10/15 minutes"`` or ``"5/minute;30/hour"``. ``RateLimited`` renders as 429
-problem+json with ``Retry-After``.
+problem+json with ``Retry-After``. A shared store that is down or does not answer within
+``STORE_TIMEOUT_SECONDS`` is ``RateLimiterUnavailable`` (503 with ``Retry-After``), never a 500 and
+never a request let through uncounted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 from fastapi import Request
 from limits import RateLimitItem, parse, parse_many
 from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
-from limits.storage import storage_from_string
+from limits.errors import StorageError
+from limits.storage import StorageTypes, storage_from_string
 
-from portal.errors import RateLimited
+from portal.errors import RateLimited, RateLimiterUnavailable
 from portal.settings import trusted_networks
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# One call to a shared store (Redis), its client's retry included: a store that does not answer
+# in this time is down. The client's own default is to wait without end, holding the request until
+# the proxy gives up; its connect and command timeouts are half of this, so one retry fits.
+STORE_TIMEOUT_SECONDS = 2.0
 
 
 class RateLimiter:
@@ -33,29 +42,58 @@ class RateLimiter:
         self._strategy = (
             MovingWindowRateLimiter if self._in_memory else SlidingWindowCounterRateLimiter
         )
-        self._storage = storage_from_string(self._uri)
+        self._storage = self._open()
         self._limiter = self._strategy(self._storage)
+
+    def _open(self) -> StorageTypes:
+        options: dict[str, float] = {}
+        if self._uri.startswith(("async+redis", "async+rediss", "async+valkey")):
+            options = {
+                "connect_timeout": STORE_TIMEOUT_SECONDS / 2,
+                "stream_timeout": STORE_TIMEOUT_SECONDS / 2,
+            }
+        return storage_from_string(self._uri, wrap_exceptions=True, **options)
+
+    @asynccontextmanager
+    async def _answered(self) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(STORE_TIMEOUT_SECONDS):
+                yield
+        except (StorageError, TimeoutError) as exc:
+            raise RateLimiterUnavailable(
+                "The rate-limit store does not answer; retry in a few seconds.",
+                detail_zh="限流服务暂时没有响应，请几秒后重试。",
+                headers={"Retry-After": "5"},
+            ) from exc
 
     async def allowed(self, limit: str | RateLimitItem, *keys: str) -> bool:
         """Whether one more hit would be within the limit (does not count a hit)."""
-        return await self._limiter.test(_item(limit), *keys)
+        async with self._answered():
+            return await self._limiter.test(_item(limit), *keys)
 
     async def hit(self, limit: str | RateLimitItem, *keys: str) -> bool:
         """Count one hit; False if the limit was already reached."""
-        return await self._limiter.hit(_item(limit), *keys)
+        async with self._answered():
+            return await self._limiter.hit(_item(limit), *keys)
 
     async def clear(self, limit: str | RateLimitItem, *keys: str) -> None:
-        await self._limiter.clear(_item(limit), *keys)
+        async with self._answered():
+            await self._limiter.clear(_item(limit), *keys)
 
     async def count(self, limit: str | RateLimitItem, *keys: str) -> int:
         """Hits counted in the limit's current window."""
         item = _item(limit)
-        stats = await self._limiter.get_window_stats(item, *keys)
+        async with self._answered():
+            stats = await self._limiter.get_window_stats(item, *keys)
         return item.amount - stats.remaining
 
     async def reachable(self) -> bool:
         """Whether the storage answers (readiness: a shared store may be down)."""
-        return bool(await self._storage.check())  # type: ignore[misc]  # async storage
+        try:
+            async with asyncio.timeout(STORE_TIMEOUT_SECONDS):
+                return bool(await self._storage.check())  # type: ignore[misc]  # async storage
+        except (StorageError, TimeoutError):
+            return False
 
     async def reset(self) -> None:
         """Forget every counter (tests, and an operator lifting a lock-out).
@@ -64,13 +102,15 @@ class RateLimiter:
         store expires entries in a background task that reads a key after awaiting its lock, and
         a ``reset()`` in between made that task fail with a KeyError (limits 5.8)."""
         if self._in_memory:
-            self._storage = storage_from_string(self._uri)
+            self._storage = self._open()
             self._limiter = self._strategy(self._storage)
             return
-        await self._storage.reset()  # type: ignore[misc]
+        async with self._answered():
+            await self._storage.reset()  # type: ignore[misc]
 
     async def retry_after(self, limit: str | RateLimitItem, *keys: str) -> int:
-        stats = await self._limiter.get_window_stats(_item(limit), *keys)
+        async with self._answered():
+            stats = await self._limiter.get_window_stats(_item(limit), *keys)
         return max(1, math.ceil(stats.reset_time - time.time()))
 
     async def enforce(self, limits: str | RateLimitItem, *keys: str) -> None:

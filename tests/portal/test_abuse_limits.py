@@ -6,6 +6,7 @@ and rate-limit counters are shared by every server process."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 import uuid
@@ -19,9 +20,9 @@ from fastapi import FastAPI
 
 from portal import cli
 from portal.accounts.throttle import LoginThrottle
-from portal.ratelimit import RateLimiter, forwarded_client
+from portal.ratelimit import STORE_TIMEOUT_SECONDS, RateLimiter, forwarded_client
 from portal.settings import Settings, trusted_networks
-from tests.support import GONGZHI, assert_problem, service_missing
+from tests.support import GONGZHI, assert_problem, free_port, service_missing
 
 EMAIL = "owner@example.cn"
 PASSWORD = "liang-cheng-2026"
@@ -223,3 +224,38 @@ def test_serve_refuses_several_workers_with_per_process_counters() -> None:
     )
     assert refused.returncode == 2, refused.stderr
     assert "GONGZHI_RATE_LIMIT_STORAGE" in refused.stderr
+
+
+# --- the shared store down (issue 18) ------------------------------------------------------------
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that takes connections and never answers: a Redis that hangs."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        yield int(listener.getsockname()[1])
+
+
+@pytest.mark.parametrize("store", ["refused", "silent"])
+async def test_a_rate_limit_store_that_is_down_is_a_503_not_a_500(
+    app: FastAPI, client: httpx.AsyncClient, silent_port: int, store: str
+) -> None:
+    """Redis down (nothing listens) or hanging (takes the connection, never answers): a limited
+    request is refused with 503 problem+json and Retry-After within the store's timeout, rather
+    than a 500, a request held until the proxy gives up, or a guess let through uncounted."""
+    port = free_port() if store == "refused" else silent_port
+    original = app.state.rate_limiter
+    app.state.rate_limiter = RateLimiter(f"redis://127.0.0.1:{port}")
+    try:
+        started = time.monotonic()
+        response = await client.get(
+            "/api/v1/cases/JL20260101-000001", headers={"X-Case-Token": "000000"}
+        )
+        assert time.monotonic() - started < 2 * STORE_TIMEOUT_SECONDS + 1
+        assert_problem(response, 503, "rate_limiter_unavailable")
+        assert response.headers["retry-after"] == "5"
+        assert not await app.state.rate_limiter.reachable()
+    finally:
+        app.state.rate_limiter = original
