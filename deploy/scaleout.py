@@ -133,7 +133,9 @@ class Replica:
             )
         # Debian keeps the primary's configuration in /etc, outside the copied data directory.
         for name, text in {
-            "postgresql.conf": "hot_standby = on\nmax_connections = 200\n",
+            # A silent network cut is noticed (the replica then counts as lagging, portal.db's
+            # REPLICA_LAG_SQL) within this, not PostgreSQL's default minute.
+            "postgresql.conf": "hot_standby = on\nmax_connections = 200\nwal_receiver_timeout = 5s\n",
             "pg_hba.conf": "local all all trust\nhost all all 127.0.0.1/32 trust\n",
             "pg_ident.conf": "",
         }.items():

@@ -171,11 +171,19 @@ DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 _log = logging.getLogger(__name__)
-# Replay lag in seconds; 0 when all WAL received is replayed (an idle primary writes nothing).
-_REPLICA_LAG = text(
-    "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+# A streaming replica's replay lag in seconds, as every public read decides by it (here and the
+# certificate lookup's ReplicaRouter): 0 when all the WAL received is replayed (an idle primary
+# writes nothing, so the last replay's age alone would read as lag), but only while a WAL receiver
+# is connected to the primary: a replica cut off from it has also replayed all it received, and
+# nothing says how old that is, so it counts as lagging without bound (1e9). (The receiver notices
+# a silent network cut after the replica's wal_receiver_timeout; docs/deploy.md.) Every role may
+# see whether pg_stat_wal_receiver has a row; its details need pg_read_all_stats.
+REPLICA_LAG_SQL = (
+    "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM pg_stat_wal_receiver) THEN 1e9 "
+    "WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
     "ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 1e9) END"
 )
+_REPLICA_LAG = text(REPLICA_LAG_SQL)
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -51,7 +51,7 @@ from api.certificates.queries import (
     today_local,
 )
 from api.certificates.schemas import InstrumentRead
-from portal.db import Database
+from portal.db import REPLICA_LAG_SQL, Database
 from portal.errors import UnstorableValue
 from portal.metrics import REPLICA_FALLBACKS
 
@@ -315,12 +315,6 @@ try:
 except ImportError:  # pragma: no cover - asyncpg is a dependency; SQLite-only installs lack it
     pass
 
-# Replay lag in seconds: 0 when everything received has been replayed (an idle primary writes
-# nothing, so the last replay's age alone would read as lag).
-_LAG_SQL = (
-    "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
-    "ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 1e9) END"
-)
 # How long one lag reading is trusted: one query per half second, not one per lookup.
 _LAG_CHECK_SECONDS = 0.5
 _log = logging.getLogger(__name__)
@@ -349,7 +343,7 @@ class ReplicaRouter:
         now = time.monotonic()
         if now - self._lag_checked >= _LAG_CHECK_SECONDS:
             pool = await self.replica._pg_pool()
-            lag = float(await pool.fetchval(_LAG_SQL))
+            lag = float(await pool.fetchval(REPLICA_LAG_SQL))
             self._lag_ok = lag <= self.max_lag
             self._lag_checked = now
         return self._lag_ok

@@ -295,3 +295,94 @@ async def test_public_notice_reads_on_the_replica(
     finally:
         await paused.execute("select pg_wal_replay_resume()")
         await paused.close()
+
+
+async def _receiving(replica_url: str, connected: bool) -> None:
+    """Wait until the replica's WAL receiver is (or is no longer) running."""
+    replica = await asyncpg.connect(replica_url)
+    try:
+        for _ in range(300):
+            if (
+                await replica.fetchval("select count(*) from pg_stat_wal_receiver") > 0
+            ) is connected:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"the WAL receiver did not {'start' if connected else 'stop'}")
+    finally:
+        await replica.close()
+
+
+async def test_a_replica_cut_off_from_its_primary_is_not_taken_for_fresh(
+    replica_port: int,
+    client: httpx.AsyncClient,
+    database: Database,
+    issue: Issue,
+    institution_user: User,
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+    settings: Settings,
+) -> None:
+    """A replica that has lost its connection to the primary (network, the primary restarted,
+    replication refused) has replayed all it received, so "received = replayed" read as no lag at
+    all: it went on answering, unbounded in time, with whatever it had — a certificate revoked
+    since was shown valid for as long as the cut lasted. Without a WAL receiver nothing says how
+    old the replica is: the primary answers, for the lookup and for every ``ReadSession``."""
+    if database.is_sqlite:
+        pytest.skip("a streaming replica is PostgreSQL's")
+    url = make_url(database.url)
+    replica_url = url.set(port=replica_port).render_as_string(hide_password=False)
+    plain_primary = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    plain_replica = url.set(drivername="postgresql", port=replica_port).render_as_string(False)
+    router = ReplicaRouter(
+        LookupReader(database), LookupReader(database, url=replica_url), max_lag=1.0
+    )
+    replica_only = LookupReader(database, url=replica_url)
+    on_replica = settings.model_copy(
+        update={"database_replica_url": replica_url, "database_replica_max_lag_seconds": 1.0}
+    )
+    admin = await asyncpg.connect(plain_replica)
+    conninfo = await admin.fetchval("show primary_conninfo")
+
+    async def status(reader: LookupReader | ReplicaRouter, number: str) -> str:
+        body = await reader.certificate_json(number, institution=None, expiring_days=30)
+        found: str = orjson.loads(body)["status"]
+        return found
+
+    async def read_port() -> int:
+        reading = Database.from_settings(on_replica)
+        request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(database=reading)))
+        try:
+            sessions = get_read_session(request)  # type: ignore[arg-type]
+            session = await anext(sessions)
+            port: int = (await session.execute(text("select inet_server_port()"))).scalar_one()
+            await sessions.aclose()
+            return port
+        finally:
+            await reading.dispose()
+
+    try:
+        await issue(number="CUT-1")
+        await _caught_up(plain_primary, plain_replica)
+        assert await read_port() == replica_port
+        await admin.execute("alter system set primary_conninfo = ''")
+        await admin.execute("select pg_reload_conf()")
+        await _receiving(plain_replica, connected=False)
+        revoked = await client.post(
+            "/api/v1/certificates/CUT-1/revoke",
+            json={"reason": "误发"},
+            headers=await auth_headers(institution_user),
+        )
+        assert revoked.status_code == 200, revoked.text
+        await asyncio.sleep(1.6)  # past the 1 s bound and the lag reading's half second
+        assert await status(replica_only, "CUT-1") == "valid"  # the replica never heard...
+        assert await status(router, "CUT-1") == "revoked"  # ...so the primary answers
+        assert await read_port() == url.port
+    finally:
+        await admin.execute(
+            f"alter system set primary_conninfo = '{conninfo.replace(chr(39), chr(39) * 2)}'"
+        )
+        await admin.execute("select pg_reload_conf()")
+        await admin.close()
+        await router.aclose()
+        await replica_only.aclose()
+    await _receiving(plain_replica, connected=True)
+    await _caught_up(plain_primary, plain_replica)
