@@ -10,7 +10,8 @@ What is measured:
   in ``scope[ROUTE]``;
 - password logins that failed, refusals by a rate limit (by the refusal's problem code), the
   sizes and processing durations of photos taken in by complaints, database connections in use;
-- at scrape time, the outbox: pending and failed events and the age of the oldest due event.
+- at scrape time, the outbox: pending and failed events and the age of the oldest due event;
+  and the search index's lag: its changes not yet applied, and the age of the oldest.
 
 Several server processes (``gongzhi serve --workers N``) each count their own requests; ``serve``
 then sets ``PROMETHEUS_MULTIPROC_DIR`` (a fresh directory unless the operator gave one, emptied
@@ -181,6 +182,21 @@ def _outbox_families(state: dict[str, float]) -> list[Metric]:
             "gongzhi_outbox_oldest_due_age_seconds",
             "How long the oldest pending event that is due has waited (0: none waiting).",
             state["oldest_due_age_seconds"],
+        ),
+        GaugeMetricFamily(
+            "gongzhi_search_index_pending",
+            "Changes to what the public may search that the index does not have yet.",
+            state["search_index_pending"],
+        ),
+        GaugeMetricFamily(
+            "gongzhi_search_index_failed",
+            "Changes the index never took (attempts exhausted): run `gongzhi search reindex`.",
+            state["search_index_failed"],
+        ),
+        GaugeMetricFamily(
+            "gongzhi_search_index_lag_seconds",
+            "How long the oldest change not yet in the search index has waited (0: none).",
+            state["search_index_lag_seconds"],
         ),
     ]
 

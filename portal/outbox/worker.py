@@ -162,8 +162,11 @@ async def backlog(database: Database) -> dict[str, int]:
 
 async def backlog_state(database: Database) -> dict[str, float]:
     """``backlog`` and how long the oldest due pending event has waited (0 when none is due), in
-    seconds: the outbox's lag, for /metrics."""
+    seconds: the outbox's lag; and the same for the search index's events alone (how long the
+    oldest change not yet searchable has waited), for /metrics."""
     from sqlalchemy import func
+
+    from portal.facts import INDEX_TOPIC
 
     now = utcnow()
     async with database.sessionmaker() as session:
@@ -174,6 +177,29 @@ async def backlog_state(database: Database) -> dict[str, float]:
                 col(OutboxEvent.available_at) <= now,
             )
         )
+        # The search index's lag: changes announced with enqueue_index not yet applied (the
+        # handler returns once the engine has applied its task), and the oldest one's age.
+        index_pending, index_oldest = (
+            await session.execute(
+                select(func.count(), func.min(OutboxEvent.created_at)).where(
+                    OutboxEvent.topic == INDEX_TOPIC,
+                    col(OutboxEvent.processed_at).is_(None),
+                    col(OutboxEvent.failed_at).is_(None),
+                )
+            )
+        ).one()
+        index_failed = await session.scalar(
+            select(func.count()).where(
+                OutboxEvent.topic == INDEX_TOPIC, col(OutboxEvent.failed_at).is_not(None)
+            )
+        )
     counts = await backlog(database)
     waited = (now - oldest).total_seconds() if oldest is not None else 0.0
-    return {**counts, "oldest_due_age_seconds": max(0.0, waited)}
+    behind = (now - index_oldest).total_seconds() if index_oldest is not None else 0.0
+    return {
+        **counts,
+        "oldest_due_age_seconds": max(0.0, waited),
+        "search_index_pending": float(index_pending or 0),
+        "search_index_failed": float(index_failed or 0),
+        "search_index_lag_seconds": max(0.0, behind),
+    }

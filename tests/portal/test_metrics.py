@@ -11,6 +11,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -19,10 +20,16 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import update
+from sqlmodel import col
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from portal import clock, facts
+from portal.db import Database
 from portal.metrics import ROUTE, UNMATCHED
+from portal.outbox import service as outbox
+from portal.outbox.models import OutboxEvent
 from portal.pagecache import PageCache
 from portal.ratelimit import RateLimiter
 from portal.settings import Settings
@@ -124,6 +131,33 @@ async def test_login_failures_and_rate_limit_refusals_are_counted(
         value(after, refusals, code="login_locked") - value(before, refusals, code="login_locked")
         == 1
     )
+
+
+@pytest.mark.usefixtures("exposed")
+async def test_the_search_index_lag_is_scraped(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """How far the search index is behind the database: the changes announced with
+    ``enqueue_index`` that the worker has not yet applied to the engine, and how long the oldest
+    of them has waited (the handler returns once the engine has applied its task, so a processed
+    event is searchable). Other outbox topics do not count."""
+    before = await scrape(client)
+    assert value(before, "gongzhi_search_index_pending") == 0
+    assert value(before, "gongzhi_search_index_lag_seconds") == 0
+    async with database.transaction() as session:
+        await facts.enqueue_index(session, "article", [uuid.uuid4()])
+        await outbox.enqueue(session, "some.other.topic", {})
+    async with database.transaction() as session:
+        await session.execute(
+            update(OutboxEvent)
+            .where(col(OutboxEvent.topic) == facts.INDEX_TOPIC)
+            .values(created_at=clock.now() - timedelta(seconds=90))
+        )
+    after = await scrape(client)
+    assert value(after, "gongzhi_search_index_pending") == 1
+    assert 90 <= value(after, "gongzhi_search_index_lag_seconds") < 150
+    assert value(after, "gongzhi_search_index_failed") == 0
+    assert value(after, "gongzhi_outbox_pending") == 2
 
 
 async def test_a_scrape_without_the_token_is_refused(
