@@ -179,11 +179,14 @@ def backup(
 ) -> None:
     """Back up the database and every stored file (with SHA-256) into DIRECTORY. Secrets (the
     signing key file, GONGZHI_SECRET_KEY, GONGZHI_DATA_KEYS) are not in it: keep them apart."""
-    from portal.backup.service import create_backup, summary
+    from portal.backup.service import close_file_stores, create_backup, summary
 
     async def run() -> str:
         started = time.perf_counter()
-        report = await create_backup(get_settings(), directory)
+        try:
+            report = await create_backup(get_settings(), directory)
+        finally:
+            await close_file_stores(get_settings())
         return (
             f"备份完成 / backup written to {report.directory} in "
             f"{time.perf_counter() - started:.1f} s: {summary(report.manifest)}"
@@ -203,10 +206,16 @@ def restore(
     `gongzhi db upgrade` not run) and empty file stores, with the backed-up signing key file in
     place. Everything is verified before anything is written; a failure leaves it empty."""
     from portal.backup.restore import check_backup, check_signature, restore_backup
-    from portal.backup.service import summary
+    from portal.backup.service import close_file_stores, summary
 
     async def run() -> str:
         settings = get_settings()
+        try:
+            return await restore_or_check(settings)
+        finally:
+            await close_file_stores(settings)
+
+    async def restore_or_check(settings: Settings) -> str:
         if check:
             manifest = await asyncio.to_thread(check_backup, settings, directory)
             signed = check_signature(settings, directory, manifest)

@@ -76,6 +76,15 @@ def file_stores(settings: Settings) -> dict[str, FileStore]:
     return dict(sorted(stores.items()))
 
 
+async def close_file_stores(settings: Settings) -> None:
+    """Close the stores' connections (an object store's client pool) once a command is done with
+    them: left to the garbage collector, each ends the command with a warning on stderr."""
+    for store in file_stores(settings).values():
+        close = getattr(store, "aclose", None)
+        if close is not None:
+            await close()
+
+
 def signing_key_id(settings: Settings) -> str | None:
     """This deployment's key id, without creating a key file where there is none."""
     if not Path(settings.signing_key_file).is_file():
