@@ -34,6 +34,7 @@ import asyncio
 import base64
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -287,6 +288,7 @@ class Deployment:
         for name in ("GONGZHI_REQUIRE_SERVICES", "GONGZHI_TEST_POSTGRES_URL", "GONGZHI_TEST_NOW"):
             self.env.pop(name, None)
 
+        self._write_env_file()
         self._release()
         self.worker = self._spawn(
             [str(BIN / "gongzhi"), "worker"],
@@ -328,6 +330,20 @@ class Deployment:
             wait_http(f"{node.url}/openapi.json", node.process, f"bare app {node.address}", 60)
         self._start_nginx()
         wait_http(f"{self.url}/readyz", self.nginx, "nginx", 30)
+
+    @property
+    def env_file(self) -> Path:
+        """The deployment's settings as ``NAME='value'`` lines, for an operator's ``gongzhi``
+        commands against it (``set -a; . FILE; set +a; gongzhi backup DIR``)."""
+        return self.work / "gongzhi.env"
+
+    def _write_env_file(self) -> None:
+        settings = {k: v for k, v in self.env.items() if k.startswith("GONGZHI_")}
+        settings["GONGZHI_STORAGE_DIR"] = str(self.work / "cli" / "storage")
+        self.env_file.touch(mode=0o600)  # secrets: the operator's eyes only
+        self.env_file.write_text(
+            "".join(f"{name}={shlex.quote(value)}\n" for name, value in sorted(settings.items()))
+        )
 
     def _release(self) -> None:
         """What a release step runs once: migrations, then (here) the demo data and the index.
@@ -500,6 +516,11 @@ def main() -> int:
         print(f"  S3 (SeaweedFS)       {deployment.s3.url}")
         print(f"  Meilisearch          {deployment.meili.url}")
         print(f"  logs                 {deployment.logs}")
+        print(f"  settings (secrets)   {deployment.env_file}")
+        print(
+            f"gongzhi commands against it: set -a; . {deployment.env_file}; set +a; "
+            f"{BIN / 'gongzhi'} backup DIR"
+        )
         print("Ctrl-C stops everything.", flush=True)
         while not stopping:
             time.sleep(0.5)

@@ -11,6 +11,7 @@ import hashlib
 import io
 import shutil
 import socket
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from deploy.scaleout import PG_BIN, Deployment
 from tests.api.complaints.support import report_body
 from tests.objectstore import find_binary as find_weed
 from tests.search.meili import find_binary as find_meili
-from tests.support import service_missing
+from tests.support import GONGZHI, service_missing
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +147,11 @@ def test_a_case_with_a_photo_goes_through_the_door_into_the_object_store(
 def test_prometheus_scrapes_each_node_and_the_public_door_hides_metrics(
     deployment: Deployment,
 ) -> None:
-    assert httpx.get(f"{deployment.url}/metrics", timeout=10).status_code == 404
+    hidden = httpx.get(f"{deployment.url}/metrics", timeout=10)
+    assert hidden.status_code == 404
+    # in the app's shape, as the app's own 404s are: the door does not tell it apart
+    assert hidden.headers["content-type"] == "application/problem+json"
+    assert hidden.json()["code"] == "not_found"
     for node in deployment.app_nodes:
         assert httpx.get(f"{node.url}/metrics", timeout=10).status_code in (401, 403, 404)
         scraped = httpx.get(
@@ -256,3 +261,22 @@ def test_a_request_nginx_cannot_read_is_refused_as_a_problem(deployment: Deploym
         answer = raw.recv(65536).decode("utf-8", "replace")
     assert answer.startswith("HTTP/1.1 400")
     assert '"code":"bad_request"' in answer
+
+
+def test_an_operator_runs_gongzhi_commands_against_it_with_its_settings_file(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """``up`` prints where the deployment's settings are, so an operator can back it up (or run
+    any other ``gongzhi`` command) as docs/deploy.md says; the file holds secrets (0600)."""
+    assert deployment.env_file.stat().st_mode & 0o777 == 0o600
+    backup = tmp_path / "backup"
+    done = subprocess.run(
+        ["bash", "-c", f'set -a; . "{deployment.env_file}"; set +a; "{GONGZHI}" backup "{backup}"'],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "backup written" in done.stdout
+    assert "complaints.photos" in done.stdout
