@@ -4,6 +4,7 @@ so ``GONGZHI_DATABASE_URL=postgresql+asyncpg://… gongzhi db upgrade`` works on
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
 import time
 from collections.abc import Coroutine
@@ -91,23 +92,31 @@ def serve(
             err=True,
         )
         raise typer.Exit(code=2)
-    if workers > 1:
-        _share_metrics()
-    uvicorn.run(**uvicorn_options(settings, host=host, port=port, workers=workers, reload=reload))
+    made = _share_metrics() if workers > 1 else None
+    try:
+        uvicorn.run(
+            **uvicorn_options(settings, host=host, port=port, workers=workers, reload=reload)
+        )
+    finally:
+        if made is not None:  # ours, not the operator's: gone with the server
+            shutil.rmtree(made, ignore_errors=True)
 
 
-def _share_metrics() -> None:
+def _share_metrics() -> str | None:
     """Make every worker keep its metrics where any worker answering /metrics adds them up
     (portal/metrics.py). Set before the workers start: prometheus-client chooses where values
-    live when it is first imported, and the workers import it afresh."""
+    live when it is first imported, and the workers import it afresh. Returns the directory when
+    it was made here (none given in PROMETHEUS_MULTIPROC_DIR), for the caller to remove."""
     import os
     import tempfile
 
     from portal.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 
-    directory = os.environ.get(MULTIPROC_ENV) or tempfile.mkdtemp(prefix="gongzhi-metrics-")
+    given = os.environ.get(MULTIPROC_ENV)
+    directory = given or tempfile.mkdtemp(prefix="gongzhi-metrics-")
     prepare_multiprocess_dir(directory)
     os.environ[MULTIPROC_ENV] = directory
+    return None if given else directory
 
 
 def uvicorn_options(

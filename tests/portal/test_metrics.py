@@ -313,3 +313,20 @@ async def test_crafted_methods_and_paths_add_no_label_values(client: httpx.Async
         - value(before, "gongzhi_http_requests_total", method="other")
         >= 2
     )
+
+
+def test_serve_removes_the_metrics_directory_it_made(tmp_path: Path) -> None:
+    """Without PROMETHEUS_MULTIPROC_DIR, ``gongzhi serve --workers 2`` makes a directory of its
+    own for the workers' files; it is removed when the server stops, not left in the temporary
+    directory after every start."""
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
+    except OSError as exc:
+        service_missing(f"Redis is not reachable at {REDIS_URL}: {exc!r}")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {"GONGZHI_RATE_LIMIT_STORAGE": REDIS_URL, "TMPDIR": str(scratch)}
+    (tmp_path / "portal").mkdir()
+    with served_portal(tmp_path / "portal", env=env, workers=2):
+        assert [p.name for p in scratch.glob("gongzhi-metrics-*")], "no directory made"
+    assert list(scratch.glob("gongzhi-metrics-*")) == []
