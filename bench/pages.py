@@ -343,6 +343,7 @@ def run_database(db: str, args: argparse.Namespace, workdir: Path) -> list[str]:
         "GONGZHI_SIGNING_KEY_FILE": str(workdir / "key.pem"),
         "GONGZHI_SIGNING_KEYS_DIR": str(workdir / "keys"),
         "GONGZHI_RATE_LIMIT_STORAGE": "memory://",
+        "GONGZHI_SINGLE_PROCESS": "true",  # one server process: its own counters count all
         "GONGZHI_DATABASE_POOL_SIZE": "16",
         "BENCH_TEMPLATE_DIR": str(workdir / "templates"),
     }

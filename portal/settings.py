@@ -115,8 +115,13 @@ class Settings(BaseSettings):
     login_delay_max_seconds: float = Field(default=8.0, ge=0, le=30)
     # Counters of every rate limit: a store that all server processes share. Empty: memory://
     # in development and tests (one process), redis://127.0.0.1:6379 in production. `gongzhi
-    # serve --workers N` refuses memory:// (each process would count on its own).
+    # serve --workers N` refuses memory:// (each process would count on its own), and so does
+    # production unless ``single_process`` says this is the deployment's only server process: a
+    # process cannot see how many nodes or uvicorn/gunicorn workers run beside it.
     rate_limit_storage: str = ""
+    # The operator's statement that this process is the only one serving the deployment (one
+    # node, one worker), the one case where per-process counters (memory://) count every request.
+    single_process: bool = False
     # Reverse proxies whose X-Forwarded-For is believed (comma-separated addresses or networks,
     # e.g. "127.0.0.1,10.0.0.0/8"). Empty: no header is believed and the client is the peer
     # address. Given to uvicorn by `gongzhi serve` and applied by portal.ratelimit.client_ip.
@@ -204,6 +209,13 @@ class Settings(BaseSettings):
             self.rate_limit_storage = "redis://127.0.0.1:6379" if production else "memory://"
         if self.api_docs is None:
             self.api_docs = not production
+        if production and not self.shares_rate_limits and not self.single_process:
+            raise ValueError(
+                f"GONGZHI_RATE_LIMIT_STORAGE={self.rate_limit_storage} keeps rate-limit counters "
+                "in each process: with a second worker or node every limit would be multiplied. "
+                "In production use a shared store (redis://…), or set GONGZHI_SINGLE_PROCESS=true "
+                "if this is the deployment's only server process"
+            )
         trusted_networks(self.trusted_proxies)  # a typo fails at start, not on the first request
         return self
 

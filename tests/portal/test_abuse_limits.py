@@ -213,6 +213,23 @@ def test_production_defaults_to_shared_rate_limit_storage() -> None:
     assert Settings(env="development").rate_limit_storage == "memory://"
 
 
+def test_production_refuses_per_process_counters_unless_declared_the_only_process() -> None:
+    """uvicorn --workers or gunicorn start the app without `gongzhi serve`'s check, and a node
+    cannot count the nodes beside it: production itself refuses memory:// unless the operator
+    states this is the deployment's only server process."""
+    production: Callable[..., Settings] = lambda **extra: Settings(  # noqa: E731
+        env="production",
+        secret_key="KQB-ypy0Jas2-uTScdfmiLrG4TdQXuh1GolnQLeLFUI",
+        data_keys="k1:" + "A" * 43 + "=",
+        **extra,
+    )
+    with pytest.raises(ValueError, match="GONGZHI_SINGLE_PROCESS"):
+        production(rate_limit_storage="memory://")
+    alone = production(rate_limit_storage="memory://", single_process=True)
+    assert not alone.shares_rate_limits
+    assert production(rate_limit_storage=REDIS_URL).shares_rate_limits
+
+
 def test_serve_refuses_several_workers_with_per_process_counters() -> None:
     refused = subprocess.run(
         [GONGZHI, "serve", "--workers", "2"],
