@@ -354,24 +354,30 @@ async def test_small_batches_give_the_same_report_and_a_failed_batch_keeps_nothi
     assert await _count(database) == before + 3  # the first batch of rb.csv was rolled back
 
 
-def test_batched_ids_and_tokens_are_what_uuid4_and_token_urlsafe_make() -> None:
+def test_batched_ids_are_time_ordered_uuids_and_tokens_what_token_urlsafe_makes() -> None:
     import base64
     import uuid as uuid_module
+    from datetime import UTC, datetime
 
-    from api.certificates.store import new_sticker_tokens, new_uuid4s
+    from api.certificates.store import new_ids, new_sticker_tokens
 
-    ids = new_uuid4s(500)
+    now = datetime(2026, 12, 31, 23, 30, 0, 123000, tzinfo=UTC)
+    ids = new_ids(500, now)
     assert len(set(ids)) == 500
+    assert ids == sorted(ids)  # in the order drawn: rows append to the indexes
     for value in ids:
-        assert value.version == 4
+        assert value.version == 7
         assert value.variant == uuid_module.RFC_4122
+        assert value.int >> 80 == int(now.timestamp() * 1000)  # RFC 9562: the millisecond
         assert uuid_module.UUID(str(value)) == value
         assert hash(value) == hash(uuid_module.UUID(value.hex))
         assert value.is_safe is uuid_module.SafeUUID.unknown
+    later = new_ids(3, now.replace(microsecond=124000))
+    assert later[0] > ids[-1]
     tokens = new_sticker_tokens(500)
     assert len(set(tokens)) == 500
     for token in tokens:
         assert len(token) == 22
         assert len(base64.urlsafe_b64decode(token + "==")) == 16
-    assert new_uuid4s(0) == []
+    assert new_ids(0, now) == []
     assert new_sticker_tokens(0) == []
