@@ -396,6 +396,7 @@ async def test_the_bulk_import_reads_in_a_child_and_reports_as_the_upload_does(
     as the upload; the child's errors (a file over the limits) reach the caller; the collector
     runs again afterwards, also when the import fails."""
     import gc
+    import multiprocessing
 
     from api.certificates.errors import ImportTooLarge, UnsupportedImportFile
     from portal.accounts.models import Organization
@@ -457,3 +458,21 @@ async def test_the_bulk_import_reads_in_a_child_and_reports_as_the_upload_does(
         await bulk(b"%PDF-1.4", "a.pdf")
     assert gc.isenabled()
     assert await _count(database) == before + 3
+
+    monkeypatch.setattr(config, "certificate_import_max_rows", 500_000)
+    calls = 0
+    real_store_rows = imports.store_rows
+
+    async def fail_on_the_second_batch(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("the database went away")
+        return await real_store_rows(*args, **kwargs)
+
+    monkeypatch.setattr(imports, "store_rows", fail_on_the_second_batch)
+    with pytest.raises(RuntimeError, match="went away"):
+        await bulk(content("BM"))
+    assert gc.isenabled()
+    assert multiprocessing.active_children() == []  # the reader was ended with the import
+    assert await _count(database) == before + 3  # nothing of the failed import kept
