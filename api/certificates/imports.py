@@ -81,14 +81,14 @@ async def import_file(
     line, column and reason; rows already stored are counted as unchanged.
 
     ``bulk`` is for a process that runs this import and nothing else (``gongzhi certificates
-    import``): the file is read and validated in a forked child (import_worker.py), and the
-    cyclic garbage collector is paused for the import's duration. An import allocates millions
-    of objects that live for a batch and form no cycles, and each of the collector's passes
-    walked every object still alive (the batch, the process's modules): about a fifth of the
-    import's time. Not for a serving process: paused there, it would stay paused across every
+    import``): on SQLite the file is read and validated in a forked child (import_worker.py),
+    and the cyclic garbage collector is paused for the import's duration. An import allocates
+    millions of objects that live for a batch and form no cycles, and each of the collector's
+    passes walked every object still alive (the batch, the process's modules): about a fifth of
+    the import's time. Not for a serving process: paused there, it would stay paused across every
     other request the event loop runs meanwhile."""
     if bulk:
-        paused = gc.isenabled()
+        was_enabled = gc.isenabled()
         gc.disable()
         try:
             return await _import_file(
@@ -101,7 +101,7 @@ async def import_file(
                 bulk=True,
             )
         finally:
-            if paused:
+            if was_enabled:
                 gc.enable()
     return await _import_file(
         session,
@@ -196,7 +196,9 @@ async def _import_file(
         # The import grows several index B-trees at random places (uuid keys): give SQLite a
         # page cache that holds them (the default is 2 MB); restored below.
         await session.execute(text("PRAGMA cache_size=-65536"))
-    if bulk:
+    if bulk and _is_sqlite(session):
+        # On SQLite the importing process does the database's work itself; on PostgreSQL the
+        # server does, and on two cores a reader process would take its CPU away.
         reader = forked_batches(
             stream,
             filename,

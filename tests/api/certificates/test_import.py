@@ -391,8 +391,8 @@ async def test_the_bulk_import_reads_in_a_child_and_reports_as_the_upload_does(
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """``bulk=True`` (the command line's import) reads and validates in a forked child and pauses
-    the garbage collector: the same rows stored and the same errors, named by the file's headers,
+    """``bulk=True`` (the command line's import) reads and validates in a forked child (on SQLite)
+    and pauses the garbage collector: the same rows stored and the same errors, named by the file's headers,
     as the upload; the child's errors (a file over the limits) reach the caller; the collector
     runs again afterwards, also when the import fails."""
     import gc
