@@ -56,6 +56,7 @@ def import_command(
                         institution=org,
                         actor=None,
                         settings=settings.of(CertificatesSettings),
+                        bulk=True,
                     )
             elapsed = time.perf_counter() - started
         finally:

@@ -87,7 +87,15 @@ class CertRow:
         return (self.category_code, self.serial, self.manufacturer)
 
     def content_hash(self) -> str:
-        """Fingerprint of everything the row says: the same row imported again is unchanged."""
+        """Fingerprint of everything the row says: the same row imported again is unchanged.
+        Kept once made (a validated row is not changed): the bulk import's reader process
+        makes it, and it travels with the row to the process that stores it."""
+        known: str | None = self.__dict__.get("_content_hash")
+        if known is None:
+            known = self.__dict__["_content_hash"] = self._hash()
+        return known
+
+    def _hash(self) -> str:
         text = "\x1f".join(
             (
                 self.number,

@@ -4,11 +4,13 @@ rows validated by import_rows.py).
 Reading and validating happen in a worker thread, a batch at a time (``anyio.to_thread``): a big
 or hostile file never holds the event loop, so /healthz and every other request keep answering
 while an import runs. The limits of import_limits.ImportLimits refuse an oversized file early.
+The command line's bulk import reads them in a forked child instead (import_worker.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import gc
+from collections.abc import AsyncGenerator, Iterator
 from typing import IO
 
 import anyio
@@ -18,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.certificates.import_columns import COLUMN_NAMES_ZH, Row
 from api.certificates.import_files import read_rows
 from api.certificates.import_rows import CertRow, FieldError, ValidationContext, validate_row
+from api.certificates.import_worker import Batch, forked_batches
 from api.certificates.registry import (
     numbers_used_elsewhere,
     record_identity_changes,
@@ -27,11 +30,12 @@ from api.certificates.schemas import ImportReport, RowError
 from api.certificates.scope import load_scope
 from api.certificates.settings import CertificatesSettings
 from api.certificates.store import store_rows
+from portal import domains
 from portal.accounts.models import Organization, User
 from portal.audit import service as audit
 
 
-def _next_batch(
+def next_batch(
     rows: Iterator[tuple[int, Row]], ctx: ValidationContext, size: int
 ) -> list[tuple[int, CertRow | list[FieldError]]]:
     batch: list[tuple[int, CertRow | list[FieldError]]] = []
@@ -40,6 +44,23 @@ def _next_batch(
         if len(batch) >= size:
             break
     return batch
+
+
+async def _threaded_batches(
+    stream: IO[bytes],
+    filename: str,
+    settings: CertificatesSettings,
+    ctx: ValidationContext,
+    headers: dict[str, str],
+) -> AsyncGenerator[Batch, None]:
+    rows = read_rows(stream, filename, settings.import_limits(), headers)
+    while True:
+        batch = await anyio.to_thread.run_sync(
+            next_batch, rows, ctx, settings.certificate_import_batch_size
+        )
+        if not batch:
+            return
+        yield batch
 
 
 def _is_sqlite(session: AsyncSession) -> bool:
@@ -54,9 +75,55 @@ async def import_file(
     institution: Organization,
     actor: User | None,
     settings: CertificatesSettings,
+    bulk: bool = False,
 ) -> ImportReport:
     """Import a file in batches. Valid rows are stored, every invalid row is reported with its
-    line, column and reason; rows already stored are counted as unchanged."""
+    line, column and reason; rows already stored are counted as unchanged.
+
+    ``bulk`` is for a process that runs this import and nothing else (``gongzhi certificates
+    import``): on SQLite the file is read and validated in a forked child (import_worker.py),
+    and the cyclic garbage collector is paused for the import's duration. An import allocates
+    millions of objects that live for a batch and form no cycles, and each of the collector's
+    passes walked every object still alive (the batch, the process's modules): about a fifth of
+    the import's time. Not for a serving process: paused there, it would stay paused across every
+    other request the event loop runs meanwhile."""
+    if bulk:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return await _import_file(
+                session,
+                stream,
+                filename,
+                institution=institution,
+                actor=actor,
+                settings=settings,
+                bulk=True,
+            )
+        finally:
+            if was_enabled:
+                gc.enable()
+    return await _import_file(
+        session,
+        stream,
+        filename,
+        institution=institution,
+        actor=actor,
+        settings=settings,
+        bulk=False,
+    )
+
+
+async def _import_file(
+    session: AsyncSession,
+    stream: IO[bytes],
+    filename: str,
+    *,
+    institution: Organization,
+    actor: User | None,
+    settings: CertificatesSettings,
+    bulk: bool,
+) -> ImportReport:
     ctx = await validation_context(session, settings)
     scope = await load_scope(session, institution.id, required=settings.require_institution_scope)
     errors: list[RowError] = []
@@ -129,13 +196,27 @@ async def import_file(
         # The import grows several index B-trees at random places (uuid keys): give SQLite a
         # page cache that holds them (the default is 2 MB); restored below.
         await session.execute(text("PRAGMA cache_size=-65536"))
-    rows = read_rows(stream, filename, settings.import_limits(), headers)
-    size = settings.certificate_import_batch_size
+    if bulk and _is_sqlite(session):
+        # On SQLite the importing process does the database's work itself; on PostgreSQL the
+        # server does, and on two cores a reader process would take its CPU away.
+        reader = forked_batches(
+            stream,
+            filename,
+            settings.import_limits(),
+            ctx,
+            settings.certificate_import_batch_size,
+            headers,
+        )
+        # While the child reads the first batches: the modules of every domain's facts, which
+        # store_rows asks for registrations (facts.registered_claims). A command's process
+        # imports them on first use, a fifth of a 100,000-row import's time in its profile;
+        # a serving process has them from its start.
+        for _ in domains.modules("facts"):
+            pass
+    else:
+        reader = _threaded_batches(stream, filename, settings, ctx, headers)
     try:
-        while True:
-            parsed = await anyio.to_thread.run_sync(_next_batch, rows, ctx, size)
-            if not parsed:
-                break
+        async for parsed in reader:
             valid: list[tuple[int, CertRow]] = []
             for line, validated in parsed:
                 total += 1
@@ -148,6 +229,7 @@ async def import_file(
             if valid:
                 await store(valid)
     finally:
+        await reader.aclose()
         if _is_sqlite(session):
             await session.execute(text("PRAGMA cache_size=-2000"))
     errors.sort(key=lambda e: e.line)

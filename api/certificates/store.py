@@ -73,23 +73,33 @@ def new_sticker_tokens(count: int) -> list[str]:
     return [encode(data[i : i + 16]).rstrip(b"=").decode("ascii") for i in range(0, 16 * count, 16)]
 
 
-_UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
-_UUID4_SET = (0x8000 << 48) | (4 << 76)  # RFC 4122 variant, version 4
+_RANDOM_42 = (1 << 42) - 1
 
 
-def new_uuid4s(count: int) -> list[uuid.UUID]:
-    """``count`` random (version 4) UUIDs, as uuid.uuid4() makes them, from one read of
-    os.urandom. UUID's constructor validates its arguments in Python, which cost a bulk import
-    more per row than its hashing; the value is set as that constructor sets it."""
-    data = os.urandom(16 * count)
+def new_ids(count: int, now: datetime) -> list[uuid.UUID]:
+    """``count`` time-ordered UUIDs (version 7, RFC 9562): the millisecond of ``now``, then a
+    32-bit counter in this call's order (RFC 9562 §6.2, method 1), then 42 random bits. A bulk
+    import's rows then append to the primary key's and the references' B-trees instead of landing
+    at random pages of them: SQLite's inserts took about a third less time (version 4 ids before).
+    Made as uuid.UUID makes them, without its constructor's checks in Python (they cost a bulk
+    import more per row than hashing)."""
+    prefix = (int(now.timestamp() * 1000) & ((1 << 48) - 1)) << 80 | 7 << 76 | 2 << 62
+    data = os.urandom(8 * count)
     new = object.__new__
     set_ = object.__setattr__
     from_bytes = int.from_bytes
     unknown = uuid.SafeUUID.unknown
     ids = []
-    for i in range(0, 16 * count, 16):
+    for i in range(count):
         value = new(uuid.UUID)
-        set_(value, "int", from_bytes(data[i : i + 16], "big") & _UUID4_CLEAR | _UUID4_SET)
+        set_(
+            value,
+            "int",
+            prefix
+            | (i >> 20) << 64
+            | (i & 0xFFFFF) << 42
+            | from_bytes(data[8 * i : 8 * i + 8]) & _RANDOM_42,
+        )
         set_(value, "is_safe", unknown)
         ids.append(value)
     return ids
@@ -361,7 +371,7 @@ async def store_rows(
     review_values: list[dict[str, Any]] = []
     # Ids for the rows to store, drawn at once: at most a certificate (or held review) and an
     # instrument each.
-    fresh_ids = iter(new_uuid4s(2 * sum(1 for _, row in rows if row.number not in existing)))
+    fresh_ids = iter(new_ids(2 * sum(1 for _, row in rows if row.number not in existing), now))
     for line, row in rows:
         content_hash = row.content_hash()
         if row.number in existing:

@@ -354,24 +354,125 @@ async def test_small_batches_give_the_same_report_and_a_failed_batch_keeps_nothi
     assert await _count(database) == before + 3  # the first batch of rb.csv was rolled back
 
 
-def test_batched_ids_and_tokens_are_what_uuid4_and_token_urlsafe_make() -> None:
+def test_batched_ids_are_time_ordered_uuids_and_tokens_what_token_urlsafe_makes() -> None:
     import base64
     import uuid as uuid_module
+    from datetime import UTC, datetime
 
-    from api.certificates.store import new_sticker_tokens, new_uuid4s
+    from api.certificates.store import new_ids, new_sticker_tokens
 
-    ids = new_uuid4s(500)
+    now = datetime(2026, 12, 31, 23, 30, 0, 123000, tzinfo=UTC)
+    ids = new_ids(500, now)
     assert len(set(ids)) == 500
+    assert ids == sorted(ids)  # in the order drawn: rows append to the indexes
     for value in ids:
-        assert value.version == 4
+        assert value.version == 7
         assert value.variant == uuid_module.RFC_4122
+        assert value.int >> 80 == int(now.timestamp() * 1000)  # RFC 9562: the millisecond
         assert uuid_module.UUID(str(value)) == value
         assert hash(value) == hash(uuid_module.UUID(value.hex))
         assert value.is_safe is uuid_module.SafeUUID.unknown
+    later = new_ids(3, now.replace(microsecond=124000))
+    assert later[0] > ids[-1]
     tokens = new_sticker_tokens(500)
     assert len(set(tokens)) == 500
     for token in tokens:
         assert len(token) == 22
         assert len(base64.urlsafe_b64decode(token + "==")) == 16
-    assert new_uuid4s(0) == []
+    assert new_ids(0, now) == []
     assert new_sticker_tokens(0) == []
+
+
+async def test_the_bulk_import_reads_in_a_child_and_reports_as_the_upload_does(
+    client: httpx.AsyncClient,
+    database: Database,
+    institution_user: User,
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``bulk=True`` (the command line's import) reads and validates in a forked child (on SQLite)
+    and pauses the garbage collector: the same rows stored and the same errors, named by the file's headers,
+    as the upload; the child's errors (a file over the limits) reach the caller; the collector
+    runs again afterwards, also when the import fails."""
+    import gc
+    import multiprocessing
+
+    from api.certificates.errors import ImportTooLarge, UnsupportedImportFile
+    from portal.accounts.models import Organization
+
+    config = settings.of(CertificatesSettings)
+    monkeypatch.setattr(config, "certificate_import_batch_size", 2)
+
+    def content(prefix: str) -> bytes:
+        lines = [
+            CN_HEADER,
+            cn_row(f"{prefix}-1", f"{prefix}-S1"),
+            cn_row(f"{prefix}-2", f"{prefix}-S2", category="游标卡尺"),
+            cn_row(f"{prefix}-3", f"{prefix}-S3"),
+            cn_row(f"{prefix}-1", f"{prefix}-S1"),
+            cn_row(f"{prefix}-5", f"{prefix}-S5", verified="2026-13-45"),
+            cn_row(f"{prefix}-1", f"{prefix}-S9"),
+            cn_row(f"{prefix}-7", f"{prefix}-S7"),
+        ]
+        return ("\r\n".join(lines) + "\r\n").encode("gb18030")
+
+    uploaded = (
+        await _import(client, await auth_headers(institution_user), "up.csv", content("UP"))
+    ).json()
+
+    async def bulk(data: bytes, name: str = "bulk.csv") -> Any:
+        async with database.transaction() as session:
+            org = await session.get(Organization, institution_user.organization_id)
+            assert org is not None
+            return await imports.import_file(
+                session,
+                io.BytesIO(data),
+                name,
+                institution=org,
+                actor=None,
+                settings=config,
+                bulk=True,
+            )
+
+    before = await _count(database)
+    assert gc.isenabled()
+    report = await bulk(content("BK"))
+    assert gc.isenabled()
+    assert await _count(database) == before + 3
+    got = report.model_dump(mode="json")
+    for name in ("total_rows", "created", "unchanged", "failed", "held", "errors_truncated"):
+        assert got[name] == uploaded[name], name
+    assert [(e["line"], e["column"], e["header"], e["code"]) for e in got["errors"]] == [
+        (e["line"], e["column"], e["header"], e["code"]) for e in uploaded["errors"]
+    ]
+    assert [e["header"] for e in got["errors"]] == ["器具类别", "检定日期", "证书编号"]
+    again = await bulk(content("BK"))
+    assert (again.created, again.unchanged) == (0, 4)  # re-import changes nothing
+    assert await _count(database) == before + 3
+
+    monkeypatch.setattr(config, "certificate_import_max_rows", 3)
+    with pytest.raises(ImportTooLarge):
+        await bulk(content("BL"))
+    with pytest.raises(UnsupportedImportFile):
+        await bulk(b"%PDF-1.4", "a.pdf")
+    assert gc.isenabled()
+    assert await _count(database) == before + 3
+
+    monkeypatch.setattr(config, "certificate_import_max_rows", 500_000)
+    calls = 0
+    real_store_rows = imports.store_rows
+
+    async def fail_on_the_second_batch(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("the database went away")
+        return await real_store_rows(*args, **kwargs)
+
+    monkeypatch.setattr(imports, "store_rows", fail_on_the_second_batch)
+    with pytest.raises(RuntimeError, match="went away"):
+        await bulk(content("BM"))
+    assert gc.isenabled()
+    assert multiprocessing.active_children() == []  # the reader was ended with the import
+    assert await _count(database) == before + 3  # nothing of the failed import kept
