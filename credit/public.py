@@ -286,7 +286,7 @@ async def list_ratings(
         .order_by(col(Rating.score).desc())
         .offset(offset)
         .limit(limit)
-        .subquery("page_scores")
+        .cte("page_scores")
     )
     highest_of = select(func.max(page_scores.c.score)).scalar_subquery()
     lowest_of = select(func.min(page_scores.c.score)).scalar_subquery()

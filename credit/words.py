@@ -28,7 +28,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, column, func, intersect, literal, literal_column, or_, table, union
+from sqlalchemy import (
+    ARRAY,
+    String,
+    and_,
+    any_,
+    bindparam,
+    column,
+    func,
+    intersect,
+    literal,
+    literal_column,
+    or_,
+    table,
+    text,
+    union,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -85,36 +100,52 @@ class WordFilter:
 
     candidates: Any | None
     selective: bool
-    codes_lead: bool = False  # SQLite: the statements are told to start from the codes
+    codes_lead: bool = False  # SQLite: the statements are made to start from the codes
 
 
 async def plan(session: AsyncSession, q: str, *, rows: int | None) -> WordFilter:
     """The word filter of ``q`` for a page ending at row ``rows`` (None: every row).
 
     SQLite: the index gives the codes of the enterprises the words can match, at most
-    ``MAX_LISTED`` of them read here (n), among R enterprises. Reading n grades by their code
+    ``MAX_LISTED`` of them read here (n), among R enterprises (PostgreSQL: its trigram indexes,
+    or its tables when the words are short or found everywhere). Reading n grades by their code
     costs about n lookups, walking the grades best first about rows × R / n: the page is read
     through the codes when n² ≤ rows × R, else walked (the total is always counted through the
     codes). Up to ``MAX_LISTED`` codes go into the statements as a list, so the index is read
-    once a request. PostgreSQL's planner makes those choices itself from its statistics."""
+    once a request. On SQLite the statements are told to start from the codes (``codes_lead``):
+    without statistics its planner would walk every grade instead."""
     words = split(q)
     if not words:
         return WordFilter(None, selective=False)
-    if session.get_bind().dialect.name != "sqlite":
-        return WordFilter(_in(_postgresql_candidates(words), q), selective=True)
-    found = _sqlite_candidates(words)
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    found = _sqlite_candidates(words) if sqlite else _postgresql_candidates(words)
     codes = list((await session.scalars(found.limit(MAX_LISTED + 1))).all())
+    everyone = await _enterprises(session, sqlite=sqlite)
     if len(codes) <= MAX_LISTED:
-        listed = col(Rating.uscc).in_([*codes, code_of(q)])
-        selective = rows is None or len(codes) ** 2 <= rows * await _enterprises(session)
-        return WordFilter(listed, selective=selective, codes_lead=True)
-    selective = rows is None or (MAX_LISTED + 1) ** 2 <= rows * await _enterprises(session)
-    return WordFilter(_in(found, q), selective=selective, codes_lead=True)
+        listed = _listed([*codes, code_of(q)], sqlite=sqlite)
+        selective = rows is None or len(codes) ** 2 <= rows * everyone
+        return WordFilter(listed, selective=selective, codes_lead=sqlite)
+    selective = rows is None or (MAX_LISTED + 1) ** 2 <= rows * everyone
+    return WordFilter(_in(found, q), selective=selective, codes_lead=sqlite)
 
 
-async def _enterprises(session: AsyncSession) -> int:
-    # The text table's ids count up from 1: its highest is about the enterprises' number.
-    return int(await session.scalar(select(func.max(_TEXT.c.id))) or 0)
+def _listed(codes: list[str], *, sqlite: bool) -> Any:
+    if sqlite:
+        return col(Rating.uscc).in_(codes)
+    # One array parameter (PostgreSQL plans a list of 2,000 parameters slowly), and on the
+    # enterprise too: told only about the grades, the planner hashes every enterprise.
+    listed = bindparam("word_codes", codes, type_=ARRAY(String))
+    return and_(col(Rating.uscc) == any_(listed), col(Enterprise.uscc) == any_(listed))
+
+
+async def _enterprises(session: AsyncSession, *, sqlite: bool) -> int:
+    """About how many enterprises there are, without counting them."""
+    if sqlite:  # the text table's ids count up from 1
+        return int(await session.scalar(select(func.max(_TEXT.c.id))) or 0)
+    estimate = await session.scalar(
+        text("SELECT reltuples FROM pg_class WHERE relname = 'credit_enterprise'")
+    )
+    return max(int(estimate or 0), 0)  # -1 before the table's first ANALYZE
 
 
 def _in(found: Any, q: str) -> Any:
