@@ -49,8 +49,8 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fal
 _SQL_ONLY_TABLE = re.compile(r"_fts(_[a-z]+)?$")
 
 
-def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
-    """Autogenerate hook: leave out the objects above."""
+def include_name(name: str | None, type_: str, _parents: Any) -> bool:
+    """Autogenerate hook (``include_name``): leave out the objects above."""
     if name is None:
         return True
     if type_ == "table":
