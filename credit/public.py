@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, text
+from sqlalchemy import case, func, literal_column, or_, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from credit import errors
+from credit import errors, words
 from credit.listing_totals import TOTALS
 from credit.members import get_enterprise, shown_name
 from credit.methodologies import get_methodology
@@ -167,8 +167,16 @@ def _rating_filters(
     grade: str | None,
     region: RegionFilter | None,
     q: str | None,
+    candidates: Any | None,
+    codes_lead: bool = False,
 ) -> Any:
-    stmt = stmt.where(Rating.status == RatingStatus.active, col(Rating.valid_until) >= today)
+    current: Any = Rating.status == RatingStatus.active
+    if candidates is not None and codes_lead:
+        # SQLite without statistics (no ANALYZE) would walk every current grade by the listing
+        # index and test each against the codes; "+status" is no index's column, so the few
+        # codes the words give are looked up instead.
+        current = literal_column("+credit_rating.status") == RatingStatus.active.value
+    stmt = stmt.where(current, col(Rating.valid_until) >= today)
     if industry:
         stmt = stmt.where(Enterprise.industry == industry)
     if grade:
@@ -182,24 +190,10 @@ def _rating_filters(
             or_(*(col(Enterprise.region_code).startswith(p) for p in region.prefixes))
         )
     if q:
-        stmt = stmt.where(_matches_words(name, q))
+        if candidates is not None:
+            stmt = stmt.where(candidates)
+        stmt = stmt.where(words.matches(name, q))
     return stmt
-
-
-def _matches_words(name: Any, q: str) -> Any:
-    """Every word of the query (separated by spaces, also full-width ones) is found in the name,
-    the association's label or the address; or the query is the enterprise's code. LIKE with the
-    wildcards escaped, so it behaves the same on SQLite and PostgreSQL."""
-    words = q.split()[:8]
-    each = [
-        or_(
-            name.contains(word, autoescape=True),
-            col(Membership.name).contains(word, autoescape=True),
-            col(Enterprise.address).contains(word, autoescape=True),
-        )
-        for word in words
-    ]
-    return or_(and_(*each), col(Enterprise.uscc) == q.strip().upper())
 
 
 def _ratings_query(columns: Any) -> Any:
@@ -250,20 +244,34 @@ async def list_ratings(
     rated enterprises (bench/pages.py). With ``total_seconds``, the total of a filter set is
     reused for that long (``RatingTotals``)."""
     regions = await resolve_region(session, region) if region and region.strip() else None
+    word_filter = (
+        await words.plan(session, q, rows=None if limit is None else offset + limit)
+        if q
+        else words.WordFilter(None, selective=False)
+    )
 
-    def filtered(query: Any, name: Any) -> Any:
+    def filtered(query: Any, name: Any, *, counting: bool = False) -> Any:
+        """``counting``: the statement reads every filtered grade (the total), so the index
+        gives them even when the page is found sooner without it."""
         return _rating_filters(
-            query, name=name, today=today, industry=industry, grade=grade, region=regions, q=q
+            query,
+            name=name,
+            today=today,
+            industry=industry,
+            grade=grade,
+            region=regions,
+            q=q,
+            candidates=word_filter.candidates if counting or word_filter.selective else None,
+            codes_lead=word_filter.codes_lead,
         )
 
     narrow = {"enterprise": bool(industry or regions), "names": bool(q)}
     stmt, name = _ratings_query(lambda name: [Rating, Enterprise, Organization, name])
     # The enterprise's code last: with equal scores, names and associations, pages would
     # otherwise each pick their own order and show a grade twice or never.
-    stmt = filtered(stmt, name).order_by(
-        col(Rating.score).desc(), name, col(Organization.code), col(Rating.uscc)
-    )
-    if limit is None:
+    order = (col(Rating.score).desc(), name, col(Organization.code), col(Rating.uscc))
+    stmt = filtered(stmt, name).order_by(*order)
+    if limit is None:  # the plan for every row is the index's (selective)
         everything = [RatingRow(r, e, o, n) for r, e, o, n in (await session.execute(stmt)).all()]
         return everything, len(everything)
     # The page's highest and lowest score, how many grades score above it and the total, in ONE
@@ -278,7 +286,7 @@ async def list_ratings(
         .order_by(col(Rating.score).desc())
         .offset(offset)
         .limit(limit)
-        .subquery("page_scores")
+        .cte("page_scores")
     )
     highest_of = select(func.max(page_scores.c.score)).scalar_subquery()
     lowest_of = select(func.min(page_scores.c.score)).scalar_subquery()
@@ -296,7 +304,7 @@ async def list_ratings(
             **narrow,
         )
         total, above, highest, lowest = (
-            await session.execute(filtered(count_stmt, count_name))
+            await session.execute(filtered(count_stmt, count_name, counting=True))
         ).one()
         TOTALS.put(totals_key, int(total or 0), total_seconds)
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,3 +41,20 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fal
     if type_ == "type" and isinstance(obj, EncryptedString):
         return f"sa.String(length={getattr(obj.impl, 'length', None)})"
     return False
+
+
+# What a migration keeps in plain SQL because a model cannot declare it: an SQLite FTS5 table
+# (``*_fts``), the shadow tables FTS5 makes for it and the table keying its rows (``*_fts_*``),
+# and PostgreSQL trigram indexes (``*_trgm``). Autogenerate neither drops nor compares them.
+_SQL_ONLY_TABLE = re.compile(r"_fts(_[a-z]+)?$")
+
+
+def include_name(name: str | None, type_: str, _parents: Any) -> bool:
+    """Autogenerate hook (``include_name``): leave out the objects above."""
+    if name is None:
+        return True
+    if type_ == "table":
+        return _SQL_ONLY_TABLE.search(name) is None
+    if type_ == "index":
+        return not name.endswith("_trgm")
+    return True

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 
 from portal.db import create_engine, metadata
 from portal.domains import import_models
-from portal.migrate import render_item
+from portal.migrate import include_name, render_item
 from portal.settings import get_settings
 
 import_models()
@@ -37,6 +37,7 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=render_item,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -9,7 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from portal.db import Database, metadata
-from portal.migrate import alembic_config, render_item
+from portal.migrate import alembic_config, include_name, render_item
 
 
 async def test_models_and_migrations_agree(database: Database) -> None:
@@ -17,7 +17,12 @@ async def test_models_and_migrations_agree(database: Database) -> None:
     # domains keep separate migration branches (several heads).
     def diff(connection: Any) -> list[Any]:
         context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "render_item": render_item}
+            connection,
+            opts={
+                "compare_type": True,
+                "render_item": render_item,
+                "include_name": include_name,
+            },
         )
         return compare_metadata(context, metadata)
 
