@@ -244,6 +244,9 @@ async def list_ratings(
     rated enterprises (bench/pages.py). With ``total_seconds``, the total of a filter set is
     reused for that long (``RatingTotals``)."""
     regions = await resolve_region(session, region) if region and region.strip() else None
+    # Only spaces (also full-width ones, typed on a phone) are no words: the whole list, not a
+    # filter with nothing to match.
+    q = q if q and q.split() else None
     word_filter = (
         await words.plan(session, q, rows=None if limit is None else offset + limit)
         if q

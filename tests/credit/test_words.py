@@ -129,6 +129,14 @@ async def test_the_index_finds_what_like_finds(
     assert totals["x"] == (1 if database.is_sqlite else 0)
     assert totals[station] == 1
     assert (await _check(database, monkeypatch, clock, ["汉中超市"]))["汉中超市"] == 1
+    # Only spaces (a full-width one too) are no words: the whole list, where an empty AND of no
+    # words used to reach the database.
+    async with database.transaction() as session:
+        today = portal_clock.local_date(clock.now)
+        _, everything = await public.list_ratings(session, today=today)
+        spaces, total = await public.list_ratings(session, today=today, q="\u3000 ")
+    assert total == everything == 10  # eight grades by fuel, two by market
+    assert len(spaces) == 10
 
     async with database.transaction() as session:
         # The registry names an enterprise (the shown name changes) and moves another.
