@@ -48,6 +48,7 @@ async def my_inspections(request: Request, session: DbSession, user: InspectionP
         )
     except GongzhiError:
         region = []
+    sites = await inspections.site_cards(session, [f.inspection for f in [*found, *region]])
     return render(
         request,
         "enforcement/inspections.html",
@@ -58,6 +59,7 @@ async def my_inspections(request: Request, session: DbSession, user: InspectionP
             "done": [f for f in found if f.inspection.status == "done"],
             "total": total,
             "region": region,
+            "sites": sites,
             "outcome_zh": OUTCOME_ZH,
         },
     )
@@ -91,6 +93,7 @@ async def inspection_form(
         {
             "user": user,
             "inspection": inspection,
+            "site": (await inspections.site_cards(session, [inspection])).get(inspection.id),
             "title": await inspections.campaign_title(session, inspection),
             "instruments": found,
             "names": names,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from api.instruments.demo import OWNERS
 from enforcement.demo import DEMO_CAMPAIGN
 from portal.demo import DEMO_PASSWORD
 from tests.api.complaints.images import jpeg
@@ -34,9 +35,17 @@ async def test_the_inspectors_day_on_a_phone(page, live_server: str, tmp_path: P
     await _fits(page)
     todo = page.locator("#todo a.task").first
     site = await todo.locator(".task-title").inner_text()
+    # The inspector must find the site: its own name (not the published, masked one, which an
+    # individual business's is) and its address, with the district by name.
+    addresses = {name: address for _, name, _, _, _, address, _ in OWNERS}
+    assert site in addresses, site
+    where = await todo.locator(".site-address").inner_text()
+    assert addresses[site] in where
+    assert where.startswith(("渭城区", "兴平市")), where  # never a 秦都区 site: the draw's rule
     await todo.click()
     await page.wait_for_url("**/backoffice/inspections/*")
     assert site in await page.locator("h1").inner_text()
+    assert addresses[site] in await page.locator("#site-address").inner_text()
     await _fits(page)
 
     first = page.locator("fieldset.check").first
