@@ -8,16 +8,20 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+from sqlmodel import col
 
 from enforcement import campaigns, desk_pages, inspection_pages, published, scores
 from enforcement.risk_model import BAND_ZH
+from portal import facts
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import User
 from portal.accounts.permissions import Action
 from portal.db import DbSession
 from portal.errors import GongzhiError, NotFound
 from portal.pagination import PageRequest
+from portal.regions.models import Region
 from portal.web import error_page, render, render_public, staff_page
 
 router = APIRouter(include_in_schema=False)
@@ -60,10 +64,14 @@ async def risk_page(request: Request, session: DbSession, user: RiskPage) -> Res
     except GongzhiError as exc:
         return error_page(request, exc)
     largest = max((d.total for d in districts), default=0) or 1
+    shown_region = region or user.region_code or ""
+    codes = {s.region_code for s in found} | {d.region_code for d in districts} | {shown_region}
     return render(
         request,
         "enforcement/risk.html",
         {
+            "region_names": await _region_names(session, codes),
+            "category_names": _category_names(),
             "user": user,
             "scores": found,
             "total": total,
@@ -71,12 +79,92 @@ async def risk_page(request: Request, session: DbSession, user: RiskPage) -> Res
             "pages": max(1, -(-total // PER_PAGE)),
             "districts": districts,
             "largest": largest,
-            "region": region or user.region_code or "",
+            "region": shown_region,
             "district": district or "",
             "category": category or "",
             "band_zh": BAND_ZH,
         },
     )
+
+
+async def _region_names(session: DbSession, codes: set[str]) -> dict[str, str]:
+    if not codes:
+        return {}
+    rows = await session.execute(
+        select(col(Region.code), col(Region.name)).where(col(Region.code).in_(codes))
+    )
+    return {str(code): str(name) for code, name in rows.all()}
+
+
+def _category_names() -> dict[str, str]:
+    try:
+        return {c.code: c.name for c in facts.instrument_categories()}
+    except LookupError:
+        return {}
+
+
+FACTOR_ZH = {
+    "instruments": "强检器具（超期、未检定、不合格）",
+    "complaints": "属实的投诉举报",
+    "penalties": "公示中的行政处罚",
+    "credit": "行业协会诚信等级",
+    "findings": "以往双随机检查发现的问题",
+}
+INSTRUMENT_STATE_ZH = {
+    "overdue": "超期未检",
+    "never_verified": "从未检定",
+    "failed": "检定不合格",
+    "ok": "正常",
+}
+FOLLOW_UP_ZH = {"none": "无", "correct": "责令改正", "penalty_case": "立案查处"}
+
+
+@router.get("/backoffice/risk/{owner_id}")
+async def risk_site_page(
+    request: Request, session: DbSession, user: RiskPage, owner_id: uuid.UUID
+) -> Response:
+    """One site's score with its evidence: each part's points, the facts it was computed from
+    (instruments by category and state, complaints, penalties, grades, earlier findings) and
+    its history, like the credit breakdown."""
+    if isinstance(user, Response):
+        return user
+    try:
+        found = await scores.site_scores(session, actor=user, owner_id=owner_id)
+    except GongzhiError as exc:
+        return error_page(request, exc)
+    current = found[0]
+    return render(
+        request,
+        "enforcement/risk_site.html",
+        {
+            "user": user,
+            "score": current,
+            "history": found,
+            "district": (await _region_names(session, {current.region_code})).get(
+                current.region_code, current.region_code
+            ),
+            "category_names": _category_names(),
+            "factor_zh": FACTOR_ZH,
+            "state_zh": INSTRUMENT_STATE_ZH,
+            "follow_up_zh": FOLLOW_UP_ZH,
+            "band_zh": BAND_ZH,
+            "recomputed": request.query_params.get("recomputed") == "1",
+        },
+    )
+
+
+@router.post("/backoffice/risk/{owner_id}/recompute")
+async def risk_site_recompute(
+    request: Request, session: DbSession, user: RiskPage, owner_id: uuid.UUID
+) -> Response:
+    """Recompute one site now (after a decision, a complaint concluded…)."""
+    if isinstance(user, Response):
+        return user
+    try:
+        await scores.recompute_site(session, actor=user, owner_id=owner_id)
+    except GongzhiError as exc:
+        return error_page(request, exc)
+    return RedirectResponse(f"/backoffice/risk/{owner_id}?recomputed=1", status_code=303)
 
 
 @router.get("/inspections")
