@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
-from sqlmodel import col
 
-from enforcement import campaigns, desk_pages, inspection_pages, published, scores
+from enforcement import campaigns, desk_pages, inspection_pages, names, published, scores
 from enforcement.risk_model import BAND_ZH
-from portal import facts
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import User
 from portal.accounts.permissions import Action
 from portal.db import DbSession
 from portal.errors import GongzhiError, NotFound
 from portal.pagination import PageRequest
-from portal.regions.models import Region
 from portal.web import error_page, render, render_public, staff_page
 
 router = APIRouter(include_in_schema=False)
@@ -70,8 +67,8 @@ async def risk_page(request: Request, session: DbSession, user: RiskPage) -> Res
         request,
         "enforcement/risk.html",
         {
-            "region_names": await _region_names(session, codes),
-            "category_names": _category_names(),
+            "region_names": await names.region_names(session, codes),
+            "category_names": names.category_names(),
             "user": user,
             "scores": found,
             "total": total,
@@ -85,22 +82,6 @@ async def risk_page(request: Request, session: DbSession, user: RiskPage) -> Res
             "band_zh": BAND_ZH,
         },
     )
-
-
-async def _region_names(session: DbSession, codes: set[str]) -> dict[str, str]:
-    if not codes:
-        return {}
-    rows = await session.execute(
-        select(col(Region.code), col(Region.name)).where(col(Region.code).in_(codes))
-    )
-    return {str(code): str(name) for code, name in rows.all()}
-
-
-def _category_names() -> dict[str, str]:
-    try:
-        return {c.code: c.name for c in facts.instrument_categories()}
-    except LookupError:
-        return {}
 
 
 FACTOR_ZH = {
@@ -140,10 +121,10 @@ async def risk_site_page(
             "user": user,
             "score": current,
             "history": found,
-            "district": (await _region_names(session, {current.region_code})).get(
+            "district": (await names.region_names(session, {current.region_code})).get(
                 current.region_code, current.region_code
             ),
-            "category_names": _category_names(),
+            "category_names": names.category_names(),
             "factor_zh": FACTOR_ZH,
             "state_zh": INSTRUMENT_STATE_ZH,
             "follow_up_zh": FOLLOW_UP_ZH,
@@ -165,6 +146,29 @@ async def risk_site_recompute(
     except GongzhiError as exc:
         return error_page(request, exc)
     return RedirectResponse(f"/backoffice/risk/{owner_id}?recomputed=1", status_code=303)
+
+
+# The standalone verifier (standard library only), served so that anyone can run it without the
+# repository; a deployment without the checkout's scripts/ answers 404.
+VERIFIER = Path(__file__).resolve().parents[1] / "scripts" / "verify_draw.py"
+
+
+@router.get("/inspections/verify_draw.py")
+async def verifier_script() -> Response:
+    try:
+        body = VERIFIER.read_bytes()
+    except OSError:
+        raise NotFound(
+            "The verifier script is not installed here.", detail_zh="本站未附带复核脚本。"
+        ) from None
+    return Response(
+        body,
+        media_type="text/x-python; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="verify_draw.py"',
+            "Cache-Control": "public, max-age=3600",
+        },
+    )
 
 
 @router.get("/inspections")
@@ -194,5 +198,9 @@ async def campaign_page(
             "sites": campaign.sites,
             "inspectors": campaign.inspectors,
             "band_zh": BAND_ZH,
+            "region_names": await names.public_region_names(
+                session,
+                {campaign.region_code} | {s["district"] for s in campaign.sites.values()},
+            ),
         },
     )

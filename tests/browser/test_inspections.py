@@ -5,6 +5,9 @@ published results. Nothing overflows 390 px."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -99,3 +102,38 @@ async def test_the_inspectors_day_on_a_phone(page, live_server: str, tmp_path: P
     assert "发现问题" in shown or "未发现问题" in shown
     assert "张经理" not in await page.content()
     await _fits(page)
+
+
+async def test_a_citizen_verifies_the_draw_as_the_campaign_page_says(
+    page, live_server: str, tmp_path: Path
+) -> None:
+    """Without the repository: the page links the public JSON and the verifier script, and the
+    command it prints, run where both were saved, verifies the draw. Districts read as names."""
+    await page.goto(live_server + "/inspections")
+    await page.get_by_role("link", name=DEMO_CAMPAIGN, exact=True).click()
+    await page.wait_for_selector("#draw-result")
+    assert not re.search(r"\b\d{6}\b", await page.locator("#draw-result").inner_text())
+    assert "咸阳市" in await page.locator("main p.muted").first.inner_text()
+    await _fits(page)
+    how = page.locator("#how-to-verify")
+    saved = []
+    for name in ("公开数据", "复核脚本"):
+        async with page.expect_download() as info:
+            await how.get_by_role("link", name=re.compile(name)).click()
+        download = await info.value
+        target = tmp_path / download.suggested_filename
+        await download.save_as(target)
+        saved.append(target)
+    assert saved[1].name == "verify_draw.py"
+    command = await how.locator("code").inner_text()
+    args = command.split()
+    assert args[:2] == ["python3", "verify_draw.py"] and args[2] == saved[0].name, command
+    run = subprocess.run(
+        [sys.executable, *args[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.startswith("verified")
+
+    await page.get_by_role("link", name="检查结果公示").click()
+    await page.wait_for_url("**/results")
+    assert not re.search(r"\b\d{6}\b", await page.locator("#results").inner_text())
