@@ -383,6 +383,19 @@ async def institution_queue(
         return _login(request)
     if not role_allows(user.role, Action.application_handle):
         return _forbidden(request, user)
+    return await _queue_page(request, session, user, config, status)
+
+
+async def _queue_page(
+    request: Request,
+    session: DbSession,
+    user: User,
+    config: InstrumentsSettings,
+    status: str,
+    failed: dict[str, Any] | None = None,
+) -> Response:
+    """The institution's queue; ``failed``: an action refused, shown at its application with
+    what was typed (id, message, values), so that nothing typed is lost."""
     chosen = ApplicationStatus(status) if status in ApplicationStatus.__members__ else None
     rows, total = await applications.list_applications(
         session, actor=user, page=PageRequest(page=1, per_page=100), status=chosen
@@ -399,7 +412,9 @@ async def institution_queue(
             "tones": APPLICATION_TONES,
             "today": clock.today().isoformat(),
             "done": request.query_params.get("done", "")[:20],
+            "failed": failed,
         },
+        status_code=422 if failed else 200,
     )
 
 
@@ -409,16 +424,25 @@ async def institution_handle(
     session: DbSession,
     user: OptionalUser,
     application_id: uuid.UUID,
+    config: InstrumentsConfig,
     action: Annotated[str, Form(max_length=12)],
     appointment_on: Annotated[str, Form(max_length=10)] = "",
     address: Annotated[str, Form(max_length=300)] = "",
     staff: Annotated[str, Form(max_length=100)] = "",
     reason: Annotated[str, Form(max_length=500)] = "",
+    view: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
     if user is None:
         return _login(request)
     if not role_allows(user.role, Action.application_handle):
         return _forbidden(request, user)
+    typed = {"appointment_on": appointment_on, "address": address, "staff": staff, "reason": reason}
+
+    async def refused(message: str) -> Response:
+        await session.rollback()
+        failed = {"id": application_id, "action": action, "message": message, "values": typed}
+        return await _queue_page(request, session, user, config, view, failed)
+
     try:
         if action in ("accept", "reschedule"):
             appointment = AppointmentRequest.model_validate(
@@ -429,22 +453,22 @@ async def institution_handle(
             )
         elif action == "refuse":
             if len(reason.strip()) < 2:
-                return RedirectResponse(
-                    "/backoffice/applications?done=need_reason", status_code=303
-                )
+                return await refused("请写明拒绝原因（至少 2 个字）。")
             await applications.refuse_application(session, application_id, reason, actor=user)
         elif action == "complete":
             await applications.complete_application(session, application_id, actor=user)
         else:
             return RedirectResponse("/backoffice/applications", status_code=303)
     except ValidationError:
-        return RedirectResponse("/backoffice/applications?done=need_date", status_code=303)
+        return await refused("请选择预约日期。")
     except GongzhiError as exc:
         if exc.status == 404:
             raise
-        await session.rollback()
-        return RedirectResponse(f"/backoffice/applications?done={exc.code}"[:80], status_code=303)
-    return RedirectResponse(f"/backoffice/applications?done={action}", status_code=303)
+        return await refused(exc.detail_zh)
+    back = f"&status={view}" if view in ApplicationStatus.__members__ else ""
+    return RedirectResponse(
+        f"/backoffice/applications?done={action}{back}#a-{application_id}", status_code=303
+    )
 
 
 # The plan and statistics pages live in report_pages.py (they import this module's helpers, so it

@@ -4,6 +4,7 @@ logged in with the portal's cookie."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import httpx
 
@@ -132,5 +133,45 @@ async def test_owner_applies_on_the_page_and_the_institution_handles_it(
         f"/backoffice/applications/{application_id}",
         data={"action": "accept", "appointment_on": clock.today().isoformat(), "staff": "陈工"},
     )
-    assert accepted.headers["location"].endswith("done=accept")
-    assert "已预约" in (await client.get("/backoffice/applications")).text
+    assert "done=accept" in accepted.headers["location"]
+    queue = await client.get("/backoffice/applications?status=accepted")
+    assert "已预约" in queue.text
+    # Rescheduling starts from the appointment as it is: the staff need not be typed again.
+    assert f'id="s-{application_id}" type="text" name="staff" maxlength="100" value="陈工"' in (
+        queue.text
+    )
+    # A refused action shows why at its application and keeps what was typed, in the same view.
+    yesterday = (clock.today() - timedelta(days=1)).isoformat()
+    refused = await client.post(
+        f"/backoffice/applications/{application_id}",
+        data={
+            "action": "reschedule",
+            "appointment_on": yesterday,
+            "address": "二号楼检定室",
+            "staff": "陈工、周工",
+            "view": "accepted",
+        },
+    )
+    assert refused.status_code == 422
+    assert f'id="failed-{application_id}"' in refused.text
+    assert "预约日期不能早于今天" in refused.text
+    assert f'value="{yesterday}"' in refused.text
+    assert 'value="二号楼检定室"' in refused.text
+    assert 'value="陈工、周工"' in refused.text
+    assert 'name="view" value="accepted"' in refused.text
+    no_reason = await client.post(
+        f"/backoffice/applications/{application_id}", data={"action": "refuse", "reason": "x"}
+    )
+    assert no_reason.status_code == 422
+    assert "请写明拒绝原因" in no_reason.text
+    moved = await client.post(
+        f"/backoffice/applications/{application_id}",
+        data={
+            "action": "reschedule",
+            "appointment_on": clock.today().isoformat(),
+            "staff": "周工",
+            "view": "accepted",
+        },
+    )
+    assert moved.status_code == 303
+    assert moved.headers["location"].endswith(f"&status=accepted#a-{application_id}")
