@@ -5,8 +5,8 @@ published results. Nothing overflows 390 px."""
 
 from __future__ import annotations
 
+import asyncio
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -127,12 +127,18 @@ async def test_a_citizen_verifies_the_draw_as_the_campaign_page_says(
     assert saved[1].name == "verify_draw.py"
     command = await how.locator("code").inner_text()
     args = command.split()
-    assert args[:2] == ["python3", "verify_draw.py"] and args[2] == saved[0].name, command
-    run = subprocess.run(
-        [sys.executable, *args[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    assert args[:2] == ["python3", "verify_draw.py"], command
+    assert args[2:] == [saved[0].name], command
+    run = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *args[1:],
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert run.stdout.startswith("verified")
+    out, err = await asyncio.wait_for(run.communicate(), timeout=60)
+    assert run.returncode == 0, (out + err).decode()
+    assert out.decode().startswith("verified")
 
     await page.get_by_role("link", name="检查结果公示").click()
     await page.wait_for_url("**/results")
