@@ -176,7 +176,12 @@ async def campaigns_page(request: Request, session: DbSession, user: OptionalUse
     rows, _ = await campaigns.list_public(
         session, region=None, page=PageRequest(page=1, per_page=50)
     )
-    return render_public(request, "enforcement/campaigns.html", {"user": user, "campaigns": rows})
+    shown = await names.public_region_names(session, {c.region_code for c in rows})
+    return render_public(
+        request,
+        "enforcement/campaigns.html",
+        {"user": user, "campaigns": rows, "region_names": shown},
+    )
 
 
 @router.get("/inspections/{campaign_id}")
