@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from enforcement import desk, published
+from enforcement import desk, names, published
 from enforcement.desk import STAGE_ZH
 from enforcement.risk_model import BAND_ZH
 from enforcement.settings import EnforcementConfig
@@ -44,10 +44,17 @@ async def desk_list(request: Request, session: DbSession, user: DeskPage) -> Res
         found = await desk.region_campaigns(session, actor=user, region=region)
     except GongzhiError as exc:
         return error_page(request, exc)
+    shown = await names.region_names(session, {region} | {c.region_code for c in found})
     return render(
         request,
         "enforcement/desk.html",
-        {"user": user, "region": region, "campaigns": found, "stage_zh": STAGE_ZH},
+        {
+            "user": user,
+            "region": region,
+            "campaigns": found,
+            "stage_zh": STAGE_ZH,
+            "region_names": shown,
+        },
     )
 
 
@@ -104,6 +111,9 @@ async def desk_campaign(
             "inspectors": shown.inspectors,
             "band_zh": BAND_ZH,
             "created": request.query_params.get("created") == "1",
+            "region_names": await names.region_names(
+                session, {shown.region_code} | {s["district"] for s in shown.sites.values()}
+            ),
         },
     )
 

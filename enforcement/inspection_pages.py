@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from enforcement import campaigns, inspections, results
+from enforcement import campaigns, inspections, names, results
 from enforcement.inspections import FOLLOW_UP_ZH, STATE_ZH
 from enforcement.settings import EnforcementConfig
 from portal import facts
@@ -48,6 +48,7 @@ async def my_inspections(request: Request, session: DbSession, user: InspectionP
         )
     except GongzhiError:
         region = []
+    sites = await inspections.site_cards(session, [f.inspection for f in [*found, *region]])
     return render(
         request,
         "enforcement/inspections.html",
@@ -58,6 +59,7 @@ async def my_inspections(request: Request, session: DbSession, user: InspectionP
             "done": [f for f in found if f.inspection.status == "done"],
             "total": total,
             "region": region,
+            "sites": sites,
             "outcome_zh": OUTCOME_ZH,
         },
     )
@@ -78,10 +80,6 @@ async def inspection_form(
     except GongzhiError as exc:
         return error_page(request, exc)
     found = await inspections.instruments(session, inspection)
-    try:
-        names = {c.code: c.name for c in facts.instrument_categories()}
-    except LookupError:
-        names = {}
     photos = await facts.photo_links(
         session, settings, media_ids=[uuid.UUID(p) for p in inspection.photos]
     )
@@ -91,9 +89,10 @@ async def inspection_form(
         {
             "user": user,
             "inspection": inspection,
+            "site": (await inspections.site_cards(session, [inspection])).get(inspection.id),
             "title": await inspections.campaign_title(session, inspection),
             "instruments": found,
-            "names": names,
+            "names": names.category_names(),
             "photos": photos,
             "state_zh": STATE_ZH,
             "current_states": inspections.CURRENT_STATES,
@@ -121,6 +120,7 @@ async def campaign_results(
     except NotFound:
         return render(request, "error.html", {"status": 404}, status_code=404)
     done, public = await results.counts(session, campaign_id)
+    shown = await names.public_region_names(session, {r.district for r in found})
     return render_public(
         request,
         "enforcement/results.html",
@@ -136,5 +136,6 @@ async def campaign_results(
             "outcome_zh": OUTCOME_ZH,
             "follow_up_zh": FOLLOW_UP_ZH,
             "publish_days": config.enforcement_publish_working_days,
+            "region_names": shown,
         },
     )

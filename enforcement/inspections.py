@@ -43,10 +43,11 @@ from enforcement.schemas import InspectionResultCreate
 from enforcement.scores import in_region
 from enforcement.settings import EnforcementSettings
 from portal import clock, facts, workdays
-from portal.accounts.models import Role, User
+from portal.accounts.models import Organization, Role, User
 from portal.accounts.permissions import Action, authorize
 from portal.audit import service as audit
 from portal.pagination import PageRequest
+from portal.regions.models import Region
 from portal.regions.service import covers
 
 # Verification states (the regional statistics' names) in which the certificate is current.
@@ -227,6 +228,37 @@ async def list_for(
         .limit(page.limit)
     )
     return [Listed(r[0], r[1]) for r in rows.all()], int(total)
+
+
+@dataclass(frozen=True)
+class SiteCard:
+    """Where an inspector goes: the site's own name (not the published, masked one), its
+    address and its district's name."""
+
+    name: str
+    address: str
+    district: str
+
+
+async def site_cards(
+    session: AsyncSession, inspections: Sequence[Inspection]
+) -> dict[uuid.UUID, SiteCard]:
+    """The site of each inspection, by inspection id, for the staff who may read them."""
+    site_ids = {i.site_id for i in inspections}
+    if not site_ids:
+        return {}
+    rows = await session.execute(
+        select(
+            col(Organization.id),
+            col(Organization.name),
+            col(Organization.address),
+            col(Region.name),
+        )
+        .join(Region, col(Region.code) == col(Organization.region_code))
+        .where(col(Organization.id).in_(site_ids))
+    )
+    found = {r[0]: SiteCard(r[1], r[2] or "", r[3]) for r in rows.all()}
+    return {i.id: found[i.site_id] for i in inspections if i.site_id in found}
 
 
 async def campaign_title(session: AsyncSession, inspection: Inspection) -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
-from enforcement import campaigns, desk_pages, inspection_pages, published, scores
+from enforcement import campaigns, desk_pages, inspection_pages, names, published, scores
 from enforcement.risk_model import BAND_ZH
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import User
@@ -60,10 +61,14 @@ async def risk_page(request: Request, session: DbSession, user: RiskPage) -> Res
     except GongzhiError as exc:
         return error_page(request, exc)
     largest = max((d.total for d in districts), default=0) or 1
+    shown_region = region or user.region_code or ""
+    codes = {s.region_code for s in found} | {d.region_code for d in districts} | {shown_region}
     return render(
         request,
         "enforcement/risk.html",
         {
+            "region_names": await names.region_names(session, codes),
+            "category_names": names.category_names(),
             "user": user,
             "scores": found,
             "total": total,
@@ -71,10 +76,97 @@ async def risk_page(request: Request, session: DbSession, user: RiskPage) -> Res
             "pages": max(1, -(-total // PER_PAGE)),
             "districts": districts,
             "largest": largest,
-            "region": region or user.region_code or "",
+            "region": shown_region,
             "district": district or "",
             "category": category or "",
             "band_zh": BAND_ZH,
+        },
+    )
+
+
+FACTOR_ZH = {
+    "instruments": "强检器具（超期、未检定、不合格）",
+    "complaints": "属实的投诉举报",
+    "penalties": "公示中的行政处罚",
+    "credit": "行业协会诚信等级",
+    "findings": "以往双随机检查发现的问题",
+}
+INSTRUMENT_STATE_ZH = {
+    "overdue": "超期未检",
+    "never_verified": "从未检定",
+    "failed": "检定不合格",
+    "ok": "正常",
+}
+FOLLOW_UP_ZH = {"none": "无", "correct": "责令改正", "penalty_case": "立案查处"}
+
+
+@router.get("/backoffice/risk/{owner_id}")
+async def risk_site_page(
+    request: Request, session: DbSession, user: RiskPage, owner_id: uuid.UUID
+) -> Response:
+    """One site's score with its evidence: each part's points, the facts it was computed from
+    (instruments by category and state, complaints, penalties, grades, earlier findings) and
+    its history, like the credit breakdown."""
+    if isinstance(user, Response):
+        return user
+    try:
+        found = await scores.site_scores(session, actor=user, owner_id=owner_id)
+    except GongzhiError as exc:
+        return error_page(request, exc)
+    current = found[0]
+    return render(
+        request,
+        "enforcement/risk_site.html",
+        {
+            "user": user,
+            "score": current,
+            "history": found,
+            "district": (await names.region_names(session, {current.region_code})).get(
+                current.region_code, current.region_code
+            ),
+            "category_names": names.category_names(),
+            "factor_zh": FACTOR_ZH,
+            "state_zh": INSTRUMENT_STATE_ZH,
+            "follow_up_zh": FOLLOW_UP_ZH,
+            "band_zh": BAND_ZH,
+            "recomputed": request.query_params.get("recomputed") == "1",
+        },
+    )
+
+
+@router.post("/backoffice/risk/{owner_id}/recompute")
+async def risk_site_recompute(
+    request: Request, session: DbSession, user: RiskPage, owner_id: uuid.UUID
+) -> Response:
+    """Recompute one site now (after a decision, a complaint concluded…)."""
+    if isinstance(user, Response):
+        return user
+    try:
+        await scores.recompute_site(session, actor=user, owner_id=owner_id)
+    except GongzhiError as exc:
+        return error_page(request, exc)
+    return RedirectResponse(f"/backoffice/risk/{owner_id}?recomputed=1", status_code=303)
+
+
+# The standalone verifier (standard library only), served so that anyone can run it without the
+# repository; a deployment without the checkout's scripts/ answers 404.
+VERIFIER = Path(__file__).resolve().parents[1] / "scripts" / "verify_draw.py"
+
+
+@router.get("/inspections/verify_draw.py")
+async def verifier_script() -> Response:
+    try:
+        body = VERIFIER.read_bytes()
+    except OSError:
+        raise NotFound(
+            "The verifier script is not installed here.", detail_zh="本站未附带复核脚本。"
+        ) from None
+    return Response(
+        body,
+        media_type="text/x-python; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="verify_draw.py"',
+            "Cache-Control": "public, max-age=3600",
         },
     )
 
@@ -84,7 +176,12 @@ async def campaigns_page(request: Request, session: DbSession, user: OptionalUse
     rows, _ = await campaigns.list_public(
         session, region=None, page=PageRequest(page=1, per_page=50)
     )
-    return render_public(request, "enforcement/campaigns.html", {"user": user, "campaigns": rows})
+    shown = await names.public_region_names(session, {c.region_code for c in rows})
+    return render_public(
+        request,
+        "enforcement/campaigns.html",
+        {"user": user, "campaigns": rows, "region_names": shown},
+    )
 
 
 @router.get("/inspections/{campaign_id}")
@@ -106,5 +203,9 @@ async def campaign_page(
             "sites": campaign.sites,
             "inspectors": campaign.inspectors,
             "band_zh": BAND_ZH,
+            "region_names": await names.public_region_names(
+                session,
+                {campaign.region_code} | {s["district"] for s in campaign.sites.values()},
+            ),
         },
     )

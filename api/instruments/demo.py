@@ -214,7 +214,9 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
 # owner, institution, serials, days ago it was made, then: "submitted", "accept", "refuse",
 # "cancel" or "complete"
 APPLICATIONS = [
-    ("RMLSC", "XYJC", ["XS2301001", "YH1800231"], 240, "complete"),
+    # The truck scale verified 200 days ago (api/certificates/demo.py): applied for five days
+    # before, completed the day after, within the promised time.
+    ("RMLSC", "XYJC", ["YH1800231"], 205, "complete"),
     ("XYZXYY", "SXJL", ["OM20231188", "SP1900321"], 5, "accept"),
     ("QDCZ", "XYJC", ["JD21800456"], 2, "submitted"),
     ("XPZLS", "XYJC", ["WM2209080"], 10, "refuse"),
@@ -279,7 +281,10 @@ async def _applications(session: AsyncSession, users: dict[str, User], settings:
             await cancel_application(session, application.id, actor=owner)
         elif then == "complete":
             application.status = ApplicationStatus.accepted
-            application.appointment_on = today - timedelta(days=ago - 3)
+            application.appointment_on = today - timedelta(days=ago - 5)
             application.appointment_address = "人民路农贸市场"
             application.staff = "陈工"
             await complete_application(session, application.id, actor=lab)
+            # Completed then, not on the day the demo is loaded: the time to result is the
+            # institution's, and the statistics count it in its month.
+            application.completed_at = clock.now() - timedelta(days=ago - 6)

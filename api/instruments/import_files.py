@@ -72,20 +72,45 @@ def header_column(cell: Any) -> str | None:
     return HEADERS_ZH.get(text.lower() if text.isascii() else text)
 
 
+# Stands, in the decoded text, for a CSV line that decodes in neither encoding (a private-use
+# character no real file has): read_rows reports that line as the row's error.
+UNDECODABLE = "\ue000"
+
+
+def _by_line(data: bytes, encoding: str) -> tuple[str, int]:
+    """The text with each line that does not decode replaced by UNDECODABLE, and how many."""
+    lines = []
+    broken = 0
+    for raw in data.split(b"\n"):  # 0x0A is never part of a UTF-8 or GB18030 character
+        try:
+            lines.append(raw.decode(encoding))
+        except UnicodeDecodeError:
+            lines.append(UNDECODABLE)
+            broken += 1
+    return "\n".join(lines), broken
+
+
 def _decoded(data: bytes) -> str:
     if data.startswith(codecs.BOM_UTF8):
-        return data[3:].decode("utf-8")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError:
+        data = data[3:]
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            pass
+    # Mostly one encoding, with a few lines broken (a character cut in two, a stray byte): those
+    # lines are row errors and the others stand. The encoding is the one fewer lines fail in;
+    # a file whose header, or half of whose lines, decode in neither is in another encoding.
+    text, broken = min(
+        (_by_line(data, encoding) for encoding in ("utf-8", "gb18030")), key=lambda t: t[1]
+    )
+    lines = sum(1 for line in data.split(b"\n") if line.strip())
+    if text.startswith(UNDECODABLE) or broken * 2 > lines:
         raise UnsupportedRegistrationFile(
             "The CSV is neither UTF-8 nor GB18030.",
             detail_zh="CSV 文件既不是 UTF-8 也不是 GB18030 编码。",
-        ) from None
+        )
+    return text
 
 
 def _cells(values: list[Any]) -> list[str]:
@@ -134,9 +159,12 @@ def _raw_rows(filename: str, data: bytes) -> Iterator[list[str]]:
         yield _cells(line)
 
 
-def read_rows(filename: str, data: bytes, *, max_rows: int) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line, {column: text}) for each non-empty row after the header; a cell too long is kept
-    one character too long, so that the row check reports it."""
+def read_rows(
+    filename: str, data: bytes, *, max_rows: int
+) -> Iterator[tuple[int, dict[str, str] | None]]:
+    """(line, {column: text}) for each non-empty row after the header, or (line, None) for a
+    CSV line that decodes in neither encoding; a cell too long is kept one character too long,
+    so that the row check reports it."""
     rows = _raw_rows(filename, data)
     header = next(rows, None)
     if header is None:
@@ -155,5 +183,8 @@ def read_rows(filename: str, data: bytes, *, max_rows: int) -> Iterator[tuple[in
         count += 1
         if count > max_rows:
             raise RegistrationFileTooLarge(detail_zh=f"文件超过 {max_rows} 行。")
+        if values and values[0].startswith(UNDECODABLE):
+            yield line, None
+            continue
         row = {c: v for c, v in zip(columns, values, strict=False) if c is not None}
         yield line, row

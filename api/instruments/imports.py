@@ -129,6 +129,17 @@ async def import_registrations(
     seen: set[tuple[str, str, str]] = set()
     for line, row in read_rows(filename, data, max_rows=settings.registration_import_max_rows):
         total += 1
+        if row is None:
+            errors.append(
+                RegistrationRowError(
+                    line=line,
+                    column="",
+                    code="undecodable_row",
+                    reason="the line is neither UTF-8 nor GB18030 text; nothing of it is stored",
+                    reason_zh="这一行含有无法识别的字符（既不是 UTF-8 也不是 GB18030 编码），未登记，请检查后重新填写",
+                )
+            )
+            continue
         model = _row_model(line, row)
         if isinstance(model, list):
             errors.extend(model)

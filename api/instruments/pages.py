@@ -21,6 +21,7 @@ from api.instruments.schemas import (
     ApplicationCreate,
     AppointmentRequest,
     InstrumentRegistrationCreate,
+    RegistrationChange,
 )
 from api.instruments.settings import InstrumentsConfig, InstrumentsSettings
 from portal import clock, facts
@@ -126,6 +127,9 @@ async def owner_instruments(request: Request, session: DbSession, user: Optional
     message = (
         f"出厂编号为 {registered} 的器具已登记，等待市场监管部门确认。" if registered else None
     )
+    changed = request.query_params.get("changed", "")
+    if changed in ("moved", "retired"):
+        message = "已记录变更，市场监管部门可以看到。"
     return await _owner_page(request, session, user, message_ok=message)
 
 
@@ -202,6 +206,50 @@ async def owner_import(
     return await _owner_page(request, session, user, report=report)
 
 
+EVENT_ZH = {
+    "registered": "登记",
+    "confirmed": "确认",
+    "rejected": "退回",
+    "moved": "变更位置",
+    "retired": "注销",
+    "replaced": "更换",
+    "entered": "列入检定管理",
+}
+
+
+@router.post("/owner/instruments/{registration_id}/change")
+async def owner_change(
+    request: Request,
+    session: DbSession,
+    user: OptionalUser,
+    registration_id: uuid.UUID,
+    kind: Annotated[str, Form(max_length=10)],
+    location: Annotated[str, Form(max_length=200)] = "",
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """The owner records a move or a retirement (a replacement, which registers the new
+    instrument, goes through the API); the bureau sees it as an event."""
+    if user is None:
+        return _login(request)
+    if user.role != Role.owner:
+        return _forbidden(request, user)
+    if kind not in ("moved", "retired"):
+        return RedirectResponse("/owner/instruments", status_code=303)
+    change = RegistrationChange(kind=kind, location=location or None, reason=reason.strip())
+    try:
+        await review.change_registration(session, registration_id, change, actor=user)
+    except GongzhiError as exc:
+        if exc.status == 404:
+            raise
+        await session.rollback()
+        return await _owner_page(
+            request, session, user, message_error=exc.detail_zh, status_code=exc.status
+        )
+    return RedirectResponse(
+        f"/owner/instruments?changed={kind}#r-{registration_id}", status_code=303
+    )
+
+
 @router.get("/backoffice/registrations")
 async def bureau_registrations(
     request: Request,
@@ -218,7 +266,7 @@ async def bureau_registrations(
     rows, total = await review.list_registrations(
         session, actor=user, page=PageRequest(page=page, per_page=50), status=chosen
     )
-    items = await review.read_models(session, rows)
+    items = await review.read_models(session, rows, with_events=True)
     return render(
         request,
         "instruments/bureau.html",
@@ -230,6 +278,7 @@ async def bureau_registrations(
             "tones": TONES,
             "statuses": VERIFICATION_STATUS_ZH,
             "done": request.query_params.get("done", "")[:20],
+            "event_zh": EVENT_ZH,
         },
     )
 
@@ -383,6 +432,19 @@ async def institution_queue(
         return _login(request)
     if not role_allows(user.role, Action.application_handle):
         return _forbidden(request, user)
+    return await _queue_page(request, session, user, config, status)
+
+
+async def _queue_page(
+    request: Request,
+    session: DbSession,
+    user: User,
+    config: InstrumentsSettings,
+    status: str,
+    failed: dict[str, Any] | None = None,
+) -> Response:
+    """The institution's queue; ``failed``: an action refused, shown at its application with
+    what was typed (id, message, values), so that nothing typed is lost."""
     chosen = ApplicationStatus(status) if status in ApplicationStatus.__members__ else None
     rows, total = await applications.list_applications(
         session, actor=user, page=PageRequest(page=1, per_page=100), status=chosen
@@ -399,7 +461,9 @@ async def institution_queue(
             "tones": APPLICATION_TONES,
             "today": clock.today().isoformat(),
             "done": request.query_params.get("done", "")[:20],
+            "failed": failed,
         },
+        status_code=422 if failed else 200,
     )
 
 
@@ -409,16 +473,25 @@ async def institution_handle(
     session: DbSession,
     user: OptionalUser,
     application_id: uuid.UUID,
+    config: InstrumentsConfig,
     action: Annotated[str, Form(max_length=12)],
     appointment_on: Annotated[str, Form(max_length=10)] = "",
     address: Annotated[str, Form(max_length=300)] = "",
     staff: Annotated[str, Form(max_length=100)] = "",
     reason: Annotated[str, Form(max_length=500)] = "",
+    view: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
     if user is None:
         return _login(request)
     if not role_allows(user.role, Action.application_handle):
         return _forbidden(request, user)
+    typed = {"appointment_on": appointment_on, "address": address, "staff": staff, "reason": reason}
+
+    async def refused(message: str) -> Response:
+        await session.rollback()
+        failed = {"id": application_id, "action": action, "message": message, "values": typed}
+        return await _queue_page(request, session, user, config, view, failed)
+
     try:
         if action in ("accept", "reschedule"):
             appointment = AppointmentRequest.model_validate(
@@ -429,22 +502,22 @@ async def institution_handle(
             )
         elif action == "refuse":
             if len(reason.strip()) < 2:
-                return RedirectResponse(
-                    "/backoffice/applications?done=need_reason", status_code=303
-                )
+                return await refused("请写明拒绝原因（至少 2 个字）。")
             await applications.refuse_application(session, application_id, reason, actor=user)
         elif action == "complete":
             await applications.complete_application(session, application_id, actor=user)
         else:
             return RedirectResponse("/backoffice/applications", status_code=303)
     except ValidationError:
-        return RedirectResponse("/backoffice/applications?done=need_date", status_code=303)
+        return await refused("请选择预约日期。")
     except GongzhiError as exc:
         if exc.status == 404:
             raise
-        await session.rollback()
-        return RedirectResponse(f"/backoffice/applications?done={exc.code}"[:80], status_code=303)
-    return RedirectResponse(f"/backoffice/applications?done={action}", status_code=303)
+        return await refused(exc.detail_zh)
+    back = f"&status={view}" if view in ApplicationStatus.__members__ else ""
+    return RedirectResponse(
+        f"/backoffice/applications?done={action}{back}#a-{application_id}", status_code=303
+    )
 
 
 # The plan and statistics pages live in report_pages.py (they import this module's helpers, so it

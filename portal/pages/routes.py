@@ -14,6 +14,7 @@ from portal.accounts.auth import COOKIE_NAME, OptionalUser, UserManagerDep, cook
 from portal.accounts.models import User
 from portal.accounts.schemas import UserCreate
 from portal.db import DbSession
+from portal.regions.models import Region
 from portal.settings import Environment, Settings
 from portal.web import render, render_public
 
@@ -118,7 +119,8 @@ async def logout(request: Request, session: DbSession, user: OptionalUser) -> Re
 
 
 @router.get("/account")
-async def account(request: Request, user: OptionalUser) -> Response:
+async def account(request: Request, session: DbSession, user: OptionalUser) -> Response:
     if user is None:
         return RedirectResponse("/login?next=/account", status_code=303)
-    return render(request, "account.html", {"user": user})
+    region = await session.get(Region, user.region_code) if user.region_code else None
+    return render(request, "account.html", {"user": user, "region": region})

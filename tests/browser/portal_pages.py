@@ -73,6 +73,8 @@ EXCLUDED: dict[str, str] = {
     "with an Open311 error document (XML or JSON), as GeoReport v2 clients expect",
     "/staff/complaints/{case_id}/documents/{document_id}": "not a page: a case's legal document "
     "as PDF for its handling regulator (tests/api/complaints/test_documents.py)",
+    "/inspections/verify_draw.py": "not a page: the standalone draw verifier a citizen downloads "
+    "(tests/browser/test_inspections.py runs it as the campaign page says)",
 }
 
 # Pages whose demo data a checkout may lack, with why; without it their cases are skipped, not

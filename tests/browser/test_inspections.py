@@ -5,10 +5,14 @@ published results. Nothing overflows 390 px."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+import sys
 from pathlib import Path
 
 import pytest
 
+from api.instruments.demo import OWNERS
 from enforcement.demo import DEMO_CAMPAIGN
 from portal.demo import DEMO_PASSWORD
 from tests.api.complaints.images import jpeg
@@ -34,9 +38,17 @@ async def test_the_inspectors_day_on_a_phone(page, live_server: str, tmp_path: P
     await _fits(page)
     todo = page.locator("#todo a.task").first
     site = await todo.locator(".task-title").inner_text()
+    # The inspector must find the site: its own name (not the published, masked one, which an
+    # individual business's is) and its address, with the district by name.
+    addresses = {name: address for _, name, _, _, _, address, _ in OWNERS}
+    assert site in addresses, site
+    where = await todo.locator(".site-address").inner_text()
+    assert addresses[site] in where
+    assert where.startswith(("渭城区", "兴平市")), where  # never a 秦都区 site: the draw's rule
     await todo.click()
     await page.wait_for_url("**/backoffice/inspections/*")
     assert site in await page.locator("h1").inner_text()
+    assert addresses[site] in await page.locator("#site-address").inner_text()
     await _fits(page)
 
     first = page.locator("fieldset.check").first
@@ -90,3 +102,44 @@ async def test_the_inspectors_day_on_a_phone(page, live_server: str, tmp_path: P
     assert "发现问题" in shown or "未发现问题" in shown
     assert "张经理" not in await page.content()
     await _fits(page)
+
+
+async def test_a_citizen_verifies_the_draw_as_the_campaign_page_says(
+    page, live_server: str, tmp_path: Path
+) -> None:
+    """Without the repository: the page links the public JSON and the verifier script, and the
+    command it prints, run where both were saved, verifies the draw. Districts read as names."""
+    await page.goto(live_server + "/inspections")
+    await page.get_by_role("link", name=DEMO_CAMPAIGN, exact=True).click()
+    await page.wait_for_selector("#draw-result")
+    assert not re.search(r"\b\d{6}\b", await page.locator("#draw-result").inner_text())
+    assert "咸阳市" in await page.locator("main p.muted").first.inner_text()
+    await _fits(page)
+    how = page.locator("#how-to-verify")
+    saved = []
+    for name in ("公开数据", "复核脚本"):
+        async with page.expect_download() as info:
+            await how.get_by_role("link", name=re.compile(name)).click()
+        download = await info.value
+        target = tmp_path / download.suggested_filename
+        await download.save_as(target)
+        saved.append(target)
+    assert saved[1].name == "verify_draw.py"
+    command = await how.locator("code").inner_text()
+    args = command.split()
+    assert args[:2] == ["python3", "verify_draw.py"], command
+    assert args[2:] == [saved[0].name], command
+    run = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *args[1:],
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(run.communicate(), timeout=60)
+    assert run.returncode == 0, (out + err).decode()
+    assert out.decode().startswith("verified")
+
+    await page.get_by_role("link", name="检查结果公示").click()
+    await page.wait_for_url("**/results")
+    assert not re.search(r"\b\d{6}\b", await page.locator("#results").inner_text())

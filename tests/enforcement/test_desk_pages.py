@@ -37,6 +37,9 @@ async def test_the_desk_follows_a_campaign_from_commitment_to_draw(
     assert campaign["title"] in listed.text
     assert f"/backoffice/campaigns/{campaign['id']}" in listed.text
     assert "已公布承诺值，待抽取" in listed.text
+    # Regions by name, never a bare code (辖区（610400）, 区划 610404).
+    assert "辖区（咸阳市）" in listed.text
+    assert "区划 6" not in listed.text
 
     page = await client.get(f"/backoffice/campaigns/{campaign['id']}?created=1", headers=bureau)
     assert page.status_code == 200
@@ -71,6 +74,10 @@ async def test_the_desk_follows_a_campaign_from_commitment_to_draw(
     after = await client.get(f"/backoffice/campaigns/{campaign['id']}", headers=bureau)
     assert seed in after.text
     assert 'id="pairings"' in after.text
+    assert "区划 6" not in after.text
+    assert "咸阳市；从" in after.text
+    public = await client.get("/inspections")
+    assert "<td>咸阳市</td>" in public.text
     assert 'id="draw-start"' not in after.text
     assert f'href="/inspections/{campaign["id"]}"' in after.text
     assert "scripts/verify_draw.py" in after.text

@@ -256,6 +256,50 @@ async def test_the_back_office_page_lists_and_charts_by_district(
     assert "没有符合条件的使用单位" in filtered.text
 
 
+async def test_the_bureau_opens_a_sites_evidence_from_the_list_and_recomputes_it(
+    client: httpx.AsyncClient,
+    owner_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+) -> None:
+    """The list names districts and categories in Chinese and links each site to its score's
+    evidence, as the credit breakdown does: the parts' points, the facts they come from and the
+    history; the bureau recomputes one site from there."""
+    from tests.api.instruments.test_pages import _login
+
+    await _register(client, await auth_headers(owner_user))
+    bureau = await make_user(Role.regulator, region="610400")
+    await client.post(
+        "/api/v1/enforcement/risk-scores/recompute", headers=await auth_headers(bureau)
+    )
+    await _login(client, bureau)
+    page = (await client.get("/backoffice/risk")).text
+    assert f'href="/backoffice/risk/{owner_user.organization_id}"' in page
+    assert "秦都区 · 器具 1 台" in page  # the district by name, not 610402
+    assert "辖区（咸阳市）" in page
+    assert '<option value="scale-pc">电子计价秤</option>' in page  # a category by name
+    assert '<option value="610402">秦都区</option>' in page
+
+    detail = await client.get(f"/backoffice/risk/{owner_user.organization_id}")
+    assert detail.status_code == 200
+    assert "咸阳市秦都区人民路农贸市场有限公司" in detail.text
+    assert "从未检定 1 台" in detail.text  # the fact behind the points
+    assert "强检器具（超期、未检定、不合格）</td><td>4</td><td>4</td>" in detail.text
+    assert "模型第 1 版" in detail.text
+
+    again = await client.post(f"/backoffice/risk/{owner_user.organization_id}/recompute")
+    assert again.status_code == 303
+    shown = await client.get(again.headers["location"])
+    assert "已按平台当前数据重新计算" in shown.text
+    assert shown.text.count("模型第 1 版 · 当前") == 1
+    # Another region's bureau neither reads nor recomputes it.
+    client.cookies.clear()
+    await _login(client, await make_user(Role.regulator, region="610100"))
+    assert (await client.get(f"/backoffice/risk/{owner_user.organization_id}")).status_code == 403
+    refused = await client.post(f"/backoffice/risk/{owner_user.organization_id}/recompute")
+    assert refused.status_code == 403
+
+
 async def test_a_site_without_active_registrations_leaves_the_list(
     client: httpx.AsyncClient,
     owner_user: User,

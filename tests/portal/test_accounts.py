@@ -182,3 +182,30 @@ async def test_institution_staff_needs_an_institution(
         "/api/v1/admin/users", json=unknown_region, headers=await auth_headers(admin)
     )
     assert_problem(response, 422, "unknown_region")
+
+
+async def test_account_page_names_every_role_and_the_region(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    """Every role reads what it is and where, in Chinese: an owner's 角色 was empty and every
+    account's 所属区域 a bare code (610402)."""
+    expected = {
+        Role.citizen: "公众",
+        Role.owner: "使用单位",
+        Role.institution: "检定机构",
+        Role.regulator: "市场监管",
+        Role.association: "行业协会",
+        Role.editor: "编辑",
+        Role.admin: "管理员",
+    }
+    assert set(expected) == set(Role)
+    for role, label in expected.items():
+        user = await make_user(role, region="610402")
+        client.cookies.clear()
+        login = await client.post(
+            "/login", data={"email": user.email, "password": TEST_PASSWORD, "next": "/account"}
+        )
+        assert login.status_code == 303, login.text
+        page = (await client.get("/account")).text
+        assert f'<dd id="account-role">{label}</dd>' in page, role
+        assert '<dd id="account-region">陕西省咸阳市秦都区（610402）</dd>' in page, role

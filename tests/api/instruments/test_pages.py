@@ -4,6 +4,7 @@ logged in with the portal's cookie."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import httpx
 
@@ -132,5 +133,100 @@ async def test_owner_applies_on_the_page_and_the_institution_handles_it(
         f"/backoffice/applications/{application_id}",
         data={"action": "accept", "appointment_on": clock.today().isoformat(), "staff": "陈工"},
     )
-    assert accepted.headers["location"].endswith("done=accept")
-    assert "已预约" in (await client.get("/backoffice/applications")).text
+    assert "done=accept" in accepted.headers["location"]
+    queue = await client.get("/backoffice/applications?status=accepted")
+    assert "已预约" in queue.text
+    # Rescheduling starts from the appointment as it is: the staff need not be typed again.
+    assert f'id="s-{application_id}" type="text" name="staff" maxlength="100" value="陈工"' in (
+        queue.text
+    )
+    # A refused action shows why at its application and keeps what was typed, in the same view.
+    yesterday = (clock.today() - timedelta(days=1)).isoformat()
+    refused = await client.post(
+        f"/backoffice/applications/{application_id}",
+        data={
+            "action": "reschedule",
+            "appointment_on": yesterday,
+            "address": "二号楼检定室",
+            "staff": "陈工、周工",
+            "view": "accepted",
+        },
+    )
+    assert refused.status_code == 422
+    assert f'id="failed-{application_id}"' in refused.text
+    assert "预约日期不能早于今天" in refused.text
+    assert f'value="{yesterday}"' in refused.text
+    assert 'value="二号楼检定室"' in refused.text
+    assert 'value="陈工、周工"' in refused.text
+    assert 'name="view" value="accepted"' in refused.text
+    no_reason = await client.post(
+        f"/backoffice/applications/{application_id}", data={"action": "refuse", "reason": "x"}
+    )
+    assert no_reason.status_code == 422
+    assert "请写明拒绝原因" in no_reason.text
+    moved = await client.post(
+        f"/backoffice/applications/{application_id}",
+        data={
+            "action": "reschedule",
+            "appointment_on": clock.today().isoformat(),
+            "staff": "周工",
+            "view": "accepted",
+        },
+    )
+    assert moved.status_code == 303
+    assert moved.headers["location"].endswith(f"&status=accepted#a-{application_id}")
+
+
+async def test_owner_moves_and_retires_on_the_page_and_the_bureau_sees_each_event(
+    client: httpx.AsyncClient, owner_user: User, make_user: Callable[..., Awaitable[User]]
+) -> None:
+    """The moves and retirements the bureau must see as events were recordable only through the
+    API, and the bureau's page showed no events at all."""
+    await _login(client, owner_user)
+    for serial in ("EV-1", "EV-2"):
+        sent = await client.post(
+            "/owner/instruments",
+            data={
+                "category_code": "scale-pc",
+                "serial": serial,
+                "usage_area": "贸易结算",
+                "location": "1 号摊位",
+            },
+        )
+        assert sent.status_code == 303, sent.text
+    page = (await client.get("/owner/instruments")).text
+    ids = {
+        serial: page.split(serial, 1)[0].rsplit('id="r-', 1)[1].split('"', 1)[0]
+        for serial in ("EV-1", "EV-2")
+    }
+    assert f'action="/owner/instruments/{ids["EV-1"]}/change"' in page
+    unnamed = await client.post(
+        f"/owner/instruments/{ids['EV-1']}/change", data={"kind": "moved", "location": " "}
+    )
+    assert unnamed.status_code == 422
+    assert "变更位置须填写新的安装位置" in unnamed.text
+    moved = await client.post(
+        f"/owner/instruments/{ids['EV-1']}/change", data={"kind": "moved", "location": "7 号摊位"}
+    )
+    assert moved.status_code == 303
+    assert "已记录变更" in (await client.get(moved.headers["location"])).text
+    retired = await client.post(
+        f"/owner/instruments/{ids['EV-2']}/change", data={"kind": "retired", "reason": "损坏报废"}
+    )
+    assert retired.status_code == 303
+    page = (await client.get("/owner/instruments")).text
+    assert "7 号摊位" in page
+    assert f'action="/owner/instruments/{ids["EV-2"]}/change"' not in page  # retired: no more
+
+    client.cookies.clear()
+    await _login(client, await make_user(Role.regulator, region="610400"))
+    bureau = (await client.get("/backoffice/registrations?status=")).text
+    assert "变更位置：1 号摊位 → 7 号摊位" in bureau
+    assert "注销（损坏报废）" in bureau
+    # Another owner cannot change them.
+    client.cookies.clear()
+    await _login(client, await make_user(Role.owner, region="610402"))
+    stranger = await client.post(
+        f"/owner/instruments/{ids['EV-1']}/change", data={"kind": "moved", "location": "别处"}
+    )
+    assert stranger.status_code == 404

@@ -367,6 +367,47 @@ async def test_bulk_csv_gb18030_and_xlsx_with_row_errors_and_idempotence(
     )
 
 
+async def test_a_gb18030_file_with_an_undecodable_row_keeps_its_good_rows(
+    client: httpx.AsyncClient, owner_user: User, auth_headers: Headers
+) -> None:
+    """One line cut mid-character (a stray byte, a file pasted together) is that row's error,
+    not "the file is neither UTF-8 nor GB18030" for a file that is GB18030; a UTF-8 file with
+    such a line is read as UTF-8. A file mostly undecodable is refused whole."""
+    headers = await auth_headers(owner_user)
+    for encoding in ("gb18030", "utf-8"):
+        good = [
+            f"电子计价秤,ACS-15,{encoding}-1,上海友声衡器有限公司,1 号摊位,贸易结算,,,",
+            f"电子计价秤,ACS-15,{encoding}-3,上海友声衡器有限公司,3 号摊位,贸易结算,,,",
+        ]
+        data = (
+            (CSV_HEADER + good[0] + "\n").encode(encoding)
+            + "电子计价秤,ACS-15,坏-2,".encode(encoding)
+            + b"\xff\xfe\x81,2 \xe5\xb7,\n"
+            + (good[1] + "\n").encode(encoding)
+        )
+        response = await client.post(
+            "/api/v1/instruments/import", files={"file": ("登记.csv", data)}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        report = response.json()
+        assert (report["total_rows"], report["created"], report["failed"]) == (3, 2, 1)
+        assert [(e["line"], e["code"]) for e in report["errors"]] == [(3, "undecodable_row")]
+        assert "GB18030" in report["errors"][0]["reason_zh"]
+        listing = (await client.get("/api/v1/instrument-registrations", headers=headers)).json()
+        serials = {i["serial"] for i in listing["items"]}
+        assert {f"{encoding}-1", f"{encoding}-3"} <= serials  # read in the file's own encoding
+    mostly_broken = CSV_HEADER.encode() + b"\xff\xfe,a\n\xff\xfe,b\n"
+    assert_problem(
+        await client.post(
+            "/api/v1/instruments/import",
+            files={"file": ("x.csv", mostly_broken)},
+            headers=headers,
+        ),
+        422,
+        "registration_file_unsupported",
+    )
+
+
 class RecordingSender:
     """A notifier that keeps what it was given (a test's stand-in for an SMS gateway)."""
 
