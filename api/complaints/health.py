@@ -8,11 +8,15 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api.complaints.s3_storage import S3PhotoStorage
+from api.complaints.settings import ComplaintsSettings
 from api.complaints.storage import get_storage
 
 
 async def check(app: FastAPI) -> dict[str, Any]:
+    if app.state.settings.of(ComplaintsSettings).photo_storage != "s3":
+        return {}
+    from api.complaints.s3_storage import S3PhotoStorage  # only where photos are in the store
+
     storage = get_storage(app.state.settings)
     if not isinstance(storage, S3PhotoStorage):
         return {}

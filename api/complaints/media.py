@@ -22,7 +22,6 @@ from api.complaints.errors import (
     storage_error,
 )
 from api.complaints.models import Case, Media
-from api.complaints.s3_storage import S3PhotoStorage
 from api.complaints.schemas import MediaRead, SignedUrls, SuggestedLocation
 from api.complaints.settings import ComplaintsSettings
 from api.complaints.storage import get_storage
@@ -170,9 +169,13 @@ async def presigned_derivative(
 ) -> str | None:
     """Where the store serves a derivative itself (GONGZHI_PHOTO_S3_PRESIGNED_REDIRECT), valid
     no longer than the portal's own link was; None: the app streams it."""
-    storage = get_storage(settings)
     config = settings.of(ComplaintsSettings)
-    if not (config.photo_s3_presigned_redirect and isinstance(storage, S3PhotoStorage)):
+    if not (config.photo_s3_presigned_redirect and config.photo_storage == "s3"):
+        return None
+    from api.complaints.s3_storage import S3PhotoStorage  # only where photos are in the store
+
+    storage = get_storage(settings)
+    if not isinstance(storage, S3PhotoStorage):
         return None
     remaining = max(1, min(expires - int(utcnow().timestamp()), 7 * 24 * 3600))
     key = photo.display_key if variant == "display" else photo.thumbnail_key

@@ -12,15 +12,17 @@ import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
 from api.complaints.errors import MediaNotFound, storage_error
-from api.complaints.s3_storage import S3PhotoStorage
 from api.complaints.settings import ComplaintsSettings
 from portal import clock
 from portal.settings import Settings
+
+if TYPE_CHECKING:  # the S3 client (aioboto3) is imported only by a process that uses the store
+    from api.complaints.s3_storage import S3PhotoStorage
 
 CHUNK = 256 * 1024
 
@@ -174,6 +176,10 @@ def get_storage(settings: Settings) -> PhotoStorage:
             str(config.photo_s3_timeout_seconds),
         )
         if ident not in _object_stores:
+            # Imported here: aioboto3 takes about 0.4 s to import, paid otherwise by every
+            # command and process that keeps photos on disk (a bulk import's facts included).
+            from api.complaints.s3_storage import S3PhotoStorage
+
             _object_stores[ident] = S3PhotoStorage(
                 endpoint_url=config.photo_s3_endpoint_url,
                 bucket=config.photo_s3_bucket,

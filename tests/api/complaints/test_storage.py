@@ -56,3 +56,23 @@ def test_spooling_an_upload_sweeps_what_a_killed_process_left(
     settings = cast(Settings, SimpleNamespace(storage_dir=str(tmp_path)))
     assert storage.temp_dir(settings) == tmp_path / "tmp"
     assert not left.exists()
+
+
+def test_photos_on_disk_do_not_load_the_s3_client() -> None:
+    """aioboto3 takes a few tenths of a second to import; a process that keeps photos on disk
+    (every command, a bulk import reading the domains' facts) does not pay for it."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "import api.complaints.facts, api.complaints.health, api.complaints.media\n"
+        "from api.complaints import storage\n"
+        "from portal.settings import Settings\n"
+        "storage.get_storage(Settings())\n"
+        "print('aioboto3' in sys.modules)\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert loaded.stdout.strip() == "False", loaded.stderr
