@@ -117,7 +117,36 @@ async def test_register_confirm_and_the_overdue_list_from_the_due_day(
     )
     assert paper["verification_status"] == "valid"
     wrong = await _register(client, headers, serial="WRONG-1")
-    assert "NEVER-1" not in await _overdue_serials(client, bureau)
+    # Due today and never verified, still awaiting the bureau: in the region's overdue list
+    # (and its export) from today, marked 待确认, as the regional statistics count it.
+    listing = (
+        await client.get("/api/v1/instruments/overdue", params={"region": "610402"}, headers=bureau)
+    ).json()
+    waiting = {i["serial"]: i for i in listing["items"]}
+    assert set(waiting) == {"NEVER-1", "WRONG-1"}
+    assert listing["total"] == 2
+    assert waiting["NEVER-1"]["status"] == "none"
+    assert waiting["NEVER-1"]["status_name"] == "未检定"
+    assert waiting["NEVER-1"]["registration_status"] == "pending"
+    assert waiting["NEVER-1"]["sticker_token"] is None
+    assert waiting["NEVER-1"]["days_overdue"] == 0
+    assert waiting["NEVER-1"]["owner_name"] == "咸阳市秦都区人民路农贸市场有限公司"
+    exported = await client.get(
+        "/api/v1/instruments/overdue.csv", params={"region": "610402"}, headers=bureau
+    )
+    assert exported.status_code == 200, exported.text
+    lines = exported.text.lstrip("\ufeff").splitlines()
+    assert lines[0].endswith("登记状态")
+    never_line = next(line for line in lines if line.startswith("NEVER-1,"))
+    assert never_line.endswith(",待确认")
+    assert ",未检定," in never_line
+    stats = (await client.get("/api/v1/instrument-statistics", headers=bureau)).json()
+    assert stats["overdue"] == listing["total"]
+    assert stats["overdue_unconfirmed"] == 2
+    page = await client.get("/backoffice/overdue", headers=bureau)
+    assert page.status_code == 200, page.text
+    assert "NEVER-1" in page.text
+    assert "登记待确认" in page.text
 
     # The bureau of the region confirms; another region's bureau does not see it; an owner
     # cannot confirm.
