@@ -286,3 +286,8 @@ async def test_the_overdue_list_shows_each_status_on_a_phone(page, live_server: 
         assert box["x"] + box["width"] <= width
     label = await statuses.first.evaluate("td => getComputedStyle(td, '::before').content")
     assert label == '"状态"'
+    # Every line of a value sits beside its label, none under it (the serial, the USCC).
+    for cell in await page.locator("table.data tbody tr").first.locator("td").all():
+        left = (await cell.bounding_box())["x"]
+        for line in await cell.locator(".muted").all():
+            assert (await line.bounding_box())["x"] > left + 40
