@@ -417,6 +417,18 @@ async def unconfirmed_due(
     return 0, []
 
 
+async def unconfirmed_instruments(
+    session: AsyncSession, instrument_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Of these registry instruments, those an owner registered whose registration the bureau
+    has not confirmed (pending, and none confirmed): the overdue list marks them 待确认."""
+    for _, module in modules("facts"):
+        provider = getattr(module, "unconfirmed_instruments", None)
+        if provider is not None:
+            return await provider(session, instrument_ids)  # type: ignore[no-any-return]
+    return set()
+
+
 @dataclass(frozen=True)
 class RegisteredClaim:
     """An owner's active registration (pending or confirmed) of an instrument, for matching an

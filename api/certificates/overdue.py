@@ -4,7 +4,7 @@ warnings (sent by jobs.py)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -195,8 +195,23 @@ async def list_overdue(
                 .offset(max(page.offset - pending, 0))
             )
         ).all()
-        items += [_overdue_item(r, today, settings.certificate_expiring_days) for r in rows]
+        items += await _registry_items(session, rows, today, settings)
     return region, today, items, total + pending
+
+
+async def _registry_items(
+    session: AsyncSession, rows: Sequence[Any], today: date, settings: CertificatesSettings
+) -> list[OverdueItem]:
+    """The registry's rows as items, those registered by an owner and not yet confirmed by the
+    bureau marked pending (待确认), as the unconfirmed registrations not in the registry are."""
+    unconfirmed = await facts.unconfirmed_instruments(session, [r.id for r in rows])
+    items = []
+    for r in rows:
+        item = _overdue_item(r, today, settings.certificate_expiring_days)
+        if r.id in unconfirmed:
+            item.registration_status = "pending"
+        items.append(item)
+    return items
 
 
 async def iter_overdue(
@@ -222,8 +237,8 @@ async def iter_overdue(
         offset += page
     stmt = _overdue_stmt(region, today + timedelta(days=within_days))
     async for chunk in _chunks(session, stmt, page):
-        for r in chunk:
-            yield _overdue_item(r, today, settings.certificate_expiring_days)
+        for item in await _registry_items(session, chunk, today, settings):
+            yield item
 
 
 def _stage(row: Row[Any], today: date) -> WarningStage:

@@ -110,6 +110,24 @@ async def unconfirmed_due(
     return int(total), items
 
 
+async def unconfirmed_instruments(
+    session: AsyncSession, instrument_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    r = RegisteredInstrument
+    found: dict[uuid.UUID, set[RegistrationStatus]] = {}
+    ids = list(instrument_ids)
+    for start in range(0, len(ids), _CHUNK):
+        rows = await session.execute(
+            select(col(r.registry_instrument_id), col(r.status)).where(
+                col(r.registry_instrument_id).in_(ids[start : start + _CHUNK]),
+                col(r.status).in_(_ACTIVE),
+            )
+        )
+        for instrument_id, status in rows.all():
+            found.setdefault(instrument_id, set()).add(status)
+    return {i for i, states in found.items() if RegistrationStatus.confirmed not in states}
+
+
 async def registered_claims(
     session: AsyncSession, keys: Sequence[tuple[str, str, str]]
 ) -> dict[tuple[str, str, str], list[RegisteredClaim]]:

@@ -49,6 +49,19 @@ async def _overdue_serials(client: httpx.AsyncClient, headers: dict[str, str]) -
     return {item["serial"]: item["status"] for item in listing["items"]}
 
 
+async def _overdue_items(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    listing = (
+        await client.get(
+            "/api/v1/instruments/overdue",
+            params={"region": "610402", "per_page": 200},
+            headers=headers,
+        )
+    ).json()
+    return {item["serial"]: item for item in listing["items"]}
+
+
 async def test_bad_registrations_are_refused_field_by_field(
     client: httpx.AsyncClient, owner_user: User, auth_headers: Headers
 ) -> None:
@@ -505,6 +518,7 @@ async def test_a_retired_registration_leaves_the_overdue_list_and_warnings(
     for r in (kept, gone, swapped, expired):
         confirmed = await client.post(f"/api/v1/instruments/{r['id']}/confirm", headers=bureau)
         assert confirmed.status_code == 200, confirmed.text
+    assert (await _overdue_items(client, bureau))["RET-EXP"]["registration_status"] is None
     assert set(await _overdue_serials(client, bureau)) >= {
         "RET-KEEP",
         "RET-GONE",
@@ -579,8 +593,15 @@ async def test_a_stranger_cannot_take_anothers_instrument_off_the_overdue_list(
     )
     bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
     assert "STR-1" in await _overdue_serials(client, bureau)
+    assert (await _overdue_items(client, bureau))["STR-1"]["registration_status"] is None
     stranger = await auth_headers(owner_user)
     claimed = await _register(client, stranger, serial="STR-1")
+    # Linked to the registry's instrument at once, unconfirmed: the bureau sees it is so.
+    assert (await _overdue_items(client, bureau))["STR-1"]["registration_status"] == "pending"
+    exported = await client.get(
+        "/api/v1/instruments/overdue.csv", params={"region": "610402"}, headers=bureau
+    )
+    assert next(line for line in exported.text.splitlines() if "STR-1," in line).endswith(",待确认")
     retired = await client.post(
         f"/api/v1/instruments/{claimed['id']}/events",
         json={"kind": "retired", "reason": "报废"},
