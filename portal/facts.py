@@ -386,6 +386,50 @@ def withdrawn_from_use() -> Select[Any] | None:
 
 
 @dataclass(frozen=True)
+class UnconfirmedDue:
+    """A registration due (never verified, or its declared verification's cycle run out) that
+    waits for the bureau's confirmation, so is not in the registry yet: the overdue list shows
+    it, marked 待确认, as the regional statistics count it (issue 15)."""
+
+    registration_id: uuid.UUID
+    category_code: str
+    model: str
+    serial: str
+    owner_name: str
+    owner_uscc: str | None
+    address: str
+    region_code: str
+    due_on: date
+    status: str  # none (never verified) or expired (the declared verification's cycle ran out)
+
+
+async def unconfirmed_due(
+    session: AsyncSession, *, region: str, today: date, limit: int, offset: int
+) -> tuple[int, list[UnconfirmedDue]]:
+    """(how many, one page ordered by due day) of the unconfirmed registrations of ``region``
+    and below due by ``today`` and not in the registry; (0, []) when no domain keeps them."""
+    for _, module in modules("facts"):
+        provider = getattr(module, "unconfirmed_due", None)
+        if provider is not None:
+            return await provider(  # type: ignore[no-any-return]
+                session, region=region, today=today, limit=limit, offset=offset
+            )
+    return 0, []
+
+
+async def unconfirmed_instruments(
+    session: AsyncSession, instrument_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Of these registry instruments, those an owner registered whose registration the bureau
+    has not confirmed (pending, and none confirmed): the overdue list marks them 待确认."""
+    for _, module in modules("facts"):
+        provider = getattr(module, "unconfirmed_instruments", None)
+        if provider is not None:
+            return await provider(session, instrument_ids)  # type: ignore[no-any-return]
+    return set()
+
+
+@dataclass(frozen=True)
 class RegisteredClaim:
     """An owner's active registration (pending or confirmed) of an instrument, for matching an
     institution's certificate to it: which owner says the instrument is theirs, and where."""

@@ -4,7 +4,7 @@ warnings (sent by jobs.py)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -143,6 +143,30 @@ async def check_overdue_access(session: AsyncSession, actor: User, region: str |
     return region
 
 
+def _unconfirmed_item(due: facts.UnconfirmedDue, today: date) -> OverdueItem:
+    return OverdueItem(
+        sticker_token=None,
+        category_code=due.category_code,
+        category_name=_category_names().get(due.category_code, due.category_code),
+        model=due.model,
+        serial=due.serial,
+        owner_name=due.owner_name,
+        owner_uscc=due.owner_uscc,
+        address=due.address,
+        region_code=due.region_code,
+        status=due.status,
+        status_name=STATUS_ZH[due.status],
+        certificate_number=None,
+        valid_until=None,
+        days_overdue=(today - due.due_on).days,
+        registration_status="pending",
+    )
+
+
+def _category_names() -> dict[str, str]:
+    return {c.code: c.name for c in facts.instrument_categories()}
+
+
 async def list_overdue(
     session: AsyncSession,
     *,
@@ -152,20 +176,42 @@ async def list_overdue(
     page: PageRequest,
     settings: CertificatesSettings,
 ) -> tuple[str, date, list[OverdueItem], int]:
-    """(region, as of, one page of items, total)."""
+    """(region, as of, one page of items, total). Registrations due and awaiting the bureau's
+    confirmation (not in the registry yet, facts.unconfirmed_due) come first, marked 待确认;
+    then the registry's instruments."""
     region = await check_overdue_access(session, actor, region)
     today = today_local()
+    pending, unconfirmed = await facts.unconfirmed_due(
+        session, region=region, today=today, limit=page.limit, offset=page.offset
+    )
+    items = [_unconfirmed_item(due, today) for due in unconfirmed]
     stmt = _overdue_stmt(region, today + timedelta(days=within_days))
     total = await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = (
-        await session.execute(
-            stmt.order_by(certificates.c.valid_until.asc().nulls_first(), instruments.c.id)
-            .limit(page.limit)
-            .offset(page.offset)
-        )
-    ).all()
-    items = [_overdue_item(r, today, settings.certificate_expiring_days) for r in rows]
-    return region, today, items, total
+    if len(items) < page.limit:
+        rows = (
+            await session.execute(
+                stmt.order_by(certificates.c.valid_until.asc().nulls_first(), instruments.c.id)
+                .limit(page.limit - len(items))
+                .offset(max(page.offset - pending, 0))
+            )
+        ).all()
+        items += await _registry_items(session, rows, today, settings)
+    return region, today, items, total + pending
+
+
+async def _registry_items(
+    session: AsyncSession, rows: Sequence[Any], today: date, settings: CertificatesSettings
+) -> list[OverdueItem]:
+    """The registry's rows as items, those registered by an owner and not yet confirmed by the
+    bureau marked pending (待确认), as the unconfirmed registrations not in the registry are."""
+    unconfirmed = await facts.unconfirmed_instruments(session, [r.id for r in rows])
+    items = []
+    for r in rows:
+        item = _overdue_item(r, today, settings.certificate_expiring_days)
+        if r.id in unconfirmed:
+            item.registration_status = "pending"
+        items.append(item)
+    return items
 
 
 async def iter_overdue(
@@ -176,12 +222,23 @@ async def iter_overdue(
     settings: CertificatesSettings,
     page: int = 2000,
 ) -> AsyncIterator[OverdueItem]:
-    """Every overdue instrument of the region, fetched a page at a time (for CSV export)."""
+    """Every overdue instrument of the region, fetched a page at a time (for CSV export): the
+    unconfirmed registrations first, as the list shows them."""
     today = today_local()
+    offset = 0
+    while True:
+        _, unconfirmed = await facts.unconfirmed_due(
+            session, region=region, today=today, limit=page, offset=offset
+        )
+        for due in unconfirmed:
+            yield _unconfirmed_item(due, today)
+        if len(unconfirmed) < page:
+            break
+        offset += page
     stmt = _overdue_stmt(region, today + timedelta(days=within_days))
     async for chunk in _chunks(session, stmt, page):
-        for r in chunk:
-            yield _overdue_item(r, today, settings.certificate_expiring_days)
+        for item in await _registry_items(session, chunk, today, settings):
+            yield item
 
 
 def _stage(row: Row[Any], today: date) -> WarningStage:

@@ -228,6 +228,7 @@ CSV_HEADER = [
     "有效期至",
     "逾期天数",
     "器具标识",
+    "登记状态",
 ]
 
 
@@ -278,7 +279,8 @@ def overdue_csv_response(request: Request, region: str, within_days: int) -> Str
                         item.certificate_number or "",
                         item.valid_until.isoformat() if item.valid_until else "",
                         item.days_overdue,
-                        item.sticker_token,
+                        item.sticker_token or "",
+                        "待确认" if item.registration_status == "pending" else "",
                     ]
                 )
                 yield buffer.getvalue().encode("utf-8")

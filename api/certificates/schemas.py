@@ -205,7 +205,9 @@ class TrustList(BaseModel):
 
 
 class OverdueItem(BaseModel):
-    sticker_token: str
+    sticker_token: str | None = Field(
+        description="None: a registration awaiting the bureau's confirmation, not in the registry"
+    )
     category_code: str
     category_name: str
     model: str
@@ -219,6 +221,10 @@ class OverdueItem(BaseModel):
     certificate_number: str | None
     valid_until: date | None
     days_overdue: int = Field(description="Days past valid_until; negative: days left")
+    registration_status: str | None = Field(
+        default=None,
+        description="pending (待确认): the owner registered it, the bureau has not confirmed it",
+    )
 
 
 class OverdueList(Page[OverdueItem]):

@@ -8,7 +8,8 @@ one past the result limit)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -22,7 +23,12 @@ from api.instruments.applications import (
     refuse_application,
     submit_application,
 )
-from api.instruments.models import ApplicationStatus, RegisteredInstrument
+from api.instruments.models import (
+    ApplicationStatus,
+    RegisteredInstrument,
+    RegistrationEvent,
+    RegistrationEventKind,
+)
 from api.instruments.registration import register_instrument
 from api.instruments.review import change_registration, review_registration
 from api.instruments.schemas import (
@@ -110,6 +116,59 @@ REGISTRATIONS: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
     ("LDFSG", {"category_code": "scale-pc", "serial": "TC1905550",
                "manufacturer": "永康市华鹰衡器有限公司", "location": "店内"}, ()),
 ]  # fmt: skip
+
+
+# Days before the demo is loaded that each owner registered the instrument, across the last 12
+# months (at most 320 days: the statistics' window begins at least 334 days back, whatever the
+# day), so that the trend by month shows registrations, confirmations and retirements through
+# the year; the replacement scale is registered when its predecessor is replaced.
+REGISTERED_DAYS_AGO = {
+    "XS2301001": 320, "YH1800231": 300, "XS1900001": 290, "TC2300777": 260, "WM1500033": 250,
+    "TQ2305012": 230, "TQ2305013": 228, "OM20231188": 200, "SP1900321": 170, "WM2300998": 140,
+    "WM1700120": 110, "WM2209080": 95, "JD21800456": 60, "XS2200456": 40, "TC1905550": 25,
+    "TW2024-0001": 15, "JD22900001": 8, "XS2409999": 3,
+}  # fmt: skip
+
+
+async def _date_registrations(session: AsyncSession, owners: list[uuid.UUID]) -> None:
+    """Each demo registration dated REGISTERED_DAYS_AGO before now (portal.clock), its events
+    spread in order between then and now (a retirement months after the registration), the
+    bureau's review at its event; a replacement registered at its predecessor's replacement."""
+    now = clock.now()
+    registrations = list(
+        (
+            await session.scalars(
+                select(RegisteredInstrument).where(col(RegisteredInstrument.owner_id).in_(owners))
+            )
+        ).all()
+    )
+    events = (
+        await session.scalars(
+            select(RegistrationEvent)
+            .where(col(RegistrationEvent.registration_id).in_([r.id for r in registrations]))
+            .order_by(col(RegistrationEvent.at), col(RegistrationEvent.id))
+        )
+    ).all()
+    history: dict[uuid.UUID, list[RegistrationEvent]] = {}
+    for event in events:
+        history.setdefault(event.registration_id, []).append(event)
+    # Predecessors first: a replacement takes the moment of its predecessor's replacement.
+    registrations.sort(key=lambda r: r.replaces_id is not None)
+    replaced_at: dict[uuid.UUID, datetime] = {}
+    for r in registrations:
+        if r.replaces_id is not None and r.replaces_id in replaced_at:
+            start = replaced_at[r.replaces_id]
+        else:
+            start = now - timedelta(days=REGISTERED_DAYS_AGO.get(r.serial, 0))
+        r.created_at = start
+        steps = history.get(r.id, [])
+        for i, event in enumerate(steps):
+            event.at = start + (now - start) * i / len(steps)
+            if event.kind in (RegistrationEventKind.confirmed, RegistrationEventKind.rejected):
+                r.reviewed_at = event.at
+            if event.kind == RegistrationEventKind.replaced:
+                replaced_at[r.id] = event.at
+    await session.flush()
 
 
 async def _accounts(session: AsyncSession) -> dict[str, User]:
@@ -207,6 +266,9 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
                 RegistrationChange(kind="moved", location=then[1], reason="场地调整"),
                 actor=owner,
             )
+    await _date_registrations(
+        session, [u.organization_id for u in users.values() if u.organization_id]
+    )
     await _applications(session, users, settings)
     return True
 

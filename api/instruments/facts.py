@@ -25,7 +25,7 @@ from api.instruments.statistics import region_bounds, status_expression
 from portal import facts
 from portal.accounts.models import Organization
 from portal.db import one_of
-from portal.facts import RegisteredClaim, SiteInstrument, SiteInstrumentFact
+from portal.facts import RegisteredClaim, SiteInstrument, SiteInstrumentFact, UnconfirmedDue
 
 _CHUNK = 500
 _ACTIVE = (RegistrationStatus.pending, RegistrationStatus.confirmed)
@@ -59,6 +59,73 @@ def withdrawn_from_use() -> Select[Any]:
         linked.is_not(None),
         ~still_used,
     )
+
+
+async def unconfirmed_due(
+    session: AsyncSession, *, region: str, today: date, limit: int, offset: int
+) -> tuple[int, list[UnconfirmedDue]]:
+    """Registrations awaiting the bureau's confirmation that are due (the statistics count them
+    未检定 or 已过期 from that day) and not linked to the registry's instrument (a linked one is
+    in the registry's overdue list already): the overdue list shows them, marked 待确认."""
+    r = RegisteredInstrument
+    low, high = region_bounds(region)
+    where = (
+        col(r.status) == RegistrationStatus.pending,
+        col(r.registry_instrument_id).is_(None),
+        col(r.due_on).is_not(None),
+        col(r.due_on) <= today,
+        col(r.region_code) >= low,
+        col(r.region_code) < high,
+    )
+    total = await session.scalar(select(func.count()).select_from(r).where(*where)) or 0
+    if not total or limit <= 0:
+        return int(total), []
+    rows = await session.execute(
+        select(r, col(Organization.name), col(Organization.uscc))
+        .join(Organization, col(Organization.id) == col(r.owner_id))
+        .where(*where)
+        .order_by(col(r.due_on), col(r.id))
+        .limit(limit)
+        .offset(offset)
+    )
+    items = []
+    for registration, name, uscc in rows.all():
+        assert registration.due_on is not None
+        # The registry's words: a first-only meter past its life is 已过期 there too.
+        status = "none" if registration.last_verified_on is None else "expired"
+        items.append(
+            UnconfirmedDue(
+                registration_id=registration.id,
+                category_code=registration.category_code,
+                model=registration.model,
+                serial=registration.serial,
+                owner_name=name,
+                owner_uscc=uscc,
+                address=" ".join(p for p in (registration.address, registration.location) if p),
+                region_code=registration.region_code,
+                due_on=registration.due_on,
+                status=status,
+            )
+        )
+    return int(total), items
+
+
+async def unconfirmed_instruments(
+    session: AsyncSession, instrument_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    r = RegisteredInstrument
+    found: dict[uuid.UUID, set[RegistrationStatus]] = {}
+    ids = list(instrument_ids)
+    for start in range(0, len(ids), _CHUNK):
+        rows = await session.execute(
+            select(col(r.registry_instrument_id), col(r.status)).where(
+                col(r.registry_instrument_id).in_(ids[start : start + _CHUNK]),
+                col(r.status).in_(_ACTIVE),
+            )
+        )
+        for instrument_id, status in rows.all():
+            found.setdefault(instrument_id, set()).add(status)
+    return {i for i, states in found.items() if RegistrationStatus.confirmed not in states}
 
 
 async def registered_claims(

@@ -276,6 +276,11 @@ class InstrumentStatistics(BaseModel):
     by_status_detail: list[StatusCount]
     verified: int = Field(description="有效 + 即将到期")
     overdue: int = Field(description="已过期 + 到期更换 + 未检定 (due, never verified)")
+    overdue_unconfirmed: int = Field(
+        default=0,
+        description="of overdue, registrations awaiting the bureau's confirmation (待确认); "
+        "the overdue list shows them marked so",
+    )
     verification_rate: float | None = Field(description="verified / due")
     overdue_rate: float | None = Field(description="overdue / due")
     categories: list[CategoryStatistics]

@@ -213,6 +213,27 @@ async def status_counts(session: AsyncSession, *, region: str, today: date) -> l
     return result
 
 
+async def overdue_unconfirmed(session: AsyncSession, *, region: str, today: date) -> int:
+    """Of the region's overdue registrations (已过期, 到期更换, 未检定 and due), those awaiting
+    the bureau's confirmation: the overdue list marks them 待确认. From the index on region and
+    registration status (the pending ones are few)."""
+    r = RegisteredInstrument
+    expiring_days = facts.current_certificates().expiring_days
+    state = status_expression(today=today, expiring_days=expiring_days)
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(r)
+            .where(
+                _in_region(col(r.region_code), region),
+                col(r.status) == RegistrationStatus.pending,
+                state.in_(["expired", "replace", "none"]),
+            )
+        )
+        or 0
+    )
+
+
 @dataclass
 class _Institution:
     applications: int = 0
@@ -476,6 +497,7 @@ async def summary(
         ],
         verified=d["valid"] + d["expiring"],
         overdue=d["expired"] + d["replace"] + d["none"],
+        overdue_unconfirmed=await overdue_unconfirmed(session, region=region.code, today=today),
         verification_rate=_rate(d["valid"] + d["expiring"], due),
         overdue_rate=_rate(d["expired"] + d["replace"] + d["none"], due),
         categories=categories,

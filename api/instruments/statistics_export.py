@@ -29,6 +29,8 @@ def tables(stats: InstrumentStatistics) -> list[Table]:
         ["应检器具（台）", stats.due],
         ["检定率", _percent(stats.verification_rate)],
         ["超期未检率", _percent(stats.overdue_rate)],
+        ["超期未检器具（台）", stats.overdue],
+        ["其中登记待确认（台）", stats.overdue_unconfirmed],
         ["已退回的登记（台，不计入）", stats.rejected],
     ]
     overview += [[f"{s.name}（台）", s.count] for s in stats.by_status]

@@ -269,3 +269,25 @@ async def test_the_overdue_list_says_due_from_today_not_zero_days_left(
     assert revoked
     assert all("还剩" not in row for row in revoked)
     assert "陕西省咸阳市" in await page.locator("table.data").inner_text()  # not 610400
+
+
+async def test_the_overdue_list_shows_each_status_on_a_phone(page, live_server: str) -> None:
+    """At 390 px the status sat off-screen inside the table's sideways scroll: each instrument is
+    a card on a phone, its status in view, each value labelled with its column."""
+    await _login_as(page, live_server, "regulator@gongzhi.demo", "/backoffice/overdue")
+    width = await page.evaluate("innerWidth")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= width
+    statuses = page.locator("table.data tbody td.overdue-status")
+    assert await statuses.count() > 0
+    for cell in await statuses.all():
+        box = await cell.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= width
+    label = await statuses.first.evaluate("td => getComputedStyle(td, '::before').content")
+    assert label == '"状态"'
+    # Every line of a value sits beside its label, none under it (the serial, the USCC).
+    for cell in await page.locator("table.data tbody tr").first.locator("td").all():
+        left = (await cell.bounding_box())["x"]
+        for line in await cell.locator(".muted").all():
+            assert (await line.bounding_box())["x"] > left + 40

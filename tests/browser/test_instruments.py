@@ -72,3 +72,23 @@ async def test_owner_registers_uploads_and_the_bureau_confirms(
     await _fits(page)
     await page.goto(live_server + "/backoffice/overdue")
     assert "BR-WM-1" in await page.locator("table").inner_text()  # never verified: due today
+
+
+async def test_the_regional_statistics_read_on_a_phone(page, live_server: str) -> None:
+    """At 390 px the table by category scrolled sideways inside itself and 未检定, 不合格 and
+    已注销 sat off-screen: on a phone each category is a card, every state labelled, in view;
+    the trend spans the demo's months."""
+    await _log_in(page, live_server, "regulator@gongzhi.demo")
+    await page.goto(live_server + "/backoffice/instrument-statistics")
+    await _fits(page)
+    cells = page.locator("table.data tbody td.stats-unverified")
+    assert await cells.count() > 1
+    for cell in await cells.all():
+        box = await cell.bounding_box()
+        assert box is not None
+        assert box["x"] + box["width"] <= 390
+    assert await cells.first.evaluate("td => getComputedStyle(td, '::before').content") == (
+        '"未检定"'
+    )
+    months = await page.locator("table.stats-months tbody tr").all_inner_texts()
+    assert sum(1 for row in months if row.split()[1] != "0") >= 6  # registered in 6+ months

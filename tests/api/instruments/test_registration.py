@@ -49,6 +49,19 @@ async def _overdue_serials(client: httpx.AsyncClient, headers: dict[str, str]) -
     return {item["serial"]: item["status"] for item in listing["items"]}
 
 
+async def _overdue_items(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    listing = (
+        await client.get(
+            "/api/v1/instruments/overdue",
+            params={"region": "610402", "per_page": 200},
+            headers=headers,
+        )
+    ).json()
+    return {item["serial"]: item for item in listing["items"]}
+
+
 async def test_bad_registrations_are_refused_field_by_field(
     client: httpx.AsyncClient, owner_user: User, auth_headers: Headers
 ) -> None:
@@ -117,7 +130,36 @@ async def test_register_confirm_and_the_overdue_list_from_the_due_day(
     )
     assert paper["verification_status"] == "valid"
     wrong = await _register(client, headers, serial="WRONG-1")
-    assert "NEVER-1" not in await _overdue_serials(client, bureau)
+    # Due today and never verified, still awaiting the bureau: in the region's overdue list
+    # (and its export) from today, marked 待确认, as the regional statistics count it.
+    listing = (
+        await client.get("/api/v1/instruments/overdue", params={"region": "610402"}, headers=bureau)
+    ).json()
+    waiting = {i["serial"]: i for i in listing["items"]}
+    assert set(waiting) == {"NEVER-1", "WRONG-1"}
+    assert listing["total"] == 2
+    assert waiting["NEVER-1"]["status"] == "none"
+    assert waiting["NEVER-1"]["status_name"] == "未检定"
+    assert waiting["NEVER-1"]["registration_status"] == "pending"
+    assert waiting["NEVER-1"]["sticker_token"] is None
+    assert waiting["NEVER-1"]["days_overdue"] == 0
+    assert waiting["NEVER-1"]["owner_name"] == "咸阳市秦都区人民路农贸市场有限公司"
+    exported = await client.get(
+        "/api/v1/instruments/overdue.csv", params={"region": "610402"}, headers=bureau
+    )
+    assert exported.status_code == 200, exported.text
+    lines = exported.text.lstrip("\ufeff").splitlines()
+    assert lines[0].endswith("登记状态")
+    never_line = next(line for line in lines if line.startswith("NEVER-1,"))
+    assert never_line.endswith(",待确认")
+    assert ",未检定," in never_line
+    stats = (await client.get("/api/v1/instrument-statistics", headers=bureau)).json()
+    assert stats["overdue"] == listing["total"]
+    assert stats["overdue_unconfirmed"] == 2
+    page = await client.get("/backoffice/overdue", headers=bureau)
+    assert page.status_code == 200, page.text
+    assert "NEVER-1" in page.text
+    assert "登记待确认" in page.text
 
     # The bureau of the region confirms; another region's bureau does not see it; an owner
     # cannot confirm.
@@ -476,6 +518,7 @@ async def test_a_retired_registration_leaves_the_overdue_list_and_warnings(
     for r in (kept, gone, swapped, expired):
         confirmed = await client.post(f"/api/v1/instruments/{r['id']}/confirm", headers=bureau)
         assert confirmed.status_code == 200, confirmed.text
+    assert (await _overdue_items(client, bureau))["RET-EXP"]["registration_status"] is None
     assert set(await _overdue_serials(client, bureau)) >= {
         "RET-KEEP",
         "RET-GONE",
@@ -550,8 +593,15 @@ async def test_a_stranger_cannot_take_anothers_instrument_off_the_overdue_list(
     )
     bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
     assert "STR-1" in await _overdue_serials(client, bureau)
+    assert (await _overdue_items(client, bureau))["STR-1"]["registration_status"] is None
     stranger = await auth_headers(owner_user)
     claimed = await _register(client, stranger, serial="STR-1")
+    # Linked to the registry's instrument at once, unconfirmed: the bureau sees it is so.
+    assert (await _overdue_items(client, bureau))["STR-1"]["registration_status"] == "pending"
+    exported = await client.get(
+        "/api/v1/instruments/overdue.csv", params={"region": "610402"}, headers=bureau
+    )
+    assert next(line for line in exported.text.splitlines() if "STR-1," in line).endswith(",待确认")
     retired = await client.post(
         f"/api/v1/instruments/{claimed['id']}/events",
         json={"kind": "retired", "reason": "报废"},
