@@ -54,6 +54,9 @@ BIN = Path(sys.executable).parent
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 REDIS_URL = "redis://127.0.0.1:6379/3"  # db 3: the deployment's counters, apart from the tests'
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # portal.settings.Settings.max_upload_bytes
+# The test run's own settings: an operator's shell never has them, and production refuses a test
+# clock, so neither the nodes nor a command an operator runs with the settings file inherit them.
+TEST_ONLY_VARIABLES = ("GONGZHI_REQUIRE_SERVICES", "GONGZHI_TEST_POSTGRES_URL", "GONGZHI_TEST_NOW")
 
 
 def free_port() -> int:
@@ -285,7 +288,7 @@ class Deployment:
             "GONGZHI_LOG_JSON": "true",
             **self.extra_env,
         }
-        for name in ("GONGZHI_REQUIRE_SERVICES", "GONGZHI_TEST_POSTGRES_URL", "GONGZHI_TEST_NOW"):
+        for name in TEST_ONLY_VARIABLES:
             self.env.pop(name, None)
 
         self._write_env_file()
