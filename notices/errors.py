@@ -35,3 +35,9 @@ class WarningOnlyNotPublished(InvalidInput):
     code = "warning_only_not_published"
     title = "A penalty of a warning only is not published"
     title_zh = "仅受到警告行政处罚的不予公示"
+
+
+class ListingWithoutCreditCode(InvalidInput):
+    code = "listing_without_credit_code"
+    title = "A listing in the serious dishonesty list names the party's credit code"
+    title_zh = "列入严重违法失信名单须填写当事人的统一社会信用代码"

@@ -1,5 +1,6 @@
 """What notices tell other domains (portal/facts.py): penalties still on public display, for credit
-evaluation; and notices as documents of the site search, indexed like articles."""
+evaluation; entries in the serious dishonesty list (严重违法失信名单) a notice records, for the risk
+model; and notices as documents of the site search, indexed like articles."""
 
 from __future__ import annotations
 
@@ -16,7 +17,14 @@ from notices.models import EnforcementNotice, NoticeStatus
 from notices.public import notice_url, notice_visible, public_party_name
 from notices.service import import_notices
 from notices.settings import NoticeSettings
-from portal.facts import PenaltyFact, SearchDocument, region_codes
+from portal.facts import (
+    ListingFact,
+    PenaltyFact,
+    SearchDocument,
+    listing_only,
+    records_listing,
+    region_codes,
+)
 from portal.jsonlines import ImportReport
 from portal.regions.models import Region
 from portal.settings import Settings
@@ -39,6 +47,7 @@ async def penalty_facts(
     if usccs is not None:
         stmt = stmt.where(col(EnforcementNotice.party_uscc).in_([u.upper() for u in usccs]))
     rows = await session.scalars(stmt.order_by(col(EnforcementNotice.decision_date)))
+    # A notice of a listing alone (列入严重违法失信名单) records a credit measure, not a penalty.
     return [
         PenaltyFact(
             notice_id=n.id,
@@ -50,6 +59,42 @@ async def penalty_facts(
             display_until=n.display_until,
         )
         for n in rows
+        if not listing_only(n.penalty_kind)
+    ]
+
+
+async def lists_entered(
+    session: AsyncSession, *, as_of: date, usccs: Sequence[str] | None = None
+) -> list[ListingFact]:
+    """Enterprises on the serious dishonesty list on ``as_of``: notices recording a listing
+    (portal/facts.py ``records_listing``), published by then and still within their display
+    period (the listing's three years, or until its removal, 移出, shortened the period).
+    Expired notices count for a past ``as_of`` in their period; withdrawn ones never do (the
+    listing was revoked). One query: the penalty kind narrows it with LIKE, then the parts are
+    read exactly."""
+    stmt = select(EnforcementNotice).where(
+        col(EnforcementNotice.status).in_([NoticeStatus.published, NoticeStatus.expired]),
+        col(EnforcementNotice.party_uscc).is_not(None),
+        col(EnforcementNotice.penalty_kind).like("%失信名单%"),
+        col(EnforcementNotice.published_on) <= as_of,
+        col(EnforcementNotice.display_until) >= as_of,
+    )
+    if usccs is not None:
+        stmt = stmt.where(col(EnforcementNotice.party_uscc).in_([u.upper() for u in usccs]))
+    rows = await session.scalars(
+        stmt.order_by(col(EnforcementNotice.decision_date), col(EnforcementNotice.decision_number))
+    )
+    return [
+        ListingFact(
+            notice_id=n.id,
+            decision_number=n.decision_number,
+            party_uscc=n.party_uscc or "",
+            entered_on=n.decision_date,
+            listed_until=n.display_until,
+            url=notice_url(n.id),
+        )
+        for n in rows
+        if records_listing(n.penalty_kind)
     ]
 
 

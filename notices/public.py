@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 from notices.models import EnforcementNotice, NoticeStatus, PartyKind
 from portal import clock
+from portal.facts import records_listing
 from portal.privacy import public_owner_name
 
 
@@ -32,3 +33,18 @@ def public_party_name(notice: EnforcementNotice) -> str:
 
 def notice_url(notice_id: uuid.UUID | str) -> str:
     return f"/notices/{notice_id}"
+
+
+def listing_dates(notice: EnforcementNotice, on: date) -> tuple[date, date, date | None] | None:
+    """When the notice records an entry in the serious dishonesty list (严重违法失信名单): the day
+    it was entered (the decision date), the last day on the list (the end of the display), and
+    the day it left the list by ``on`` (removal, 移出, or the three years ending; withdrawal,
+    when the listing was revoked), None while it is on the list."""
+    if not records_listing(notice.penalty_kind):
+        return None
+    removed: date | None = None
+    if notice.status is NoticeStatus.withdrawn and notice.withdrawn_at is not None:
+        removed = clock.local_date(notice.withdrawn_at)
+    elif notice.display_until < on:
+        removed = notice.display_until + timedelta(days=1)
+    return notice.decision_date, notice.display_until, removed

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Depends, Request
 
 from notices import service
 from notices.models import EnforcementNotice
-from notices.public import notice_url, public_party_name
+from notices.public import listing_dates, notice_url, public_party_name, today
 from notices.schemas import (
     EnforcementNoticeCreate,
+    EnforcementNoticeListing,
     EnforcementNoticeRead,
     EnforcementNoticeUpdate,
     EnforcementNoticeWithdrawal,
@@ -31,6 +32,7 @@ Regulator = Annotated[User, Depends(require(Action.notice_publish))]
 
 
 def notice_read(notice: EnforcementNotice, *, staff: bool = False) -> EnforcementNoticeRead:
+    listed = listing_dates(notice, today())
     return EnforcementNoticeRead(
         id=notice.id,
         title=notice.title,
@@ -49,6 +51,11 @@ def notice_read(notice: EnforcementNotice, *, staff: bool = False) -> Enforcemen
         display_until=notice.display_until,
         status=notice.status,
         url=notice_url(notice.id),
+        serious_dishonesty_list=EnforcementNoticeListing(
+            entered_on=listed[0], listed_until=listed[1], removed_on=listed[2]
+        )
+        if listed
+        else None,
     )
 
 

@@ -25,6 +25,7 @@ from notices.models import NoticeStatus, PartyKind
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(min_length=1, max_length=200_000)]
+# e.g. 罚款, 警告；罚款; 列入严重违法失信名单 (alone or with penalties) records a listing.
 PenaltyKind = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
@@ -100,6 +101,18 @@ class EnforcementNoticeWithdrawal(BaseModel):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=500)]
 
 
+class EnforcementNoticeListing(BaseModel):
+    """The entry in the serious dishonesty list (严重违法失信名单) a notice records: its penalty
+    kind names it (列入严重违法失信名单, alone or with penalties); removal before the three years
+    (移出) ends the display early (a correction of ``display_until``)."""
+
+    entered_on: date = Field(description="列入日期 (the decision date)")
+    listed_until: date = Field(description="在名单中的最后一日 (end of display)")
+    removed_on: date | None = Field(
+        description="移出日期 (or the day the listing was revoked); null while listed"
+    )
+
+
 class EnforcementNoticeRead(BaseModel):
     id: uuid.UUID
     title: str
@@ -120,3 +133,6 @@ class EnforcementNoticeRead(BaseModel):
     display_until: date
     status: NoticeStatus
     url: str
+    serious_dishonesty_list: EnforcementNoticeListing | None = Field(
+        default=None, description="Set when the notice enters the party in 严重违法失信名单"
+    )

@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from notices.errors import (
     DuplicateDecisionNumber,
     InvalidDisplayPeriod,
+    ListingWithoutCreditCode,
     NoticeNotFound,
     NoticeNotOnDisplay,
     WarningOnlyNotPublished,
@@ -37,7 +38,7 @@ from portal.accounts.permissions import Action, authorize
 from portal.audit.service import record
 from portal.db import utcnow
 from portal.errors import Conflict, InvalidInput
-from portal.facts import enqueue_index, penalty_parts
+from portal.facts import enqueue_index, penalty_parts, records_listing
 from portal.jsonlines import ImportFileInvalid, ImportReport, parse_line
 from portal.pagination import PageRequest
 from portal.regions.service import get_region
@@ -51,6 +52,17 @@ def check_publishable(kind: str) -> None:
         raise WarningOnlyNotPublished(
             "A penalty of a warning only is not published (SAMR Order 45, Art. 2).",
             detail_zh="仅受到警告行政处罚的，依法不予公示（《市场监督管理行政处罚信息公示规定》第二条）。",
+        )
+
+
+def check_listing(kind: str, party_uscc: str | None) -> None:
+    """A notice recording an entry in the serious dishonesty list (市场监督管理严重违法失信名单管理
+    办法) names the party by its unified social credit code: the list is kept by that code, and
+    the risk model and other domains find the listing through it (portal/facts.py)."""
+    if records_listing(kind) and not party_uscc:
+        raise ListingWithoutCreditCode(
+            "A notice entering a party in the serious dishonesty list gives its credit code.",
+            detail_zh="列入严重违法失信名单的公示须填写当事人的统一社会信用代码。",
         )
 
 
@@ -142,6 +154,7 @@ async def create_notice(
             detail_zh=f"文号为 {data.decision_number} 的处罚决定已公示。",
         )
     check_publishable(data.penalty_kind)
+    check_listing(data.penalty_kind, data.party_uscc)
     published_on = data.published_on or today()
     if data.decision_date > published_on:
         raise InvalidDisplayPeriod(
@@ -197,6 +210,7 @@ async def update_notice(
     # A decision corrected down to a warning alone leaves public view by withdrawal (with its
     # reason on record), not by a correction that would keep it on display.
     check_publishable(changes.get("penalty_kind", notice.penalty_kind))
+    check_listing(changes.get("penalty_kind", notice.penalty_kind), notice.party_uscc)
     check_display_period(
         notice.published_on,
         changes.get("display_until", notice.display_until),

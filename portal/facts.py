@@ -8,6 +8,7 @@ domain that knows facts provides a ``facts`` module (see portal/domains.py) with
     async def instrument_facts(session, *, as_of: date, usccs: Sequence[str] | None) -> list[InstrumentFact]
     async def complaint_facts(session, *, since: datetime, usccs: Sequence[str] | None) -> list[ComplaintFact]
     async def penalty_facts(session, *, as_of: date, usccs: Sequence[str] | None) -> list[PenaltyFact]
+    async def lists_entered(session, *, as_of: date, usccs: Sequence[str] | None) -> list[ListingFact]
     async def inspection_facts(session, *, since: date, as_of: date, usccs: Sequence[str] | None) -> list[InspectionFact]
 
 and the functions below gather them. The same holds for one fact that is not about an enterprise:
@@ -173,6 +174,60 @@ async def penalty_facts(
     found: list[PenaltyFact] = []
     for _, module in modules("facts"):
         provider = getattr(module, "penalty_facts", None)
+        if provider is not None:
+            found.extend(await provider(session, as_of=as_of, usccs=usccs))
+    return found
+
+
+# 市场监督管理严重违法失信名单管理办法 (SAMR Order 44, 2021): entering a party in the serious
+# dishonesty list is decided with its own 文书号 (or together with a penalty decision) and published
+# as an enforcement notice whose penalty kind names it; it is a credit measure, not a penalty.
+SERIOUS_DISHONESTY_LIST = "列入严重违法失信名单"
+
+
+def _is_listing(part: str) -> bool:
+    return part.endswith("严重违法失信名单") and (
+        part.startswith("列入") or part == "严重违法失信名单"
+    )
+
+
+def records_listing(kind: str) -> bool:
+    """Whether a notice's penalty kind records an entry in the serious dishonesty list
+    (列入严重违法失信名单, 罚款；列入严重违法失信名单, 并列入市场监督管理严重违法失信名单, …),
+    read with ``penalty_parts`` so the way it is typed does not matter."""
+    return any(_is_listing(p) for p in penalty_parts(kind))
+
+
+def listing_only(kind: str) -> bool:
+    """A notice that records nothing but a listing: no administrative penalty (not a penalty
+    fact, and not counted as one by the risk model or the credit evaluation)."""
+    parts = penalty_parts(kind)
+    return bool(parts) and all(_is_listing(p) for p in parts)
+
+
+@dataclass(frozen=True)
+class ListingFact:
+    """An enterprise on the serious dishonesty list (严重违法失信名单) on ``as_of``, as an
+    enforcement notice records it: entered on the decision date, on the list through
+    ``listed_until`` (the end of its display: three years, or earlier when it was removed, 移出);
+    a withdrawn notice (decision revoked) records no listing. ``url`` is the notice's public page,
+    the evidence a score links to."""
+
+    notice_id: uuid.UUID
+    decision_number: str
+    party_uscc: str
+    entered_on: date
+    listed_until: date
+    url: str
+
+
+async def lists_entered(
+    session: AsyncSession, *, as_of: date, usccs: Sequence[str] | None = None
+) -> list[ListingFact]:
+    """The listings of the enterprises ``usccs`` (None: all) in force on ``as_of``."""
+    found: list[ListingFact] = []
+    for _, module in modules("facts"):
+        provider = getattr(module, "lists_entered", None)
         if provider is not None:
             found.extend(await provider(session, as_of=as_of, usccs=usccs))
     return found
