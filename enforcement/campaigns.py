@@ -19,6 +19,7 @@ from enforcement.errors import (
     AlreadyDrawn,
     CampaignNotFound,
     DuplicateInspector,
+    ExclusionNotFound,
     TooFewCandidates,
     TooManyCandidates,
     TooManyInspectors,
@@ -29,7 +30,7 @@ from enforcement.schemas import CampaignCreate
 from enforcement.scores import in_region
 from enforcement.settings import EnforcementSettings
 from portal import clock
-from portal.accounts.models import User
+from portal.accounts.models import Organization, OrganizationKind, User
 from portal.accounts.permissions import Action, authorize
 from portal.audit import service as audit
 from portal.pagination import PageRequest
@@ -86,7 +87,69 @@ async def candidates(
     return found
 
 
-def _inspectors(data: CampaignCreate) -> list[dict[str, Any]]:
+_IN_CHUNK = 1000
+
+
+async def resolve_exclusions(session: AsyncSession, data: CampaignCreate) -> dict[str, list[str]]:
+    """Each exclusion as typed (单位编号 or 统一社会信用代码) → the owner sites it names, in two
+    set-based queries; one naming no owner site refuses the campaign (exclusion_not_found, each
+    with the field it came from), since an exclusion silently dropped would pair the inspector
+    with the very site they must not inspect."""
+    ids: dict[uuid.UUID, set[str]] = {}
+    usccs: dict[str, set[str]] = {}
+    for inspector in data.inspectors:
+        for raw in inspector.exclusions:
+            value = raw.strip()
+            if len(value) == 18:
+                usccs.setdefault(value.upper(), set()).add(value)
+            else:
+                ids.setdefault(uuid.UUID(value), set()).add(value)
+    found: dict[str, list[str]] = {}
+    owner = col(Organization.kind) == OrganizationKind.owner
+    wanted_ids = sorted(ids)
+    for start in range(0, len(wanted_ids), _IN_CHUNK):
+        chunk = wanted_ids[start : start + _IN_CHUNK]
+        for site_id in await session.scalars(
+            select(col(Organization.id)).where(owner, col(Organization.id).in_(chunk))
+        ):
+            for typed in ids[site_id]:
+                found[typed] = [str(site_id)]
+    wanted_usccs = sorted(usccs)
+    for start in range(0, len(wanted_usccs), _IN_CHUNK):
+        chunk_codes = wanted_usccs[start : start + _IN_CHUNK]
+        rows = await session.execute(
+            select(col(Organization.id), col(Organization.uscc)).where(
+                owner, col(Organization.uscc).in_(chunk_codes)
+            )
+        )
+        for site_id, uscc in rows.all():
+            for typed in usccs[str(uscc)]:
+                found.setdefault(typed, []).append(str(site_id))
+    errors = []
+    unknown: list[str] = []
+    for index, inspector in enumerate(data.inspectors):
+        missing = [e.strip() for e in inspector.exclusions if e.strip() not in found]
+        if missing:
+            unknown.extend(m for m in missing if m not in unknown)
+            errors.append(
+                {
+                    "field": f"body.inspectors.{index}.exclusions",
+                    "type": "exclusion_not_found",
+                    "message": f"No owner site: {', '.join(missing[:5])}",
+                    "message_zh": f"没有对应的使用单位：{'、'.join(missing[:5])}",
+                }
+            )
+    if errors:
+        raise ExclusionNotFound(
+            f"{len(unknown)} exclusions name no owner site: {', '.join(unknown[:5])}.",
+            detail_zh=f"{len(unknown)} 个回避单位没有对应的使用单位：{'、'.join(unknown[:5])}。"
+            "请填写「风险分级监管」列表中的单位编号或统一社会信用代码。",
+            errors=errors[:50],
+        )
+    return found
+
+
+def _inspectors(data: CampaignCreate, resolved: dict[str, list[str]]) -> list[dict[str, Any]]:
     seen: set[str] = set()
     pool = []
     for i in sorted(data.inspectors, key=lambda i: i.id):
@@ -98,7 +161,7 @@ def _inspectors(data: CampaignCreate) -> list[dict[str, Any]]:
                 "id": i.id,
                 "name": mask_person_name(i.name),
                 "district": i.district,
-                "exclusions": sorted({str(e) for e in i.exclusions}),
+                "exclusions": sorted({s for e in i.exclusions for s in resolved[e.strip()]}),
             }
         )
     return pool
@@ -136,7 +199,7 @@ async def create(
         raise TooManyInspectors(
             detail_zh=f"执法检查人员名单最多 {settings.enforcement_max_inspectors} 人。"
         )
-    pool = _inspectors(data)
+    pool = _inspectors(data, await resolve_exclusions(session, data))
     listed = await candidates(session, data, limit=settings.enforcement_max_candidates)
     if len(listed) < data.sample_size:
         raise TooFewCandidates(

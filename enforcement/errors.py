@@ -117,3 +117,15 @@ class RegionRequired(InvalidInput):
     code = "region_required"
     title = "Choose a region"
     title_zh = "请指定行政区划"
+
+
+class ExclusionNotFound(InvalidInput):
+    code = "exclusion_not_found"
+    title = "An excluded site is not an owner site (单位编号 or credit code unknown)"
+    title_zh = "回避单位不存在（单位编号或统一社会信用代码无对应使用单位）"
+
+
+class DistrictNotFound(InvalidInput):
+    code = "district_not_found"
+    title = "No district of that name in the region"
+    title_zh = "辖区内没有该名称的区县"

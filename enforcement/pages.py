@@ -90,6 +90,7 @@ FACTOR_ZH = {
     "penalties": "公示中的行政处罚",
     "credit": "行业协会诚信等级",
     "findings": "以往双随机检查发现的问题",
+    "dishonesty_list": "列入严重违法失信名单",
 }
 INSTRUMENT_STATE_ZH = {
     "overdue": "超期未检",

@@ -1,7 +1,8 @@
 """The risk model: its parameters (versioned data, checked by ``RiskParameters``) and the pure
 function that turns one site's facts into a score, a band and the points of each input.
 
-score = instruments + complaints + penalties + credit + findings, each capped, 0-100:
+score = instruments + complaints + penalties + credit + findings (+ dishonesty_list from version 2),
+each capped, 0-100:
 
 - instruments: for each registered instrument that is overdue, never verified though due, or
   failed, the state's points × the category's weight × the usage area's weight; capped;
@@ -14,6 +15,11 @@ score = instruments + complaints + penalties + credit + findings, each capped, 0
   enforcement/facts.py) within the window; capped. Versions stored before this part existed read
   its defaults, and the scores stored under them had no findings among their inputs, so they
   are reproduced unchanged.
+- dishonesty_list (version 2 on): points for each entry of the enterprise in the serious
+  dishonesty list (严重违法失信名单) in force, as an enforcement notice records it
+  (portal/facts.py ``lists_entered``); capped. A version without ``listing_points`` (version 1,
+  and any published before this part existed) has no such part at all: its breakdown is the
+  five parts it always had, so every score stored under it is reproduced exactly.
 
 Decimal arithmetic throughout, rounded to two places once, so a score is reproduced exactly from
 its stored inputs and model version.
@@ -65,6 +71,9 @@ class RiskParameters(BaseModel):
     finding_window_days: int = Field(default=730, ge=1, le=3650)
     finding_points: Decimal = Field(default=Decimal(10), ge=0, le=100)
     finding_cap: Decimal = Field(default=Decimal(20), ge=0, le=100)
+    # None: the version predates the serious dishonesty list part (version 1).
+    listing_points: Decimal | None = Field(default=None, ge=0, le=100)
+    listing_cap: Decimal | None = Field(default=None, ge=0, le=100)
     high_band_from: Decimal = Field(ge=0, le=100)
     medium_band_from: Decimal = Field(ge=0, le=100)
 
@@ -113,6 +122,22 @@ DEFAULT_PARAMETERS: dict[str, Any] = {
     "medium_band_from": "20",
 }
 
+# Version 2, stored after version 1 on first use (risk_models.ensure_default): version 1 and the
+# serious dishonesty list (严重违法失信名单). A party is listed only after a heavier penalty for a
+# grave violation (市场监督管理严重违法失信名单管理办法 第二条), so one listing weighs 30 points,
+# more than the most serious penalty (20): with anything else against the site it is high risk,
+# alone it is medium. Several listings count as one (capped at 30).
+PARAMETERS_V2: dict[str, Any] = {
+    **DEFAULT_PARAMETERS,
+    "listing_points": "30",
+    "listing_cap": "30",
+}
+# The built-in versions, in order; a deployment keeps whatever it already stored under a number.
+BUILT_IN_VERSIONS: dict[int, tuple[dict[str, Any], str]] = {
+    1: (DEFAULT_PARAMETERS, "默认模型（第 1 版）"),
+    2: (PARAMETERS_V2, "第 2 版：增加严重违法失信名单（每次列入 30 分，上限 30 分）"),
+}
+
 BAND_ZH = {"high": "高风险", "medium": "中风险", "low": "低风险"}
 
 
@@ -134,6 +159,9 @@ class SiteInputs:
     credit: list[dict[str, Any]] = field(default_factory=list)  # grade, association_id
     # Failed earlier inspections: inspection_id, inspected_at, follow_up.
     findings: list[dict[str, Any]] = field(default_factory=list)
+    # Entries in the serious dishonesty list in force: notice_id, decision_number, entered_on,
+    # listed_until, url (the notice, the evidence).
+    dishonesty_list: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -142,6 +170,7 @@ class SiteInputs:
             "penalties": self.penalties,
             "credit": self.credit,
             "findings": self.findings,
+            "dishonesty_list": self.dishonesty_list,
         }
 
 
@@ -196,9 +225,21 @@ def score_site(params: RiskParameters, site: SiteInputs) -> SiteScore:
     findings = _capped(raw, params.finding_cap)
     parts.append({"factor": "findings", "points": str(findings), "raw": str(raw)})
 
-    total = (instruments + complaints + penalties + credit + findings).quantize(
-        Decimal("0.01"), rounding=ROUND_HALF_UP
-    )
+    total = instruments + complaints + penalties + credit + findings
+    if params.listing_points is not None:
+        raw = params.listing_points * len(site.dishonesty_list)
+        cap = params.listing_cap if params.listing_cap is not None else Decimal(100)
+        listed = _capped(raw, cap)
+        parts.append(
+            {
+                "factor": "dishonesty_list",
+                "points": str(listed),
+                "raw": str(raw),
+                "evidence": [e["url"] for e in site.dishonesty_list if e.get("url")],
+            }
+        )
+        total += listed
+    total = total.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     total = min(total, Decimal(100))
     if total >= params.high_band_from:
         band = "high"

@@ -1,5 +1,7 @@
-"""Versions of the risk model: version 1 is the built-in default, stored on first use; each new
-version is a new row (an administrator publishes it), never an edit of an old one."""
+"""Versions of the risk model: versions 1 and 2 are built in (risk_model.BUILT_IN_VERSIONS: 2 adds
+the serious dishonesty list), stored on first use; each new version is a new row (an
+administrator publishes it), never an edit of an old one, so a score keeps the version it was
+computed under."""
 
 from __future__ import annotations
 
@@ -13,25 +15,29 @@ from sqlmodel import col
 
 from enforcement.errors import RiskModelNotFound
 from enforcement.models import RiskModel
-from enforcement.risk_model import DEFAULT_PARAMETERS, RiskParameters
+from enforcement.risk_model import BUILT_IN_VERSIONS, RiskParameters
 from portal import clock
 from portal.accounts.models import User
 from portal.audit import service as audit
 
 
 async def ensure_default(session: AsyncSession) -> None:
-    """Store version 1 unless it is there (INSERT … ON CONFLICT: two first runs at once agree)."""
+    """Store each built-in version unless its number is taken (INSERT … ON CONFLICT: two first
+    runs at once agree). A deployment that had published its own version 2 before version 2 was
+    built in keeps it; its administrator publishes a version with ``listing_points``."""
+    newest = (await session.execute(select(func.max(col(RiskModel.version))))).scalar_one()
+    if newest is not None and newest >= max(BUILT_IN_VERSIONS):
+        return
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    await session.execute(
-        insert(RiskModel)
-        .values(
-            version=1,
-            parameters=DEFAULT_PARAMETERS,
-            note="默认模型（第 1 版）",
-            created_at=clock.now(),
+    now = clock.now()
+    for version, (parameters, note) in sorted(BUILT_IN_VERSIONS.items()):
+        if newest is not None and version <= newest:
+            continue
+        await session.execute(
+            insert(RiskModel)
+            .values(version=version, parameters=parameters, note=note, created_at=now)
+            .on_conflict_do_nothing(index_elements=["version"])
         )
-        .on_conflict_do_nothing(index_elements=["version"])
-    )
 
 
 async def current(session: AsyncSession) -> tuple[RiskModel, RiskParameters]:

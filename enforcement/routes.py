@@ -97,6 +97,10 @@ async def list_risk_scores(
     page: PageParams,
     region: RegionQuery = None,
     district: RegionCode | None = None,
+    district_name: Annotated[
+        str | None,
+        Query(min_length=1, max_length=64, description="区县名称（如 秦都区），与 district 二选一"),
+    ] = None,
     category: CategoryCode | None = None,
     band: Band | None = None,
 ) -> Page[RiskScoreRead]:
@@ -105,6 +109,7 @@ async def list_risk_scores(
         actor=user,
         region=region,
         district=district,
+        district_name=district_name,
         category=category,
         band=band,
         page=page,

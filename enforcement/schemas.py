@@ -21,6 +21,10 @@ class RiskPart(BaseModel):
     factor: str
     points: Decimal
     raw: Decimal
+    evidence: list[str] = Field(
+        default_factory=list,
+        description="Links to the records behind the part (the notices of a dishonesty listing)",
+    )
 
 
 class RiskScoreRead(BaseModel):
@@ -80,14 +84,28 @@ class RiskModelCreate(BaseModel):
     note: str = Field(default="", max_length=500)
 
 
+# A site to exclude: its 单位编号 (the owner id shown in the risk list) or the enterprise's
+# 统一社会信用代码 (every site of it). Either must name an owner site, or the campaign is refused
+# (exclusion_not_found): a mistyped exclusion silently ignored would pair the inspector anyway.
+Exclusion = Annotated[
+    str,
+    Field(
+        pattern=r"^\s*([0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?"
+        r"[0-9A-Fa-f]{12}|[0-9A-HJ-NP-RT-UW-Ya-hj-np-rt-uw-y]{18})\s*$",
+        max_length=40,
+        description="单位编号 (owner id) or 统一社会信用代码",
+    ),
+]
+
+
 class InspectorIn(BaseModel):
     """One inspector of the pool: the 执法证号 (public), the name (published masked), the district
-    they work in, and sites they must never be paired with."""
+    they work in, and sites they must never be paired with (by 单位编号 or credit code)."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9-]{1,32}$")
     name: str = Field(min_length=1, max_length=50)
     district: RegionCode
-    exclusions: list[uuid.UUID] = Field(default_factory=list, max_length=200)
+    exclusions: list[Exclusion] = Field(default_factory=list, max_length=200)
 
 
 # The Efraimidis–Spirakis exponent 8/w must be whole (enforcement/draw.py); the bounds are stated in

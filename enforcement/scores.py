@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, text, update
+from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from enforcement import risk_models
-from enforcement.errors import RiskScoreNotFound, SiteNotFound
+from enforcement.errors import DistrictNotFound, RiskScoreNotFound, SiteNotFound
 from enforcement.models import RiskScore
 from enforcement.risk_model import RiskParameters, SiteInputs, jsonable, score_site
 from portal import clock, facts
@@ -109,12 +109,26 @@ async def gather(
     for g in await facts.credit_grade_facts(session, as_of=as_of, usccs=usccs):
         if (site := by_uscc.get(g.uscc)) is not None:
             site.credit.append({"grade": g.grade, "association_id": str(g.association_id)})
+    if params.listing_points is not None:
+        # Asked only by a version that scores it: a version 1 score's inputs stay as they were.
+        for entry in await facts.lists_entered(session, as_of=as_of, usccs=usccs):
+            if (site := by_uscc.get(entry.party_uscc)) is not None:
+                site.dishonesty_list.append(
+                    {
+                        "notice_id": str(entry.notice_id),
+                        "decision_number": entry.decision_number,
+                        "entered_on": entry.entered_on.isoformat(),
+                        "listed_until": entry.listed_until.isoformat(),
+                        "url": entry.url,
+                    }
+                )
     for site in sites.values():
         # A stable order, so equal facts give equal stored inputs.
         site.instruments.sort(key=lambda i: (i["category_code"], i["usage_area"], i["state"]))
         site.complaints.sort(key=lambda c: c["tracking_number"])
         site.penalties.sort(key=lambda p: p["decision_number"])
         site.credit.sort(key=lambda g: (g["association_id"], g["grade"]))
+        site.dishonesty_list.sort(key=lambda e: (e["entered_on"], e["decision_number"]))
     return list(sites.values())
 
 
@@ -258,12 +272,41 @@ async def site_scores(
     return found
 
 
+async def district_codes(session: AsyncSession, *, region: str, name: str) -> list[str]:
+    """The codes of the divisions in ``region`` (itself included) called ``name`` (秦都区, or the
+    full name 陕西省咸阳市秦都区); none is a 422 (district_not_found), not an empty list that
+    reads as "no risk here"."""
+    name = name.strip()
+    found = list(
+        await session.scalars(
+            select(col(Region.code))
+            .where(
+                in_region(col(Region.code), region),
+                or_(col(Region.name) == name, col(Region.full_name) == name),
+            )
+            .order_by(col(Region.code))
+        )
+    )
+    if not found:
+        raise DistrictNotFound(
+            f"No district called {name} in region {region}.",
+            detail_zh=f"辖区（{region}）内没有名为「{name}」的区县。",
+        )
+    return found
+
+
 def _filters(
-    region: str, district: str | None, category: str | None, band: str | None
+    region: str,
+    district: str | None,
+    category: str | None,
+    band: str | None,
+    named: list[str] | None = None,
 ) -> list[Any]:
     where = [col(RiskScore.current).is_(True), in_region(col(RiskScore.region_code), region)]
     if district:
         where.append(in_region(col(RiskScore.region_code), district))
+    if named:
+        where.append(or_(*(in_region(col(RiskScore.region_code), c) for c in named)))
     if category:
         # Catalogue codes are letters, digits and '-': no LIKE wildcard gets through the schema.
         where.append(col(RiskScore.categories).like(f"%,{category},%"))
@@ -288,12 +331,17 @@ async def list_scores(
     category: str | None,
     band: str | None,
     page: PageRequest,
+    district_name: str | None = None,
 ) -> tuple[list[RiskScore], int]:
-    """The region's current scores, highest first (then by name and id: a stable paging)."""
+    """The region's current scores, highest first (then by name and id: a stable paging);
+    ``district`` by code, ``district_name`` by name (both: both apply)."""
     code = await check_region(session, actor, region)
     if district:
         authorize(actor, Action.risk_view, region_code=district)
-    where = _filters(code, district, category, band)
+    named = (
+        await district_codes(session, region=code, name=district_name) if district_name else None
+    )
+    where = _filters(code, district, category, band, named)
     total = (
         await session.execute(select(func.count()).select_from(RiskScore).where(*where))
     ).scalar_one()

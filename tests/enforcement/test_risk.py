@@ -11,7 +11,13 @@ from typing import Any
 
 import httpx
 
-from enforcement.risk_model import DEFAULT_PARAMETERS, RiskParameters, SiteInputs, score_site
+from enforcement.risk_model import (
+    DEFAULT_PARAMETERS,
+    PARAMETERS_V2,
+    RiskParameters,
+    SiteInputs,
+    score_site,
+)
 from portal import clock
 from portal.accounts.models import OrganizationKind, Role, User
 from portal.db import Database
@@ -21,6 +27,7 @@ from tests.support import assert_problem, new_owner_uscc
 
 Headers = Callable[[User], Awaitable[dict[str, str]]]
 PARAMS = RiskParameters.model_validate(DEFAULT_PARAMETERS)
+PARAMS_V2 = RiskParameters.model_validate(PARAMETERS_V2)
 
 
 def _site(**parts: Any) -> SiteInputs:
@@ -121,7 +128,8 @@ async def test_the_bureau_ranks_its_sites_and_scores_keep_their_evidence(
     done = await client.post("/api/v1/enforcement/risk-scores/recompute", headers=bureau)
     assert done.status_code == 200, done.text
     assert done.json()["sites"] == 2
-    assert done.json()["model_version"] == 1
+    # Versions 1 and 2 are built in; the newest scores.
+    assert done.json()["model_version"] == 2
 
     listed = (await client.get("/api/v1/enforcement/risk-scores", headers=bureau)).json()
     assert listed["total"] == 2
@@ -168,13 +176,15 @@ async def test_the_bureau_ranks_its_sites_and_scores_keep_their_evidence(
         "penalties",
         "credit",
         "findings",
+        "dishonesty_list",
     ]
     assert detail["inputs"]["penalties"][0]["decision_number"] == "咸市监处罚〔2026〕7号"
+    assert detail["inputs"]["dishonesty_list"] == []
     states = {i["state"]: i["count"] for i in detail["inputs"]["instruments"]}
     assert states == {"never_verified": 1, "overdue": 1}
     assert [Decimal(h["score"]) for h in detail["history"]] == [Decimal(19), Decimal(7)]
     # The stored inputs and the model version reproduce the stored score exactly.
-    again_scored = score_site(PARAMS, _site(**detail["inputs"]))
+    again_scored = score_site(PARAMS_V2, _site(**detail["inputs"]))
     assert again_scored.score == Decimal(detail["score"])
     assert [p["points"] for p in again_scored.breakdown] == [
         p["points"] for p in detail["breakdown"]
@@ -198,7 +208,7 @@ async def test_the_bureau_ranks_its_sites_and_scores_keep_their_evidence(
         headers=admin,
     )
     assert published.status_code == 201, published.text
-    assert published.json()["version"] == 2
+    assert published.json()["version"] == 3
     bad = dict(params, instrument_cap="-1")
     assert_problem(
         await client.post(
@@ -207,15 +217,15 @@ async def test_the_bureau_ranks_its_sites_and_scores_keep_their_evidence(
         422,
     )
     third = (await client.post(f"{site}/recompute", headers=bureau)).json()
-    assert third["model_version"] == 2
+    assert third["model_version"] == 3
     assert Decimal(third["score"]) == Decimal(26)  # 4 + 10 + 12
     assert [(h["model_version"], Decimal(h["score"])) for h in third["history"]] == [
-        (2, Decimal(26)),
-        (1, Decimal(19)),
-        (1, Decimal(7)),
+        (3, Decimal(26)),
+        (2, Decimal(19)),
+        (2, Decimal(7)),
     ]
     versions = (await client.get("/api/v1/enforcement/risk-models", headers=bureau)).json()
-    assert [v["version"] for v in versions] == [2, 1]
+    assert [v["version"] for v in versions] == [3, 2, 1]
 
     chart = (await client.get("/api/v1/enforcement/risk-districts", headers=bureau)).json()
     assert {(d["region_code"], d["medium"] + d["low"] + d["high"]) for d in chart} == {
@@ -285,13 +295,15 @@ async def test_the_bureau_opens_a_sites_evidence_from_the_list_and_recomputes_it
     assert "咸阳市秦都区人民路农贸市场有限公司" in detail.text
     assert "从未检定 1 台" in detail.text  # the fact behind the points
     assert "强检器具（超期、未检定、不合格）</td><td>4</td><td>4</td>" in detail.text
-    assert "模型第 1 版" in detail.text
+    assert "模型第 2 版" in detail.text
+    assert "列入严重违法失信名单</td><td>0</td><td>0</td>" in detail.text
+    assert "未被列入。" in detail.text
 
     again = await client.post(f"/backoffice/risk/{owner_user.organization_id}/recompute")
     assert again.status_code == 303
     shown = await client.get(again.headers["location"])
     assert "已按平台当前数据重新计算" in shown.text
-    assert shown.text.count("模型第 1 版 · 当前") == 1
+    assert shown.text.count("模型第 2 版 · 当前") == 1
     # Another region's bureau neither reads nor recomputes it.
     client.cookies.clear()
     await _login(client, await make_user(Role.regulator, region="610100"))

@@ -113,14 +113,17 @@ async def test_a_model_version_with_negative_huge_or_unknown_values_is_refused(
         {"credit_grade_points": {"D" * 5000: "1"}},
         {"serious_penalties": ["吊" * 5000]},
         {"high_band_from": "10", "medium_band_from": "20"},
+        {"listing_points": "-30"},
+        {"listing_points": "1e30"},
+        {"listing_cap": "-1"},
     ):
         body = {"parameters": dict(DEFAULT_PARAMETERS, **change)}
         answer = await client.post(f"{API}/risk-models", json=body, headers=admin)
         assert_problem(answer, 422, "validation_error")
-    # Nothing was published: recomputing still works with the first version.
+    # Nothing was published: recomputing still works with the newest built-in version.
     done = await client.post(f"{API}/risk-scores/recompute", headers=bureau)
     assert done.status_code == 200, done.text
-    assert done.json()["model_version"] == 1
+    assert done.json()["model_version"] == 2
 
 
 async def test_recomputations_at_once_all_succeed_and_leave_one_current_score(
