@@ -14,6 +14,9 @@ factor
 candidates_digest
 inspectors_digest
 parameters_digest
+# notices: the serious dishonesty list a notice records, read by clients (EnforcementNoticeRead)
+serious_dishonesty_list
+removed_on
 # enforcement field inspections: who recorded (for the record), read by clients (CheckRead,
 # InspectionResultPublic)
 submitted_by

@@ -16,7 +16,8 @@ recomputation once, since it writes).
 
 The data: sites spread over the 12 counties of 咸阳市 and 西安市 (by default only 咸阳市's are
 scored, as a bureau's recomputation would), instruments alternating 电子计价秤 and 加油机; one in three never verified and
-due, one in twelve overdue, the rest valid.
+due, one in twelve overdue, the rest valid; one site in fifty entered in the serious dishonesty
+list by an enforcement notice (严重违法失信名单, model version 2's last part).
 """
 
 from __future__ import annotations
@@ -68,6 +69,15 @@ def statements(sql: Sql, sites: int) -> list[str]:
         f" 'R' || i, '制造单位', '', '贸易结算', {sql.json('{}')},"
         f" {sql.pick(COUNTIES, f'{site_of} % 12')}, '地址', {sql.day('-600')}, {last},"
         f" 'periodic', 12, {due}, 'confirmed', '', {sql.moment('-400')} FROM {s3}",
+        # One site in fifty on the serious dishonesty list (a notice of the listing alone).
+        f"{w}INSERT INTO search_notice (id, title, decision_number, party_name, party_uscc,"
+        " party_kind, violation, legal_basis, penalty_kind, authority, region_code,"
+        " decision_date, published_on, display_until, status, created_at, updated_at)"
+        f" SELECT {sql.uid(23, 'i')}, '列入严重违法失信名单', '信列' || i, '使用单位' || i,"
+        " '916104' || substr('000000000000' || i, -12, 12), 'enterprise', '违法行为',"
+        f" '依据', '列入严重违法失信名单', '市场监督管理局', {county}, {sql.day('-40')},"
+        f" {sql.day('-37')}, {sql.day('1000')}, 'published', {sql.moment('-37')},"
+        f" {sql.moment('-37')} FROM {s} WHERE i % 50 = 0",
     ]
 
 
@@ -133,6 +143,8 @@ async def measure(url: str, region: str | None) -> dict[str, tuple[float, Any]]:
                 )
 
             out["scoring"] = await best(scoring)
+            listed = sum(1 for site in gathered if site.dishonesty_list)
+            out["listed"] = (0.0, (listed, model.version))
         async with database.transaction() as session:
             started = time.perf_counter()
             done = await scores.recompute(session, region=region)
@@ -185,6 +197,8 @@ def main() -> None:
         f"bare set-based query ({args.region}): {baseline * 1000:.0f} ms, {len(rows):,} rows "
         "(baseline)"
     )
+    listed, version = out["listed"][1]
+    print(f"model version {version}: {listed:,} scored sites on the serious dishonesty list")
     for name in ("scoring", "recompute", "recompute again"):
         seconds, result = out[name]
         sites = len(result) if isinstance(result, list) else result.sites

@@ -181,8 +181,8 @@ async def penalty_facts(
 
 # 市场监督管理严重违法失信名单管理办法 (SAMR Order 44, 2021): entering a party in the serious
 # dishonesty list is decided with its own 文书号 (or together with a penalty decision) and published
-# as an enforcement notice whose penalty kind names it; it is a credit measure, not a penalty.
-SERIOUS_DISHONESTY_LIST = "列入严重违法失信名单"
+# as an enforcement notice whose penalty kind names it (列入严重违法失信名单); it is a credit
+# measure, not a penalty.
 
 
 def _is_listing(part: str) -> bool:

@@ -17,7 +17,7 @@ from notices.models import EnforcementNotice
 from portal import clock
 from portal.accounts.models import Role
 from portal.db import Database
-from portal.facts import lists_entered, listing_only, penalty_facts, records_listing
+from portal.facts import listing_only, lists_entered, penalty_facts, records_listing
 from portal.settings import Settings
 from tests.notices.test_api import notice_payload
 from tests.support import assert_problem
