@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from notices import service
 from notices.models import PartyKind
-from notices.public import public_party_name
+from notices.public import listing_dates, public_party_name, today
 from notices.schemas import EnforcementNoticeCreate
 from notices.settings import NoticesConfig
 from portal import clock
@@ -42,7 +42,12 @@ async def notice_page(request: Request, user: OptionalUser, notice_id: uuid.UUID
     return render_public(
         request,
         "notices/notice.html",
-        {"user": user, "notice": notice, "party_name": public_party_name(notice)},
+        {
+            "user": user,
+            "notice": notice,
+            "party_name": public_party_name(notice),
+            "listing": listing_dates(notice, today()),
+        },
     )
 
 

@@ -62,6 +62,12 @@ async def test_listings_are_facts_while_in_force(
     }
     # A serious measure: on display (and on the list) for three years, not a minor fine's three months.
     assert alone["display_until"] == clock.add_months(today, 36).isoformat()
+    page = await client.get(str(alone["url"]))
+    assert page.status_code == 200
+    assert f"{alone['decision_date']} 列入，在名单中至 {alone['display_until']}" in page.text
+    assert "《市场监督管理严重违法失信名单管理办法》" in page.text
+    fine_page = await client.get(str(fine["url"]))
+    assert 'id="notice-listing"' not in fine_page.text
     withdrawn = await client.post(
         f"/api/v1/notices/{revoked['id']}/withdraw",
         json={"reason": "列入决定被撤销"},
