@@ -58,10 +58,13 @@ def statements(sql: Sql, sites: int) -> list[str]:
         f"(CASE WHEN {j} = 0 THEN {sql.day('-10')} WHEN {j} = 2 AND {site_of} % 4 = 0 "
         f"THEN {sql.day('-135')} ELSE {sql.day('335')} END)"
     )
+    # Each site's own credit code (PostgreSQL's substr counts a negative start differently from
+    # SQLite's: substr(x, -12, 12) gave every site the same code there).
+    uscc = "'916104' || " + ("lpad(i::text, 12, '0')" if sql.pg else "printf('%012d', i)")
     return [
         f"{w}INSERT INTO organization (id, kind, code, name, region_code, uscc, created_at)"
         f" SELECT {owner}, 'owner', 'SITE' || i, '使用单位' || i, {county},"
-        f" '916104' || substr('000000000000' || i, -12, 12), {sql.moment('-400')} FROM {s}",
+        f" {uscc}, {sql.moment('-400')} FROM {s}",
         f"{w3}INSERT INTO registered_instrument (id, owner_id, category_code, model, serial,"
         " manufacturer, location, usage_area, attributes, region_code, address, in_use_since,"
         " last_verified_on, verification_form, cycle_months, due_on, status, review_reason,"
@@ -74,7 +77,7 @@ def statements(sql: Sql, sites: int) -> list[str]:
         " party_kind, violation, legal_basis, penalty_kind, authority, region_code,"
         " decision_date, published_on, display_until, status, created_at, updated_at)"
         f" SELECT {sql.uid(23, 'i')}, '列入严重违法失信名单', '信列' || i, '使用单位' || i,"
-        " '916104' || substr('000000000000' || i, -12, 12), 'enterprise', '违法行为',"
+        f" {uscc}, 'enterprise', '违法行为',"
         f" '依据', '列入严重违法失信名单', '市场监督管理局', {county}, {sql.day('-40')},"
         f" {sql.day('-37')}, {sql.day('1000')}, 'published', {sql.moment('-37')},"
         f" {sql.moment('-37')} FROM {s} WHERE i % 50 = 0",
