@@ -98,7 +98,7 @@ async def follow_up_list(request: Request, session: DbSession, user: FollowUpPag
             "total": total,
             "shown": len(found),
             "sites": sites,
-            "events": {f.id: await follow_ups.events(session, f) for f in found},
+            "events": await follow_ups.events_of(session, [f.id for f in found]),
             "districts": await names.region_names(session, {f.district for f in found}),
             "status": {f.id: follow_ups.shown_status(f, today) for f in found},
             "today": today,

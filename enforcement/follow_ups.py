@@ -164,6 +164,23 @@ async def events(session: AsyncSession, follow_up: FollowUp) -> list[FollowUpEve
     return list(rows.scalars().all())
 
 
+async def events_of(
+    session: AsyncSession, follow_up_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[FollowUpEvent]]:
+    """The events of many follow-ups in one query (a page of them)."""
+    found: dict[uuid.UUID, list[FollowUpEvent]] = {i: [] for i in follow_up_ids}
+    if not found:
+        return found
+    rows = await session.execute(
+        select(FollowUpEvent)
+        .where(col(FollowUpEvent.follow_up_id).in_(found))
+        .order_by(col(FollowUpEvent.at), col(FollowUpEvent.id))
+    )
+    for event in rows.scalars().all():
+        found[event.follow_up_id].append(event)
+    return found
+
+
 async def list_for(
     session: AsyncSession,
     *,
