@@ -6,6 +6,7 @@ follow-ups are facts for the next risk score."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -388,3 +389,27 @@ async def test_a_calendar_change_counts_open_deadlines_again(
         ).scalars()
         assert list(actions) == ["opened", "deadline_moved"]
         assert await follow_ups.recompute_deadlines(session, years=[right.year]) == 0
+
+
+async def test_two_bureau_users_acting_at_once_move_it_once(
+    client: httpx.AsyncClient, database: Database, sites: Sites
+) -> None:
+    bureau, _, weicheng = sites
+    await _inspected(client, bureau, weicheng, follow_up="penalty_case")
+    follow_up = (await client.get(API, headers=bureau)).json()["items"][0]["id"]
+    raced = await asyncio.gather(
+        client.post(f"{API}/{follow_up}/case", json={"case_number": "A-1"}, headers=bureau),
+        client.post(f"{API}/{follow_up}/close", json={"outcome": "不予立案"}, headers=bureau),
+    )
+    assert sorted(r.status_code for r in raced) == [200, 409], [r.text for r in raced]
+    loser = raced[[r.status_code for r in raced].index(409)]
+    assert_problem(loser, 409, "follow_up_transition_not_allowed")
+    async with database.transaction() as session:
+        actions = (
+            await session.execute(
+                select(col(FollowUpEvent.action)).where(
+                    col(FollowUpEvent.follow_up_id) == uuid.UUID(follow_up)
+                )
+            )
+        ).scalars()
+        assert sorted(actions) in (["case_filed", "opened"], ["closed", "opened"])
