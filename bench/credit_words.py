@@ -238,26 +238,19 @@ async def measure(url: str, made: list[Any], repeat: int) -> list[str]:
 
 
 def run_database(db: str, enterprises: int, repeat: int, workdir: Path) -> list[str]:
-    pg_name = None
-    if db == "sqlite":
-        url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-    else:
-        from tests.support import _postgres_admin, postgres_async_url
+    from bench.scratch import scratch_database
 
-        pg_name = f"gongzhi_bench_{uuid.uuid4().hex[:8]}"
-        asyncio.run(_postgres_admin(f'CREATE DATABASE "{pg_name}"'))
-        url = postgres_async_url(pg_name)
-    env = {
-        **os.environ,
-        "GONGZHI_DATABASE_URL": url,
-        "GONGZHI_ENV": "development",
-        "GONGZHI_SECRET_KEY": secrets.token_hex(32),
-        "GONGZHI_DATA_KEYS": "bench:" + base64.b64encode(secrets.token_bytes(32)).decode(),
-        "GONGZHI_STORAGE_DIR": str(workdir / "storage"),
-        "GONGZHI_SIGNING_KEY_FILE": str(workdir / "key.pem"),
-        "GONGZHI_SIGNING_KEYS_DIR": str(workdir / "keys"),
-    }
-    try:
+    with scratch_database(db, workdir / "bench.db") as url:
+        env = {
+            **os.environ,
+            "GONGZHI_DATABASE_URL": url,
+            "GONGZHI_ENV": "development",
+            "GONGZHI_SECRET_KEY": secrets.token_hex(32),
+            "GONGZHI_DATA_KEYS": "bench:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+            "GONGZHI_STORAGE_DIR": str(workdir / "storage"),
+            "GONGZHI_SIGNING_KEY_FILE": str(workdir / "key.pem"),
+            "GONGZHI_SIGNING_KEYS_DIR": str(workdir / "keys"),
+        }
         started = time.perf_counter()
         gongzhi(env, "db", "upgrade")
         gongzhi(env, "demo")
@@ -270,11 +263,6 @@ def run_database(db: str, enterprises: int, repeat: int, workdir: Path) -> list[
             f"  {'query':<26} {'q':<22} {'total':>7} {'LIKE ms':>9} {'index ms':>9} {'speed-up':>8}",
         ]
         return header + asyncio.run(measure(url, made, repeat))
-    finally:
-        if pg_name:
-            from tests.support import _postgres_admin
-
-            asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
 
 
 def main() -> None:

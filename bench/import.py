@@ -20,7 +20,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -154,27 +153,17 @@ def main() -> None:
         parsed = sum(1 for _ in csv.reader(handle)) - 1
     parse_seconds = time.perf_counter() - started
 
-    pg_name = None
-    if args.db == "sqlite":
-        url = f"sqlite+aiosqlite:///{workdir / 'import.db'}"
-    else:
-        from tests.support import _postgres_admin, postgres_async_url
+    from bench.scratch import scratch_database
 
-        pg_name = f"gongzhi_bench_{uuid.uuid4().hex[:8]}"
-        asyncio.run(_postgres_admin(f'CREATE DATABASE "{pg_name}"'))
-        url = postgres_async_url(pg_name)
     try:
-        asyncio.run(prepare(url))
-        cpu_before = _cpu_seconds()
-        seconds, report = asyncio.run(run_import(url, path))
-        cpu_seconds = _cpu_seconds() - cpu_before
-        again_seconds, again = asyncio.run(run_import(url, path))
+        with scratch_database(args.db, workdir / "import.db") as url:
+            asyncio.run(prepare(url))
+            cpu_before = _cpu_seconds()
+            seconds, report = asyncio.run(run_import(url, path))
+            cpu_seconds = _cpu_seconds() - cpu_before
+            again_seconds, again = asyncio.run(run_import(url, path))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-        if pg_name:
-            from tests.support import _postgres_admin
-
-            asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rate = args.rows / seconds
     print(f"file: {args.rows:,} rows, {size_mb:.1f} MB GB18030 CSV")

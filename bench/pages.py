@@ -29,7 +29,6 @@ requests/s move with everyone else's load, the ratio much less.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import html
 import os
@@ -322,15 +321,13 @@ def cases(port: int, env: dict[str, str], scale: bool = False) -> list[Case]:
 
 
 def run_database(db: str, args: argparse.Namespace, workdir: Path) -> list[str]:
-    pg_name = None
-    if db == "sqlite":
-        url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-    else:
-        from tests.support import _postgres_admin, postgres_async_url
+    from bench.scratch import scratch_database
 
-        pg_name = f"gongzhi_bench_{uuid.uuid4().hex[:8]}"
-        asyncio.run(_postgres_admin(f'CREATE DATABASE "{pg_name}"'))
-        url = postgres_async_url(pg_name)
+    with scratch_database(db, workdir / "bench.db") as url:
+        return _measure_database(db, url, args, workdir)
+
+
+def _measure_database(db: str, url: str, args: argparse.Namespace, workdir: Path) -> list[str]:
     env = {
         **os.environ,
         "GONGZHI_DATABASE_URL": url,
@@ -423,10 +420,6 @@ def run_database(db: str, args: argparse.Namespace, workdir: Path) -> list[str]:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
-        if pg_name:
-            from tests.support import _postgres_admin
-
-            asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
     return lines
 
 

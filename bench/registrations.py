@@ -18,7 +18,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,25 +138,15 @@ def main() -> None:
         parsed = sum(1 for _ in csv.reader(handle)) - 1
     parse_rate = parsed / (time.perf_counter() - started)
 
-    pg_name = None
-    if args.db == "sqlite":
-        url = f"sqlite+aiosqlite:///{workdir / 'registrations.db'}"
-    else:
-        from tests.support import _postgres_admin, postgres_async_url
+    from bench.scratch import scratch_database
 
-        pg_name = f"gongzhi_bench_{uuid.uuid4().hex[:8]}"
-        asyncio.run(_postgres_admin(f'CREATE DATABASE "{pg_name}"'))
-        url = postgres_async_url(pg_name)
     try:
-        asyncio.run(prepare(url))
-        seconds, report = asyncio.run(run_import(url, path))
-        again_seconds, again = asyncio.run(run_import(url, path))
+        with scratch_database(args.db, workdir / "registrations.db") as url:
+            asyncio.run(prepare(url))
+            seconds, report = asyncio.run(run_import(url, path))
+            again_seconds, again = asyncio.run(run_import(url, path))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-        if pg_name:
-            from tests.support import _postgres_admin
-
-            asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
     rate = args.rows / seconds
     print(
         f"file: {args.rows:,} rows GB18030 CSV; csv.reader alone {parse_rate:,.0f} rows/s (baseline)"

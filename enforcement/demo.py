@@ -2,8 +2,9 @@
 咸阳市 (its public page and JSON verify with scripts/verify_draw.py), inspected and published:
 秦都区's regulator account holds the badge of one drawn inspector and still has a site to
 inspect (the phone walk, tests/browser/test_inspections.py); the other drawn sites were
-inspected 45 days ago by the city bureau, one with findings, so their results are public and
-the findings are in the sites' next risk scores."""
+inspected by the city bureau, 45 days ago (public) except one two days ago, two with findings
+(follow_up_demo.py: an overdue order to correct, a penalty case within its deadline), which are
+in the sites' next risk scores."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+import enforcement.follow_up_demo as follow_up_demo
 from enforcement import campaigns, inspections, scores
 from enforcement.models import (
     Inspection,
@@ -61,7 +63,7 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
     # draw never sends that inspector to a 秦都区 site, so a random draw leaves the phone walk
     # without a site about half the time. Demo data is not yet public: draws that leave 秦都区's
     # inspector undrawn are rolled back and drawn again with a fresh seed.
-    for _ in range(DRAW_ATTEMPTS):
+    for attempt_number in range(DRAW_ATTEMPTS):
         attempt = await session.begin_nested()
         campaign = await campaigns.create(
             session,
@@ -76,7 +78,10 @@ async def load(session: AsyncSession, settings: Settings) -> bool:
             settings=settings.of(EnforcementSettings),
         )
         await campaigns.run_draw(session, campaign.id, actor=regulator)
-        if await _field_pairing(session) is not None:
+        # Two sites for the others to inspect (follow_up_demo.py: an overdue order to correct
+        # and a penalty case within its deadline), if a draw in the first half gives them.
+        enough = await _unpaired(session) >= 2 or attempt_number >= DRAW_ATTEMPTS // 2
+        if await _field_pairing(session) is not None and enough:
             # Committed and drawn before the sites were inspected (45 days ago, _inspect); the
             # times are not in the commitment.
             campaign.created_at = clock.now() - timedelta(days=CAMPAIGN_AGE_DAYS)
@@ -111,6 +116,12 @@ async def _field_pairing(session: AsyncSession) -> tuple[Inspection, str] | None
     return None
 
 
+async def _unpaired(session: AsyncSession) -> int:
+    """Drawn sites none of the 秦都区 badges is paired with."""
+    drawn = (await session.execute(select(col(Inspection.inspectors)))).scalars()
+    return sum(1 for badges in drawn if not FIELD_BADGES & set(badges))
+
+
 async def _inspect(session: AsyncSession, settings: Settings, regulator: User) -> bool:
     """Tie a drawn inspector's badge to 秦都区's account, and inspect the sites they are not
     drawn for (once: nothing when a badge is tied already)."""
@@ -140,17 +151,18 @@ async def _inspect(session: AsyncSession, settings: Settings, regulator: User) -
     others = [i for i in drawn if badge not in i.inspectors] or [i for i in drawn if i is not mine][
         :1
     ]
-    at = clock.now() - timedelta(days=45)
     config = settings.of(EnforcementSettings)
     for n, inspection in enumerate(others):
+        at, follow_up = follow_up_demo.inspected(n)
         found = await inspections.instruments(session, inspection)
         checks = [
             InstrumentCheck(
                 registration_id=i.registration_id,
                 sticker_present=True,
-                seal_intact=not (n == 0 and k == 0),  # the first site: one broken seal
+                # The first two sites: one broken seal each (follow_up_demo.py).
+                seal_intact=not (follow_up and k == 0),
                 reading_ok=True,
-                note="封印线断开" if n == 0 and k == 0 else "",
+                note="封印线断开" if follow_up and k == 0 else "",
             )
             for k, i in enumerate(found)
         ]
@@ -162,6 +174,7 @@ async def _inspect(session: AsyncSession, settings: Settings, regulator: User) -
                 acknowledgement="signed",
                 signatory="张经理",
                 note="演示：现场检查记录",
+                follow_up=follow_up or "correct",
             ),
             key=uuid.uuid5(uuid.NAMESPACE_URL, f"gongzhi-demo-inspection:{inspection.id}"),
             actor=regulator,

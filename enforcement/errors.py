@@ -101,6 +101,24 @@ class SignatoryMissing(InvalidInput):
     title_zh = "被检查单位签字确认时须填写签字人"
 
 
+class FollowUpNotFound(NotFound):
+    code = "follow_up_not_found"
+    title = "No such follow-up"
+    title_zh = "后续处置事项不存在"
+
+
+class FollowUpTransitionNotAllowed(Conflict):
+    code = "follow_up_transition_not_allowed"
+    title = "The follow-up's status does not allow this step"
+    title_zh = "该后续处置事项当前状态不允许此操作"
+
+
+class ReinspectionDateInvalid(InvalidInput):
+    code = "reinspection_date_invalid"
+    title = "The re-inspection date is before the order or after today"
+    title_zh = "复查日期不能早于责令改正之日，也不能晚于今天"
+
+
 class BadgeTaken(Conflict):
     code = "badge_taken"
     title = "The badge or the account is tied to another inspector already"

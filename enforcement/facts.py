@@ -1,7 +1,9 @@
 """What risk-based enforcement tells others (portal/facts.py): failed inspections, whose repeat
 is an input of the next risk score (scores.py asks for them through portal/facts.py like every
 other input, so a score's inputs have one path whoever holds them), and, once published, an
-input of the enterprise's credit evaluation (credit/scoring.py, ``inspection_findings``)."""
+input of the enterprise's credit evaluation (credit/scoring.py, ``inspection_findings``); and
+the follow-ups those findings left unresolved (follow_ups.py), overdue or not, for the risk
+score's repeat-findings evidence."""
 
 from __future__ import annotations
 
@@ -12,12 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from enforcement import follow_ups
 from enforcement.models import Inspection, InspectionStatus
 from enforcement.scores import in_region
 from portal import clock
 from portal.accounts.models import Organization
 from portal.clock import SHANGHAI
-from portal.facts import InspectionFact, InspectionFindingFact
+from portal.facts import FollowUpFact, InspectionFact, InspectionFindingFact
 
 
 async def inspection_finding_facts(
@@ -88,4 +91,26 @@ async def inspection_facts(
             follow_up=r[5],
         )
         for r in rows.all()
+    ]
+
+
+async def follow_up_facts(
+    session: AsyncSession, *, as_of: date, region: str | None = None
+) -> list[FollowUpFact]:
+    """The follow-ups not resolved on ``as_of`` (follow_ups.py), overdue or not."""
+    return [
+        FollowUpFact(
+            follow_up_id=f.id,
+            inspection_id=f.inspection_id,
+            owner_id=f.site_id,
+            kind=f.kind.value,
+            status=f.status.value,
+            ordered_on=f.ordered_on,
+            deadline=f.deadline,
+            overdue=follow_ups.is_overdue(f, as_of),
+            overdue_days=max(0, (as_of - f.deadline).days)
+            if follow_ups.is_overdue(f, as_of)
+            else 0,
+        )
+        for f in await follow_ups.unresolved(session, as_of=as_of, region=region)
     ]

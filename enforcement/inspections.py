@@ -23,6 +23,7 @@ from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from enforcement import follow_ups
 from enforcement.errors import (
     AccountNotFound,
     BadgeTaken,
@@ -456,4 +457,5 @@ async def record(
             "publish_on": publish_on.isoformat(),
         },
     )
+    await follow_ups.open_for(session, inspection, actor=actor, settings=settings)
     return inspection

@@ -162,3 +162,72 @@ class Inspection(SQLModel, table=True):
     submitted_by: uuid.UUID | None = None
     inspected_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     publish_on: date | None = None
+
+
+class FollowUpKind(StrEnum):
+    correct = "correct"  # 责令改正: the site corrects by a deadline
+    penalty_case = "penalty_case"  # 立案查处: the bureau decides on a case by a deadline
+
+
+class FollowUpStatus(StrEnum):
+    """What is stored; "overdue" is not a status but an open follow-up past its deadline on the
+    clock's today (follow_ups.py), so it never needs a job to flip it."""
+
+    open = "open"  # 待改正 / 待立案
+    corrected = "corrected"  # 已改正（复查确认）
+    case_filed = "case_filed"  # 已立案
+    closed = "closed"  # 已办结
+
+
+class FollowUp(SQLModel, table=True):
+    """What a failed inspection leaves the bureau to do (follow_ups.py): one per failed
+    inspection, opened in the transaction that records it, with a deadline counted in working
+    days from the inspection day; what happened since is its events."""
+
+    __tablename__ = "enforcement_follow_up"
+    __table_args__ = (
+        # The regulator's list: a region's follow-ups by status, earliest deadline first.
+        Index("ix_enforcement_follow_up_listing", "region_code", "status", "deadline"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    inspection_id: uuid.UUID = Field(foreign_key="enforcement_inspection.id", unique=True)
+    campaign_id: uuid.UUID = Field(foreign_key="enforcement_campaign.id")
+    # The campaign's region, whose bureau follows up (like the inspection's).
+    region_code: str = Field(max_length=6)
+    site_id: uuid.UUID = Field(foreign_key="organization.id", index=True)
+    site_name: str = Field(max_length=200)  # as the campaign published it
+    district: str = Field(max_length=6)
+    kind: FollowUpKind = Field(sa_column=enum_column(FollowUpKind))
+    status: FollowUpStatus = Field(
+        default=FollowUpStatus.open, sa_column=enum_column(FollowUpStatus)
+    )
+    findings: str = Field(default="", max_length=500)
+    ordered_on: date  # the inspection's day in China: the deadline counts from it
+    working_days: int
+    deadline: date
+    evidence: str = Field(default="", max_length=1000)  # how it was corrected
+    reinspected_on: date | None = None
+    case_number: str | None = Field(default=None, max_length=64)  # 立案 文书编号
+    outcome: str = Field(default="", max_length=1000)  # why it was closed
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class FollowUpEvent(SQLModel, table=True):
+    """Who did what to a follow-up, when (opened, corrected, case_filed, closed, deadline moved
+    by a calendar import)."""
+
+    __tablename__ = "enforcement_follow_up_event"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    follow_up_id: uuid.UUID = Field(foreign_key="enforcement_follow_up.id", index=True)
+    action: str = Field(max_length=16)
+    actor_id: uuid.UUID | None = None
+    actor_name: str = Field(default="", max_length=64)
+    note: str = Field(default="", max_length=1000)
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+import enforcement.follow_up_pages as follow_up_pages
 from enforcement import campaigns, desk_pages, inspection_pages, names, published, scores
 from enforcement.risk_model import BAND_ZH
 from portal.accounts.auth import OptionalUser
@@ -25,6 +26,7 @@ router = APIRouter(include_in_schema=False)
 # Before /inspections/{campaign_id}: /inspections/{id}/results is a page of its own.
 router.include_router(inspection_pages.router)
 router.include_router(desk_pages.router)
+router.include_router(follow_up_pages.router)
 
 RiskPage = Annotated[User | Response, staff_page(Action.risk_view)]
 _REGION = re.compile(r"^\d{6}$")

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+import enforcement.follow_up_routes as follow_up_routes
 from enforcement import campaigns, draw, inspection_routes, published, risk_models, scores
 from enforcement.models import InspectionCampaign, RiskModel, RiskScore
 from enforcement.schemas import (
@@ -268,3 +269,4 @@ async def get_campaign(session: DbSession, campaign_id: uuid.UUID) -> Response:
 
 # After the campaign routes: /inspection-campaigns/{id}/results is a path of its own.
 router.include_router(inspection_routes.router)
+router.include_router(follow_up_routes.router)

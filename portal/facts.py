@@ -787,3 +787,33 @@ async def inspection_facts(
         if provider is not None:
             found.extend(await provider(session, since=since, as_of=as_of, usccs=usccs))
     return found
+
+
+@dataclass(frozen=True)
+class FollowUpFact:
+    """A follow-up of a failed inspection still unresolved (as it stands now: an order to correct
+    not yet corrected, a penalty case not yet closed), opened by ``as_of`` and measured against
+    its deadline on ``as_of``, for the next risk score: a site that leaves a
+    finding uncorrected is a repeat-finding risk, more so past its deadline."""
+
+    follow_up_id: uuid.UUID
+    inspection_id: uuid.UUID
+    owner_id: uuid.UUID
+    kind: str  # correct (责令改正) / penalty_case (立案查处)
+    status: str  # open / case_filed
+    ordered_on: date  # the inspection day (Beijing)
+    deadline: date  # to correct, or to decide on a case (working days)
+    overdue: bool  # open and past its deadline on as_of
+    overdue_days: int  # calendar days past the deadline on as_of; 0 if not overdue
+
+
+async def follow_up_facts(
+    session: AsyncSession, *, as_of: date, region: str | None = None
+) -> list[FollowUpFact]:
+    """Unresolved follow-ups of sites in ``region`` (None: everywhere) opened by ``as_of``."""
+    found: list[FollowUpFact] = []
+    for _, module in modules("facts"):
+        provider = getattr(module, "follow_up_facts", None)
+        if provider is not None:
+            found.extend(await provider(session, as_of=as_of, region=region))
+    return found

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import AsyncGenerator, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import IO
 
 import anyio
@@ -87,31 +88,27 @@ async def import_file(
     passes walked every object still alive (the batch, the process's modules): about a fifth of
     the import's time. Not for a serving process: paused there, it would stay paused across every
     other request the event loop runs meanwhile."""
-    if bulk:
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return await _import_file(
-                session,
-                stream,
-                filename,
-                institution=institution,
-                actor=actor,
-                settings=settings,
-                bulk=True,
-            )
-        finally:
-            if was_enabled:
-                gc.enable()
-    return await _import_file(
-        session,
-        stream,
-        filename,
-        institution=institution,
-        actor=actor,
-        settings=settings,
-        bulk=False,
-    )
+    with _collector_paused() if bulk else nullcontext():
+        return await _import_file(
+            session,
+            stream,
+            filename,
+            institution=institution,
+            actor=actor,
+            settings=settings,
+            bulk=bulk,
+        )
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 async def _import_file(

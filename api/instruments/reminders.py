@@ -1,13 +1,18 @@
 """Reminders to owners before a registered instrument falls due, through the notification
 interface (portal/notify.py). Instruments with a certificate in the registry are reminded by the
 registry's own overdue warnings (api/certificates/jobs.py); these are the others: never verified
-and put in use soon, or verified on paper with the cycle ending. Each due day is reminded once."""
+and put in use soon, or verified on paper with the cycle ending. Each due day is reminded once.
+
+And, each day, the bureau of each region is told how many registrations awaiting its
+confirmation have fallen due: they are not in the registry yet, so the registry's daily overdue
+warnings cannot name them, and an instrument must not go overdue unseen because its registration
+was never looked at."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -64,4 +69,41 @@ async def send_reminders(
         )
         registration.reminded_for = registration.due_on
     await session.flush()
+    return len(rows)
+
+
+async def send_unconfirmed_due_digest(
+    session: AsyncSession, *, settings: InstrumentsSettings, today: date
+) -> int:
+    """One notification per region with registrations awaiting confirmation that are due
+    (the overdue list shows them, marked 待确认); the number of regions told."""
+    r = RegisteredInstrument
+    rows = (
+        await session.execute(
+            select(col(r.region_code), func.count(), func.min(col(r.due_on)))
+            .where(
+                col(r.status) == RegistrationStatus.pending,
+                col(r.registry_instrument_id).is_(None),
+                col(r.due_on).is_not(None),
+                col(r.due_on) <= today,
+            )
+            .group_by(col(r.region_code))
+            .order_by(col(r.region_code))
+        )
+    ).all()
+    if not rows:
+        return 0
+    sender = load_notifier(settings.registration_reminder_sender, settings)
+    for region, count, oldest in rows:
+        await sender.send(
+            Notification(
+                recipient_kind="regulator",
+                recipient=region,
+                subject=f"辖区待确认登记到期提醒 {today.isoformat()}",
+                body=f"辖区内有 {count} 台已登记、尚待确认的计量器具已到应检日期（最早 "
+                f"{oldest.isoformat()}），未经确认不会进入器具台账。请在监管后台“强检器具登记审核”中"
+                "确认或退回，并督促使用单位申请检定。详见逾期器具清单中标注“待确认”的器具。",
+                reference=f"unconfirmed-due:{region}:{today.isoformat()}",
+            )
+        )
     return len(rows)

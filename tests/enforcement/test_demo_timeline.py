@@ -1,6 +1,7 @@
 """The demo tells one story in order: a bureau user opening it sees no verification that took
 240 days against a 20-day promise because the demo stamped its completion with the day it was
-loaded, and no campaign drawn today whose sites were inspected 45 days ago."""
+loaded, and no campaign drawn today whose sites were inspected 45 days ago; its findings have
+their follow-ups, one overdue and one within its deadline."""
 
 from __future__ import annotations
 
@@ -45,3 +46,20 @@ def test_the_demo_timeline_is_in_order(tmp_path: Path) -> None:
                 for row in results.json()["items"]:
                     inspected = row["inspected_on"]
                     assert clock.local_date(drawn_at).isoformat() <= inspected, (campaign, row)
+        # The campaign's findings left the bureau one order to correct overdue and one penalty
+        # case within its deadline (enforcement/follow_up_demo.py), shown on its page.
+        with _client(base) as bureau:
+            login = bureau.post(
+                "/login", data={"email": "regulator@gongzhi.demo", "password": DEMO_PASSWORD}
+            )
+            assert login.status_code == 303, login.text
+            listed = bureau.get("/api/v1/enforcement/follow-ups")
+            assert listed.status_code == 200, listed.text
+            shown = {(f["kind"], f["status"]) for f in listed.json()["items"]}
+            assert shown == {("correct", "overdue"), ("penalty_case", "open")}, shown
+            for f in listed.json()["items"]:
+                assert f["ordered_on"] <= clock.today().isoformat()
+            page = bureau.get("/backoffice/follow-ups")
+            assert page.status_code == 200
+            assert "已逾期" in page.text
+            assert "办理中" in page.text

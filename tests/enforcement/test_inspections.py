@@ -488,3 +488,8 @@ async def test_a_scanned_sticker_is_looked_up_in_the_registry(
     )
     assert unknown.json()["checks"][0]["scan"] == "unknown"
     assert unknown.json()["outcome"] == "failed"
+    # A follow-up for each failed inspection (enforcement/follow_ups.py), none for the passed one.
+    follow_ups = await client.get(
+        "/api/v1/enforcement/follow-ups", params={"site": weicheng}, headers=bureau
+    )
+    assert {f["inspection_id"] for f in follow_ups.json()["items"]} == {first, third}

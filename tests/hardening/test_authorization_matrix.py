@@ -25,7 +25,7 @@ from fastapi import FastAPI
 
 from api.certificates import stickers
 from api.certificates.settings import CertificatesSettings
-from portal import signing
+from portal import clock, signing
 from portal.accounts.models import Organization, OrganizationKind, Role, User
 from portal.db import Database
 from portal.settings import Settings
@@ -286,6 +286,30 @@ async def test_authorization_matrix(
     assert drawn.status_code == 200, drawn.text
     inspections = await client.get("/api/v1/enforcement/inspections", headers=h["regulator_a"])
     inspection_id = inspections.json()["items"][0]["id"]
+    # Recorded with a finding (owner A's instrument was never verified): its follow-up is the
+    # 610402 bureau's, never regulator B's.
+    form = await client.get(
+        f"/api/v1/enforcement/inspections/{inspection_id}", headers=h["regulator_a"]
+    )
+    recorded = await client.put(
+        f"/api/v1/enforcement/inspections/{inspection_id}/result",
+        json={
+            "checks": [
+                {
+                    "registration_id": i["registration_id"],
+                    "sticker_present": True,
+                    "seal_intact": True,
+                    "reading_ok": True,
+                }
+                for i in form.json()["instruments"]
+            ],
+            "acknowledgement": "refused",
+        },
+        headers={**h["regulator_a"], "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert recorded.json()["outcome"] == "failed", recorded.text
+    follow_ups = await client.get("/api/v1/enforcement/follow-ups", headers=h["regulator_a"])
+    follow_up_id = follow_ups.json()["items"][0]["id"]
 
     params = {
         "authorisation_id": authorisation_id,
@@ -298,6 +322,7 @@ async def test_authorization_matrix(
         "notice_id": notice_id,
         "campaign_id": campaign_id,
         "inspection_id": inspection_id,
+        "follow_up_id": follow_up_id,
         "badge": "ZF-M1",
         "id": str(uuid.uuid4()),  # not a real account: admin may DELETE it
         "code": "610402",
@@ -411,6 +436,19 @@ async def test_authorization_matrix(
         ),
         ("regulator_b", "PATCH", f"/api/v1/notices/{notice_id}", {"title": "越权修改的标题"}),
         ("regulator_b", "POST", f"/api/v1/notices/{notice_id}/withdraw", {"reason": "越权撤回"}),
+        ("regulator_b", "GET", f"/api/v1/enforcement/follow-ups/{follow_up_id}", None),
+        (
+            "regulator_b",
+            "POST",
+            f"/api/v1/enforcement/follow-ups/{follow_up_id}/case",
+            {"case_number": "越权-1"},
+        ),
+        (
+            "regulator_b",
+            "POST",
+            f"/api/v1/enforcement/follow-ups/{follow_up_id}/correction",
+            {"evidence": "越权登记", "reinspected_on": clock.today().isoformat()},
+        ),
     ]
     for who, method, url, body in scoped:
         response = await client.request(method, url, json=body, headers=h[who])
@@ -452,6 +490,13 @@ async def test_authorization_matrix(
     assert public["enterprise"]["name"] is None
     notices_b = await client.get("/api/v1/notices", headers=h["regulator_b"])
     assert notice_id not in notices_b.text
+    follow_ups_b = await client.get("/api/v1/enforcement/follow-ups", headers=h["regulator_b"])
+    assert follow_ups_b.status_code == 200, follow_ups_b.text
+    assert follow_up_id not in follow_ups_b.text
+    still = await client.get(
+        f"/api/v1/enforcement/follow-ups/{follow_up_id}", headers=h["regulator_a"]
+    )
+    assert still.json()["status"] == "open", still.text
 
     # Institution B and institution A's record (issue 11 #2): B cannot issue A's number, and B's
     # certificate for A's instrument attaches to it without moving its owner or region.

@@ -296,6 +296,22 @@ def test_cli_import(tmp_path: Path) -> None:
     assert "organization_not_found" in missing.stderr
 
 
+def fail_the_second_batch(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The database goes away while the import stores its second batch; the list returned
+    counts the batches the import tried to store."""
+    batches: list[int] = []
+    real_store_rows = imports.store_rows
+
+    async def fail_on_the_second_batch(*args: Any, **kwargs: Any) -> Any:
+        batches.append(len(batches) + 1)
+        if len(batches) == 2:
+            raise RuntimeError("the database went away")
+        return await real_store_rows(*args, **kwargs)
+
+    monkeypatch.setattr(imports, "store_rows", fail_on_the_second_batch)
+    return batches
+
+
 async def test_small_batches_give_the_same_report_and_a_failed_batch_keeps_nothing(
     client: httpx.AsyncClient,
     database: Database,
@@ -336,21 +352,11 @@ async def test_small_batches_give_the_same_report_and_a_failed_batch_keeps_nothi
     ]
     assert await _count(database) == before + 3
 
-    calls = 0
-    real_store_rows = imports.store_rows
-
-    async def fail_on_the_second_batch(*args: Any, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise RuntimeError("the database went away")
-        return await real_store_rows(*args, **kwargs)
-
-    monkeypatch.setattr(imports, "store_rows", fail_on_the_second_batch)
+    batches = fail_the_second_batch(monkeypatch)
     fresh = [CN_HEADER] + [cn_row(f"RB-{i}", f"RB-S{i}") for i in range(7)]
     with pytest.raises(RuntimeError):
         await _import(client, headers, "rb.csv", ("\n".join(fresh) + "\n").encode())
-    assert calls == 2
+    assert len(batches) == 2
     assert await _count(database) == before + 3  # the first batch of rb.csv was rolled back
 
 
@@ -460,17 +466,7 @@ async def test_the_bulk_import_reads_in_a_child_and_reports_as_the_upload_does(
     assert await _count(database) == before + 3
 
     monkeypatch.setattr(config, "certificate_import_max_rows", 500_000)
-    calls = 0
-    real_store_rows = imports.store_rows
-
-    async def fail_on_the_second_batch(*args: Any, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            raise RuntimeError("the database went away")
-        return await real_store_rows(*args, **kwargs)
-
-    monkeypatch.setattr(imports, "store_rows", fail_on_the_second_batch)
+    fail_the_second_batch(monkeypatch)
     with pytest.raises(RuntimeError, match="went away"):
         await bulk(content("BM"))
     assert gc.isenabled()

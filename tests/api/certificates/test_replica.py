@@ -66,6 +66,20 @@ async def _caught_up(primary_url: str, replica_url: str) -> None:
         await replica.close()
 
 
+async def read_session_port(config: Settings) -> int:
+    """The port of the server a public read's session (get_read_session) is on."""
+    database = Database.from_settings(config)
+    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(database=database)))
+    try:
+        sessions = get_read_session(request)  # type: ignore[arg-type]
+        session = await anext(sessions)
+        port: int = (await session.execute(text("select inet_server_port()"))).scalar_one()
+        await sessions.aclose()
+        return port
+    finally:
+        await database.dispose()
+
+
 def _fallbacks(reason: str) -> float:
     return REPLICA_FALLBACKS.labels(reason)._value.get()
 
@@ -162,21 +176,9 @@ async def test_read_session_on_the_replica(replica_port: int, settings: Settings
     )
     plain_replica = url.set(drivername="postgresql", port=replica_port).render_as_string(False)
 
-    async def port_read(config: Settings) -> int:
-        database = Database.from_settings(config)
-        request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(database=database)))
-        try:
-            sessions = get_read_session(request)  # type: ignore[arg-type]
-            session = await anext(sessions)
-            port: int = (await session.execute(text("select inet_server_port()"))).scalar_one()
-            await sessions.aclose()
-            return port
-        finally:
-            await database.dispose()
-
     # A replica in its steady state: a fresh one is still replaying the WAL of its base backup.
     await _caught_up(url.set(drivername="postgresql").render_as_string(False), plain_replica)
-    assert await port_read(on_replica) == replica_port
+    assert await read_session_port(on_replica) == replica_port
     paused = await asyncpg.connect(plain_replica)
     try:
         await paused.execute("select pg_wal_replay_pause()")
@@ -185,14 +187,14 @@ async def test_read_session_on_the_replica(replica_port: int, settings: Settings
         await primary.execute("select txid_current()")
         await primary.close()
         await asyncio.sleep(1.5)
-        assert await port_read(on_replica) == url.port  # lagging: the primary
+        assert await read_session_port(on_replica) == url.port  # lagging: the primary
     finally:
         await paused.execute("select pg_wal_replay_resume()")
         await paused.close()
     down = settings.model_copy(
         update={"database_replica_url": url.set(port=free_port()).render_as_string(False)}
     )
-    assert await port_read(down) == url.port  # replica down: the primary
+    assert await read_session_port(down) == url.port  # replica down: the primary
 
 
 @dataclass
@@ -347,22 +349,10 @@ async def test_a_replica_cut_off_from_its_primary_is_not_taken_for_fresh(
         found: str = orjson.loads(body)["status"]
         return found
 
-    async def read_port() -> int:
-        reading = Database.from_settings(on_replica)
-        request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(database=reading)))
-        try:
-            sessions = get_read_session(request)  # type: ignore[arg-type]
-            session = await anext(sessions)
-            port: int = (await session.execute(text("select inet_server_port()"))).scalar_one()
-            await sessions.aclose()
-            return port
-        finally:
-            await reading.dispose()
-
     try:
         await issue(number="CUT-1")
         await _caught_up(plain_primary, plain_replica)
-        assert await read_port() == replica_port
+        assert await read_session_port(on_replica) == replica_port
         await admin.execute("alter system set primary_conninfo = ''")
         await admin.execute("select pg_reload_conf()")
         await _receiving(plain_replica, connected=False)
@@ -375,7 +365,7 @@ async def test_a_replica_cut_off_from_its_primary_is_not_taken_for_fresh(
         await asyncio.sleep(1.6)  # past the 1 s bound and the lag reading's half second
         assert await status(replica_only, "CUT-1") == "valid"  # the replica never heard...
         assert await status(router, "CUT-1") == "revoked"  # ...so the primary answers
-        assert await read_port() == url.port
+        assert await read_session_port(on_replica) == url.port
     finally:
         await admin.execute(
             f"alter system set primary_conninfo = '{conninfo.replace(chr(39), chr(39) * 2)}'"

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from api.certificates.overdue import scan_overdue
 from api.certificates.queries import instruments, warnings
 from api.certificates.settings import CertificatesSettings
-from api.instruments.reminders import send_reminders
+from api.instruments.reminders import send_reminders, send_unconfirmed_due_digest
 from api.instruments.review import enter_due_registrations
 from api.instruments.settings import InstrumentsSettings
 from portal import clock, notify
@@ -485,6 +485,55 @@ async def test_owners_are_reminded_once_before_the_due_day(
     assert "首次检定" in bodies["REM-3"]
     assert "周期检定" in bodies["REM-1"]
     assert all(n.recipient_kind == "owner" for n in RecordingSender.sent)
+
+
+async def test_the_bureau_is_told_daily_of_due_registrations_awaiting_confirmation(
+    client: httpx.AsyncClient,
+    database: Database,
+    owner_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+) -> None:
+    """Registrations awaiting the bureau are not in the registry, so the registry's overdue
+    warnings cannot name them: the bureau of their region hears of those that fell due, each
+    day until it decides; a confirmed, rejected or not yet due registration is not counted."""
+    headers = await auth_headers(owner_user)
+    bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
+    config = InstrumentsSettings(registration_reminder_sender=f"{__name__}:RecordingSender")
+    RecordingSender.sent.clear()
+    async with database.transaction() as session:
+        assert await send_unconfirmed_due_digest(session, settings=config, today=clock.today()) == 0
+    assert RecordingSender.sent == []
+
+    await _register(client, headers, serial="DIG-1")  # never verified: due today
+    second = await _register(client, headers, serial="DIG-2")
+    await _register(client, headers, serial="DIG-3", last_verified_on=days(-30))  # not yet due
+    decided = await _register(client, headers, serial="DIG-4")
+    assert (
+        await client.post(f"/api/v1/instruments/{decided['id']}/confirm", headers=bureau)
+    ).status_code == 200
+    async with database.transaction() as session:
+        assert await send_unconfirmed_due_digest(session, settings=config, today=clock.today()) == 1
+    (told,) = RecordingSender.sent
+    assert (told.recipient_kind, told.recipient) == ("regulator", "610402")
+    assert "有 2 台已登记、尚待确认" in told.body
+    assert f"最早 {clock.today().isoformat()}" in told.body
+    assert told.reference == f"unconfirmed-due:610402:{clock.today().isoformat()}"
+    assert "DIG-" not in told.body
+    assert "农贸市场" not in told.body
+
+    # The next day the bureau hears again of what it has still not decided, and only that.
+    rejected = await client.post(
+        f"/api/v1/instruments/{second['id']}/reject",
+        json={"reason": "出厂编号与铭牌不符"},
+        headers=bureau,
+    )
+    assert rejected.status_code == 200, rejected.text
+    RecordingSender.sent.clear()
+    tomorrow = clock.today() + timedelta(days=1)
+    async with database.transaction() as session:
+        assert await send_unconfirmed_due_digest(session, settings=config, today=tomorrow) == 1
+    assert "有 1 台已登记、尚待确认" in RecordingSender.sent[0].body
 
 
 async def test_a_retired_registration_leaves_the_overdue_list_and_warnings(
