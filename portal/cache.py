@@ -152,12 +152,15 @@ class RedisCache:
     shared = True
 
     def __init__(self, url: str, prefix: str) -> None:
-        import coredis
+        # redis-py's asyncio client: 140 µs of CPU per MGET on this machine against coredis's
+        # 190 µs (the limits package's default client), and a hit costs one.
+        from redis.asyncio import Redis
 
-        self._client: coredis.Redis[bytes] = coredis.Redis.from_url(
+        self._client = Redis.from_url(
             url,
-            connect_timeout=CACHE_TIMEOUT_SECONDS,
-            stream_timeout=CACHE_TIMEOUT_SECONDS,
+            socket_connect_timeout=CACHE_TIMEOUT_SECONDS,
+            socket_timeout=CACHE_TIMEOUT_SECONDS,
+            retry_on_timeout=False,
             decode_responses=False,
         )
         self.prefix = prefix
@@ -182,12 +185,13 @@ class RedisCache:
             return UNKNOWN, None
         try:
             async with asyncio.timeout(CACHE_TIMEOUT_SECONDS):
-                generation, entry = await self._client.mget([self._generation_key, self._key(key)])
+                found = await self._client.mget([self._generation_key, self._key(key)])
+            generation, entry = found
         except (Exception, TimeoutError) as error:  # a cache never fails the request
             self._failed("lookup", error)
             return UNKNOWN, None
         current = int(generation) if generation is not None else 0
-        if entry is None or len(entry) < _HEADER.size:
+        if not isinstance(entry, bytes) or len(entry) < _HEADER.size:
             return current, None
         if _HEADER.unpack_from(entry)[0] != current:
             return current, None
@@ -221,9 +225,7 @@ class RedisCache:
             return False
 
     async def close(self) -> None:
-        pool = getattr(self._client, "connection_pool", None)
-        if pool is not None:
-            pool.disconnect()
+        await self._client.aclose()
 
 
 def open_cache(url: str, prefix: str) -> Cache:

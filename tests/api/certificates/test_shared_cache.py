@@ -37,12 +37,13 @@ async def redis_prefix() -> AsyncIterator[str]:
         service_missing(f"Redis is not reachable at {REDIS}")
     prefix = f"test-{uuid.uuid4().hex[:12]}"
     yield prefix
-    import coredis
+    from redis.asyncio import Redis
 
-    client: coredis.Redis[bytes] = coredis.Redis.from_url(REDIS)
+    client = Redis.from_url(REDIS)
     keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
     if keys:
-        await client.delete(keys)
+        await client.delete(*keys)
+    await client.aclose()
     await probe.close()
 
 
