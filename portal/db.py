@@ -151,8 +151,11 @@ def _executed(state: ORMExecuteState) -> None:
 
 
 @event.listens_for(OrmSession, "after_soft_rollback")
-def _rolled_back(session: OrmSession, _previous: Any) -> None:
-    session.info.pop(_CHANGED, None)
+def _rolled_back(session: OrmSession, previous: Any) -> None:
+    # The whole transaction, not a savepoint inside it: what was written before the savepoint
+    # is still to be committed.
+    if getattr(previous, "parent", None) is None and not getattr(previous, "nested", False):
+        session.info.pop(_CHANGED, None)
 
 
 class Database:
