@@ -1,47 +1,41 @@
-"""The number of current grades of each filter set of the public list, kept per process for a few
-seconds (credit/public.py list_ratings; ``GONGZHI_CREDIT_LIST_TOTAL_SECONDS``)."""
+"""The number of current grades of each filter set of the public list, kept a few seconds in the
+portal's cache (portal/cache.py; credit/public.py list_ratings; ``GONGZHI_CREDIT_LIST_TOTAL_SECONDS``).
+
+Counting is the one part of a page whose cost grows with the grades (every current grade of the
+filter set is read: about 20 ms at 100,000 on SQLite, against microseconds for the page's own
+scores), and every visitor paging through the list would pay it again. The total only sizes the
+pager, so a total a few seconds old shows at worst one page too many or too few until it expires;
+the page's rows and their order are always read live. Keyed by the day, so grades that lapse at
+midnight are never counted from yesterday's total. A grade published, changed or withdrawn on any
+node moves the cache's generation when it commits (portal/db.py), so no node counts from a total of
+before it; with Redis (scaled out) every node reads the same totals."""
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-from typing import Any
+import hashlib
+from datetime import date
+
+from portal.cache import Cache
 
 
-class RatingTotals:
-    """How many current grades each filter set has, kept per process for a few seconds.
-
-    Counting is the one part of a page whose cost grows with the grades (every current grade of
-    the filter set is read: about 20 ms at 100,000 on SQLite, against microseconds for the
-    page's own scores), and every visitor paging through the list would pay it again. The total
-    only sizes the pager, so a total a few seconds old shows at worst one page too many or too few
-    until it expires; the page's rows and their order are always read live. Keyed by the day, so
-    grades that lapse at midnight are never counted from yesterday's total."""
-
-    def __init__(self, max_entries: int = 1024) -> None:
-        self._entries: OrderedDict[tuple[Any, ...], tuple[float, int]] = OrderedDict()
-        self._max_entries = max_entries
-
-    def get(self, key: tuple[Any, ...]) -> int | None:
-        found = self._entries.get(key)
-        if found is None:
-            return None
-        expires, total = found
-        if time.monotonic() >= expires:
-            del self._entries[key]
-            return None
-        return total
-
-    def put(self, key: tuple[Any, ...], total: int, seconds: float) -> None:
-        if seconds <= 0:
-            return
-        self._entries[key] = (time.monotonic() + seconds, total)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        self._entries.clear()
+def key(
+    today: date,
+    industry: str | None,
+    grade: str | None,
+    prefixes: tuple[str, ...] | None,
+    q: str | None,
+) -> str:
+    text = repr((today.isoformat(), industry, grade, prefixes, q))
+    return "credit-totals:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-TOTALS = RatingTotals()
+async def lookup(cache: Cache, name: str) -> tuple[int, int | None]:
+    """(the cache's generation, the total kept for ``name`` or None)."""
+    generation, raw = await cache.lookup(name)
+    if raw is None or not raw.isdigit() or len(raw) > 12:
+        return generation, None
+    return generation, int(raw)
+
+
+async def store(cache: Cache, name: str, total: int, seconds: float, generation: int) -> None:
+    await cache.store(name, str(total).encode(), seconds, generation)

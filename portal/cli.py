@@ -92,6 +92,14 @@ def serve(
             err=True,
         )
         raise typer.Exit(code=2)
+    if workers > 1 and not settings.shares_cache:
+        typer.echo(
+            f"错误 / error: --workers {workers} with GONGZHI_CACHE_URL={settings.cache_url}: each "
+            "process would keep its own cached pages, and a write seen by one would not reach "
+            "the others. Use a shared cache, e.g. redis://127.0.0.1:6379.",
+            err=True,
+        )
+        raise typer.Exit(code=2)
     made = _share_metrics() if workers > 1 else None
     try:
         uvicorn.run(

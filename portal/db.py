@@ -27,10 +27,13 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState
+from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
 from portal import clock
+from portal.cache import BOOKKEEPING_TABLES, Cache, LocalCache, open_cache
 from portal.metrics import REPLICA_FALLBACKS, watch_pool
 from portal.settings import Settings
 
@@ -117,22 +120,87 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return engine
 
 
+# A session that wrote to a table other than the bookkeeping ones (portal/cache.py): after its
+# commit, every cached answer is invalidated.
+_CHANGED = "gongzhi.public_changed"
+
+
+def _changes_public_data(table: Any) -> bool:
+    name = getattr(table, "name", None)
+    return name is None or name not in BOOKKEEPING_TABLES
+
+
+@event.listens_for(OrmSession, "after_flush")
+def _flushed(session: OrmSession, _context: Any) -> None:
+    if session.info.get(_CHANGED):
+        return
+    for instance in (*session.new, *session.dirty, *session.deleted):
+        if _changes_public_data(getattr(type(instance), "__table__", None)):
+            session.info[_CHANGED] = True
+            return
+
+
+@event.listens_for(OrmSession, "do_orm_execute")
+def _executed(state: ORMExecuteState) -> None:
+    # INSERT/UPDATE/DELETE statements run through session.execute (bulk imports, projections).
+    if (state.is_insert or state.is_update or state.is_delete) and not state.session.info.get(
+        _CHANGED
+    ):
+        if _changes_public_data(getattr(state.statement, "table", None)):
+            state.session.info[_CHANGED] = True
+
+
+@event.listens_for(OrmSession, "after_soft_rollback")
+def _rolled_back(session: OrmSession, previous: Any) -> None:
+    # The whole transaction, not a savepoint inside it: what was written before the savepoint
+    # is still to be committed.
+    if getattr(previous, "parent", None) is None and not getattr(previous, "nested", False):
+        session.info.pop(_CHANGED, None)
+
+
 class Database:
     """One engine and its session factory; created by the app's lifespan, the CLI or a test."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        settings: Settings | None = None,
+        cache: Cache | None = None,
+    ) -> None:
         self.url = url
         self.settings = settings  # what the database was opened with, for workers it hands jobs to
+        # What a commit that changed public data invalidates (portal/cache.py): the app's own
+        # cache, or for a worker or a command the one its settings name, so a write anywhere
+        # reaches every node's cached answers.
+        if cache is None:
+            cache = (
+                open_cache(settings.cache_url, settings.cache_prefix)
+                if settings is not None
+                else LocalCache()
+            )
+            self._owns_cache = True
+        else:
+            self._owns_cache = False
+        self.cache = cache
         self.engine = create_engine(url, pool_size=pool_size)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # A streaming read replica for anonymous public reads (``ReadSession``); PostgreSQL only.
         self.replica: Database | None = None
         if settings is not None and settings.database_replica_url and not self.is_sqlite:
-            self.replica = Database(settings.database_replica_url, pool_size=pool_size)
+            self.replica = Database(
+                settings.database_replica_url, pool_size=pool_size, cache=self.cache
+            )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Database:
-        return cls(settings.database_url, pool_size=settings.database_pool_size, settings=settings)
+    def from_settings(cls, settings: Settings, *, cache: Cache | None = None) -> Database:
+        return cls(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            settings=settings,
+            cache=cache,
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -146,13 +214,20 @@ class Database:
                 yield session
                 await session.commit()
             except BaseException:
+                session.info.pop(_CHANGED, None)
                 await session.rollback()
                 raise
+            # Committed: before the answer is sent, no node serves a cached answer from before
+            # (fastapi-users' own commits are covered by this last one).
+            if session.info.pop(_CHANGED, False):
+                await self.cache.changed()
 
     async def dispose(self) -> None:
         if self.replica is not None:
             await self.replica.dispose()
         await self.engine.dispose()
+        if self._owns_cache:
+            await self.cache.close()
 
 
 def get_database(request: Request) -> Database:

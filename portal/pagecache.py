@@ -32,20 +32,32 @@ the same few seconds, so its requests go straight to the app instead of queueing
 
 Bounded: at most ``max_entries`` answers and ``max_bytes`` of keys, headers and bodies together
 (least recently used dropped first): distinct query strings cost nothing to make, and 2048
-answers of up to 256 KiB each would be half a gigabyte per worker. One cache per
-worker process, so nothing is shared between nodes and nothing outlives a restart.
+answers of up to 256 KiB each would be half a gigabyte per worker.
+
+Where the answers live is ``portal/cache.py``'s choice (``GONGZHI_CACHE_URL``): in this process
+(embedded mode, one server process; the entries above) or in Redis, shared by every process and
+node (scaled out: one node's answer serves the others, and a write on any node invalidates every
+node's copy before its own answer is sent). Either way a committed write to public data moves the
+cache's generation and no answer of an older generation is served again, nor the answer of a
+request that began before the write. A Redis that is down or does not answer is a miss: the page
+is run as without a cache (``gongzhi_cache_unavailable_total``), never a 500 or a wait past
+``portal.cache.CACHE_TIMEOUT_SECONDS``. One URL, one run holds per process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from time import monotonic  # a name of its own: the tests move this clock, not the event loop's
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from portal.cache import UNKNOWN, Cache, LocalCache
 from portal.metrics import ROUTE, route_of
 
 MAX_BODY = 256 * 1024
@@ -83,6 +95,37 @@ class _Entry:
     fresh_until: float
     size: int
     route: str  # the template of the route that answered, for the request metrics of a replay
+    generation: int = 0  # the cache's generation when it was asked for (portal/cache.py)
+
+
+def _encode(entry: _Entry) -> bytes:
+    """An answer as Redis keeps it: its metadata as one JSON line, then its body."""
+    meta = {
+        "s": entry.status,
+        "h": [[name.decode("latin-1"), value.decode("latin-1")] for name, value in entry.headers],
+        "t": entry.stored_at,
+        "r": entry.route,
+    }
+    return orjson.dumps(meta) + b"\n" + entry.body
+
+
+def _decode(raw: bytes) -> _Entry | None:
+    meta_line, _, body = raw.partition(b"\n")
+    try:
+        meta = orjson.loads(meta_line)
+        headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in meta["h"]]
+        return _Entry(
+            status=int(meta["s"]),
+            headers=headers,
+            body=body,
+            stored_at=float(meta["t"]),
+            expires_at=0.0,  # Redis expires it
+            fresh_until=0.0,
+            size=len(raw),
+            route=str(meta["r"]),
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        return None  # not ours (a store shared by mistake): a miss
 
 
 def _varies_beyond_key(value: bytes) -> bool:
@@ -123,9 +166,14 @@ class PageCache:
         seconds: float,
         max_entries: int = 2048,
         max_bytes: int = MAX_BYTES,
+        cache: Cache | None = None,
     ) -> None:
         self.app = app
         self.seconds = seconds
+        # Shared (Redis): answers live there. In this process: the entries below, valid while
+        # their generation is the local cache's.
+        self.cache: Cache = cache if cache is not None else LocalCache()
+        self._local = self.cache if isinstance(self.cache, LocalCache) else None
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.size = 0  # bytes held: keys, headers and bodies
@@ -150,8 +198,15 @@ class PageCache:
         for name, value in scope["headers"]:
             if name in _KEY_HEADERS:
                 key += b"\n" + name + b":" + value
+        if self._local is None:
+            await self._shared(key, scope, receive, send)
+            return
+        generation = self._local.generation
         now = monotonic()
         entry = self._entries.get(key)
+        if entry is not None and entry.generation != generation:
+            self._drop(key)  # a write committed since it was asked for
+            entry = None
         if entry is not None and entry.expires_at > now:
             await self._serve(key, entry, now, scope, send)
             return
@@ -164,6 +219,8 @@ class PageCache:
                 await asyncio.wait_for(running.wait(), WAIT_SECONDS)
             now = monotonic()
             entry = self._entries.get(key)
+            if entry is not None and entry.generation != self._local.generation:
+                entry = None
             # The answer it waited for, or a copy still fresh by its own max-age (an answer that
             # took longer than the cache's few seconds to come is stored already expired).
             if entry is not None and entry.fresh_until > now:
@@ -182,11 +239,54 @@ class PageCache:
             entry = None
         running = self._running[key] = asyncio.Event()
         try:
-            await self._store_while_sending(key, scope, receive, send, running, entry, now)
+            await self._store_while_sending(
+                key, scope, receive, send, running, entry, now, generation
+            )
         finally:
             # The page failed or its client went away before its answer was known: whoever
             # waits for it runs the page itself.
             self._release(key, running)
+
+    async def _shared(self, key: bytes, scope: Scope, receive: Receive, send: Send) -> None:
+        """The same rules with the answers in Redis, read and filled by every node."""
+        name = "page:" + hashlib.sha256(key).hexdigest()
+        generation, raw = await self.cache.lookup(name)
+        entry = _decode(raw) if raw is not None else None
+        if entry is not None:
+            await self._serve_shared(entry, scope, send)
+            return
+        if generation == UNKNOWN:  # the cache is down: the page as without one
+            await self.app(scope, receive, send)
+            return
+        running = self._running.get(key)
+        if running is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(running.wait(), WAIT_SECONDS)
+            _, raw = await self.cache.lookup(name)
+            entry = _decode(raw) if raw is not None else None
+            if entry is not None:
+                await self._serve_shared(entry, scope, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        now = monotonic()
+        not_kept_until = self._not_kept.get(key)
+        if not_kept_until is not None:
+            if not_kept_until > now:
+                await self.app(scope, receive, send)
+                return
+            del self._not_kept[key]
+        running = self._running[key] = asyncio.Event()
+        try:
+            await self._store_while_sending(
+                key, scope, receive, send, running, None, time.time(), generation, shared=name
+            )
+        finally:
+            self._release(key, running)
+
+    async def _serve_shared(self, entry: _Entry, scope: Scope, send: Send) -> None:
+        scope[ROUTE] = entry.route
+        await self._replay(entry, time.time(), send)
 
     def _release(self, key: bytes, running: asyncio.Event) -> None:
         """The answer of the request running ``key`` is known (kept or not): let the others go,
@@ -211,7 +311,7 @@ class PageCache:
         await self._replay(entry, now, send)
 
     async def _replay(self, entry: _Entry, now: float, send: Send) -> None:
-        age = str(int(now - entry.stored_at)).encode()
+        age = str(max(0, int(now - entry.stored_at))).encode()
         await send(
             {
                 "type": "http.response.start",
@@ -230,6 +330,8 @@ class PageCache:
         running: asyncio.Event,
         stale: _Entry | None,
         asked_at: float,
+        generation: int,
+        shared: str | None = None,
     ) -> None:
         """Run the app, send its answer and keep it when it may be kept.
 
@@ -274,7 +376,16 @@ class PageCache:
                     chunks.append(body)
                     if not message.get("more_body", False) and started is not None:
                         route = route_of(scope)
-                        if self._put(key, started, b"".join(chunks), max_age, route, asked_at):
+                        body = b"".join(chunks)
+                        if shared is not None:
+                            kept = await self._put_shared(
+                                shared, started, body, max_age, route, asked_at, generation
+                            )
+                        else:
+                            kept = self._put(
+                                key, started, body, max_age, route, asked_at, generation
+                            )
+                        if kept:
                             max_age = None
                             self._release(key, running)
                         else:
@@ -290,8 +401,47 @@ class PageCache:
         while held:  # an app that ended without its last part
             await send(held.pop(0))
 
+    async def _put_shared(
+        self,
+        name: str,
+        started: Message,
+        body: bytes,
+        max_age: int,
+        route: str,
+        asked_at: float,
+        generation: int,
+    ) -> bool:
+        """Keep an answer in Redis for what is left of its few seconds (wall clock: the nodes
+        share it). Stored under the generation read before the page ran, so an answer that a
+        write overtook is never served as current."""
+        now = time.time()
+        ttl = min(self.seconds, max_age) - (now - asked_at)
+        headers = _kept_headers(started)
+        size = len(name) + len(body) + sum(len(n) + len(v) for n, v in headers)
+        if ttl <= 0 or size > self.max_bytes:
+            return False
+        entry = _Entry(
+            status=started["status"],
+            headers=headers,
+            body=body,
+            stored_at=asked_at,
+            expires_at=0.0,
+            fresh_until=0.0,
+            size=size,
+            route=route,
+        )
+        await self.cache.store(name, _encode(entry), ttl, generation)
+        return True
+
     def _put(
-        self, key: bytes, started: Message, body: bytes, max_age: int, route: str, asked_at: float
+        self,
+        key: bytes,
+        started: Message,
+        body: bytes,
+        max_age: int,
+        route: str,
+        asked_at: float,
+        generation: int,
     ) -> bool:
         """Keep an answer asked for at ``asked_at``: its age counts from then, not from when it
         was complete (RFC 9111 §4.2.3), so a page slow to render is not served for its whole
@@ -299,14 +449,12 @@ class PageCache:
         ttl = min(self.seconds, max_age)
         if ttl <= 0:
             return False
+        if self._local is not None and generation != self._local.generation:
+            return False  # a write committed while it ran: the answer may be from before it
         now = monotonic()
         if asked_at + max_age <= now:
             return False  # already as old as its max-age allows
-        headers = [
-            (name, value)
-            for name, value in started.get("headers", [])
-            if name.lower() not in _PER_RESPONSE_HEADERS
-        ]
+        headers = _kept_headers(started)
         size = len(key) + len(body) + sum(len(name) + len(value) for name, value in headers)
         if size > self.max_bytes:
             return False
@@ -321,6 +469,7 @@ class PageCache:
             fresh_until=asked_at + max_age,
             size=size,
             route=route,
+            generation=generation,
         )
         self.size += size
         while len(self._entries) > self.max_entries or self.size > self.max_bytes:
@@ -329,3 +478,11 @@ class PageCache:
 
     def _drop(self, key: bytes) -> None:
         self.size -= self._entries.pop(key).size
+
+
+def _kept_headers(started: Message) -> list[tuple[bytes, bytes]]:
+    return [
+        (name, value)
+        for name, value in started.get("headers", [])
+        if name.lower() not in _PER_RESPONSE_HEADERS
+    ]

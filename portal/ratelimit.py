@@ -35,8 +35,11 @@ STORE_TIMEOUT_SECONDS = 2.0
 
 
 class RateLimiter:
-    def __init__(self, storage_uri: str) -> None:
+    def __init__(self, storage_uri: str, prefix: str = "gongzhi") -> None:
         self._uri = storage_uri if storage_uri.startswith("async+") else "async+" + storage_uri
+        # Every counter's key starts with the deployment's prefix (GONGZHI_CACHE_PREFIX), so two
+        # deployments sharing one Redis count apart, and reset() empties only this one's.
+        self._prefix = f"{prefix}:limits"
         self._in_memory = self._uri.startswith("async+memory")
         # Moving windows are exact in memory; shared stores use the cheaper sliding counter.
         self._strategy = (
@@ -46,11 +49,12 @@ class RateLimiter:
         self._limiter = self._strategy(self._storage)
 
     def _open(self) -> StorageTypes:
-        options: dict[str, float] = {}
+        options: dict[str, float | str] = {}
         if self._uri.startswith(("async+redis", "async+rediss", "async+valkey")):
             options = {
                 "connect_timeout": STORE_TIMEOUT_SECONDS / 2,
                 "stream_timeout": STORE_TIMEOUT_SECONDS / 2,
+                "key_prefix": self._prefix,
             }
         return storage_from_string(self._uri, wrap_exceptions=True, **options)
 

@@ -52,6 +52,13 @@ def trusted_networks(
     return tuple(networks)
 
 
+def _database_name(url: str) -> str:
+    """The database's name in ``url`` (PostgreSQL) or its file's stem (SQLite), for key prefixes."""
+    path = url.split("?", 1)[0].rsplit("/", 1)[-1]
+    name = path.rsplit(".", 1)[0] if url.startswith("sqlite") else path
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:60] or "default"
+
+
 class Environment(StrEnum):
     development = "development"
     test = "test"
@@ -93,8 +100,16 @@ class Settings(BaseSettings):
     signing_key_file: Path = Path("var/signing-key.pem")
     base_url: str = "http://127.0.0.1:8000"
     keep_alive_seconds: int = 75  # longer than nginx's 60 s upstream keep-alive and apps' pools
-    # How long each worker keeps an anonymous public answer (portal/pagecache.py); 0: not at all.
+    # How long an anonymous public answer is kept (portal/pagecache.py); 0: not at all.
     page_cache_seconds: float = Field(default=5, ge=0, le=60)
+    # Where cached answers live (portal/cache.py): memory:// (this process; embedded mode,
+    # development, tests) or redis://… shared by every process and node. Empty: memory:// outside
+    # production; in production the rate limiter's Redis when it is one, else memory://, which
+    # production refuses unless ``single_process`` (a write on one node must reach the others).
+    cache_url: str = Field(default="", max_length=500)
+    # What every cache and rate-limit key in Redis starts with, so deployments sharing one Redis
+    # never see each other's entries. Empty: "gongzhi:" + the database's name.
+    cache_prefix: str = Field(default="", max_length=100, pattern=r"^[A-Za-z0-9_.:-]*$")
     # Keys for personal data at rest: "<id>:<base64 32 bytes>,…", newest first (portal/crypto.py).
     data_keys: str = ""
 
@@ -207,6 +222,17 @@ class Settings(BaseSettings):
         production = self.env is Environment.production
         if not self.rate_limit_storage:
             self.rate_limit_storage = "redis://127.0.0.1:6379" if production else "memory://"
+        if not self.cache_url:
+            shared = self.rate_limit_storage.removeprefix("async+")
+            self.cache_url = (
+                shared
+                if production and shared.startswith(("redis://", "rediss://"))
+                else "memory://"
+            )
+        if not self.cache_url.startswith(("memory://", "redis://", "rediss://", "unix://")):
+            raise ValueError(f"GONGZHI_CACHE_URL={self.cache_url}: use memory:// or redis://…")
+        if not self.cache_prefix:
+            self.cache_prefix = "gongzhi:" + _database_name(self.database_url)
         if self.api_docs is None:
             self.api_docs = not production
         if production and not self.shares_rate_limits and not self.single_process:
@@ -216,6 +242,13 @@ class Settings(BaseSettings):
                 "In production use a shared store (redis://…), or set GONGZHI_SINGLE_PROCESS=true "
                 "if this is the deployment's only server process"
             )
+        if production and not self.shares_cache and not self.single_process:
+            raise ValueError(
+                f"GONGZHI_CACHE_URL={self.cache_url} keeps cached pages in each process: with a "
+                "second worker or node, a page one node invalidated would still be served by "
+                "another. In production use Redis (GONGZHI_CACHE_URL=redis://…), or set "
+                "GONGZHI_SINGLE_PROCESS=true if this is the deployment's only server process"
+            )
         trusted_networks(self.trusted_proxies)  # a typo fails at start, not on the first request
         return self
 
@@ -223,6 +256,11 @@ class Settings(BaseSettings):
     def shares_rate_limits(self) -> bool:
         """Whether the rate-limit counters are seen by every server process."""
         return not self.rate_limit_storage.startswith(("memory", "async+memory"))
+
+    @property
+    def shares_cache(self) -> bool:
+        """Whether cached answers are seen, and invalidated, by every server process."""
+        return not self.cache_url.startswith("memory://")
 
     @property
     def is_sqlite(self) -> bool:

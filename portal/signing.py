@@ -95,7 +95,7 @@ def _read(path: Path) -> Ed25519PrivateKey:
 
 
 @lru_cache(maxsize=8)
-def _load(path: str) -> SigningKey:
+def _load(path: str, _version: tuple[int, int]) -> SigningKey:
     file = Path(path)
     if not file.exists():
         _create(file)
@@ -104,8 +104,16 @@ def _load(path: str) -> SigningKey:
 
 
 def load_signing_key(path: Path | str) -> SigningKey:
-    """The key at ``path`` (GONGZHI_SIGNING_KEY_FILE), created on first use; cached per path."""
-    return _load(str(Path(path).resolve()))
+    """The key at ``path`` (GONGZHI_SIGNING_KEY_FILE), created on first use; cached per path and
+    file: a key file replaced on the shared secret store (an institution's key rotated by another
+    node or process) is read again, never signed with from an old copy in memory."""
+    resolved = Path(path).resolve()
+    try:
+        found = resolved.stat()
+        version = (found.st_ino, found.st_mtime_ns)
+    except FileNotFoundError:
+        version = (0, 0)
+    return _load(str(resolved), version)
 
 
 def forget_cached_keys() -> None:

@@ -71,6 +71,16 @@ def served_portal(
         "GONGZHI_ENV": "test",
         "GONGZHI_PAGE_CACHE_SECONDS": "0",
         "GONGZHI_CREDIT_LIST_TOTAL_SECONDS": "0",
+        # Several workers share one cache (serve refuses per-process ones): Redis database 5,
+        # under a prefix of this server's own.
+        **(
+            {
+                "GONGZHI_CACHE_URL": "redis://127.0.0.1:6379/5",
+                "GONGZHI_CACHE_PREFIX": f"test-served-{port}",
+            }
+            if workers > 1
+            else {}
+        ),
         **(env or {}),
     }
     for step in (["db", "upgrade"], ["demo"]) if demo else (["db", "upgrade"],):

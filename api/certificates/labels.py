@@ -274,6 +274,8 @@ def labels_pdf(
         return _labels_pdf(layout, fonts, title, sheet, copies, start)
 
 
+# Per process on purpose (issue 18): a pure function of its arguments, which hold everything the
+# label shows, so a changed certificate asks for another entry and no node serves a stale one.
 @lru_cache(maxsize=32)
 def _labels_pdf(
     layout: Layout, fonts: LabelFonts, title: str, sheet: bool, copies: int, start: int

@@ -303,7 +303,8 @@ def render_pdf(document: DocumentText, config: ComplaintsSettings) -> bytes:
 
 
 # The same document asked again (a page reloaded, a second copy) is served from memory: drawing
-# one costs a second or two of CPU.
+# one costs a second or two of CPU. Per process on purpose (issue 18): the key is the whole
+# document's text, so a changed document is another entry and no node serves an old one.
 @lru_cache(maxsize=32)
 def _render(document: DocumentText, font_file: Path | None) -> bytes:
     fonts = find_cjk_fonts(font_file, SERIF)

@@ -30,6 +30,7 @@ from credit.settings import CreditConfig
 from portal import clock
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import User
+from portal.cache import CacheDep
 from portal.db import DbSession, ReadSession
 from portal.deps import SettingsDep
 from portal.errors import GongzhiError
@@ -48,6 +49,7 @@ async def ratings_page(
     now: Now,
     user: OptionalUser,
     config: CreditConfig,
+    cache: CacheDep,
     industry: str | None = None,
     grade: str | None = None,
     region: str | None = None,
@@ -76,6 +78,7 @@ async def ratings_page(
             offset=(page - 1) * PER_PAGE,
             limit=PER_PAGE,
             total_seconds=config.credit_list_total_seconds,
+            totals=cache,
         )
     except errors.RegionNotRecognised as exc:
         # A place name that names nothing is not a broken request: say so and let them retype.

@@ -29,6 +29,7 @@ from credit.schemas import (
 )
 from credit.settings import CreditConfig
 from portal import clock
+from portal.cache import CacheDep
 from portal.db import DbSession, ReadSession
 from portal.deps import PublicAnswer, SettingsDep
 from portal.pagination import Page, PageParams
@@ -44,6 +45,7 @@ async def list_ratings(
     now: Now,
     paging: PageParams,
     config: CreditConfig,
+    cache: CacheDep,
     industry: Annotated[str | None, Query(max_length=64)] = None,
     grade: Annotated[str | None, Query(max_length=3)] = None,
     region: Annotated[
@@ -65,6 +67,7 @@ async def list_ratings(
         offset=paging.offset,
         limit=paging.limit,
         total_seconds=config.credit_list_total_seconds,
+        totals=cache,
     )
     return Page[RatingRead].of(
         [rating_read(row) for row in rows], total=total, request=paging, url=request

@@ -15,8 +15,9 @@ from sqlalchemy import event, text
 from sqlalchemy.util import await_only
 
 from credit import listing_totals
-from credit.listing_totals import TOTALS
 from credit.settings import CreditSettings
+from portal import cache as cache_module
+from portal.cache import LocalCache
 from portal.db import Database
 from portal.settings import Settings
 from tests.credit.support import Association, Clock, MakeAssociation
@@ -167,7 +168,7 @@ async def test_a_filter_sets_total_is_kept_briefly_and_a_publication_here_renews
     reads every grade); a grade written elsewhere shows in the rows at once and in the total when
     it expires, and a publication in this process renews it at once."""
     monkeypatch.setattr(settings.of(CreditSettings), "credit_list_total_seconds", 60)
-    TOTALS.clear()
+    await database.cache.changed()
     fuel = await make_association()
     for index in range(3):
         await fuel.add_member(f"加油站{index}号", industry="成品油零售")
@@ -177,8 +178,8 @@ async def test_a_filter_sets_total_is_kept_briefly_and_a_publication_here_renews
     # Pages read with the kept total are the same slices of the one order.
     for per_page in (1, 2):
         assert await _all_pages(client, per_page) == first["items"]
-    # Another process writes a grade straight to the table: the rows are read live, the total
-    # is this process's for a few seconds.
+    # A grade written straight to the table, past every session (raw SQL): the rows are read
+    # live, the total is kept for its few seconds.
     async with database.engine.begin() as other:
         await other.execute(
             text("UPDATE credit_rating SET status = 'cancelled' WHERE uscc = :uscc"),
@@ -187,7 +188,7 @@ async def test_a_filter_sets_total_is_kept_briefly_and_a_publication_here_renews
     kept = (await client.get("/api/v1/credit/ratings", params={"per_page": 100})).json()
     assert len(kept["items"]) == len(first["items"]) - 1
     assert kept["total"] == first["total"]
-    TOTALS.clear()  # what the seconds do
+    await database.cache.changed()  # what the seconds do
     counted = (await client.get("/api/v1/credit/ratings", params={"per_page": 100})).json()
     assert counted["total"] == len(counted["items"]) == first["total"] - 1
     # A publication in this process: the next page counts again.
@@ -198,15 +199,23 @@ async def test_a_filter_sets_total_is_kept_briefly_and_a_publication_here_renews
     assert renewed["total"] > counted["total"]
 
 
-def test_totals_expire_and_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_totals_expire_and_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
-    monkeypatch.setattr(listing_totals.time, "monotonic", lambda: now[0])
-    totals = listing_totals.RatingTotals(max_entries=2)
-    totals.put(("a",), 5, seconds=10)
-    totals.put(("b",), 6, seconds=0)  # 0: not kept
-    assert (totals.get(("a",)), totals.get(("b",))) == (5, None)
+    monkeypatch.setattr(cache_module.time, "monotonic", lambda: now[0])
+    totals = LocalCache(max_entries=2)
+    await listing_totals.store(totals, "a", 5, seconds=10, generation=0)
+    await listing_totals.store(totals, "b", 6, seconds=0, generation=0)  # 0: not kept
+    assert (await listing_totals.lookup(totals, "a"), await listing_totals.lookup(totals, "b")) == (
+        (0, 5),
+        (0, None),
+    )
     now[0] += 10
-    assert totals.get(("a",)) is None
+    assert await listing_totals.lookup(totals, "a") == (0, None)
     for key in ("x", "y", "z"):
-        totals.put((key,), 1, seconds=10)
-    assert [totals.get((k,)) for k in ("x", "y", "z")] == [None, 1, 1]
+        await listing_totals.store(totals, key, 1, seconds=10, generation=0)
+    assert [(await listing_totals.lookup(totals, k))[1] for k in ("x", "y", "z")] == [None, 1, 1]
+    # A write committed: nothing counted before it is used, nor stored by a count begun before it.
+    await totals.changed()
+    assert await listing_totals.lookup(totals, "z") == (1, None)
+    await listing_totals.store(totals, "z", 1, seconds=10, generation=0)
+    assert await listing_totals.lookup(totals, "z") == (1, None)

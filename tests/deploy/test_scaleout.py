@@ -221,6 +221,39 @@ def test_the_nodes_see_the_public_host_whatever_host_a_client_sends(
         assert login.status_code != 403, login.text
 
 
+def test_a_write_anywhere_invalidates_every_nodes_cached_pages(deployment: Deployment) -> None:
+    """The nodes cache anonymous pages in the deployment's Redis (portal/cache.py): one node
+    serves the copy another made, and a write made anywhere (here an operator's command, on
+    neither node) leaves no node serving a copy from before it."""
+    first, second = (f"http://127.0.0.1:{node.port}" for node in deployment.app_nodes[:2])
+    same_site = {"Host": f"127.0.0.1:{deployment.port}"}  # as nginx sends it to both nodes
+    operator_shell = {k: v for k, v in os.environ.items() if k not in TEST_ONLY_VARIABLES}
+    with httpx.Client(timeout=30, headers=same_site) as client:
+        for _ in range(5):  # a job of the worker may write between the two (its generation)
+            assert client.get(f"{first}/").status_code == 200
+            copy = client.get(f"{second}/")
+            if "age" in copy.headers:
+                break
+        assert "age" in copy.headers, "the second node did not serve the first node's copy"
+        code = f"CACHE{uuid.uuid4().hex[:8].upper()}"
+        done = subprocess.run(
+            [
+                "bash",
+                "-c",
+                f'set -a; . "{deployment.env_file}"; set +a; "{GONGZHI}" org create '
+                f"--kind association --code {code} --name 缓存测试协会 --region 610400",
+            ],
+            env=operator_shell,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        # Not the copy from before the write (the answer is computed, and kept anew).
+        assert "age" not in client.get(f"{second}/").headers
+
+
 def test_a_killed_node_is_routed_around_and_nothing_accepted_is_lost(
     deployment: Deployment,
 ) -> None:

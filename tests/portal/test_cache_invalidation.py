@@ -1,0 +1,55 @@
+"""What invalidates the cached answers (portal/cache.py, portal/db.py): a committed transaction
+that wrote public data moves the cache's generation; bookkeeping writes (the outbox a worker
+updates every second), a rollback and a savepoint rolled back alone do not."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import col
+
+from portal.accounts.models import Organization
+from portal.cache import LocalCache
+from portal.db import Database
+from portal.outbox import service as outbox
+from tests.support import MakeOrg
+
+
+async def test_only_a_committed_write_to_public_data_moves_the_generation(
+    database: Database, make_org: MakeOrg
+) -> None:
+    cache = database.cache
+    assert isinstance(cache, LocalCache)  # tests run embedded: no Redis needed
+    start = cache.generation
+
+    async with database.transaction() as session:
+        await outbox.enqueue(session, "test.cache", {})
+    assert cache.generation == start  # bookkeeping only
+
+    org = await make_org()  # an ORM insert
+    assert cache.generation == start + 1
+
+    async def rename_then_fail() -> None:
+        async with database.transaction() as session:
+            await session.execute(
+                update(Organization).where(col(Organization.id) == org.id).values(name="改名")
+            )
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        await rename_then_fail()
+    assert cache.generation == start + 1
+
+    async with database.transaction() as session:  # a Core UPDATE through the session
+        await session.execute(
+            update(Organization).where(col(Organization.id) == org.id).values(name="新名称")
+        )
+    assert cache.generation == start + 2
+
+    async with database.transaction() as session:  # written, then a savepoint rolled back
+        await session.execute(
+            update(Organization).where(col(Organization.id) == org.id).values(name="再改")
+        )
+        nested = await session.begin_nested()
+        await nested.rollback()
+    assert cache.generation == start + 3
