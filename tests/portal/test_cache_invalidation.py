@@ -1,9 +1,12 @@
 """What invalidates the cached answers (portal/cache.py, portal/db.py): a committed transaction
 that wrote public data moves the cache's generation; bookkeeping writes (the outbox a worker
-updates every second), a rollback and a savepoint rolled back alone do not."""
+updates every second), a filed complaint, a rollback and a savepoint rolled back alone do not."""
 
 from __future__ import annotations
 
+import uuid
+
+import httpx
 import pytest
 from sqlalchemy import update
 from sqlmodel import col
@@ -12,6 +15,7 @@ from portal.accounts.models import Organization
 from portal.cache import LocalCache
 from portal.db import Database
 from portal.outbox import service as outbox
+from tests.api.complaints.support import report_body
 from tests.support import MakeOrg
 
 
@@ -53,3 +57,21 @@ async def test_only_a_committed_write_to_public_data_moves_the_generation(
         nested = await session.begin_nested()
         await nested.rollback()
     assert cache.generation == start + 3
+
+
+async def test_a_filed_complaint_keeps_the_cached_public_answers(
+    client: httpx.AsyncClient, database: Database, make_org: MakeOrg
+) -> None:
+    """Citizens file complaints all day; none of it is on a public page, so a filing must not
+    empty every cached sticker and credit page (it did, several times a second under load)."""
+    cache = database.cache
+    assert isinstance(cache, LocalCache)
+    await make_org()
+    start = cache.generation
+    filed = await client.post(
+        "/api/v1/cases", json=report_body(), headers={"Idempotency-Key": str(uuid.uuid4())}
+    )
+    assert filed.status_code == 201, filed.text
+    assert cache.generation == start
+    await make_org()  # public data still invalidates
+    assert cache.generation == start + 1
