@@ -57,3 +57,22 @@ def campaign_body(weinan_site: str, **changes: Any) -> dict[str, Any]:
     }
     body.update(changes)
     return body
+
+
+async def drawn_inspections(
+    client: httpx.AsyncClient, bureau: dict[str, str], weicheng: str
+) -> dict[str, str]:
+    """A campaign of two sites the bureau created and drew: its inspections' ids, by site id."""
+    created = await client.post(
+        "/api/v1/enforcement/campaigns",
+        json=campaign_body(weicheng, sample_size=2, categories=[], usage_areas=[]),
+        headers=bureau,
+    )
+    assert created.status_code == 201, created.text
+    campaign_id = created.json()["id"]
+    drawn = await client.post(f"/api/v1/enforcement/campaigns/{campaign_id}/draw", headers=bureau)
+    assert drawn.status_code == 200, drawn.text
+    listed = await client.get(
+        "/api/v1/enforcement/inspections", params={"campaign": campaign_id}, headers=bureau
+    )
+    return {i["site_id"]: i["id"] for i in listed.json()["items"]}

@@ -23,7 +23,7 @@ from portal import clock, facts, workdays
 from portal.accounts.models import Role, User
 from portal.db import Database
 from portal.settings import Settings
-from tests.enforcement.support import Sites, campaign_body
+from tests.enforcement.support import Sites, drawn_inspections
 from tests.support import assert_problem
 
 Headers = Callable[[User], Awaitable[dict[str, str]]]
@@ -39,19 +39,7 @@ async def _inspected(
 ) -> tuple[str, str, dict[str, Any], str]:
     """A drawn campaign whose 渭城区 site the bureau recorded: the inspection id, the Idempotency-Key,
     the body sent and the 秦都区 site's inspection id."""
-    created = await client.post(
-        "/api/v1/enforcement/campaigns",
-        json=campaign_body(weicheng, sample_size=2, categories=[], usage_areas=[]),
-        headers=bureau,
-    )
-    assert created.status_code == 201, created.text
-    campaign_id = created.json()["id"]
-    drawn = await client.post(f"/api/v1/enforcement/campaigns/{campaign_id}/draw", headers=bureau)
-    assert drawn.status_code == 200, drawn.text
-    listed = await client.get(
-        "/api/v1/enforcement/inspections", params={"campaign": campaign_id}, headers=bureau
-    )
-    by_site = {i["site_id"]: i["id"] for i in listed.json()["items"]}
+    by_site = await drawn_inspections(client, bureau, weicheng)
     inspection = by_site[weicheng]
     form = await client.get(f"/api/v1/enforcement/inspections/{inspection}", headers=bureau)
     body = {

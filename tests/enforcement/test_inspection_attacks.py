@@ -17,30 +17,11 @@ from portal.accounts.models import Role, User
 from portal.db import Database
 from tests.api.complaints.images import jpeg
 from tests.api.complaints.support import report_body
-from tests.enforcement.support import Sites, campaign_body
+from tests.enforcement.support import Sites, drawn_inspections
 from tests.enforcement.test_inspections import _result
 from tests.support import assert_problem
 
 Headers = Callable[[User], Awaitable[dict[str, str]]]
-
-
-async def _inspections(
-    client: httpx.AsyncClient, bureau: dict[str, str], weicheng: str
-) -> dict[str, str]:
-    """A drawn campaign's inspections, by site id."""
-    created = await client.post(
-        "/api/v1/enforcement/campaigns",
-        json=campaign_body(weicheng, sample_size=2, categories=[], usage_areas=[]),
-        headers=bureau,
-    )
-    assert created.status_code == 201, created.text
-    campaign_id = created.json()["id"]
-    drawn = await client.post(f"/api/v1/enforcement/campaigns/{campaign_id}/draw", headers=bureau)
-    assert drawn.status_code == 200, drawn.text
-    listed = await client.get(
-        "/api/v1/enforcement/inspections", params={"campaign": campaign_id}, headers=bureau
-    )
-    return {i["site_id"]: i["id"] for i in listed.json()["items"]}
 
 
 async def _body(
@@ -55,7 +36,7 @@ async def test_a_key_used_on_one_inspection_is_refused_on_another(
     client: httpx.AsyncClient, database: Database, sites: Sites
 ) -> None:
     bureau, qindu, weicheng = sites
-    ids = await _inspections(client, bureau, weicheng)
+    ids = await drawn_inspections(client, bureau, weicheng)
     key = str(uuid.uuid4())
     first = await client.put(
         f"/api/v1/enforcement/inspections/{ids[weicheng]}/result",
@@ -93,7 +74,7 @@ async def test_a_badge_claimed_by_another_regions_bureau_opens_nothing(
     sites: Sites,
 ) -> None:
     bureau, _, weicheng = sites
-    ids = await _inspections(client, bureau, weicheng)
+    ids = await drawn_inspections(client, bureau, weicheng)
     # 西安市's bureau ties 咸阳's inspector's badge (untied so far) to one of its own accounts.
     xian_bureau = await auth_headers(await make_user(Role.regulator, region="610100"))
     xian = await make_user(Role.regulator, region="610102")
@@ -129,7 +110,7 @@ async def test_a_held_photo_cannot_be_taken_into_a_complaint(
     sites: Sites,
 ) -> None:
     bureau, _, weicheng = sites
-    ids = await _inspections(client, bureau, weicheng)
+    ids = await drawn_inspections(client, bureau, weicheng)
     photo = await client.post(
         "/api/v1/media", files={"file": ("p.jpg", jpeg(), "image/jpeg")}, headers=bureau
     )
@@ -157,7 +138,7 @@ async def test_a_badge_differing_only_in_case_lists_nothing_of_the_other(
     sites: Sites,
 ) -> None:
     bureau, _, weicheng = sites
-    await _inspections(client, bureau, weicheng)
+    await drawn_inspections(client, bureau, weicheng)
     # A careless bureau types the badge in lower case for another account: a different badge.
     other = await make_user(Role.regulator, region="610402")
     tied = await client.put(
@@ -175,7 +156,7 @@ async def test_a_photo_listed_twice_is_refused(
     client: httpx.AsyncClient, database: Database, sites: Sites
 ) -> None:
     bureau, _, weicheng = sites
-    ids = await _inspections(client, bureau, weicheng)
+    ids = await drawn_inspections(client, bureau, weicheng)
     photo = await client.post(
         "/api/v1/media", files={"file": ("p.jpg", jpeg(), "image/jpeg")}, headers=bureau
     )
@@ -199,7 +180,7 @@ async def test_one_photo_sent_with_two_inspections_at_once_is_held_by_one(
     client: httpx.AsyncClient, database: Database, sites: Sites
 ) -> None:
     bureau, qindu, weicheng = sites
-    ids = await _inspections(client, bureau, weicheng)
+    ids = await drawn_inspections(client, bureau, weicheng)
     photo = await client.post(
         "/api/v1/media", files={"file": ("p.jpg", jpeg(), "image/jpeg")}, headers=bureau
     )
@@ -230,7 +211,7 @@ async def test_the_sites_own_district_office_cannot_become_its_drawn_inspector(
     sites: Sites,
 ) -> None:
     bureau, _, weicheng = sites
-    ids = await _inspections(client, bureau, weicheng)
+    ids = await drawn_inspections(client, bureau, weicheng)
     # 渭城区's office, kept away from 渭城区's sites by the draw, ties the badge of 王芳 (drawn
     # for its site; the pool puts her in 杨陵区) to one of its own accounts.
     office = await auth_headers(await make_user(Role.regulator, region="610404"))
@@ -256,7 +237,7 @@ async def test_one_photo_sent_with_a_report_and_an_inspection_at_once_goes_to_on
     """The complaint intake attaches with a conditional update too: a report and an inspection
     naming one photo at the same moment cannot both have it."""
     bureau, _, weicheng = sites
-    ids = await _inspections(client, bureau, weicheng)
+    ids = await drawn_inspections(client, bureau, weicheng)
     photo = await client.post(
         "/api/v1/media", files={"file": ("p.jpg", jpeg(), "image/jpeg")}, headers=bureau
     )
