@@ -130,6 +130,14 @@ def _changes_public_data(table: Any) -> bool:
     return name is None or name not in BOOKKEEPING_TABLES
 
 
+def written(session: AsyncSession | OrmSession, table: Any) -> None:
+    """``table`` was written past the session's listeners (on the driver: executemany, COPY, a
+    raw ``text()`` statement): its commit invalidates as an ORM or Core write would."""
+    if _changes_public_data(table):
+        sync = session.sync_session if isinstance(session, AsyncSession) else session
+        sync.info[_CHANGED] = True
+
+
 @event.listens_for(OrmSession, "after_flush")
 def _flushed(session: OrmSession, _context: Any) -> None:
     if session.info.get(_CHANGED):

@@ -31,7 +31,7 @@ from api.certificates.import_rows import CertRow, FieldError
 from api.certificates.queries import certificates, instruments, reviews
 from api.certificates.scope import Scope
 from portal import facts
-from portal.db import UTCDateTime, one_of, utcnow
+from portal.db import UTCDateTime, one_of, utcnow, written
 
 IDENTITY = ("owner_name", "owner_type", "owner_uscc", "address", "region_code")
 
@@ -578,6 +578,7 @@ async def bulk_insert(session: AsyncSession, table: Any, rows: list[dict[str, An
     session's transaction. An import writes two rows per certificate; SQLAlchemy's per-value
     processing would cost more than the database's own work."""
     columns = list(rows[0])
+    written(session, table)  # the driver's statements pass no listener: invalidated on commit
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection

@@ -11,10 +11,16 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
+from api.certificates.import_rows import CertRow, validate_row
+from api.certificates.registry import validation_context
+from api.certificates.settings import CertificatesSettings
+from api.certificates.store import store_rows
 from portal.accounts.models import Organization
 from portal.cache import LocalCache
 from portal.db import Database
 from portal.outbox import service as outbox
+from portal.settings import Settings
+from tests.api.certificates.support import cert_body
 from tests.api.complaints.support import report_body
 from tests.support import MakeOrg
 
@@ -74,4 +80,26 @@ async def test_a_filed_complaint_keeps_the_cached_public_answers(
     assert filed.status_code == 201, filed.text
     assert cache.generation == start
     await make_org()  # public data still invalidates
+    assert cache.generation == start + 1
+
+
+async def test_a_bulk_import_on_the_driver_moves_the_generation(
+    database: Database, make_org: MakeOrg, settings: Settings
+) -> None:
+    """The certificate import writes its instruments and certificates on the driver
+    (executemany / COPY, api/certificates/store.py bulk_insert), past the session's listeners:
+    an import of new instruments only must still invalidate, or a sticker scanned (404) just
+    before its import stays 'not found' in every node's cache."""
+    cache = database.cache
+    assert isinstance(cache, LocalCache)
+    institution = await make_org()
+    start = cache.generation
+    async with database.transaction() as session:
+        ctx = await validation_context(session, settings.of(CertificatesSettings))
+        row = validate_row(cert_body(number="BULK-1"), ctx)
+        assert isinstance(row, CertRow)
+        stored = await store_rows(
+            session, institution_id=institution.id, rows=[(1, row)], actor_id=None, scope=None
+        )
+        assert [line for line, _ in stored.created] == [1]
     assert cache.generation == start + 1
