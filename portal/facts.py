@@ -98,8 +98,9 @@ _PENALTY_NOTES = re.compile(r"[（(【\[].*?[）)】\]]")
 _PENALTY_PREFIXES = ("依法给予", "给予", "处以", "处")
 _PENALTY_SUFFIXES = ("的行政处罚", "行政处罚", "处罚")
 _NOT_A_PENALTY = {"无", "-", "—", "/", "等"}
-# Variant forms met in typed decisions (NFKC leaves these).
-_VARIANTS = str.maketrans({"吿": "告"})
+# Variant forms met in typed decisions (NFKC leaves these), and the quotes a decision puts
+# around a name (列入《市场监督管理严重违法失信名单》, 吊销“许可证”), which name nothing apart.
+_VARIANTS = str.maketrans({"吿": "告"} | dict.fromkeys("《》〈〉“”‘’「」『』\"'", None))
 
 
 def penalty_parts(kind: str) -> frozenset[str]:
@@ -187,7 +188,7 @@ async def penalty_facts(
 
 def _is_listing(part: str) -> bool:
     return part.endswith("严重违法失信名单") and (
-        part.startswith("列入") or part == "严重违法失信名单"
+        part.startswith(("列入", "纳入")) or part == "严重违法失信名单"
     )
 
 

@@ -17,7 +17,13 @@ from notices.models import EnforcementNotice
 from portal import clock
 from portal.accounts.models import Role
 from portal.db import Database
-from portal.facts import listing_only, lists_entered, penalty_facts, records_listing
+from portal.facts import (
+    listing_only,
+    lists_entered,
+    penalty_facts,
+    penalty_parts,
+    records_listing,
+)
 from portal.settings import Settings
 from tests.notices.test_api import notice_payload
 from tests.support import assert_problem
@@ -35,6 +41,19 @@ def test_the_penalty_kind_records_a_listing_however_it_is_typed() -> None:
     assert listing_only("列入严重违法失信名单")
     assert not listing_only("罚款；列入严重违法失信名单")
     assert not listing_only("罚款")
+
+
+def test_a_listing_named_in_quotes_or_with_纳入_is_still_a_listing() -> None:
+    """Decisions quote the list's name (列入《市场监督管理严重违法失信名单》, 列入“严重违法失信名单”)
+    and write 纳入 as often as 列入. Read as an unknown penalty instead, such a notice scored no
+    listing, counted as a penalty, and was accepted without the party's credit code."""
+    for typed in ("列入《市场监督管理严重违法失信名单》", "罚款；列入“严重违法失信名单”",
+                  "纳入严重违法失信名单", "罚款，并纳入「严重违法失信名单」",
+                  "列入‘严重违法失信名单’"):  # fmt: skip
+        assert records_listing(typed), typed
+    assert listing_only("列入《严重违法失信名单》")
+    assert not records_listing("不予纳入严重违法失信名单")
+    assert penalty_parts("处《罚款》") == {"罚款"}
 
 
 async def test_listings_are_facts_while_in_force(
