@@ -75,7 +75,10 @@ async def lists_entered(
     stmt = select(EnforcementNotice).where(
         col(EnforcementNotice.status).in_([NoticeStatus.published, NoticeStatus.expired]),
         col(EnforcementNotice.party_uscc).is_not(None),
-        col(EnforcementNotice.penalty_kind).like("%失信名单%"),
+        # Every name records_listing accepts ends in 名单 once spaces, invisible characters
+        # and quotes are gone, and those may stand anywhere, even between 名 and 单: 单 is
+        # the one narrowing that misses none.
+        col(EnforcementNotice.penalty_kind).like("%单%"),
         col(EnforcementNotice.published_on) <= as_of,
         col(EnforcementNotice.display_until) >= as_of,
     )

@@ -173,3 +173,25 @@ async def test_the_demo_notices_count_from_the_clock_and_list_a_demo_owner(
     (entry,) = listed
     assert entry.entered_on == today - timedelta(days=30)
     assert entry.decision_number == "咸市监信列〔2026〕2号"
+
+
+async def test_a_listing_typed_with_a_space_inside_the_name_is_a_fact(
+    client: httpx.AsyncClient, database: Database, index_engine, make_user, auth_headers
+) -> None:  # type: ignore[no-untyped-def]
+    """The notice says it lists the party (records_listing ignores spaces and invisible
+    characters anywhere), so the risk model must find the listing too: lists_entered narrowed
+    its query with LIKE '%失信名单%', which a space or a zero-width character between 失信 and 名单
+    (pasted from a decision's PDF) slipped past."""
+    headers = await auth_headers(await make_user(Role.regulator, region="610400"))
+    typed = ["列入严重违法失信　名单", "罚款；列入严重违法失\u200b信名单", "列入《严重违法失信名单》"]
+    for number, kind in enumerate(typed):
+        created = await client.post(
+            "/api/v1/notices",
+            json=notice_payload(decision_number=f"LS-{number}", penalty_kind=kind),
+            headers=headers,
+        )
+        assert created.status_code == 201, created.text
+        assert created.json()["serious_dishonesty_list"] is not None, kind
+    async with database.sessionmaker() as session:
+        listed = await lists_entered(session, as_of=clock.today(), usccs=[USCC])
+    assert sorted(f.decision_number for f in listed) == ["LS-0", "LS-1", "LS-2"]
