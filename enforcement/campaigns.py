@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -105,7 +105,12 @@ async def resolve_exclusions(session: AsyncSession, data: CampaignCreate) -> dic
             else:
                 ids.setdefault(uuid.UUID(value), set()).add(value)
     found: dict[str, list[str]] = {}
-    owner = col(Organization.kind) == OrganizationKind.owner
+    # An owner site of the campaign's region: one elsewhere is never drawn, so excluding it
+    # excludes nothing (a mistyped code that happens to be a real enterprise elsewhere).
+    owner = and_(
+        col(Organization.kind) == OrganizationKind.owner,
+        in_region(col(Organization.region_code), data.region),
+    )
     wanted_ids = sorted(ids)
     for start in range(0, len(wanted_ids), _IN_CHUNK):
         chunk = wanted_ids[start : start + _IN_CHUNK]
@@ -135,14 +140,15 @@ async def resolve_exclusions(session: AsyncSession, data: CampaignCreate) -> dic
                 {
                     "field": f"body.inspectors.{index}.exclusions",
                     "type": "exclusion_not_found",
-                    "message": f"No owner site: {', '.join(missing[:5])}",
-                    "message_zh": f"没有对应的使用单位：{'、'.join(missing[:5])}",
+                    "message": f"No owner site in the region: {', '.join(missing[:5])}",
+                    "message_zh": f"本地区没有对应的使用单位：{'、'.join(missing[:5])}",
                 }
             )
     if errors:
         raise ExclusionNotFound(
-            f"{len(unknown)} exclusions name no owner site: {', '.join(unknown[:5])}.",
-            detail_zh=f"{len(unknown)} 个回避单位没有对应的使用单位：{'、'.join(unknown[:5])}。"
+            f"{len(unknown)} exclusions name no owner site of the region: "
+            f"{', '.join(unknown[:5])}.",
+            detail_zh=f"{len(unknown)} 个回避单位在本地区没有对应的使用单位：{'、'.join(unknown[:5])}。"
             "请填写「风险分级监管」列表中的单位编号或统一社会信用代码。",
             errors=errors[:50],
         )

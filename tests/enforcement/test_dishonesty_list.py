@@ -352,3 +352,24 @@ async def test_campaign_exclusions_by_unit_number_or_credit_code(
     # Stored (and committed to) as the sites' 单位编号, each once.
     assert pool["ZF-004"]["exclusions"] == sorted([qindu, weicheng])
     assert pool["ZF-001"]["exclusions"] == []
+
+
+async def test_an_exclusion_naming_a_site_outside_the_campaigns_region_is_refused(
+    client: httpx.AsyncClient, sites: Sites, make_org: Callable[..., Awaitable[Any]]
+) -> None:
+    """An exclusion only means something within the region drawn from: one naming an owner site
+    of another region (a code mistyped into a real enterprise elsewhere) excluded nothing and was
+    accepted, pairing the inspector with the site they meant to avoid; and the 201 against the
+    422 told a bureau which credit codes own a site in another region."""
+    from portal.accounts.models import OrganizationKind
+    from tests.support import new_owner_uscc
+
+    bureau, _, weicheng = sites
+    uscc = new_owner_uscc("610112")
+    elsewhere = await make_org(kind=OrganizationKind.owner, region="610112", uscc=uscc)
+    for excluded in (str(elsewhere.id), uscc):
+        data = campaign_body(weicheng)
+        data["inspectors"][3]["exclusions"] = [weicheng, excluded]
+        refused = await client.post(f"{API}/campaigns", json=data, headers=bureau)
+        assert_problem(refused, 422, "exclusion_not_found")
+        assert refused.json()["errors"][0]["field"] == "body.inspectors.3.exclusions"
