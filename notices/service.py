@@ -211,6 +211,21 @@ async def update_notice(
     # reason on record), not by a correction that would keep it on display.
     check_publishable(changes.get("penalty_kind", notice.penalty_kind))
     check_listing(changes.get("penalty_kind", notice.penalty_kind), notice.party_uscc)
+    # A display period that followed the statutory default follows the corrected penalty's when
+    # that is longer (a minor fine corrected into a listing: three years, not three months, or
+    # the party would leave the list with no removal decided); one the regulator set stays.
+    if "display_until" not in changes:
+        followed = default_display_until(
+            notice.published_on, notice.penalty_kind, notice.penalty_amount, settings
+        )
+        corrected = default_display_until(
+            notice.published_on,
+            changes.get("penalty_kind", notice.penalty_kind),
+            changes.get("penalty_amount", notice.penalty_amount),
+            settings,
+        )
+        if notice.display_until == followed and corrected > followed:
+            changes["display_until"] = corrected
     check_display_period(
         notice.published_on,
         changes.get("display_until", notice.display_until),

@@ -195,3 +195,44 @@ async def test_a_listing_typed_with_a_space_inside_the_name_is_a_fact(
     async with database.sessionmaker() as session:
         listed = await lists_entered(session, as_of=clock.today(), usccs=[USCC])
     assert sorted(f.decision_number for f in listed) == ["LS-0", "LS-1", "LS-2"]
+
+
+async def test_a_correction_that_adds_the_listing_keeps_the_party_listed_three_years(
+    client: httpx.AsyncClient, database: Database, index_engine, make_user, auth_headers
+) -> None:  # type: ignore[no-untyped-def]
+    """A minor fine is displayed three months; corrected into a fine and a listing, the notice
+    kept those three months, so the party left the list (and the risk model's facts) after three
+    months with no removal (移出) ever decided, and the page said 在名单中至 that day. A display
+    period that followed the statutory default follows the corrected penalty's; one the
+    regulator set stays theirs."""
+    headers = await auth_headers(await make_user(Role.regulator, region="610400"))
+    today = clock.today()
+    created = await client.post(
+        "/api/v1/notices", json=notice_payload(decision_number="C-1"), headers=headers
+    )
+    assert created.status_code == 201, created.text
+    notice = created.json()
+    assert notice["display_until"] == clock.add_months(today, 3).isoformat()
+    corrected = await client.patch(
+        f"/api/v1/notices/{notice['id']}",
+        json={"penalty_kind": "罚款；列入严重违法失信名单"},
+        headers=headers,
+    )
+    assert corrected.status_code == 200, corrected.text
+    three_years = clock.add_months(today, 36).isoformat()
+    assert corrected.json()["serious_dishonesty_list"]["listed_until"] == three_years
+    async with database.sessionmaker() as session:
+        later = clock.add_months(today, 4)
+        assert [f.decision_number for f in await lists_entered(session, as_of=later)] == ["C-1"]
+    # Set by the regulator (an early removal, 移出): a later correction leaves it.
+    removed = await client.patch(
+        f"/api/v1/notices/{notice['id']}", json={"display_until": today.isoformat()},
+        headers=headers,
+    )  # fmt: skip
+    assert removed.status_code == 200, removed.text
+    again = await client.patch(
+        f"/api/v1/notices/{notice['id']}",
+        json={"penalty_kind": "罚款，并列入严重违法失信名单"},
+        headers=headers,
+    )
+    assert again.json()["display_until"] == today.isoformat()
