@@ -87,18 +87,22 @@ async def gather(
             )
     for site in sites.values():
         site.findings.sort(key=lambda f: (f["inspected_at"], f["inspection_id"]))
-    by_uscc: dict[str, SiteInputs] = {s.owner_uscc: s for s in sites.values() if s.owner_uscc}
+    # An enterprise may have several owner sites under one credit code: its facts are each one's.
+    by_uscc: dict[str, list[SiteInputs]] = {}
+    for s in sites.values():
+        if s.owner_uscc:
+            by_uscc.setdefault(s.owner_uscc, []).append(s)
     if not by_uscc:
         return list(sites.values())
     usccs: list[str] | None = sorted(by_uscc) if len(by_uscc) <= _FILTER_HERE else None
     since = now - timedelta(days=params.complaint_window_days)
     for c in await facts.complaint_facts(session, since=since, usccs=usccs):
-        if (site := by_uscc.get(c.business_uscc)) is not None:
+        for site in by_uscc.get(c.business_uscc, []):
             site.complaints.append(
                 {"tracking_number": c.tracking_number, "concluded_at": c.concluded_at.isoformat()}
             )
     for p in await facts.penalty_facts(session, as_of=as_of, usccs=usccs):
-        if (site := by_uscc.get(p.party_uscc)) is not None:
+        for site in by_uscc.get(p.party_uscc, []):
             site.penalties.append(
                 {
                     "decision_number": p.decision_number,
@@ -107,12 +111,12 @@ async def gather(
                 }
             )
     for g in await facts.credit_grade_facts(session, as_of=as_of, usccs=usccs):
-        if (site := by_uscc.get(g.uscc)) is not None:
+        for site in by_uscc.get(g.uscc, []):
             site.credit.append({"grade": g.grade, "association_id": str(g.association_id)})
     if params.listing_points is not None:
         # Asked only by a version that scores it: a version 1 score's inputs stay as they were.
         for entry in await facts.lists_entered(session, as_of=as_of, usccs=usccs):
-            if (site := by_uscc.get(entry.party_uscc)) is not None:
+            for site in by_uscc.get(entry.party_uscc, []):
                 site.dishonesty_list.append(
                     {
                         "notice_id": str(entry.notice_id),

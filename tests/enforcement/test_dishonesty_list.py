@@ -373,3 +373,43 @@ async def test_an_exclusion_naming_a_site_outside_the_campaigns_region_is_refuse
         refused = await client.post(f"{API}/campaigns", json=data, headers=bureau)
         assert_problem(refused, 422, "exclusion_not_found")
         assert refused.json()["errors"][0]["field"] == "body.inspectors.3.exclusions"
+
+
+async def test_every_site_of_a_listed_enterprise_scores_its_listing(
+    client: httpx.AsyncClient,
+    database: Database,
+    sites: Sites,
+    make_user: Callable[..., Awaitable[User]],
+    make_org: Callable[..., Awaitable[Any]],
+    auth_headers: Headers,
+) -> None:
+    """An enterprise may have several owner sites under one credit code (exclusions name "every
+    site of it"); the listing is the enterprise's, so every one of them scores it. The facts were
+    matched to sites through a map of one site per credit code: all but one site of a listed
+    enterprise scored no listing (nor its penalties, complaints and credit grade)."""
+    from portal.accounts.models import OrganizationKind
+    from tests.api.instruments.support import registration_body
+
+    bureau, qindu, _ = sites
+    uscc = await _uscc(database, qindu)
+    branch = await make_org(kind=OrganizationKind.owner, region="610402", uscc=uscc, name="二号门店")
+    staff = await auth_headers(await make_user(Role.owner, region="610402", org=branch))
+    registered = await client.post("/api/v1/instruments", json=registration_body(), headers=staff)
+    assert registered.status_code == 201, registered.text
+    created = await client.post(
+        "/api/v1/notices",
+        json=notice_payload(
+            decision_number="咸市监信列〔2026〕95号",
+            party_uscc=uscc,
+            penalty_kind=LISTING,
+            penalty_amount=None,
+        ),
+        headers=bureau,
+    )
+    assert created.status_code == 201, created.text
+    done = await client.post(f"{API}/risk-scores/recompute", headers=bureau)
+    assert done.json()["sites"] == 3
+    for owner in (qindu, str(branch.id)):
+        score = (await client.get(f"{API}/risk-scores/{owner}", headers=bureau)).json()
+        parts = {p["factor"]: p for p in score["breakdown"]}
+        assert Decimal(parts["dishonesty_list"]["points"]) == 30, owner
