@@ -392,7 +392,9 @@ async def test_every_site_of_a_listed_enterprise_scores_its_listing(
 
     bureau, qindu, _ = sites
     uscc = await _uscc(database, qindu)
-    branch = await make_org(kind=OrganizationKind.owner, region="610402", uscc=uscc, name="二号门店")
+    branch = await make_org(
+        kind=OrganizationKind.owner, region="610402", uscc=uscc, name="二号门店"
+    )
     staff = await auth_headers(await make_user(Role.owner, region="610402", org=branch))
     registered = await client.post("/api/v1/instruments", json=registration_body(), headers=staff)
     assert registered.status_code == 201, registered.text

@@ -183,7 +183,11 @@ async def test_a_listing_typed_with_a_space_inside_the_name_is_a_fact(
     its query with LIKE '%失信名单%', which a space or a zero-width character between 失信 and 名单
     (pasted from a decision's PDF) slipped past."""
     headers = await auth_headers(await make_user(Role.regulator, region="610400"))
-    typed = ["列入严重违法失信　名单", "罚款；列入严重违法失\u200b信名单", "列入《严重违法失信名单》"]
+    typed = [
+        "列入严重违法失信　名单",
+        "罚款；列入严重违法失\u200b信名单",
+        "列入《严重违法失信名单》",
+    ]
     for number, kind in enumerate(typed):
         created = await client.post(
             "/api/v1/notices",
