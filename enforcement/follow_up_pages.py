@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -153,12 +153,20 @@ async def follow_up_case(
 
 @router.post("/backoffice/follow-ups/{follow_up_id}/close")
 async def follow_up_close(
-    request: Request, session: DbSession, user: FollowUpPage, follow_up_id: uuid.UUID, outcome: Text
+    request: Request,
+    session: DbSession,
+    user: FollowUpPage,
+    follow_up_id: uuid.UUID,
+    outcome: Text,
+    # The status the page showed (its form's words depend on it: 不予立案 or 办结情况).
+    expected_status: Annotated[Literal["open", "corrected", "case_filed"] | None, Form()] = None,
 ) -> Response:
     if isinstance(user, Response):
         return user
     try:
-        await follow_ups.close(session, follow_up_id, actor=user, outcome=outcome)
+        await follow_ups.close(
+            session, follow_up_id, actor=user, outcome=outcome, expected_status=expected_status
+        )
     except GongzhiError as exc:
         return _refused(request, exc)
     return _done(follow_up_id, "closed")

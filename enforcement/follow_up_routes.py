@@ -133,5 +133,11 @@ async def file_follow_up_case(
 async def close_follow_up(
     session: DbSession, user: Bureau, follow_up_id: uuid.UUID, data: FollowUpClose
 ) -> FollowUpDetail:
-    done = await follow_ups.close(session, follow_up_id, actor=user, outcome=data.outcome)
+    done = await follow_ups.close(
+        session,
+        follow_up_id,
+        actor=user,
+        outcome=data.outcome,
+        expected_status=data.expected_status,
+    )
     return await follow_up_detail(session, done)

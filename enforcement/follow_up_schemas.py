@@ -66,3 +66,7 @@ class FollowUpClose(BaseModel):
     """办结, with how it ended (for a penalty case not filed: why, 不予立案的理由)."""
 
     outcome: str = Field(min_length=1, max_length=1000, pattern=r"\S")
+    # The status the closing user saw: 不予立案 is written for an open penalty case, 办结情况 for
+    # a filed or corrected one; a follow-up moved meanwhile is a 409, not closed with the wrong
+    # words.
+    expected_status: Literal["open", "corrected", "case_filed"] | None = None

@@ -324,12 +324,24 @@ async def file_case(
 
 
 async def close(
-    session: AsyncSession, follow_up_id: uuid.UUID, *, actor: User, outcome: str
+    session: AsyncSession,
+    follow_up_id: uuid.UUID,
+    *,
+    actor: User,
+    outcome: str,
+    expected_status: str | None = None,
 ) -> FollowUp:
     """办结: a corrected order, a filed case (its decision is the penalty notice's), or a penalty
     case the bureau decided not to file (不予立案, with the reason). An open order to correct is
-    never closed: it is corrected, or a case is filed."""
+    never closed: it is corrected, or a case is filed. With ``expected_status`` (the status the
+    user saw, as the page's form sends it), a follow-up moved meanwhile is a 409: a 不予立案 typed
+    for an open case must not close the case another user has just filed."""
     follow_up = await get(session, follow_up_id, actor=actor)
+    if expected_status is not None and follow_up.status.value != expected_status:
+        raise FollowUpTransitionNotAllowed(
+            "The follow-up was changed meanwhile.",
+            detail_zh="该事项刚刚已被他人处理，请刷新后再看。",
+        )
     allowed = [FollowUpStatus.corrected, FollowUpStatus.case_filed]
     if follow_up.kind is FollowUpKind.penalty_case:
         allowed.append(FollowUpStatus.open)

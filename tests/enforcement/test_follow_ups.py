@@ -387,7 +387,14 @@ async def test_two_bureau_users_acting_at_once_move_it_once(
     follow_up = (await client.get(API, headers=bureau)).json()["items"][0]["id"]
     raced = await asyncio.gather(
         client.post(f"{API}/{follow_up}/case", json={"case_number": "A-1"}, headers=bureau),
-        client.post(f"{API}/{follow_up}/close", json={"outcome": "不予立案"}, headers=bureau),
+        # 不予立案 as the page offers it for an open case: the status seen goes with it (without
+        # it, a close that read the follow-up after the filing committed closed the filed case
+        # with "不予立案", and both answered 200).
+        client.post(
+            f"{API}/{follow_up}/close",
+            json={"outcome": "不予立案", "expected_status": "open"},
+            headers=bureau,
+        ),
     )
     assert sorted(r.status_code for r in raced) == [200, 409], [r.text for r in raced]
     loser = raced[[r.status_code for r in raced].index(409)]
@@ -401,3 +408,42 @@ async def test_two_bureau_users_acting_at_once_move_it_once(
             )
         ).scalars()
         assert sorted(actions) in (["case_filed", "opened"], ["closed", "opened"])
+
+
+async def test_a_close_written_for_an_open_case_does_not_close_a_filed_one(
+    client: httpx.AsyncClient, sites: Sites
+) -> None:
+    """Two bureau users have the page open; one files the case, the other then sends the
+    不予立案 form they filled in for the open case: refused (409, the page says so), not
+    recorded as how the filed case ended. The API without the status seen still closes."""
+    bureau, _, weicheng = sites
+    await _inspected(client, bureau, weicheng, follow_up="penalty_case")
+    follow_up = (await client.get(API, headers=bureau)).json()["items"][0]["id"]
+    filed = await client.post(
+        f"{API}/{follow_up}/case", json={"case_number": "A-1"}, headers=bureau
+    )
+    assert filed.status_code == 200, filed.text
+    stale = await client.post(
+        f"/backoffice/follow-ups/{follow_up}/close",
+        data={"outcome": "经核查不予立案", "expected_status": "open"},
+        headers=bureau,
+    )
+    assert stale.status_code == 409
+    assert "刚刚已被他人处理" in stale.text
+    assert_problem(
+        await client.post(
+            f"{API}/{follow_up}/close",
+            json={"outcome": "经核查不予立案", "expected_status": "open"},
+            headers=bureau,
+        ),
+        409,
+        "follow_up_transition_not_allowed",
+    )
+    assert (await client.get(f"{API}/{follow_up}", headers=bureau)).json()["status"] == (
+        "case_filed"
+    )
+    closed = await client.post(
+        f"{API}/{follow_up}/close", json={"outcome": "已作出处罚决定"}, headers=bureau
+    )
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["outcome"] == "已作出处罚决定"
