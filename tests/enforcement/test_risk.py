@@ -286,6 +286,9 @@ async def test_the_bureau_opens_a_sites_evidence_from_the_list_and_recomputes_it
     page = (await client.get("/backoffice/risk")).text
     assert f'href="/backoffice/risk/{owner_user.organization_id}"' in page
     assert "秦都区 · 器具 1 台" in page  # the district by name, not 610402
+    # Named by the credit code a bureau knows (and may exclude by), not by an internal id.
+    assert "统一社会信用代码" in page
+    assert "单位编号 <span" not in page
     assert "辖区（咸阳市）" in page
     assert '<option value="scale-pc">电子计价秤</option>' in page  # a category by name
     assert '<option value="610402">秦都区</option>' in page
