@@ -6,32 +6,24 @@ from __future__ import annotations
 
 import pytest
 
-from portal.demo import DEMO_PASSWORD
+from tests.browser.phone import fits, log_in
 
 pytestmark = pytest.mark.browser
 
 
-async def _fits(page) -> None:
-    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
-
-
 async def test_a_bureau_creates_and_draws_a_campaign_on_a_phone(page, live_server: str) -> None:
     await page.set_viewport_size({"width": 390, "height": 844})
-    await page.goto(live_server + "/login")
-    await page.get_by_label("邮箱").fill("regulator@gongzhi.demo")
-    await page.get_by_label("密码").fill(DEMO_PASSWORD)
-    await page.get_by_role("button", name="登录").click()
-    await page.wait_for_url("**/account")
+    await log_in(page, live_server, "regulator@gongzhi.demo")
     await (
         page.get_by_role("navigation", name="我的工作")
         .get_by_role("link", name="双随机抽查任务")
         .click()
     )
     await page.wait_for_url("**/backoffice/campaigns")
-    await _fits(page)
+    await fits(page)
     await page.get_by_role("link", name="新建抽查任务").click()
     await page.wait_for_url("**/backoffice/campaigns/new")
-    await _fits(page)
+    await fits(page)
 
     await page.get_by_label("任务名称").fill("浏览器测试 双随机抽查")
     # Too many: the API's answer is shown beside the field, in Chinese.
@@ -48,7 +40,7 @@ async def test_a_bureau_creates_and_draws_a_campaign_on_a_phone(page, live_serve
     error = page.locator("#err-sample_size")
     await error.wait_for(state="visible")
     assert "少于抽取数量" in await error.inner_text()
-    await _fits(page)
+    await fits(page)
 
     await page.get_by_label("抽取数量（家）").fill("1")
     await page.get_by_label("按风险等级加权").check()
@@ -57,7 +49,7 @@ async def test_a_bureau_creates_and_draws_a_campaign_on_a_phone(page, live_serve
     commitment = await page.locator("#commitment").inner_text()
     assert len(commitment) == 64
     assert "承诺值是由候选对象名单" in await page.locator("main").inner_text()
-    await _fits(page)
+    await fits(page)
 
     await page.get_by_role("button", name="抽取").click()
     await page.get_by_role("button", name="取消").click()
@@ -68,7 +60,7 @@ async def test_a_bureau_creates_and_draws_a_campaign_on_a_phone(page, live_serve
     assert len(await page.locator("#seed").inner_text()) == 64
     text = await page.locator("#pairings").inner_text()
     assert "T-ZF-" in text
-    await _fits(page)
+    await fits(page)
     await page.screenshot(path="/tmp/campaignui_drawn_390.png", full_page=True)
 
     await page.goto(live_server + "/backoffice/campaigns")

@@ -7,27 +7,19 @@ from __future__ import annotations
 import pytest
 
 from portal import clock
-from portal.demo import DEMO_PASSWORD
+from tests.browser.phone import fits, log_in
 
 pytestmark = pytest.mark.browser
 
 
-async def _fits(page) -> None:
-    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
-
-
 async def test_a_bureau_corrects_an_overdue_follow_up_on_a_phone(page, live_server: str) -> None:
     await page.set_viewport_size({"width": 390, "height": 844})
-    await page.goto(live_server + "/login")
-    await page.get_by_label("邮箱").fill("regulator@gongzhi.demo")
-    await page.get_by_label("密码").fill(DEMO_PASSWORD)
-    await page.get_by_role("button", name="登录").click()
-    await page.wait_for_url("**/account")
+    await log_in(page, live_server, "regulator@gongzhi.demo")
     await (
         page.get_by_role("navigation", name="我的工作").get_by_role("link", name="后续处置").click()
     )
     await page.wait_for_url("**/backoffice/follow-ups")
-    await _fits(page)
+    await fits(page)
 
     # The demo's two, and any the phone walk (test_inspections.py) left in this session's demo.
     cards = page.locator("#follow-ups > li")
@@ -40,19 +32,19 @@ async def test_a_bureau_corrects_an_overdue_follow_up_on_a_phone(page, live_serv
     await overdue.get_by_text("登记已改正（复查）").click()
     await overdue.get_by_label("复查日期").fill(clock.today().isoformat())
     await overdue.get_by_label("复查情况").fill("已更换封印并送检合格（浏览器测试）")
-    await _fits(page)
+    await fits(page)
     await overdue.get_by_role("button", name="确认已改正").click()
     await page.wait_for_url("**/backoffice/follow-ups?done=corrected*")
     assert await page.locator("#follow-up-done").is_visible()
     assert await page.locator(f"#{card_id}").count() == 0
     assert await page.locator("#follow-ups > li").count() == before - 1
-    await _fits(page)
+    await fits(page)
 
     await page.get_by_role("link", name="已改正").click()
     await page.wait_for_url("**/backoffice/follow-ups?view=corrected")
     done = page.locator(f"#{card_id}")
     assert "浏览器测试" in await done.inner_text()
     assert "已改正" in await done.inner_text()
-    await _fits(page)
+    await fits(page)
     await page.set_viewport_size({"width": 1366, "height": 900})
     assert await page.evaluate("document.documentElement.scrollWidth") <= 1366

@@ -14,28 +14,20 @@ import pytest
 
 from api.instruments.demo import OWNERS
 from enforcement.demo import DEMO_CAMPAIGN
-from portal.demo import DEMO_PASSWORD
 from tests.api.complaints.images import jpeg
+from tests.browser.phone import fits, log_in
 
 pytestmark = pytest.mark.browser
 
 
-async def _fits(page) -> None:
-    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
-
-
 async def test_the_inspectors_day_on_a_phone(page, live_server: str, tmp_path: Path) -> None:
-    await page.goto(live_server + "/login")
-    await page.get_by_label("邮箱").fill("qindu@gongzhi.demo")
-    await page.get_by_label("密码").fill(DEMO_PASSWORD)
-    await page.get_by_role("button", name="登录").click()
-    await page.wait_for_url("**/account")
+    await log_in(page, live_server, "qindu@gongzhi.demo")
     await (
         page.get_by_role("navigation", name="我的工作").get_by_role("link", name="现场检查").click()
     )
     await page.wait_for_url("**/backoffice/inspections")
     assert "执法证号 SX-ZF-" in await page.locator("main").inner_text()
-    await _fits(page)
+    await fits(page)
     todo = page.locator("#todo a.task").first
     site = await todo.locator(".task-title").inner_text()
     # The inspector must find the site: its own name (not the published, masked one, which an
@@ -49,7 +41,7 @@ async def test_the_inspectors_day_on_a_phone(page, live_server: str, tmp_path: P
     await page.wait_for_url("**/backoffice/inspections/*")
     assert site in await page.locator("h1").inner_text()
     assert addresses[site] in await page.locator("#site-address").inner_text()
-    await _fits(page)
+    await fits(page)
 
     first = page.locator("fieldset.check").first
     await first.get_by_label("扫码或输入证书编号").fill("无此证书-0001")
@@ -59,7 +51,7 @@ async def test_the_inspectors_day_on_a_phone(page, live_server: str, tmp_path: P
     photo.write_bytes(jpeg())
     await page.locator("#photo-input").set_input_files(str(photo))
     await page.wait_for_selector("#photo-list img")
-    await _fits(page)
+    await fits(page)
 
     # The page is lost (a call, a tab closed): the form comes back as it was.
     await page.reload()
@@ -84,7 +76,7 @@ async def test_the_inspectors_day_on_a_phone(page, live_server: str, tmp_path: P
     assert "标志与该器具的检定证书不符" in await page.locator("#findings").inner_text()
     assert "王店长" in result
     assert await page.locator("#inspection-result img").count() == 1
-    await _fits(page)
+    await fits(page)
     assert await page.evaluate("Object.keys(localStorage).length") == 0
 
     await page.goto(live_server + "/backoffice/inspections")
@@ -101,7 +93,7 @@ async def test_the_inspectors_day_on_a_phone(page, live_server: str, tmp_path: P
     shown = await page.locator("#results").inner_text()
     assert "发现问题" in shown or "未发现问题" in shown
     assert "张经理" not in await page.content()
-    await _fits(page)
+    await fits(page)
 
 
 async def test_a_citizen_verifies_the_draw_as_the_campaign_page_says(
@@ -114,7 +106,7 @@ async def test_a_citizen_verifies_the_draw_as_the_campaign_page_says(
     await page.wait_for_selector("#draw-result")
     assert not re.search(r"\b\d{6}\b", await page.locator("#draw-result").inner_text())
     assert "咸阳市" in await page.locator("main p.muted").first.inner_text()
-    await _fits(page)
+    await fits(page)
     how = page.locator("#how-to-verify")
     saved = []
     for name in ("公开数据", "复核脚本"):

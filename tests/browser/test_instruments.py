@@ -7,34 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from portal.demo import DEMO_PASSWORD
+from tests.browser.phone import fits, log_in
 
 pytestmark = pytest.mark.browser
-
-
-async def _log_in(page, live_server: str, email: str) -> None:
-    await page.goto(live_server + "/login")
-    await page.get_by_label("邮箱").fill(email)
-    await page.get_by_label("密码").fill(DEMO_PASSWORD)
-    await page.get_by_role("button", name="登录").click()
-    await page.wait_for_url("**/account")
-
-
-async def _fits(page) -> None:
-    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
 async def test_owner_registers_uploads_and_the_bureau_confirms(
     page, live_server: str, tmp_path: Path
 ) -> None:
-    await _log_in(page, live_server, "owner@gongzhi.demo")
+    await log_in(page, live_server, "owner@gongzhi.demo")
     await (
         page.get_by_role("navigation", name="我的工作")
         .get_by_role("link", name="强检器具登记")
         .click()
     )
     await page.wait_for_url("**/owner/instruments")
-    await _fits(page)
+    await fits(page)
 
     await page.get_by_text("登记一台器具").click()
     await page.get_by_label("器具类别").select_option("water-meter")
@@ -43,7 +31,7 @@ async def test_owner_registers_uploads_and_the_bureau_confirms(
     await page.get_by_role("button", name="登记", exact=True).click()
     # The cycle of a water meter depends on its DN: asked for, nothing stored.
     assert "公称口径" in await page.locator("#e-dn").inner_text()
-    await _fits(page)
+    await fits(page)
     await page.get_by_label("公称口径", exact=False).fill("20")
     await page.get_by_role("button", name="登记", exact=True).click()
     await page.wait_for_url("**/owner/instruments?registered=BR-WM-1")
@@ -61,15 +49,15 @@ async def test_owner_registers_uploads_and_the_bureau_confirms(
     report = await page.locator("#import-report").inner_text()
     assert "新登记 1 台" in report
     assert "第 3 行" in report
-    await _fits(page)
+    await fits(page)
 
     await page.context.clear_cookies()
-    await _log_in(page, live_server, "qindu@gongzhi.demo")
+    await log_in(page, live_server, "qindu@gongzhi.demo")
     await page.goto(live_server + "/backoffice/registrations")
     item = page.locator(".reg-item", has_text="BR-WM-1")
     await item.get_by_role("button", name="确认").click()
     await page.wait_for_url("**/backoffice/registrations?done=confirmed")
-    await _fits(page)
+    await fits(page)
     await page.goto(live_server + "/backoffice/overdue")
     assert "BR-WM-1" in await page.locator("table").inner_text()  # never verified: due today
 
@@ -78,9 +66,9 @@ async def test_the_regional_statistics_read_on_a_phone(page, live_server: str) -
     """At 390 px the table by category scrolled sideways inside itself and 未检定, 不合格 and
     已注销 sat off-screen: on a phone each category is a card, every state labelled, in view;
     the trend spans the demo's months."""
-    await _log_in(page, live_server, "regulator@gongzhi.demo")
+    await log_in(page, live_server, "regulator@gongzhi.demo")
     await page.goto(live_server + "/backoffice/instrument-statistics")
-    await _fits(page)
+    await fits(page)
     cells = page.locator("table.data tbody td.stats-unverified")
     assert await cells.count() > 1
     for cell in await cells.all():
