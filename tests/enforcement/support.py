@@ -76,3 +76,29 @@ async def drawn_inspections(
         "/api/v1/enforcement/inspections", params={"campaign": campaign_id}, headers=bureau
     )
     return {i["site_id"]: i["id"] for i in listed.json()["items"]}
+
+
+def inspection_result(
+    instruments: list[dict[str, Any]], *, check_note: str = "封印线断开", **changes: Any
+) -> dict[str, Any]:
+    """A recorded inspection's body: every instrument checked, its seal broken (a failed check)."""
+    body: dict[str, Any] = {
+        "checks": [
+            {
+                "registration_id": i["registration_id"],
+                "sticker_present": True,
+                "scanned": "",
+                "seal_intact": False,
+                "reading_ok": True,
+                "note": check_note,
+            }
+            for i in instruments
+        ],
+        "photos": [],
+        "acknowledgement": "signed",
+        "signatory": "张经理",
+        "note": "",
+        "follow_up": "correct",
+    }
+    body.update(changes)
+    return body

@@ -23,7 +23,7 @@ from portal import clock, facts, workdays
 from portal.accounts.models import Role, User
 from portal.db import Database
 from portal.settings import Settings
-from tests.enforcement.support import Sites, drawn_inspections
+from tests.enforcement.support import Sites, drawn_inspections, inspection_result
 from tests.support import assert_problem
 
 Headers = Callable[[User], Awaitable[dict[str, str]]]
@@ -42,22 +42,7 @@ async def _inspected(
     by_site = await drawn_inspections(client, bureau, weicheng)
     inspection = by_site[weicheng]
     form = await client.get(f"/api/v1/enforcement/inspections/{inspection}", headers=bureau)
-    body = {
-        "checks": [
-            {
-                "registration_id": i["registration_id"],
-                "sticker_present": True,
-                "scanned": "",
-                "seal_intact": False,
-                "reading_ok": True,
-                "note": "",
-            }
-            for i in form.json()["instruments"]
-        ],
-        "acknowledgement": "signed",
-        "signatory": "张经理",
-        "follow_up": follow_up,
-    }
+    body = inspection_result(form.json()["instruments"], check_note="", follow_up=follow_up)
     key = str(uuid.uuid4())
     recorded = await client.put(
         f"/api/v1/enforcement/inspections/{inspection}/result",

@@ -17,8 +17,7 @@ from portal.accounts.models import Role, User
 from portal.db import Database
 from tests.api.complaints.images import jpeg
 from tests.api.complaints.support import report_body
-from tests.enforcement.support import Sites, drawn_inspections
-from tests.enforcement.test_inspections import _result
+from tests.enforcement.support import Sites, drawn_inspections, inspection_result
 from tests.support import assert_problem
 
 Headers = Callable[[User], Awaitable[dict[str, str]]]
@@ -29,7 +28,7 @@ async def _body(
 ) -> dict[str, Any]:
     form = await client.get(f"/api/v1/enforcement/inspections/{inspection}", headers=headers)
     assert form.status_code == 200, form.text
-    return _result(form.json()["instruments"], **changes)
+    return inspection_result(form.json()["instruments"], **changes)
 
 
 async def test_a_key_used_on_one_inspection_is_refused_on_another(

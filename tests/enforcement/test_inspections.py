@@ -27,7 +27,7 @@ from portal.db import Database
 from portal.settings import Settings
 from tests.api.certificates.support import cert_body
 from tests.api.complaints.images import jpeg
-from tests.enforcement.support import Sites, campaign_body
+from tests.enforcement.support import Sites, campaign_body, inspection_result
 from tests.support import assert_problem
 
 Headers = Callable[[User], Awaitable[dict[str, str]]]
@@ -44,29 +44,6 @@ async def _drawn(client: httpx.AsyncClient, bureau: dict[str, str], weicheng: st
     drawn = await client.post(f"/api/v1/enforcement/campaigns/{campaign_id}/draw", headers=bureau)
     assert drawn.status_code == 200, drawn.text
     return campaign_id
-
-
-def _result(instruments: list[dict[str, Any]], **changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "checks": [
-            {
-                "registration_id": i["registration_id"],
-                "sticker_present": True,
-                "scanned": "",
-                "seal_intact": False,
-                "reading_ok": True,
-                "note": "封印线断开",
-            }
-            for i in instruments
-        ],
-        "photos": [],
-        "acknowledgement": "signed",
-        "signatory": "张经理",
-        "note": "",
-        "follow_up": "correct",
-    }
-    body.update(changes)
-    return body
 
 
 async def test_the_inspectors_day_from_draw_to_publication(
@@ -136,7 +113,7 @@ async def test_the_inspectors_day_from_draw_to_publication(
         assert_problem(
             await client.put(
                 f"/api/v1/enforcement/inspections/{inspection}/result",
-                json=_result(instruments),
+                json=inspection_result(instruments),
                 headers={**outsider, "Idempotency-Key": str(uuid.uuid4())},
             ),
             403,
@@ -150,7 +127,7 @@ async def test_the_inspectors_day_from_draw_to_publication(
     )
     assert photo.status_code == 201, photo.text
     photo_id = photo.json()["id"]
-    body = _result(instruments, photos=[photo_id])
+    body = inspection_result(instruments, photos=[photo_id])
     key = str(uuid.uuid4())
     put = f"/api/v1/enforcement/inspections/{inspection}/result"
     recorded = await client.put(put, json=body, headers={**mine, "Idempotency-Key": key})
@@ -215,7 +192,9 @@ async def test_the_inspectors_day_from_draw_to_publication(
     )
     done = await client.put(
         f"/api/v1/enforcement/inspections/{by_site[qindu]['id']}/result",
-        json=_result(qindu_form.json()["instruments"], acknowledgement="refused", signatory=""),
+        json=inspection_result(
+            qindu_form.json()["instruments"], acknowledgement="refused", signatory=""
+        ),
         headers={**bureau, "Idempotency-Key": str(uuid.uuid4())},
     )
     assert done.status_code == 200, done.text
@@ -268,22 +247,26 @@ async def test_bad_input_is_refused_and_nothing_is_written(
     keyed = {**bureau, "Idempotency-Key": str(uuid.uuid4())}
 
     assert_problem(
-        await client.put(put, json=_result(instruments), headers=bureau), 422, "validation_error"
+        await client.put(put, json=inspection_result(instruments), headers=bureau),
+        422,
+        "validation_error",
     )
     assert_problem(
         await client.put(
-            put, json=_result(instruments), headers={**bureau, "Idempotency-Key": "x"}
+            put, json=inspection_result(instruments), headers={**bureau, "Idempotency-Key": "x"}
         ),
         422,
         "validation_error",
     )
-    assert_problem(await client.put(put, json=_result([]), headers=keyed), 422, "checks_incomplete")
-    twice = _result(instruments + instruments)
+    assert_problem(
+        await client.put(put, json=inspection_result([]), headers=keyed), 422, "checks_incomplete"
+    )
+    twice = inspection_result(instruments + instruments)
     assert_problem(await client.put(put, json=twice, headers=keyed), 422, "checks_incomplete")
-    stranger = _result([{"registration_id": str(uuid.uuid4())}])
+    stranger = inspection_result([{"registration_id": str(uuid.uuid4())}])
     assert_problem(await client.put(put, json=stranger, headers=keyed), 422, "checks_incomplete")
     assert_problem(
-        await client.put(put, json=_result(instruments, signatory=" "), headers=keyed),
+        await client.put(put, json=inspection_result(instruments, signatory=" "), headers=keyed),
         422,
         "signatory_missing",
     )
@@ -295,19 +278,23 @@ async def test_bad_input_is_refused_and_nothing_is_written(
         ("follow_up", "ignore"),
     ]:
         assert_problem(
-            await client.put(put, json=_result(instruments, **{field: value}), headers=keyed),
+            await client.put(
+                put, json=inspection_result(instruments, **{field: value}), headers=keyed
+            ),
             422,
             "validation_error",
         )
-    too_many = _result(instruments * (MAX_CHECKS // len(instruments) + 1))
+    too_many = inspection_result(instruments * (MAX_CHECKS // len(instruments) + 1))
     assert len(too_many["checks"]) > MAX_CHECKS
     assert_problem(await client.put(put, json=too_many, headers=keyed), 422, "validation_error")
-    long_scan = _result(instruments)
+    long_scan = inspection_result(instruments)
     long_scan["checks"][0]["scanned"] = "x" * 2001
     assert_problem(await client.put(put, json=long_scan, headers=keyed), 422, "validation_error")
     # Someone else's photo, or none at all, is not evidence of this inspection.
     assert_problem(
-        await client.put(put, json=_result(instruments, photos=[str(uuid.uuid4())]), headers=keyed),
+        await client.put(
+            put, json=inspection_result(instruments, photos=[str(uuid.uuid4())]), headers=keyed
+        ),
         422,
         "photo_not_found",
     )
@@ -356,7 +343,7 @@ async def test_bad_input_is_refused_and_nothing_is_written(
         assert found.idempotency_key is None
 
 
-async def test_two_phones_submitting_at_once_record_one_result(
+async def test_two_phones_submitting_at_once_record_oneinspection_result(
     client: httpx.AsyncClient, database: Database, sites: Sites
 ) -> None:
     bureau, qindu, weicheng = sites
@@ -368,7 +355,7 @@ async def test_two_phones_submitting_at_once_record_one_result(
 
     async def body_of(inspection: str) -> dict[str, Any]:
         form = await client.get(f"/api/v1/enforcement/inspections/{inspection}", headers=bureau)
-        return _result(form.json()["instruments"])
+        return inspection_result(form.json()["instruments"])
 
     # The same submission sent twice at once (a retry racing the first): one record, one answer.
     put = f"/api/v1/enforcement/inspections/{ids[weicheng]}/result"
@@ -450,7 +437,7 @@ async def test_a_scanned_sticker_is_looked_up_in_the_registry(
     assert other.status_code == 201, other.text
 
     def scanned(text: str) -> dict[str, Any]:
-        body = _result([scale])
+        body = inspection_result([scale])
         body["checks"][0] |= {"seal_intact": True, "scanned": text}
         return body
 
