@@ -23,8 +23,10 @@ TTL = 1.0
 
 
 @pytest.fixture
-async def cached(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """Another worker on the same database, with the page cache on."""
+async def cached(settings: Settings, clock: list[float]) -> AsyncIterator[httpx.AsyncClient]:
+    """Another worker on the same database, with the page cache on. Its copies expire when the
+    test moves the cache's clock (``clock``), never while a slow request of a loaded machine
+    runs: a revocation taking longer than TTL made the copy of a moment ago a new page."""
     app = create_app(settings.model_copy(update={"page_cache_seconds": TTL}))
     async with LifespanManager(app):
         transport = httpx.ASGITransport(app=app)
@@ -38,6 +40,7 @@ async def test_an_anonymous_scan_is_served_from_memory_until_the_ttl_ends(
     issue: Issue,
     institution_user: User,
     auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+    clock: list[float],
 ) -> None:
     created = await issue(number="PC-1")
     path = f"/v/{created['instrument']['sticker_token']}"
@@ -61,7 +64,7 @@ async def test_an_anonymous_scan_is_served_from_memory_until_the_ttl_ends(
     assert again.headers["x-request-id"] != first.headers["x-request-id"]
     assert again.headers["x-content-type-options"] == "nosniff"
 
-    await asyncio.sleep(TTL + 0.1)
+    clock[0] += TTL + 0.1
     later = await cached.get(path)
     assert 'data-status="revoked"' in later.text
     assert "age" not in later.headers
