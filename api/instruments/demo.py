@@ -4,7 +4,7 @@ company, a sole trader) with registered instruments in every registration status
 未检定, 未到检定期). Several match the certificate registry's demo instruments (same category,
 serial and manufacturer: api/certificates/demo.py runs first), so their certificates attach;
 verification applications in every state (已申请, 已预约, 已拒绝, 已撤回, 已完成 — the completed
-one past the result limit)."""
+one within the promised time)."""
 
 from __future__ import annotations
 
