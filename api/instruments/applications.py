@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -57,6 +57,32 @@ def _event(
     return ApplicationEvent(application_id=application.id, kind=kind, actor_id=actor.id, data=data)
 
 
+async def _claim(
+    session: AsyncSession,
+    application: VerificationApplication,
+    allowed: Sequence[ApplicationStatus],
+) -> None:
+    """Hold the application for this action if its status is still one of ``allowed`` (read
+    afresh), or refuse with 409: an institution's accept and refusal, or the owner's withdrawal,
+    sent at once each read "submitted" and were all applied, an event each. The update holds
+    the row (PostgreSQL: the other waits, then finds the new status) or the database (SQLite)
+    until the action commits."""
+    claimed = await session.execute(
+        update(VerificationApplication)
+        .where(
+            col(VerificationApplication.id) == application.id,
+            col(VerificationApplication.status).in_(list(allowed)),
+        )
+        .values(status=VerificationApplication.status)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(application)
+    if getattr(claimed, "rowcount", 1) != 1:
+        raise ApplicationStateConflict(
+            detail_zh=f"申请当前为“{APPLICATION_STATUS_ZH[application.status.value]}”，不能这样处理。"
+        )
+
+
 async def submit_application(
     session: AsyncSession, data: ApplicationCreate, *, actor: User, settings: InstrumentsSettings
 ) -> VerificationApplication:
@@ -72,11 +98,25 @@ async def submit_application(
         raise InvalidApplication(
             detail_zh=f"一次最多申请 {settings.application_max_instruments} 台。"
         )
+    # The owner's instruments are held until this transaction commits (rows on PostgreSQL, the
+    # database on SQLite) before anything is checked: two submissions naming one instrument at
+    # once both found no open application for it, and both were stored.
+    await session.execute(
+        update(RegisteredInstrument)
+        .where(
+            col(RegisteredInstrument.id).in_(sorted(wanted)),
+            col(RegisteredInstrument.owner_id) == owner.id,
+        )
+        .values(status=RegisteredInstrument.status)
+        .execution_options(synchronize_session=False)
+    )
     found = {
         r.id: r
         for r in (
             await session.scalars(
-                select(RegisteredInstrument).where(col(RegisteredInstrument.id).in_(wanted))
+                select(RegisteredInstrument)
+                .where(col(RegisteredInstrument.id).in_(wanted))
+                .execution_options(populate_existing=True)
             )
         ).all()
     }
@@ -225,6 +265,7 @@ async def _handled(
         raise ApplicationStateConflict(
             detail_zh=f"申请当前为“{APPLICATION_STATUS_ZH[application.status.value]}”，不能这样处理。"
         )
+    await _claim(session, application, allowed)
     return application
 
 
@@ -273,6 +314,7 @@ async def cancel_application(
         raise ApplicationNotFound()
     if application.status not in OPEN:
         raise ApplicationStateConflict()
+    await _claim(session, application, OPEN)
     application.status = ApplicationStatus.cancelled
     session.add(_event(application, "cancelled", actor))
     await session.flush()
