@@ -49,6 +49,8 @@ from portal.errors import Forbidden
 from portal.pagination import PageRequest
 
 OPEN = (ApplicationStatus.submitted, ApplicationStatus.accepted)
+# How far ahead an owner may wish, or an institution appoint, a verification (days).
+APPOINTMENT_DAYS_AHEAD = 366
 
 
 def _event(
@@ -91,7 +93,9 @@ async def submit_application(
     if institution.kind != OrganizationKind.institution:
         raise InvalidApplication(detail_zh=f"{institution.name} 不是检定机构。")
     today = clock.today()
-    if data.preferred_on < today or data.preferred_on > today + timedelta(days=366):
+    if data.preferred_on < today or data.preferred_on > today + timedelta(
+        days=APPOINTMENT_DAYS_AHEAD
+    ):
         raise InvalidApplication(detail_zh="期望检定日期应在今天到一年之内。")
     wanted = list(dict.fromkeys(data.registration_ids))
     if len(wanted) > settings.application_max_instruments:
@@ -141,6 +145,9 @@ async def submit_application(
                     "message_zh": f"出厂编号 {r.serial} 的登记尚未经市场监管部门确认",
                 }
             )
+    # Only the owner's own: another owner's instrument named here is "not found", and must not
+    # be told apart as already applied for (which also quoted its serial).
+    mine = [i for i in wanted if (r := found.get(i)) is not None and r.owner_id == owner.id]
     open_items = set(
         (
             await session.scalars(
@@ -150,7 +157,7 @@ async def submit_application(
                     col(VerificationApplication.id) == col(ApplicationItem.application_id),
                 )
                 .where(
-                    col(ApplicationItem.registration_id).in_(wanted),
+                    col(ApplicationItem.registration_id).in_(mine),
                     col(VerificationApplication.status).in_(OPEN),
                 )
             )
@@ -276,8 +283,13 @@ async def accept_application(
     """Accept with an appointment, or move an accepted one's appointment (reschedule)."""
     allowed = (ApplicationStatus.accepted,) if reschedule else (ApplicationStatus.submitted,)
     application = await _handled(session, application_id, actor, allowed)
-    if data.appointment_on < clock.today():
+    today = clock.today()
+    if data.appointment_on < today:
         raise InvalidApplication(detail_zh="预约日期不能早于今天。")
+    if data.appointment_on > today + timedelta(days=APPOINTMENT_DAYS_AHEAD):
+        # An appointment on 9999-12-31 was accepted (a typing slip or a way to park an
+        # application): the owner was shown 已预约 with a date nobody would keep.
+        raise InvalidApplication(detail_zh="预约日期应在今天起一年之内。")
     if application.mode == ApplicationMode.on_site and not data.address.strip():
         raise InvalidApplication(detail_zh="现场检定须填写检定地点。")
     before = application.appointment_on
