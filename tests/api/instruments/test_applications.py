@@ -326,6 +326,68 @@ async def test_an_appointment_is_within_a_year(
     assert mine["appointment_on"] == days(366)
 
 
+async def test_an_institutions_plan_holds_only_what_is_still_applied_to_it(
+    client: httpx.AsyncClient,
+    database: Database,
+    owner_user: User,
+    institution_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+) -> None:
+    """An institution's plan listed every instrument ever named in an application to it: one it
+    had refused, one the owner withdrew, and one the owner has since taken to another
+    institution still showed there with its owner, serial, place and certificate, for good."""
+    owner = await auth_headers(owner_user)
+    bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
+    lab = await auth_headers(institution_user)
+    other_user = await make_user(Role.institution, region="610400")
+    other = await auth_headers(other_user)
+    async with database.transaction() as session:
+        codes = {}
+        for user in (institution_user, other_user):
+            org = await session.get(Organization, user.organization_id)
+            assert org is not None
+            codes[user.id] = org.code
+
+    async def apply(serial_id: str, institution: User) -> str:
+        body = {
+            "institution_code": codes[institution.id],
+            "registration_ids": [serial_id],
+            "preferred_on": days(3),
+            "mode": "in_lab",
+        }
+        created = await client.post("/api/v1/verification-applications", json=body, headers=owner)
+        assert created.status_code == 201, created.text
+        return f"/api/v1/verification-applications/{created.json()['id']}"
+
+    kept = await _confirmed(client, owner, bureau, serial="PLAN-KEPT")
+    refused = await _confirmed(client, owner, bureau, serial="PLAN-REFUSED")
+    withdrawn = await _confirmed(client, owner, bureau, serial="PLAN-WITHDRAWN")
+    moved = await _confirmed(client, owner, bureau, serial="PLAN-MOVED")
+    await apply(kept["id"], institution_user)
+    url = await apply(refused["id"], institution_user)
+    assert (
+        await client.post(f"{url}/refuse", json={"reason": "暂无该项目"}, headers=lab)
+    ).status_code == 200
+    url = await apply(withdrawn["id"], institution_user)
+    assert (await client.post(f"{url}/cancel", headers=owner)).status_code == 200
+    url = await apply(moved["id"], institution_user)
+    assert (await client.post(f"{url}/cancel", headers=owner)).status_code == 200
+    await apply(moved["id"], other_user)
+
+    def serials(plan: dict[str, Any]) -> list[str]:
+        return sorted(i["registration"]["serial"] for i in plan["items"])
+
+    mine = (await client.get("/api/v1/verification-plan", headers=lab)).json()
+    assert serials(mine) == ["PLAN-KEPT"]
+    csv_text = (await client.get("/api/v1/verification-plan.csv", headers=lab)).text
+    assert "PLAN-KEPT" in csv_text
+    assert "PLAN-REFUSED" not in csv_text
+    assert "PLAN-MOVED" not in csv_text
+    theirs = (await client.get("/api/v1/verification-plan", headers=other)).json()
+    assert serials(theirs) == ["PLAN-MOVED"]
+
+
 async def test_another_owners_instrument_in_an_application_is_only_not_found(
     client: httpx.AsyncClient,
     database: Database,
