@@ -17,7 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from api.certificates.catalogue import catalogue
-from api.certificates.errors import InvalidResolution, ReviewNotFound, ReviewResolved
+from api.certificates.errors import (
+    InvalidResolution,
+    OutsideAuthorisedScope,
+    ReviewNotFound,
+    ReviewResolved,
+)
 from api.certificates.models import (
     CertificateReview,
     InstrumentEvent,
@@ -31,7 +36,8 @@ from api.certificates.schemas import (
     ReviewRead,
     ReviewResolve,
 )
-from api.certificates.scope import region_names
+from api.certificates.scope import load_scope, region_names
+from api.certificates.settings import CertificatesSettings
 from api.certificates.store import bulk_insert, new_sticker_token, row_from_data, same_owner
 from portal import clock, facts
 from portal.accounts.models import Organization, Role, User
@@ -115,7 +121,12 @@ async def _next_variant(session: AsyncSession, key: tuple[str, str, str]) -> int
 
 
 async def resolve_review(
-    session: AsyncSession, review_id: uuid.UUID, data: ReviewResolve, *, actor: User
+    session: AsyncSession,
+    review_id: uuid.UUID,
+    data: ReviewResolve,
+    *,
+    actor: User,
+    settings: CertificatesSettings,
 ) -> CertificateReview:
     """The bureau's decision: attach to one of the candidates, or a new instrument."""
     authorize(actor, Action.certificate_review)
@@ -142,6 +153,29 @@ async def resolve_review(
         # all (store.common_region): attaching writes the candidate's instrument or registration,
         # which only a regulator of the candidate's own region (or the administrator) may do.
         authorize(actor, Action.certificate_review, region_code=candidate["region_code"])
+        # The certificate was checked against the institution's scope with the region it
+        # states (store.py: a held certificate's instrument is the bureau's decision); the
+        # candidate chosen may lie elsewhere, outside the area the institution is authorised
+        # for, and attaching it there put an unauthorised certificate in the registry.
+        scope = await load_scope(
+            session, review.institution_id, required=settings.require_institution_scope
+        )
+        problem = (
+            scope.problem(
+                row.category_code, [row.region_code, candidate["region_code"]], row.verified_on
+            )
+            if scope is not None
+            else None
+        )
+        if problem is not None:
+            raise OutsideAuthorisedScope(
+                problem.reason,
+                detail_zh=problem.reason_zh,
+                errors=[
+                    {"field": problem.column, "type": problem.code, "message": problem.reason,
+                     "message_zh": problem.reason_zh}
+                ],
+            )  # fmt: skip
     # Claimed before anything is written: only the request whose UPDATE finds the review still
     # open goes on. PostgreSQL's row lock above already serialises two resolutions; SQLite has
     # no FOR UPDATE, and two bureaus' clicks read "open" at once, then both wrote an instrument

@@ -20,6 +20,7 @@ from api.certificates.schemas import (
     ReviewRead,
     ReviewResolve,
 )
+from api.certificates.settings import CertificatesConfig
 from portal.accounts.auth import CurrentUser
 from portal.accounts.models import User
 from portal.accounts.permissions import Action, require
@@ -133,7 +134,13 @@ async def read_review(session: DbSession, actor: CurrentUser, review_id: ReviewI
     summary="The bureau attaches a held certificate to a candidate, or makes a new instrument",
 )
 async def resolve_review(
-    session: DbSession, actor: Reviewer, review_id: ReviewId, data: ReviewResolve
+    session: DbSession,
+    actor: Reviewer,
+    config: CertificatesConfig,
+    review_id: ReviewId,
+    data: ReviewResolve,
 ) -> ReviewRead:
-    resolved = await review_queue.resolve_review(session, review_id, data, actor=actor)
+    resolved = await review_queue.resolve_review(
+        session, review_id, data, actor=actor, settings=config
+    )
     return (await review_queue.read_models(session, [resolved], actor=actor))[0]

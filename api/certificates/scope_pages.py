@@ -20,6 +20,7 @@ from api.certificates import review_queue, scope
 from api.certificates.catalogue import catalogue
 from api.certificates.models import ReviewStatus
 from api.certificates.schemas import AuthorisationCreate, ReviewResolve
+from api.certificates.settings import CertificatesConfig
 from portal import clock
 from portal.accounts.auth import OptionalUser
 from portal.accounts.models import Organization, OrganizationKind, Role, User
@@ -226,6 +227,7 @@ async def resolve(
     session: DbSession,
     user: OptionalUser,
     review_id: uuid.UUID,
+    config: CertificatesConfig,
     choice: Annotated[str, Form(max_length=40)] = "",
     note: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
@@ -242,8 +244,9 @@ async def resolve(
             return RedirectResponse("/backoffice/certificate-reviews?done=choose", status_code=303)
         data = ReviewResolve(action="attach", candidate_id=candidate, note=note)
     try:
-        await review_queue.resolve_review(session, review_id, data, actor=user)
+        await review_queue.resolve_review(session, review_id, data, actor=user, settings=config)
     except GongzhiError as exc:
+        await session.rollback()  # nothing of a refused decision is kept (the claim, say)
         return RedirectResponse(
             f"/backoffice/certificate-reviews?done={quote(exc.code)}", status_code=303
         )

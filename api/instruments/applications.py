@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -49,12 +49,40 @@ from portal.errors import Forbidden
 from portal.pagination import PageRequest
 
 OPEN = (ApplicationStatus.submitted, ApplicationStatus.accepted)
+# How far ahead an owner may wish, or an institution appoint, a verification (days).
+APPOINTMENT_DAYS_AHEAD = 366
 
 
 def _event(
     application: VerificationApplication, kind: str, actor: User, **data: object
 ) -> ApplicationEvent:
     return ApplicationEvent(application_id=application.id, kind=kind, actor_id=actor.id, data=data)
+
+
+async def _claim(
+    session: AsyncSession,
+    application: VerificationApplication,
+    allowed: Sequence[ApplicationStatus],
+) -> None:
+    """Hold the application for this action if its status is still one of ``allowed`` (read
+    afresh), or refuse with 409: an institution's accept and refusal, or the owner's withdrawal,
+    sent at once each read "submitted" and were all applied, an event each. The update holds
+    the row (PostgreSQL: the other waits, then finds the new status) or the database (SQLite)
+    until the action commits."""
+    claimed = await session.execute(
+        update(VerificationApplication)
+        .where(
+            col(VerificationApplication.id) == application.id,
+            col(VerificationApplication.status).in_(list(allowed)),
+        )
+        .values(status=VerificationApplication.status)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(application)
+    if getattr(claimed, "rowcount", 1) != 1:
+        raise ApplicationStateConflict(
+            detail_zh=f"申请当前为“{APPLICATION_STATUS_ZH[application.status.value]}”，不能这样处理。"
+        )
 
 
 async def submit_application(
@@ -65,18 +93,34 @@ async def submit_application(
     if institution.kind != OrganizationKind.institution:
         raise InvalidApplication(detail_zh=f"{institution.name} 不是检定机构。")
     today = clock.today()
-    if data.preferred_on < today or data.preferred_on > today + timedelta(days=366):
+    if data.preferred_on < today or data.preferred_on > today + timedelta(
+        days=APPOINTMENT_DAYS_AHEAD
+    ):
         raise InvalidApplication(detail_zh="期望检定日期应在今天到一年之内。")
     wanted = list(dict.fromkeys(data.registration_ids))
     if len(wanted) > settings.application_max_instruments:
         raise InvalidApplication(
             detail_zh=f"一次最多申请 {settings.application_max_instruments} 台。"
         )
+    # The owner's instruments are held until this transaction commits (rows on PostgreSQL, the
+    # database on SQLite) before anything is checked: two submissions naming one instrument at
+    # once both found no open application for it, and both were stored.
+    await session.execute(
+        update(RegisteredInstrument)
+        .where(
+            col(RegisteredInstrument.id).in_(sorted(wanted)),
+            col(RegisteredInstrument.owner_id) == owner.id,
+        )
+        .values(status=RegisteredInstrument.status)
+        .execution_options(synchronize_session=False)
+    )
     found = {
         r.id: r
         for r in (
             await session.scalars(
-                select(RegisteredInstrument).where(col(RegisteredInstrument.id).in_(wanted))
+                select(RegisteredInstrument)
+                .where(col(RegisteredInstrument.id).in_(wanted))
+                .execution_options(populate_existing=True)
             )
         ).all()
     }
@@ -101,6 +145,9 @@ async def submit_application(
                     "message_zh": f"出厂编号 {r.serial} 的登记尚未经市场监管部门确认",
                 }
             )
+    # Only the owner's own: another owner's instrument named here is "not found", and must not
+    # be told apart as already applied for (which also quoted its serial).
+    mine = [i for i in wanted if (r := found.get(i)) is not None and r.owner_id == owner.id]
     open_items = set(
         (
             await session.scalars(
@@ -110,7 +157,7 @@ async def submit_application(
                     col(VerificationApplication.id) == col(ApplicationItem.application_id),
                 )
                 .where(
-                    col(ApplicationItem.registration_id).in_(wanted),
+                    col(ApplicationItem.registration_id).in_(mine),
                     col(VerificationApplication.status).in_(OPEN),
                 )
             )
@@ -225,6 +272,7 @@ async def _handled(
         raise ApplicationStateConflict(
             detail_zh=f"申请当前为“{APPLICATION_STATUS_ZH[application.status.value]}”，不能这样处理。"
         )
+    await _claim(session, application, allowed)
     return application
 
 
@@ -235,8 +283,13 @@ async def accept_application(
     """Accept with an appointment, or move an accepted one's appointment (reschedule)."""
     allowed = (ApplicationStatus.accepted,) if reschedule else (ApplicationStatus.submitted,)
     application = await _handled(session, application_id, actor, allowed)
-    if data.appointment_on < clock.today():
+    today = clock.today()
+    if data.appointment_on < today:
         raise InvalidApplication(detail_zh="预约日期不能早于今天。")
+    if data.appointment_on > today + timedelta(days=APPOINTMENT_DAYS_AHEAD):
+        # An appointment on 9999-12-31 was accepted (a typing slip or a way to park an
+        # application): the owner was shown 已预约 with a date nobody would keep.
+        raise InvalidApplication(detail_zh="预约日期应在今天起一年之内。")
     if application.mode == ApplicationMode.on_site and not data.address.strip():
         raise InvalidApplication(detail_zh="现场检定须填写检定地点。")
     before = application.appointment_on
@@ -273,6 +326,7 @@ async def cancel_application(
         raise ApplicationNotFound()
     if application.status not in OPEN:
         raise ApplicationStateConflict()
+    await _claim(session, application, OPEN)
     application.status = ApplicationStatus.cancelled
     session.add(_event(application, "cancelled", actor))
     await session.flush()

@@ -148,7 +148,10 @@ def _raw_rows(filename: str, data: bytes) -> Iterator[list[str]]:
                 detail_zh=f"{filename} 不是有效的 XLSX 文件。"
             ) from None
         try:
-            for cells in book.worksheets[0].iter_rows(values_only=True):
+            # Never more cells a row than are read: a sheet may declare 16,384 columns, and
+            # each row, empty ones too, came padded to them.
+            sheet = book.worksheets[0]
+            for cells in sheet.iter_rows(max_col=_MAX_COLUMNS, values_only=True):
                 yield _cells(list(cells))
         finally:
             book.close()
@@ -177,7 +180,13 @@ def read_rows(
             detail_zh="缺少必需的列：" + "、".join(missing) + "（器具类别、出厂编号、用途）。",
         )
     count = 0
+    # Blank lines count too, against a bound of their own: a 5 KB workbook whose one row sits on
+    # the sheet's last line (1,048,576) was read line by line, every one blank, for most of a
+    # minute, in the request's event loop.
+    most_lines = 2 * max_rows + 1_000
     for line, values in enumerate(rows, start=2):
+        if line > most_lines:
+            raise RegistrationFileTooLarge(detail_zh=f"文件超过 {most_lines} 行（含空行）。")
         if not any(values):
             continue
         count += 1

@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import calendar
 import io
+import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from openpyxl import Workbook
-from sqlalchemy import select
+from sqlalchemy import Select, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from api.instruments.models import (
     ApplicationItem,
+    ApplicationStatus,
     RegisteredInstrument,
     RegistrationStatus,
     VerificationApplication,
@@ -42,6 +45,40 @@ class PlanItem:
 ACTION_ZH = {"reverify": "周期检定", "first": "首次检定", "replace": "到期更换"}
 
 
+# An application that stands: the institution is, or was, verifying what it names.
+LIVE = (ApplicationStatus.submitted, ApplicationStatus.accepted, ApplicationStatus.completed)
+
+
+def applied_to(institution_id: uuid.UUID | None) -> Select[tuple[uuid.UUID]]:
+    """The registrations whose latest standing application is to this institution: what its
+    owners have applied to it for. Not one it refused or the owner withdrew, nor one the
+    owner has since applied to another institution for (each showed there with its owner,
+    serial, place and certificate for good)."""
+    item, later_item = aliased(ApplicationItem), aliased(ApplicationItem)
+    application, later = aliased(VerificationApplication), aliased(VerificationApplication)
+    superseded = (
+        select(literal(1))
+        .select_from(later_item)
+        .join(later, col(later.id) == col(later_item.application_id))
+        .where(
+            col(later_item.registration_id) == col(item.registration_id),
+            col(later.status).in_(LIVE),
+            tuple_(col(later.created_at), col(later.id))
+            > tuple_(col(application.created_at), col(application.id)),
+        )
+        .exists()
+    )
+    return (
+        select(col(item.registration_id))
+        .join(application, col(application.id) == col(item.application_id))
+        .where(
+            col(application.institution_id) == institution_id,
+            col(application.status).in_(LIVE),
+            ~superseded,
+        )
+    )
+
+
 async def plan(
     session: AsyncSession, *, actor: User, months: int
 ) -> tuple[date, list[PlanItem], bool]:
@@ -58,16 +95,7 @@ async def plan(
         stmt = stmt.where(col(RegisteredInstrument.owner_id) == actor.organization_id)
     else:
         authorize(actor, Action.application_handle)
-        # The institution's plan: the instruments its owners have applied to it for.
-        applied = (
-            select(col(ApplicationItem.registration_id))
-            .join(
-                VerificationApplication,
-                col(VerificationApplication.id) == col(ApplicationItem.application_id),
-            )
-            .where(col(VerificationApplication.institution_id) == actor.organization_id)
-        )
-        stmt = stmt.where(col(RegisteredInstrument.id).in_(applied))
+        stmt = stmt.where(col(RegisteredInstrument.id).in_(applied_to(actor.organization_id)))
     rows = list((await session.scalars(stmt.limit(PLAN_LIMIT + 1))).all())
     cut = len(rows) > PLAN_LIMIT
     items = []

@@ -4,6 +4,7 @@ instruments in the certificate registry through portal/facts.py."""
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -104,10 +105,36 @@ def due_day(
     return clock.add_months(last_verified_on, months)
 
 
+# The text fields an owner types, each checked for characters no serial or place holds.
+TEXT_FIELDS = ("serial", "model", "manufacturer", "location")
+
+
+def unprintable(text: str) -> bool:
+    """Control characters (NUL, escape …; not tab or line breaks, which a spreadsheet cell may
+    hold) and invisible format characters (a right-to-left override that shows a serial
+    reversed, a zero-width space that makes two serials differ)."""
+    return any(
+        (category := unicodedata.category(ch)) == "Cf" or (category == "Cc" and ch not in "\t\r\n")
+        for ch in text
+    )
+
+
 def check_instrument(
     data: InstrumentRegistrationCreate, *, today: date
 ) -> Checked | list[FieldProblem]:
-    problems: list[FieldProblem] = []
+    # A NUL was stored on SQLite and failed the whole request (or a whole import, without
+    # saying which row) on PostgreSQL; a zero-width or bidi character registered a "different"
+    # serial that no certificate would match.
+    problems = [
+        FieldProblem(
+            name,
+            "invalid_character",
+            f"{name} contains a control or invisible character",
+            "含有控制字符或不可见字符，请重新输入",
+        )
+        for name in TEXT_FIELDS
+        if unprintable(getattr(data, name))
+    ]
     serial = data.serial.strip()
     if not serial:
         problems.append(

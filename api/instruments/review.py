@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -46,6 +46,8 @@ from portal.pagination import PageRequest
 from portal.regions.service import get_region, significant_prefix
 
 FIRST_ONLY_FORMS = ("initial_rotation", "initial_scrap")
+# What an owner may still move, retire or replace (not retired, not rejected).
+CHANGEABLE = (RegistrationStatus.pending, RegistrationStatus.confirmed)
 
 
 def verification_status(
@@ -180,6 +182,32 @@ async def get_registration(
     return registration
 
 
+async def claim(
+    session: AsyncSession,
+    registration: RegisteredInstrument,
+    allowed: Sequence[RegistrationStatus],
+) -> bool:
+    """Hold the registration for this change if its status is still one of ``allowed``, and
+    read it afresh (what another move left, for instance); False if another change took it
+    out of them since it was read.
+
+    Two officers confirming and rejecting at once, or the owner's retire and replace sent
+    together, each read the status they expected and all were applied: confirmed, then
+    rejected, an event each. This update holds the row (PostgreSQL: the other waits, then
+    finds the new status) or the database (SQLite) until the action commits."""
+    claimed = await session.execute(
+        update(RegisteredInstrument)
+        .where(
+            col(RegisteredInstrument.id) == registration.id,
+            col(RegisteredInstrument.status).in_(list(allowed)),
+        )
+        .values(status=RegisteredInstrument.status)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(registration)
+    return getattr(claimed, "rowcount", 1) == 1
+
+
 async def list_registrations(
     session: AsyncSession,
     *,
@@ -234,6 +262,8 @@ async def review_registration(
         raise
     if registration.status != RegistrationStatus.pending:
         raise RegistrationNotPending()
+    if not await claim(session, registration, (RegistrationStatus.pending,)):
+        raise RegistrationNotPending()
     before = registration.status.value
     registration.status = RegistrationStatus.confirmed if confirm else RegistrationStatus.rejected
     registration.review_reason = reason
@@ -282,7 +312,9 @@ async def change_registration(
     )
     if registration.owner_id != owner.id:
         raise RegistrationNotFound()
-    if registration.status in (RegistrationStatus.retired, RegistrationStatus.rejected):
+    if registration.status not in CHANGEABLE:
+        raise RegistrationRetired()
+    if not await claim(session, registration, CHANGEABLE):
         raise RegistrationRetired()
     data: dict[str, object] = {}
     if change.kind == "moved":

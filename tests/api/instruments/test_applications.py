@@ -281,3 +281,141 @@ def test_the_plan_calendar_runs_across_the_new_year() -> None:
     assert months[1].weeks[0][0].day is None  # 2027-01-01 is a Friday: Monday to Thursday blank
     assert months[1].weeks[0][4].day == date(2027, 1, 1)
     assert months[1].weeks[1][0].count == 1  # Monday 2027-01-04
+
+
+async def test_an_appointment_is_within_a_year(
+    client: httpx.AsyncClient,
+    database: Database,
+    owner_user: User,
+    institution_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+) -> None:
+    """An institution could accept (or move) an appointment to 9999-12-31: the owner saw 已预约
+    with a date nobody would keep. The appointment has the bound of the owner's wish."""
+    owner = await auth_headers(owner_user)
+    bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
+    lab = await auth_headers(institution_user)
+    async with database.transaction() as session:
+        org = await session.get(Organization, institution_user.organization_id)
+        assert org is not None
+        org_code = org.code
+    scale = await _confirmed(client, owner, bureau, serial="APP-FAR")
+    body = {
+        "institution_code": org_code,
+        "registration_ids": [scale["id"]],
+        "preferred_on": days(3),
+        "mode": "in_lab",
+    }
+    created = await client.post("/api/v1/verification-applications", json=body, headers=owner)
+    url = f"/api/v1/verification-applications/{created.json()['id']}"
+    for far in ("9999-12-31", days(367)):
+        assert_problem(
+            await client.post(f"{url}/accept", json={"appointment_on": far}, headers=lab),
+            422,
+            "application_invalid",
+        )
+    accepted = await client.post(f"{url}/accept", json={"appointment_on": days(366)}, headers=lab)
+    assert accepted.json()["appointment_on"] == days(366)
+    assert_problem(
+        await client.post(f"{url}/reschedule", json={"appointment_on": "9999-12-31"}, headers=lab),
+        422,
+        "application_invalid",
+    )
+    mine = (await client.get(url, headers=owner)).json()
+    assert mine["appointment_on"] == days(366)
+
+
+async def test_an_institutions_plan_holds_only_what_is_still_applied_to_it(
+    client: httpx.AsyncClient,
+    database: Database,
+    owner_user: User,
+    institution_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+) -> None:
+    """An institution's plan listed every instrument ever named in an application to it: one it
+    had refused, one the owner withdrew, and one the owner has since taken to another
+    institution still showed there with its owner, serial, place and certificate, for good."""
+    owner = await auth_headers(owner_user)
+    bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
+    lab = await auth_headers(institution_user)
+    other_user = await make_user(Role.institution, region="610400")
+    other = await auth_headers(other_user)
+    async with database.transaction() as session:
+        codes = {}
+        for user in (institution_user, other_user):
+            org = await session.get(Organization, user.organization_id)
+            assert org is not None
+            codes[user.id] = org.code
+
+    async def apply(serial_id: str, institution: User) -> str:
+        body = {
+            "institution_code": codes[institution.id],
+            "registration_ids": [serial_id],
+            "preferred_on": days(3),
+            "mode": "in_lab",
+        }
+        created = await client.post("/api/v1/verification-applications", json=body, headers=owner)
+        assert created.status_code == 201, created.text
+        return f"/api/v1/verification-applications/{created.json()['id']}"
+
+    kept = await _confirmed(client, owner, bureau, serial="PLAN-KEPT")
+    refused = await _confirmed(client, owner, bureau, serial="PLAN-REFUSED")
+    withdrawn = await _confirmed(client, owner, bureau, serial="PLAN-WITHDRAWN")
+    moved = await _confirmed(client, owner, bureau, serial="PLAN-MOVED")
+    await apply(kept["id"], institution_user)
+    url = await apply(refused["id"], institution_user)
+    assert (
+        await client.post(f"{url}/refuse", json={"reason": "暂无该项目"}, headers=lab)
+    ).status_code == 200
+    url = await apply(withdrawn["id"], institution_user)
+    assert (await client.post(f"{url}/cancel", headers=owner)).status_code == 200
+    url = await apply(moved["id"], institution_user)
+    assert (await client.post(f"{url}/cancel", headers=owner)).status_code == 200
+    await apply(moved["id"], other_user)
+
+    def serials(plan: dict[str, Any]) -> list[str]:
+        return sorted(i["registration"]["serial"] for i in plan["items"])
+
+    mine = (await client.get("/api/v1/verification-plan", headers=lab)).json()
+    assert serials(mine) == ["PLAN-KEPT"]
+    csv_text = (await client.get("/api/v1/verification-plan.csv", headers=lab)).text
+    assert "PLAN-KEPT" in csv_text
+    assert "PLAN-REFUSED" not in csv_text
+    assert "PLAN-MOVED" not in csv_text
+    theirs = (await client.get("/api/v1/verification-plan", headers=other)).json()
+    assert serials(theirs) == ["PLAN-MOVED"]
+
+
+async def test_another_owners_instrument_in_an_application_is_only_not_found(
+    client: httpx.AsyncClient,
+    database: Database,
+    owner_user: User,
+    institution_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+) -> None:
+    """An owner naming another owner's instrument that is in an open application was told
+    "already applied" with that instrument's serial, besides "not found": its id was enough to
+    learn the serial and that it awaits verification."""
+    owner = await auth_headers(owner_user)
+    bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
+    stranger = await auth_headers(await make_user(Role.owner, region="610402"))
+    async with database.transaction() as session:
+        org = await session.get(Organization, institution_user.organization_id)
+        assert org is not None
+        org_code = org.code
+    theirs = await _confirmed(client, owner, bureau, serial="SECRET-SERIAL-1")
+    body = {
+        "institution_code": org_code,
+        "registration_ids": [theirs["id"]],
+        "preferred_on": days(3),
+        "mode": "in_lab",
+    }
+    created = await client.post("/api/v1/verification-applications", json=body, headers=owner)
+    assert created.status_code == 201, created.text
+    refused = await client.post("/api/v1/verification-applications", json=body, headers=stranger)
+    problem = assert_problem(refused, 422, "application_invalid")
+    assert [e["type"] for e in problem["errors"]] == ["registration_not_found"]
+    assert "SECRET-SERIAL-1" not in refused.text

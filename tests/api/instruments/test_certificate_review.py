@@ -361,3 +361,82 @@ async def test_two_bureau_clicks_at_once_resolve_a_held_certificate_once(
         ).all()
     assert numbers == 1
     assert sorted(variants) in ([0], [0, 1])
+
+
+async def test_a_held_certificate_is_attached_only_within_the_institutions_scope(
+    client: httpx.AsyncClient,
+    database: Database,
+    make_org: Callable[..., Awaitable[Any]],
+    make_user: MakeUser,
+    auth_headers: Headers,
+    institution_user: User,
+) -> None:
+    """An institution authorised for 秦都区 only issues a certificate stating 秦都区 for a serial
+    registered there and in 渭城区, naming neither owner: it passes the scope check (its stated
+    region) and is held; the city's bureau attaching it to the 渭城区 registration put a
+    certificate outside the institution's area in the registry. The scope in force is checked
+    against the chosen candidate's region when the bureau decides."""
+    city = await make_user(Role.regulator, region="610400")
+    bureau = await auth_headers(city)
+    async with database.sessionmaker() as session:
+        lab = await session.get(Organization, institution_user.organization_id)
+    assert lab is not None
+    recorded = await client.post(
+        "/api/v1/institution-authorisations",
+        json={
+            "institution": lab.code,
+            "certificate_number": "(陕)法计(2025)61040011号",
+            "issuer_name": "咸阳市市场监督管理局",
+            "issuer_region_code": "610400",
+            "categories": ["scale-pc"],
+            "regions": ["610402"],
+            "valid_from": "2025-01-01",
+            "valid_until": "2035-12-31",
+        },
+        headers=bureau,
+    )
+    assert recorded.status_code == 201, recorded.text
+    _, user_a = await _owner(make_org, make_user, "咸阳市秦都区己农贸市场有限公司")
+    weicheng = await make_org(
+        kind=OrganizationKind.owner,
+        region="610404",
+        name="咸阳市渭城区某某商贸有限公司",
+        uscc=new_owner_uscc("610404"),
+    )
+    user_b = await make_user(Role.owner, region="610404", org=weicheng)
+    first = await _register(client, await auth_headers(user_a))
+    await _register(client, await auth_headers(user_b), serial=first["serial"])
+    body = cert_body(
+        owner_name="咸阳市某某超市有限公司",
+        owner_uscc=new_owner_uscc("610402"),
+        region_code="610402",
+        **_key(first),
+    )
+    held = await client.post(
+        "/api/v1/certificates", json=body, headers=await auth_headers(institution_user)
+    )
+    assert held.status_code == 202, held.text
+    review_id = held.json()["review_id"]
+    item = (await client.get(f"/api/v1/certificate-reviews/{review_id}", headers=bureau)).json()
+    by_region = {c["region_code"]: c for c in item["candidates"]}
+    assert set(by_region) == {"610402", "610404"}
+    url = f"/api/v1/certificate-reviews/{review_id}/resolve"
+    problem = assert_problem(
+        await client.post(
+            url,
+            json={"action": "attach", "candidate_id": by_region["610404"]["id"]},
+            headers=bureau,
+        ),
+        422,
+        "certificate_outside_scope",
+    )
+    assert [e["field"] for e in problem["errors"]] == ["region_code"]
+    still = (await client.get(f"/api/v1/certificate-reviews/{review_id}", headers=bureau)).json()
+    assert still["status"] == "open"
+    attached = await client.post(
+        url,
+        json={"action": "attach", "candidate_id": by_region["610402"]["id"]},
+        headers=bureau,
+    )
+    assert attached.status_code == 200, attached.text
+    assert attached.json()["status"] == "attached"

@@ -409,6 +409,98 @@ async def test_bulk_csv_gb18030_and_xlsx_with_row_errors_and_idempotence(
     )
 
 
+async def test_control_and_invisible_characters_are_refused_field_by_field(
+    client: httpx.AsyncClient, owner_user: User, auth_headers: Headers
+) -> None:
+    """A NUL in a serial was stored on SQLite and failed the request on PostgreSQL with a generic
+    invalid_value (in an import: the whole file, no row named); a right-to-left override or a
+    zero-width space registered a serial that shows as another and that no certificate matches.
+    Each is the field's error, and in an import only that row's."""
+    headers = await auth_headers(owner_user)
+    for field, value in (
+        ("serial", "A\x00B"),
+        ("manufacturer", "上海友声\u202e衡器有限公司"),
+        ("serial", "ZW\u200b1"),
+        ("location", "1 号摊位\x1b"),
+    ):
+        refused = await client.post(
+            "/api/v1/instruments", json=registration_body(**{field: value}), headers=headers
+        )
+        problem = assert_problem(refused, 422, "registration_invalid")
+        assert [(e["field"], e["type"]) for e in problem["errors"]] == [
+            (field, "invalid_character")
+        ]
+    # A place written on two lines of a spreadsheet cell is still a place.
+    two_lines = await client.post(
+        "/api/v1/instruments", json=registration_body(location="一楼\n水表间"), headers=headers
+    )
+    assert two_lines.status_code == 201, two_lines.text
+    rows = [
+        "电子计价秤,ACS-15,CC-1,上海友声衡器有限公司,1 号摊位,贸易结算,,,",
+        "电子计价秤,ACS-15,CC-\x002,上海友声衡器有限公司,2 号摊位,贸易结算,,,",
+        "电子计价秤,ACS-15,CC-3,上海友声衡器有限公司,3 号摊位,贸易结算,,,",
+    ]
+    report = await client.post(
+        "/api/v1/instruments/import",
+        files={"file": ("登记.csv", (CSV_HEADER + "\n".join(rows) + "\n").encode())},
+        headers=headers,
+    )
+    assert report.status_code == 200, report.text
+    assert report.json()["created"] == 2
+    assert [(e["line"], e["column"], e["code"]) for e in report.json()["errors"]] == [
+        (3, "serial", "invalid_character")
+    ]
+    mine = (await client.get("/api/v1/instrument-registrations", headers=headers)).json()
+    assert sorted(i["serial"] for i in mine["items"] if i["serial"].startswith("CC-")) == [
+        "CC-1",
+        "CC-3",
+    ]
+
+
+async def test_a_workbook_whose_row_sits_on_the_last_line_is_refused_at_once(
+    client: httpx.AsyncClient, database: Database, owner_user: User, auth_headers: Headers
+) -> None:
+    """A 5 KB workbook with its one row on line 1,048,576 (and a dimension of 16,384 columns)
+    was read blank line by blank line, each padded to every column, for most of a minute in the
+    request's event loop, and then answered 200. Blank lines count against a bound too."""
+    import io
+    import re
+    import zipfile
+
+    from openpyxl import Workbook
+
+    from api.instruments.models import RegisteredInstrument
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["器具类别", "型号规格", "出厂编号", "制造单位", "安装位置", "用途"])
+    sheet.append(["电子计价秤", "ACS-15", "LAST-1", "上海友声衡器有限公司", "1 号摊位", "贸易结算"])
+    sheet.cell(row=1_048_576, column=3, value="LAST-2")
+    written = io.BytesIO()
+    book.save(written)
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(written.getvalue())) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
+        for info in source.infolist():
+            part = source.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                part = re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:XFD1048576"', part)
+            target.writestr(info, part)
+    assert len(out.getvalue()) < 10_000
+    refused = await client.post(
+        "/api/v1/instruments/import",
+        files={"file": ("instruments.xlsx", out.getvalue())},
+        headers=await auth_headers(owner_user),
+    )
+    assert_problem(refused, 422, "registration_file_too_large")
+    async with database.sessionmaker() as session:
+        stored = (await session.scalars(select(RegisteredInstrument.serial))).all()
+    assert stored == []
+
+
 async def test_a_gb18030_file_with_an_undecodable_row_keeps_its_good_rows(
     client: httpx.AsyncClient, owner_user: User, auth_headers: Headers
 ) -> None:
