@@ -65,6 +65,7 @@ router = APIRouter(
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-27T00:00:00Z"  # bump when the categories change
 MAX_REQUESTS = 1000
+MAX_PAGE = 100_000
 _ATTRIBUTE = re.compile(r"^attribute\[(\w+)\](\[\])?$")
 
 
@@ -182,6 +183,8 @@ async def list_requests(
             page_size = min(MAX_REQUESTS, max(1, int(params.get("page_size") or MAX_REQUESTS)))
         except ValueError:
             raise Open311Error(400, "page and page_size must be integers") from None
+        if page > MAX_PAGE:  # its offset would not fit a database integer (a 500)
+            raise Open311Error(400, f"page must be at most {MAX_PAGE}")
     except Open311Error as exc:
         return error(fmt, exc.status, exc.description)
     rows = list(

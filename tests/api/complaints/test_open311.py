@@ -226,3 +226,28 @@ async def test_post_with_media_upload_and_named_complaint(
         files=[("media", ("x.jpg", b"not an image at all", "image/jpeg"))],
     )
     assert_open311_error(bad, 415, "json")
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"page": "99999999999999999999999"},  # an offset no database integer holds
+        {"page": "100001"},
+        {"page_size": "9" * 40},
+        {"start_date": "0001-01-01"},  # before year 1 once moved from Shanghai to UTC
+        {"end_date": "0001-01-01"},  # 90 days before it is before year 1
+        {"start_date": "0001-01-01T00:00:00Z", "end_date": "0001-01-02T00:00:00Z"},
+        {"end_date": "9999-12-31T23:59:59-12:00"},  # after year 9999 in UTC
+    ],
+)
+async def test_requests_list_refuses_out_of_range_pages_and_dates(
+    client: httpx.AsyncClient, fmt: str, params: dict[str, str]
+) -> None:
+    """A page or a date a citizen's client can type is answered with the spec's 400, never a
+    500 (an offset past a 64-bit integer, a date that overflows in UTC or 90 days away)."""
+    response = await client.get(f"{BASE}/requests.{fmt}", params=params)
+    if "page_size" in params:
+        assert response.status_code == 200, response.text  # clamped to max_requests, as before
+        return
+    assert_open311_error(response, 400, fmt)
