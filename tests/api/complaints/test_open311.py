@@ -251,3 +251,25 @@ async def test_requests_list_refuses_out_of_range_pages_and_dates(
         assert response.status_code == 200, response.text  # clamped to max_requests, as before
         return
     assert_open311_error(response, 400, fmt)
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_post_with_an_overlong_idempotency_key_is_the_spec_400(
+    client: httpx.AsyncClient, open311_key: str, fmt: str
+) -> None:
+    """The app API bounds the Idempotency-Key at 128 characters (the column's length); Open311
+    read it unbounded, so a longer key was stored whole on SQLite and broke the insert on
+    PostgreSQL, answered as problem+json instead of the spec's error list. Now both refuse it
+    the same way, before anything is written."""
+    long_key = {"Idempotency-Key": "k" * 129}
+    refused = await client.post(f"{BASE}/requests.{fmt}", data=form(), headers=long_key)
+    assert "Idempotency-Key" in assert_open311_error(refused, 400, fmt)
+    listed = await client.get(f"{BASE}/requests.json")
+    assert listed.json() == []
+    fine = {"Idempotency-Key": "k" * 128}
+    first = await client.post(f"{BASE}/requests.{fmt}", data=form(), headers=fine)
+    assert first.status_code == 201, first.text
+    again = await client.post(f"{BASE}/requests.{fmt}", data=form(), headers=fine)
+    assert again.status_code == 201
+    assert again.content == first.content  # a replay: the same case, not a second one
+    assert len((await client.get(f"{BASE}/requests.json")).json()) == 1
