@@ -348,6 +348,10 @@ async def create_request(
             raise Open311Error(
                 403, "Invalid api_key received -- can't proceed with create_request."
             )
+        if any("\x00" in name or "\x00" in v for name, vs in fields.items() for v in vs):
+            # Stored by SQLite, refused by PostgreSQL's insert (after the photos, and not in
+            # the spec's format): refused here on every database, before anything is written.
+            raise Open311Error(400, "A field contains a NUL character")
         _check_jurisdiction(
             config,
             (fields.get("jurisdiction_id") or [request.query_params.get("jurisdiction_id", "")])[0],

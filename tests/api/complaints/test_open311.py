@@ -273,3 +273,20 @@ async def test_post_with_an_overlong_idempotency_key_is_the_spec_400(
     assert again.status_code == 201
     assert again.content == first.content  # a replay: the same case, not a second one
     assert len((await client.get(f"{BASE}/requests.json")).json()) == 1
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+@pytest.mark.parametrize(
+    "field", ["description", "attribute[goods]", "address_string", "first_name"]
+)
+async def test_post_with_a_nul_character_is_the_spec_400_on_every_database(
+    client: httpx.AsyncClient, open311_key: str, fmt: str, field: str
+) -> None:
+    """A NUL in a form field was stored on SQLite and refused by PostgreSQL's insert, answered
+    there as problem+json (not the spec's error list) after any photo had been stored. Now it
+    is refused with the spec's 400 on both, before anything is written."""
+    values = form(first_name="建国", last_name="张", phone="13812341234")
+    values[field] += "\x00"
+    refused = await client.post(f"{BASE}/requests.{fmt}", data=values)
+    assert "NUL" in assert_open311_error(refused, 400, fmt)
+    assert (await client.get(f"{BASE}/requests.json")).json() == []
