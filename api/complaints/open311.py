@@ -69,6 +69,13 @@ MAX_PAGE = 100_000
 _ATTRIBUTE = re.compile(r"^attribute\[(\w+)\](\[\])?$")
 
 
+def _refuse_nul(values: Any) -> None:
+    """A NUL is stored by SQLite and refused by PostgreSQL in any query (problem+json, not the
+    spec's errors): refused here, in the spec's format, on every database."""
+    if any("\x00" in value for value in values):
+        raise Open311Error(400, "A field contains a NUL character")
+
+
 def _check_jurisdiction(config: ComplaintsSettings, value: str | None) -> None:
     expected = config.open311_jurisdiction
     if value and expected and value != expected:
@@ -152,6 +159,7 @@ async def list_requests(
     params = request.query_params
     try:
         fmt = check_format(fmt)
+        _refuse_nul(value for _, value in params.multi_items())
         _check_jurisdiction(config, params.get("jurisdiction_id"))
         stmt = select(Case)
         ids = [i.strip() for i in (params.get("service_request_id") or "").split(",") if i.strip()]
@@ -208,6 +216,7 @@ async def get_request(
 ) -> Response:
     try:
         fmt = check_format(fmt)
+        _refuse_nul([service_request_id])
         _check_jurisdiction(config, request.query_params.get("jurisdiction_id"))
         case = await session.scalar(
             select(Case).where(col(Case.tracking_number) == service_request_id[:24])
@@ -348,10 +357,7 @@ async def create_request(
             raise Open311Error(
                 403, "Invalid api_key received -- can't proceed with create_request."
             )
-        if any("\x00" in name or "\x00" in v for name, vs in fields.items() for v in vs):
-            # Stored by SQLite, refused by PostgreSQL's insert (after the photos, and not in
-            # the spec's format): refused here on every database, before anything is written.
-            raise Open311Error(400, "A field contains a NUL character")
+        _refuse_nul([*fields, *(v for vs in fields.values() for v in vs)])  # before any write
         _check_jurisdiction(
             config,
             (fields.get("jurisdiction_id") or [request.query_params.get("jurisdiction_id", "")])[0],

@@ -290,3 +290,21 @@ async def test_post_with_a_nul_character_is_the_spec_400_on_every_database(
     refused = await client.post(f"{BASE}/requests.{fmt}", data=values)
     assert "NUL" in assert_open311_error(refused, 400, fmt)
     assert (await client.get(f"{BASE}/requests.json")).json() == []
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("requests", {"service_request_id": "JL\x00"}),
+        ("requests", {"service_code": "short_weight\x00"}),
+        ("requests/JL%00", {}),
+    ],
+)
+async def test_get_with_a_nul_character_is_the_spec_400_on_every_database(
+    client: httpx.AsyncClient, fmt: str, path: str, params: dict[str, str]
+) -> None:
+    """PostgreSQL refuses a NUL in a query's text parameter: the GET answered problem+json there
+    (an empty list or a 404 on SQLite) instead of the spec's error list."""
+    response = await client.get(f"{BASE}/{path}.{fmt}", params=params)
+    assert "NUL" in assert_open311_error(response, 400, fmt)
