@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -81,6 +82,16 @@ async def lodge_objection(
     score = await session.scalar(select(Score).where(Score.run_id == run.id, Score.uscc == code))
     if score is None:
         raise errors.NotInBatch()
+    # Hold the score's row (PostgreSQL) or the database (SQLite) before looking for an open
+    # objection: the same objection sent twice at once otherwise found none in both requests
+    # and was lodged twice. The second now waits for the first to commit and finds it. The
+    # write changes nothing; a decision takes the same row before the ledger, so no deadlock.
+    await session.execute(
+        update(Score)
+        .where(col(Score.id) == score.id)
+        .values(revision=col(Score.revision))
+        .execution_options(synchronize_session=False)
+    )
     contact = data.contact.strip()
     open_contacts = (
         await session.scalars(

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from notices.models import EnforcementNotice, NoticeStatus
-from notices.public import notice_url, notice_visible, public_party_name
+from notices.public import notice_url, notice_visible, public_party_name, public_text
 from notices.service import import_notices
 from notices.settings import NoticeSettings
 from portal.facts import (
@@ -110,10 +110,16 @@ def search_document(notice: EnforcementNotice, region: Region | None) -> SearchD
     return SearchDocument(
         kind="notice",
         id=str(notice.id),
-        title=notice.title,
-        summary=f"{party}：{notice.violation[:200]}",
+        title=public_text(notice, notice.title),
+        summary=f"{party}：{public_text(notice, notice.violation)[:200]}",
         body="\n".join(
-            [notice.violation, notice.legal_basis, notice.penalty_kind, amount, notice.authority]
+            [
+                public_text(notice, notice.violation),
+                public_text(notice, notice.legal_basis),
+                notice.penalty_kind,
+                amount,
+                notice.authority,
+            ]
         ),
         keywords=" ".join([party, notice.decision_number, notice.party_uscc or ""]),
         tags=(notice.penalty_kind,),

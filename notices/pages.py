@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from notices import service
 from notices.models import PartyKind
-from notices.public import listing_dates, public_party_name, today
+from notices.public import listing_dates, public_party_name, public_text, today
 from notices.schemas import EnforcementNoticeCreate
 from notices.settings import NoticesConfig
 from portal import clock
@@ -46,6 +46,9 @@ async def notice_page(request: Request, user: OptionalUser, notice_id: uuid.UUID
             "user": user,
             "notice": notice,
             "party_name": public_party_name(notice),
+            "title": public_text(notice, notice.title),
+            "violation": public_text(notice, notice.violation),
+            "legal_basis": public_text(notice, notice.legal_basis),
             "listing": listing_dates(notice, today()),
         },
     )

@@ -31,6 +31,17 @@ def public_party_name(notice: EnforcementNotice) -> str:
     )
 
 
+def public_text(notice: EnforcementNotice, text: str) -> str:
+    """A field of the notice as the public sees it: an individual's name, wherever the regulator
+    wrote it (张建国使用未经检定电子秤案, 当事人张建国…), masked as ``public_party_name`` masks it.
+    A one-character name is left alone: replacing that character everywhere would garble the
+    text, and it names no one."""
+    name = notice.party_name.strip()
+    if notice.party_kind is not PartyKind.individual or len(name) < 2:
+        return text
+    return text.replace(name, public_party_name(notice))
+
+
 def notice_url(notice_id: uuid.UUID | str) -> str:
     return f"/notices/{notice_id}"
 

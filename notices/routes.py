@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 
 from notices import service
 from notices.models import EnforcementNotice
-from notices.public import listing_dates, notice_url, public_party_name, today
+from notices.public import listing_dates, notice_url, public_party_name, public_text, today
 from notices.schemas import (
     EnforcementNoticeCreate,
     EnforcementNoticeListing,
@@ -33,15 +33,19 @@ Regulator = Annotated[User, Depends(require(Action.notice_publish))]
 
 def notice_read(notice: EnforcementNotice, *, staff: bool = False) -> EnforcementNoticeRead:
     listed = listing_dates(notice, today())
+
+    def shown(text: str) -> str:
+        return text if staff else public_text(notice, text)
+
     return EnforcementNoticeRead(
         id=notice.id,
-        title=notice.title,
+        title=shown(notice.title),
         decision_number=notice.decision_number,
         party_name=notice.party_name if staff else public_party_name(notice),
         party_uscc=notice.party_uscc,
         party_kind=notice.party_kind,
-        violation=notice.violation,
-        legal_basis=notice.legal_basis,
+        violation=shown(notice.violation),
+        legal_basis=shown(notice.legal_basis),
         penalty_kind=notice.penalty_kind,
         penalty_amount=notice.penalty_amount,
         authority=notice.authority,

@@ -21,7 +21,11 @@ from api.complaints.schemas import CaseCreate, CaseCreated
 from api.complaints.settings import ComplaintsSettings
 from portal.accounts.models import User
 from portal.db import new_id, utcnow
+from portal.errors import InvalidInput
 from portal.settings import Settings
+
+# The longest key kept (IdempotencyRecord.key's column).
+MAX_KEY_LENGTH = 128
 
 
 def upsert(session: AsyncSession, table: Any) -> Any:
@@ -104,6 +108,14 @@ async def claim_key(
 ) -> Claim:
     if not key:
         return Claim()
+    if len(key) > MAX_KEY_LENGTH:
+        # The app API's header is bounded by its route; Open311 reads the header itself. Either
+        # way the column holds no more, so a longer key is refused here, before any write.
+        raise InvalidInput(
+            f"The Idempotency-Key is longer than {MAX_KEY_LENGTH} characters.",
+            detail_zh=f"幂等键（Idempotency-Key）不能超过 {MAX_KEY_LENGTH} 个字符。",
+            errors=[{"field": "header.idempotency-key", "type": "too_long", "message": "too long"}],
+        )
     existing = await _find_idempotency(session, scope, key)
     if existing is not None:
         return Claim(replay=_replay(settings, existing, request_hash))

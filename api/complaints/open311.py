@@ -65,7 +65,15 @@ router = APIRouter(
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-27T00:00:00Z"  # bump when the categories change
 MAX_REQUESTS = 1000
+MAX_PAGE = 100_000
 _ATTRIBUTE = re.compile(r"^attribute\[(\w+)\](\[\])?$")
+
+
+def _refuse_nul(values: Any) -> None:
+    """A NUL is stored by SQLite and refused by PostgreSQL in any query (problem+json, not the
+    spec's errors): refused here, in the spec's format, on every database."""
+    if any("\x00" in value for value in values):
+        raise Open311Error(400, "A field contains a NUL character")
 
 
 def _check_jurisdiction(config: ComplaintsSettings, value: str | None) -> None:
@@ -151,6 +159,7 @@ async def list_requests(
     params = request.query_params
     try:
         fmt = check_format(fmt)
+        _refuse_nul(value for _, value in params.multi_items())
         _check_jurisdiction(config, params.get("jurisdiction_id"))
         stmt = select(Case)
         ids = [i.strip() for i in (params.get("service_request_id") or "").split(",") if i.strip()]
@@ -182,6 +191,8 @@ async def list_requests(
             page_size = min(MAX_REQUESTS, max(1, int(params.get("page_size") or MAX_REQUESTS)))
         except ValueError:
             raise Open311Error(400, "page and page_size must be integers") from None
+        if page > MAX_PAGE:  # its offset would not fit a database integer (a 500)
+            raise Open311Error(400, f"page must be at most {MAX_PAGE}")
     except Open311Error as exc:
         return error(fmt, exc.status, exc.description)
     rows = list(
@@ -205,6 +216,7 @@ async def get_request(
 ) -> Response:
     try:
         fmt = check_format(fmt)
+        _refuse_nul([service_request_id])
         _check_jurisdiction(config, request.query_params.get("jurisdiction_id"))
         case = await session.scalar(
             select(Case).where(col(Case.tracking_number) == service_request_id[:24])
@@ -345,6 +357,7 @@ async def create_request(
             raise Open311Error(
                 403, "Invalid api_key received -- can't proceed with create_request."
             )
+        _refuse_nul([*fields, *(v for vs in fields.values() for v in vs)])  # before any write
         _check_jurisdiction(
             config,
             (fields.get("jurisdiction_id") or [request.query_params.get("jurisdiction_id", "")])[0],

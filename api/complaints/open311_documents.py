@@ -165,6 +165,10 @@ def public_request(case: Case, agency: dict[str, str]) -> dict[str, Any]:
     }
 
 
+EARLIEST_DATE = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_DATE = datetime(9998, 12, 31, tzinfo=UTC)
+
+
 def parse_date(value: str, name: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -174,4 +178,15 @@ def parse_date(value: str, name: str) -> datetime:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=SHANGHAI)
-    return moment.astimezone(UTC)
+    # 0001-01-01 in Shanghai is before year 1 in UTC, and the list looks 90 days back from a
+    # date: near datetime's ends either overflows (a 500). No service request is dated so.
+    out_of_range = Open311Error(
+        400, f"{name} must be between {EARLIEST_DATE:%Y-%m-%d} and {LATEST_DATE:%Y-%m-%d}"
+    )
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        raise out_of_range from None
+    if not EARLIEST_DATE <= moment <= LATEST_DATE:
+        raise out_of_range
+    return moment

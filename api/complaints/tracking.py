@@ -8,7 +8,7 @@ import math
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -338,6 +338,20 @@ async def _feedback_open(session: AsyncSession, case: Case) -> bool:
     return given is None
 
 
+async def _hold(session: AsyncSession, case: Case) -> None:
+    """Hold the case's row (PostgreSQL) or the database (SQLite) until this transaction ends,
+    before checking whether a rating was given: a rating sent twice at once (a double tap)
+    otherwise found none in both requests and was kept twice. The write changes nothing (the
+    case's ``updated_at`` stays, it is not a change of the case); the second request waits for
+    the first to commit and then finds its rating."""
+    await session.execute(
+        update(Case)
+        .where(col(Case.id) == case.id)
+        .values(updated_at=col(Case.updated_at))
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def give_feedback(
     session: AsyncSession,
     tracking_number: str,
@@ -351,6 +365,7 @@ async def give_feedback(
     case = await _load_for_tracker(session, tracking_number, token, user)
     if case.status not in FEEDBACK_STATUSES:
         raise FeedbackNotOpen()
+    await _hold(session, case)
     if not await _feedback_open(session, case):
         raise FeedbackAlreadyGiven()
     session.add(

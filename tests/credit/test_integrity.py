@@ -279,3 +279,40 @@ async def test_ratings_csv_neutralises_formulas(
 )
 def test_safe_cell(value: object, expected: object) -> None:
     assert safe_cell(value) == expected
+
+
+async def test_an_objection_sent_twice_at_once_is_lodged_once(
+    client: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    make_association: MakeAssociation,
+) -> None:
+    """Attack review: one open objection per person, enterprise and batch was checked before
+    the insert, so the same objection sent twice at once (a double tap) found none open in both
+    requests and was lodged twice, each with its ledger entry. The second now waits for the
+    first and is refused (409 duplicate_objection), adding nothing to the ledger."""
+    import asyncio
+
+    from credit import objections
+    from credit.errors import DuplicateObjection
+    from credit.schemas import ObjectionCreate
+
+    assoc = await make_association()
+    member = await assoc.add_member("礼泉县城关加油站", region="610425")
+    run = (await assoc.post("/runs", {})).json()
+    await assoc.post(f"/runs/{run['id']}/notice")
+    data = ObjectionCreate.model_validate(_objection(run, member, "13600000000"))
+    size = await _ledger_size(database)
+
+    async def lodge() -> None:
+        async with database.transaction() as session:
+            await objections.lodge_objection(session, data=data, settings=settings)
+
+    async with database.transaction() as first:
+        await objections.lodge_objection(first, data=data, settings=settings)
+        # The second arrives while the first is written but not yet committed.
+        second = asyncio.create_task(lodge())
+        await asyncio.sleep(1)
+    [outcome] = await asyncio.gather(second, return_exceptions=True)
+    assert isinstance(outcome, DuplicateObjection), outcome
+    assert await _ledger_size(database) == size + 1

@@ -323,3 +323,42 @@ async def test_an_import_line_with_a_field_the_import_does_not_know_is_refused(
         assert "第 1 行" in (refused.value.detail_zh or "")
     async with database.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(EnforcementNotice)) == 0
+
+
+async def test_an_individuals_name_in_the_title_or_text_is_masked_too(
+    client, index_engine, make_user, auth_headers, run_worker
+) -> None:
+    """Regulators often name the person in the title and the facts (张建国使用未经检定电子秤案):
+    masking only ``party_name`` still published the full name on the page, in the API and in
+    the search. Wherever the public sees the notice, the individual's name is masked in every
+    field; staff still see it in full."""
+    regulator = await make_user(Role.regulator, region="610400")
+    headers = await auth_headers(regulator)
+    person = notice_payload(
+        decision_number="P-9",
+        party_name="张建国",
+        party_uscc=None,
+        party_kind="individual",
+        title="张建国使用未经检定电子计价秤案",
+        violation="当事人张建国在农贸市场使用未经检定的电子计价秤。",
+        legal_basis="《中华人民共和国计量法》第九条（张建国）",
+    )
+    created = await client.post("/api/v1/notices", json=person, headers=headers)
+    assert created.status_code == 201, created.text
+    notice_id = created.json()["id"]
+    await run_worker()
+
+    shown = (await client.get(f"/api/v1/notices/{notice_id}")).json()
+    assert "张建国" not in str(shown)
+    assert shown["title"] == "张**使用未经检定电子计价秤案"
+    assert shown["violation"] == "当事人张**在农贸市场使用未经检定的电子计价秤。"
+    page = await client.get(f"/notices/{notice_id}")
+    assert page.status_code == 200
+    assert "建国" not in page.text
+    assert "张**使用未经检定电子计价秤案" in page.text
+    hits = (await search(client, q="电子计价秤", kind="notice"))["items"]
+    assert len(hits) == 1
+    assert "建国" not in str(hits)
+    assert (await search(client, q="张建国"))["total"] == 0
+    listed = (await client.get("/api/v1/notices", headers=headers)).json()["items"]
+    assert listed[0]["title"] == "张建国使用未经检定电子计价秤案"

@@ -87,3 +87,40 @@ async def test_the_tracking_page_asks_for_a_rating_once_the_case_is_finished(
     again = await client.post("/complaints/track/feedback", data={**form, "rating": "5"})
     assert again.status_code == 409
     assert "您已评价过该案件" in again.text
+
+
+async def test_feedback_sent_twice_at_once_is_kept_once(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """Attack review: a double-tapped 提交 (or a script) sending the rating twice at once. Each
+    request checked that no feedback was given yet and then added one, so while the first was
+    not yet committed the second added its own and the case's satisfaction counted twice
+    (SQLite and PostgreSQL). The second now waits for the first, finds its rating and is
+    refused (409 feedback_already_given)."""
+    import asyncio
+
+    from api.complaints.errors import FeedbackAlreadyGiven
+    from api.complaints.schemas import CaseFeedback
+    from api.complaints.tracking import give_feedback
+
+    created = (await client.post("/api/v1/cases", json=complaint_body())).json()
+    number, token = created["tracking_number"], created["access_token"]
+    async with database.transaction() as session:
+        case = await session.scalar(select(Case).where(Case.tracking_number == number))
+        assert case is not None
+        case.status = CaseStatus.closed
+
+    async def rate(stars: int) -> None:
+        async with database.transaction() as session:
+            await give_feedback(session, number, CaseFeedback(rating=stars), token=token, user=None)
+
+    async with database.transaction() as first:
+        await give_feedback(first, number, CaseFeedback(rating=5), token=token, user=None)
+        # The second arrives while the first is written but not yet committed.
+        second = asyncio.create_task(rate(1))
+        await asyncio.sleep(1)
+    [outcome] = await asyncio.gather(second, return_exceptions=True)
+    assert isinstance(outcome, FeedbackAlreadyGiven), outcome
+    async with database.transaction() as session:
+        events = list(await session.scalars(select(CaseEvent).where(CaseEvent.type == "feedback")))
+    assert [e.data["rating"] for e in events] == [5]

@@ -226,3 +226,85 @@ async def test_post_with_media_upload_and_named_complaint(
         files=[("media", ("x.jpg", b"not an image at all", "image/jpeg"))],
     )
     assert_open311_error(bad, 415, "json")
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"page": "99999999999999999999999"},  # an offset no database integer holds
+        {"page": "100001"},
+        {"page_size": "9" * 40},
+        {"start_date": "0001-01-01"},  # before year 1 once moved from Shanghai to UTC
+        {"end_date": "0001-01-01"},  # 90 days before it is before year 1
+        {"start_date": "0001-01-01T00:00:00Z", "end_date": "0001-01-02T00:00:00Z"},
+        {"end_date": "9999-12-31T23:59:59-12:00"},  # after year 9999 in UTC
+    ],
+)
+async def test_requests_list_refuses_out_of_range_pages_and_dates(
+    client: httpx.AsyncClient, fmt: str, params: dict[str, str]
+) -> None:
+    """A page or a date a citizen's client can type is answered with the spec's 400, never a
+    500 (an offset past a 64-bit integer, a date that overflows in UTC or 90 days away)."""
+    response = await client.get(f"{BASE}/requests.{fmt}", params=params)
+    if "page_size" in params:
+        assert response.status_code == 200, response.text  # clamped to max_requests, as before
+        return
+    assert_open311_error(response, 400, fmt)
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_post_with_an_overlong_idempotency_key_is_the_spec_400(
+    client: httpx.AsyncClient, open311_key: str, fmt: str
+) -> None:
+    """The app API bounds the Idempotency-Key at 128 characters (the column's length); Open311
+    read it unbounded, so a longer key was stored whole on SQLite and broke the insert on
+    PostgreSQL, answered as problem+json instead of the spec's error list. Now both refuse it
+    the same way, before anything is written."""
+    long_key = {"Idempotency-Key": "k" * 129}
+    refused = await client.post(f"{BASE}/requests.{fmt}", data=form(), headers=long_key)
+    assert "Idempotency-Key" in assert_open311_error(refused, 400, fmt)
+    listed = await client.get(f"{BASE}/requests.json")
+    assert listed.json() == []
+    fine = {"Idempotency-Key": "k" * 128}
+    first = await client.post(f"{BASE}/requests.{fmt}", data=form(), headers=fine)
+    assert first.status_code == 201, first.text
+    again = await client.post(f"{BASE}/requests.{fmt}", data=form(), headers=fine)
+    assert again.status_code == 201
+    assert again.content == first.content  # a replay: the same case, not a second one
+    assert len((await client.get(f"{BASE}/requests.json")).json()) == 1
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+@pytest.mark.parametrize(
+    "field", ["description", "attribute[goods]", "address_string", "first_name"]
+)
+async def test_post_with_a_nul_character_is_the_spec_400_on_every_database(
+    client: httpx.AsyncClient, open311_key: str, fmt: str, field: str
+) -> None:
+    """A NUL in a form field was stored on SQLite and refused by PostgreSQL's insert, answered
+    there as problem+json (not the spec's error list) after any photo had been stored. Now it
+    is refused with the spec's 400 on both, before anything is written."""
+    values = form(first_name="建国", last_name="张", phone="13812341234")
+    values[field] += "\x00"
+    refused = await client.post(f"{BASE}/requests.{fmt}", data=values)
+    assert "NUL" in assert_open311_error(refused, 400, fmt)
+    assert (await client.get(f"{BASE}/requests.json")).json() == []
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("requests", {"service_request_id": "JL\x00"}),
+        ("requests", {"service_code": "short_weight\x00"}),
+        ("requests/JL%00", {}),
+    ],
+)
+async def test_get_with_a_nul_character_is_the_spec_400_on_every_database(
+    client: httpx.AsyncClient, fmt: str, path: str, params: dict[str, str]
+) -> None:
+    """PostgreSQL refuses a NUL in a query's text parameter: the GET answered problem+json there
+    (an empty list or a 404 on SQLite) instead of the spec's error list."""
+    response = await client.get(f"{BASE}/{path}.{fmt}", params=params)
+    assert "NUL" in assert_open311_error(response, 400, fmt)
