@@ -206,13 +206,27 @@ def _read_xlsx(
         ) from exc
     try:
         sheet = workbook.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
+        # Never more cells a row than can count: a sheet may declare 16,384 columns, and every
+        # row, blank ones too, came padded to them (one more than the limit, so that a header
+        # over it is still refused).
+        rows = sheet.iter_rows(max_col=limits.max_columns + 1, values_only=True)
         try:
             header = list(next(rows))
         except StopIteration:
             return
         columns = _columns(header, limits, headers)
+        # Blank lines count too, against a bound of their own: a 5 KB workbook whose one row
+        # sits on the sheet's last line (1,048,576) is read line by line, every one blank.
+        most_lines = 2 * limits.max_rows + 1_000
         for line_no, values in enumerate(rows, start=2):
+            if line_no > most_lines:
+                raise too_large(
+                    f"More than {most_lines} lines, blank ones included",
+                    f"文件超过 {most_lines} 行（含空行）",
+                    line_no,
+                )
+            if values.count(None) == len(values):  # a blank line, told apart in C
+                continue
             if not any(v is not None and str(v).strip() for v in values):
                 continue
             yield (
