@@ -37,7 +37,7 @@ from sqlmodel import col
 
 from portal import clock
 from portal.accounts.models import RevokedToken, User
-from portal.accounts.schemas import UserCreate, UserUpdate
+from portal.accounts.schemas import UserCreate, UserUpdate, normalize_email
 from portal.accounts.throttle import LoginLocked, LoginThrottle
 from portal.db import get_session
 from portal.deps import get_settings
@@ -86,6 +86,23 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
         if self.limiter is None:
             return None
         return LoginThrottle(self.limiter, self.settings, account=account, client=self.ip)
+
+    async def get_by_email(self, user_email: str) -> User:
+        """The account of an address in any of its spellings (``normalize_email``)."""
+        return await super().get_by_email(normalize_email(user_email))
+
+    async def create(  # type: ignore[override]
+        self,
+        user_create: UserCreate,
+        safe: bool = False,
+        request: Request | None = None,
+    ) -> User:
+        """Self-registration (``safe``) is limited per client (``registrations_per_ip``), every
+        attempt counted, so nobody creates accounts in bulk or probes which addresses have one;
+        the client is ``client_ip``'s (X-Forwarded-For only from trusted proxies)."""
+        if safe and self.limiter is not None:
+            await self.limiter.enforce(self.settings.registrations_per_ip, "register:ip", self.ip)
+        return await super().create(user_create, safe=safe, request=request)
 
     async def authenticate(self, credentials: OAuth2PasswordRequestForm) -> User | None:
         """Password login, throttled per client and account and slowed per account

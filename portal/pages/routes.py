@@ -14,6 +14,7 @@ from portal.accounts.auth import COOKIE_NAME, OptionalUser, UserManagerDep, cook
 from portal.accounts.models import User
 from portal.accounts.schemas import UserCreate
 from portal.db import DbSession
+from portal.errors import RateLimited
 from portal.regions.models import Region
 from portal.settings import Environment, Settings
 from portal.web import render, render_public
@@ -87,6 +88,8 @@ async def register_submit(
     display_name: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     error = None
+    status_code = 400
+    headers: dict[str, str] = {}
     try:
         data = UserCreate(email=email, password=password, display_name=display_name)
         user = await user_manager.create(data, safe=True, request=request)
@@ -96,13 +99,18 @@ async def register_submit(
         error = "该邮箱已注册，请直接登录"
     except fu_exceptions.InvalidPasswordException as exc:
         error = f"密码不符合要求：{exc.reason}"
+    except RateLimited as exc:
+        error = f"注册过于频繁，请 {exc.extra.get('retry_after', 60)} 秒后再试"
+        status_code, headers = 429, exc.headers or {}
     if error is not None:
-        return render(
+        response = render(
             request,
             "register.html",
             {"user": None, "error": error, "email": email, "display_name": display_name},
-            status_code=400,
+            status_code=status_code,
         )
+        response.headers.update(headers)
+        return response
     return await _login_redirect(request, user, "/account")
 
 
