@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from fastapi_users import exceptions as fu_exceptions
@@ -22,9 +22,21 @@ from portal.web import render, render_public
 router = APIRouter(include_in_schema=False)
 
 
+# Where the login page may send the user afterwards: a path on this site, bounded.
+NEXT_MAX_LENGTH = 2048
+
+
 def _safe_next(target: str | None) -> str:
-    # Only local paths: an open redirect after login is a phishing tool.
-    if not target or not target.startswith("/") or target.startswith("//"):
+    """Only local paths: an open redirect after login is a phishing tool. Browsers read ``\\`` as
+    ``/`` and drop tabs and line breaks, so ``/\\evil.example`` and ``/<TAB>/evil.example`` are
+    ``//evil.example`` to them: refused like it, not left to the Location header's escaping."""
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target)
+    ):
         return "/account"
     return target
 
@@ -50,7 +62,11 @@ async def home(request: Request, user: OptionalUser) -> Response:
 
 
 @router.get("/login")
-async def login_form(request: Request, user: OptionalUser, next: str | None = None) -> Response:
+async def login_form(
+    request: Request,
+    user: OptionalUser,
+    next: Annotated[str | None, Query(max_length=NEXT_MAX_LENGTH)] = None,
+) -> Response:
     return render(request, "login.html", {"user": user, "next": _safe_next(next), "error": None})
 
 
@@ -60,7 +76,7 @@ async def login_submit(
     user_manager: UserManagerDep,
     email: Annotated[str, Form(max_length=320)],
     password: Annotated[str, Form(max_length=128)],
-    next: Annotated[str | None, Form()] = None,
+    next: Annotated[str | None, Form(max_length=NEXT_MAX_LENGTH)] = None,
 ) -> Response:
     credentials = OAuth2PasswordRequestForm(username=email, password=password)
     user = await user_manager.authenticate(credentials)
