@@ -86,3 +86,27 @@ async def test_registration_is_limited_per_client(
     assert "注册过于频繁" in page.text
     # Probing whether an address is registered counts too.
     assert_problem(await _register(client, "bulk0@example.cn"), 429, "rate_limited")
+
+
+async def test_a_changed_address_is_stored_in_the_normal_form(
+    client: httpx.AsyncClient,
+) -> None:
+    assert (await _register(client, "abc@example.cn")).status_code == 201
+    assert (await _register(client, "other@example.cn")).status_code == 201
+    login = await client.post(
+        "/api/v1/auth/jwt/login", data={"username": "other@example.cn", "password": PASSWORD}
+    )
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    changed = await client.patch(
+        "/api/v1/users/me",
+        json={"email": "ＡＢＣ@example.cn", "current_password": PASSWORD},
+        headers=headers,
+    )
+    assert_problem(changed, 400, "update_user_email_already_exists")
+    moved = await client.patch(
+        "/api/v1/users/me",
+        json={"email": "ＸＹＺ@example.cn", "current_password": PASSWORD},
+        headers=headers,
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["email"] == "xyz@example.cn"
