@@ -41,12 +41,16 @@ from portal.accounts.schemas import UserCreate, UserUpdate, normalize_email
 from portal.accounts.throttle import LoginLocked, LoginThrottle
 from portal.db import get_session
 from portal.deps import get_settings
-from portal.errors import Forbidden, Unauthenticated
+from portal.errors import Forbidden, InvalidInput, Unauthenticated
 from portal.metrics import LOGIN_FAILURES
 from portal.ratelimit import RateLimiter, client_ip
 from portal.settings import Environment, Settings
 
 COOKIE_NAME = "gongzhi_session"
+# The longest address and password an account can have (user_account.email, UserCreate): the
+# bounds of the portal's login form, applied to the API's OAuth2 form too.
+EMAIL_MAX_LENGTH = 320
+PASSWORD_MAX_LENGTH = 128
 # A token says which transport it was issued for: a stolen portal cookie is no bearer token for
 # the API, and an app's bearer token cannot be planted as a portal cookie.
 BEARER_AUDIENCE = "gongzhi:bearer"
@@ -107,6 +111,15 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
     async def authenticate(self, credentials: OAuth2PasswordRequestForm) -> User | None:
         """Password login, throttled per client and account and slowed per account
         (portal/accounts/throttle.py): guessing is refused, but nobody can lock the owner out."""
+        if (
+            len(credentials.username) > EMAIL_MAX_LENGTH
+            or len(credentials.password) > PASSWORD_MAX_LENGTH
+        ):
+            raise InvalidInput(
+                "The e-mail or password is longer than any account's.",
+                detail_zh="邮箱或密码过长。",
+                errors=[{"field": "username", "type": "string_too_long", "message": "too long"}],
+            )
         throttle = self._throttle(credentials.username)
         if throttle is None:
             user = await super().authenticate(credentials)

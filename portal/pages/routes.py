@@ -10,7 +10,14 @@ from fastapi.security import OAuth2PasswordRequestForm
 from fastapi_users import exceptions as fu_exceptions
 from pydantic import ValidationError
 
-from portal.accounts.auth import COOKIE_NAME, OptionalUser, UserManagerDep, cookie_strategy
+from portal.accounts.auth import (
+    COOKIE_NAME,
+    EMAIL_MAX_LENGTH,
+    PASSWORD_MAX_LENGTH,
+    OptionalUser,
+    UserManagerDep,
+    cookie_strategy,
+)
 from portal.accounts.models import User
 from portal.accounts.schemas import UserCreate
 from portal.db import DbSession
@@ -74,8 +81,8 @@ async def login_form(
 async def login_submit(
     request: Request,
     user_manager: UserManagerDep,
-    email: Annotated[str, Form(max_length=320)],
-    password: Annotated[str, Form(max_length=128)],
+    email: Annotated[str, Form(max_length=EMAIL_MAX_LENGTH)],
+    password: Annotated[str, Form(max_length=PASSWORD_MAX_LENGTH)],
     next: Annotated[str | None, Form(max_length=NEXT_MAX_LENGTH)] = None,
 ) -> Response:
     credentials = OAuth2PasswordRequestForm(username=email, password=password)
@@ -99,8 +106,8 @@ async def register_form(request: Request, user: OptionalUser) -> Response:
 async def register_submit(
     request: Request,
     user_manager: UserManagerDep,
-    email: Annotated[str, Form(max_length=320)],
-    password: Annotated[str, Form(max_length=128)],
+    email: Annotated[str, Form(max_length=EMAIL_MAX_LENGTH)],
+    password: Annotated[str, Form(max_length=PASSWORD_MAX_LENGTH)],
     display_name: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     error = None

@@ -110,3 +110,17 @@ async def test_a_changed_address_is_stored_in_the_normal_form(
     )
     assert moved.status_code == 200, moved.text
     assert moved.json()["email"] == "xyz@example.cn"
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("a" * 100_000 + "@example.cn", PASSWORD), ("abc@example.cn", "p" * 100_000)],
+)
+async def test_login_fields_are_bounded_like_the_login_form(
+    client: httpx.AsyncClient, username: str, password: str
+) -> None:
+    # Unbounded, every guess of a megabyte-long "address" became a rate-limit key of that size.
+    response = await client.post(
+        "/api/v1/auth/jwt/login", data={"username": username, "password": password}
+    )
+    assert_problem(response, 422, "validation_error")
