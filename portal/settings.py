@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     login_failures_per_account: str = "10/15 minutes"
     login_delay_base_seconds: float = Field(default=0.5, ge=0, le=5)
     login_delay_max_seconds: float = Field(default=8.0, ge=0, le=30)
+    # Self-registrations (accounts created, or refused because the address has one) from one
+    # client address; a school or office behind one NAT registers a class in an hour or two.
+    registrations_per_ip: str = "30/hour"
     # Counters of every rate limit: a store that all server processes share. Empty: memory://
     # in development and tests (one process), redis://127.0.0.1:6379 in production. `gongzhi
     # serve --workers N` refuses memory:// (each process would count on its own), and so does

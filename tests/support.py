@@ -161,6 +161,9 @@ def make_settings(database_url: str, storage: Path, **overrides: Any) -> Setting
         # Tests read a page right after changing what it shows; the cache has its own tests.
         "page_cache_seconds": 0,
         "credit_list_total_seconds": 0,
+        # Every test registers from one address (127.0.0.1) in one session's app, and most test
+        # directories keep rate-limit counters between tests; the limit has its own test.
+        "registrations_per_ip": "100000/hour",
     }
     values.update(overrides)
     return Settings.build(**values)

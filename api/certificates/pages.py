@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from pydantic import Field, StringConstraints, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -441,7 +441,7 @@ async def backoffice_revoke(
     config: CertificatesConfig,
     session: DbSession,
     user: OptionalUser,
-    number: str,
+    number: Annotated[str, Path(max_length=64)],  # as the API's certificate number
     reason: Annotated[str, Form(max_length=500)] = "",
     institution: Annotated[str | None, Form(max_length=64)] = None,
 ) -> Response:

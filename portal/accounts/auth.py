@@ -37,16 +37,20 @@ from sqlmodel import col
 
 from portal import clock
 from portal.accounts.models import RevokedToken, User
-from portal.accounts.schemas import UserCreate, UserUpdate
+from portal.accounts.schemas import UserCreate, UserUpdate, normalize_email
 from portal.accounts.throttle import LoginLocked, LoginThrottle
 from portal.db import get_session
 from portal.deps import get_settings
-from portal.errors import Forbidden, Unauthenticated
+from portal.errors import Forbidden, InvalidInput, Unauthenticated
 from portal.metrics import LOGIN_FAILURES
 from portal.ratelimit import RateLimiter, client_ip
 from portal.settings import Environment, Settings
 
 COOKIE_NAME = "gongzhi_session"
+# The longest address and password an account can have (user_account.email, UserCreate): the
+# bounds of the portal's login form, applied to the API's OAuth2 form too.
+EMAIL_MAX_LENGTH = 320
+PASSWORD_MAX_LENGTH = 128
 # A token says which transport it was issued for: a stolen portal cookie is no bearer token for
 # the API, and an app's bearer token cannot be planted as a portal cookie.
 BEARER_AUDIENCE = "gongzhi:bearer"
@@ -87,9 +91,35 @@ class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
             return None
         return LoginThrottle(self.limiter, self.settings, account=account, client=self.ip)
 
+    async def get_by_email(self, user_email: str) -> User:
+        """The account of an address in any of its spellings (``normalize_email``)."""
+        return await super().get_by_email(normalize_email(user_email))
+
+    async def create(  # type: ignore[override]
+        self,
+        user_create: UserCreate,
+        safe: bool = False,
+        request: Request | None = None,
+    ) -> User:
+        """Self-registration (``safe``) is limited per client (``registrations_per_ip``), every
+        attempt counted, so nobody creates accounts in bulk or probes which addresses have one;
+        the client is ``client_ip``'s (X-Forwarded-For only from trusted proxies)."""
+        if safe and self.limiter is not None:
+            await self.limiter.enforce(self.settings.registrations_per_ip, "register:ip", self.ip)
+        return await super().create(user_create, safe=safe, request=request)
+
     async def authenticate(self, credentials: OAuth2PasswordRequestForm) -> User | None:
         """Password login, throttled per client and account and slowed per account
         (portal/accounts/throttle.py): guessing is refused, but nobody can lock the owner out."""
+        if (
+            len(credentials.username) > EMAIL_MAX_LENGTH
+            or len(credentials.password) > PASSWORD_MAX_LENGTH
+        ):
+            raise InvalidInput(
+                "The e-mail or password is longer than any account's.",
+                detail_zh="邮箱或密码过长。",
+                errors=[{"field": "username", "type": "string_too_long", "message": "too long"}],
+            )
         throttle = self._throttle(credentials.username)
         if throttle is None:
             user = await super().authenticate(credentials)

@@ -1,12 +1,25 @@
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from typing import Any
 
 from fastapi_users import schemas
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from portal.accounts.models import OrganizationKind, Role
+
+
+def normalize_email(value: str) -> str:
+    """The one form an e-mail address is stored, looked up and throttled in: NFKC (full-width
+    letters and ＠ from a Chinese input method become ASCII), no surrounding spaces, lower case.
+    Without it ``ＡＢＣ@example.cn`` was a second account beside ``abc@example.cn``, and on SQLite
+    (whose ``lower()`` folds ASCII only) so was ``Äbc@`` beside ``äbc@``."""
+    return unicodedata.normalize("NFKC", value).strip().lower()
+
+
+def _normalized(value: Any) -> Any:
+    return normalize_email(value) if isinstance(value, str) else value
 
 
 class UserRead(schemas.BaseUser[uuid.UUID]):
@@ -26,6 +39,8 @@ class UserCreate(schemas.BaseUserCreate):
     password: str = Field(min_length=8, max_length=128)
     display_name: str = Field(default="", max_length=64)
 
+    _email = field_validator("email", mode="before")(_normalized)
+
 
 class UserUpdate(schemas.BaseUserUpdate):
     """``current_password`` is required to change one's own password or e-mail
@@ -36,6 +51,8 @@ class UserUpdate(schemas.BaseUserUpdate):
     password: str | None = Field(default=None, min_length=8, max_length=128)
     display_name: str | None = Field(default=None, max_length=64)
     current_password: str | None = Field(default=None, max_length=128)
+
+    _email = field_validator("email", mode="before")(_normalized)
 
     def create_update_dict(self) -> dict[str, Any]:
         # fastapi-users leaves its create_update_dict* unannotated.
@@ -56,6 +73,8 @@ class StaffUserCreate(BaseModel):
     region_code: str = Field(pattern=r"^\d{6}$")
     organization_code: str | None = None
     display_name: str = Field(default="", max_length=64)
+
+    _email = field_validator("email", mode="before")(_normalized)
 
 
 class OrganizationCreate(BaseModel):

@@ -20,6 +20,7 @@ import asyncio
 
 from limits import RateLimitItem, parse
 
+from portal.accounts.schemas import normalize_email
 from portal.errors import RateLimited
 from portal.ratelimit import RateLimiter
 from portal.settings import Settings
@@ -41,7 +42,7 @@ class LoginThrottle:
     ) -> None:
         self.limiter = limiter
         self.settings = settings
-        account = account.strip().lower()
+        account = normalize_email(account)
         self.refusals: list[tuple[RateLimitItem, str]] = [
             (parse(settings.login_failures_per_ip), f"login:ip:{client}"),
             (

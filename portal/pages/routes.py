@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from fastapi_users import exceptions as fu_exceptions
 from pydantic import ValidationError
 
-from portal.accounts.auth import COOKIE_NAME, OptionalUser, UserManagerDep, cookie_strategy
+from portal.accounts.auth import (
+    COOKIE_NAME,
+    EMAIL_MAX_LENGTH,
+    PASSWORD_MAX_LENGTH,
+    OptionalUser,
+    UserManagerDep,
+    cookie_strategy,
+)
 from portal.accounts.models import User
 from portal.accounts.schemas import UserCreate
 from portal.db import DbSession
+from portal.errors import RateLimited
 from portal.regions.models import Region
 from portal.settings import Environment, Settings
 from portal.web import render, render_public
@@ -21,9 +29,21 @@ from portal.web import render, render_public
 router = APIRouter(include_in_schema=False)
 
 
+# Where the login page may send the user afterwards: a path on this site, bounded.
+NEXT_MAX_LENGTH = 2048
+
+
 def _safe_next(target: str | None) -> str:
-    # Only local paths: an open redirect after login is a phishing tool.
-    if not target or not target.startswith("/") or target.startswith("//"):
+    """Only local paths: an open redirect after login is a phishing tool. Browsers read ``\\`` as
+    ``/`` and drop tabs and line breaks, so ``/\\evil.example`` and ``/<TAB>/evil.example`` are
+    ``//evil.example`` to them: refused like it, not left to the Location header's escaping."""
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target)
+    ):
         return "/account"
     return target
 
@@ -49,7 +69,11 @@ async def home(request: Request, user: OptionalUser) -> Response:
 
 
 @router.get("/login")
-async def login_form(request: Request, user: OptionalUser, next: str | None = None) -> Response:
+async def login_form(
+    request: Request,
+    user: OptionalUser,
+    next: Annotated[str | None, Query(max_length=NEXT_MAX_LENGTH)] = None,
+) -> Response:
     return render(request, "login.html", {"user": user, "next": _safe_next(next), "error": None})
 
 
@@ -57,9 +81,9 @@ async def login_form(request: Request, user: OptionalUser, next: str | None = No
 async def login_submit(
     request: Request,
     user_manager: UserManagerDep,
-    email: Annotated[str, Form(max_length=320)],
-    password: Annotated[str, Form(max_length=128)],
-    next: Annotated[str | None, Form()] = None,
+    email: Annotated[str, Form(max_length=EMAIL_MAX_LENGTH)],
+    password: Annotated[str, Form(max_length=PASSWORD_MAX_LENGTH)],
+    next: Annotated[str | None, Form(max_length=NEXT_MAX_LENGTH)] = None,
 ) -> Response:
     credentials = OAuth2PasswordRequestForm(username=email, password=password)
     user = await user_manager.authenticate(credentials)
@@ -82,11 +106,13 @@ async def register_form(request: Request, user: OptionalUser) -> Response:
 async def register_submit(
     request: Request,
     user_manager: UserManagerDep,
-    email: Annotated[str, Form(max_length=320)],
-    password: Annotated[str, Form(max_length=128)],
+    email: Annotated[str, Form(max_length=EMAIL_MAX_LENGTH)],
+    password: Annotated[str, Form(max_length=PASSWORD_MAX_LENGTH)],
     display_name: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     error = None
+    status_code = 400
+    headers: dict[str, str] = {}
     try:
         data = UserCreate(email=email, password=password, display_name=display_name)
         user = await user_manager.create(data, safe=True, request=request)
@@ -96,13 +122,18 @@ async def register_submit(
         error = "该邮箱已注册，请直接登录"
     except fu_exceptions.InvalidPasswordException as exc:
         error = f"密码不符合要求：{exc.reason}"
+    except RateLimited as exc:
+        error = f"注册过于频繁，请 {exc.extra.get('retry_after', 60)} 秒后再试"
+        status_code, headers = 429, exc.headers or {}
     if error is not None:
-        return render(
+        response = render(
             request,
             "register.html",
             {"user": None, "error": error, "email": email, "display_name": display_name},
-            status_code=400,
+            status_code=status_code,
         )
+        response.headers.update(headers)
+        return response
     return await _login_redirect(request, user, "/account")
 
 

@@ -9,7 +9,7 @@ import httpx
 
 from portal.accounts.models import Role, User
 from tests.api.certificates.support import Issue, days
-from tests.support import TEST_PASSWORD
+from tests.support import TEST_PASSWORD, assert_problem
 
 
 async def _login(client: httpx.AsyncClient, user: User) -> None:
@@ -134,3 +134,13 @@ async def test_regulator_overdue_page(
     assert "GONE-1" in page.text
     assert "剩 0 天" not in page.text
     assert "今天起" in page.text
+
+
+async def test_the_revoke_form_bounds_the_number_like_the_api(
+    client: httpx.AsyncClient, institution_user: User
+) -> None:
+    await _login(client, institution_user)
+    response = await client.post(
+        f"/backoffice/certificates/{'B' * 65}/revoke", data={"reason": "录入错误"}
+    )
+    assert_problem(response, 422, "validation_error")
