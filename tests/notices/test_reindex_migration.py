@@ -23,7 +23,7 @@ async def test_the_upgrade_asks_the_worker_to_index_each_individuals_notice_agai
     path = tmp_path / "old.db"
     url = f"sqlite+aiosqlite:///{path}"
     # In a thread: the migrations run their own event loop.
-    await asyncio.to_thread(upgrade, url, "3c2c06d0c6b5")  # the revision before
+    await asyncio.to_thread(upgrade, url, "9e4b7c1d2a60")  # the revision before
     individuals = [uuid.uuid4() for _ in range(3)]
     enterprise = uuid.uuid4()
     with sqlite3.connect(path) as db:  # foreign keys off: only the notices matter here

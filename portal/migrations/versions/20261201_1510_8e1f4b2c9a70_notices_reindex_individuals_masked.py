@@ -9,8 +9,8 @@ notice again from its row. A notice the public may no longer see is deleted from
 the same job.
 
 Revision ID: 8e1f4b2c9a70
-Revises: 3c2c06d0c6b5
-Create Date: 2026-12-01 15:00:00
+Revises: 9e4b7c1d2a60
+Create Date: 2026-12-01 15:10:00
 """
 
 import uuid
@@ -22,7 +22,7 @@ from alembic import op
 from portal import clock
 
 revision: str = "8e1f4b2c9a70"
-down_revision: str | Sequence[str] | None = "3c2c06d0c6b5"
+down_revision: str | Sequence[str] | None = "9e4b7c1d2a60"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
