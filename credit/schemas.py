@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from credit.models import ObjectionStatus, ObjectorKind, RatingStatus, RunStatus
 from credit.scoring import DEDUCTION_KINDS, GRADES, INDICATOR_KINDS
+from portal.types import IsoDate
 
 if TYPE_CHECKING:
     from credit.objections import ObjectionRow
@@ -27,7 +28,7 @@ class EnterpriseCreate(BaseModel):
     region_code: str = Field(pattern=r"^\d{6}$")
     address: str = Field(default="", max_length=300)
     industry: str | None = Field(default=None, max_length=64)
-    joined_on: date | None = None
+    joined_on: IsoDate | None = None
 
 
 class RegistryEntry(BaseModel):
@@ -163,7 +164,7 @@ class MethodologyRead(BaseModel):
 
 class RunCreate(BaseModel):
     title: str | None = Field(default=None, max_length=200)
-    as_of: date | None = None
+    as_of: IsoDate | None = None
     methodology_id: uuid.UUID | None = None
 
 

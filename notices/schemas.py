@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from notices.models import NoticeStatus, PartyKind
+from portal.types import IsoDate
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(min_length=1, max_length=200_000)]
@@ -47,9 +48,9 @@ class EnforcementNoticeCreate(BaseModel):
     penalty_amount: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
     authority: Text200
     region_code: Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
-    decision_date: date
-    published_on: date | None = Field(default=None, description="Defaults to today")
-    display_until: date | None = Field(
+    decision_date: IsoDate
+    published_on: IsoDate | None = Field(default=None, description="Defaults to today")
+    display_until: IsoDate | None = Field(
         default=None, description="Defaults to the statutory period from the publication date"
     )
 
@@ -85,7 +86,7 @@ class EnforcementNoticeUpdate(BaseModel):
     penalty_kind: PenaltyKind | None = None
     penalty_amount: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
     authority: Text200 | None = None
-    display_until: date | None = None
+    display_until: IsoDate | None = None
 
 
 class EnforcementNoticeImport(EnforcementNoticeCreate):

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from portal.pagination import Page
+from portal.types import IsoDate
 from search.models import ArticleStatus
 from search.versions import RegulationStatus
 
@@ -61,7 +62,7 @@ class RegulationImport(BaseModel):
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
     category: Annotated[str, StringConstraints(max_length=64)] | None = None
     region: Annotated[str, StringConstraints(max_length=64)] | None = None
-    date: dt.date | None = None
+    date: IsoDate | None = None
     body: Annotated[str, StringConstraints(min_length=1, max_length=2_000_000)]
 
 

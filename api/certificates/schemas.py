@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from api.certificates.numbers import normalize_number
 from portal.pagination import Page
+from portal.types import IsoDate
 
 
 class CertificateStatus(StrEnum):
@@ -122,8 +123,8 @@ class CertificateCreate(BaseModel):
     region_code: str = Field(min_length=6, max_length=6)
     regulation: str = Field(default="", max_length=128)
     conclusion: str = Field(default="", max_length=100)
-    verified_on: date
-    valid_until: date | None = None
+    verified_on: IsoDate
+    valid_until: IsoDate | None = None
     verifier: str = Field(default="", max_length=64)
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
@@ -315,8 +316,8 @@ class AuthorisationCreate(BaseModel):
     issuer_region_code: RegionCode
     categories: list[CategoryCode] = Field(min_length=1, max_length=300)
     regions: list[RegionCode] = Field(min_length=1, max_length=200)
-    valid_from: date
-    valid_until: date
+    valid_from: IsoDate
+    valid_until: IsoDate
 
 
 class AuthorisationRevoke(BaseModel):

@@ -1,0 +1,104 @@
+"""Every date a client sends is written YYYY-MM-DD (portal/types.py ``IsoDate``).
+
+Pydantic's lax mode reads a number, or a string of digits, as a Unix time: ``"valid_from": 0``
+was 1970-01-01 on an institution's authorisation, and ``1764547200`` a verification day. The
+input models of every domain are walked here, so a new date field written as a plain ``date``
+is caught too."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Annotated, Any, get_args, get_origin
+
+import httpx
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from portal.accounts.models import Role, User
+from portal.domains import DOMAINS
+from tests.api.certificates.support import cert_body
+from tests.support import assert_problem
+
+# A model a client sends (not one the portal writes back): by the names the domains give them.
+_INPUT_SUFFIXES = ("Create", "Update", "Import", "Request", "Resolve")
+
+
+def _input_models() -> list[type[BaseModel]]:
+    found: dict[str, type[BaseModel]] = {}
+    for domain in DOMAINS:
+        try:
+            module = importlib.import_module(f"{domain}.schemas")
+        except ModuleNotFoundError:
+            continue
+        for name, value in vars(module).items():
+            if (
+                inspect.isclass(value)
+                and issubclass(value, BaseModel)
+                and value.__module__ == module.__name__
+                and name.endswith(_INPUT_SUFFIXES)
+            ):
+                found[f"{module.__name__}.{name}"] = value
+    return [found[key] for key in sorted(found)]
+
+
+def _is_date(annotation: Any) -> bool:
+    """``date``, ``date | None``, ``IsoDate`` (an Annotated date) and unions of them."""
+    if annotation is date:
+        return True
+    if get_origin(annotation) is Annotated:
+        return _is_date(get_args(annotation)[0])
+    return any(_is_date(arg) for arg in get_args(annotation))
+
+
+def _date_fields(model: type[BaseModel]) -> list[str]:
+    return [name for name, field in model.model_fields.items() if _is_date(field.annotation)]
+
+
+CASES = [
+    pytest.param(model, field, id=f"{model.__name__}.{field}")
+    for model in _input_models()
+    for field in _date_fields(model)
+]
+
+
+def test_the_walk_finds_the_date_fields_clients_send() -> None:
+    names = {case.id for case in CASES}
+    assert {
+        "CertificateCreate.verified_on",
+        "AuthorisationCreate.valid_from",
+        "EnforcementNoticeCreate.decision_date",
+        "RunCreate.as_of",
+        "CertificateCreate.valid_until",
+        "RegulationImport.date",
+    } <= names
+
+
+def _field_errors(model: type[BaseModel], field: str, value: object) -> list[Any]:
+    try:
+        model.model_validate({field: value})
+    except ValidationError as exc:
+        return [e for e in exc.errors() if e["loc"][:1] == (field,)]
+    return []
+
+
+@pytest.mark.parametrize(("model", "field"), CASES)
+def test_a_date_is_written_yyyy_mm_dd(model: type[BaseModel], field: str) -> None:
+    assert _field_errors(model, field, "2026-03-01") == []
+    for unix_time in (0, 1764547200, "1764547200", 1764547200.0):
+        assert _field_errors(model, field, unix_time), unix_time
+
+
+async def test_a_certificate_dated_by_a_number_is_a_422(
+    client: httpx.AsyncClient,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+) -> None:
+    """Through the API too: 1764547200 (2025-12-01 at midnight UTC) was stored as that day."""
+    headers = await auth_headers(await make_user(Role.institution))
+    body = cert_body(verified_on=1764547200)
+    answer = await client.post("/api/v1/certificates", json=body, headers=headers)
+    assert_problem(answer, 422, "validation_error")
+    assert (await client.get(f"/api/v1/certificates/{body['number']}")).status_code == 404
