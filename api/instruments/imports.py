@@ -4,6 +4,7 @@ category + manufacturer) counted as unchanged, so the same file may be sent twic
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date
 
@@ -122,12 +123,49 @@ async def import_registrations(
     owner_code: str | None = None,
 ) -> RegistrationImportReport:
     owner = await acting_owner(session, actor, owner_code)
-    today = clock.today()
+    # Reading and checking a file is CPU work of up to 20 MB: in a worker thread, so that the
+    # serving process answers everyone else meanwhile (in the event loop, one owner's workbook
+    # held every other request for its whole reading).
+    total, errors, checked_rows = await asyncio.to_thread(
+        read_and_check, filename, data, settings.registration_import_max_rows, clock.today()
+    )
+    known = await existing_keys(session, owner.id, {c.serial for c in checked_rows})
+    fresh = [c for c in checked_rows if (c.category_code, c.serial, c.manufacturer) not in known]
+    unchanged = len(checked_rows) - len(fresh)
+    created = await _store(session, fresh, owner=owner, actor=actor)
+    if created:
+        await audit.record(
+            session,
+            actor=actor,
+            action="instrument.import",
+            entity_type="organization",
+            entity_id=owner.id,
+            region_code=owner.region_code,
+            after={"file": filename[:200], "created": created, "unchanged": unchanged},
+        )
+    failed_lines = {e.line for e in errors}
+    shown = errors[: settings.registration_import_max_errors]
+    return RegistrationImportReport(
+        owner=owner.code,
+        total_rows=total,
+        created=created,
+        unchanged=unchanged,
+        failed=len(failed_lines),
+        errors=shown,
+        errors_truncated=len(shown) < len(errors),
+    )
+
+
+def read_and_check(
+    filename: str, data: bytes, max_rows: int, today: date
+) -> tuple[int, list[RegistrationRowError], list[Checked]]:
+    """Every row of the file read and checked (no database): how many rows, their errors, and
+    the rows to store, the first of each instrument in the file."""
     errors: list[RegistrationRowError] = []
-    checked_rows = []
+    checked_rows: list[Checked] = []
     total = 0
     seen: set[tuple[str, str, str]] = set()
-    for line, row in read_rows(filename, data, max_rows=settings.registration_import_max_rows):
+    for line, row in read_rows(filename, data, max_rows=max_rows):
         total += 1
         if row is None:
             errors.append(
@@ -167,31 +205,7 @@ async def import_registrations(
             continue
         seen.add(key)
         checked_rows.append(checked)
-    known = await existing_keys(session, owner.id, {c.serial for c in checked_rows})
-    fresh = [c for c in checked_rows if (c.category_code, c.serial, c.manufacturer) not in known]
-    unchanged = len(checked_rows) - len(fresh)
-    created = await _store(session, fresh, owner=owner, actor=actor)
-    if created:
-        await audit.record(
-            session,
-            actor=actor,
-            action="instrument.import",
-            entity_type="organization",
-            entity_id=owner.id,
-            region_code=owner.region_code,
-            after={"file": filename[:200], "created": created, "unchanged": unchanged},
-        )
-    failed_lines = {e.line for e in errors}
-    shown = errors[: settings.registration_import_max_errors]
-    return RegistrationImportReport(
-        owner=owner.code,
-        total_rows=total,
-        created=created,
-        unchanged=unchanged,
-        failed=len(failed_lines),
-        errors=shown,
-        errors_truncated=len(shown) < len(errors),
-    )
+    return total, errors, checked_rows
 
 
 _BATCH = 2000

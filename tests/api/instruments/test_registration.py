@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from api.certificates.overdue import scan_overdue
@@ -751,3 +752,35 @@ async def test_a_stranger_cannot_take_anothers_instrument_off_the_overdue_list(
     assert retired.status_code == 200, retired.text
     assert retired.json()["status"] == "retired"
     assert "STR-1" in await _overdue_serials(client, bureau)
+
+
+async def test_a_file_is_read_and_checked_outside_the_event_loop(
+    client: httpx.AsyncClient,
+    owner_user: User,
+    auth_headers: Headers,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Up to 20 MB of reading and checking: in the event loop, one owner's workbook held every
+    other request of the process for as long as it took."""
+    import threading
+
+    from api.instruments import imports
+
+    read_in: list[int] = []
+    read_rows = imports.read_rows
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        read_in.append(threading.get_ident())
+        return read_rows(*args, **kwargs)
+
+    monkeypatch.setattr(imports, "read_rows", recorded)
+    row = "电子计价秤,ACS-15,T-1,上海友声衡器有限公司,1 号摊位,贸易结算,,2026-01-05,"
+    response = await client.post(
+        "/api/v1/instruments/import",
+        files={"file": ("登记.csv", (CSV_HEADER + row + "\n").encode("utf-8"))},
+        headers=await auth_headers(owner_user),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["created"] == 1
+    assert read_in
+    assert threading.get_ident() not in read_in
