@@ -355,9 +355,21 @@ async def complete_application(
     session: AsyncSession, application_id: uuid.UUID, *, actor: User
 ) -> VerificationApplication:
     """Completed once every instrument has a certificate or failure notice verified on or after
-    the application day (issued through the registry by this or any institution)."""
+    the application day (issued through the registry by this or any institution). An instrument
+    its owner has retired since (scrapped, replaced) needs none: it stays in the application as
+    已注销, and waiting for its result kept the application open for ever. One whose instruments
+    are all retired is not completed (nothing was verified): the institution refuses it, or the
+    owner withdraws it."""
     application = await _handled(session, application_id, actor, (ApplicationStatus.accepted,))
-    registrations = (await _items(session, [application.id])).get(application.id, [])
+    registrations = [
+        r
+        for r in (await _items(session, [application.id])).get(application.id, [])
+        if r.status != RegistrationStatus.retired
+    ]
+    if not registrations:
+        raise ApplicationStateConflict(
+            detail_zh="申请中的器具都已由使用单位注销，没有可出具结果的器具：请拒绝该申请，或由使用单位撤回。"
+        )
     owner = await session.get(Organization, application.owner_id)
     assert owner is not None
     await enter_when_due(session, registrations, owners={owner.id: owner}, today=clock.today())

@@ -419,3 +419,77 @@ async def test_another_owners_instrument_in_an_application_is_only_not_found(
     problem = assert_problem(refused, 422, "application_invalid")
     assert [e["type"] for e in problem["errors"]] == ["registration_not_found"]
     assert "SECRET-SERIAL-1" not in refused.text
+
+
+async def test_an_instrument_retired_while_applied_for_needs_no_result(
+    client: httpx.AsyncClient,
+    database: Database,
+    owner_user: User,
+    institution_user: User,
+    make_user: Callable[..., Awaitable[User]],
+    auth_headers: Headers,
+    issue: Issue,
+) -> None:
+    """The owner scraps one of two scales after the appointment: the institution verifies the
+    other and completes the application (it answered results_missing for ever before); an
+    application whose instruments are all retired is refused or withdrawn, not completed."""
+    owner = await auth_headers(owner_user)
+    bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
+    lab = await auth_headers(institution_user)
+    async with database.transaction() as session:
+        org = await session.get(Organization, institution_user.organization_id)
+        assert org is not None
+        org_code = org.code
+    uscc = await owner_uscc(database, owner_user)
+    kept = await _confirmed(client, owner, bureau, serial="RET-1")
+    scrapped = await _confirmed(client, owner, bureau, serial="RET-2")
+    alone = await _confirmed(client, owner, bureau, serial="RET-3")
+
+    async def accepted(ids: list[str]) -> str:
+        created = await client.post(
+            "/api/v1/verification-applications",
+            json={
+                "institution_code": org_code,
+                "registration_ids": ids,
+                "preferred_on": days(3),
+                "mode": "in_lab",
+            },
+            headers=owner,
+        )
+        assert created.status_code == 201, created.text
+        url = f"/api/v1/verification-applications/{created.json()['id']}"
+        answer = await client.post(f"{url}/accept", json={"appointment_on": days(5)}, headers=lab)
+        assert answer.status_code == 200, answer.text
+        return url
+
+    async def retire(registration: dict[str, Any]) -> None:
+        answer = await client.post(
+            f"/api/v1/instruments/{registration['id']}/events",
+            json={"kind": "retired", "reason": "秤损坏，已报废"},
+            headers=owner,
+        )
+        assert answer.status_code == 200, answer.text
+
+    both = await accepted([kept["id"], scrapped["id"]])
+    await retire(scrapped)
+    missing = assert_problem(
+        await client.post(f"{both}/complete", headers=lab), 409, "application_results_missing"
+    )
+    assert [e["field"] for e in missing["errors"]] == ["RET-1"]  # not the scrapped one
+    await issue(
+        number="RET-C1", serial="RET-1", region_code="610402", verified_on=days(0), owner_uscc=uscc
+    )
+    done = await client.post(f"{both}/complete", headers=lab)
+    assert done.status_code == 200, done.text
+    assert {i["serial"]: i["verification_status"] for i in done.json()["items"]} == {
+        "RET-1": "valid",
+        "RET-2": "retired",
+    }
+
+    only = await accepted([alone["id"]])
+    await retire(alone)
+    assert_problem(
+        await client.post(f"{only}/complete", headers=lab), 409, "application_state_conflict"
+    )
+    refused = await client.post(f"{only}/refuse", json={"reason": "器具已报废"}, headers=lab)
+    assert refused.status_code == 200, refused.text
