@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import math
+import unicodedata
 import uuid
 from datetime import datetime, timedelta
 
@@ -55,11 +56,18 @@ MAX_SIMILAR = 50
 DISTANCE_STEP_M = 10
 
 
+def tracking_number_form(typed: str) -> str:
+    """A tracking number as it is stored (JL20261201-000123), however it was typed: a phone's
+    keyboard in lower case, a Chinese input method in full-width (ｊｌ２０２６…), with spaces.
+    The web pages upper-cased it; the API, which apps call, looked up what it was given."""
+    return unicodedata.normalize("NFKC", typed).strip().upper()
+
+
 async def _load_for_tracker(
     session: AsyncSession, tracking_number: str, token: str | None, user: User | None
 ) -> Case:
     case: Case | None = await session.scalar(
-        select(Case).where(col(Case.tracking_number) == tracking_number)
+        select(Case).where(col(Case.tracking_number) == tracking_number_form(tracking_number))
     )
     if case is None:
         raise CaseNotFound()
@@ -147,7 +155,9 @@ async def case_for_owner(
     person's case is refused as such: tracking numbers are public (similar cases list them)."""
     row = (
         await session.execute(
-            select(Case.id, Case.user_id).where(col(Case.tracking_number) == tracking_number)
+            select(Case.id, Case.user_id).where(
+                col(Case.tracking_number) == tracking_number_form(tracking_number)
+            )
         )
     ).first()
     if row is None:

@@ -312,3 +312,16 @@ async def test_one_photo_sent_with_two_reports_at_once_goes_to_one(
         media = await session.get(Media, uuid.UUID(photo))
         assert media is not None
         assert media.case_id == cases[0].id
+
+
+async def test_a_tracking_number_is_found_however_it_is_typed(client: httpx.AsyncClient) -> None:
+    """An app passes on what its user typed: lower case from a phone's keyboard, full-width from a
+    Chinese input method, spaces around it. The web page upper-cased it; the API answered 404."""
+    created = (await client.post("/api/v1/cases", json=report_body())).json()
+    number = created["tracking_number"]
+    token = {"X-Case-Token": created["access_token"]}
+    full_width = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in number.lower())
+    for typed in (number.lower(), full_width, f" {number} "):
+        tracked = await client.get(f"/api/v1/cases/{typed}", headers=token)
+        assert tracked.status_code == 200, typed
+        assert tracked.json()["tracking_number"] == number
