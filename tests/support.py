@@ -194,3 +194,35 @@ def new_owner_uscc(region: str = "610402") -> str:
     from credit.demo import make_uscc
 
     return make_uscc(region, uuid.uuid4().int % 10**8)
+
+
+def workbook_with_a_row_on_the_last_line(header: list[Any], row: list[Any], column: int) -> bytes:
+    """A 5 KB XLSX: ``header``, ``row``, and one more value (in ``column``) on the sheet's last
+    line, 1,048,576, with a dimension that claims all 16,384 columns: what an import must refuse
+    at once instead of reading every blank line padded to every column."""
+    import io
+    import re
+    import zipfile
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(header)
+    sheet.append(row)
+    sheet.cell(row=1_048_576, column=column, value="LAST-2")
+    written = io.BytesIO()
+    book.save(written)
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(written.getvalue())) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
+        for info in source.infolist():
+            part = source.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                part = re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:XFD1048576"', part)
+            target.writestr(info, part)
+    assert len(out.getvalue()) < 10_000
+    return out.getvalue()

@@ -25,7 +25,7 @@ from portal.accounts.models import Role, User
 from portal.db import Database
 from portal.settings import Settings
 from tests.api.certificates.support import days, valid_uscc
-from tests.support import assert_problem
+from tests.support import assert_problem, workbook_with_a_row_on_the_last_line
 
 CN_HEADER = "证书编号,器具类别,型号规格,出厂编号,制造单位,送检单位,统一社会信用代码,使用地址,行政区划代码,检定结论,检定日期,有效期至,检定员"
 
@@ -474,34 +474,6 @@ async def test_the_bulk_import_reads_in_a_child_and_reports_as_the_upload_does(
     assert await _count(database) == before + 3  # nothing of the failed import kept
 
 
-def _workbook_with_a_row_on_the_last_line() -> bytes:
-    """A 5 KB workbook: a header, one row, and one more on the sheet's last line (1,048,576),
-    with a dimension that claims all 16,384 columns."""
-    import re
-    import zipfile
-
-    workbook = Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.append(["证书编号", "器具类别代码", "出厂编号", "送检单位", "行政区划代码", "检定日期"])
-    sheet.append(["LAST-1", "taximeter", "20230001", "王师傅", "610402", date(2026, 3, 1)])
-    sheet.cell(row=1_048_576, column=1, value="LAST-2")
-    written = io.BytesIO()
-    workbook.save(written)
-    out = io.BytesIO()
-    with (
-        zipfile.ZipFile(io.BytesIO(written.getvalue())) as source,
-        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
-    ):
-        for info in source.infolist():
-            part = source.read(info.filename)
-            if info.filename == "xl/worksheets/sheet1.xml":
-                part = re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:XFD1048576"', part)
-            target.writestr(info, part)
-    assert len(out.getvalue()) < 10_000
-    return out.getvalue()
-
-
 async def test_a_workbook_whose_row_sits_on_the_last_line_is_refused_and_stores_nothing(
     client: httpx.AsyncClient,
     database: Database,
@@ -515,7 +487,11 @@ async def test_a_workbook_whose_row_sits_on_the_last_line_is_refused_and_stores_
         client,
         await auth_headers(institution_user),
         "book.xlsx",
-        _workbook_with_a_row_on_the_last_line(),
+        workbook_with_a_row_on_the_last_line(
+            ["证书编号", "器具类别代码", "出厂编号", "送检单位", "行政区划代码", "检定日期"],
+            ["LAST-1", "taximeter", "20230001", "王师傅", "610402", date(2026, 3, 1)],
+            column=1,
+        ),
     )
     assert_problem(refused, 422, "import_file_too_large")
     assert "1001000" in refused.json()["detail"]

@@ -23,7 +23,7 @@ from portal.accounts.models import Role, User
 from portal.db import Database
 from tests.api.certificates.support import Issue, days
 from tests.api.instruments.support import owner_uscc, registration_body
-from tests.support import assert_problem
+from tests.support import assert_problem, workbook_with_a_row_on_the_last_line
 
 Headers = Callable[[User], Awaitable[dict[str, str]]]
 
@@ -464,36 +464,16 @@ async def test_a_workbook_whose_row_sits_on_the_last_line_is_refused_at_once(
     """A 5 KB workbook with its one row on line 1,048,576 (and a dimension of 16,384 columns)
     was read blank line by blank line, each padded to every column, for most of a minute in the
     request's event loop, and then answered 200. Blank lines count against a bound too."""
-    import io
-    import re
-    import zipfile
-
-    from openpyxl import Workbook
-
     from api.instruments.models import RegisteredInstrument
 
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.append(["器具类别", "型号规格", "出厂编号", "制造单位", "安装位置", "用途"])
-    sheet.append(["电子计价秤", "ACS-15", "LAST-1", "上海友声衡器有限公司", "1 号摊位", "贸易结算"])
-    sheet.cell(row=1_048_576, column=3, value="LAST-2")
-    written = io.BytesIO()
-    book.save(written)
-    out = io.BytesIO()
-    with (
-        zipfile.ZipFile(io.BytesIO(written.getvalue())) as source,
-        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
-    ):
-        for info in source.infolist():
-            part = source.read(info.filename)
-            if info.filename == "xl/worksheets/sheet1.xml":
-                part = re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:XFD1048576"', part)
-            target.writestr(info, part)
-    assert len(out.getvalue()) < 10_000
+    workbook = workbook_with_a_row_on_the_last_line(
+        ["器具类别", "型号规格", "出厂编号", "制造单位", "安装位置", "用途"],
+        ["电子计价秤", "ACS-15", "LAST-1", "上海友声衡器有限公司", "1 号摊位", "贸易结算"],
+        column=3,
+    )
     refused = await client.post(
         "/api/v1/instruments/import",
-        files={"file": ("instruments.xlsx", out.getvalue())},
+        files={"file": ("instruments.xlsx", workbook)},
         headers=await auth_headers(owner_user),
     )
     assert_problem(refused, 422, "registration_file_too_large")
