@@ -54,6 +54,14 @@ async def owner_uscc(database: Database, user: User) -> str:
     return org.uscc
 
 
+async def org_code(database: Database, user: User) -> str:
+    """The code of the user's organisation (what an application names its institution by)."""
+    async with database.sessionmaker() as session:
+        org = await session.get(Organization, user.organization_id)
+    assert org is not None
+    return org.code
+
+
 async def current_copies(database: Database) -> dict[str, tuple[Any, ...]]:
     """Each registration's copy of its current certificate (registration id → kind, verified
     on, valid until, revoked), after asserting that every copy equals the registry's current certificate

@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from portal.accounts.models import Organization, Role, User
 from portal.db import Database
 from tests.api.certificates.support import Issue, days
-from tests.api.instruments.support import owner_uscc, registration_body
+from tests.api.instruments.support import org_code, owner_uscc, registration_body
 from tests.support import assert_problem
 
 Headers = Callable[[User], Awaitable[dict[str, str]]]
@@ -46,10 +46,7 @@ async def test_register_apply_appointment_certificate_complete(
     owner = await auth_headers(owner_user)
     bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
     lab = await auth_headers(institution_user)
-    async with database.transaction() as session:
-        org = await session.get(Organization, institution_user.organization_id)
-        assert org is not None
-        org_code = org.code
+    lab_code = await org_code(database, institution_user)
     uscc = await owner_uscc(database, owner_user)
     scale = await _confirmed(client, owner, bureau, serial="APP-1")
     pump = await _confirmed(client, owner, bureau, serial="APP-2")
@@ -58,7 +55,7 @@ async def test_register_apply_appointment_certificate_complete(
     )
     assert scale["verification_status"] == "none"
     body = {
-        "institution_code": org_code,
+        "institution_code": lab_code,
         "registration_ids": [scale["id"], pending.json()["id"]],
         "preferred_on": days(3),
         "mode": "on_site",
@@ -296,13 +293,10 @@ async def test_an_appointment_is_within_a_year(
     owner = await auth_headers(owner_user)
     bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
     lab = await auth_headers(institution_user)
-    async with database.transaction() as session:
-        org = await session.get(Organization, institution_user.organization_id)
-        assert org is not None
-        org_code = org.code
+    lab_code = await org_code(database, institution_user)
     scale = await _confirmed(client, owner, bureau, serial="APP-FAR")
     body = {
-        "institution_code": org_code,
+        "institution_code": lab_code,
         "registration_ids": [scale["id"]],
         "preferred_on": days(3),
         "mode": "in_lab",
@@ -402,13 +396,10 @@ async def test_another_owners_instrument_in_an_application_is_only_not_found(
     owner = await auth_headers(owner_user)
     bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
     stranger = await auth_headers(await make_user(Role.owner, region="610402"))
-    async with database.transaction() as session:
-        org = await session.get(Organization, institution_user.organization_id)
-        assert org is not None
-        org_code = org.code
+    lab_code = await org_code(database, institution_user)
     theirs = await _confirmed(client, owner, bureau, serial="SECRET-SERIAL-1")
     body = {
-        "institution_code": org_code,
+        "institution_code": lab_code,
         "registration_ids": [theirs["id"]],
         "preferred_on": days(3),
         "mode": "in_lab",
@@ -436,10 +427,7 @@ async def test_an_instrument_retired_while_applied_for_needs_no_result(
     owner = await auth_headers(owner_user)
     bureau = await auth_headers(await make_user(Role.regulator, region="610402"))
     lab = await auth_headers(institution_user)
-    async with database.transaction() as session:
-        org = await session.get(Organization, institution_user.organization_id)
-        assert org is not None
-        org_code = org.code
+    lab_code = await org_code(database, institution_user)
     uscc = await owner_uscc(database, owner_user)
     kept = await _confirmed(client, owner, bureau, serial="RET-1")
     scrapped = await _confirmed(client, owner, bureau, serial="RET-2")
@@ -449,7 +437,7 @@ async def test_an_instrument_retired_while_applied_for_needs_no_result(
         created = await client.post(
             "/api/v1/verification-applications",
             json={
-                "institution_code": org_code,
+                "institution_code": lab_code,
                 "registration_ids": ids,
                 "preferred_on": days(3),
                 "mode": "in_lab",
