@@ -78,7 +78,7 @@ class EmbeddedEngine:
         if connection is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
+            _use_wal(connection)
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA busy_timeout=30000")
             self._local.connection = connection
@@ -485,6 +485,21 @@ class EmbeddedEngine:
         except Exception as exc:
             return {"ok": False, "engine": self.name, "error": str(exc)[:200]}
         return {"ok": True, "engine": self.name, "documents": stats["documents"]}
+
+
+def _use_wal(connection: sqlite3.Connection, *, seconds: float = 30.0) -> None:
+    """WAL mode, which the file keeps once set. Switching needs the file to itself, and SQLite
+    answers "database is locked" at once, without its busy wait, while another connection (the
+    web process and the worker starting together, or the app's own setup) is creating the
+    index: so the mode is only set when the file is not in it yet, and retried meanwhile."""
+    deadline = time.monotonic() + seconds
+    while connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _contains(value: str, terms: list[str]) -> bool:

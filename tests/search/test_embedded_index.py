@@ -3,7 +3,10 @@ words use the prefix index, and the app warms search up before it serves (issue 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
+import threading
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -138,3 +141,34 @@ async def test_a_file_whose_doc_rows_hold_the_bodies_moves_them_apart(tmp_path: 
     await reopened.delete(["regulation-r1"])  # deleting needs the moved text's exact tokens
     assert "r1" not in [h.id for h in (await reopened.search(SearchQuery(q="计量法"))).hits]
     await reopened.close()
+
+
+def test_processes_opening_a_new_index_together_all_get_it(tmp_path: Path) -> None:
+    """The web process and the worker (or two nodes) start at once on a new index: switching a
+    new file to WAL needs it to itself, and SQLite answered the loser "database is locked" at
+    once, without waiting (seen in 4 rounds of 40 with six at once: an app failing to start)."""
+    for round_number in range(40):
+        path = tmp_path / f"index-{round_number}.sqlite"
+        barrier = threading.Barrier(6)
+        failures: list[str] = []
+
+        def open_index(
+            path: Path = path, barrier: threading.Barrier = barrier, failures: list[str] = failures
+        ) -> None:
+            engine = EmbeddedEngine(path)
+            barrier.wait()
+            try:
+                engine._setup_sync()
+            except sqlite3.OperationalError as exc:
+                failures.append(str(exc))
+            finally:
+                asyncio.run(engine.close())  # this thread's connection
+
+        threads = [threading.Thread(target=open_index) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        with contextlib.closing(sqlite3.connect(path)) as connection:
+            assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
