@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import ColumnElement, DateTime, MetaData, event, func, select, text
+from sqlalchemy import ColumnElement, DateTime, MetaData, event, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -34,6 +34,7 @@ from sqlmodel import SQLModel
 
 from portal import clock
 from portal.cache import BOOKKEEPING_TABLES, Cache, LocalCache, open_cache
+from portal.errors import UnstorableValue
 from portal.metrics import REPLICA_FALLBACKS, watch_pool
 from portal.settings import Settings
 
@@ -136,6 +137,38 @@ def written(session: AsyncSession | OrmSession, table: Any) -> None:
     if _changes_public_data(table):
         sync = session.sync_session if isinstance(session, AsyncSession) else session
         sync.info[_CHANGED] = True
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _refuse_unstorable_text(session: OrmSession, _context: Any, _instances: Any) -> None:
+    """A NUL character in text or JSON: PostgreSQL refuses it (the error handler's 422
+    ``invalid_value``) while SQLite would keep it, so a complaint, a registration or a rating
+    written with one was accepted on one database and refused on the other. Refused here for
+    both, before anything is written, with the same answer. Only values being written are
+    looked at: a row SQLite kept earlier can still be changed in its other columns."""
+    for instance in (*session.new, *session.dirty):
+        state = inspect(instance)
+        for attribute in state.mapper.column_attrs:
+            if instance in session.new:
+                written_values: Any = [state.dict.get(attribute.key)]
+            else:
+                written_values = state.attrs[attribute.key].history.added or ()
+            if any(_holds_nul(value) for value in written_values):
+                raise UnstorableValue(
+                    "The request contains a character or value that cannot be stored "
+                    "(for example a NUL character).",
+                    detail_zh="提交的内容含有无法保存的字符或数值（例如空字符），请检查后重新提交。",
+                )
 
 
 @event.listens_for(OrmSession, "after_flush")
