@@ -229,6 +229,13 @@ class Rating(SQLModel, table=True):
     published_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     last_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
 
+    def status_on(self, day: date) -> RatingStatus:
+        """The status as anyone reading on ``day`` must see it: a grade past its last valid
+        day has ended, whether or not the daily job (``expire_ratings``) has recorded it yet."""
+        if self.status is RatingStatus.active and self.valid_until < day:
+            return RatingStatus.expired
+        return self.status
+
 
 class ReviewFlag(SQLModel, table=True):
     """A serious penalty that arrived after a grade was published: the rating needs a review.

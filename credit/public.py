@@ -64,6 +64,7 @@ class EnterpriseView:
     ratings: list[RatingRow]
     events: list[LedgerEvent]
     notices: list[OpenNotice]
+    today: date  # the day the view was read for: what is current, and each rating's status
     labels: list[str] = field(default_factory=list)  # the associations' labels for the member
 
     @property
@@ -413,6 +414,7 @@ async def enterprise_detail(session: AsyncSession, uscc: str, *, today: date) ->
         ratings=ratings,
         events=list(events),
         notices=[OpenNotice(run, s, o, n) for run, s, o, n in notices],
+        today=today,
         labels=sorted(labels),
     )
 

@@ -360,7 +360,7 @@ class LedgerPage(BaseModel):
 # --- converters from service rows (used by the JSON routes and the pages alike) --------------
 
 
-def rating_read(row: RatingRow) -> RatingRead:
+def rating_read(row: RatingRow, *, today: date) -> RatingRead:
     rating, association = row.rating, row.association
     return RatingRead(
         uscc=rating.uscc,
@@ -370,7 +370,7 @@ def rating_read(row: RatingRow) -> RatingRead:
         association={"code": association.code, "name": association.name},
         grade=rating.grade,
         score=rating.score,
-        status=rating.status,
+        status=rating.status_on(today),
         valid_from=rating.valid_from,
         valid_until=rating.valid_until,
         methodology={"code": rating.methodology_code, "version": rating.methodology_version},

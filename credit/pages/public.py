@@ -85,7 +85,7 @@ async def ratings_page(
         notice = exc.detail_zh
     except GongzhiError as exc:
         error = exc.detail_zh
-    ratings = [rating_read(row) for row in rows]
+    ratings = [rating_read(row, today=clock.local_date(now)) for row in rows]
     query = {"industry": industry or "", "grade": grade or "", "region": region or "", "q": q or ""}
     base = "&".join(f"{k}={quote(v)}" for k, v in query.items() if v)
     return render_public(
@@ -135,7 +135,7 @@ async def enterprise_page(
     # grade independently and no grade stands for "the" grade of the enterprise.
     grades = [
         {
-            "rating": rating_read(grade.row),
+            "rating": rating_read(grade.row, today=view.today),
             "breakdown": grade.score.breakdown if grade.score else None,
             "evidence_hash": grade.score.evidence_hash if grade.score else None,
             "chart": chart_rows(grade.score.breakdown) if grade.score else None,

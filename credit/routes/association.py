@@ -30,6 +30,7 @@ from credit.schemas import (
     rating_read,
     score_read,
 )
+from portal import clock
 from portal.db import DbSession
 from portal.deps import SettingsDep
 from portal.pagination import Page, PageParams
@@ -268,7 +269,7 @@ async def review_rating(
         settings=settings,
         now=now,
     )
-    return rating_read(row)
+    return rating_read(row, today=clock.local_date(now))
 
 
 @router.post(
@@ -291,16 +292,19 @@ async def publish_reply(
         settings=settings,
         now=now,
     )
-    return rating_read(row)
+    return rating_read(row, today=clock.local_date(now))
 
 
 @router.get("/ratings", response_model=Page[RatingRead], summary="Current grades, flagged first")
 async def association_ratings(
-    request: Request, session: DbSession, acting: ActingAssociation, paging: PageParams
+    request: Request, session: DbSession, acting: ActingAssociation, paging: PageParams, now: Now
 ) -> Page[RatingRead]:
     rows = await ratings.pending_reviews(session, acting.association)
     return Page[RatingRead].of(
-        [rating_read(r) for r in rows[paging.offset : paging.offset + paging.limit]],
+        [
+            rating_read(r, today=clock.local_date(now))
+            for r in rows[paging.offset : paging.offset + paging.limit]
+        ],
         total=len(rows),
         request=paging,
         url=request,

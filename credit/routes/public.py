@@ -70,7 +70,10 @@ async def list_ratings(
         totals=cache,
     )
     return Page[RatingRead].of(
-        [rating_read(row) for row in rows], total=total, request=paging, url=request
+        [rating_read(row, today=clock.local_date(now)) for row in rows],
+        total=total,
+        request=paging,
+        url=request,
     )
 
 
@@ -80,14 +83,14 @@ def enterprise_detail_schema(view: public.EnterpriseView) -> EnterpriseDetail:
         enterprise=EnterpriseRead.model_validate(view.enterprise),
         grades=[
             AssociationGrade(
-                **rating_read(grade.row).model_dump(),
+                **rating_read(grade.row, today=view.today).model_dump(),
                 breakdown=grade.score.breakdown if grade.score else None,
                 evidence_hash=grade.score.evidence_hash if grade.score else None,
             )
             for grade in view.grades
         ],
-        ratings=[rating_read(row) for row in view.ratings],
-        current=rating_read(only.row) if only else None,
+        ratings=[rating_read(row, today=view.today) for row in view.ratings],
+        current=rating_read(only.row, today=view.today) if only else None,
         breakdown=only.score.breakdown if only and only.score else None,
         evidence_hash=only.score.evidence_hash if only and only.score else None,
         history=[

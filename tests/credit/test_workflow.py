@@ -236,6 +236,11 @@ async def test_expiry_after_validity(
     # The day after the last valid day, the public list no longer shows it even before the job…
     clock.now = datetime(2029, 3, 15, 16, 0, tzinfo=UTC)  # 2029-03-16 00:00 Beijing
     assert (await client.get("/api/v1/credit/ratings")).json()["total"] == 0
+    # …nor does the enterprise's own page call it current, or its rating active (attack review).
+    before_the_job = (await client.get(f"/api/v1/credit/enterprises/{member}")).json()
+    assert before_the_job["current"] is None
+    assert before_the_job["grades"] == []
+    assert before_the_job["ratings"][0]["status"] == "expired"
     # …and the expiry job records it in the ledger.
     async with database.transaction() as session:
         assert await ratings.expire_ratings(session, settings=settings, now=clock.now) == 1
