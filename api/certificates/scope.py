@@ -224,10 +224,12 @@ async def record_authorisation(
         valid_until=data.valid_until,
         created_by=actor.id,
     )
+    # No savepoint: a duplicate ends the request, whose transaction is then rolled back whole.
+    # On SQLite a savepoint opened as the transaction's first write began the transaction, and
+    # releasing it committed the record before the audit entry and the request's own commit.
+    session.add(authorisation)
     try:
-        async with session.begin_nested():
-            session.add(authorisation)
-            await session.flush()
+        await session.flush()
     except IntegrityError:
         raise AuthorisationExists() from None
     await audit.record(

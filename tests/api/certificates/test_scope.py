@@ -8,9 +8,13 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import func, select
 
+from api.certificates.models import InstitutionAuthorisation
 from api.certificates.queries import today_local
-from api.certificates.scope import Grant, Scope, load_scope
+from api.certificates.schemas import AuthorisationCreate
+from api.certificates.scope import Grant, Scope, load_scope, record_authorisation
 from api.certificates.store import common_region
 from portal.accounts.models import Organization, OrganizationKind, Role, User
 from portal.db import Database
@@ -301,3 +305,30 @@ async def test_another_provinces_bureau_cannot_stop_an_institution_at_home(
         "/api/v1/certificates", json=cert_body(region_code="610402"), headers=institution
     )
     assert at_home.status_code == 201, at_home.text
+
+
+async def test_a_recorded_authorisation_is_kept_only_if_its_transaction_commits(
+    database: Database, make_org: MakeOrg, make_user: MakeUser
+) -> None:
+    """Attack review: the record was written inside a savepoint, the first statement of its
+    transaction; on SQLite that savepoint began the transaction and its release committed it, so
+    a request failing afterwards (its audit entry, the commit) still left the authorisation."""
+    org = await make_org(kind=OrganizationKind.institution, region="610400")
+    regulator = await make_user(Role.regulator, region="610400")
+
+    class Afterwards(Exception):
+        pass
+
+    data = AuthorisationCreate.model_validate(scope_body(org.code))
+    with pytest.raises(Afterwards):
+        await _record_then_fail(database, data, regulator, Afterwards)
+    async with database.transaction() as session:
+        assert await session.scalar(select(func.count()).select_from(InstitutionAuthorisation)) == 0
+
+
+async def _record_then_fail(
+    database: Database, data: AuthorisationCreate, actor: User, error: type[Exception]
+) -> None:
+    async with database.transaction() as session:
+        await record_authorisation(session, data, actor=actor)
+        raise error
