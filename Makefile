@@ -48,8 +48,12 @@ meilisearch:
 node-tools:
 	@bash scripts/get-node-tools.sh
 
+## Both cores: pytest-xdist, a test file to a worker (its module fixtures built once). Each worker
+## has its own databases, search engines and servers on free ports; CI has 90 minutes.
+PYTEST_WORKERS ?= 2
+PARALLEL = -n $(PYTEST_WORKERS) --dist loadfile
 pytest: install system-deps meilisearch node-tools
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PARALLEL) $(PYTEST_ARGS)
 
 ## The suite again with the portal's clock started at 23:30 UTC on the last day of a year: 07:30
 ## on New Year's Day in China, when a host's UTC date and the Chinese date disagree and a year's
@@ -63,7 +67,7 @@ CLOCK_SKIPS = --ignore=tests/browser --ignore=tests/fuzz --ignore=tests/deploy \
 	--ignore=tests/hardening --ignore=tests/portal/test_backup.py \
 	--ignore=tests/search/test_relevance.py
 pytest-clocks: install system-deps meilisearch
-	GONGZHI_TEST_NOW=$(CLOCK_START) $(BIN)/pytest -q $(CLOCK_SKIPS) $(PYTEST_ARGS)
+	GONGZHI_TEST_NOW=$(CLOCK_START) $(BIN)/pytest -q $(PARALLEL) $(CLOCK_SKIPS) $(PYTEST_ARGS)
 
 ## Lint, type-check and run the whole suite (SQLite always; PostgreSQL and Meilisearch when present).
 test: lint typecheck pytest pytest-clocks

@@ -61,7 +61,6 @@ async def test_a_bureau_creates_and_draws_a_campaign_on_a_phone(page, live_serve
     text = await page.locator("#pairings").inner_text()
     assert "T-ZF-" in text
     await fits(page)
-    await page.screenshot(path="/tmp/campaignui_drawn_390.png", full_page=True)
 
     await page.goto(live_server + "/backoffice/campaigns")
     assert "浏览器测试 双随机抽查" in await page.locator("#campaign-list").inner_text()

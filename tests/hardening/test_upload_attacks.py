@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from api.complaints.models import Media
 from portal.db import Database
 from portal.settings import Settings
+from search.engine import embedded_path
 from tests.api.complaints import images
 from tests.api.complaints.test_media import assert_clean_jpeg, fetch
 from tests.support import assert_problem
@@ -32,8 +33,11 @@ SCRIPT = b"<script>alert(document.domain)</script>"
 
 
 def listing(settings: Settings) -> set[Path]:
+    """The files under the storage directory, less the embedded search index the app keeps
+    there too (search/engine.py), which its lifespan may be creating while a test runs."""
     root = Path(settings.storage_dir)
-    return {p for p in root.rglob("*") if p.is_file()}
+    index = embedded_path(settings).name
+    return {p for p in root.rglob("*") if p.is_file() and not p.name.startswith(index)}
 
 
 async def media_rows(database: Database) -> int:
