@@ -71,16 +71,12 @@ def served_portal(
         "GONGZHI_ENV": "test",
         "GONGZHI_PAGE_CACHE_SECONDS": "0",
         "GONGZHI_CREDIT_LIST_TOTAL_SECONDS": "0",
-        # Several workers share one cache (serve refuses per-process ones): Redis database 5,
-        # under a prefix of this server's own.
-        **(
-            {
-                "GONGZHI_CACHE_URL": "redis://127.0.0.1:6379/5",
-                "GONGZHI_CACHE_PREFIX": f"test-served-{port}",
-            }
-            if workers > 1
-            else {}
-        ),
+        # Keys of this server's own in a shared Redis (its cache, its rate-limit counters): the
+        # default prefix names the database, portal.db for every served portal, and the suite's
+        # two workers run such servers at once.
+        "GONGZHI_CACHE_PREFIX": f"test-served-{uuid.uuid4().hex[:12]}",
+        # Several workers share one cache (serve refuses per-process ones): Redis database 5.
+        **({"GONGZHI_CACHE_URL": "redis://127.0.0.1:6379/5"} if workers > 1 else {}),
         **(env or {}),
     }
     for step in (["db", "upgrade"], ["demo"]) if demo else (["db", "upgrade"],):
