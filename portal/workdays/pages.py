@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from portal import clock, workdays
@@ -75,13 +75,23 @@ async def _index(
 
 @router.get("/admin/calendar")
 async def index(
-    request: Request, session: DbSession, user: OptionalUser, config: CalendarConfig
+    request: Request,
+    session: DbSession,
+    user: OptionalUser,
+    config: CalendarConfig,
+    year: Annotated[str, Query(max_length=4)] = "",
 ) -> Response:
+    """The coverage table and the import form; ``year`` fills in the form's year (the link of a
+    year that is not imported yet)."""
     denied = _guard(request, user)
     if denied is not None:
         return denied
     assert user is not None
-    return await _index(request, session, user, config)
+    return await _index(request, session, user, config, year=_form_year(year))
+
+
+def _form_year(value: str) -> int | None:
+    return int(value) if value.isdigit() and 2000 <= int(value) <= 2200 else None
 
 
 @router.post("/admin/calendar")
@@ -98,7 +108,7 @@ async def submit(
     if denied is not None:
         return denied
     assert user is not None
-    given = int(year) if year.isdigit() and 2000 <= int(year) <= 2200 else None
+    given = _form_year(year)
     if year.strip() and given is None:
         return await _index(
             request,

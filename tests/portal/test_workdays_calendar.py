@@ -5,6 +5,7 @@ year nobody knows is refused when the portal is set to refuse."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -408,3 +409,29 @@ async def test_staff_see_the_missing_year_on_every_page(
         citizen = await make_user(Role.citizen)
         await _login(client, citizen.email)
         assert "节假日安排尚未导入" not in (await client.get("/account")).text
+
+
+async def test_a_year_not_imported_yet_leads_to_the_import_form_not_to_a_missing_page(
+    client: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    """On New Year's Day 2027 (Beijing) the table's first year was 2027, which nothing knew yet,
+    and its link answered 404 (the page walk under ``make pytest-clocks``)."""
+    admin = await make_user(Role.admin)
+    new_year = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)  # 2027-01-01 07:30 in China
+    with clock.use_clock(clock.FixedClock(new_year)):
+        await _login(client, admin.email)
+        page = await client.get("/admin/calendar")
+        assert page.status_code == 200
+        table = page.text[page.text.index('id="calendar-coverage"') :]
+        table = table[: table.index("</table>")]
+        assert "2027年" in table
+        for year in re.findall(r'href="/admin/calendar/(\d{4})"', table):
+            assert (await client.get(f"/admin/calendar/{year}")).status_code == 200, year
+        assert 'href="/admin/calendar?year=2027#calendar-form"' in table
+        form = await client.get("/admin/calendar", params={"year": "2027"})
+        assert 'name="year" inputmode="numeric" pattern="[0-9]{4}" maxlength="4" value="2027"' in (
+            form.text
+        )
+        ignored = await client.get("/admin/calendar", params={"year": "12ab"})
+        assert ignored.status_code == 200
+        assert 'maxlength="4" value=""' in ignored.text
