@@ -10,18 +10,20 @@ from search import text
 WEIGHTS = (10.0, 4.0, 1.0)
 
 
-def ranked_sql(weights: str, where: str) -> str:
+def ranked_sql(weights: str, where: str, also: str = "") -> str:
     """The full-text query with filters. It must start from the FTS5 index: joined directly,
     SQLite's planner may drive the join from ``doc`` (through an index on a filtered column) and
     probe the full-text index once per row, which took 85 s for 标准化法 with kind=regulation on
     the 3,475 laws of the corpus (issue 12). The matching rowids are therefore materialised
     first and ``CROSS JOIN`` (SQLite's documented way to fix the join order) keeps them the
     outer loop; each filter is then checked on the few matching rows by primary key.
-    tests/search/test_query_plan.py asserts the plan of every filter combination."""
+    tests/search/test_query_plan.py asserts the plan of every filter combination. ``also``
+    adds columns computed on the same pass (the tier and the title's query words)."""
     return (
         f"WITH matched(rowid, score) AS MATERIALIZED ("
         f"SELECT rowid, bm25(doc_fts, {weights}) FROM doc_fts WHERE doc_fts MATCH ?)"
         f" SELECT d.rowid, d.kind, d.region, d.year, d.title, d.ts, d.version_rank, matched.score"
+        f"{', ' + also if also else ''}"
         f" FROM matched CROSS JOIN doc d ON d.rowid = matched.rowid WHERE 1 = 1{where}"
     )
 
