@@ -186,3 +186,21 @@ async def test_the_public_answer_is_made_once_per_state(
         assert (await client.get(f"{url}?again={n}")).status_code == 200
     assert len(loads) <= 4
     assert (await client.get(f"/inspections/{uuid.uuid4()}")).status_code == 404
+
+
+async def test_an_inspector_of_an_unknown_district_is_refused(
+    client: httpx.AsyncClient, database: Any, sites: Sites
+) -> None:
+    """The draw keeps an inspector away from the sites of their own district; a district code
+    that names no division (a typo of 610404, 渭城区) matched no site and would have sent them to
+    their own district's sites. It is refused, naming the field, and nothing is committed."""
+    bureau, _, weicheng = sites
+    body = campaign_body(weicheng)
+    body["inspectors"][1]["district"] = "610440"
+    refused = await client.post(URL, json=body, headers=bureau)
+    assert_problem(refused, 422, "unknown_region")
+    errors = refused.json()["errors"]
+    assert [e["field"] for e in errors] == ["body.inspectors.1.district"]
+    assert "610440" in refused.json()["detail_zh"]
+    listed = await client.get("/api/v1/inspection-campaigns", params={"region": "610400"})
+    assert listed.json()["total"] == 0
