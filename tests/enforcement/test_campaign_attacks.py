@@ -204,3 +204,20 @@ async def test_an_inspector_of_an_unknown_district_is_refused(
     assert "610440" in refused.json()["detail_zh"]
     listed = await client.get("/api/v1/inspection-campaigns", params={"region": "610400"})
     assert listed.json()["total"] == 0
+
+
+@pytest.mark.parametrize("asked", ["²", "٣", "9" * 5000, "-1", "1e3", ""])
+async def test_a_page_number_of_other_digits_shows_the_first_page(
+    client: httpx.AsyncClient, sites: Sites, asked: str
+) -> None:
+    """``str.isdigit`` is true of "²" and of 5,000 nines, which ``int`` refuses (a 500): the
+    public results and the bureau's risk list read such a page number as the first page."""
+    bureau, _, weicheng = sites
+    created = await client.post(URL, json=campaign_body(weicheng), headers=bureau)
+    assert created.status_code == 201, created.text
+    results = await client.get(
+        f"/inspections/{created.json()['id']}/results", params={"page": asked}
+    )
+    assert results.status_code == 200, results.text
+    risk = await client.get("/backoffice/risk", params={"page": asked}, headers=bureau)
+    assert risk.status_code == 200, risk.text
