@@ -38,3 +38,27 @@ async def test_a_reinspection_day_written_as_a_number_is_refused(
     )
     assert page.status_code == 422, page.text
     assert (await client.get(f"{API}/{follow_up}", headers=bureau)).json()["status"] == "open"
+
+
+async def test_a_case_number_of_spaces_files_no_case(
+    client: httpx.AsyncClient, sites: Sites
+) -> None:
+    """立案 needs its document number: one of spaces only (the pattern allows a space inside a
+    number) was stripped to nothing and filed the case with an empty number."""
+    bureau, _, weicheng = sites
+    await _inspected(client, bureau, weicheng)
+    follow_up = (await client.get(API, headers=bureau)).json()["items"][0]["id"]
+    for blank in (" ", "   "):
+        assert_problem(
+            await client.post(
+                f"{API}/{follow_up}/case", json={"case_number": blank}, headers=bureau
+            ),
+            422,
+        )
+        page = await client.post(
+            f"/backoffice/follow-ups/{follow_up}/case", data={"case_number": blank}, headers=bureau
+        )
+        assert page.status_code == 422, page.text
+    shown = (await client.get(f"{API}/{follow_up}", headers=bureau)).json()
+    assert shown["status"] == "open"
+    assert shown["case_number"] is None
