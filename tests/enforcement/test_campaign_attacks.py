@@ -221,3 +221,22 @@ async def test_a_page_number_of_other_digits_shows_the_first_page(
     assert results.status_code == 200, results.text
     risk = await client.get("/backoffice/risk", params={"page": asked}, headers=bureau)
     assert risk.status_code == 200, risk.text
+
+
+async def test_a_blank_title_or_inspector_name_is_refused(
+    client: httpx.AsyncClient, sites: Sites
+) -> None:
+    """A title or an inspector's name of spaces only passed min_length and was published blank
+    (the masked name of "　" is "")."""
+    bureau, _, weicheng = sites
+    for blank in (" ", "\u3000\t"):
+        assert_problem(
+            await client.post(URL, json=campaign_body(weicheng, title=blank), headers=bureau),
+            422,
+            "validation_error",
+        )
+        body = campaign_body(weicheng)
+        body["inspectors"][0]["name"] = blank
+        assert_problem(await client.post(URL, json=body, headers=bureau), 422, "validation_error")
+    listed = await client.get("/api/v1/inspection-campaigns", params={"region": "610400"})
+    assert listed.json()["total"] == 0
