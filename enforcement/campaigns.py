@@ -33,8 +33,10 @@ from portal import clock
 from portal.accounts.models import Organization, OrganizationKind, User
 from portal.accounts.permissions import Action, authorize
 from portal.audit import service as audit
+from portal.errors import UnknownRegion
 from portal.pagination import PageRequest
 from portal.privacy import mask_person_name, public_owner_name
+from portal.regions.models import Region
 from portal.regions.service import get_region
 
 
@@ -155,6 +157,35 @@ async def resolve_exclusions(session: AsyncSession, data: CampaignCreate) -> dic
     return found
 
 
+async def check_districts(session: AsyncSession, data: CampaignCreate) -> None:
+    """Each inspector's district names a division: the draw keeps an inspector away from the
+    sites of their own district (draw.conflicts), and a code naming none (a typo) matches no
+    site, which would send the inspector to their own district's sites."""
+    wanted = sorted({i.district for i in data.inspectors})
+    known: set[str] = set()
+    for start in range(0, len(wanted), _IN_CHUNK):
+        chunk = wanted[start : start + _IN_CHUNK]
+        known.update(
+            await session.scalars(select(col(Region.code)).where(col(Region.code).in_(chunk)))
+        )
+    unknown = [code for code in wanted if code not in known]
+    if unknown:
+        raise UnknownRegion(
+            f"No administrative division has code {', '.join(unknown[:5])} (inspectors' districts).",
+            detail_zh=f"执法人员所在区县的行政区划代码不存在：{'、'.join(unknown[:5])}。",
+            errors=[
+                {
+                    "field": f"body.inspectors.{index}.district",
+                    "type": "unknown_region",
+                    "message": f"No administrative division has code {i.district}",
+                    "message_zh": f"行政区划代码 {i.district} 不存在",
+                }
+                for index, i in enumerate(data.inspectors)
+                if i.district not in known
+            ][:50],
+        )
+
+
 def _inspectors(data: CampaignCreate, resolved: dict[str, list[str]]) -> list[dict[str, Any]]:
     seen: set[str] = set()
     pool = []
@@ -205,6 +236,7 @@ async def create(
         raise TooManyInspectors(
             detail_zh=f"执法检查人员名单最多 {settings.enforcement_max_inspectors} 人。"
         )
+    await check_districts(session, data)
     pool = _inspectors(data, await resolve_exclusions(session, data))
     listed = await candidates(session, data, limit=settings.enforcement_max_candidates)
     if len(listed) < data.sample_size:

@@ -5,7 +5,6 @@ as plain forms (no script: a phone on a weak signal submits and gets the page ba
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request
@@ -22,6 +21,7 @@ from portal.accounts.permissions import Action
 from portal.db import DbSession
 from portal.errors import GongzhiError
 from portal.pagination import PageRequest
+from portal.types import IsoDate
 from portal.web import error_page, render, staff_page
 
 router = APIRouter(include_in_schema=False)
@@ -118,7 +118,7 @@ async def follow_up_correction(
     user: FollowUpPage,
     follow_up_id: uuid.UUID,
     evidence: Text,
-    reinspected_on: Annotated[date, Form()],
+    reinspected_on: Annotated[IsoDate, Form()],
 ) -> Response:
     if isinstance(user, Response):
         return user

@@ -8,10 +8,15 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from portal.types import IsoDate
+
 FollowUpShownStatus = Literal["open", "overdue", "corrected", "case_filed", "closed"]
 FollowUpKindName = Literal["correct", "penalty_case"]
 # 立案 文书编号 as bureaus write them: 咸市监立〔2026〕12号, (陕)市监立字[2026]第3号, ZF-2026-001.
-CASE_NUMBER = r"^[\w〔〕()（）\[\]【】\-－—/·.第号字 ]{1,64}$"
+# At least one character other than a space: a number of spaces only was stripped to nothing and
+# filed the case with an empty number.
+_CASE_CHAR = r"\w〔〕()（）\[\]【】\-－—/·.第号字"
+CASE_NUMBER = rf"^[{_CASE_CHAR} ]*[{_CASE_CHAR}][{_CASE_CHAR} ]*$"
 
 
 class FollowUpRead(BaseModel):
@@ -52,7 +57,7 @@ class FollowUpCorrection(BaseModel):
     """责令改正 complied with, as the re-inspection (复查) saw it."""
 
     evidence: str = Field(min_length=1, max_length=1000, pattern=r"\S")
-    reinspected_on: date
+    reinspected_on: IsoDate
 
 
 class FollowUpCase(BaseModel):

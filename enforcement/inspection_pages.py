@@ -20,7 +20,7 @@ from portal.accounts.permissions import Action
 from portal.db import DbSession
 from portal.deps import SettingsDep
 from portal.errors import GongzhiError, NotFound
-from portal.pagination import PageRequest
+from portal.pagination import PageRequest, page_number
 from portal.web import error_page, render, render_public, staff_page
 
 router = APIRouter(include_in_schema=False)
@@ -110,8 +110,7 @@ async def campaign_results(
     user: OptionalUser,
     campaign_id: uuid.UUID,
 ) -> Response:
-    asked = request.query_params.get("page", "1")
-    number = int(asked) if asked.isdigit() and 1 <= int(asked) <= 10_000 else 1
+    number = page_number(request.query_params.get("page"))
     try:
         campaign = await campaigns.get(session, campaign_id)
         found, total = await results.published(

@@ -20,6 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, cast, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -100,12 +102,25 @@ async def tie_badge(
     found = await session.get(Inspector, badge)
     if found is not None and found.user_id == user_id:
         return found
-    taken = await session.scalar(select(Inspector).where(col(Inspector.user_id) == user_id))
-    if found is not None or taken is not None:
+    if found is not None:
         raise BadgeTaken()
-    inspector = Inspector(badge=badge, user_id=user_id, created_by=actor.id, created_at=clock.now())
-    session.add(inspector)
-    await session.flush()
+    # Inserted unless the badge or the account is tied already, meanwhile too: two ties sent at
+    # once (a double click, two clerks) both read "free", and the second was the unique
+    # column's bare conflict instead of this answer again or badge_taken.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    added = await session.execute(
+        insert(Inspector)
+        .values(badge=badge, user_id=user_id, created_by=actor.id, created_at=clock.now())
+        .on_conflict_do_nothing()
+        .returning(col(Inspector.badge))
+    )
+    if added.scalar_one_or_none() is None:
+        found = await session.get(Inspector, badge, populate_existing=True)
+        if found is not None and found.user_id == user_id:
+            return found
+        raise BadgeTaken()
+    inspector = await session.get(Inspector, badge, populate_existing=True)
+    assert inspector is not None  # inserted just now
     await audit.record(
         session,
         actor=actor,

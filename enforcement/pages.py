@@ -19,7 +19,7 @@ from portal.accounts.models import User
 from portal.accounts.permissions import Action
 from portal.db import DbSession
 from portal.errors import GongzhiError, NotFound
-from portal.pagination import PageRequest
+from portal.pagination import PageRequest, page_number
 from portal.web import error_page, render, render_public, staff_page
 
 router = APIRouter(include_in_schema=False)
@@ -46,8 +46,7 @@ async def risk_page(request: Request, session: DbSession, user: RiskPage) -> Res
     region = _param(request, "region", _REGION)
     district = _param(request, "district", _REGION)
     category = _param(request, "category", _CATEGORY)
-    asked = request.query_params.get("page", "1")
-    number = int(asked) if asked.isdigit() and 1 <= int(asked) <= 10_000 else 1
+    number = page_number(request.query_params.get("page"))
     page = PageRequest(page=number, per_page=PER_PAGE)
     try:
         found, total = await scores.list_scores(

@@ -103,7 +103,8 @@ class InspectorIn(BaseModel):
     they work in, and sites they must never be paired with (by 单位编号 or credit code)."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9-]{1,32}$")
-    name: str = Field(min_length=1, max_length=50)
+    # Not blank: the name is published masked, and a blank one masks to nothing.
+    name: str = Field(min_length=1, max_length=50, pattern=r"\S")
     district: RegionCode
     exclusions: list[Exclusion] = Field(default_factory=list, max_length=200)
 
@@ -120,7 +121,7 @@ class BandWeights(BaseModel):
 
 
 class CampaignCreate(BaseModel):
-    title: str = Field(min_length=1, max_length=200)
+    title: str = Field(min_length=1, max_length=200, pattern=r"\S")
     region: RegionCode
     categories: list[CategoryCode] = Field(default_factory=list, max_length=100)
     usage_areas: list[UsageArea] = Field(default_factory=list, max_length=4)

@@ -43,6 +43,16 @@ async def page_request(
 PageParams = Annotated[PageRequest, Depends(page_request)]
 
 
+def page_number(asked: str | None, *, last: int = MAX_PAGE) -> int:
+    """A page's ``?page=`` as a page shows it: 1 to ``last``, anything else the first page.
+    ASCII digits only, and few of them: ``str.isdigit`` is true of "²", and of 5,000 nines,
+    both of which ``int`` refuses (a page answered 500)."""
+    if asked is None or not (asked.isascii() and asked.isdigit()) or len(asked) > 6:
+        return 1
+    number = int(asked)
+    return number if 1 <= number <= last else 1
+
+
 class Page(BaseModel, Generic[T]):
     items: list[T]
     total: int = Field(ge=0)

@@ -186,3 +186,57 @@ async def test_the_public_answer_is_made_once_per_state(
         assert (await client.get(f"{url}?again={n}")).status_code == 200
     assert len(loads) <= 4
     assert (await client.get(f"/inspections/{uuid.uuid4()}")).status_code == 404
+
+
+async def test_an_inspector_of_an_unknown_district_is_refused(
+    client: httpx.AsyncClient, database: Any, sites: Sites
+) -> None:
+    """The draw keeps an inspector away from the sites of their own district; a district code
+    that names no division (a typo of 610404, 渭城区) matched no site and would have sent them to
+    their own district's sites. It is refused, naming the field, and nothing is committed."""
+    bureau, _, weicheng = sites
+    body = campaign_body(weicheng)
+    body["inspectors"][1]["district"] = "610440"
+    refused = await client.post(URL, json=body, headers=bureau)
+    assert_problem(refused, 422, "unknown_region")
+    errors = refused.json()["errors"]
+    assert [e["field"] for e in errors] == ["body.inspectors.1.district"]
+    assert "610440" in refused.json()["detail_zh"]
+    listed = await client.get("/api/v1/inspection-campaigns", params={"region": "610400"})
+    assert listed.json()["total"] == 0
+
+
+@pytest.mark.parametrize("asked", ["²", "٣", "9" * 5000, "-1", "1e3", ""])
+async def test_a_page_number_of_other_digits_shows_the_first_page(
+    client: httpx.AsyncClient, sites: Sites, asked: str
+) -> None:
+    """``str.isdigit`` is true of "²" and of 5,000 nines, which ``int`` refuses (a 500): the
+    public results and the bureau's risk list read such a page number as the first page."""
+    bureau, _, weicheng = sites
+    created = await client.post(URL, json=campaign_body(weicheng), headers=bureau)
+    assert created.status_code == 201, created.text
+    results = await client.get(
+        f"/inspections/{created.json()['id']}/results", params={"page": asked}
+    )
+    assert results.status_code == 200, results.text
+    risk = await client.get("/backoffice/risk", params={"page": asked}, headers=bureau)
+    assert risk.status_code == 200, risk.text
+
+
+async def test_a_blank_title_or_inspector_name_is_refused(
+    client: httpx.AsyncClient, sites: Sites
+) -> None:
+    """A title or an inspector's name of spaces only passed min_length and was published blank
+    (the masked name of "　" is "")."""
+    bureau, _, weicheng = sites
+    for blank in (" ", "\u3000\t"):
+        assert_problem(
+            await client.post(URL, json=campaign_body(weicheng, title=blank), headers=bureau),
+            422,
+            "validation_error",
+        )
+        body = campaign_body(weicheng)
+        body["inspectors"][0]["name"] = blank
+        assert_problem(await client.post(URL, json=body, headers=bureau), 422, "validation_error")
+    listed = await client.get("/api/v1/inspection-campaigns", params={"region": "610400"})
+    assert listed.json()["total"] == 0

@@ -263,3 +263,40 @@ async def test_one_photo_sent_with_a_report_and_an_inspection_at_once_goes_to_on
             assert media.case_id is not None
         else:
             assert media.held_by == f"enforcement_inspection:{ids[weicheng]}"
+
+
+async def test_a_badge_tied_twice_at_once_answers_as_one_after_the_other(
+    client: httpx.AsyncClient,
+    make_user: Callable[..., Awaitable[User]],
+    sites: Sites,
+) -> None:
+    """Tying is idempotent (the same badge to the same account again: the same answer) and a
+    badge or account tied already is badge_taken; sent at once (a double click, two clerks),
+    the second was the bare "conflict" of the unique column."""
+    bureau, _, _ = sites
+    url = "/api/v1/enforcement/inspectors/"
+    one = await make_user(Role.regulator, region="610402")
+    same = await asyncio.gather(
+        *(client.put(url + "ZF-90", json={"user_id": str(one.id)}, headers=bureau) for _ in "ab")
+    )
+    assert [r.status_code for r in same] == [200, 200], [r.text for r in same]
+    assert same[0].json() == same[1].json()
+    two = await make_user(Role.regulator, region="610402")
+    three = await make_user(Role.regulator, region="610402")
+    raced = await asyncio.gather(
+        *(
+            client.put(url + "ZF-91", json={"user_id": str(u.id)}, headers=bureau)
+            for u in (two, three)
+        )
+    )
+    assert sorted(r.status_code for r in raced) == [200, 409], [r.text for r in raced]
+    assert_problem(next(r for r in raced if r.status_code == 409), 409, "badge_taken")
+    four = await make_user(Role.regulator, region="610402")
+    raced = await asyncio.gather(
+        *(
+            client.put(url + b, json={"user_id": str(four.id)}, headers=bureau)
+            for b in ("ZF-92", "ZF-93")
+        )
+    )
+    assert sorted(r.status_code for r in raced) == [200, 409], [r.text for r in raced]
+    assert_problem(next(r for r in raced if r.status_code == 409), 409, "badge_taken")
