@@ -30,7 +30,7 @@ from portal.accounts.models import Organization, OrganizationKind, Role, User
 from portal.accounts.permissions import Action, role_allows
 from portal.db import DbSession
 from portal.errors import GongzhiError
-from portal.pagination import PageRequest
+from portal.pagination import PageRequest, page_number
 from portal.web import render
 
 router = APIRouter(include_in_schema=False)
@@ -86,13 +86,9 @@ async def _owner_page(
     status_code: int = 200,
 ) -> Response:
     owner = await registration.acting_owner(session, user)
-    page = (
-        int(request.query_params.get("page", "1"))
-        if request.query_params.get("page", "1").isdigit()
-        else 1
-    )
+    page = page_number(request.query_params.get("page"), last=10_000)
     rows, total = await review.list_registrations(
-        session, actor=user, page=PageRequest(page=max(1, min(page, 10_000)), per_page=50)
+        session, actor=user, page=PageRequest(page=page, per_page=50)
     )
     items = await review.read_models(session, rows)
     return render(

@@ -45,7 +45,9 @@ async def institution_plan(request: Request, session: DbSession, user: OptionalU
 
 async def _plan_page(request: Request, session: DbSession, user: User) -> Response:
     asked = request.query_params.get("months", "3")
-    months = int(asked) if asked.isdigit() and 1 <= int(asked) <= 24 else 3
+    # ASCII digits only: str.isdigit is true of "²", which int() refuses (a 500).
+    plain = asked.isascii() and asked.isdigit() and len(asked) <= 2
+    months = int(asked) if plain and 1 <= int(asked) <= 24 else 3
     until, items, cut = await plans.plan(session, actor=user, months=months)
     today = clock.today()
     return render(
@@ -116,7 +118,7 @@ async def statistics_page(
 ) -> Response:
     if isinstance(user, Response):
         return user
-    code = region if len(region) == 6 and region.isdigit() else None
+    code = region if len(region) == 6 and region.isascii() and region.isdigit() else None
     message: str | None = None
     try:
         stats = await statistics.regional_statistics(

@@ -91,7 +91,9 @@ async def index(
 
 
 def _form_year(value: str) -> int | None:
-    return int(value) if value.isdigit() and 2000 <= int(value) <= 2200 else None
+    # ASCII digits only: str.isdigit is true of "²", which int() refuses (a 500).
+    plain = value.isascii() and value.isdigit()
+    return int(value) if plain and 2000 <= int(value) <= 2200 else None
 
 
 @router.post("/admin/calendar")

@@ -230,3 +230,35 @@ async def test_owner_moves_and_retires_on_the_page_and_the_bureau_sees_each_even
         f"/owner/instruments/{ids['EV-1']}/change", data={"kind": "moved", "location": "别处"}
     )
     assert stranger.status_code == 404
+
+
+async def test_superscript_and_full_width_digits_in_the_address_are_no_server_error(
+    client: httpx.AsyncClient,
+    owner_user: User,
+    institution_user: User,
+    make_user: Callable[..., Awaitable[User]],
+) -> None:
+    """ "²" and "６" are digits to str.isdigit and not to int(): ?page=², ?months=² answered 500
+    (attack review). Each page reads them as the default instead."""
+    regulator = await make_user(Role.regulator, region="610400")
+    admin = await make_user(Role.admin)
+    asked = [
+        (
+            owner_user,
+            ["/owner/instruments?page=²", "/owner/plan?months=²", "/owner/plan?months=１"],
+        ),
+        (institution_user, ["/backoffice/plan?months=²"]),
+        (regulator, ["/backoffice/instrument-statistics?region=６１０４００"]),
+        (admin, ["/admin/calendar?year=²０２７"]),
+    ]
+    for user, urls in asked:
+        client.cookies.clear()
+        await _login(client, user)
+        for url in urls:
+            response = await client.get(url)
+            assert response.status_code == 200, (url, response.status_code)
+    client.cookies.clear()
+    await _login(client, admin)
+    typed = await client.post("/admin/calendar", data={"text": "通知", "year": "²"})
+    assert typed.status_code == 422  # the form's own message: 年份应为四位数字
+    assert "年份应为四位数字" in typed.text
