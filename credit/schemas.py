@@ -35,6 +35,19 @@ def _plain_text(value: str) -> str:
     return value
 
 
+# The Metrology Law took effect on 1985-07-01; no evaluation or membership is dated before 1985.
+# Unbounded, a date of year 1 reached the scoring's look-back windows (as_of minus 730 days) and
+# overflowed into a 500.
+EARLIEST_DATE = date(1985, 1, 1)
+
+
+def _not_before_1985(value: date | None) -> date | None:
+    if value is not None and value < EARLIEST_DATE:
+        raise ValueError(f"a date before {EARLIEST_DATE.isoformat()} is not accepted")
+    return value
+
+
+CreditDate = Annotated[IsoDate, AfterValidator(_not_before_1985)]
 OneLine = Annotated[str, AfterValidator(_one_line)]
 PlainText = Annotated[str, AfterValidator(_plain_text)]
 # Inputs are stripped before their length is checked: a required text of only spaces (also
@@ -53,7 +66,7 @@ class EnterpriseCreate(BaseModel):
     region_code: str = Field(pattern=r"^\d{6}$")
     address: OneLine = Field(default="", max_length=300)
     industry: OneLine | None = Field(default=None, max_length=64)
-    joined_on: IsoDate | None = None
+    joined_on: CreditDate | None = None
 
 
 class RegistryEntry(BaseModel):
@@ -197,7 +210,7 @@ class RunCreate(BaseModel):
     model_config = STRIPPED
 
     title: OneLine | None = Field(default=None, max_length=200)
-    as_of: IsoDate | None = None
+    as_of: CreditDate | None = None
     methodology_id: uuid.UUID | None = None
 
 

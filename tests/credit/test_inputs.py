@@ -77,3 +77,17 @@ async def test_reasons_and_texts_of_only_spaces_are_refused(
     assert_problem(decision, 422)
     [pending] = (await assoc.get("/objections")).json()["items"]
     assert pending["status"] == "pending"
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "0001-12-31", "1984-12-31"])
+async def test_dates_before_1985_are_refused(
+    client: httpx.AsyncClient, make_association: MakeAssociation, day: str
+) -> None:
+    """A membership and an evaluation dated in year 1 reached the scoring's look-back window
+    (as_of minus 730 days) and answered 500 (OverflowError)."""
+    assoc = await make_association()
+    member = {"uscc": new_uscc("610425"), "name": "城关加油站", "region_code": "610425"}
+    assert_problem(await assoc.post("/members", {**member, "joined_on": day}), 422)
+    assert (await assoc.post("/members", {**member, "joined_on": "1985-01-01"})).status_code == 201
+    assert_problem(await assoc.post("/runs", {"as_of": day}), 422)
+    assert (await assoc.get("/runs")).json()["total"] == 0
