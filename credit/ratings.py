@@ -80,7 +80,7 @@ async def review_rating(
     code = validate_uscc(uscc)
     writer = LedgerWriter(session, signing_key(settings))
     await writer.lock()  # before reading the grade: see LedgerWriter.lock
-    rating = await active_rating(session, association, code)
+    rating = await active_rating(session, association, code, today=clock.local_date(now))
     before = {"grade": rating.grade, "status": rating.status}
     if data.outcome == "downgrade":
         assert data.grade is not None
@@ -154,7 +154,7 @@ async def publish_reply(
     code = validate_uscc(uscc)
     writer = LedgerWriter(session, signing_key(settings))
     await writer.lock()  # before reading the grade: see LedgerWriter.lock
-    rating = await active_rating(session, association, code)
+    rating = await active_rating(session, association, code, today=clock.local_date(now))
     before = {"reply": rating.reply_text}
     await append_for_rating(
         session,

@@ -21,6 +21,7 @@ from credit.schemas import ObjectionDecision, ReplyCreate, ReviewCreate
 from portal.db import Database
 from portal.settings import Settings
 from tests.credit.support import Association, Clock, MakeAssociation
+from tests.support import assert_problem
 
 Step = Callable[[Any], Awaitable[Any]]
 
@@ -241,3 +242,26 @@ async def test_a_grade_cancelled_twice_at_once_is_cancelled_once(
     assert isinstance(outcome, errors.RatingNotFound), outcome
     assert await _ledger_size(database) == size + 1
     await _check_ledger(database, settings)
+
+
+async def test_a_grade_past_its_last_valid_day_is_not_reviewed_or_replied_to(
+    client: httpx.AsyncClient, clock: Clock, make_association: MakeAssociation
+) -> None:
+    """Attack review: the public pages read a grade past its last valid day as expired, but the
+    back office still downgraded it and published replies beside it (ledger events on a grade
+    that had ended) until the daily expiry job ran."""
+    assoc = await make_association()
+    run = await _in_notice(assoc)
+    clock.advance(days=14)
+    assert (await assoc.post(f"/runs/{run['id']}/publish")).status_code == 200
+    [rating] = (await assoc.get("/ratings")).json()["items"]
+    head = (await client.get("/api/v1/credit/ledger")).json()["head"]["seq"]
+    clock.advance(days=3 * 366)
+    review = await assoc.post(
+        f"/ratings/{rating['uscc']}/review",
+        {"outcome": "downgrade", "grade": "C", "reasons": "年度复核：计量器具未按期检定。"},
+    )
+    assert_problem(review, 404, "rating_not_found")
+    reply = await assoc.post(f"/ratings/{rating['uscc']}/reply", {"text": "本站已完成整改。"})
+    assert_problem(reply, 404, "rating_not_found")
+    assert (await client.get("/api/v1/credit/ledger")).json()["head"]["seq"] == head
