@@ -265,3 +265,26 @@ async def test_a_grade_past_its_last_valid_day_is_not_reviewed_or_replied_to(
     reply = await assoc.post(f"/ratings/{rating['uscc']}/reply", {"text": "本站已完成整改。"})
     assert_problem(reply, 404, "rating_not_found")
     assert (await client.get("/api/v1/credit/ledger")).json()["head"]["seq"] == head
+
+
+async def test_the_same_enterprise_added_at_once(
+    client: httpx.AsyncClient, clock: Clock, make_association: MakeAssociation
+) -> None:
+    """Attack review: two associations adding the same new enterprise at once collided on the
+    enterprise's row, and one of them was refused (409 conflict) though it was not a member;
+    the same member added twice at once was a generic conflict, not already_a_member."""
+    from tests.credit.support import new_uscc
+
+    first = await make_association()
+    second = await make_association(name="咸阳市集贸市场协会", industry="集贸市场")
+    body = {"uscc": new_uscc("610425"), "name": "城关加油站", "region_code": "610425"}
+    answers = await asyncio.gather(
+        first.post("/members", body), second.post("/members", body), first.post("/members", body)
+    )
+    assert answers[1].status_code == 201, answers[1].text
+    statuses = sorted(a.status_code for a in (answers[0], answers[2]))
+    assert statuses == [201, 409], [a.text for a in answers]
+    refused = next(a for a in (answers[0], answers[2]) if a.status_code == 409)
+    assert_problem(refused, 409, "already_a_member")
+    for assoc in (first, second):
+        assert (await assoc.get("/members")).json()["total"] == 1
