@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import insert, text
+from sqlalchemy import insert, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -110,7 +110,7 @@ class Actor:
 
 class LedgerWriter:
     """Appends events inside the caller's transaction. The head is read once under a lock (an
-    advisory lock on PostgreSQL; SQLite serialises writers) and then kept, so a publication of
+    advisory lock on PostgreSQL, the write lock on SQLite) and then kept, so a publication of
     many grades appends them without re-reading the chain."""
 
     def __init__(self, session: AsyncSession, key: SigningKey) -> None:
@@ -119,12 +119,30 @@ class LedgerWriter:
         self._head: tuple[int, str] | None = None
         self._staged: list[dict[str, Any]] = []
 
+    async def lock(self) -> None:
+        """Take the chain's lock now, before reading the state the next event changes (a run's
+        status, an objection's, a grade). Two transitions of the same thing at once then run
+        one after the other, and the second reads what the first committed: read before the
+        lock, both saw a run in 公示 and published it, or decided the same objection, or
+        reviewed a grade already cancelled, each with its ledger event."""
+        await self._load_head()
+
     async def _load_head(self) -> tuple[int, str]:
         if self._head is None:
             bind = self.session.get_bind()
             if bind.dialect.name == "postgresql":
                 await self.session.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK}
+                )
+            else:
+                # SQLite: a write that changes nothing starts the transaction and takes the
+                # database's one write lock (reads alone take none), so the head read next is
+                # the last writer's, not a number another transaction is about to use.
+                await self.session.execute(
+                    update(LedgerEvent)
+                    .where(col(LedgerEvent.seq) == -1)
+                    .values(seq=col(LedgerEvent.seq))
+                    .execution_options(synchronize_session=False)
                 )
             row = (
                 await self.session.execute(

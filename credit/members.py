@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 from stdnum.cn import uscc as uscc_number
@@ -118,6 +120,19 @@ async def require_member(session: AsyncSession, association: Organization, uscc:
     return code
 
 
+async def _insert_or_keep(session: AsyncSession, row: Any, keys: list[str]) -> bool:
+    """Insert ``row`` unless a row with the same ``keys`` exists (INSERT … ON CONFLICT DO
+    NOTHING, on SQLite and PostgreSQL): a concurrent insert is waited for, then kept. Returns
+    whether this one was inserted."""
+    table = type(row).__table__
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    values = {c.name: getattr(row, c.name) for c in table.columns}
+    result = await session.execute(
+        insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 async def add_member(
     session: AsyncSession,
     *,
@@ -134,23 +149,30 @@ async def add_member(
     label = data.name.strip()
     enterprise = await session.get(Enterprise, code)
     if enterprise is None:
-        enterprise = Enterprise(
+        # Two associations adding the same new enterprise at once: the second waits for the
+        # first's row and keeps it (a plain INSERT failed its request with a 409 conflict).
+        new = Enterprise(
             uscc=code,
             name=None,
             industry=data.industry or association.industry,
             region_code=data.region_code,
             address=data.address.strip(),
         )
-        session.add(enterprise)
+        await _insert_or_keep(session, new, ["uscc"])
+        enterprise = await session.get(Enterprise, code)
+        assert enterprise is not None
     membership = await membership_of(session, association, code)
     if membership is not None and membership.left_on is None:
         raise errors.AlreadyAMember(detail_zh=f"企业 {code} 已是本协会会员。")
     joined = data.joined_on or clock.local_date(now)
     if membership is None:
-        membership = Membership(
-            association_id=association.id, uscc=code, name=label, joined_on=joined
-        )
-        session.add(membership)
+        # The same member added twice at once: the second finds the first's row and is
+        # already_a_member, not a generic conflict.
+        row = Membership(association_id=association.id, uscc=code, name=label, joined_on=joined)
+        if not await _insert_or_keep(session, row, ["association_id", "uscc"]):
+            raise errors.AlreadyAMember(detail_zh=f"企业 {code} 已是本协会会员。")
+        membership = await membership_of(session, association, code)
+        assert membership is not None
     else:
         membership.left_on = None
         membership.joined_on = joined

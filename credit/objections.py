@@ -10,7 +10,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -82,16 +81,12 @@ async def lodge_objection(
     score = await session.scalar(select(Score).where(Score.run_id == run.id, Score.uscc == code))
     if score is None:
         raise errors.NotInBatch()
-    # Hold the score's row (PostgreSQL) or the database (SQLite) before looking for an open
-    # objection: the same objection sent twice at once otherwise found none in both requests
-    # and was lodged twice. The second now waits for the first to commit and finds it. The
-    # write changes nothing; a decision takes the same row before the ledger, so no deadlock.
-    await session.execute(
-        update(Score)
-        .where(col(Score.id) == score.id)
-        .values(revision=col(Score.revision))
-        .execution_options(synchronize_session=False)
-    )
+    # Take the chain's lock before looking for an open objection: the same objection sent
+    # twice at once otherwise found none in both requests and was lodged twice. The second now
+    # waits for the first to commit and finds it. A decision takes the same lock first, so the
+    # two never wait for each other's rows.
+    writer = LedgerWriter(session, signing_key(settings))
+    await writer.lock()
     contact = data.contact.strip()
     open_contacts = (
         await session.scalars(
@@ -120,7 +115,7 @@ async def lodge_objection(
     await session.flush()
     association = await session.get(Organization, run.association_id)
     assert association is not None
-    await LedgerWriter(session, signing_key(settings)).append(
+    await writer.append(
         "objection.lodged",
         actor=Actor(id=None, role=f"objector:{data.objector_kind.value}"),
         at=now,
@@ -205,6 +200,10 @@ async def decide_objection(
     now: datetime | None = None,
 ) -> Objection:
     now = now or clock.now()
+    # The chain's lock first: the same objection decided twice at once was decided twice
+    # (the second overwriting the first), each with its ledger event.
+    writer = LedgerWriter(session, signing_key(settings))
+    await writer.lock()
     objection = (await get_objection(session, objection_id)).objection
     run = await get_run(session, objection.run_id, association=association)
     if objection.status is not ObjectionStatus.pending:
@@ -247,7 +246,7 @@ async def decide_objection(
     objection.score_after, objection.grade_after = score.score, score.grade
     await session.flush()
     methodology = await get_methodology(session, run.methodology_id)
-    await LedgerWriter(session, signing_key(settings)).append(
+    await writer.append(
         "objection.decided",
         actor=Actor.of(actor),
         at=now,

@@ -122,11 +122,16 @@ def apply_event(session: AsyncSession, ratings: dict[str, Rating], body: Mapping
             setattr(current, name, state[name])
 
 
-async def active_rating(session: AsyncSession, association: Organization, uscc: str) -> Rating:
+async def active_rating(
+    session: AsyncSession, association: Organization, uscc: str, *, today: date
+) -> Rating:
+    """The association's current grade for the enterprise, as anyone reading on ``today`` sees
+    it: a grade past its last valid day has ended (``Rating.status_on``) and is no longer
+    reviewed or replied to, whether or not the daily job has recorded its expiry yet."""
     rating: Rating | None = await session.scalar(
         select(Rating).where(Rating.association_id == association.id, Rating.uscc == uscc)
     )
-    if rating is None or rating.status is not RatingStatus.active:
+    if rating is None or rating.status_on(today) is not RatingStatus.active:
         raise errors.RatingNotFound()
     return rating
 

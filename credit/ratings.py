@@ -78,7 +78,9 @@ async def review_rating(
     """Annual or ad-hoc review: keep, downgrade or cancel the published grade, with reasons."""
     now = now or clock.now()
     code = validate_uscc(uscc)
-    rating = await active_rating(session, association, code)
+    writer = LedgerWriter(session, signing_key(settings))
+    await writer.lock()  # before reading the grade: see LedgerWriter.lock
+    rating = await active_rating(session, association, code, today=clock.local_date(now))
     before = {"grade": rating.grade, "status": rating.status}
     if data.outcome == "downgrade":
         assert data.grade is not None
@@ -100,7 +102,7 @@ async def review_rating(
     )
     event = await append_for_rating(
         session,
-        LedgerWriter(session, signing_key(settings)),
+        writer,
         rating,
         association,
         "rating.reviewed",
@@ -150,11 +152,13 @@ async def publish_reply(
     association records the reply the enterprise submitted in writing, unchanged."""
     now = now or clock.now()
     code = validate_uscc(uscc)
-    rating = await active_rating(session, association, code)
+    writer = LedgerWriter(session, signing_key(settings))
+    await writer.lock()  # before reading the grade: see LedgerWriter.lock
+    rating = await active_rating(session, association, code, today=clock.local_date(now))
     before = {"reply": rating.reply_text}
     await append_for_rating(
         session,
-        LedgerWriter(session, signing_key(settings)),
+        writer,
         rating,
         association,
         "reply.published",
@@ -210,6 +214,8 @@ async def flag_serious_penalties(
     after the grade's publication. Each notice flags a grade once."""
     now = now or clock.now()
     today = clock.local_date(now)
+    writer = LedgerWriter(session, signing_key(settings))
+    await writer.lock()  # before reading the grades: see LedgerWriter.lock
     ratings = await _active_ratings(session, today)
     if not ratings:
         return 0
@@ -230,7 +236,6 @@ async def flag_serious_penalties(
     }
     params: dict[tuple[str, int], Mapping[str, Any]] = {}
     organizations: dict[uuid.UUID, Organization] = {}
-    writer = LedgerWriter(session, signing_key(settings))
     count = 0
     for rating in ratings:
         for penalty in by_party.get(rating.uscc, []):
@@ -304,6 +309,8 @@ async def expire_ratings(
     """Record the end of every grade whose validity has passed."""
     now = now or clock.now()
     today = clock.local_date(now)
+    writer = LedgerWriter(session, signing_key(settings))
+    await writer.lock()  # before reading the grades: see LedgerWriter.lock
     due = list(
         (
             await session.scalars(
@@ -313,7 +320,6 @@ async def expire_ratings(
             )
         ).all()
     )
-    writer = LedgerWriter(session, signing_key(settings))
     for rating in due:
         org = await session.get(Organization, rating.association_id)
         assert org is not None

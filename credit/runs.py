@@ -283,6 +283,8 @@ async def open_notice(
     now: datetime | None = None,
 ) -> Run:
     now = now or clock.now()
+    writer = LedgerWriter(session, signing_key(settings))
+    await writer.lock()
     run = await get_run(session, run_id, association=association)
     if run.status is not RunStatus.draft:
         raise errors.RunState(detail_zh="只有草稿状态的批次可以开始公示。")
@@ -294,7 +296,7 @@ async def open_notice(
     await session.flush()
     digest = await run_digest(session, run.id)
     methodology = await get_methodology(session, run.methodology_id)
-    await LedgerWriter(session, signing_key(settings)).append(
+    await writer.append(
         "notice.opened",
         actor=Actor.of(actor),
         at=now,
@@ -340,6 +342,8 @@ async def publish_run(
 ) -> Run:
     """Publish every score of the batch as the enterprise's grade, valid for N years."""
     now = now or clock.now()
+    writer = LedgerWriter(session, signing_key(settings))
+    await writer.lock()
     run = await get_run(session, run_id, association=association)
     if run.status is not RunStatus.notice:
         raise errors.RunState(detail_zh="只有公示中的批次可以发布。")
@@ -358,7 +362,6 @@ async def publish_run(
     methodology = await get_methodology(session, run.methodology_id)
     valid_from = clock.local_date(now)
     valid_until = validity_end(valid_from, settings.of(CreditSettings).credit_validity_years)
-    writer = LedgerWriter(session, signing_key(settings))
     ratings = {
         r.uscc: r
         for r in (

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from credit.models import ObjectionStatus, ObjectorKind, RatingStatus, RunStatus
 from credit.scoring import DEDUCTION_KINDS, GRADES, INDICATOR_KINDS
@@ -19,27 +20,66 @@ if TYPE_CHECKING:
     from credit.runs import ScoreRow
 
 
+def _one_line(value: str) -> str:
+    """A name or label shown on public pages: no control characters and no invisible format
+    characters (U+202E turns the rest of a name around, U+200B hides in a search)."""
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
+        raise ValueError("control or invisible characters are not allowed in a name")
+    return value
+
+
+def _plain_text(value: str) -> str:
+    """Free text (reasons, a reply, an objection): lines and tabs, no other control character."""
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\t\r\n" for ch in value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+# The Metrology Law took effect on 1985-07-01; no evaluation or membership is dated before 1985.
+# Unbounded, a date of year 1 reached the scoring's look-back windows (as_of minus 730 days) and
+# overflowed into a 500.
+EARLIEST_DATE = date(1985, 1, 1)
+
+
+def _not_before_1985(value: date | None) -> date | None:
+    if value is not None and value < EARLIEST_DATE:
+        raise ValueError(f"a date before {EARLIEST_DATE.isoformat()} is not accepted")
+    return value
+
+
+CreditDate = Annotated[IsoDate, AfterValidator(_not_before_1985)]
+OneLine = Annotated[str, AfterValidator(_one_line)]
+PlainText = Annotated[str, AfterValidator(_plain_text)]
+# Inputs are stripped before their length is checked: a required text of only spaces (also
+# full-width) is missing, not stored empty by the services' strip().
+STRIPPED = ConfigDict(str_strip_whitespace=True)
+
+
 class EnterpriseCreate(BaseModel):
     """A member to add; the enterprise is created if the platform does not know it yet. ``name``
     is the association's own label for its member, not the enterprise's registered name."""
 
+    model_config = STRIPPED
+
     uscc: str = Field(min_length=1, max_length=40)
-    name: str = Field(min_length=2, max_length=200)
+    name: OneLine = Field(min_length=2, max_length=200)
     region_code: str = Field(pattern=r"^\d{6}$")
-    address: str = Field(default="", max_length=300)
-    industry: str | None = Field(default=None, max_length=64)
-    joined_on: IsoDate | None = None
+    address: OneLine = Field(default="", max_length=300)
+    industry: OneLine | None = Field(default=None, max_length=64)
+    joined_on: CreditDate | None = None
 
 
 class RegistryEntry(BaseModel):
     """The registered details of an enterprise, from the market-entity register (administrators
     only): the one source of an enterprise's public name."""
 
-    name: str = Field(min_length=2, max_length=200)
+    model_config = STRIPPED
+
+    name: OneLine = Field(min_length=2, max_length=200)
     region_code: str = Field(pattern=r"^\d{6}$")
-    address: str = Field(default="", max_length=300)
-    industry: str | None = Field(default=None, max_length=64)
-    source: str = Field(default="admin", min_length=1, max_length=100)
+    address: OneLine = Field(default="", max_length=300)
+    industry: OneLine | None = Field(default=None, max_length=64)
+    source: OneLine = Field(default="admin", min_length=1, max_length=100)
 
 
 class EnterpriseRead(BaseModel):
@@ -68,8 +108,10 @@ class MemberRead(BaseModel):
 class IndicatorValues(BaseModel):
     """Association-entered indicators of one member, by indicator code."""
 
+    model_config = STRIPPED
+
     values: dict[Annotated[str, Field(max_length=64)], bool] = Field(min_length=1, max_length=20)
-    note: str = Field(default="", max_length=500)
+    note: PlainText = Field(default="", max_length=500)
 
 
 # --- methodology -----------------------------------------------------------------------------
@@ -142,7 +184,9 @@ def _no_floats(value: Any) -> None:
 
 
 class MethodologyCreate(BaseModel):
-    name: str = Field(min_length=2, max_length=200)
+    model_config = STRIPPED
+
+    name: OneLine = Field(min_length=2, max_length=200)
     definition: MethodologyDefinition
 
 
@@ -163,8 +207,10 @@ class MethodologyRead(BaseModel):
 
 
 class RunCreate(BaseModel):
-    title: str | None = Field(default=None, max_length=200)
-    as_of: IsoDate | None = None
+    model_config = STRIPPED
+
+    title: OneLine | None = Field(default=None, max_length=200)
+    as_of: CreditDate | None = None
     methodology_id: uuid.UUID | None = None
 
 
@@ -201,12 +247,14 @@ class RunDetail(RunRead):
 
 
 class ObjectionCreate(BaseModel):
+    model_config = STRIPPED
+
     batch_id: uuid.UUID
     uscc: str = Field(min_length=1, max_length=40)
     objector_kind: ObjectorKind
-    name: str = Field(min_length=1, max_length=100)
-    contact: str = Field(min_length=5, max_length=100)
-    text: str = Field(min_length=10, max_length=5000)
+    name: OneLine = Field(min_length=1, max_length=100)
+    contact: OneLine = Field(min_length=5, max_length=100)
+    text: PlainText = Field(min_length=10, max_length=5000)
 
 
 class ObjectionPublic(BaseModel):
@@ -236,8 +284,10 @@ class ObjectionRead(ObjectionPublic):
 
 
 class ObjectionDecision(BaseModel):
+    model_config = STRIPPED
+
     decision: Literal["upheld", "rejected"]
-    reasons: str = Field(min_length=5, max_length=5000)
+    reasons: PlainText = Field(min_length=5, max_length=5000)
     # When upheld: corrected association-entered indicators; the score is recomputed from the
     # platform facts as of the batch date and these values.
     indicators: dict[Annotated[str, Field(max_length=64)], bool] | None = Field(
@@ -292,9 +342,11 @@ class RatingRead(BaseModel):
 
 
 class ReviewCreate(BaseModel):
+    model_config = STRIPPED
+
     outcome: Literal["keep", "downgrade", "cancel"]
     grade: str | None = None
-    reasons: str = Field(min_length=5, max_length=5000)
+    reasons: PlainText = Field(min_length=5, max_length=5000)
 
     @model_validator(mode="after")
     def _grade_for_downgrade(self) -> ReviewCreate:
@@ -306,7 +358,9 @@ class ReviewCreate(BaseModel):
 
 
 class ReplyCreate(BaseModel):
-    text: str = Field(min_length=5, max_length=2000)
+    model_config = STRIPPED
+
+    text: PlainText = Field(min_length=5, max_length=2000)
 
 
 class HistoryItem(BaseModel):
