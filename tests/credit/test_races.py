@@ -47,6 +47,23 @@ async def _at_once(database: Database, first: Step, second: Step) -> Any:
     return outcome
 
 
+def _by(
+    assoc: Association,
+    settings: Settings,
+    now: Any,
+    action: Callable[..., Awaitable[Any]],
+    **given: Any,
+) -> Step:
+    """One of the association's transitions, as a step of ``_at_once``."""
+
+    async def step(session: Any) -> Any:
+        return await action(
+            session, actor=assoc.user, association=assoc.org, settings=settings, now=now, **given
+        )
+
+    return step
+
+
 async def _in_notice(assoc: Association) -> dict[str, Any]:
     await assoc.add_member("礼泉县城关加油站", region="610425")
     run = (await assoc.post("/runs", {})).json()
@@ -74,16 +91,7 @@ async def test_a_run_published_twice_at_once_is_published_once(
     now = clock.advance(days=14)
     size = await _ledger_size(database)
 
-    async def publish(session: Any) -> Any:
-        return await runs.publish_run(
-            session,
-            actor=assoc.user,
-            association=assoc.org,
-            run_id=uuid.UUID(run["id"]),
-            settings=settings,
-            now=now,
-        )
-
+    publish = _by(assoc, settings, now, runs.publish_run, run_id=uuid.UUID(run["id"]))
     outcome = await _at_once(database, publish, publish)
     assert isinstance(outcome, errors.RunState), outcome
     # run.started/notice.opened before; one rating.published and one run.published now.
@@ -103,16 +111,7 @@ async def test_a_notice_opened_twice_at_once_is_opened_once(
     run = (await assoc.post("/runs", {})).json()
     size = await _ledger_size(database)
 
-    async def open_notice(session: Any) -> Any:
-        return await runs.open_notice(
-            session,
-            actor=assoc.user,
-            association=assoc.org,
-            run_id=uuid.UUID(run["id"]),
-            settings=settings,
-            now=clock.now,
-        )
-
+    open_notice = _by(assoc, settings, clock.now, runs.open_notice, run_id=uuid.UUID(run["id"]))
     outcome = await _at_once(database, open_notice, open_notice)
     assert isinstance(outcome, errors.RunState), outcome
     assert await _ledger_size(database) == size + 1
@@ -144,20 +143,16 @@ async def test_an_objection_decided_twice_at_once_is_decided_once(
     size = await _ledger_size(database)
 
     def decide(decision: str) -> Step:
-        async def step(session: Any) -> Any:
-            return await objections.decide_objection(
-                session,
-                actor=assoc.user,
-                association=assoc.org,
-                objection_id=uuid.UUID(objection_id),
-                data=ObjectionDecision.model_validate(
-                    {"decision": decision, "reasons": f"经核查，{decision}。"}
-                ),
-                settings=settings,
-                now=clock.now,
-            )
-
-        return step
+        return _by(
+            assoc,
+            settings,
+            clock.now,
+            objections.decide_objection,
+            objection_id=uuid.UUID(objection_id),
+            data=ObjectionDecision.model_validate(
+                {"decision": decision, "reasons": f"经核查，{decision}。"}
+            ),
+        )
 
     outcome = await _at_once(database, decide("rejected"), decide("upheld"))
     assert isinstance(outcome, errors.ObjectionDecided), outcome
@@ -182,29 +177,24 @@ async def test_a_review_and_a_reply_at_once_keep_the_downgrade(
     member = (await assoc.get("/ratings")).json()["items"][0]
     assert member["grade"] != "C", member
 
-    async def downgrade(session: Any) -> Any:
-        return await ratings.review_rating(
-            session,
-            actor=assoc.user,
-            association=assoc.org,
-            uscc=member["uscc"],
-            data=ReviewCreate.model_validate(
-                {"outcome": "downgrade", "grade": "C", "reasons": "年度复核：计量器具未按期检定。"}
-            ),
-            settings=settings,
-            now=clock.now,
-        )
-
-    async def reply(session: Any) -> Any:
-        return await ratings.publish_reply(
-            session,
-            actor=assoc.user,
-            association=assoc.org,
-            uscc=member["uscc"],
-            data=ReplyCreate.model_validate({"text": "本站已完成整改。"}),
-            settings=settings,
-            now=clock.now,
-        )
+    downgrade = _by(
+        assoc,
+        settings,
+        clock.now,
+        ratings.review_rating,
+        uscc=member["uscc"],
+        data=ReviewCreate.model_validate(
+            {"outcome": "downgrade", "grade": "C", "reasons": "年度复核：计量器具未按期检定。"}
+        ),
+    )
+    reply = _by(
+        assoc,
+        settings,
+        clock.now,
+        ratings.publish_reply,
+        uscc=member["uscc"],
+        data=ReplyCreate.model_validate({"text": "本站已完成整改。"}),
+    )
 
     outcome = await _at_once(database, downgrade, reply)
     assert not isinstance(outcome, BaseException), outcome
@@ -227,16 +217,14 @@ async def test_a_grade_cancelled_twice_at_once_is_cancelled_once(
     member = (await assoc.get("/ratings")).json()["items"][0]
     size = await _ledger_size(database)
 
-    async def cancel(session: Any) -> Any:
-        return await ratings.review_rating(
-            session,
-            actor=assoc.user,
-            association=assoc.org,
-            uscc=member["uscc"],
-            data=ReviewCreate.model_validate({"outcome": "cancel", "reasons": "退出评价。"}),
-            settings=settings,
-            now=clock.now,
-        )
+    cancel = _by(
+        assoc,
+        settings,
+        clock.now,
+        ratings.review_rating,
+        uscc=member["uscc"],
+        data=ReviewCreate.model_validate({"outcome": "cancel", "reasons": "退出评价。"}),
+    )
 
     outcome = await _at_once(database, cancel, cancel)
     assert isinstance(outcome, errors.RatingNotFound), outcome
