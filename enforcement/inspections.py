@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -428,30 +429,36 @@ async def record(
         summary = summary[:497] + "……"
     # Only the transaction that moves it from assigned records it: two phones submitting at
     # once (or SQLite, where nothing locks the row read above) cannot both write.
-    claimed = await session.execute(
-        update(Inspection)
-        .where(
-            col(Inspection.id) == inspection.id,
-            col(Inspection.status) == InspectionStatus.assigned,
+    try:
+        claimed = await session.execute(
+            update(Inspection)
+            .where(
+                col(Inspection.id) == inspection.id,
+                col(Inspection.status) == InspectionStatus.assigned,
+            )
+            .values(
+                status=InspectionStatus.done,
+                outcome="failed" if failed else "passed",
+                checks=checks,
+                photos=[str(p) for p in data.photos],
+                acknowledgement=data.acknowledgement,
+                signatory=data.signatory.strip(),
+                note=data.note,
+                findings=summary,
+                follow_up=data.follow_up if failed else "none",
+                idempotency_key=key,
+                request_digest=digest,
+                submitted_by=actor.id,
+                inspected_at=moment,
+                publish_on=publish_on,
+            )
+            .execution_options(synchronize_session=False)
         )
-        .values(
-            status=InspectionStatus.done,
-            outcome="failed" if failed else "passed",
-            checks=checks,
-            photos=[str(p) for p in data.photos],
-            acknowledgement=data.acknowledgement,
-            signatory=data.signatory.strip(),
-            note=data.note,
-            findings=summary,
-            follow_up=data.follow_up if failed else "none",
-            idempotency_key=key,
-            request_digest=digest,
-            submitted_by=actor.id,
-            inspected_at=moment,
-            publish_on=publish_on,
-        )
-        .execution_options(synchronize_session=False)
-    )
+    except IntegrityError:
+        # The one unique value written here is the key: another inspection's submission took
+        # it after the check above read it free (the same phone sending two sites' forms at
+        # once). The same mistake as that check's, told as such, not as a bare conflict.
+        raise IdempotencyKeyReused() from None
     await session.refresh(inspection)
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         # Recorded meanwhile: by this very submission's retry (the same answer), or not.

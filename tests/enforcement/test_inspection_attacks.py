@@ -300,3 +300,31 @@ async def test_a_badge_tied_twice_at_once_answers_as_one_after_the_other(
     )
     assert sorted(r.status_code for r in raced) == [200, 409], [r.text for r in raced]
     assert_problem(next(r for r in raced if r.status_code == 409), 409, "badge_taken")
+
+
+async def test_one_key_sent_with_two_inspections_at_once_is_told_as_reused(
+    client: httpx.AsyncClient, database: Database, sites: Sites
+) -> None:
+    """The phone's stored key sent with two sites' forms at once: both read the key as free, the
+    second's write met the unique key and answered the bare 409 ``conflict`` (attack review);
+    it is the mistake the check before it names, and is told as such."""
+    bureau, qindu, weicheng = sites
+    ids = await drawn_inspections(client, bureau, weicheng)
+    key = str(uuid.uuid4())
+    bodies = {s: await _body(client, bureau, ids[s]) for s in (qindu, weicheng)}
+    raced = await asyncio.gather(
+        *(
+            client.put(
+                f"/api/v1/enforcement/inspections/{ids[s]}/result",
+                json=bodies[s],
+                headers={**bureau, "Idempotency-Key": key},
+            )
+            for s in (qindu, weicheng)
+        )
+    )
+    assert sorted(r.status_code for r in raced) == [200, 409], [r.text for r in raced]
+    refused = raced[[r.status_code for r in raced].index(409)]
+    assert_problem(refused, 409, "idempotency_key_reused")
+    async with database.transaction() as session:
+        recorded = [await session.get(Inspection, uuid.UUID(ids[s])) for s in (qindu, weicheng)]
+    assert sorted(str(i.status) for i in recorded if i is not None) == ["assigned", "done"]
