@@ -6,14 +6,15 @@ from __future__ import annotations
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import case, func, literal_column, or_, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from credit import errors, listing_totals, words
+from credit import errors, listing_cache, words
+from credit.listing_cache import ListedPage
 from credit.members import get_enterprise, shown_name
 from credit.methodologies import get_methodology
 from credit.models import (
@@ -29,7 +30,8 @@ from credit.models import (
 )
 from credit.objections import ObjectionRow, get_objection, list_objections
 from credit.ratings import RatingRow
-from credit.runs import ScoreRow, run_scores
+from credit.runs import ScoreRow, accepting_objections, run_scores
+from credit.schemas import rating_read
 from credit.scoring import GRADES
 from portal.accounts.models import Organization
 from portal.cache import UNKNOWN, Cache
@@ -244,7 +246,7 @@ async def list_ratings(
     with the count of rows scoring above the page; the joined, named rows are then read only
     within that score range. Sorting every joined row for the first 20 took seconds at 100,000
     rated enterprises (bench/pages.py). With ``total_seconds``, the total of a filter set is
-    reused for that long from ``totals`` (``credit/listing_totals.py``)."""
+    reused for that long from ``totals`` (``credit/listing_cache.py``)."""
     regions = await resolve_region(session, region) if region and region.strip() else None
     # Only spaces (also full-width ones, typed on a phone) are no words: the whole list, not a
     # filter with nothing to match.
@@ -296,11 +298,11 @@ async def list_ratings(
     highest_of = select(func.max(page_scores.c.score)).scalar_subquery()
     lowest_of = select(func.min(page_scores.c.score)).scalar_subquery()
     cached = totals if total_seconds > 0 else None
-    totals_key = listing_totals.key(
+    totals_key = listing_cache.key(
         today, industry, grade, tuple(regions.prefixes) if regions else None, q
     )
     generation, known_total = (
-        await listing_totals.lookup(cached, totals_key) if cached else (UNKNOWN, None)
+        await listing_cache.lookup(cached, totals_key) if cached else (UNKNOWN, None)
     )
     if known_total is None:
         count_stmt, count_name = _narrow_query(
@@ -316,7 +318,7 @@ async def list_ratings(
             await session.execute(filtered(count_stmt, count_name, counting=True))
         ).one()
         if cached is not None:
-            await listing_totals.store(
+            await listing_cache.store(
                 cached, totals_key, int(total or 0), total_seconds, generation
             )
     else:
@@ -417,6 +419,78 @@ async def enterprise_detail(session: AsyncSession, uscc: str, *, today: date) ->
         today=today,
         labels=sorted(labels),
     )
+
+
+async def listed_page(
+    session: AsyncSession,
+    *,
+    today: date,
+    industry: str | None = None,
+    grade: str | None = None,
+    region: str | None = None,
+    q: str | None = None,
+    offset: int = 0,
+    limit: int = 20,
+    cache: Cache,
+    seconds: float,
+    total_seconds: float,
+) -> ListedPage:
+    """One page of the public list as everyone sees it (the list page and the API): kept in
+    ``cache`` for ``seconds`` for whoever asks for the same page next, whether or not they are
+    signed in (credit/listing_cache.py). A filter that names no region or grade raises, as
+    ``list_ratings`` does, and nothing is kept."""
+    name = listing_cache.page_key(
+        today, industry=industry, grade=grade, region=region, q=q, offset=offset, limit=limit
+    )
+    generation, page = (
+        await listing_cache.lookup_page(cache, name) if seconds > 0 else (UNKNOWN, None)
+    )
+    if page is not None:
+        return page
+    rows, total = await list_ratings(
+        session,
+        today=today,
+        industry=industry,
+        grade=grade,
+        region=region,
+        q=q,
+        offset=offset,
+        limit=limit,
+        total_seconds=total_seconds,
+        totals=cache,
+    )
+    page = ListedPage([rating_read(row, today=today) for row in rows], total)
+    if seconds > 0:
+        await listing_cache.store_page(cache, name, page, seconds, generation)
+    return page
+
+
+async def listed_industries(session: AsyncSession, *, cache: Cache, seconds: float) -> list[str]:
+    """The industry filter's choices, kept like the list's pages."""
+    generation, kept = (
+        await listing_cache.lookup_industries(cache) if seconds > 0 else (UNKNOWN, None)
+    )
+    if kept is not None:
+        return kept
+    found = await industries(session)
+    if seconds > 0:
+        await listing_cache.store_industries(cache, found, seconds, generation)
+    return found
+
+
+async def open_notices(session: AsyncSession, *, now: datetime) -> list[tuple[Run, Organization]]:
+    """Batches still accepting objections (the list page's strip), the latest opened first: the
+    few in 公示, not every batch ever published."""
+    rows = (
+        await session.execute(
+            select(Run, Organization)
+            .join(Organization, col(Organization.id) == col(Run.association_id))
+            .where(col(Run.status) == RunStatus.notice)
+            .order_by(col(Run.notice_opened_at).desc())
+            .limit(100)
+        )
+    ).all()
+    return [(r, o) for r, o in rows if accepting_objections(r, now)]
 
 
 async def list_notices(session: AsyncSession) -> list[tuple[Run, Organization]]:

@@ -23,9 +23,14 @@ class CreditSettings(DomainSettings):
     credit_objection_rate_per_enterprise: str = "50/day"
     credit_serious_penalty_points: int = Field(default=3, ge=1)
     # How long a process reuses the number of current grades of one filter set on the public list
-    # (credit/public.py RatingTotals): counting reads every grade, the page itself only its own.
+    # (credit/listing_cache.py): counting reads every grade, the page itself only its own.
     # It sizes the pager only; 0 counts on every request.
     credit_list_total_seconds: float = Field(default=10, ge=0, le=300)
+    # How long one page of the public list (its grades and total) is kept for whoever asks for
+    # the same page next, signed-in visitors and apps with a token included (credit/listing_cache.py).
+    # A write to public data ends it at once on every node; the seconds bound what raw SQL could
+    # leave. 0 reads every page from the database.
+    credit_list_page_seconds: float = Field(default=10, ge=0, le=300)
 
 
 SETTINGS = CreditSettings

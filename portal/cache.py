@@ -1,5 +1,5 @@
 """The one cache of answers computed from data that can change: the page cache's anonymous public
-answers (portal/pagecache.py) and the credit list's totals (credit/public.py).
+answers (portal/pagecache.py) and the credit list's totals and pages (credit/listing_cache.py).
 
 Two stores with one interface:
 - ``LocalCache``, in this process's memory: embedded mode (one server process, ``make run``,
@@ -14,7 +14,7 @@ and a transaction that changed public data (any table but the bookkeeping ones i
 (``portal.db.Database.transaction``). A lookup reads the generation and the entry in one round
 trip and treats an entry of an older generation as missing; an answer computed while a write
 committed carries the generation read before it began, so it is never kept as current. The
-entries' own few seconds (``GONGZHI_PAGE_CACHE_SECONDS``, ``GONGZHI_CREDIT_LIST_TOTAL_SECONDS``)
+entries' own few seconds (``GONGZHI_PAGE_CACHE_SECONDS``, ``GONGZHI_CREDIT_LIST_*_SECONDS``)
 bound whatever a write made without going through a session (a raw SQL statement, the search
 engine's index) could leave.
 
@@ -82,7 +82,7 @@ _HEADER = struct.Struct(">q")  # the generation an entry was computed in, before
 
 
 class Cache(Protocol):
-    """What the page cache and the credit totals need of a store."""
+    """What the page cache and the credit list need of a store."""
 
     shared: bool  # seen by every server process (Redis), or this process's own
 

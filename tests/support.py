@@ -71,6 +71,7 @@ def served_portal(
         "GONGZHI_ENV": "test",
         "GONGZHI_PAGE_CACHE_SECONDS": "0",
         "GONGZHI_CREDIT_LIST_TOTAL_SECONDS": "0",
+        "GONGZHI_CREDIT_LIST_PAGE_SECONDS": "0",
         # Keys of this server's own in a shared Redis (its cache, its rate-limit counters): the
         # default prefix names the database, portal.db for every served portal, and the suite's
         # two workers run such servers at once.
@@ -157,6 +158,7 @@ def make_settings(database_url: str, storage: Path, **overrides: Any) -> Setting
         # Tests read a page right after changing what it shows; the cache has its own tests.
         "page_cache_seconds": 0,
         "credit_list_total_seconds": 0,
+        "credit_list_page_seconds": 0,
         # Every test registers from one address (127.0.0.1) in one session's app, and most test
         # directories keep rate-limit counters between tests; the limit has its own test.
         "registrations_per_ip": "100000/hour",

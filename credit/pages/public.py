@@ -24,7 +24,7 @@ from credit.pages.common import (
     methodology_label,
     score_explanation,
 )
-from credit.schemas import ObjectionCreate, rating_read
+from credit.schemas import ObjectionCreate, RatingRead, rating_read
 from credit.scoring import Method
 from credit.settings import CreditConfig
 from portal import clock
@@ -59,7 +59,7 @@ async def ratings_page(
     error = None
     notice = None
     region_names: list[str] = []
-    rows: list[Any] = []
+    ratings: list[RatingRead] = []
     total = 0
     page = max(1, min(page, 10000))
     region_text = (region or "").strip()[:32]
@@ -68,7 +68,7 @@ async def ratings_page(
             region_names = [
                 r.full_name for r in (await public.resolve_region(session, region_text)).regions
             ]
-        rows, total = await public.list_ratings(
+        listed = await public.listed_page(
             session,
             today=clock.local_date(now),
             industry=(industry or "")[:64] or None,
@@ -77,15 +77,16 @@ async def ratings_page(
             q=(q or "").strip()[:100] or None,
             offset=(page - 1) * PER_PAGE,
             limit=PER_PAGE,
+            cache=cache,
+            seconds=config.credit_list_page_seconds,
             total_seconds=config.credit_list_total_seconds,
-            totals=cache,
         )
+        ratings, total = listed.ratings, listed.total
     except errors.RegionNotRecognised as exc:
         # A place name that names nothing is not a broken request: say so and let them retype.
         notice = exc.detail_zh
     except GongzhiError as exc:
         error = exc.detail_zh
-    ratings = [rating_read(row, today=clock.local_date(now)) for row in rows]
     query = {"industry": industry or "", "grade": grade or "", "region": region or "", "q": q or ""}
     base = "&".join(f"{k}={quote(v)}" for k, v in query.items() if v)
     return render_public(
@@ -99,12 +100,10 @@ async def ratings_page(
             pages=max(1, (total + PER_PAGE - 1) // PER_PAGE),
             query=query,
             base_query=base,
-            industries=await public.industries(session),
-            notices=[
-                (r, o)
-                for r, o in await public.list_notices(session)
-                if runs.accepting_objections(r, now)
-            ],
+            industries=await public.listed_industries(
+                session, cache=cache, seconds=config.credit_list_page_seconds
+            ),
+            notices=await public.open_notices(session, now=now),
             error=error,
             region_notice=notice,
             region_names=region_names,

@@ -57,7 +57,7 @@ async def list_ratings(
     ] = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Page[RatingRead]:
-    rows, total = await public.list_ratings(
+    listed = await public.listed_page(
         session,
         today=clock.local_date(now),
         industry=industry,
@@ -66,15 +66,11 @@ async def list_ratings(
         q=q,
         offset=paging.offset,
         limit=paging.limit,
+        cache=cache,
+        seconds=config.credit_list_page_seconds,
         total_seconds=config.credit_list_total_seconds,
-        totals=cache,
     )
-    return Page[RatingRead].of(
-        [rating_read(row, today=clock.local_date(now)) for row in rows],
-        total=total,
-        request=paging,
-        url=request,
-    )
+    return Page[RatingRead].of(listed.ratings, total=listed.total, request=paging, url=request)
 
 
 def enterprise_detail_schema(view: public.EnterpriseView) -> EnterpriseDetail:

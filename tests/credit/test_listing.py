@@ -6,6 +6,7 @@ sorting everything gives, and the totals must match."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.util import await_only
 
-from credit import listing_totals
+from credit import listing_cache
 from credit.settings import CreditSettings
 from portal import cache as cache_module
 from portal.cache import LocalCache
@@ -203,19 +204,152 @@ async def test_totals_expire_and_stay_bounded(monkeypatch: pytest.MonkeyPatch) -
     now = [1000.0]
     monkeypatch.setattr(cache_module.time, "monotonic", lambda: now[0])
     totals = LocalCache(max_entries=2)
-    await listing_totals.store(totals, "a", 5, seconds=10, generation=0)
-    await listing_totals.store(totals, "b", 6, seconds=0, generation=0)  # 0: not kept
-    assert (await listing_totals.lookup(totals, "a"), await listing_totals.lookup(totals, "b")) == (
+    await listing_cache.store(totals, "a", 5, seconds=10, generation=0)
+    await listing_cache.store(totals, "b", 6, seconds=0, generation=0)  # 0: not kept
+    assert (await listing_cache.lookup(totals, "a"), await listing_cache.lookup(totals, "b")) == (
         (0, 5),
         (0, None),
     )
     now[0] += 10
-    assert await listing_totals.lookup(totals, "a") == (0, None)
+    assert await listing_cache.lookup(totals, "a") == (0, None)
     for key in ("x", "y", "z"):
-        await listing_totals.store(totals, key, 1, seconds=10, generation=0)
-    assert [(await listing_totals.lookup(totals, k))[1] for k in ("x", "y", "z")] == [None, 1, 1]
+        await listing_cache.store(totals, key, 1, seconds=10, generation=0)
+    assert [(await listing_cache.lookup(totals, k))[1] for k in ("x", "y", "z")] == [None, 1, 1]
     # A write committed: nothing counted before it is used, nor stored by a count begun before it.
     await totals.changed()
-    assert await listing_totals.lookup(totals, "z") == (1, None)
-    await listing_totals.store(totals, "z", 1, seconds=10, generation=0)
-    assert await listing_totals.lookup(totals, "z") == (1, None)
+    assert await listing_cache.lookup(totals, "z") == (1, None)
+    await listing_cache.store(totals, "z", 1, seconds=10, generation=0)
+    assert await listing_cache.lookup(totals, "z") == (1, None)
+
+
+def _count_grade_reads(database: Database) -> tuple[list[str], Any]:
+    read: list[str] = []
+
+    def seen(*args: Any) -> None:
+        if "credit_rating" in args[2]:
+            read.append(args[2])
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", seen)
+    return read, lambda: event.remove(database.engine.sync_engine, "before_cursor_execute", seen)
+
+
+async def test_a_page_is_kept_for_signed_in_visitors_and_apps_and_a_publication_ends_it(
+    client: httpx.AsyncClient,
+    make_association: MakeAssociation,
+    clock: Clock,
+    database: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A visitor with a cookie or a token is never served from the page cache (their page
+    carries their name), but the grades are everyone's: a page asked for again within
+    GONGZHI_CREDIT_LIST_PAGE_SECONDS reads no grade, on the list page and in the API alike; a
+    publication ends it at once, a raw write when the seconds do."""
+    monkeypatch.setattr(settings.of(CreditSettings), "credit_list_page_seconds", 60)
+    await database.cache.changed()
+    fuel = await make_association()
+    for index in range(3):
+        await fuel.add_member(f"加油站{index}号", industry="成品油零售")
+    await _publish(fuel, clock)
+    signed_in = {**fuel.headers, "Cookie": "seen=1"}  # staff's token: no page cache for them
+    first = await client.get("/api/v1/credit/ratings", params={"per_page": 100})
+    page = await client.get("/credit", params={"industry": "成品油零售"}, headers=signed_in)
+    assert first.status_code == page.status_code == 200
+    read, stop = _count_grade_reads(database)
+    try:
+        again = await client.get(
+            "/api/v1/credit/ratings", params={"per_page": 100}, headers=signed_in
+        )
+        page_again = await client.get(
+            "/credit", params={"industry": "成品油零售"}, headers=signed_in
+        )
+    finally:
+        stop()
+    assert read == []
+    assert again.json() == first.json()
+    assert page_again.text.count("加油站") == page.text.count("加油站") >= 3
+    # Another page of the same filter set is its own entry, read from the database.
+    read, stop = _count_grade_reads(database)
+    try:
+        second = await client.get("/api/v1/credit/ratings", params={"per_page": 1, "page": 2})
+    finally:
+        stop()
+    assert read
+    assert second.json()["items"] == [first.json()["items"][1]]
+    # Past every session: the kept page stands until its seconds end (what changed() does).
+    async with database.engine.begin() as other:
+        await other.execute(
+            text("UPDATE credit_rating SET status = 'cancelled' WHERE uscc = :uscc"),
+            {"uscc": first.json()["items"][0]["uscc"]},
+        )
+    kept = await client.get("/api/v1/credit/ratings", params={"per_page": 100})
+    assert kept.json() == first.json()
+    await database.cache.changed()
+    lapsed = await client.get("/api/v1/credit/ratings", params={"per_page": 100})
+    assert lapsed.json()["total"] == first.json()["total"] - 1
+    # A publication in this process ends every kept page before its answer is sent.
+    newcomer = await fuel.add_member("新来加油站", industry="成品油零售")
+    await _publish(fuel, clock)
+    renewed = await client.get("/api/v1/credit/ratings", params={"per_page": 100})
+    assert newcomer in {item["uscc"] for item in renewed.json()["items"]}
+    renewed_page = await client.get("/credit", params={"industry": "成品油零售"}, headers=signed_in)
+    assert "新来加油站" in renewed_page.text
+
+
+async def test_a_kept_page_reads_back_as_it_was_and_a_foreign_entry_is_a_miss() -> None:
+    from credit.schemas import RatingRead
+
+    cache = LocalCache()
+    rating = RatingRead(
+        uscc="91610402MA6TG0001X",
+        name="咸阳某加油站",
+        industry=None,
+        region_code="610402",
+        association={"code": "XYJL", "name": "咸阳市计量协会"},
+        grade="AA",
+        score=Decimal("87.50"),
+        status="active",
+        valid_from="2026-01-01",
+        valid_until="2028-12-31",
+        methodology={"code": "fuel", "version": 2},
+        under_review=True,
+        reply="已整改。",
+    )
+    page = listing_cache.ListedPage([rating], 41)
+    await listing_cache.store_page(cache, "p", page, seconds=10, generation=0)
+    assert await listing_cache.lookup_page(cache, "p") == (0, page)
+    assert (await listing_cache.lookup_page(cache, "p"))[1].ratings[0].score == Decimal("87.50")
+    for foreign in (b"12", b"{}", b'{"ratings": [{"uscc": 1}], "total": 1}', b"\xff"):
+        await cache.store("q", foreign, 10, 0)
+        assert await listing_cache.lookup_page(cache, "q") == (0, None)
+    # Kept by the day: the same filter set tomorrow is another entry.
+    today = date(2026, 12, 31)
+    asked = {"industry": None, "grade": "A", "region": "秦都", "q": None, "offset": 0, "limit": 20}
+    assert listing_cache.page_key(today, **asked) != listing_cache.page_key(
+        date(2027, 1, 1), **asked
+    )
+    assert listing_cache.page_key(today, **asked) != listing_cache.page_key(
+        today, **{**asked, "offset": 20}
+    )
+
+
+async def test_a_region_that_names_nothing_is_told_again_not_kept(
+    client: httpx.AsyncClient,
+    make_association: MakeAssociation,
+    clock: Clock,
+    database: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(settings.of(CreditSettings), "credit_list_page_seconds", 60)
+    await database.cache.changed()
+    fuel = await make_association()
+    await fuel.add_member("加油站", industry="成品油零售")
+    await _publish(fuel, clock)
+    for _ in range(2):
+        response = await client.get("/api/v1/credit/ratings", params={"region": "火星"})
+        assert response.status_code == 422
+        assert response.json()["code"] == "region_not_recognised"
+        page = await client.get("/credit", params={"region": "火星"})
+        assert page.status_code == 200
+        assert "没有找到名为“火星”的地区" in page.text

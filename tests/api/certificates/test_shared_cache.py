@@ -16,7 +16,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from prometheus_client import REGISTRY
 
-from credit import listing_totals
+from credit import listing_cache
 from portal.accounts.models import User
 from portal.app import create_app
 from portal.cache import CACHE_TIMEOUT_SECONDS, UNKNOWN, RedisCache
@@ -148,15 +148,15 @@ async def test_deployments_sharing_a_redis_keep_apart_by_prefix(
     a, b = RedisCache(REDIS, redis_prefix + "-a"), RedisCache(REDIS, redis_prefix + "-b")
     try:
         generation, _ = await a.lookup("credit-totals:x")
-        await listing_totals.store(a, "credit-totals:x", 7, 30, generation)
-        assert (await listing_totals.lookup(b, "credit-totals:x"))[1] is None
+        await listing_cache.store(a, "credit-totals:x", 7, 30, generation)
+        assert (await listing_cache.lookup(b, "credit-totals:x"))[1] is None
         await b.changed()
-        assert (await listing_totals.lookup(a, "credit-totals:x"))[1] == 7
+        assert (await listing_cache.lookup(a, "credit-totals:x"))[1] == 7
         # Another node of deployment a sees the total, until a write there.
         a2 = RedisCache(REDIS, redis_prefix + "-a")
-        assert (await listing_totals.lookup(a2, "credit-totals:x"))[1] == 7
+        assert (await listing_cache.lookup(a2, "credit-totals:x"))[1] == 7
         await a2.changed()
-        assert (await listing_totals.lookup(a, "credit-totals:x"))[1] is None
+        assert (await listing_cache.lookup(a, "credit-totals:x"))[1] is None
         await a2.close()
     finally:
         await a.close()
