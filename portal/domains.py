@@ -40,6 +40,7 @@ DOMAINS: list[str] = [
     "portal.pages",
     "portal.workdays",
     "portal.backup",
+    "portal.upkeep",
     "api.complaints",
     "search",
     "notices",
