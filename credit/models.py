@@ -206,6 +206,17 @@ class Rating(SQLModel, table=True):
         # grades from the index alone (credit/public.py list_ratings).
         Index("ix_credit_rating_listing", "status", "score", "valid_until"),
         Index("ix_credit_rating_grade_listing", "status", "grade", "score", "valid_until"),
+        # The same for one industry and one region: the enterprise's, copied to its grades.
+        Index(
+            "ix_credit_rating_industry_listing", "status", "listed_industry", "score", "valid_until"
+        ),
+        Index(
+            "ix_credit_rating_region_listing",
+            "status",
+            "listed_region_code",
+            "score",
+            "valid_until",
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -220,6 +231,11 @@ class Rating(SQLModel, table=True):
     methodology_version: int
     valid_from: date
     valid_until: date = Field(index=True)
+    # The enterprise's industry and region, kept by the database itself (triggers of migration
+    # d4a7c3e1b2f5: on every write of a grade, and on every change of its enterprise), for the
+    # public list's filters only; read the enterprise for what it is. Never written here.
+    listed_industry: str | None = Field(default=None, max_length=64)
+    listed_region_code: str | None = Field(default=None, max_length=6)
     under_review: bool = False
     review_reason: str | None = Field(default=None, max_length=500)
     last_review_outcome: str | None = Field(default=None, max_length=16)

@@ -353,3 +353,48 @@ async def test_a_region_that_names_nothing_is_told_again_not_kept(
         page = await client.get("/credit", params={"region": "火星"})
         assert page.status_code == 200
         assert "没有找到名为“火星”的地区" in page.text
+
+
+async def test_the_industry_and_region_filters_follow_the_enterprise_however_it_is_written(
+    client: httpx.AsyncClient, make_association: MakeAssociation, clock: Clock, database: Database
+) -> None:
+    """A grade carries its enterprise's industry and region for the list's filters (kept by the
+    database): through the registry service, through raw SQL, and against a write of the copy
+    itself, the filtered list is the enterprise's as it is now."""
+    from credit.members import register_enterprise
+    from credit.schemas import RegistryEntry
+
+    fuel = await make_association()
+    codes = [await fuel.add_member(f"加油站{i}号", industry="成品油零售") for i in range(3)]
+    await _publish(fuel, clock)
+
+    async def listed(**filters: str) -> set[str]:
+        return {item["uscc"] for item in await _all_pages(client, 2, **filters)}
+
+    assert await listed(industry="成品油零售") == set(codes)
+    assert await listed(region="610402") == await listed(region="秦都区") == set(codes)
+    assert await listed(region="610404") == set()
+    async with database.transaction() as session:
+        entry = RegistryEntry(name="咸阳某燃气公司", region_code="610404", industry="供水供气")
+        await register_enterprise(session, actor=None, uscc=codes[0], data=entry)
+    assert await listed(industry="成品油零售") == set(codes[1:])
+    assert await listed(industry="供水供气") == {codes[0]}
+    assert await listed(region="610404") == await listed(region="渭城区") == {codes[0]}
+    assert await listed(region="6104") == set(codes)
+    async with database.engine.begin() as raw:
+        await raw.execute(
+            text(
+                "UPDATE credit_enterprise SET region_code = '610404', industry = NULL WHERE uscc = :c"
+            ),
+            {"c": codes[1]},
+        )
+        # The copy written by hand is put back to the enterprise's.
+        await raw.execute(
+            text("UPDATE credit_rating SET listed_industry = '医疗机构' WHERE uscc = :c"),
+            {"c": codes[2]},
+        )
+    await database.cache.changed()
+    assert await listed(region="610404") == {codes[0], codes[1]}
+    assert await listed(region="610402") == {codes[2]}
+    assert await listed(industry="成品油零售") == {codes[2]}
+    assert await listed(industry="医疗机构") == set()
