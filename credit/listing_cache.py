@@ -16,6 +16,7 @@ a cache lookup.
 - **Pages** (``GONGZHI_CREDIT_LIST_PAGE_SECONDS``): the grades of one page of one filter set, as
   the API returns them (``RatingRead``), with the total.
 - **Industries**: the choices of the list's industry filter.
+- **Batches in 公示**: the strip above the list (which are still open is decided on every read).
 
 Every entry is keyed by the day, so grades that lapse at midnight are never served from
 yesterday's answer. A grade published, changed or withdrawn on any node moves the cache's
@@ -26,8 +27,9 @@ SQL) can leave is bounded by the entries' seconds."""
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import orjson
 from pydantic import TypeAdapter
@@ -38,6 +40,7 @@ from portal.cache import Cache
 _RATINGS = TypeAdapter(list[RatingRead])
 _INDUSTRIES = TypeAdapter(list[str])
 INDUSTRIES_KEY = "credit-industries"
+NOTICES_KEY = "credit-notices-open"
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,19 @@ class ListedPage:
 
     ratings: list[RatingRead]
     total: int
+
+
+@dataclass(frozen=True)
+class NoticeLink:
+    """A batch in 公示 as the list's strip links to it."""
+
+    id: uuid.UUID
+    title: str
+    association: str
+    closes_at: datetime
+
+
+_NOTICES = TypeAdapter(list[NoticeLink])
 
 
 def _digest(*parts: object) -> str:
@@ -126,3 +142,19 @@ async def store_industries(
     cache: Cache, industries: list[str], seconds: float, generation: int
 ) -> None:
     await cache.store(INDUSTRIES_KEY, _INDUSTRIES.dump_json(industries), seconds, generation)
+
+
+async def lookup_notices(cache: Cache) -> tuple[int, list[NoticeLink] | None]:
+    generation, raw = await cache.lookup(NOTICES_KEY)
+    if raw is None:
+        return generation, None
+    try:
+        return generation, _NOTICES.validate_json(raw)
+    except ValueError:
+        return generation, None
+
+
+async def store_notices(
+    cache: Cache, notices: list[NoticeLink], seconds: float, generation: int
+) -> None:
+    await cache.store(NOTICES_KEY, _NOTICES.dump_json(notices), seconds, generation)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from credit import errors, listing_cache, words
-from credit.listing_cache import ListedPage
+from credit.listing_cache import ListedPage, NoticeLink
 from credit.members import get_enterprise, shown_name
 from credit.methodologies import get_methodology
 from credit.models import (
@@ -30,7 +30,7 @@ from credit.models import (
 )
 from credit.objections import ObjectionRow, get_objection, list_objections
 from credit.ratings import RatingRow
-from credit.runs import ScoreRow, accepting_objections, run_scores
+from credit.runs import ScoreRow, run_scores
 from credit.schemas import rating_read
 from credit.scoring import GRADES
 from portal.accounts.models import Organization
@@ -492,19 +492,26 @@ async def listed_industries(session: AsyncSession, *, cache: Cache, seconds: flo
     return found
 
 
-async def open_notices(session: AsyncSession, *, now: datetime) -> list[tuple[Run, Organization]]:
+async def open_notices(
+    session: AsyncSession, *, now: datetime, cache: Cache, seconds: float
+) -> list[NoticeLink]:
     """Batches still accepting objections (the list page's strip), the latest opened first: the
-    few in 公示, not every batch ever published."""
-    rows = (
-        await session.execute(
-            select(Run, Organization)
-            .join(Organization, col(Organization.id) == col(Run.association_id))
-            .where(col(Run.status) == RunStatus.notice)
-            .order_by(col(Run.notice_opened_at).desc())
-            .limit(100)
-        )
-    ).all()
-    return [(r, o) for r, o in rows if accepting_objections(r, now)]
+    few in 公示, kept like the list's pages; whether each is still open is decided now."""
+    generation, kept = await listing_cache.lookup_notices(cache) if seconds > 0 else (UNKNOWN, None)
+    if kept is None:
+        rows = (
+            await session.execute(
+                select(Run.id, Run.title, Organization.name, Run.notice_closes_at)
+                .join(Organization, col(Organization.id) == col(Run.association_id))
+                .where(col(Run.status) == RunStatus.notice, col(Run.notice_closes_at).is_not(None))
+                .order_by(col(Run.notice_opened_at).desc())
+                .limit(100)
+            )
+        ).all()
+        kept = [NoticeLink(*row) for row in rows]
+        if seconds > 0:
+            await listing_cache.store_notices(cache, kept, seconds, generation)
+    return [notice for notice in kept if now < notice.closes_at]
 
 
 async def list_notices(session: AsyncSession) -> list[tuple[Run, Organization]]:

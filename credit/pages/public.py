@@ -103,7 +103,9 @@ async def ratings_page(
             industries=await public.listed_industries(
                 session, cache=cache, seconds=config.credit_list_page_seconds
             ),
-            notices=await public.open_notices(session, now=now),
+            notices=await public.open_notices(
+                session, now=now, cache=cache, seconds=config.credit_list_page_seconds
+            ),
             error=error,
             region_notice=notice,
             region_names=region_names,

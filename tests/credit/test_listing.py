@@ -398,3 +398,30 @@ async def test_the_industry_and_region_filters_follow_the_enterprise_however_it_
     assert await listed(region="610402") == {codes[2]}
     assert await listed(industry="成品油零售") == {codes[2]}
     assert await listed(industry="医疗机构") == set()
+
+
+async def test_the_strip_of_batches_in_notice_is_kept_but_a_batch_leaves_it_when_its_notice_ends(
+    client: httpx.AsyncClient,
+    make_association: MakeAssociation,
+    clock: Clock,
+    database: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(settings.of(CreditSettings), "credit_list_page_seconds", 300)
+    await database.cache.changed()
+    fuel = await make_association()
+    await fuel.add_member("加油站", industry="成品油零售")
+    run = (await fuel.post("/runs", {"title": "2026年度加油站计量诚信评价"})).json()
+    assert (await fuel.post(f"/runs/{run['id']}/notice")).status_code == 200
+    page = await client.get("/credit")
+    assert f"/credit/notices/{run['id']}" in page.text
+    read, stop = _count_grade_reads(database)
+    try:
+        assert f"/credit/notices/{run['id']}" in (await client.get("/credit")).text
+    finally:
+        stop()
+    assert read == []
+    # No write when a notice period ends: the kept strip is read against the clock.
+    clock.advance(days=14)
+    assert f"/credit/notices/{run['id']}" not in (await client.get("/credit")).text
