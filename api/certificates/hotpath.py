@@ -1,5 +1,5 @@
-"""``GET /api/v1/certificates/{number}`` and the anonymous sticker page ``GET /v/{token}``, served
-before FastAPI's routing.
+"""``GET /api/v1/certificates/{number}``, the anonymous sticker page ``GET /v/{token}`` and the
+anonymous lookup page ``GET /certificates?q=…``, served before FastAPI's routing.
 
 The public lookup is the one route that takes the bulk of the traffic (every sticker scan). At
 that rate, FastAPI's per-request machinery around a route (matching the path against every
@@ -19,6 +19,12 @@ optional user; a request that carries no credential (no ``Authorization`` header
 cookie) is anonymous, so the hot path calls the page function (``pages.sticker_page``) with no
 user. A request with a credential goes to the route, which resolves the user (a stale cookie is
 "logged out", a bad bearer token a 401) exactly as before.
+
+The lookup page is what a citizen gets who types the number printed on a certificate: every
+visitor a different number, so no cache helps either. It is served the same way for anonymous
+visitors, its certificate read by the JSON lookup's driver-level reads (bench/pages.py: 282
+requests/s through the route and an ORM session, each request another certificate of a
+million).
 """
 
 from __future__ import annotations
@@ -35,6 +41,10 @@ _SESSION_COOKIE = COOKIE_NAME.encode() + b"="
 
 PREFIX = "/api/v1/certificates/"
 _PREFIX_LEN = len(PREFIX)
+LOOKUP_PAGE = "/certificates"
+# The lookup page's bounds on its words (the route's Query max_length: pages.py reads them here).
+LOOKUP_QUERY_MAX = 100
+LOOKUP_INSTITUTION_MAX = 64
 STICKER_PREFIX = "/v/"
 _STICKER_PREFIX_LEN = len(STICKER_PREFIX)
 
@@ -58,6 +68,19 @@ class HotPath:
                 scope["path_params"] = {"number": number}
                 scope[ROUTE] = "/api/v1/certificates/{number}"  # for the request metrics
                 await answer(scope, receive, send, _lookup)
+                return
+        elif path == LOOKUP_PAGE and _anonymous(scope):
+            # The lookup page as a citizen types a number: served here unless its words are
+            # longer than the route allows (the route answers those with its 422).
+            request = Request(scope, receive)
+            q = request.query_params.get("q")
+            institution = request.query_params.get("institution")
+            if (
+                len(q or "") <= LOOKUP_QUERY_MAX
+                and len(institution or "") <= LOOKUP_INSTITUTION_MAX
+            ):
+                scope[ROUTE] = LOOKUP_PAGE
+                await answer(scope, receive, send, _lookup_page)
                 return
         elif path.startswith(STICKER_PREFIX):
             token = path[_STICKER_PREFIX_LEN:]
@@ -90,3 +113,14 @@ async def _sticker(request: Request) -> Response:
 
     settings = request.app.state.settings.of(CertificatesSettings)
     return await sticker_page(request, settings, None, request.path_params["token"])
+
+
+async def _lookup_page(request: Request) -> Response:
+    from api.certificates.pages import certificate_lookup_page
+    from api.certificates.settings import CertificatesSettings
+
+    settings = request.app.state.settings.of(CertificatesSettings)
+    query = request.query_params
+    return await certificate_lookup_page(
+        request, settings, None, query.get("q"), query.get("institution")
+    )

@@ -16,6 +16,7 @@ from sqlmodel import col, select
 
 from api.certificates import imports, lookup, overdue, public, registry, scope_pages, stickers
 from api.certificates.errors import CertificateNotFound, InstrumentNotFound
+from api.certificates.hotpath import LOOKUP_INSTITUTION_MAX, LOOKUP_QUERY_MAX
 from api.certificates.import_columns import COLUMN_NAMES_ZH, COLUMNS
 from api.certificates.models import InstrumentCategory
 from api.certificates.reader import get_reader
@@ -189,12 +190,32 @@ async def sticker_page(
 async def lookup_page(
     request: Request,
     config: CertificatesConfig,
-    session: DbSession,
     user: OptionalUser,
-    q: Annotated[str | None, Query(max_length=100)] = None,
-    institution: Annotated[str | None, Query(max_length=64)] = None,
+    q: Annotated[str | None, Query(max_length=LOOKUP_QUERY_MAX)] = None,
+    institution: Annotated[str | None, Query(max_length=LOOKUP_INSTITUTION_MAX)] = None,
 ) -> Response:
-    settings = config
+    return await certificate_lookup_page(request, config, user, q, institution)
+
+
+class _NoSuchSerial(Exception):
+    """No certificate of an instrument with that serial where it was read (the replica may not
+    have it yet: read_public asks the primary)."""
+
+    def __init__(self, listing: SimpleNamespace) -> None:
+        self.listing = listing
+
+
+async def certificate_lookup_page(
+    request: Request,
+    settings: CertificatesSettings,
+    user: User | None,
+    q: str | None,
+    institution: str | None,
+) -> Response:
+    """The lookup page, for the route and for the hot path (hotpath.py), which serves anonymous
+    visitors without FastAPI's routing and dependency solving: a certificate number is read with
+    the driver-level reads of the JSON lookup; a session is opened only when the words are no
+    certificate's number, to list the certificates of an instrument with that serial."""
     context: dict[str, Any] = {"user": user, "q": q or "", "certificate": None, "listing": None}
     query = (q or "").strip()
     if query:
@@ -202,8 +223,8 @@ async def lookup_page(
         if "/v/" in query and token:
             return RedirectResponse(f"/v/{quote(token)}", status_code=303)
         try:
-            certificate = await lookup.lookup_certificate(
-                session, query, settings=settings, institution_code=institution
+            certificate = await get_reader(request.app.state).certificate(
+                query, institution=institution, expiring_days=settings.certificate_expiring_days
             )
             context["certificate"] = certificate
             context["state"] = STATES[certificate.status.value]
@@ -211,14 +232,24 @@ async def lookup_page(
                 certificate.instrument.sticker_token, certificate.status.value
             )
         except CertificateNotFound:
-            items, total = await lookup.list_by_serial(
-                session,
-                serial=query,
-                category=None,
-                page=PageRequest(page=1, per_page=50),
-                settings=settings,
-            )
-            context["listing"] = SimpleNamespace(items=items, total=total)
+
+            async def by_serial(session: AsyncSession) -> SimpleNamespace:
+                items, total = await lookup.list_by_serial(
+                    session,
+                    serial=query,
+                    category=None,
+                    page=PageRequest(page=1, per_page=50),
+                    settings=settings,
+                )
+                listing = SimpleNamespace(items=items, total=total)
+                if not total:
+                    raise _NoSuchSerial(listing)
+                return listing
+
+            try:
+                context["listing"] = await read_public(request, by_serial, missing=_NoSuchSerial)
+            except _NoSuchSerial as none:
+                context["listing"] = none.listing
             context["states"] = STATES
         except GongzhiError as exc:
             context["error"] = exc.detail_zh

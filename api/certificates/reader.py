@@ -34,7 +34,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 
 from api.certificates.errors import CertificateNotFound, InstrumentNotFound
-from api.certificates.lookup import ambiguous, instrument_not_found, instrument_read, not_found
+from api.certificates.lookup import (
+    ambiguous,
+    certificate_read,
+    instrument_not_found,
+    instrument_read,
+    not_found,
+)
 from api.certificates.numbers import NUMBER_MAX_LENGTH, normalize_number, storable_number
 from api.certificates.queries import (
     BY_ID,
@@ -50,7 +56,7 @@ from api.certificates.queries import (
     certificate_document,
     today_local,
 )
-from api.certificates.schemas import InstrumentRead
+from api.certificates.schemas import CertificateRead, InstrumentRead
 from portal.db import REPLICA_LAG_SQL, Database
 from portal.errors import UnstorableValue
 from portal.metrics import REPLICA_FALLBACKS
@@ -266,9 +272,8 @@ class LookupReader:
         args = query.args(numbers=list(numbers), limit=LOOKUP_LIMIT * len(numbers))
         return [tuple(r) for r in await pool.fetch(query.sql, *args)]
 
-    async def certificate_json(
-        self, number: str, *, institution: str | None, expiring_days: int
-    ) -> bytes:
+    async def _certificate_rows(self, number: str, institution: str | None) -> Rows:
+        """One certificate's rows by number as typed, or the lookup's not-found or ambiguous."""
         # the one normal form (api/certificates/numbers.py): a few microseconds, no round trip
         number = normalize_number(number)
         if "\x00" in number and not self.is_sqlite:
@@ -288,9 +293,22 @@ class LookupReader:
             raise not_found(number)
         if rows[0][ID] != rows[-1][ID]:
             raise ambiguous(number, [r[INSTITUTION_CODE] for r in rows])
+        return rows
+
+    async def certificate_json(
+        self, number: str, *, institution: str | None, expiring_days: int
+    ) -> bytes:
+        rows = await self._certificate_rows(number, institution)
         document = certificate_document(rows, today=today_local(), expiring_days=expiring_days)
         # the same bytes as json.dumps(ensure_ascii=False, separators=(",", ":")), faster
         return orjson.dumps(document)
+
+    async def certificate(
+        self, number: str, *, institution: str | None, expiring_days: int
+    ) -> CertificateRead:
+        """``lookup.lookup_certificate`` on the driver: the lookup page's certificate."""
+        rows = await self._certificate_rows(number, institution)
+        return certificate_read(rows, today=today_local(), expiring_days=expiring_days)
 
     async def aclose(self) -> None:
         await self._coalescer.aclose()
@@ -374,6 +392,17 @@ class ReplicaRouter:
     ) -> bytes:
         result: bytes = await self._route(
             LookupReader.certificate_json,
+            number,
+            institution=institution,
+            expiring_days=expiring_days,
+        )
+        return result
+
+    async def certificate(
+        self, number: str, *, institution: str | None, expiring_days: int
+    ) -> CertificateRead:
+        result: CertificateRead = await self._route(
+            LookupReader.certificate,
             number,
             institution=institution,
             expiring_days=expiring_days,

@@ -119,3 +119,67 @@ async def test_anonymous_sticker_pages_are_the_routes_pages(
     assert b'data-status="forged"' in fast[2][2]
     assert dict(fast[6][1])["cache-control"] == "private, no-store"
     assert fast == slow
+
+
+async def test_anonymous_lookup_pages_are_the_routes_pages(
+    client: httpx.AsyncClient,
+    issue: Issue,
+    institution_user: User,
+    auth_headers: Callable[[User], Awaitable[dict[str, str]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A number typed without a credential is looked up by the hot path; every answer (status,
+    headers, body) is the route's, for found, revoked, ambiguous-free, serial and bad words alike."""
+    created = await issue(number="HP-L1", serial="SN-HOT-1")
+    await issue(number="HP-L2", conclusion="不合格", valid_until=None)
+    staff = await auth_headers(institution_user)
+    token = created["instrument"]["sticker_token"]
+    requests: list[tuple[str, dict[str, Any]]] = [
+        ("/certificates", {}),
+        ("/certificates?q=HP-L1", {}),
+        ("/certificates?q=hp%EF%BC%8Dl1", {}),  # lower case, a full-width dash
+        ("/certificates?q=HP-L2", {}),
+        ("/certificates?q=HP-L1&institution=XYJC", {}),
+        ("/certificates?q=HP-L1&institution=NOPE", {}),
+        ("/certificates?q=SN-HOT-1", {}),  # a serial: the instrument's certificates
+        ("/certificates?q=NO-SUCH-THING", {}),
+        ("/certificates?q=%20%20", {}),
+        ("/certificates?q=a&q=HP-L1", {}),
+        (f"/certificates?q=http%3A%2F%2Fx%2Fv%2F{token}", {}),  # a sticker's address: redirect
+        ("/certificates?q=" + "X" * 100, {}),
+        ("/certificates?q=" + "X" * 101, {}),  # the route's 422
+        ("/certificates?q=HP-L1&institution=" + "I" * 65, {}),
+        ("/certificates?q=HP-L1", {"headers": {"Cookie": "theme=dark"}}),  # not a credential
+        ("/certificates?q=HP-L1", {"headers": staff}),  # the route: a personal page
+    ]
+
+    async def exchange(url: str, **kw: Any) -> tuple[Any, ...]:
+        headers = {"X-Request-ID": "hot-path-3", **kw.pop("headers", {})}
+        response = await client.get(url, headers=headers, follow_redirects=False, **kw)
+        return response.status_code, sorted(response.headers.items()), response.content
+
+    served: list[str] = []
+    real_page = hotpath._lookup_page
+
+    async def counted(request: Any) -> Any:
+        served.append(str(request.url))
+        return await real_page(request)
+
+    monkeypatch.setattr(hotpath, "_lookup_page", counted)
+    fast = [await exchange(u, **dict(kw)) for u, kw in requests]
+    assert len(served) == 13  # all but the two words past a bound and the staff's request
+
+    async def through_the_router(self: Any, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+    monkeypatch.setattr(hotpath.HotPath, "__call__", through_the_router)
+    slow = [await exchange(u, **dict(kw)) for u, kw in requests]
+    statuses = [status for status, _, _ in fast]
+    assert statuses[:10] == [200] * 10
+    assert statuses[10] == 303
+    assert statuses[12] == statuses[13] == 422
+    assert b"HP-L1" in fast[1][2]
+    assert b"HP-L1" in fast[2][2]  # found as typed on a phone
+    assert b"SN-HOT-1" in fast[6][2]
+    assert dict(fast[15][1])["cache-control"] == "private, no-store"
+    assert fast == slow
