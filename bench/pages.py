@@ -18,7 +18,10 @@ of GONGZHI_TEST_POSTGRES_URL, 127.0.0.1:5432 by default, dropped at the end):
    to the mean of the matching baseline (HTML pages → template, APIs → JSON). Targets: sticker
    page ≥ 0.5 × the template baseline, every other page and API ≥ 0.3 ×, and p99 ≤ 100 ms.
    Rows "with a cookie" send one, so the page cache (portal/pagecache.py) never serves them: what
-   the page itself costs, run every time from whatever is kept beneath it.
+   the page itself costs, run every time from whatever is kept beneath it. They and the "… each
+   time" rows are shown for what they tell (no ratio target; their p99 is checked all the same):
+   the certificate lookup, the page and the API have targets there too, being what a sticker
+   campaign or citizens typing numbers send.
 
 ``--scale`` (SQLite) adds to the demo data 1,000,000 instruments with their certificates (as
 bench/lookup.py makes them) and 100,000 enterprises each rated by the demo association (then
@@ -341,13 +344,15 @@ def cases(port: int, env: dict[str, str], scale: bool = False) -> list[Case]:
         Case("tracking page", "/complaints/track", "html"),
         # The same pages for a visitor whose browser sends any cookie (the page cache serves no
         # request with one): each is run every time, from whatever answers are kept beneath it.
-        Case("sticker valid, with a cookie", "/v/DEMO-SCALE-VALID", "html", cookie=True),
-        Case("home, with a cookie", "/", "html", cookie=True),
-        Case("credit list, with a cookie", "/credit", "html", cookie=True),
+        Case("sticker valid, with a cookie", "/v/DEMO-SCALE-VALID", "html", None, cookie=True),
+        Case("home, with a cookie", "/", "html", None, cookie=True),
+        Case("credit list, with a cookie", "/credit", "html", None, cookie=True),
     ]
     if scale:
         listed += [
-            Case(f"credit list, {name}, with a cookie", f"/credit?{query}", "html", cookie=True)
+            Case(
+                f"credit list, {name}, with a cookie", f"/credit?{query}", "html", None, cookie=True
+            )
             for name, query in (
                 ("page 2,000", "page=2000"),
                 ("grade A", "grade=A"),
@@ -367,58 +372,68 @@ def cases(port: int, env: dict[str, str], scale: bool = False) -> list[Case]:
                 "credit API, grade A page 100, with a cookie",
                 "/api/v1/credit/ratings?grade=A&page=100",
                 "json",
+                None,
                 cookie=True,
             ),
         ]
         # Every request another URL: a sticker campaign over many instruments, visitors paging
         # and filtering as they like. Nothing kept can answer; each one runs the page.
+        each_time: list[tuple[str, str, str, float | None, tuple[int, int]]] = [
+            # A sticker campaign or citizens typing numbers: targets as for the pages above.
+            (
+                "another certificate each time, page",
+                "/certificates?q=B0{n}",
+                "html",
+                OTHER_TARGET,
+                (100_000, 600_000),
+            ),
+            (
+                "another certificate each time, API",
+                "/api/v1/certificates/B0{n}",
+                "json",
+                OTHER_TARGET,
+                (100_000, 600_000),
+            ),
+            ("credit list, another page each time", "/credit?page={n}", "html", None, (1, 3_000)),
+            (
+                "credit list, grade A, another page each time",
+                "/credit?grade=A&page={n}",
+                "html",
+                None,
+                (1, 600),
+            ),
+            (
+                "credit list, industry, another page each time",
+                f"/credit?industry={quote('农贸市场')}&page={{n}}",
+                "html",
+                None,
+                (1, 600),
+            ),
+            (
+                "credit list, region, another page each time",
+                f"/credit?region={quote('秦都区')}&page={{n}}",
+                "html",
+                None,
+                (1, 600),
+            ),
+            (
+                "credit list, other words each time",
+                f"/credit?q={quote('测试商贸')}{{n}}",
+                "html",
+                None,
+                (1_000, 50_000),
+            ),
+            (
+                "credit API, another page each time",
+                "/api/v1/credit/ratings?page={n}",
+                "json",
+                None,
+                (1, 3_000),
+            ),
+        ]
         listed += [
-            Case(name, path, kind, None, varying=True, numbers=numbers)
-            for name, path, kind, numbers in (
-                (
-                    "another certificate each time, page",
-                    "/certificates?q=B0{n}",
-                    "html",
-                    (100_000, 600_000),
-                ),
-                (
-                    "another certificate each time, API",
-                    "/api/v1/certificates/B0{n}",
-                    "json",
-                    (100_000, 600_000),
-                ),
-                ("credit list, another page each time", "/credit?page={n}", "html", (1, 3_000)),
-                (
-                    "credit list, grade A, another page each time",
-                    "/credit?grade=A&page={n}",
-                    "html",
-                    (1, 600),
-                ),
-                (
-                    "credit list, industry, another page each time",
-                    f"/credit?industry={quote('农贸市场')}&page={{n}}",
-                    "html",
-                    (1, 600),
-                ),
-                (
-                    "credit list, region, another page each time",
-                    f"/credit?region={quote('秦都区')}&page={{n}}",
-                    "html",
-                    (1, 600),
-                ),
-                (
-                    "credit list, other words each time",
-                    f"/credit?q={quote('测试商贸')}{{n}}",
-                    "html",
-                    (1_000, 50_000),
-                ),
-                (
-                    "credit API, another page each time",
-                    "/api/v1/credit/ratings?page={n}",
-                    "json",
-                    (1, 3_000),
-                ),
-            )
+            Case(name, path, kind, target, varying=True, numbers=numbers)
+            for name, path, kind, target, numbers in each_time
         ]
     return listed
 
