@@ -45,10 +45,12 @@ NOTICES_KEY = "credit-notices-open"
 
 @dataclass(frozen=True)
 class ListedPage:
-    """One page of the public list: its grades, best first, and the filter set's total."""
+    """One page of the public list: its grades, best first, the filter set's total, and the full
+    names of the divisions its region filter named (for the page to say where it looked)."""
 
     ratings: list[RatingRead]
     total: int
+    region_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,11 @@ async def lookup_page(cache: Cache, name: str) -> tuple[int, ListedPage | None]:
         return generation, None
     try:
         kept = orjson.loads(raw)
-        return generation, ListedPage(_RATINGS.validate_python(kept["ratings"]), int(kept["total"]))
+        return generation, ListedPage(
+            _RATINGS.validate_python(kept["ratings"]),
+            int(kept["total"]),
+            tuple(str(name) for name in kept["region_names"]),
+        )
     except (ValueError, TypeError, KeyError):
         return generation, None
 
@@ -123,7 +129,11 @@ async def store_page(
     cache: Cache, name: str, page: ListedPage, seconds: float, generation: int
 ) -> None:
     value = orjson.dumps(
-        {"ratings": _RATINGS.dump_python(page.ratings, mode="json"), "total": page.total}
+        {
+            "ratings": _RATINGS.dump_python(page.ratings, mode="json"),
+            "total": page.total,
+            "region_names": page.region_names,
+        }
     )
     await cache.store(name, value, seconds, generation)
 

@@ -245,7 +245,7 @@ async def list_ratings(
     today: date,
     industry: str | None = None,
     grade: str | None = None,
-    region: str | None = None,
+    region: str | RegionFilter | None = None,
     q: str | None = None,
     offset: int = 0,
     limit: int | None = 20,
@@ -261,7 +261,10 @@ async def list_ratings(
     within that score range. Sorting every joined row for the first 20 took seconds at 100,000
     rated enterprises (bench/pages.py). With ``total_seconds``, the total of a filter set is
     reused for that long from ``totals`` (``credit/listing_cache.py``)."""
-    regions = await resolve_region(session, region) if region and region.strip() else None
+    if isinstance(region, RegionFilter):
+        regions: RegionFilter | None = region
+    else:
+        regions = await resolve_region(session, region) if region and region.strip() else None
     # Only spaces (also full-width ones, typed on a phone) are no words: the whole list, not a
     # filter with nothing to match.
     q = q if q and q.split() else None
@@ -461,19 +464,24 @@ async def listed_page(
     )
     if page is not None:
         return page
+    regions = await resolve_region(session, region) if region and region.strip() else None
     rows, total = await list_ratings(
         session,
         today=today,
         industry=industry,
         grade=grade,
-        region=region,
+        region=regions,
         q=q,
         offset=offset,
         limit=limit,
         total_seconds=total_seconds,
         totals=cache,
     )
-    page = ListedPage([rating_read(row, today=today) for row in rows], total)
+    page = ListedPage(
+        [rating_read(row, today=today) for row in rows],
+        total,
+        tuple(r.full_name for r in regions.regions) if regions else (),
+    )
     if seconds > 0:
         await listing_cache.store_page(cache, name, page, seconds, generation)
     return page

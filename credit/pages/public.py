@@ -64,10 +64,6 @@ async def ratings_page(
     page = max(1, min(page, 10000))
     region_text = (region or "").strip()[:32]
     try:
-        if region_text:
-            region_names = [
-                r.full_name for r in (await public.resolve_region(session, region_text)).regions
-            ]
         listed = await public.listed_page(
             session,
             today=clock.local_date(now),
@@ -81,7 +77,7 @@ async def ratings_page(
             seconds=config.credit_list_page_seconds,
             total_seconds=config.credit_list_total_seconds,
         )
-        ratings, total = listed.ratings, listed.total
+        ratings, total, region_names = listed.ratings, listed.total, list(listed.region_names)
     except errors.RegionNotRecognised as exc:
         # A place name that names nothing is not a broken request: say so and let them retype.
         notice = exc.detail_zh

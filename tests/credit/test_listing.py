@@ -425,3 +425,28 @@ async def test_the_strip_of_batches_in_notice_is_kept_but_a_batch_leaves_it_when
     # No write when a notice period ends: the kept strip is read against the clock.
     clock.advance(days=14)
     assert f"/credit/notices/{run['id']}" not in (await client.get("/credit")).text
+
+
+async def test_a_kept_page_still_says_which_divisions_its_region_named(
+    client: httpx.AsyncClient,
+    make_association: MakeAssociation,
+    clock: Clock,
+    database: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(settings.of(CreditSettings), "credit_list_page_seconds", 60)
+    await database.cache.changed()
+    fuel = await make_association()
+    await fuel.add_member("加油站", industry="成品油零售")
+    await _publish(fuel, clock)
+    first = await client.get("/credit", params={"region": "秦都"})
+    read, stop = _count_grade_reads(database)
+    try:
+        again = await client.get("/credit", params={"region": "秦都"}, headers={"Cookie": "a=1"})
+    finally:
+        stop()
+    assert read == []
+    for page in (first, again):
+        assert '<p class="small" id="region-understood">地区：' in page.text
+        assert "秦都区" in page.text.split('id="region-understood">', 1)[1].split("</p>")[0]
