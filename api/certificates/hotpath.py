@@ -37,7 +37,11 @@ from portal.accounts.auth import COOKIE_NAME
 from portal.hotpath import answer
 from portal.metrics import ROUTE
 
-_SESSION_COOKIE = COOKIE_NAME.encode() + b"="
+# The session cookie's name anywhere in a Cookie header, not only "name=": the route reads
+# cookies as Starlette parses them, which strips the spaces around a name ("gongzhi_session =…"
+# is the session cookie there). A cookie whose name merely contains it goes to the route too,
+# which is always right, only slower.
+_SESSION_COOKIE = COOKIE_NAME.encode()
 
 PREFIX = "/api/v1/certificates/"
 _PREFIX_LEN = len(PREFIX)

@@ -450,3 +450,46 @@ async def test_a_kept_page_still_says_which_divisions_its_region_named(
     for page in (first, again):
         assert '<p class="small" id="region-understood">地区：' in page.text
         assert "秦都区" in page.text.split('id="region-understood">', 1)[1].split("</p>")[0]
+
+
+async def test_a_city_whose_code_ends_in_nine_is_found_whatever_the_databases_collation(
+    client: httpx.AsyncClient, make_association: MakeAssociation, clock: Clock, database: Database
+) -> None:
+    """The region filter reads a range of codes (``_within``): its upper end must sort above every
+    code of the prefix in any collation. 安康市 is 6109: "610:" as the end sorts below "610902"
+    where punctuation is ignored (ICU, glibc's zh_CN.UTF-8 and en_US.UTF-8 — PostgreSQL's usual
+    defaults), and the whole city read as empty."""
+    fuel = await make_association()
+    codes = [await fuel.add_member(f"安康加油站{i}号", region="610902") for i in range(2)]
+    await _publish(fuel, clock)
+    collated = not database.is_sqlite
+
+    async def collate(collation: str) -> None:
+        # The column as a database created with another locale holds it (its trigger names it).
+        async with database.engine.begin() as raw:
+            await raw.execute(text("DROP TRIGGER credit_rating_listed ON credit_rating"))
+            await raw.execute(
+                text(
+                    "ALTER TABLE credit_rating ALTER COLUMN listed_region_code"
+                    f' TYPE varchar(6) COLLATE "{collation}"'
+                )
+            )
+            await raw.execute(
+                text(
+                    "CREATE TRIGGER credit_rating_listed BEFORE INSERT OR UPDATE OF uscc,"
+                    " listed_industry, listed_region_code ON credit_rating FOR EACH ROW"
+                    " EXECUTE FUNCTION credit_rating_listed()"
+                )
+            )
+        await database.engine.dispose()  # statements prepared against the old column
+
+    if collated:
+        await collate("und-x-icu")
+    try:
+        await database.cache.changed()
+        for region in ("6109", "610900", "安康", "61", "610902", "汉滨区"):
+            found = {item["uscc"] for item in await _all_pages(client, 5, region=region)}
+            assert found == set(codes), region
+    finally:
+        if collated:
+            await collate("default")

@@ -12,8 +12,10 @@ from PIL import Image
 from pyzbar.pyzbar import decode
 
 from api.certificates import hotpath
+from portal.accounts.auth import COOKIE_NAME
 from portal.accounts.models import User
 from tests.api.certificates.support import Issue
+from tests.support import TEST_PASSWORD
 
 
 async def _exchange(client: httpx.AsyncClient, method: str, url: str, **kw: Any) -> tuple[Any, ...]:
@@ -183,3 +185,45 @@ async def test_anonymous_lookup_pages_are_the_routes_pages(
     assert b"SN-HOT-1" in fast[6][2]
     assert dict(fast[15][1])["cache-control"] == "private, no-store"
     assert fast == slow
+
+
+async def test_a_session_cookie_the_route_reads_is_never_taken_for_anonymous(
+    client: httpx.AsyncClient,
+    issue: Issue,
+    institution_user: User,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The route reads cookies as Starlette parses them, which strips the space around a name
+    ("gongzhi_session =…" is the session cookie): such a request is the signed-in visitor's and
+    goes to the route, never to the hot path's anonymous page."""
+    await issue(number="HP-C1")
+    login = await client.post(
+        "/api/v1/auth/cookie/login",
+        data={"username": institution_user.email, "password": TEST_PASSWORD},
+    )
+    assert login.status_code == 204, login.text
+    value = login.cookies[COOKIE_NAME]
+    client.cookies.clear()
+    served: list[str] = []
+    real_page, real_sticker = hotpath._lookup_page, hotpath._sticker
+
+    async def lookup_page(request: Any) -> Any:
+        served.append(str(request.url))
+        return await real_page(request)
+
+    async def sticker(request: Any) -> Any:
+        served.append(str(request.url))
+        return await real_sticker(request)
+
+    monkeypatch.setattr(hotpath, "_lookup_page", lookup_page)
+    monkeypatch.setattr(hotpath, "_sticker", sticker)
+    signed_in = await client.get(
+        "/certificates?q=HP-C1", headers={"Cookie": f"{COOKIE_NAME}={value}"}
+    )
+    assert institution_user.email.encode() in signed_in.content
+    for cookie in (f"{COOKIE_NAME} ={value}", f"theme=dark; {COOKIE_NAME}\t={value}"):
+        page = await client.get("/certificates?q=HP-C1", headers={"Cookie": cookie})
+        assert page.status_code == 200
+        assert institution_user.email.encode() in page.content, cookie
+        await client.get("/v/whatever", headers={"Cookie": cookie})
+    assert served == []
