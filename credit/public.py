@@ -35,6 +35,7 @@ from credit.schemas import rating_read
 from credit.scoring import GRADES
 from portal.accounts.models import Organization
 from portal.cache import UNKNOWN, Cache
+from portal.db import reads_replica
 from portal.errors import InvalidInput
 from portal.regions.models import Region
 from portal.regions.service import significant_prefix
@@ -461,6 +462,9 @@ async def listed_page(
     ``cache`` for ``seconds`` for whoever asks for the same page next, whether or not they are
     signed in (credit/listing_cache.py). A filter that names no region or grade raises, as
     ``list_ratings`` does, and nothing is kept."""
+    # Read on the replica: not kept (portal.db.reads_replica), and no kept total reused.
+    seconds = 0 if reads_replica(session) else seconds
+    total_seconds = 0 if reads_replica(session) else total_seconds
     name = listing_cache.page_key(
         today, industry=industry, grade=grade, region=region, q=q, offset=offset, limit=limit
     )
@@ -494,6 +498,7 @@ async def listed_page(
 
 async def listed_industries(session: AsyncSession, *, cache: Cache, seconds: float) -> list[str]:
     """The industry filter's choices, kept like the list's pages."""
+    seconds = 0 if reads_replica(session) else seconds
     generation, kept = (
         await listing_cache.lookup_industries(cache) if seconds > 0 else (UNKNOWN, None)
     )
@@ -510,6 +515,7 @@ async def open_notices(
 ) -> list[NoticeLink]:
     """Batches still accepting objections (the list page's strip), the latest opened first: the
     few in 公示, kept like the list's pages; whether each is still open is decided now."""
+    seconds = 0 if reads_replica(session) else seconds
     generation, kept = await listing_cache.lookup_notices(cache) if seconds > 0 else (UNKNOWN, None)
     if kept is None:
         rows = (

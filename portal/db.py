@@ -300,6 +300,7 @@ REPLICA_LAG_SQL = (
     "ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 1e9) END"
 )
 _REPLICA_LAG = text(REPLICA_LAG_SQL)
+_ON_REPLICA = "gongzhi.on_replica"
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -317,6 +318,7 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
             REPLICA_FALLBACKS.labels("unavailable").inc()
             lag = None
         if lag is not None and lag <= settings.database_replica_max_lag_seconds:
+            session.info[_ON_REPLICA] = True
             try:
                 yield session
             finally:
@@ -330,6 +332,15 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 ReadSession = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+
+
+def reads_replica(session: AsyncSession) -> bool:
+    """Whether ``session`` reads the read replica, which may be a few seconds behind the primary.
+    What it reads must not be kept in the cache: a write that committed on the primary has moved
+    the cache's generation already, so an answer read here from before the write would be kept
+    as current and served to everyone, the writer included, until it expires."""
+    return bool(session.info.get(_ON_REPLICA))
+
 
 T = TypeVar("T")
 

@@ -493,3 +493,34 @@ async def test_a_city_whose_code_ends_in_nine_is_found_whatever_the_databases_co
     finally:
         if collated:
             await collate("default")
+
+
+async def test_answers_read_on_the_replica_are_not_kept(
+    client: httpx.AsyncClient,
+    make_association: MakeAssociation,
+    clock: Clock,
+    database: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A replica may be seconds behind: a publication has moved the cache's generation on the
+    primary already, so a page read there from before it would be kept as current for everyone.
+    Read on the replica, nothing is kept (the session that reads it says so:
+    tests/api/certificates/test_replica.py checks the mark on a real streaming replica)."""
+    from credit import public
+
+    monkeypatch.setattr(settings.of(CreditSettings), "credit_list_page_seconds", 60)
+    monkeypatch.setattr(settings.of(CreditSettings), "credit_list_total_seconds", 60)
+    await database.cache.changed()
+    fuel = await make_association()
+    await fuel.add_member("加油站", industry="成品油零售")
+    await _publish(fuel, clock)
+    monkeypatch.setattr(public, "reads_replica", lambda session: True)
+    for path in ("/credit", "/api/v1/credit/ratings"):
+        assert (await client.get(path)).status_code == 200
+        read, stop = _count_grade_reads(database)
+        try:
+            assert (await client.get(path)).status_code == 200
+        finally:
+            stop()
+        assert read  # read again: nothing was kept

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from api.certificates.reader import LookupReader, ReplicaRouter
 from deploy.scaleout import PG_BIN, Replica, free_port
 from portal.accounts.models import User
-from portal.db import Database, get_read_session
+from portal.db import Database, get_read_session, reads_replica
 from portal.metrics import REPLICA_FALLBACKS
 from portal.settings import Settings
 from tests.api.certificates.support import Issue
@@ -74,6 +74,8 @@ async def read_session_port(config: Settings) -> int:
         sessions = get_read_session(request)  # type: ignore[arg-type]
         session = await anext(sessions)
         port: int = (await session.execute(text("select inet_server_port()"))).scalar_one()
+        # What may not be kept in the cache (credit/public.py): read on the replica.
+        assert reads_replica(session) == (port != make_url(config.database_url).port)
         await sessions.aclose()
         return port
     finally:
