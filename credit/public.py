@@ -38,7 +38,7 @@ from portal.cache import UNKNOWN, Cache
 from portal.db import reads_replica
 from portal.errors import InvalidInput
 from portal.regions.models import Region
-from portal.regions.service import significant_prefix
+from portal.regions.service import prefix_bounds, significant_prefix
 
 MAX_REGION_MATCHES = 20
 
@@ -214,10 +214,8 @@ def _within(code: Any, prefix: str) -> Any:
     defaults) sort "610:" as "610", below every code of the prefix."""
     if len(prefix) == REGION_CODE_LENGTH:
         return code == prefix
-    if set(prefix) == {"9"}:
-        return code >= prefix
-    above = str(int(prefix) + 1).zfill(len(prefix))
-    return and_(code >= prefix, code < above)
+    low, high = prefix_bounds(prefix)
+    return and_(code >= low, code < high)
 
 
 def _ratings_query(columns: Any) -> Any:

@@ -24,7 +24,7 @@ from portal.accounts.models import Organization, OrganizationKind, User
 from portal.accounts.permissions import Action, authorize
 from portal.pagination import PageRequest
 from portal.regions.models import Region
-from portal.regions.service import get_region, significant_prefix
+from portal.regions.service import code_bounds, get_region
 
 # The PostgreSQL advisory lock of risk recomputations ("risk").
 _ADVISORY_LOCK = 0x7269736B
@@ -34,14 +34,8 @@ _BATCH = 500
 _FILTER_HERE = 1000
 
 
-def region_bounds(code: str) -> tuple[str, str]:
-    """[low, high) of every GB/T 2260 code under ``code``."""
-    low = significant_prefix(code)
-    return low, low[:-1] + chr(ord(low[-1]) + 1)
-
-
 def in_region(column: Any, code: str) -> Any:
-    low, high = region_bounds(code)
+    low, high = code_bounds(code)
     return and_(column >= low, column < high)
 
 

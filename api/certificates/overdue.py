@@ -30,14 +30,7 @@ from portal.accounts.permissions import Action, authorize
 from portal.clock import SHANGHAI
 from portal.db import utcnow
 from portal.pagination import PageRequest
-from portal.regions.service import get_region, significant_prefix
-
-
-def region_range(code: str) -> tuple[str, str]:
-    """[low, high) bounds of every code under ``code``: an indexable prefix test."""
-    prefix = significant_prefix(code)
-    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
-
+from portal.regions.service import code_bounds, get_region
 
 _REVOKED_AT = (
     select(events.c.at)
@@ -88,7 +81,7 @@ def _overdue_stmt(region: str | None, horizon: date) -> Any:
         )
     )
     if region is not None:
-        low, high = region_range(region)
+        low, high = code_bounds(region)
         stmt = stmt.where(instruments.c.region_code >= low, instruments.c.region_code < high)
     withdrawn = facts.withdrawn_from_use()
     if withdrawn is not None:

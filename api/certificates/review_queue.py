@@ -46,7 +46,7 @@ from portal.audit import service as audit
 from portal.db import utcnow
 from portal.errors import Forbidden
 from portal.pagination import PageRequest
-from portal.regions.service import covers, significant_prefix
+from portal.regions.service import code_bounds, covers
 
 # In place of the owner of a candidate outside the reader's region.
 OTHER_REGION_ZH = "其他辖区的使用单位（由平台管理员核对）"
@@ -92,8 +92,7 @@ async def list_reviews(
     else:
         authorize(actor, Action.certificate_review)
         if actor.role != Role.admin:
-            low = significant_prefix(actor.region_code or "")
-            high = low[:-1] + chr(ord(low[-1]) + 1)
+            low, high = code_bounds(actor.region_code or "")
             stmt = stmt.where(
                 col(CertificateReview.region_code) >= low,
                 col(CertificateReview.region_code) < high,

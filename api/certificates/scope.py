@@ -46,7 +46,7 @@ from portal.audit import service as audit
 from portal.errors import Forbidden
 from portal.pagination import PageRequest
 from portal.regions.models import Region
-from portal.regions.service import covers, significant_prefix
+from portal.regions.service import code_bounds, covers
 
 
 @dataclass(frozen=True)
@@ -291,8 +291,7 @@ async def list_authorisations(
     else:
         authorize(actor, Action.institution_scope_manage)
         if actor.role != Role.admin:
-            low = significant_prefix(actor.region_code or "")
-            high = low[:-1] + chr(ord(low[-1]) + 1)
+            low, high = code_bounds(actor.region_code or "")
             stmt = stmt.where(
                 col(InstitutionAuthorisation.issuer_region_code) >= low,
                 col(InstitutionAuthorisation.issuer_region_code) < high,

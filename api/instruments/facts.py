@@ -21,11 +21,12 @@ from api.instruments.models import (
     RegistrationEventKind,
     RegistrationStatus,
 )
-from api.instruments.statistics import region_bounds, status_expression
+from api.instruments.statistics import status_expression
 from portal import facts
 from portal.accounts.models import Organization
 from portal.db import one_of
 from portal.facts import RegisteredClaim, SiteInstrument, SiteInstrumentFact, UnconfirmedDue
+from portal.regions.service import code_bounds
 
 _CHUNK = 500
 _ACTIVE = (RegistrationStatus.pending, RegistrationStatus.confirmed)
@@ -68,7 +69,7 @@ async def unconfirmed_due(
     未检定 or 已过期 from that day) and not linked to the registry's instrument (a linked one is
     in the registry's overdue list already): the overdue list shows them, marked 待确认."""
     r = RegisteredInstrument
-    low, high = region_bounds(region)
+    low, high = code_bounds(region)
     where = (
         col(r.status) == RegistrationStatus.pending,
         col(r.registry_instrument_id).is_(None),
@@ -242,7 +243,7 @@ async def site_instrument_facts(
         .group_by(*keys)
     )
     if region is not None:
-        low, high = region_bounds(region)
+        low, high = code_bounds(region)
         stmt = stmt.where(
             col(Organization.region_code) >= low, col(Organization.region_code) < high
         )

@@ -43,7 +43,7 @@ from portal.accounts.permissions import Action, authorize
 from portal.audit import service as audit
 from portal.errors import Forbidden, InvalidInput
 from portal.pagination import PageRequest
-from portal.regions.service import get_region, significant_prefix
+from portal.regions.service import code_bounds, get_region
 
 FIRST_ONLY_FORMS = ("initial_rotation", "initial_scrap")
 # What an owner may still move, retire or replace (not retired, not rejected).
@@ -224,8 +224,7 @@ async def list_registrations(
         code = region or actor.region_code or ""
         await get_region(session, code)
         authorize(actor, Action.instrument_review, region_code=code)
-        low = significant_prefix(code)
-        high = low[:-1] + chr(ord(low[-1]) + 1)
+        low, high = code_bounds(code)
         stmt = stmt.where(
             col(RegisteredInstrument.region_code) >= low,
             col(RegisteredInstrument.region_code) < high,

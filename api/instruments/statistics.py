@@ -57,7 +57,7 @@ from portal import clock, facts
 from portal.accounts.models import Organization, User
 from portal.accounts.permissions import Action, authorize
 from portal.regions.models import Region
-from portal.regions.service import get_region, significant_prefix
+from portal.regions.service import code_bounds, get_region
 
 # The six states a regulator counts (issue 15), and the detailed states each gathers:
 # 到期更换 (a first-only meter past its life) is overdue like 已过期; a revoked certificate
@@ -75,12 +75,6 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 GROUP_OF = {detail: group for group, _, details in GROUPS for detail in details}
 GROUP_ZH = {group: name for group, name, _ in GROUPS}
 MONTHS = 12
-
-
-def region_bounds(code: str) -> tuple[str, str]:
-    """[low, high) of every GB/T 2260 code under ``code`` (regions/service.py's prefix rule)."""
-    low = significant_prefix(code)
-    return low, low[:-1] + chr(ord(low[-1]) + 1)
 
 
 def status_expression(*, today: date, expiring_days: int) -> ColumnElement[str]:
@@ -113,7 +107,7 @@ def status_expression(*, today: date, expiring_days: int) -> ColumnElement[str]:
 
 
 def _in_region(column: Any, code: str) -> ColumnElement[bool]:
-    low, high = region_bounds(code)
+    low, high = code_bounds(code)
     return and_(column >= low, column < high)
 
 
@@ -367,7 +361,7 @@ async def verifications_by_month(
     a certificate's rows in the region, only the one whose previous region lies below the
     region's codes is counted, so each counts once."""
     v = RegisteredVerification
-    low, high = region_bounds(region)
+    low, high = code_bounds(region)
     bounds = month_starts(today)
     previous = col(v.previous_region)
     # By day, not by month in SQL: a year's few hundred days hash cheaper than a 13-way CASE

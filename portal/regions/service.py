@@ -26,6 +26,27 @@ def significant_prefix(code: str) -> str:
     return code
 
 
+# Longer than any division's code (6 digits): the upper bound of a prefix of nines.
+_ABOVE_EVERY_CODE = "9" * 7
+
+
+def prefix_bounds(prefix: str) -> tuple[str, str]:
+    """[low, high) of every code that starts with ``prefix`` (digits), for an indexable range
+    test. The upper bound is the next prefix in digits (6109 → 6110, 610429 → 610430), never a
+    character after "9" (6109 → "610:"): collations that ignore punctuation (ICU, glibc's zh_CN
+    and en_US, PostgreSQL's usual defaults) sort "610:" as "610", below every code of the prefix,
+    and the range came out empty for every division whose prefix ends in 9 (安康 6109, 盐城 3209).
+    Bounds of digits only sort the same in every collation."""
+    if not prefix.strip("9"):
+        return prefix, _ABOVE_EVERY_CODE
+    return prefix, str(int(prefix) + 1).zfill(len(prefix))
+
+
+def code_bounds(code: str) -> tuple[str, str]:
+    """[low, high) of ``code`` and every division under it (its significant prefix)."""
+    return prefix_bounds(significant_prefix(code))
+
+
 def covers(ancestor_code: str, code: str) -> bool:
     """Whether staff of ``ancestor_code`` may act on ``code`` (itself or anything below it)."""
     return code.startswith(significant_prefix(ancestor_code))

@@ -10,6 +10,7 @@ import pytest
 
 from portal.accounts.models import Organization, OrganizationKind, Role, User
 from portal.db import Database
+from portal.regions.service import code_bounds
 from tests.support import new_owner_uscc
 
 _serials = itertools.count(1)
@@ -117,7 +118,7 @@ async def _months_by_join(session: Any, *, region: str, today: Any) -> dict[int,
     verified = facts.registry_verifications().subquery("verified")
     bounds = statistics.month_starts(today)
     month = statistics._month_index(verified.c.verified_on, bounds).label("month")
-    low, high = statistics.region_bounds(region)
+    low, high = code_bounds(region)
     linked = (
         select(literal(1))
         .where(
