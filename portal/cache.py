@@ -63,6 +63,10 @@ BOOKKEEPING_TABLES = frozenset(
         "case_media",
     }
 )
+# Set in a request's scope by a read on the read replica (portal/db.py get_read_session): what the
+# request answers may be from before a write the primary has committed, and moved the generation
+# for, already, so neither the page cache nor the credit list keeps it as current.
+READ_ON_REPLICA = "gongzhi.read_on_replica"
 # One Redis call, connection included. Well under the ~2 s a public answer may wait for a cache
 # (a page computed without it takes milliseconds).
 CACHE_TIMEOUT_SECONDS = 0.5

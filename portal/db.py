@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
 from portal import clock
-from portal.cache import BOOKKEEPING_TABLES, Cache, LocalCache, open_cache
+from portal.cache import BOOKKEEPING_TABLES, READ_ON_REPLICA, Cache, LocalCache, open_cache
 from portal.errors import UnstorableValue
 from portal.metrics import REPLICA_FALLBACKS, watch_pool
 from portal.settings import Settings
@@ -319,6 +319,7 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
             lag = None
         if lag is not None and lag <= settings.database_replica_max_lag_seconds:
             session.info[_ON_REPLICA] = True
+            request.scope[READ_ON_REPLICA] = True
             try:
                 yield session
             finally:

@@ -57,7 +57,7 @@ from time import monotonic  # a name of its own: the tests move this clock, not 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from portal.cache import UNKNOWN, Cache, LocalCache
+from portal.cache import READ_ON_REPLICA, UNKNOWN, Cache, LocalCache
 from portal.metrics import ROUTE, route_of
 
 MAX_BODY = 256 * 1024
@@ -375,6 +375,10 @@ class PageCache:
                 else:
                     chunks.append(body)
                     if not message.get("more_body", False) and started is not None:
+                        if scope.get(READ_ON_REPLICA):
+                            # Possibly from before a write: served to this one, kept for none.
+                            failed()
+                            return await _flush(message)
                         route = route_of(scope)
                         body = b"".join(chunks)
                         if shared is not None:
@@ -393,6 +397,9 @@ class PageCache:
             if max_age is not None:
                 held.append(message)  # still deciding whether to keep it
                 return
+            await _flush(message)
+
+        async def _flush(message: Message) -> None:
             while held:
                 await send(held.pop(0))
             await send(message)

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from api.certificates.reader import LookupReader, ReplicaRouter
 from deploy.scaleout import PG_BIN, Replica, free_port
 from portal.accounts.models import User
+from portal.cache import READ_ON_REPLICA
 from portal.db import Database, get_read_session, reads_replica
 from portal.metrics import REPLICA_FALLBACKS
 from portal.settings import Settings
@@ -69,13 +70,17 @@ async def _caught_up(primary_url: str, replica_url: str) -> None:
 async def read_session_port(config: Settings) -> int:
     """The port of the server a public read's session (get_read_session) is on."""
     database = Database.from_settings(config)
-    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(database=database)))
+    request = SimpleNamespace(
+        app=SimpleNamespace(state=SimpleNamespace(database=database)), scope={}
+    )
     try:
         sessions = get_read_session(request)  # type: ignore[arg-type]
         session = await anext(sessions)
         port: int = (await session.execute(text("select inet_server_port()"))).scalar_one()
         # What may not be kept in the cache (credit/public.py): read on the replica.
-        assert reads_replica(session) == (port != make_url(config.database_url).port)
+        on_replica = port != make_url(config.database_url).port
+        assert reads_replica(session) == on_replica
+        assert request.scope.get(READ_ON_REPLICA, False) == on_replica  # nor the page cache
         await sessions.aclose()
         return port
     finally:
