@@ -6,6 +6,8 @@ sorting everything gives, and the totals must match."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -222,7 +224,9 @@ async def test_totals_expire_and_stay_bounded(monkeypatch: pytest.MonkeyPatch) -
     assert await listing_cache.lookup(totals, "z") == (1, None)
 
 
-def _count_grade_reads(database: Database) -> tuple[list[str], Any]:
+@contextlib.contextmanager
+def _grade_reads(database: Database) -> Iterator[list[str]]:
+    """The statements that read grades while the block runs."""
     read: list[str] = []
 
     def seen(*args: Any) -> None:
@@ -230,7 +234,26 @@ def _count_grade_reads(database: Database) -> tuple[list[str], Any]:
             read.append(args[2])
 
     event.listen(database.engine.sync_engine, "before_cursor_execute", seen)
-    return read, lambda: event.remove(database.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        yield read
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", seen)
+
+
+@pytest.fixture
+async def kept_pages(
+    database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of the list kept for a minute (the suite's settings keep none), from an empty cache."""
+    monkeypatch.setattr(settings.of(CreditSettings), "credit_list_page_seconds", 60)
+    await database.cache.changed()
+
+
+async def _one_published_grade(make_association: MakeAssociation, clock: Clock) -> Association:
+    fuel = await make_association()
+    await fuel.add_member("加油站", industry="成品油零售")
+    await _publish(fuel, clock)
+    return fuel
 
 
 async def test_a_page_is_kept_for_signed_in_visitors_and_apps_and_a_publication_ends_it(
@@ -255,25 +278,19 @@ async def test_a_page_is_kept_for_signed_in_visitors_and_apps_and_a_publication_
     first = await client.get("/api/v1/credit/ratings", params={"per_page": 100})
     page = await client.get("/credit", params={"industry": "成品油零售"}, headers=signed_in)
     assert first.status_code == page.status_code == 200
-    read, stop = _count_grade_reads(database)
-    try:
+    with _grade_reads(database) as read:
         again = await client.get(
             "/api/v1/credit/ratings", params={"per_page": 100}, headers=signed_in
         )
         page_again = await client.get(
             "/credit", params={"industry": "成品油零售"}, headers=signed_in
         )
-    finally:
-        stop()
     assert read == []
     assert again.json() == first.json()
     assert page_again.text.count("加油站") == page.text.count("加油站") >= 3
     # Another page of the same filter set is its own entry, read from the database.
-    read, stop = _count_grade_reads(database)
-    try:
+    with _grade_reads(database) as read:
         second = await client.get("/api/v1/credit/ratings", params={"per_page": 1, "page": 2})
-    finally:
-        stop()
     assert read
     assert second.json()["items"] == [first.json()["items"][1]]
     # Past every session: the kept page stands until its seconds end (what changed() does).
@@ -334,18 +351,9 @@ async def test_a_kept_page_reads_back_as_it_was_and_a_foreign_entry_is_a_miss() 
 
 
 async def test_a_region_that_names_nothing_is_told_again_not_kept(
-    client: httpx.AsyncClient,
-    make_association: MakeAssociation,
-    clock: Clock,
-    database: Database,
-    settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
+    client: httpx.AsyncClient, make_association: MakeAssociation, clock: Clock, kept_pages: None
 ) -> None:
-    monkeypatch.setattr(settings.of(CreditSettings), "credit_list_page_seconds", 60)
-    await database.cache.changed()
-    fuel = await make_association()
-    await fuel.add_member("加油站", industry="成品油零售")
-    await _publish(fuel, clock)
+    await _one_published_grade(make_association, clock)
     for _ in range(2):
         response = await client.get("/api/v1/credit/ratings", params={"region": "火星"})
         assert response.status_code == 422
@@ -416,11 +424,8 @@ async def test_the_strip_of_batches_in_notice_is_kept_but_a_batch_leaves_it_when
     assert (await fuel.post(f"/runs/{run['id']}/notice")).status_code == 200
     page = await client.get("/credit")
     assert f"/credit/notices/{run['id']}" in page.text
-    read, stop = _count_grade_reads(database)
-    try:
+    with _grade_reads(database) as read:
         assert f"/credit/notices/{run['id']}" in (await client.get("/credit")).text
-    finally:
-        stop()
     assert read == []
     # No write when a notice period ends: the kept strip is read against the clock.
     clock.advance(days=14)
@@ -432,20 +437,12 @@ async def test_a_kept_page_still_says_which_divisions_its_region_named(
     make_association: MakeAssociation,
     clock: Clock,
     database: Database,
-    settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
+    kept_pages: None,
 ) -> None:
-    monkeypatch.setattr(settings.of(CreditSettings), "credit_list_page_seconds", 60)
-    await database.cache.changed()
-    fuel = await make_association()
-    await fuel.add_member("加油站", industry="成品油零售")
-    await _publish(fuel, clock)
+    await _one_published_grade(make_association, clock)
     first = await client.get("/credit", params={"region": "秦都"})
-    read, stop = _count_grade_reads(database)
-    try:
+    with _grade_reads(database) as read:
         again = await client.get("/credit", params={"region": "秦都"}, headers={"Cookie": "a=1"})
-    finally:
-        stop()
     assert read == []
     for page in (first, again):
         assert '<p class="small" id="region-understood">地区：' in page.text
@@ -518,9 +515,6 @@ async def test_answers_read_on_the_replica_are_not_kept(
     monkeypatch.setattr(public, "reads_replica", lambda session: True)
     for path in ("/credit", "/api/v1/credit/ratings"):
         assert (await client.get(path)).status_code == 200
-        read, stop = _count_grade_reads(database)
-        try:
+        with _grade_reads(database) as read:
             assert (await client.get(path)).status_code == 200
-        finally:
-            stop()
         assert read  # read again: nothing was kept
