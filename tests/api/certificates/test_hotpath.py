@@ -23,6 +23,28 @@ async def _exchange(client: httpx.AsyncClient, method: str, url: str, **kw: Any)
     return response.status_code, sorted(response.headers.items()), response.content
 
 
+def _through_the_router(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on every request goes to the APIRoutes, as if there were no hot path."""
+
+    async def through_the_router(self: Any, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+    monkeypatch.setattr(hotpath.HotPath, "__call__", through_the_router)
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
+    """The paths the hot path's endpoint ``name`` serves from now on."""
+    served: list[str] = []
+    real = getattr(hotpath, name)
+
+    async def counted(request: Any) -> Any:
+        served.append(str(request.url))
+        return await real(request)
+
+    monkeypatch.setattr(hotpath, name, counted)
+    return served
+
+
 async def test_hot_path_and_route_give_the_same_responses(
     client: httpx.AsyncClient, issue: Issue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -49,10 +71,7 @@ async def test_hot_path_and_route_give_the_same_responses(
         "/api/v1/certificates/HP-1", headers={"If-None-Match": etag, "X-Request-ID": "hot-path-1"}
     )
 
-    async def through_the_router(self: Any, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
-
-    monkeypatch.setattr(hotpath.HotPath, "__call__", through_the_router)
+    _through_the_router(monkeypatch)
     slow = [await _exchange(client, m, u, **kw) for m, u, kw in requests]
     routed = await client.get(
         "/api/v1/certificates/HP-1", headers={"If-None-Match": etag, "X-Request-ID": "hot-path-1"}
@@ -100,21 +119,11 @@ async def test_anonymous_sticker_pages_are_the_routes_pages(
         response = await client.request(method, url, headers=headers, **kw)
         return response.status_code, sorted(response.headers.items()), response.content
 
-    served: list[str] = []
-    real_sticker = hotpath._sticker
-
-    async def counted(request: Any) -> Any:
-        served.append(request.url.path)
-        return await real_sticker(request)
-
-    monkeypatch.setattr(hotpath, "_sticker", counted)
+    served = _counting(monkeypatch, "_sticker")
     fast = [await exchange(m, u, **dict(kw)) for m, u, kw in requests]
     assert len(served) == 6  # the first six; a credential, HEAD and other paths go to the router
 
-    async def through_the_router(self: Any, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
-
-    monkeypatch.setattr(hotpath.HotPath, "__call__", through_the_router)
+    _through_the_router(monkeypatch)
     slow = [await exchange(m, u, **dict(kw)) for m, u, kw in requests]
     assert [status for status, _, _ in fast[:8]] == [200, 200, 200, 404, 200, 200, 200, 401]
     assert b'data-status="valid"' in fast[0][2]
@@ -160,21 +169,11 @@ async def test_anonymous_lookup_pages_are_the_routes_pages(
         response = await client.get(url, headers=headers, follow_redirects=False, **kw)
         return response.status_code, sorted(response.headers.items()), response.content
 
-    served: list[str] = []
-    real_page = hotpath._lookup_page
-
-    async def counted(request: Any) -> Any:
-        served.append(str(request.url))
-        return await real_page(request)
-
-    monkeypatch.setattr(hotpath, "_lookup_page", counted)
+    served = _counting(monkeypatch, "_lookup_page")
     fast = [await exchange(u, **dict(kw)) for u, kw in requests]
     assert len(served) == 13  # all but the two words past a bound and the staff's request
 
-    async def through_the_router(self: Any, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
-
-    monkeypatch.setattr(hotpath.HotPath, "__call__", through_the_router)
+    _through_the_router(monkeypatch)
     slow = [await exchange(u, **dict(kw)) for u, kw in requests]
     statuses = [status for status, _, _ in fast]
     assert statuses[:10] == [200] * 10
