@@ -350,8 +350,9 @@ async def test_a_kept_page_reads_back_as_it_was_and_a_foreign_entry_is_a_miss() 
     )
 
 
+@pytest.mark.usefixtures("kept_pages")
 async def test_a_region_that_names_nothing_is_told_again_not_kept(
-    client: httpx.AsyncClient, make_association: MakeAssociation, clock: Clock, kept_pages: None
+    client: httpx.AsyncClient, make_association: MakeAssociation, clock: Clock
 ) -> None:
     await _one_published_grade(make_association, clock)
     for _ in range(2):
@@ -432,12 +433,12 @@ async def test_the_strip_of_batches_in_notice_is_kept_but_a_batch_leaves_it_when
     assert f"/credit/notices/{run['id']}" not in (await client.get("/credit")).text
 
 
+@pytest.mark.usefixtures("kept_pages")
 async def test_a_kept_page_still_says_which_divisions_its_region_named(
     client: httpx.AsyncClient,
     make_association: MakeAssociation,
     clock: Clock,
     database: Database,
-    kept_pages: None,
 ) -> None:
     await _one_published_grade(make_association, clock)
     first = await client.get("/credit", params={"region": "秦都"})
