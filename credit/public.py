@@ -206,12 +206,10 @@ REGION_CODE_LENGTH = 6
 
 
 def _within(code: Any, prefix: str) -> Any:
-    """The codes that start with ``prefix`` (digits) as a range an index serves: a LIKE on a
-    column of SQLite's default case-insensitive collation cannot use one. A whole code (a
-    county) is one value, which the listing index also reads in score order. The range ends at
-    the next prefix in digits (6109 → 6110), never at a character after "9" (6109 → "610:"):
-    collations that ignore punctuation (ICU, glibc's zh_CN and en_US: PostgreSQL's usual
-    defaults) sort "610:" as "610", below every code of the prefix."""
+    """The codes that start with ``prefix`` (digits) as an index serves them (a LIKE on a column
+    of SQLite's default case-insensitive collation cannot): a whole code (a county) is one value,
+    which the listing index also reads in score order; a shorter prefix is a range of digit
+    strings (``portal.regions.service.prefix_bounds``)."""
     if len(prefix) == REGION_CODE_LENGTH:
         return code == prefix
     low, high = prefix_bounds(prefix)
