@@ -30,6 +30,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TypeVar
 
 import orjson
 from pydantic import TypeAdapter
@@ -37,6 +38,7 @@ from pydantic import TypeAdapter
 from credit.schemas import RatingRead
 from portal.cache import Cache
 
+T = TypeVar("T")
 _RATINGS = TypeAdapter(list[RatingRead])
 _INDUSTRIES = TypeAdapter(list[str])
 INDUSTRIES_KEY = "credit-industries"
@@ -138,14 +140,20 @@ async def store_page(
     await cache.store(name, value, seconds, generation)
 
 
-async def lookup_industries(cache: Cache) -> tuple[int, list[str] | None]:
-    generation, raw = await cache.lookup(INDUSTRIES_KEY)
+async def _lookup_json(cache: Cache, name: str, kind: TypeAdapter[T]) -> tuple[int, T | None]:
+    """(the cache's generation, the entry read back as ``kind`` or None); an entry that does not
+    read back (written by another version during a deployment) is a miss."""
+    generation, raw = await cache.lookup(name)
     if raw is None:
         return generation, None
     try:
-        return generation, _INDUSTRIES.validate_json(raw)
+        return generation, kind.validate_json(raw)
     except ValueError:
         return generation, None
+
+
+async def lookup_industries(cache: Cache) -> tuple[int, list[str] | None]:
+    return await _lookup_json(cache, INDUSTRIES_KEY, _INDUSTRIES)
 
 
 async def store_industries(
@@ -155,13 +163,7 @@ async def store_industries(
 
 
 async def lookup_notices(cache: Cache) -> tuple[int, list[NoticeLink] | None]:
-    generation, raw = await cache.lookup(NOTICES_KEY)
-    if raw is None:
-        return generation, None
-    try:
-        return generation, _NOTICES.validate_json(raw)
-    except ValueError:
-        return generation, None
+    return await _lookup_json(cache, NOTICES_KEY, _NOTICES)
 
 
 async def store_notices(
