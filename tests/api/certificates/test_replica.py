@@ -307,10 +307,12 @@ async def test_public_notice_reads_on_the_replica(
 
 
 async def _receiving(replica_url: str, connected: bool) -> None:
-    """Wait until the replica's WAL receiver is (or is no longer) running."""
+    """Wait until the replica's WAL receiver is (or is no longer) running. A receiver started
+    again waits for the startup process's next retry (wal_retrieve_retry_interval, 5 s) and, on
+    a loaded machine, for its connection: in one CI run 30 s were not enough, so a minute."""
     replica = await asyncpg.connect(replica_url)
     try:
-        for _ in range(300):
+        for _ in range(600):
             if (
                 await replica.fetchval("select count(*) from pg_stat_wal_receiver") > 0
             ) is connected:
