@@ -152,6 +152,12 @@ async def _lookup_json(cache: Cache, name: str, kind: TypeAdapter[T]) -> tuple[i
         return generation, None
 
 
+async def _store_json(
+    cache: Cache, name: str, kind: TypeAdapter[T], value: T, seconds: float, generation: int
+) -> None:
+    await cache.store(name, kind.dump_json(value), seconds, generation)
+
+
 async def lookup_industries(cache: Cache) -> tuple[int, list[str] | None]:
     return await _lookup_json(cache, INDUSTRIES_KEY, _INDUSTRIES)
 
@@ -159,7 +165,7 @@ async def lookup_industries(cache: Cache) -> tuple[int, list[str] | None]:
 async def store_industries(
     cache: Cache, industries: list[str], seconds: float, generation: int
 ) -> None:
-    await cache.store(INDUSTRIES_KEY, _INDUSTRIES.dump_json(industries), seconds, generation)
+    await _store_json(cache, INDUSTRIES_KEY, _INDUSTRIES, industries, seconds, generation)
 
 
 async def lookup_notices(cache: Cache) -> tuple[int, list[NoticeLink] | None]:
@@ -169,4 +175,4 @@ async def lookup_notices(cache: Cache) -> tuple[int, list[NoticeLink] | None]:
 async def store_notices(
     cache: Cache, notices: list[NoticeLink], seconds: float, generation: int
 ) -> None:
-    await cache.store(NOTICES_KEY, _NOTICES.dump_json(notices), seconds, generation)
+    await _store_json(cache, NOTICES_KEY, _NOTICES, notices, seconds, generation)
